@@ -1,0 +1,699 @@
+//! Parses a revision once and builds the cross-statement context the rules
+//! need (tables created in this revision, `lock_timeout` state, explicit
+//! transaction blocks), then runs every rule, applies exemptions and derives
+//! the risk class.
+
+use crate::exemptions::{self, Allow};
+use crate::rules::{Hit, RULES};
+use crate::source::{LineIndex, skip_trivia};
+use crate::{Finding, LintConfig, LintReport, ParseError, RiskClass, parse_error, risk_of};
+use pg_query::NodeEnum;
+pub use pg_query::protobuf::AlterTableType;
+use pg_query::protobuf::{
+    self, ConstrType, DropStmt, ObjectType, RangeVar, TransactionStmtKind, VariableSetKind,
+};
+use std::collections::HashMap;
+
+/// One statement of the up migration.
+pub struct Stmt<'a> {
+    pub index: usize,
+    pub node: Option<&'a NodeEnum>,
+    /// Byte offset of the first token (leading comments skipped).
+    pub start: usize,
+    /// Byte offset just past the statement (semicolon excluded).
+    pub end: usize,
+    pub text: &'a str,
+}
+
+/// A parsed revision plus the context that spans statements.
+pub struct Revision<'a> {
+    pub source: &'a str,
+    pub stmts: Vec<Stmt<'a>>,
+    pub config: &'a LintConfig,
+    /// True when the down migration is absent or has no statement.
+    pub down_missing: bool,
+    /// Lowercased table name -> index of the statement that created it.
+    created: HashMap<String, usize>,
+    /// `lock_timeout[i]`: a non-zero lock_timeout is in effect before statement i.
+    lock_timeout: Vec<bool>,
+    /// `in_explicit_tx[i]`: statement i sits inside a BEGIN ... COMMIT block.
+    in_explicit_tx: Vec<bool>,
+    deny: Vec<String>,
+}
+
+impl<'a> Revision<'a> {
+    /// Whether `rel` existed before this revision, as seen from statement
+    /// `idx`. A table created earlier in the same revision is empty and
+    /// unseen by clients, so locking and rewriting it is harmless.
+    pub fn is_existing(&self, rel: Option<&RangeVar>, idx: usize) -> bool {
+        match rel {
+            Some(rv) => self.is_existing_name(&rv.relname, idx),
+            None => true,
+        }
+    }
+
+    pub fn is_existing_name(&self, name: &str, idx: usize) -> bool {
+        !matches!(self.created.get(&name.to_ascii_lowercase()), Some(&at) if at < idx)
+    }
+
+    pub fn lock_timeout_set_before(&self, idx: usize) -> bool {
+        self.lock_timeout.get(idx).copied().unwrap_or(false)
+    }
+
+    pub fn in_explicit_transaction(&self, idx: usize) -> bool {
+        self.in_explicit_tx.get(idx).copied().unwrap_or(false)
+    }
+
+    pub fn denied(&self, name: &str) -> bool {
+        self.deny.iter().any(|d| d.eq_ignore_ascii_case(name))
+    }
+
+    pub fn has_deny_list(&self) -> bool {
+        !self.deny.is_empty()
+    }
+
+    /// Iterates statements with their parsed node.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Stmt<'a>, &'a NodeEnum)> + '_ {
+        self.stmts.iter().filter_map(|s| s.node.map(|n| (s, n)))
+    }
+}
+
+/// Statements parsed from one SQL text, or the located syntax error.
+struct Parsed {
+    protobuf: protobuf::ParseResult,
+}
+
+fn parse(sql: &str) -> Result<Parsed, ParseError> {
+    match pg_query::parse(sql, 0) {
+        Ok(result) => Ok(Parsed {
+            protobuf: result.protobuf,
+        }),
+        Err(err) => Err(parse_error::locate(sql, &err.to_string())),
+    }
+}
+
+fn statements<'a>(source: &'a str, parsed: &'a Parsed) -> Vec<Stmt<'a>> {
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let loc = usize::try_from(raw.stmt_location)
+                .unwrap_or(0)
+                .min(source.len());
+            let end = match usize::try_from(raw.stmt_len) {
+                Ok(0) | Err(_) => source.len(),
+                Ok(len) => loc.saturating_add(len).min(source.len()),
+            };
+            let start = skip_trivia(source, loc, end);
+            let end = crate::source::clamp_to_char_boundary(source, end.max(start));
+            let text = source.get(start..end).unwrap_or("").trim_end();
+            let text = text.strip_suffix(';').unwrap_or(text).trim_end();
+            Stmt {
+                index,
+                node: raw.stmt.as_ref().and_then(|n| n.node.as_ref()),
+                start,
+                end,
+                text,
+            }
+        })
+        .collect()
+}
+
+pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintReport {
+    let (down_missing, down_parse_error) = match down {
+        None => (true, None),
+        Some(d) => match parse(d) {
+            Ok(p) => (p.protobuf.stmts.is_empty(), None),
+            Err(e) => (false, Some(e)),
+        },
+    };
+
+    let parsed = match parse(up) {
+        Ok(p) => p,
+        Err(e) => {
+            // Fail closed: what we cannot read cannot be proven additive.
+            return LintReport {
+                findings: Vec::new(),
+                exemptions: Vec::new(),
+                risk: RiskClass::Destructive,
+                statements: 0,
+                transactional: true,
+                parse_error: Some(e),
+                down_parse_error,
+            };
+        }
+    };
+
+    let stmts = statements(up, &parsed);
+    let rev = build_revision(up, stmts, config, down_missing);
+
+    let mut hits: Vec<(usize, Hit)> = Vec::new();
+    let mut buf = Vec::new();
+    for (rule_pos, rule) in RULES.iter().enumerate() {
+        rule.check(&rev, &mut buf);
+        hits.extend(buf.drain(..).map(|h| (rule_pos, h)));
+    }
+
+    let (allows, invalid) = exemptions::collect(up, &rev.stmts);
+    hits.extend(invalid);
+
+    let index = LineIndex::new(up);
+    let mut findings: Vec<(usize, usize, Finding)> = hits
+        .into_iter()
+        .map(|(rule_pos, hit)| {
+            let rule = RULES[rule_pos];
+            let info = rule.info();
+            let stmt = rev.stmts.get(hit.statement);
+            let at = hit.at.or(stmt.map(|s| s.start)).unwrap_or(0);
+            let (line, column) = index.line_col(at);
+            let finding = Finding {
+                rule: info.id,
+                severity: hit.severity.unwrap_or(info.severity),
+                category: info.category,
+                statement_index: hit.statement,
+                line,
+                column,
+                statement: stmt.map(|s| s.text.to_string()).unwrap_or_default(),
+                message: hit.message.unwrap_or_else(|| info.message.to_string()),
+                help: info.help.to_string(),
+                exempted: false,
+                exemption_reason: None,
+            };
+            (at, rule_pos, finding)
+        })
+        .collect();
+    findings.sort_by_key(|(at, rule_pos, f)| (f.statement_index, *at, *rule_pos));
+    let mut findings: Vec<Finding> = findings.into_iter().map(|(_, _, f)| f).collect();
+
+    let unused = apply_exemptions(&mut findings, &allows);
+    for allow in unused {
+        let (line, column) = index.line_col(allow.offset);
+        let info = crate::rules::unused_exemption::INFO;
+        findings.push(Finding {
+            rule: info.id,
+            severity: info.severity,
+            category: info.category,
+            statement_index: allow.statement_index,
+            line,
+            column,
+            statement: rev
+                .stmts
+                .get(allow.statement_index)
+                .map(|s| s.text.to_string())
+                .unwrap_or_default(),
+            message: format!(
+                "`schemagate:allow {}` matches no finding of statement {}",
+                allow.rule,
+                allow.statement_index + 1
+            ),
+            help: info.help.to_string(),
+            exempted: false,
+            exemption_reason: None,
+        });
+    }
+
+    let transactional = !rev.nodes().any(|(_, n)| non_transactional(n).is_some());
+    LintReport {
+        risk: risk_of(&findings),
+        findings,
+        exemptions: allows
+            .iter()
+            .map(|a| crate::Exemption {
+                rule: a.rule.clone(),
+                reason: a.reason.clone(),
+                statement_index: a.statement_index,
+                line: a.line,
+            })
+            .collect(),
+        statements: rev.stmts.len(),
+        transactional,
+        parse_error: None,
+        down_parse_error,
+    }
+}
+
+/// Marks findings covered by an allow comment; returns the allows that
+/// matched nothing.
+fn apply_exemptions<'x>(findings: &mut [Finding], allows: &'x [Allow]) -> Vec<&'x Allow> {
+    let mut used = vec![false; allows.len()];
+    for f in findings.iter_mut() {
+        if let Some((i, a)) = allows
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.rule == f.rule && a.statement_index == f.statement_index)
+        {
+            f.exempted = true;
+            f.exemption_reason = Some(a.reason.clone());
+            used[i] = true;
+        }
+    }
+    allows
+        .iter()
+        .zip(used)
+        .filter(|(_, u)| !u)
+        .map(|(a, _)| a)
+        .collect()
+}
+
+fn build_revision<'a>(
+    source: &'a str,
+    stmts: Vec<Stmt<'a>>,
+    config: &'a LintConfig,
+    down_missing: bool,
+) -> Revision<'a> {
+    let mut created = HashMap::new();
+    let mut lock_timeout = Vec::with_capacity(stmts.len());
+    let mut in_explicit_tx = Vec::with_capacity(stmts.len());
+    let mut lt = false;
+    let mut tx = false;
+    for s in &stmts {
+        lock_timeout.push(lt);
+        in_explicit_tx.push(tx);
+        let Some(node) = s.node else { continue };
+        if let Some(name) = created_table(node) {
+            created.entry(name.to_ascii_lowercase()).or_insert(s.index);
+        }
+        match node {
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
+                lt = match VariableSetKind::try_from(v.kind) {
+                    Ok(VariableSetKind::VarSetValue) => !v.args.iter().all(is_zero_const),
+                    _ => false,
+                };
+            }
+            NodeEnum::VariableSetStmt(v) if v.kind == VariableSetKind::VarResetAll as i32 => {
+                lt = false;
+            }
+            NodeEnum::TransactionStmt(t) => match TransactionStmtKind::try_from(t.kind) {
+                Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
+                    tx = true;
+                }
+                Ok(
+                    TransactionStmtKind::TransStmtCommit
+                    | TransactionStmtKind::TransStmtRollback
+                    | TransactionStmtKind::TransStmtPrepare,
+                ) => tx = false,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Revision {
+        source,
+        stmts,
+        config,
+        down_missing,
+        created,
+        lock_timeout,
+        in_explicit_tx,
+        deny: config
+            .deny_tables
+            .iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    }
+}
+
+/// `lock_timeout = 0` disables the timeout, so it does not count as set.
+fn is_zero_const(n: &protobuf::Node) -> bool {
+    match n.node.as_ref() {
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(protobuf::a_const::Val::Ival(i)) => i.ival == 0,
+            Some(protobuf::a_const::Val::Sval(s)) => {
+                let v = s
+                    .sval
+                    .trim()
+                    .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+                v.trim().parse::<f64>().map(|x| x == 0.0).unwrap_or(false)
+            }
+            Some(protobuf::a_const::Val::Fval(f)) => f.fval.parse::<f64>() == Ok(0.0),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The table a statement creates, if it certainly creates a new, empty one.
+/// `IF NOT EXISTS` does not count: the table may well exist already.
+fn created_table(node: &NodeEnum) -> Option<&str> {
+    match node {
+        NodeEnum::CreateStmt(c) if !c.if_not_exists => c.relation.as_ref().map(|r| &*r.relname),
+        NodeEnum::CreateTableAsStmt(c) if !c.if_not_exists => c
+            .into
+            .as_ref()
+            .and_then(|i| i.rel.as_ref())
+            .map(|r| &*r.relname),
+        NodeEnum::SelectStmt(s) => s
+            .into_clause
+            .as_ref()
+            .and_then(|i| i.rel.as_ref())
+            .map(|r| &*r.relname),
+        _ => None,
+    }
+}
+
+/// Why a statement cannot run inside a transaction block, if it cannot.
+pub fn non_transactional(node: &NodeEnum) -> Option<&'static str> {
+    match node {
+        NodeEnum::IndexStmt(i) if i.concurrent => Some("CREATE INDEX CONCURRENTLY"),
+        NodeEnum::DropStmt(d) if d.concurrent => Some("DROP INDEX CONCURRENTLY"),
+        NodeEnum::ReindexStmt(r) if has_option(&r.params, "concurrently") => {
+            Some("REINDEX CONCURRENTLY")
+        }
+        NodeEnum::ReindexStmt(r)
+            if matches!(
+                protobuf::ReindexObjectType::try_from(r.kind),
+                Ok(protobuf::ReindexObjectType::ReindexObjectSystem
+                    | protobuf::ReindexObjectType::ReindexObjectDatabase)
+            ) =>
+        {
+            Some("REINDEX SYSTEM/DATABASE")
+        }
+        NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => Some("VACUUM"),
+        NodeEnum::ClusterStmt(c) if c.relation.is_none() => Some("CLUSTER without a table"),
+        NodeEnum::CreatedbStmt(_) => Some("CREATE DATABASE"),
+        NodeEnum::DropdbStmt(_) => Some("DROP DATABASE"),
+        NodeEnum::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
+        NodeEnum::CreateTableSpaceStmt(_) => Some("CREATE TABLESPACE"),
+        NodeEnum::DropTableSpaceStmt(_) => Some("DROP TABLESPACE"),
+        NodeEnum::AlterTableStmt(a) if a.cmds.iter().any(|c| {
+            matches!(alter_cmd(c), Some(cmd) if cmd.subtype == AlterTableType::AtDetachPartition as i32
+                && matches!(cmd.def.as_deref().and_then(|d| d.node.as_ref()), Some(NodeEnum::PartitionCmd(p)) if p.concurrent))
+        }) =>
+        {
+            Some("DETACH PARTITION CONCURRENTLY")
+        }
+        _ => None,
+    }
+}
+
+/// Whether a utility option list (`(CONCURRENTLY, VERBOSE)`, `(FULL)`)
+/// switches `name` on.
+pub fn has_option(params: &[protobuf::Node], name: &str) -> bool {
+    params.iter().any(|p| match p.node.as_ref() {
+        Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case(name) => {
+            match d.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                None => true,
+                Some(NodeEnum::Boolean(b)) => b.boolval,
+                Some(NodeEnum::Integer(i)) => i.ival != 0,
+                Some(NodeEnum::String(s)) => !matches!(
+                    s.sval.to_ascii_lowercase().as_str(),
+                    "false" | "off" | "0" | "no"
+                ),
+                Some(_) => true,
+            }
+        }
+        _ => false,
+    })
+}
+
+pub fn alter_cmd(n: &protobuf::Node) -> Option<&protobuf::AlterTableCmd> {
+    match n.node.as_ref() {
+        Some(NodeEnum::AlterTableCmd(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// ALTER TABLE commands of a statement on a table (not index/sequence/view),
+/// together with the target relation.
+pub fn alter_table_cmds(
+    node: &NodeEnum,
+) -> Option<(&RangeVar, impl Iterator<Item = &protobuf::AlterTableCmd>)> {
+    match node {
+        NodeEnum::AlterTableStmt(a)
+            if matches!(
+                ObjectType::try_from(a.objtype),
+                Ok(ObjectType::ObjectTable | ObjectType::ObjectForeignTable)
+            ) =>
+        {
+            let rel = a.relation.as_ref()?;
+            Some((rel, a.cmds.iter().filter_map(alter_cmd)))
+        }
+        _ => None,
+    }
+}
+
+pub fn cmd_is(cmd: &protobuf::AlterTableCmd, t: AlterTableType) -> bool {
+    cmd.subtype == t as i32
+}
+
+pub fn constraint(n: Option<&protobuf::Node>) -> Option<&protobuf::Constraint> {
+    match n.and_then(|n| n.node.as_ref()) {
+        Some(NodeEnum::Constraint(c)) => Some(c),
+        _ => None,
+    }
+}
+
+pub fn column_def(n: Option<&protobuf::Node>) -> Option<&protobuf::ColumnDef> {
+    match n.and_then(|n| n.node.as_ref()) {
+        Some(NodeEnum::ColumnDef(c)) => Some(c),
+        _ => None,
+    }
+}
+
+pub fn constr_type(c: &protobuf::Constraint) -> ConstrType {
+    ConstrType::try_from(c.contype).unwrap_or(ConstrType::Undefined)
+}
+
+pub fn qualified(rv: &RangeVar) -> String {
+    if rv.schemaname.is_empty() {
+        rv.relname.clone()
+    } else {
+        format!("{}.{}", rv.schemaname, rv.relname)
+    }
+}
+
+/// Dotted names of the objects of a DROP statement.
+pub fn drop_names(d: &DropStmt) -> Vec<String> {
+    d.objects.iter().map(|o| dotted_name(o)).collect()
+}
+
+/// Last component of each object of a DROP statement (the relation name).
+pub fn drop_relnames(d: &DropStmt) -> impl Iterator<Item = &str> {
+    d.objects.iter().filter_map(|o| match o.node.as_ref() {
+        Some(NodeEnum::List(l)) => l.items.last().and_then(string_value),
+        Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+        _ => None,
+    })
+}
+
+pub fn string_value(n: &protobuf::Node) -> Option<&str> {
+    match n.node.as_ref() {
+        Some(NodeEnum::String(s)) => Some(&s.sval),
+        _ => None,
+    }
+}
+
+pub fn dotted_name(o: &protobuf::Node) -> String {
+    match o.node.as_ref() {
+        Some(NodeEnum::List(l)) => l
+            .items
+            .iter()
+            .filter_map(string_value)
+            .collect::<Vec<_>>()
+            .join("."),
+        Some(NodeEnum::String(s)) => s.sval.clone(),
+        Some(NodeEnum::TypeName(t)) => t
+            .names
+            .iter()
+            .filter_map(string_value)
+            .collect::<Vec<_>>()
+            .join("."),
+        _ => String::from("?"),
+    }
+}
+
+pub fn drop_type(d: &DropStmt) -> ObjectType {
+    ObjectType::try_from(d.remove_type).unwrap_or(ObjectType::Undefined)
+}
+
+/// The existing table a statement takes a strong (blocking) lock on, if any.
+/// Used to decide whether `lock_timeout` matters: these are the statements
+/// that can queue behind a long transaction and block all traffic meanwhile.
+pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Option<String> {
+    let existing = |rv: Option<&RangeVar>| {
+        rv.filter(|rv| rev.is_existing(Some(rv), idx))
+            .map(qualified)
+    };
+    match node {
+        NodeEnum::AlterTableStmt(a) => existing(a.relation.as_ref()),
+        NodeEnum::RenameStmt(r) => existing(r.relation.as_ref()),
+        NodeEnum::IndexStmt(i) if !i.concurrent => existing(i.relation.as_ref()),
+        NodeEnum::CreateTrigStmt(t) => existing(t.relation.as_ref()),
+        NodeEnum::DropStmt(d)
+            if !d.concurrent
+                && matches!(
+                    drop_type(d),
+                    ObjectType::ObjectTable | ObjectType::ObjectIndex
+                ) =>
+        {
+            drop_relnames(d)
+                .find(|n| rev.is_existing_name(n, idx))
+                .map(str::to_string)
+        }
+        NodeEnum::TruncateStmt(t) => t.relations.iter().find_map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
+            _ => None,
+        }),
+        NodeEnum::LockStmt(l) => l.relations.iter().find_map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
+            _ => None,
+        }),
+        NodeEnum::ClusterStmt(c) => existing(c.relation.as_ref()),
+        NodeEnum::ReindexStmt(r) if !has_option(&r.params, "concurrently") => {
+            existing(r.relation.as_ref())
+        }
+        NodeEnum::VacuumStmt(v) if has_option(&v.options, "full") => {
+            v.rels.iter().find_map(|r| match r.node.as_ref() {
+                Some(NodeEnum::VacuumRelation(vr)) => existing(vr.relation.as_ref()),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Every table name (lowercased, unqualified) a statement refers to. Used
+/// for the deny-list; walks the parse tree, never the text.
+pub fn referenced_tables(node: &NodeEnum) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: &str| out.push(s.to_ascii_lowercase());
+    match node {
+        NodeEnum::DropStmt(d)
+            if matches!(
+                drop_type(d),
+                ObjectType::ObjectTable
+                    | ObjectType::ObjectView
+                    | ObjectType::ObjectMatview
+                    | ObjectType::ObjectForeignTable
+            ) =>
+        {
+            drop_relnames(d).for_each(&mut push);
+        }
+        NodeEnum::RenameStmt(r) => {
+            if let Some(rv) = &r.relation {
+                push(&rv.relname);
+            }
+        }
+        NodeEnum::AlterObjectSchemaStmt(a) => {
+            if let Some(rv) = &a.relation {
+                push(&rv.relname);
+            }
+        }
+        NodeEnum::ClusterStmt(c) => {
+            if let Some(rv) = &c.relation {
+                push(&rv.relname);
+            }
+        }
+        NodeEnum::ReindexStmt(r) => {
+            if let Some(rv) = &r.relation {
+                push(&rv.relname);
+            }
+        }
+        NodeEnum::CommentStmt(c) => {
+            if let Some(o) = &c.object {
+                if let Some(name) = dotted_name(o).rsplit('.').next() {
+                    push(name);
+                }
+            }
+        }
+        _ => {}
+    }
+    for (n, _, _, _) in node.nodes() {
+        match n {
+            pg_query::NodeRef::RangeVar(rv) => push(&rv.relname),
+            pg_query::NodeRef::Constraint(c) => {
+                if let Some(rv) = &c.pktable {
+                    push(&rv.relname);
+                }
+            }
+            _ => {}
+        }
+    }
+    // pg_query's walker does not descend into ALTER TABLE commands.
+    if let Some((_, cmds)) = alter_table_cmds(node) {
+        for cmd in cmds {
+            let def = cmd.def.as_deref();
+            let constraints: Vec<&protobuf::Constraint> = match (constraint(def), column_def(def)) {
+                (Some(c), _) => vec![c],
+                (_, Some(col)) => col
+                    .constraints
+                    .iter()
+                    .filter_map(|c| constraint(Some(c)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for c in constraints {
+                if let Some(rv) = &c.pktable {
+                    push(&rv.relname);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev_of(sql: &str, f: impl FnOnce(&Revision<'_>)) {
+        let parsed = parse(sql).expect("parses");
+        let config = LintConfig::default();
+        let stmts = statements(sql, &parsed);
+        let rev = build_revision(sql, stmts, &config, false);
+        f(&rev);
+    }
+
+    #[test]
+    fn statement_spans_skip_leading_comments() {
+        let sql = "-- header\nCREATE TABLE a (id int);\n/* x */  ALTER TABLE a ADD COLUMN b int;";
+        rev_of(sql, |rev| {
+            assert_eq!(rev.stmts.len(), 2);
+            assert_eq!(rev.stmts[0].text, "CREATE TABLE a (id int)");
+            assert_eq!(rev.stmts[1].text, "ALTER TABLE a ADD COLUMN b int");
+            assert!(sql[rev.stmts[1].start..].starts_with("ALTER"));
+        });
+    }
+
+    #[test]
+    fn created_tables_only_count_after_creation() {
+        let sql = "ALTER TABLE a ADD COLUMN x int; CREATE TABLE a (id int); ALTER TABLE a ADD COLUMN y int; CREATE TABLE IF NOT EXISTS b (id int); ALTER TABLE b ADD COLUMN y int;";
+        rev_of(sql, |rev| {
+            assert!(rev.is_existing_name("a", 0));
+            assert!(!rev.is_existing_name("a", 2));
+            assert!(!rev.is_existing_name("A", 2));
+            assert!(rev.is_existing_name("b", 4));
+        });
+    }
+
+    #[test]
+    fn lock_timeout_tracking() {
+        let sql = "SELECT 1; SET lock_timeout = '2s'; SELECT 1; SET lock_timeout = 0; SELECT 1; SET LOCAL lock_timeout TO '1s'; SELECT 1; RESET lock_timeout; SELECT 1;";
+        rev_of(sql, |rev| {
+            let got: Vec<bool> = (0..rev.stmts.len())
+                .map(|i| rev.lock_timeout_set_before(i))
+                .collect();
+            assert_eq!(
+                got,
+                vec![false, false, true, true, false, false, true, true, false]
+            );
+        });
+    }
+
+    #[test]
+    fn referenced_tables_cover_ddl_and_dml() {
+        let sql = "DROP TABLE public.pours; ALTER TABLE x ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES pours (id); INSERT INTO y SELECT * FROM pours; ALTER TABLE pours RENAME TO p2;";
+        rev_of(sql, |rev| {
+            for (s, n) in rev.nodes() {
+                assert!(
+                    referenced_tables(n).iter().any(|t| t == "pours"),
+                    "statement {} misses pours",
+                    s.index
+                );
+            }
+        });
+    }
+}

@@ -1,0 +1,278 @@
+//! Additive-first migration policy: lints PostgreSQL migrations with the real
+//! PostgreSQL grammar (`pg_query`) and classifies each revision by risk.
+//!
+//! This file owns the public report types and the `lint` entry point; the
+//! parsing/context work lives in `analysis`, the rules in `rules/`, the
+//! `schemagate:allow` comments in `exemptions` and the compiler-style output in
+//! `render`.
+
+mod analysis;
+mod exemptions;
+mod parse_error;
+mod render;
+pub mod rules;
+mod source;
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+pub use render::render_human;
+pub use rules::{RULES, Rule, rule_by_id};
+
+/// How bad a single finding is.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The approval class of a whole revision. Ordered so that `max` picks the
+/// class that needs the most approval.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskClass {
+    Additive,
+    Risky,
+    Destructive,
+}
+
+impl RiskClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskClass::Additive => "additive",
+            RiskClass::Risky => "risky",
+            RiskClass::Destructive => "destructive",
+        }
+    }
+}
+
+impl fmt::Display for RiskClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error returned when a risk class name is not one of `additive`, `risky`,
+/// `destructive`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown risk class `{0}` (expected additive, risky or destructive)")]
+pub struct UnknownRiskClass(pub String);
+
+impl FromStr for RiskClass {
+    type Err = UnknownRiskClass;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "additive" => Ok(RiskClass::Additive),
+            "risky" => Ok(RiskClass::Risky),
+            "destructive" => Ok(RiskClass::Destructive),
+            _ => Err(UnknownRiskClass(s.to_string())),
+        }
+    }
+}
+
+/// What kind of harm a rule guards against; the risk class is derived from it.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Loses data or breaks running clients.
+    Destructive,
+    /// Takes strong locks for long or rewrites a table.
+    Locking,
+    /// Process and hygiene: does not by itself change what the migration does.
+    Hygiene,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Destructive => "destructive",
+            Category::Locking => "locking",
+            Category::Hygiene => "hygiene",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Linter configuration.
+#[derive(Clone, Debug)]
+pub struct LintConfig {
+    /// Table names (unqualified, compared case-insensitively) that migrations
+    /// must not touch.
+    pub deny_tables: Vec<String>,
+    /// Whether a revision without a down migration is a finding.
+    pub require_down: bool,
+}
+
+impl Default for LintConfig {
+    fn default() -> Self {
+        LintConfig {
+            // `pours` is the edge controllers' SQLite journal table; it has no
+            // business in the backend schema.
+            deny_tables: vec!["pours".to_string()],
+            require_down: true,
+        }
+    }
+}
+
+/// One rule violation, located at the start of the offending statement.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub category: Category,
+    /// 0-based index of the statement in the up migration.
+    pub statement_index: usize,
+    /// 1-based line of the statement's first token.
+    pub line: u32,
+    /// 1-based column (in characters) of the statement's first token.
+    pub column: u32,
+    pub statement: String,
+    pub message: String,
+    pub help: String,
+    pub exempted: bool,
+    pub exemption_reason: Option<String>,
+}
+
+/// A valid `-- schemagate:allow <rule> reason="..."` comment.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Exemption {
+    pub rule: String,
+    pub reason: String,
+    /// The statement the comment applies to.
+    pub statement_index: usize,
+    /// 1-based line of the comment itself.
+    pub line: u32,
+}
+
+/// A SQL syntax error, located in the file it came from.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The result of linting one revision.
+#[derive(Clone, Debug, Serialize)]
+pub struct LintReport {
+    pub findings: Vec<Finding>,
+    pub exemptions: Vec<Exemption>,
+    pub risk: RiskClass,
+    /// Number of statements in the up migration.
+    pub statements: usize,
+    /// False when the up migration contains statements that cannot run inside
+    /// a transaction block, so the executor must run it statement by statement.
+    pub transactional: bool,
+    /// Syntax error in the up migration; no rules ran when this is set.
+    pub parse_error: Option<ParseError>,
+    /// Syntax error in the down migration (rules never apply to the down).
+    pub down_parse_error: Option<ParseError>,
+}
+
+impl LintReport {
+    /// Highest severity among all findings, exempted ones included.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// Whether the revision must be rejected: any non-exempted error finding,
+    /// or a syntax error in either direction.
+    pub fn has_errors(&self) -> bool {
+        self.parse_error.is_some()
+            || self.down_parse_error.is_some()
+            || self
+                .findings
+                .iter()
+                .any(|f| !f.exempted && f.severity == Severity::Error)
+    }
+}
+
+/// Derives the risk class from findings. Exempted findings count: an
+/// exemption documents a risk, it does not remove it. Hygiene findings never
+/// raise the class (they are about process, not about what the DDL does),
+/// and info findings never do either.
+pub fn risk_of(findings: &[Finding]) -> RiskClass {
+    findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .map(|f| match f.category {
+            Category::Destructive => RiskClass::Destructive,
+            Category::Locking => RiskClass::Risky,
+            Category::Hygiene => RiskClass::Additive,
+        })
+        .max()
+        .unwrap_or(RiskClass::Additive)
+}
+
+/// Lints one revision. Rules apply to `up_sql` only; `down_sql` is parsed so
+/// that a broken down migration is caught before it is needed. Never panics.
+pub fn lint(up_sql: &str, down_sql: Option<&str>, config: &LintConfig) -> LintReport {
+    analysis::lint_revision(up_sql, down_sql, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_class_round_trips() {
+        for r in [
+            RiskClass::Additive,
+            RiskClass::Risky,
+            RiskClass::Destructive,
+        ] {
+            assert_eq!(r.as_str().parse::<RiskClass>(), Ok(r));
+        }
+        assert!("bogus".parse::<RiskClass>().is_err());
+        assert_eq!(
+            serde_json::to_string(&RiskClass::Destructive).unwrap(),
+            "\"destructive\""
+        );
+    }
+
+    #[test]
+    fn default_config_denies_pours() {
+        let c = LintConfig::default();
+        assert_eq!(c.deny_tables, vec!["pours".to_string()]);
+        assert!(c.require_down);
+    }
+
+    #[test]
+    fn simple_additive_revision() {
+        let r = lint(
+            "CREATE TABLE venues (id bigint PRIMARY KEY);",
+            Some("DROP TABLE venues;"),
+            &LintConfig::default(),
+        );
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.risk, RiskClass::Additive);
+        assert!(!r.has_errors());
+        assert!(r.transactional);
+        assert_eq!(r.statements, 1);
+    }
+}

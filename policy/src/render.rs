@@ -1,0 +1,147 @@
+//! Compiler-style human output for a lint report:
+//!
+//! ```text
+//! up.sql:3:1: error[drop-table]: DROP TABLE kegs deletes the table and its data
+//!   |
+//! 3 | DROP TABLE kegs;
+//!   | ^
+//!   = help: ...
+//! ```
+
+use crate::source::LineIndex;
+use crate::{LintReport, ParseError, Severity};
+use std::fmt::Write;
+
+/// Renders `report` for `path`, quoting lines of `source` (the up SQL).
+pub fn render_human(report: &LintReport, path: &str, source: &str) -> String {
+    let index = LineIndex::new(source);
+    let mut out = String::new();
+    if let Some(e) = &report.parse_error {
+        render_parse_error(&mut out, path, &index, e, "up");
+    }
+    if let Some(e) = &report.down_parse_error {
+        // The down text is not available here; point at it by position only.
+        let _ = writeln!(
+            out,
+            "{path} (down):{}:{}: error[parse-error]: {}\n",
+            e.line, e.column, e.message
+        );
+    }
+    for f in &report.findings {
+        let tag = if f.exempted { " (exempted)" } else { "" };
+        let _ = writeln!(
+            out,
+            "{path}:{}:{}: {}[{}]{tag}: {}",
+            f.line, f.column, f.severity, f.rule, f.message
+        );
+        snippet(&mut out, &index, f.line, f.column);
+        let _ = writeln!(out, "{}= help: {}", gutter_pad(f.line), f.help);
+        if let Some(reason) = &f.exemption_reason {
+            let _ = writeln!(out, "{}= exempted: {}", gutter_pad(f.line), reason);
+        }
+        out.push('\n');
+    }
+    let count = |s: Severity| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.severity == s && !f.exempted)
+            .count()
+    };
+    let exempted = report.findings.iter().filter(|f| f.exempted).count();
+    let _ = writeln!(
+        out,
+        "{path}: risk {}: {} statement{}, {} error{}, {} warning{}, {} info, {} exempted{}{}",
+        report.risk,
+        report.statements,
+        plural(report.statements),
+        count(Severity::Error),
+        plural(count(Severity::Error)),
+        count(Severity::Warning),
+        plural(count(Severity::Warning)),
+        count(Severity::Info),
+        exempted,
+        if report.transactional {
+            ""
+        } else {
+            ", non-transactional"
+        },
+        if report.parse_error.is_some() || report.down_parse_error.is_some() {
+            ", parse error"
+        } else {
+            ""
+        },
+    );
+    out
+}
+
+fn render_parse_error(
+    out: &mut String,
+    path: &str,
+    index: &LineIndex<'_>,
+    e: &ParseError,
+    _which: &str,
+) {
+    let _ = writeln!(
+        out,
+        "{path}:{}:{}: error[parse-error]: {}",
+        e.line, e.column, e.message
+    );
+    snippet(out, index, e.line, e.column);
+    out.push('\n');
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn gutter_pad(line: u32) -> String {
+    " ".repeat(line.to_string().len() + 1)
+}
+
+fn snippet(out: &mut String, index: &LineIndex<'_>, line: u32, column: u32) {
+    let text = index.line_text(line);
+    let pad = gutter_pad(line);
+    let _ = writeln!(out, "{pad}|");
+    let _ = writeln!(out, "{line} | {}", text.replace('\t', " "));
+    let caret_at = (column as usize).saturating_sub(1);
+    let _ = writeln!(out, "{pad}| {}^", " ".repeat(caret_at));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{LintConfig, lint, render_human};
+
+    #[test]
+    fn renders_like_a_compiler() {
+        let src = "CREATE TABLE a (id int);\n  DROP TABLE kegs;\n";
+        let report = lint(src, Some("SELECT 1;"), &LintConfig::default());
+        let out = render_human(&report, "up.sql", src);
+        assert!(
+            out.contains("up.sql:2:3: error[drop-table]: DROP TABLE kegs deletes"),
+            "{out}"
+        );
+        assert!(out.contains("2 |   DROP TABLE kegs;\n  |   ^\n"), "{out}");
+        assert!(out.contains("  = help: "), "{out}");
+        assert!(out.trim_end().ends_with("0 info, 0 exempted"), "{out}");
+        assert!(out.contains("risk destructive"), "{out}");
+    }
+
+    #[test]
+    fn renders_parse_errors_and_exemptions() {
+        let src = "SELECT 1;\nSELEC 2;";
+        let out = render_human(&lint(src, None, &LintConfig::default()), "x.sql", src);
+        assert!(
+            out.starts_with("x.sql:2:1: error[parse-error]: syntax error"),
+            "{out}"
+        );
+        let src = "-- schemagate:allow drop-table reason=\"archived\"\nDROP TABLE kegs;";
+        let out = render_human(
+            &lint(src, Some("SELECT 1;"), &LintConfig::default()),
+            "x.sql",
+            src,
+        );
+        assert!(out.contains("error[drop-table] (exempted)"), "{out}");
+        assert!(out.contains("= exempted: archived"), "{out}");
+    }
+}

@@ -1,0 +1,232 @@
+//! `add-column-volatile-default`: ADD COLUMN whose value differs per row
+//! (volatile DEFAULT such as random(), gen_random_uuid(), clock_timestamp(),
+//! nextval(); serial and identity columns; GENERATED ... STORED) rewrites the
+//! whole table under an ACCESS EXCLUSIVE lock.
+//!
+//! now()/CURRENT_TIMESTAMP and friends are STABLE, so PostgreSQL 11+ does
+//! *not* rewrite for them; they are still reported (as a warning rather than
+//! an error) because the policy asks for it and because every existing row
+//! silently gets the migration's timestamp, which is rarely the intent.
+
+use super::{Hit, Rule, RuleInfo};
+use crate::analysis::{
+    AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, constr_type, constraint,
+    qualified, string_value,
+};
+use crate::{Category, Severity};
+use pg_query::NodeRef;
+use pg_query::protobuf::{ColumnDef, ConstrType, Node};
+
+pub struct AddColumnVolatileDefault;
+
+pub static INFO: RuleInfo = RuleInfo {
+    id: "add-column-volatile-default",
+    severity: Severity::Error,
+    category: Category::Locking,
+    message: "adding a column whose default differs per row rewrites the whole table under an ACCESS EXCLUSIVE lock",
+    help: "add the column without a default (or with a constant one), then SET DEFAULT for new rows \
+           and backfill existing rows in batches",
+};
+
+/// Functions whose value changes per row; a DEFAULT using them forces a rewrite.
+const VOLATILE: &[&str] = &[
+    "random",
+    "random_normal",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "uuidv4",
+    "uuidv7",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "setval",
+    "txid_current",
+    "gen_random_bytes",
+    "statement_timestamp",
+];
+
+/// STABLE time functions: one value for the whole statement, no rewrite.
+const STABLE_TIME: &[&str] = &[
+    "now",
+    "transaction_timestamp",
+    "current_timestamp",
+    "localtimestamp",
+];
+
+const SERIAL: &[&str] = &[
+    "serial",
+    "serial2",
+    "serial4",
+    "serial8",
+    "smallserial",
+    "bigserial",
+];
+
+pub(crate) fn serial_type(col: &ColumnDef) -> Option<&str> {
+    let t = col.type_name.as_ref()?;
+    let last = t.names.last().and_then(string_value)?;
+    SERIAL
+        .iter()
+        .find(|s| last.eq_ignore_ascii_case(s))
+        .copied()
+}
+
+enum Kind {
+    Volatile(String),
+    StableTime(String),
+}
+
+fn classify(expr: &Node) -> Option<Kind> {
+    let node = expr.node.as_ref()?;
+    let mut stable = None;
+    for (n, _, _, _) in node.nodes() {
+        match n {
+            NodeRef::FuncCall(f) => {
+                let Some(name) = f.funcname.last().and_then(string_value) else {
+                    continue;
+                };
+                let lower = name.to_ascii_lowercase();
+                if VOLATILE.contains(&lower.as_str()) {
+                    return Some(Kind::Volatile(format!("{lower}()")));
+                }
+                if STABLE_TIME.contains(&lower.as_str()) {
+                    stable = Some(Kind::StableTime(format!("{lower}()")));
+                }
+            }
+            NodeRef::SqlvalueFunction(_) => {
+                stable.get_or_insert(Kind::StableTime(
+                    "CURRENT_TIMESTAMP/CURRENT_DATE".to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    stable
+}
+
+fn default_expr(col: &ColumnDef) -> Option<&Node> {
+    col.raw_default.as_deref().or_else(|| {
+        col.constraints
+            .iter()
+            .filter_map(|c| constraint(Some(c)))
+            .find(|c| constr_type(c) == ConstrType::ConstrDefault)
+            .and_then(|c| c.raw_expr.as_deref())
+    })
+}
+
+impl Rule for AddColumnVolatileDefault {
+    fn info(&self) -> &'static RuleInfo {
+        &INFO
+    }
+
+    fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        for (s, node) in rev.nodes() {
+            let Some((rel, cmds)) = alter_table_cmds(node) else {
+                continue;
+            };
+            if !rev.is_existing(Some(rel), s.index) {
+                continue;
+            }
+            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAddColumn)) {
+                let Some(col) = column_def(cmd.def.as_deref()) else {
+                    continue;
+                };
+                let target = format!("`{}`.`{}`", qualified(rel), col.colname);
+                let kinds: Vec<ConstrType> = col
+                    .constraints
+                    .iter()
+                    .filter_map(|c| constraint(Some(c)))
+                    .map(constr_type)
+                    .collect();
+                if let Some(t) = serial_type(col) {
+                    out.push(Hit::new(s.index, format!("{t} column {target} fills every existing row from a sequence: table rewrite")));
+                } else if kinds.contains(&ConstrType::ConstrIdentity) {
+                    out.push(Hit::new(s.index, format!("identity column {target} fills every existing row from a sequence: table rewrite")));
+                } else if kinds.contains(&ConstrType::ConstrGenerated) {
+                    out.push(Hit::new(s.index, format!("stored generated column {target} is computed for every existing row: table rewrite")));
+                } else {
+                    match default_expr(col).and_then(classify) {
+                        Some(Kind::Volatile(f)) => {
+                            out.push(Hit::new(s.index, format!("volatile default {f} on {target} rewrites the table")));
+                        }
+                        Some(Kind::StableTime(f)) => out.push(Hit {
+                            severity: Some(Severity::Warning),
+                            ..Hit::new(
+                                s.index,
+                                format!("default {f} on {target} stamps every existing row with the migration's time (no rewrite on PostgreSQL 11+)"),
+                            )
+                        }),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Severity;
+    use crate::rules::hits;
+
+    const ID: &str = "add-column-volatile-default";
+
+    #[test]
+    fn flags_volatile_defaults() {
+        for def in [
+            "random()",
+            "gen_random_uuid()",
+            "clock_timestamp()",
+            "nextval('s')",
+            "md5(random()::text)",
+        ] {
+            let h = hits(
+                &format!("ALTER TABLE kegs ADD COLUMN x text DEFAULT {def};"),
+                ID,
+            );
+            assert_eq!(h.len(), 1, "{def}");
+            assert_eq!(h[0].severity, Severity::Error, "{def}");
+        }
+        assert_eq!(
+            hits("ALTER TABLE kegs ADD COLUMN id2 bigserial;", ID).len(),
+            1
+        );
+        assert_eq!(
+            hits(
+                "ALTER TABLE kegs ADD COLUMN id2 int GENERATED ALWAYS AS IDENTITY;",
+                ID
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            hits(
+                "ALTER TABLE kegs ADD COLUMN t int GENERATED ALWAYS AS (a * 2) STORED;",
+                ID
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn now_is_a_warning() {
+        for def in ["now()", "CURRENT_TIMESTAMP", "pg_catalog.now()"] {
+            let h = hits(
+                &format!("ALTER TABLE kegs ADD COLUMN t timestamptz NOT NULL DEFAULT {def};"),
+                ID,
+            );
+            assert_eq!(h.len(), 1, "{def}");
+            assert_eq!(h[0].severity, Severity::Warning);
+        }
+    }
+
+    #[test]
+    fn accepts_constants_and_new_tables() {
+        assert!(hits("ALTER TABLE kegs ADD COLUMN x int DEFAULT 0;", ID).is_empty());
+        assert!(hits("ALTER TABLE kegs ADD COLUMN x text DEFAULT 'a' || 'b';", ID).is_empty());
+        assert!(hits("CREATE TABLE k (a int); ALTER TABLE k ADD COLUMN u uuid DEFAULT gen_random_uuid();", ID).is_empty());
+    }
+}

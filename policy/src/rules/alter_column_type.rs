@@ -1,0 +1,85 @@
+//! `alter-column-type`: ALTER COLUMN ... TYPE on an existing table.
+//!
+//! Without the old type we cannot tell a binary-coercible widening
+//! (varchar(10) -> varchar(20), varchar -> text) from a narrowing or a full
+//! rewrite, so every type change on an existing table is reported; the
+//! destructive case (narrowing, lossy casts) is the one that matters most.
+
+use super::{Hit, Rule, RuleInfo};
+use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, qualified};
+use crate::{Category, Severity};
+
+pub struct AlterColumnType;
+
+pub static INFO: RuleInfo = RuleInfo {
+    id: "alter-column-type",
+    severity: Severity::Error,
+    category: Category::Destructive,
+    message: "changing a column's type can lose data (narrowing, lossy USING) and usually rewrites the table under an ACCESS EXCLUSIVE lock",
+    help: "add a new column of the new type, backfill it in batches, switch clients over, then drop \
+           the old column; only binary-coercible widenings (e.g. varchar(n) -> text) are cheap",
+};
+
+impl Rule for AlterColumnType {
+    fn info(&self) -> &'static RuleInfo {
+        &INFO
+    }
+
+    fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        for (s, node) in rev.nodes() {
+            let Some((rel, cmds)) = alter_table_cmds(node) else {
+                continue;
+            };
+            if !rev.is_existing(Some(rel), s.index) {
+                continue;
+            }
+            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAlterColumnType)) {
+                let ty = column_def(cmd.def.as_deref())
+                    .and_then(|c| c.type_name.as_ref())
+                    .map(|t| {
+                        t.names
+                            .iter()
+                            .filter_map(crate::analysis::string_value)
+                            .filter(|n| *n != "pg_catalog")
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .unwrap_or_default();
+                out.push(Hit::new(
+                    s.index,
+                    format!("changing the type of `{}`.`{}` to {ty} may lose data and rewrite the table", qualified(rel), cmd.name),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::hits;
+
+    #[test]
+    fn flags_type_change() {
+        let h = hits(
+            "ALTER TABLE pour_records ALTER COLUMN volume_ml TYPE integer USING volume_ml::int;",
+            "alter-column-type",
+        );
+        assert_eq!(h.len(), 1);
+        assert!(h[0].message.contains("int4"), "{}", h[0].message);
+        assert_eq!(
+            hits(
+                "ALTER TABLE t ALTER COLUMN a SET DATA TYPE text;",
+                "alter-column-type"
+            )
+            .len(),
+            1
+        );
+        assert!(
+            hits(
+                "CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a TYPE bigint;",
+                "alter-column-type"
+            )
+            .is_empty()
+        );
+    }
+}

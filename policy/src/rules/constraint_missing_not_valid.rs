@@ -1,0 +1,89 @@
+//! `constraint-missing-not-valid`: adding a FOREIGN KEY or CHECK constraint
+//! to an existing table validates every row while holding a lock that blocks
+//! writes (and, for foreign keys, writes to the referenced table too).
+
+use super::{Hit, Rule, RuleInfo};
+use crate::analysis::{
+    AlterTableType, Revision, alter_table_cmds, cmd_is, constr_type, constraint, qualified,
+};
+use crate::{Category, Severity};
+use pg_query::protobuf::ConstrType;
+
+pub struct ConstraintMissingNotValid;
+
+pub static INFO: RuleInfo = RuleInfo {
+    id: "constraint-missing-not-valid",
+    severity: Severity::Warning,
+    category: Category::Locking,
+    message: "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the whole table while blocking writes",
+    help: "add the constraint with NOT VALID (instant), then run ALTER TABLE ... VALIDATE CONSTRAINT \
+           in a later statement or revision: validation only takes a SHARE UPDATE EXCLUSIVE lock",
+};
+
+impl Rule for ConstraintMissingNotValid {
+    fn info(&self) -> &'static RuleInfo {
+        &INFO
+    }
+
+    fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        for (s, node) in rev.nodes() {
+            let Some((rel, cmds)) = alter_table_cmds(node) else {
+                continue;
+            };
+            if !rev.is_existing(Some(rel), s.index) {
+                continue;
+            }
+            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAddConstraint)) {
+                let Some(c) = constraint(cmd.def.as_deref()) else {
+                    continue;
+                };
+                let kind = match constr_type(c) {
+                    ConstrType::ConstrForeign => "FOREIGN KEY",
+                    ConstrType::ConstrCheck => "CHECK",
+                    _ => continue,
+                };
+                if !c.skip_validation {
+                    let name = if c.conname.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" `{}`", c.conname)
+                    };
+                    out.push(Hit::new(
+                        s.index,
+                        format!("{kind} constraint{name} on `{}` is validated under a write-blocking lock; add it NOT VALID", qualified(rel)),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::hits;
+
+    const ID: &str = "constraint-missing-not-valid";
+
+    #[test]
+    fn flags_validated_fk_and_check() {
+        assert_eq!(hits("ALTER TABLE kegs ADD CONSTRAINT kegs_tap_fk FOREIGN KEY (tap_id) REFERENCES taps (id);", ID).len(), 1);
+        assert_eq!(
+            hits("ALTER TABLE kegs ADD CHECK (volume_ml > 0);", ID).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn accepts_not_valid_new_tables_and_other_constraints() {
+        assert!(hits("ALTER TABLE kegs ADD CONSTRAINT f FOREIGN KEY (tap_id) REFERENCES taps (id) NOT VALID;", ID).is_empty());
+        assert!(hits("ALTER TABLE kegs VALIDATE CONSTRAINT f;", ID).is_empty());
+        assert!(hits("CREATE TABLE k (id int, t int); ALTER TABLE k ADD FOREIGN KEY (t) REFERENCES taps (id);", ID).is_empty());
+        assert!(
+            hits(
+                "ALTER TABLE kegs ADD CONSTRAINT u UNIQUE USING INDEX kegs_u;",
+                ID
+            )
+            .is_empty()
+        );
+    }
+}

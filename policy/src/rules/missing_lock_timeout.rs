@@ -1,0 +1,97 @@
+//! `missing-lock-timeout`: a statement that takes a strong lock on an
+//! existing table, with no `SET [LOCAL] lock_timeout` earlier in the revision.
+//! Waiting for the lock queues every later query on the table behind the
+//! migration, so an unbounded wait is an outage. Reported once, at the first
+//! such statement. Hygiene: it does not raise the risk class, since the
+//! statement itself is judged by the locking rules.
+
+use super::{Hit, Rule, RuleInfo};
+use crate::analysis::{Revision, strong_lock_target};
+use crate::{Category, Severity};
+
+pub struct MissingLockTimeout;
+
+pub static INFO: RuleInfo = RuleInfo {
+    id: "missing-lock-timeout",
+    severity: Severity::Warning,
+    category: Category::Hygiene,
+    message: "locking statement on an existing table without a lock_timeout set earlier in the revision",
+    help: "start the revision with `SET lock_timeout = '2s';` (or SET LOCAL) and retry on timeout, so a \
+           long-running query cannot make the migration queue all traffic behind it",
+};
+
+impl Rule for MissingLockTimeout {
+    fn info(&self) -> &'static RuleInfo {
+        &INFO
+    }
+
+    fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        let first = rev
+            .nodes()
+            .filter(|(s, _)| !rev.lock_timeout_set_before(s.index))
+            .find_map(|(s, n)| strong_lock_target(rev, s.index, n).map(|t| (s.index, t)));
+        if let Some((index, table)) = first {
+            out.push(Hit::new(
+                index,
+                format!("statement locks existing table `{table}` with no lock_timeout set"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::hits;
+
+    const ID: &str = "missing-lock-timeout";
+
+    #[test]
+    fn reported_once_at_first_locking_statement() {
+        let h = hits(
+            "CREATE TABLE a (id int); ALTER TABLE kegs ADD COLUMN x int; ALTER TABLE taps ADD COLUMN y int;",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].statement_index, 1);
+    }
+
+    #[test]
+    fn satisfied_by_earlier_set() {
+        assert!(
+            hits(
+                "SET lock_timeout = '2s'; ALTER TABLE kegs ADD COLUMN x int;",
+                ID
+            )
+            .is_empty()
+        );
+        assert!(hits("SET LOCAL lock_timeout TO 1000; DROP TABLE kegs;", ID).is_empty());
+        assert_eq!(
+            hits(
+                "ALTER TABLE kegs ADD COLUMN x int; SET lock_timeout = '2s';",
+                ID
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            hits(
+                "SET lock_timeout = 0; ALTER TABLE kegs ADD COLUMN x int;",
+                ID
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn ignores_new_tables_and_concurrent_index() {
+        assert!(
+            hits(
+                "CREATE TABLE a (id int); CREATE INDEX ON a (id); ALTER TABLE a ADD COLUMN b int;",
+                ID
+            )
+            .is_empty()
+        );
+        assert!(hits("CREATE INDEX CONCURRENTLY i ON kegs (tap_id);", ID).is_empty());
+    }
+}
