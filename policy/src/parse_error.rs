@@ -81,7 +81,12 @@ pub fn locate(sql: &str, fallback_message: &str) -> ParseError {
     };
     let (message, byte) = match raw_error(&c_sql) {
         Some((message, cursor)) if cursor > 0 => {
-            let byte = char_to_byte(sql, cursor - 1);
+            let mut byte = char_to_byte(sql, cursor - 1);
+            if message.contains("at end of input") {
+                // PostgreSQL points past trailing whitespace; the reader wants
+                // the spot right after the last token.
+                byte = byte.min(sql.trim_end().len());
+            }
             (message, Some(byte))
         }
         Some((message, _)) => {

@@ -1,0 +1,3 @@
+-- expect: delete-without-where@3
+-- expect-risk: destructive
+DELETE FROM controllers;

@@ -1,0 +1,3 @@
+-- expect: drop-schema@3
+-- expect-risk: destructive
+DROP SCHEMA billing CASCADE;

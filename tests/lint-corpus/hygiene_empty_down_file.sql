@@ -1,0 +1,3 @@
+-- expect: missing-down-migration@3
+-- expect-risk: additive
+CREATE TABLE feedback (id int PRIMARY KEY, body text);

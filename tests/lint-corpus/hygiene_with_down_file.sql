@@ -1,0 +1,3 @@
+-- expect: none
+-- expect-risk: additive
+CREATE TABLE feedback (id int PRIMARY KEY, body text);

@@ -1,0 +1,6 @@
+-- expect: non-transactional-statement@6
+-- expect-risk: additive
+-- expect-transactional: false
+SET lock_timeout = '2s';
+ALTER TABLE kegs ADD COLUMN lot_code text;
+CREATE INDEX CONCURRENTLY kegs_lot_code_idx ON kegs (lot_code);

@@ -1,0 +1,4 @@
+-- expect: reindex-non-concurrently@4
+-- expect-risk: risky
+SET lock_timeout = '2s';
+REINDEX TABLE pour_records;

@@ -1,0 +1,2 @@
+-- broken down migration
+DROPP TABLE feedback;

@@ -1,0 +1,3 @@
+-- expect: none
+-- expect-risk: additive
+ANALYZE pour_records;

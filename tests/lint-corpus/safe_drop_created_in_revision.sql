@@ -1,0 +1,5 @@
+-- expect: none
+-- expect-risk: additive
+CREATE TABLE scratch (id int);
+ALTER TABLE scratch DROP COLUMN id;
+DROP TABLE scratch;

@@ -1,0 +1,6 @@
+-- expect: none
+-- expect-risk: additive
+SET lock_timeout = '2s';
+ALTER TABLE kegs ADD CONSTRAINT kegs_beverage_fk
+    FOREIGN KEY (beverage_id) REFERENCES beverages (id) NOT VALID;
+ALTER TABLE kegs VALIDATE CONSTRAINT kegs_beverage_fk;
