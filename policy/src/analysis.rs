@@ -467,7 +467,7 @@ pub fn qualified(rv: &RangeVar) -> String {
 
 /// Dotted names of the objects of a DROP statement.
 pub fn drop_names(d: &DropStmt) -> Vec<String> {
-    d.objects.iter().map(|o| dotted_name(o)).collect()
+    d.objects.iter().map(dotted_name).collect()
 }
 
 /// Last component of each object of a DROP statement (the relation name).
@@ -593,10 +593,10 @@ pub fn referenced_tables(node: &NodeEnum) -> Vec<String> {
             }
         }
         NodeEnum::CommentStmt(c) => {
-            if let Some(o) = &c.object {
-                if let Some(name) = dotted_name(o).rsplit('.').next() {
-                    push(name);
-                }
+            if let Some(o) = &c.object
+                && let Some(name) = dotted_name(o).rsplit('.').next()
+            {
+                push(name);
             }
         }
         _ => {}

@@ -156,10 +156,8 @@ fn target_statement(source: &str, stmts: &[Stmt<'_>], at: usize) -> Option<usize
     }
     let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
     let code_before = !source[line_start..at].trim().is_empty();
-    if code_before {
-        if let Some(s) = stmts.iter().rev().find(|s| s.start < at) {
-            return Some(s.index);
-        }
+    if code_before && let Some(s) = stmts.iter().rev().find(|s| s.start < at) {
+        return Some(s.index);
     }
     stmts.iter().find(|s| s.start > at).map(|s| s.index)
 }

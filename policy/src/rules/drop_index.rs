@@ -25,21 +25,21 @@ impl Rule for DropIndex {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if let NodeEnum::DropStmt(d) = node {
-                if drop_type(d) == ObjectType::ObjectIndex {
-                    let lock = if d.concurrent {
-                        ""
-                    } else {
-                        " (and locks its table while doing so)"
-                    };
-                    out.push(Hit::new(
-                        s.index,
-                        format!(
-                            "DROP INDEX {} removes an index{lock}",
-                            drop_names(d).join(", ")
-                        ),
-                    ));
-                }
+            if let NodeEnum::DropStmt(d) = node
+                && drop_type(d) == ObjectType::ObjectIndex
+            {
+                let lock = if d.concurrent {
+                    ""
+                } else {
+                    " (and locks its table while doing so)"
+                };
+                out.push(Hit::new(
+                    s.index,
+                    format!(
+                        "DROP INDEX {} removes an index{lock}",
+                        drop_names(d).join(", ")
+                    ),
+                ));
             }
         }
     }

@@ -24,16 +24,16 @@ impl Rule for DropSchema {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if let NodeEnum::DropStmt(d) = node {
-                if drop_type(d) == ObjectType::ObjectSchema {
-                    out.push(Hit::new(
-                        s.index,
-                        format!(
-                            "DROP SCHEMA {} deletes every object in it",
-                            drop_names(d).join(", ")
-                        ),
-                    ));
-                }
+            if let NodeEnum::DropStmt(d) = node
+                && drop_type(d) == ObjectType::ObjectSchema
+            {
+                out.push(Hit::new(
+                    s.index,
+                    format!(
+                        "DROP SCHEMA {} deletes every object in it",
+                        drop_names(d).join(", ")
+                    ),
+                ));
             }
         }
     }

@@ -23,13 +23,13 @@ impl Rule for ReindexNonConcurrently {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if let NodeEnum::ReindexStmt(r) = node {
-                if !has_option(&r.params, "concurrently") {
-                    out.push(Hit {
-                        statement: s.index,
-                        ..Hit::default()
-                    });
-                }
+            if let NodeEnum::ReindexStmt(r) = node
+                && !has_option(&r.params, "concurrently")
+            {
+                out.push(Hit {
+                    statement: s.index,
+                    ..Hit::default()
+                });
             }
         }
     }

@@ -23,13 +23,14 @@ impl Rule for VacuumFull {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if let NodeEnum::VacuumStmt(v) = node {
-                if v.is_vacuumcmd && has_option(&v.options, "full") {
-                    out.push(Hit {
-                        statement: s.index,
-                        ..Hit::default()
-                    });
-                }
+            if let NodeEnum::VacuumStmt(v) = node
+                && v.is_vacuumcmd
+                && has_option(&v.options, "full")
+            {
+                out.push(Hit {
+                    statement: s.index,
+                    ..Hit::default()
+                });
             }
         }
     }
