@@ -1,0 +1,714 @@
+//! `sgctl`: the Schemagate command line for developers, approvers and deploy
+//! pipelines. Human tables by default, `--json` for scripts, and exit codes
+//! that tell a refusal (1) from bad input (2), an outage (3) and an auth
+//! failure (4).
+
+use clap::{Parser, Subcommand};
+use schemagate_client::connect::{Connection, DEFAULT_SERVER};
+use schemagate_client::revision_files::{self, RevisionFiles};
+use schemagate_client::{exit, table, token, v1};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash, error-level lint findings\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse\n  3  the server is unreachable or unavailable\n  4  missing or invalid token, or a role the call does not allow";
+
+#[derive(Parser)]
+#[command(
+    name = "sgctl",
+    version,
+    about = "Schemagate command line: submit, lint and inspect schema revisions.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Server address.
+    #[arg(long, global = true, env = "SCHEMAGATE_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Bearer token (mint one for development with `sgctl token mint`).
+    #[arg(long, global = true, env = "SCHEMAGATE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Project whose lineage to use.
+    #[arg(
+        long,
+        global = true,
+        env = "SCHEMAGATE_PROJECT",
+        default_value = "default"
+    )]
+    project: String,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ask the server whether it is serving (needs no token).
+    Health,
+    /// Submit revisions: NNNN_name.up.sql files (with optional .down.sql beside them) or directories of them.
+    #[command(
+        after_help = "Each revision's parent is the previous file in id order. The first one's parent is --parent when given; otherwise the catalog's current head (or none, for a baseline on an empty catalog). Revisions already in the catalog with identical content are reported as unchanged.\n\nExample:\n  sgctl submit migrations/\n  sgctl submit migrations/0004_add_tap_label.up.sql --parent 0003_add_pour_index"
+    )]
+    Submit {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Parent of the first revision submitted.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Description, when submitting a single revision (overrides a `-- description:` line).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List the lineage in order, baseline first.
+    History,
+    /// Show one revision: metadata, lint findings and SQL.
+    Show { id: String },
+    /// Lint SQL files offline against the additive-first policy (no server needed).
+    #[command(
+        after_help = "Exit 0 when clean, 1 when any finding is at error level, 2 when a file cannot be read or parsed.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\""
+    )]
+    Lint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Do not ask for a down migration.
+        #[arg(long)]
+        no_down: bool,
+    },
+    /// Development tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Read and verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
+        /// Only entries of this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only entries at or after this RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a development token (HS256) signed with SCHEMAGATE_JWT_SECRET.
+    #[command(
+        after_help = "Example:\n  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub alice --role developer)"
+    )]
+    Mint {
+        /// Subject: who the token speaks for.
+        #[arg(long)]
+        sub: String,
+        /// Role (repeatable): developer, approver, deployer, admin, agent.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Controller an agent token reports for.
+        #[arg(long)]
+        controller_id: Option<String>,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The signing secret; the server must use the same.
+        #[arg(long, env = "SCHEMAGATE_JWT_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and name the first broken row.
+    Verify,
+}
+
+/// Why a command failed: a message for stderr and the exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Failure {
+        Failure::new(exit::for_status(&status), exit::describe(&status))
+    }
+}
+
+impl From<revision_files::ReadError> for Failure {
+    fn from(err: revision_files::ReadError) -> Failure {
+        Failure::new(exit::BAD_INPUT, err.to_string())
+    }
+}
+
+type Outcome = Result<u8, Failure>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("sgctl: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    match &cli.command {
+        Command::Lint { files, no_down } => lint(files, *no_down, cli.json),
+        Command::Token { command } => match command {
+            TokenCommand::Mint {
+                sub,
+                roles,
+                controller_id,
+                ttl,
+                secret,
+            } => mint(sub, roles, controller_id.as_deref(), ttl, secret),
+        },
+        Command::Health => health(&cli).await,
+        Command::Submit {
+            paths,
+            parent,
+            description,
+        } => submit(&cli, paths, parent.as_deref(), description.as_deref()).await,
+        Command::History => history(&cli).await,
+        Command::Show { id } => show(&cli, id).await,
+        Command::Audit {
+            command: Some(AuditCommand::Verify),
+            ..
+        } => audit_verify(&cli).await,
+        Command::Audit {
+            command: None,
+            env,
+            since,
+            limit,
+        } => audit_list(&cli, env.as_deref(), since.as_deref(), *limit).await,
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Connection, Failure> {
+    Connection::open(&cli.server, cli.token.as_deref())
+        .await
+        .map_err(|err| {
+            let code = match err {
+                schemagate_client::connect::ConnectError::Unreachable { .. } => exit::UNAVAILABLE,
+                _ => exit::BAD_INPUT,
+            };
+            Failure::new(code, err.to_string())
+        })
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+fn time_text(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(|ts| time::OffsetDateTime::from_unix_timestamp(ts.seconds).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn risk_text(risk: i32) -> &'static str {
+    match v1::RiskClass::try_from(risk) {
+        Ok(v1::RiskClass::Additive) => "additive",
+        Ok(v1::RiskClass::Risky) => "risky",
+        Ok(v1::RiskClass::Destructive) => "destructive",
+        _ => "unknown",
+    }
+}
+
+fn severity_text(severity: i32) -> &'static str {
+    match v1::Severity::try_from(severity) {
+        Ok(v1::Severity::Info) => "info",
+        Ok(v1::Severity::Warning) => "warning",
+        Ok(v1::Severity::Error) => "error",
+        _ => "unknown",
+    }
+}
+
+async fn health(cli: &Cli) -> Outcome {
+    let connection = connect(cli).await?;
+    let response = connection
+        .health()
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner();
+    let status = tonic_health::pb::health_check_response::ServingStatus::try_from(response.status)
+        .map(|s| s.as_str_name())
+        .unwrap_or("UNKNOWN");
+    if cli.json {
+        print_json(&json!({ "server": cli.server, "status": status }));
+    } else {
+        println!("{status}");
+    }
+    Ok(if status == "SERVING" {
+        exit::OK
+    } else {
+        exit::UNAVAILABLE
+    })
+}
+
+async fn submit(
+    cli: &Cli,
+    paths: &[PathBuf],
+    parent: Option<&str>,
+    description: Option<&str>,
+) -> Outcome {
+    let revisions = revision_files::read(paths)?;
+    if description.is_some() && revisions.len() != 1 {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "--description applies to a single revision; put a `-- description:` line in each file instead",
+        ));
+    }
+    let connection = connect(cli).await?;
+    let mut catalog = connection.catalog();
+
+    let first_parent = match parent {
+        Some(parent) => parent.to_string(),
+        None => implicit_parent(cli, &mut catalog, &revisions[0]).await?,
+    };
+    let mut results = Vec::new();
+    let mut previous = first_parent;
+    for files in &revisions {
+        let request = v1::SubmitRevisionRequest {
+            project: cli.project.clone(),
+            id: files.id.clone(),
+            parent_id: previous.clone(),
+            up_sql: files.up_sql.clone(),
+            down_sql: files.down_sql.clone(),
+            description: description
+                .map(str::to_string)
+                .unwrap_or_else(|| files.description.clone()),
+        };
+        let response = catalog.submit_revision(request).await.map_err(|status| {
+            let mut failure = Failure::from(status);
+            failure.message = format!("{}: {}", files.up_path.display(), failure.message);
+            failure
+        });
+        let response = match response {
+            Ok(response) => response.into_inner(),
+            Err(failure) => {
+                report_submitted(cli, &results);
+                return Err(failure);
+            }
+        };
+        let revision = response.revision.unwrap_or_default();
+        previous = revision.id.clone();
+        results.push((revision, response.created));
+    }
+    report_submitted(cli, &results);
+    Ok(exit::OK)
+}
+
+/// The parent of the first file when none is given: its stored parent if the
+/// catalog already has it (a resubmission), else the head.
+async fn implicit_parent(
+    cli: &Cli,
+    catalog: &mut v1::catalog_client::CatalogClient<schemagate_client::connect::Authed>,
+    first: &RevisionFiles,
+) -> Result<String, Failure> {
+    let history = catalog
+        .list_history(v1::ListHistoryRequest {
+            project: cli.project.clone(),
+        })
+        .await?
+        .into_inner();
+    Ok(history
+        .revisions
+        .iter()
+        .find(|r| r.id == first.id)
+        .map(|r| r.parent_id.clone())
+        .unwrap_or(history.head))
+}
+
+fn report_submitted(cli: &Cli, results: &[(v1::Revision, bool)]) {
+    if cli.json {
+        let items: Vec<Value> = results
+            .iter()
+            .map(|(r, created)| {
+                json!({
+                    "id": r.id,
+                    "parent_id": r.parent_id,
+                    "created": created,
+                    "checksum": r.checksum,
+                    "risk": risk_text(r.risk),
+                    "findings": r.lint.as_ref().map_or(0, |l| l.findings.len()),
+                })
+            })
+            .collect();
+        print_json(&json!({ "submitted": items }));
+        return;
+    }
+    if results.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(r, created)| {
+            vec![
+                r.id.clone(),
+                if r.parent_id.is_empty() {
+                    "-".into()
+                } else {
+                    r.parent_id.clone()
+                },
+                if *created { "created" } else { "unchanged" }.into(),
+                risk_text(r.risk).into(),
+                r.lint.as_ref().map_or(0, |l| l.findings.len()).to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["REVISION", "PARENT", "RESULT", "RISK", "FINDINGS"], &rows)
+    );
+}
+
+async fn history(cli: &Cli) -> Outcome {
+    let connection = connect(cli).await?;
+    let history = connection
+        .catalog()
+        .list_history(v1::ListHistoryRequest {
+            project: cli.project.clone(),
+        })
+        .await?
+        .into_inner();
+    if cli.json {
+        let items: Vec<Value> = history.revisions.iter().map(revision_json).collect();
+        print_json(&json!({ "head": history.head, "revisions": items }));
+        return Ok(exit::OK);
+    }
+    if history.revisions.is_empty() {
+        println!("project {} has no revisions yet", cli.project);
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = history
+        .revisions
+        .iter()
+        .map(|r| {
+            vec![
+                r.sequence.to_string(),
+                r.id.clone(),
+                if r.parent_id.is_empty() {
+                    "-".into()
+                } else {
+                    r.parent_id.clone()
+                },
+                risk_text(r.risk).into(),
+                r.author.clone(),
+                time_text(r.created_at.as_ref()),
+                r.checksum.chars().take(12).collect(),
+                r.description.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "#",
+                "REVISION",
+                "PARENT",
+                "RISK",
+                "AUTHOR",
+                "CREATED",
+                "CHECKSUM",
+                "DESCRIPTION"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+fn revision_json(r: &v1::Revision) -> Value {
+    let findings: Vec<Value> = r
+        .lint
+        .as_ref()
+        .map(|l| l.findings.iter().map(finding_json).collect())
+        .unwrap_or_default();
+    json!({
+        "sequence": r.sequence,
+        "id": r.id,
+        "parent_id": r.parent_id,
+        "risk": risk_text(r.risk),
+        "author": r.author,
+        "created_at": time_text(r.created_at.as_ref()),
+        "checksum": r.checksum,
+        "description": r.description,
+        "transactional": r.lint.as_ref().is_some_and(|l| l.transactional),
+        "findings": findings,
+    })
+}
+
+fn finding_json(f: &v1::Finding) -> Value {
+    json!({
+        "rule": f.rule,
+        "severity": severity_text(f.severity),
+        "category": f.category,
+        "statement_index": f.statement_index,
+        "line": f.line,
+        "column": f.column,
+        "message": f.message,
+        "help": f.help,
+        "exempted": f.exempted,
+        "exemption_reason": f.exemption_reason,
+    })
+}
+
+async fn show(cli: &Cli, id: &str) -> Outcome {
+    let connection = connect(cli).await?;
+    let r = connection
+        .catalog()
+        .get_revision(v1::GetRevisionRequest {
+            project: cli.project.clone(),
+            id: id.to_string(),
+        })
+        .await?
+        .into_inner();
+    if cli.json {
+        let mut value = revision_json(&r);
+        value["up_sql"] = json!(r.up_sql);
+        value["down_sql"] = json!(r.down_sql);
+        print_json(&value);
+        return Ok(exit::OK);
+    }
+    let parent = if r.parent_id.is_empty() {
+        "(none: baseline)".to_string()
+    } else {
+        r.parent_id.clone()
+    };
+    println!("revision     {}", r.id);
+    println!("parent       {parent}");
+    println!("risk         {}", risk_text(r.risk));
+    println!("author       {}", r.author);
+    println!("created      {}", time_text(r.created_at.as_ref()));
+    println!("checksum     {}", r.checksum);
+    if !r.description.is_empty() {
+        println!("description  {}", r.description);
+    }
+    let findings = r.lint.map(|l| l.findings).unwrap_or_default();
+    println!();
+    if findings.is_empty() {
+        println!("findings     none");
+    } else {
+        let rows: Vec<Vec<String>> = findings
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("{}:{}", f.line, f.column),
+                    severity_text(f.severity).into(),
+                    f.rule.clone(),
+                    if f.exempted {
+                        format!("{} (exempted: {})", f.message, f.exemption_reason)
+                    } else {
+                        f.message.clone()
+                    },
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(&["LINE", "SEVERITY", "RULE", "MESSAGE"], &rows)
+        );
+    }
+    println!("\n-- up\n{}", r.up_sql.trim_end());
+    if r.down_sql.is_empty() {
+        println!("\n-- down: none");
+    } else {
+        println!("\n-- down\n{}", r.down_sql.trim_end());
+    }
+    Ok(exit::OK)
+}
+
+fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
+    let config = schemagate_policy::LintConfig {
+        require_down: !no_down,
+        ..schemagate_policy::LintConfig::default()
+    };
+    let mut worst = exit::OK;
+    let mut reports = Vec::new();
+    for path in files {
+        let sql = revision_files::read_utf8(path)?;
+        // A revision's down file, when it sits beside the up file, counts as its down migration.
+        let down = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".up.sql"))
+            .map(|id| path.with_file_name(format!("{id}.down.sql")))
+            .filter(|p| p.is_file())
+            .map(|p| revision_files::read_utf8(&p))
+            .transpose()?;
+        let is_down_file = path.to_string_lossy().ends_with(".down.sql");
+        let config = if is_down_file {
+            schemagate_policy::LintConfig {
+                require_down: false,
+                ..config.clone()
+            }
+        } else {
+            config.clone()
+        };
+        let report = schemagate_policy::lint(&sql, down.as_deref(), &config);
+        let code = if report.parse_error.is_some() {
+            exit::BAD_INPUT
+        } else if report.has_errors() {
+            exit::REFUSED
+        } else {
+            exit::OK
+        };
+        worst = worst.max(code);
+        if as_json {
+            reports.push(json!({ "file": path.display().to_string(), "report": report }));
+        } else {
+            print!(
+                "{}",
+                schemagate_policy::render_human(&report, &path.display().to_string(), &sql)
+            );
+        }
+    }
+    if as_json {
+        print_json(&Value::Array(reports));
+    }
+    Ok(worst)
+}
+
+fn mint(
+    sub: &str,
+    roles: &[String],
+    controller_id: Option<&str>,
+    ttl: &str,
+    secret: &str,
+) -> Outcome {
+    let ttl =
+        token::parse_duration(ttl).map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let jwt = token::mint(secret, sub, roles, controller_id, ttl, now)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, e.to_string()))?;
+    println!("{jwt}");
+    Ok(exit::OK)
+}
+
+async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u32) -> Outcome {
+    let since = since
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map(|t| prost_types::Timestamp {
+                    seconds: t.unix_timestamp(),
+                    nanos: 0,
+                })
+                .map_err(|_| {
+                    Failure::new(
+                        exit::BAD_INPUT,
+                        format!(
+                            "--since '{text}' is not an RFC 3339 time, e.g. 2026-11-25T09:00:00Z"
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let connection = connect(cli).await?;
+    let entries = connection
+        .audit()
+        .list_audit(v1::ListAuditRequest {
+            environment: env.unwrap_or_default().to_string(),
+            since,
+            limit,
+        })
+        .await?
+        .into_inner()
+        .entries;
+    if cli.json {
+        let items: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e.id, "at": time_text(e.at.as_ref()), "actor": e.actor,
+                    "action": e.action, "project": e.project, "environment": e.environment,
+                    "subject": e.subject, "outcome": e.outcome, "detail": e.detail,
+                    "sha256": e.sha256,
+                })
+            })
+            .collect();
+        print_json(&Value::Array(items));
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                time_text(e.at.as_ref()),
+                e.actor.clone(),
+                e.action.clone(),
+                e.subject.clone(),
+                e.environment.clone(),
+                e.outcome.clone(),
+                e.detail.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "#", "AT", "ACTOR", "ACTION", "SUBJECT", "ENV", "OUTCOME", "DETAIL"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+async fn audit_verify(cli: &Cli) -> Outcome {
+    let connection = connect(cli).await?;
+    let result = connection
+        .audit()
+        .verify_audit(v1::VerifyAuditRequest {})
+        .await?
+        .into_inner();
+    if cli.json {
+        print_json(&json!({
+            "intact": result.intact,
+            "rows_checked": result.rows_checked,
+            "first_broken_id": result.first_broken_id,
+            "detail": result.detail,
+        }));
+    } else if result.intact {
+        println!("audit chain intact: {} rows checked", result.rows_checked);
+    } else {
+        println!(
+            "audit chain BROKEN at row {}: {} ({} rows before it are intact)",
+            result.first_broken_id, result.detail, result.rows_checked
+        );
+    }
+    Ok(if result.intact {
+        exit::OK
+    } else {
+        exit::REFUSED
+    })
+}

@@ -1,0 +1,48 @@
+//! Exit codes shared by the command-line tools, so scripts can tell a refusal
+//! from a typo from an outage.
+
+use tonic::Code;
+
+/// Success.
+pub const OK: u8 = 0;
+/// The server (or the linter) said no: a precondition, a clash, error-level findings.
+pub const REFUSED: u8 = 1;
+/// Bad usage or bad input: unreadable files, malformed ids, SQL that does not parse.
+pub const BAD_INPUT: u8 = 2;
+/// The server could not be reached or is unavailable.
+pub const UNAVAILABLE: u8 = 3;
+/// The token is missing or invalid, or lacks the role for the call.
+pub const AUTH: u8 = 4;
+
+/// The exit code for a failed call.
+pub fn for_status(status: &tonic::Status) -> u8 {
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted => BAD_INPUT,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown => UNAVAILABLE,
+        Code::Unauthenticated | Code::PermissionDenied => AUTH,
+        _ => REFUSED,
+    }
+}
+
+/// One line a person can act on: the code in words and the server's message.
+pub fn describe(status: &tonic::Status) -> String {
+    let what = match status.code() {
+        Code::InvalidArgument => "invalid input",
+        Code::FailedPrecondition => "refused",
+        Code::AlreadyExists => "already exists",
+        Code::NotFound => "not found",
+        Code::Unauthenticated => "not authenticated",
+        Code::PermissionDenied => "permission denied",
+        Code::Unavailable => "server unavailable",
+        Code::ResourceExhausted => "too large",
+        Code::Unimplemented => "not implemented by this server yet",
+        Code::Aborted => "aborted",
+        _ => "error",
+    };
+    let message = status.message().trim();
+    if message.is_empty() {
+        format!("{what} ({:?})", status.code())
+    } else {
+        format!("{what}: {message}")
+    }
+}

@@ -1,0 +1,199 @@
+//! Reads revisions from disk: `NNNN_name.up.sql` with an optional
+//! `NNNN_name.down.sql` beside it, given as files or as a directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One revision read from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionFiles {
+    pub id: String,
+    pub up_path: PathBuf,
+    pub up_sql: String,
+    pub down_path: Option<PathBuf>,
+    pub down_sql: String,
+    /// From a `-- description: ...` line in the up file, if any.
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid UTF-8 (first bad byte at offset {offset}); save it as UTF-8")]
+    NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{0} is not a revision file: expected NNNN_name.up.sql or NNNN_name.down.sql")]
+    NotARevisionFile(PathBuf),
+    #[error("{0} has no matching .up.sql file")]
+    DownWithoutUp(PathBuf),
+    #[error("no NNNN_name.up.sql files found in {0}")]
+    Empty(PathBuf),
+}
+
+enum Direction {
+    Up,
+    Down,
+}
+
+fn classify(path: &Path) -> Option<(String, Direction)> {
+    let name = path.file_name()?.to_str()?;
+    if let Some(id) = name.strip_suffix(".up.sql") {
+        Some((id.to_string(), Direction::Up))
+    } else {
+        name.strip_suffix(".down.sql")
+            .map(|id| (id.to_string(), Direction::Down))
+    }
+}
+
+/// Reads a file that must be UTF-8.
+pub fn read_utf8(path: &Path) -> Result<String, ReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|err| ReadError::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: err.utf8_error().valid_up_to(),
+    })
+}
+
+/// Collects the revisions named by `inputs` (files and directories), ordered
+/// by id. A directory contributes every revision file directly inside it.
+pub fn read(inputs: &[PathBuf]) -> Result<Vec<RevisionFiles>, ReadError> {
+    let mut ups: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut downs: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for input in inputs {
+        if input.is_dir() {
+            let entries = std::fs::read_dir(input).map_err(|source| ReadError::Io {
+                path: input.clone(),
+                source,
+            })?;
+            let before = ups.len();
+            for entry in entries {
+                let path = entry
+                    .map_err(|source| ReadError::Io {
+                        path: input.clone(),
+                        source,
+                    })?
+                    .path();
+                match classify(&path) {
+                    Some((id, Direction::Up)) => ups.insert(id, path),
+                    Some((id, Direction::Down)) => downs.insert(id, path),
+                    None => None,
+                };
+            }
+            if ups.len() == before {
+                return Err(ReadError::Empty(input.clone()));
+            }
+        } else {
+            match classify(input) {
+                Some((id, Direction::Up)) => {
+                    // An explicitly named up file brings its down file along.
+                    let sibling = input.with_file_name(format!("{id}.down.sql"));
+                    if sibling.is_file() {
+                        downs.entry(id.clone()).or_insert(sibling);
+                    }
+                    ups.insert(id, input.clone());
+                }
+                Some((id, Direction::Down)) => {
+                    downs.insert(id, input.clone());
+                }
+                None => return Err(ReadError::NotARevisionFile(input.clone())),
+            }
+        }
+    }
+    if let Some((id, path)) = downs.iter().find(|(id, _)| !ups.contains_key(*id)) {
+        let _ = id;
+        return Err(ReadError::DownWithoutUp(path.clone()));
+    }
+    let mut revisions = Vec::with_capacity(ups.len());
+    for (id, up_path) in ups {
+        let up_sql = read_utf8(&up_path)?;
+        let down_path = downs.remove(&id);
+        let down_sql = match &down_path {
+            Some(path) => read_utf8(path)?,
+            None => String::new(),
+        };
+        revisions.push(RevisionFiles {
+            description: description_of(&up_sql),
+            id,
+            up_path,
+            up_sql,
+            down_path,
+            down_sql,
+        });
+    }
+    revisions.sort_by(|a, b| order_key(&a.id).cmp(&order_key(&b.id)));
+    Ok(revisions)
+}
+
+/// Orders by the numeric prefix first, so 10000_x follows 9999_y.
+fn order_key(id: &str) -> (u128, &str) {
+    let digits: String = id.chars().take_while(char::is_ascii_digit).collect();
+    (digits.parse().unwrap_or(u128::MAX), id)
+}
+
+fn description_of(sql: &str) -> String {
+    sql.lines()
+        .map(str::trim)
+        .take_while(|line| line.is_empty() || line.starts_with("--"))
+        .find_map(|line| {
+            line.strip_prefix("--")
+                .map(str::trim)?
+                .strip_prefix("description:")
+        })
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_directory_yields_its_revisions_in_order_with_their_downs() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "0002_b.up.sql",
+            b"-- description: second\nSELECT 2;",
+        );
+        write(dir.path(), "10000_c.up.sql", b"SELECT 3;");
+        write(dir.path(), "0001_a.up.sql", b"SELECT 1;");
+        write(dir.path(), "0001_a.down.sql", b"SELECT -1;");
+        write(dir.path(), "README.md", b"not a revision");
+        let revisions = read(&[dir.path().to_path_buf()]).unwrap();
+        let ids: Vec<&str> = revisions.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0001_a", "0002_b", "10000_c"]);
+        assert_eq!(revisions[0].down_sql, "SELECT -1;");
+        assert_eq!(revisions[1].down_sql, "");
+        assert_eq!(revisions[1].description, "second");
+    }
+
+    #[test]
+    fn bad_files_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "0001_a.up.sql", b"SELECT '\xff';");
+        let err = read(&[bad]).unwrap_err().to_string();
+        assert!(err.contains("0001_a.up.sql is not valid UTF-8"), "{err}");
+        let other = write(dir.path(), "notes.sql", b"SELECT 1;");
+        assert!(matches!(
+            read(&[other]),
+            Err(ReadError::NotARevisionFile(_))
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read(&[empty.path().to_path_buf()]),
+            Err(ReadError::Empty(_))
+        ));
+    }
+}

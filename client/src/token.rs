@@ -1,0 +1,107 @@
+//! Development tokens: HS256 JWTs signed with the same secret the server reads
+//! (`SCHEMAGATE_JWT_SECRET`), carrying the issuer and audience it expects.
+
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde::Serialize;
+
+pub const DEFAULT_ISSUER: &str = "schemagate";
+pub const DEFAULT_AUDIENCE: &str = "schemagate";
+pub const ROLES: [&str; 5] = ["developer", "approver", "deployer", "admin", "agent"];
+
+#[derive(Debug, Serialize)]
+pub struct Claims {
+    pub sub: String,
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller_id: Option<String>,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("invalid duration '{0}': use a number and a unit, e.g. 90s, 30m, 1h, 7d")]
+    BadDuration(String),
+    #[error("unknown role '{0}': choose from developer, approver, deployer, admin, agent")]
+    UnknownRole(String),
+    #[error("the agent role needs --controller-id (the controller the agent reports for)")]
+    AgentWithoutController,
+    #[error("cannot sign the token: {0}")]
+    Sign(String),
+}
+
+/// Parses `90s`, `30m`, `1h`, `7d` into seconds.
+pub fn parse_duration(text: &str) -> Result<i64, TokenError> {
+    let bad = || TokenError::BadDuration(text.to_string());
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Signs a token for `sub` with `roles`, valid for `ttl_seconds` from `now`.
+pub fn mint(
+    secret: &str,
+    sub: &str,
+    roles: &[String],
+    controller_id: Option<&str>,
+    ttl_seconds: i64,
+    now: i64,
+) -> Result<String, TokenError> {
+    for role in roles {
+        if !ROLES.contains(&role.as_str()) {
+            return Err(TokenError::UnknownRole(role.clone()));
+        }
+    }
+    if roles.iter().any(|r| r == "agent") && controller_id.is_none() {
+        return Err(TokenError::AgentWithoutController);
+    }
+    let claims = Claims {
+        sub: sub.to_string(),
+        roles: roles.to_vec(),
+        controller_id: controller_id.map(str::to_string),
+        iss: DEFAULT_ISSUER.to_string(),
+        aud: DEFAULT_AUDIENCE.to_string(),
+        iat: now,
+        exp: now + ttl_seconds,
+    };
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|err| TokenError::Sign(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn roles_are_checked_before_signing() {
+        let err = mint("0123456789abcdef", "a", &["root".into()], None, 60, 0).unwrap_err();
+        assert_eq!(err, TokenError::UnknownRole("root".into()));
+        let err = mint("0123456789abcdef", "a", &["agent".into()], None, 60, 0).unwrap_err();
+        assert_eq!(err, TokenError::AgentWithoutController);
+    }
+}

@@ -1,0 +1,215 @@
+//! The audit log: who did what, when, and how it ended, for every state
+//! change. Rows are append-only and hash-chained (each row's sha256 covers the
+//! previous row's), so an edited or deleted row is detectable by `verify`.
+
+use crate::db::{Db, now_ms};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+/// Hash of the row before the first row.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Refused,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One state change to record.
+#[derive(Clone, Debug)]
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub subject: &'a str,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub project: String,
+    pub environment: String,
+    pub subject: String,
+    pub outcome: String,
+    pub detail: String,
+    pub prev_sha256: String,
+    pub sha256: String,
+}
+
+impl Entry {
+    fn computed_sha256(&self) -> String {
+        // A JSON array is an unambiguous encoding: no field can spill into the next.
+        let canonical = serde_json::json!([
+            self.prev_sha256,
+            self.id,
+            self.at_ms,
+            self.actor,
+            self.action,
+            self.project,
+            self.environment,
+            self.subject,
+            self.outcome,
+            self.detail,
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// Appends `event` inside the caller's transaction, so the record and the
+/// change it describes commit or roll back together.
+pub async fn append(
+    db: &Db,
+    conn: &mut AnyConnection,
+    event: &Event<'_>,
+) -> Result<(), sqlx::Error> {
+    db.lock(conn, "schemagate.audit_log").await?;
+    let last = sqlx::query("SELECT id, sha256 FROM audit_log ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (prev_id, prev_sha256) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS.to_string()),
+    };
+    let mut entry = Entry {
+        id: prev_id + 1,
+        at_ms: now_ms(),
+        actor: event.actor.to_string(),
+        action: event.action.to_string(),
+        project: event.project.to_string(),
+        environment: event.environment.to_string(),
+        subject: event.subject.to_string(),
+        outcome: event.outcome.as_str().to_string(),
+        detail: event.detail.clone(),
+        prev_sha256,
+        sha256: String::new(),
+    };
+    entry.sha256 = entry.computed_sha256();
+    sqlx::query(
+        "INSERT INTO audit_log (id, at_ms, actor, action, project, environment, subject, outcome, detail, prev_sha256, sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(entry.id)
+    .bind(entry.at_ms)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.project)
+    .bind(&entry.environment)
+    .bind(&entry.subject)
+    .bind(&entry.outcome)
+    .bind(&entry.detail)
+    .bind(&entry.prev_sha256)
+    .bind(&entry.sha256)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records an event in a transaction of its own: for refusals, whose change
+/// was rolled back but which must still leave a trace.
+pub async fn record(db: &Db, event: &Event<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    append(db, &mut tx, event).await?;
+    tx.commit().await
+}
+
+/// Newest entries first, optionally only one environment's and only those at
+/// or after `since_ms`.
+pub async fn list(
+    db: &Db,
+    environment: Option<&str>,
+    since_ms: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, at_ms, actor, action, project, environment, subject, outcome, detail, prev_sha256, sha256 \
+         FROM audit_log WHERE ($1 = '' OR environment = $1) AND at_ms >= $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(environment.unwrap_or_default())
+    .bind(since_ms.unwrap_or(0))
+    .bind(i64::from(limit))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Entry, sqlx::Error> {
+    Ok(Entry {
+        id: row.try_get(0)?,
+        at_ms: row.try_get(1)?,
+        actor: row.try_get(2)?,
+        action: row.try_get(3)?,
+        project: row.try_get(4)?,
+        environment: row.try_get(5)?,
+        subject: row.try_get(6)?,
+        outcome: row.try_get(7)?,
+        detail: row.try_get(8)?,
+        prev_sha256: row.try_get(9)?,
+        sha256: row.try_get(10)?,
+    })
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub rows_checked: u64,
+    /// The first row whose hash or link does not hold, with why.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// Walks the whole chain in order and reports the first broken link.
+pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, at_ms, actor, action, project, environment, subject, outcome, detail, prev_sha256, sha256 \
+         FROM audit_log ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut expected_prev = GENESIS.to_string();
+    let mut expected_id = 1;
+    let mut checked = 0;
+    for row in &rows {
+        let entry = entry_from_row(row)?;
+        let broken = if entry.id != expected_id {
+            Some(format!(
+                "row {expected_id} is missing (next row is {})",
+                entry.id
+            ))
+        } else if entry.prev_sha256 != expected_prev {
+            Some("its prev_sha256 does not match the previous row".to_string())
+        } else if entry.sha256 != entry.computed_sha256() {
+            Some("its content does not match its sha256 (edited after it was written)".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = broken {
+            return Ok(Verification {
+                rows_checked: checked,
+                first_broken: Some((entry.id, why)),
+            });
+        }
+        checked += 1;
+        expected_id += 1;
+        expected_prev = entry.sha256;
+    }
+    Ok(Verification {
+        rows_checked: checked,
+        first_broken: None,
+    })
+}

@@ -1,0 +1,504 @@
+//! The catalog: each project's single lineage of checksummed revisions,
+//! starting from a baseline. A revision is accepted only on top of the current
+//! head, so the history can never fork.
+
+use crate::audit::{self, Event, Outcome};
+use crate::db::{Db, now_ms};
+use schemagate_policy::{LintConfig, LintReport, RiskClass};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+use std::sync::LazyLock;
+
+/// The project used when a request names none.
+pub const DEFAULT_PROJECT: &str = "default";
+/// Upper bound on a revision's up plus down SQL.
+pub const MAX_SQL_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+static REVISION_ID: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^[0-9]{4,}_[a-z0-9_]+$").expect("static regex"));
+static PROJECT_NAME: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^[a-z0-9][a-z0-9_-]{0,62}$").expect("static regex"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(
+        "invalid revision id '{0}': use digits, an underscore and a lowercase name, e.g. 0002_add_pour_index"
+    )]
+    InvalidId(String),
+    #[error("invalid project name '{0}': use lowercase letters, digits, '-' or '_' (at most 63)")]
+    InvalidProject(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{what} is {size} bytes; the limit is {limit} bytes")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("up SQL does not parse: {message} (line {line}, column {column})")]
+    Unparsable {
+        message: String,
+        line: u32,
+        column: u32,
+    },
+    #[error("revision {id} not found in project {project}")]
+    NotFound { project: String, id: String },
+    #[error(
+        "revision {id} already exists with different content (checksum {existing}); give the new revision a new id"
+    )]
+    IdClash { id: String, existing: String },
+    #[error("{0}")]
+    NotOnHead(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A revision as submitted.
+#[derive(Clone, Debug, Default)]
+pub struct NewRevision {
+    pub project: String,
+    pub id: String,
+    pub parent_id: String,
+    pub up_sql: String,
+    pub down_sql: String,
+    pub description: String,
+}
+
+/// A revision as the catalog holds it.
+#[derive(Clone, Debug)]
+pub struct Revision {
+    pub project: String,
+    pub id: String,
+    pub parent_id: String,
+    pub sequence: i64,
+    pub up_sql: String,
+    pub down_sql: String,
+    pub description: String,
+    pub author: String,
+    pub created_at_ms: i64,
+    pub checksum: String,
+    pub risk: RiskClass,
+    pub lint: LintRecord,
+}
+
+/// The lint verdict as stored with a revision: the risk class it was given
+/// at submission stays its class even when the rules evolve later.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LintRecord {
+    pub statements: usize,
+    pub transactional: bool,
+    pub findings: Vec<RecordedFinding>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordedFinding {
+    pub rule: String,
+    /// info | warning | error
+    pub severity: String,
+    /// destructive | locking | hygiene
+    pub category: String,
+    pub statement_index: usize,
+    pub line: u32,
+    pub column: u32,
+    pub statement: String,
+    pub message: String,
+    pub help: String,
+    pub exemption_reason: Option<String>,
+}
+
+impl From<&LintReport> for LintRecord {
+    fn from(report: &LintReport) -> LintRecord {
+        let name = |value: serde_json::Result<serde_json::Value>| {
+            value
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        LintRecord {
+            statements: report.statements,
+            transactional: report.transactional,
+            findings: report
+                .findings
+                .iter()
+                .map(|f| RecordedFinding {
+                    rule: f.rule.to_string(),
+                    severity: name(serde_json::to_value(f.severity)),
+                    category: name(serde_json::to_value(f.category)),
+                    statement_index: f.statement_index,
+                    line: f.line,
+                    column: f.column,
+                    statement: f.statement.clone(),
+                    message: f.message.clone(),
+                    help: f.help.clone(),
+                    exemption_reason: f
+                        .exempted
+                        .then(|| f.exemption_reason.clone().unwrap_or_default()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Line endings unified and trailing blanks dropped, so an editor's
+/// whitespace habits do not change a revision's identity.
+pub fn normalize_sql(sql: &str) -> String {
+    let lines: Vec<&str> = sql.lines().map(str::trim_end).collect();
+    lines.join("\n").trim_matches('\n').to_string()
+}
+
+/// Hex sha256 over the normalized up and down SQL.
+pub fn checksum(up_sql: &str, down_sql: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"up\n");
+    hasher.update(normalize_sql(up_sql).as_bytes());
+    hasher.update(b"\0down\n");
+    hasher.update(normalize_sql(down_sql).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Resolves an empty project name to the default and validates it.
+pub fn project_name(requested: &str) -> Result<String, CatalogError> {
+    let name = if requested.is_empty() {
+        DEFAULT_PROJECT
+    } else {
+        requested
+    };
+    if !PROJECT_NAME.is_match(name) {
+        return Err(CatalogError::InvalidProject(name.to_string()));
+    }
+    Ok(name.to_string())
+}
+
+pub fn validate_id(id: &str) -> Result<(), CatalogError> {
+    if id.len() > 128 || !REVISION_ID.is_match(id) {
+        return Err(CatalogError::InvalidId(id.escape_default().to_string()));
+    }
+    Ok(())
+}
+
+fn validate(new: &NewRevision) -> Result<(), CatalogError> {
+    validate_id(&new.id)?;
+    if !new.parent_id.is_empty() {
+        validate_id(&new.parent_id)?;
+    }
+    if new.parent_id == new.id {
+        return Err(CatalogError::InvalidInput(format!(
+            "revision {} names itself as its parent",
+            new.id
+        )));
+    }
+    let size = new.up_sql.len() + new.down_sql.len();
+    if size > MAX_SQL_BYTES {
+        return Err(CatalogError::TooLarge {
+            what: "the revision's SQL",
+            size,
+            limit: MAX_SQL_BYTES,
+        });
+    }
+    if new.description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(CatalogError::TooLarge {
+            what: "the description",
+            size: new.description.len(),
+            limit: MAX_DESCRIPTION_BYTES,
+        });
+    }
+    if new.up_sql.trim().is_empty() {
+        return Err(CatalogError::InvalidInput(format!(
+            "revision {} has empty up SQL",
+            new.id
+        )));
+    }
+    Ok(())
+}
+
+/// Lints the up SQL and refuses what does not parse or holds no statement.
+fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
+    let down = (!new.down_sql.trim().is_empty()).then_some(new.down_sql.as_str());
+    let report = schemagate_policy::lint(&new.up_sql, down, &LintConfig::default());
+    if let Some(err) = &report.parse_error {
+        return Err(CatalogError::Unparsable {
+            message: err.message.clone(),
+            line: err.line,
+            column: err.column,
+        });
+    }
+    if report.statements == 0 {
+        return Err(CatalogError::InvalidInput(format!(
+            "revision {} has no SQL statement in its up SQL (only comments?)",
+            new.id
+        )));
+    }
+    Ok(report)
+}
+
+/// Appends a revision on top of the head. Returns the stored revision and
+/// whether it was new (false: an identical revision was already there).
+/// Every outcome but a database failure leaves an audit row.
+pub async fn submit(
+    db: &Db,
+    author: &str,
+    new: NewRevision,
+) -> Result<(Revision, bool), CatalogError> {
+    let result = submit_inner(db, author, &new).await;
+    let outcome = match &result {
+        Ok((_, true)) => None, // recorded inside the transaction
+        Ok((_, false)) => Some((
+            Outcome::Ok,
+            "identical revision already present".to_string(),
+        )),
+        Err(CatalogError::Db(_)) => None,
+        Err(err) => Some((Outcome::Refused, err.to_string())),
+    };
+    if let Some((outcome, detail)) = outcome {
+        audit::record(
+            db,
+            &Event {
+                actor: author,
+                action: "revision.submit",
+                project: &new.project,
+                environment: "",
+                subject: &new.id,
+                outcome,
+                detail,
+            },
+        )
+        .await?;
+    }
+    result
+}
+
+async fn submit_inner(
+    db: &Db,
+    author: &str,
+    new: &NewRevision,
+) -> Result<(Revision, bool), CatalogError> {
+    validate(new)?;
+    let report = lint(new)?;
+    let checksum = checksum(&new.up_sql, &new.down_sql);
+
+    let mut tx = db.pool.begin().await?;
+    db.lock(&mut tx, &format!("schemagate.lineage.{}", new.project))
+        .await?;
+
+    if let Some(existing) = fetch(&mut tx, &new.project, &new.id).await? {
+        if existing.checksum == checksum && existing.parent_id == new.parent_id {
+            return Ok((existing, false));
+        }
+        return Err(CatalogError::IdClash {
+            id: new.id.clone(),
+            existing: existing.checksum,
+        });
+    }
+
+    let head = head(&mut tx, &new.project).await?;
+    match (&head, new.parent_id.as_str()) {
+        (None, "") => {}
+        (None, parent) => {
+            return Err(CatalogError::NotOnHead(format!(
+                "project {} has no revisions yet, so {} must be the baseline: submit it without a parent (parent {parent} does not exist)",
+                new.project, new.id
+            )));
+        }
+        (Some((head_id, _)), "") => {
+            return Err(CatalogError::NotOnHead(format!(
+                "project {} already has a baseline; rebase onto {head_id} (the head) by making it {}'s parent",
+                new.project, new.id
+            )));
+        }
+        (Some((head_id, _)), parent) if parent != head_id => {
+            return Err(CatalogError::NotOnHead(format!(
+                "parent {parent} is not the head of project {}: rebase onto {head_id}",
+                new.project
+            )));
+        }
+        _ => {}
+    }
+    let sequence = head.map_or(1, |(_, sequence)| sequence + 1);
+    let revision = Revision {
+        project: new.project.clone(),
+        id: new.id.clone(),
+        parent_id: new.parent_id.clone(),
+        sequence,
+        up_sql: new.up_sql.clone(),
+        down_sql: new.down_sql.clone(),
+        description: new.description.clone(),
+        author: author.to_string(),
+        created_at_ms: now_ms(),
+        checksum,
+        risk: report.risk,
+        lint: LintRecord::from(&report),
+    };
+    let lint_json = serde_json::to_string(&revision.lint)
+        .map_err(|err| CatalogError::InvalidInput(format!("cannot encode lint report: {err}")))?;
+    sqlx::query(
+        "INSERT INTO revisions (project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&revision.project)
+    .bind(&revision.id)
+    .bind(&revision.parent_id)
+    .bind(revision.sequence)
+    .bind(&revision.up_sql)
+    .bind(&revision.down_sql)
+    .bind(&revision.description)
+    .bind(&revision.author)
+    .bind(revision.created_at_ms)
+    .bind(&revision.checksum)
+    .bind(revision.risk.as_str())
+    .bind(&lint_json)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        db,
+        &mut tx,
+        &Event {
+            actor: author,
+            action: "revision.submit",
+            project: &revision.project,
+            environment: "",
+            subject: &revision.id,
+            outcome: Outcome::Ok,
+            detail: format!(
+                "parent={} checksum={} risk={}",
+                display_parent(&revision.parent_id),
+                revision.checksum,
+                revision.risk.as_str()
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((revision, true))
+}
+
+fn display_parent(parent: &str) -> &str {
+    if parent.is_empty() {
+        "(baseline)"
+    } else {
+        parent
+    }
+}
+
+/// The newest revision's id and sequence.
+async fn head(
+    conn: &mut AnyConnection,
+    project: &str,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, sequence FROM revisions WHERE project = $1 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(project)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+}
+
+macro_rules! select_revisions {
+    ($tail:literal) => {
+        concat!(
+            "SELECT project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json FROM revisions ",
+            $tail
+        )
+    };
+}
+
+async fn fetch(
+    conn: &mut AnyConnection,
+    project: &str,
+    id: &str,
+) -> Result<Option<Revision>, CatalogError> {
+    let row = sqlx::query(select_revisions!("WHERE project = $1 AND id = $2"))
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(revision_from_row).transpose()
+}
+
+fn revision_from_row(row: &sqlx::any::AnyRow) -> Result<Revision, CatalogError> {
+    let id: String = row.try_get(1)?;
+    let risk: String = row.try_get(10)?;
+    let risk: RiskClass = risk.parse().map_err(|_| {
+        CatalogError::InvalidInput(format!("stored risk class '{risk}' of {id} is unknown"))
+    })?;
+    let lint_json: String = row.try_get(11)?;
+    let lint: LintRecord = serde_json::from_str(&lint_json).map_err(|err| {
+        CatalogError::InvalidInput(format!("stored lint report of {id} is unreadable: {err}"))
+    })?;
+    Ok(Revision {
+        project: row.try_get(0)?,
+        id,
+        parent_id: row.try_get(2)?,
+        sequence: row.try_get(3)?,
+        up_sql: row.try_get(4)?,
+        down_sql: row.try_get(5)?,
+        description: row.try_get(6)?,
+        author: row.try_get(7)?,
+        created_at_ms: row.try_get(8)?,
+        checksum: row.try_get(9)?,
+        risk,
+        lint,
+    })
+}
+
+pub async fn get(db: &Db, project: &str, id: &str) -> Result<Revision, CatalogError> {
+    validate_id(id)?;
+    let mut conn = db.pool.acquire().await?;
+    fetch(&mut conn, project, id)
+        .await?
+        .ok_or_else(|| CatalogError::NotFound {
+            project: project.to_string(),
+            id: id.to_string(),
+        })
+}
+
+/// The lineage in order, baseline first.
+pub async fn history(db: &Db, project: &str) -> Result<Vec<Revision>, CatalogError> {
+    let rows = sqlx::query(select_revisions!("WHERE project = $1 ORDER BY sequence"))
+        .bind(project)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(revision_from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_ignores_line_endings_and_trailing_blanks() {
+        let a = checksum("CREATE TABLE t (id int);\n", "DROP TABLE t;");
+        let b = checksum("CREATE TABLE t (id int);   \r\n\r\n", "DROP TABLE t;\n");
+        assert_eq!(a, b);
+        assert_ne!(a, checksum("CREATE TABLE t (id bigint);", "DROP TABLE t;"));
+        // Moving text between up and down changes the identity.
+        assert_ne!(checksum("a", "b"), checksum("", "a\0down\nb"));
+    }
+
+    #[test]
+    fn revision_ids_follow_the_naming_rule() {
+        for good in ["0001_baseline", "12345_add_pour_index", "0002_v2"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "001_short",
+            "0001-baseline",
+            "0001_Baseline",
+            "0001_",
+            "x0001_a",
+            "0001_a\n",
+            "",
+        ] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn empty_project_means_default() {
+        assert_eq!(project_name("").unwrap(), "default");
+        assert!(project_name("Bad Name").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The catalog database: one connection pool over the embedded SQLite file or a
+//! PostgreSQL server, the catalog's migrations, and the few places where the
+//! two backends need different SQL.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where the catalog lives when `SCHEMAGATE_DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://schemagate.db";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported catalog database URL '{0}': use sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot open the catalog database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the catalog database: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens (creating a SQLite file if missing) and migrates the catalog.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
+        let pool = match backend {
+            // SQLite takes one writer at a time; a single connection turns
+            // would-be SQLITE_BUSY errors into an orderly queue and makes every
+            // transaction serializable, which the audit chain relies on.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await
+                .map_err(DbError::Connect)?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .map_err(DbError::Connect)?,
+        };
+        MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Serializes writers of `key` until the surrounding transaction ends.
+    /// SQLite needs nothing: its single connection already serializes them.
+    pub async fn lock(&self, conn: &mut AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS held")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// True when the catalog answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+}
+
+fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else if url.starts_with("sqlite:") {
+        // Create the file on first start unless the URL says otherwise.
+        let url = if url.contains("mode=") || url.contains(":memory:") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        Ok((Backend::Sqlite, url))
+    } else {
+        Err(DbError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// Strips a password from a URL so it can appear in a message or a log line.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Milliseconds since the unix epoch, the catalog's time format.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file_by_default() {
+        let (backend, url) = normalize_url("sqlite://schemagate.db").unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(url, "sqlite://schemagate.db?mode=rwc");
+        let (_, url) = normalize_url("sqlite://x.db?mode=ro").unwrap();
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_without_leaking_passwords() {
+        let err = normalize_url("mysql://root:hunter2@db/x").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("mysql://root:***@db/x"), "{message}");
+        assert!(!message.contains("hunter2"));
+    }
+}

@@ -1,0 +1,48 @@
+//! The one place where domain errors become gRPC status codes. Database
+//! failures are logged with their cause and reach the caller as UNAVAILABLE
+//! (the catalog is unreachable) or INTERNAL, never with connection details.
+
+use crate::auth::AuthError;
+use crate::catalog::CatalogError;
+use tonic::Status;
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Status {
+        match err {
+            AuthError::MissingRole { .. } => Status::permission_denied(err.to_string()),
+            AuthError::MissingToken | AuthError::InvalidToken(_) => {
+                Status::unauthenticated(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<CatalogError> for Status {
+    fn from(err: CatalogError) -> Status {
+        match err {
+            CatalogError::InvalidId(_)
+            | CatalogError::InvalidProject(_)
+            | CatalogError::InvalidInput(_)
+            | CatalogError::TooLarge { .. }
+            | CatalogError::Unparsable { .. } => Status::invalid_argument(err.to_string()),
+            CatalogError::NotFound { .. } => Status::not_found(err.to_string()),
+            CatalogError::IdClash { .. } => Status::already_exists(err.to_string()),
+            CatalogError::NotOnHead(_) => Status::failed_precondition(err.to_string()),
+            CatalogError::Db(err) => database(err),
+        }
+    }
+}
+
+/// Maps a catalog database failure.
+pub fn database(err: sqlx::Error) -> Status {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            tracing::warn!(error = %err, "catalog database unavailable");
+            Status::unavailable("the catalog database is unavailable; retry shortly")
+        }
+        _ => {
+            tracing::error!(error = %err, "catalog database error");
+            Status::internal("catalog database error (logged on the server)")
+        }
+    }
+}

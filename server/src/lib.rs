@@ -1,0 +1,113 @@
+//! Schemagate server: the catalog of revisions, the additive-first policy,
+//! the audit log and the gRPC API over them. `run` serves until shutdown.
+
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod db;
+pub mod grpc;
+
+use anyhow::Context;
+use schemagate_proto::v1;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Largest request the transport accepts. Revisions are limited further, with
+/// a clearer message, by the catalog.
+pub const MAX_MESSAGE_BYTES: usize = 24 * 1024 * 1024;
+
+/// Everything the server needs to start, usually read from the environment.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "SCHEMAGATE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: String,
+    /// Catalog database: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "SCHEMAGATE_DATABASE_URL", default_value = db::DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Shared secret for HS256 tokens (development).
+    #[arg(long, env = "SCHEMAGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with an Ed25519 or RSA public key for EdDSA / RS256 tokens (production).
+    #[arg(long, env = "SCHEMAGATE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+    /// Expected `iss` claim.
+    #[arg(long, env = "SCHEMAGATE_JWT_ISSUER", default_value = auth::DEFAULT_ISSUER)]
+    pub jwt_issuer: String,
+    /// Expected `aud` claim.
+    #[arg(long, env = "SCHEMAGATE_JWT_AUDIENCE", default_value = auth::DEFAULT_AUDIENCE)]
+    pub jwt_audience: String,
+}
+
+/// Opens the catalog, binds the listener and serves until `shutdown` resolves.
+/// Prints `schemagate-server listening on ADDR` on stdout once ready.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let auth = auth::Authenticator::from_config(
+        settings.jwt_secret.as_deref(),
+        settings.jwt_public_key.as_deref(),
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+    )?;
+    let db = db::Db::connect(&settings.database_url).await?;
+    tracing::info!(
+        catalog = %db::redact_url(&settings.database_url),
+        backend = ?db.backend,
+        "catalog ready"
+    );
+
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(schemagate_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let services = grpc::Services(Arc::new(grpc::State { db, auth }));
+    let stubs = grpc::NotYetImplemented;
+    macro_rules! limited {
+        ($server:expr) => {
+            $server
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        };
+    }
+    health_reporter
+        .set_serving::<v1::catalog_server::CatalogServer<grpc::Services>>()
+        .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+
+    println!("schemagate-server listening on {address}");
+    tracing::info!(%address, "serving");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(limited!(v1::catalog_server::CatalogServer::new(
+            services.clone()
+        )))
+        .add_service(limited!(v1::policy_server::PolicyServer::new(
+            services.clone()
+        )))
+        .add_service(limited!(v1::audit_server::AuditServer::new(services)))
+        .add_service(limited!(v1::approvals_server::ApprovalsServer::new(stubs)))
+        .add_service(limited!(v1::gate_server::GateServer::new(stubs)))
+        .add_service(limited!(v1::execution_server::ExecutionServer::new(stubs)))
+        .add_service(limited!(v1::onboarding_server::OnboardingServer::new(
+            stubs
+        )))
+        .add_service(limited!(v1::fleet_server::FleetServer::new(stubs)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}

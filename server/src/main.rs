@@ -1,0 +1,66 @@
+//! `schemagate-server`: reads its settings from flags or the environment and
+//! serves the Schemagate API until SIGTERM or Ctrl-C.
+
+use clap::Parser;
+use schemagate_server::{Settings, run};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Schemagate: the migration history as the single source of truth, with a gate in front of every schema change.",
+    after_help = "Quick start (embedded SQLite catalog in ./schemagate.db):\n  SCHEMAGATE_JWT_SECRET=dev-secret-change-me schemagate-server\n\nThen mint a token with `sgctl token mint --sub alice --role developer` (same secret)."
+)]
+struct Args {
+    #[command(flatten)]
+    settings: Settings,
+    /// Log format.
+    #[arg(long, env = "SCHEMAGATE_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+
+    match run(args.settings, shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("schemagate-server: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,110 @@
+//! Authentication and roles: each failure with its status code, as sgctl
+//! reports it (exit 4) and the message a person can act on.
+
+use schemagate_e2e::{SECRET, Server, sgctl, token};
+
+#[test]
+fn every_auth_failure_is_refused_with_its_reason() {
+    let server = Server::sqlite();
+    let history = ["history"];
+
+    server.sgctl("", &history).fails(4, "missing bearer token");
+    server
+        .sgctl("not-a-jwt", &history)
+        .fails(4, "invalid token");
+
+    let other_secret = sgctl(
+        &["token", "mint", "--sub", "eve", "--role", "admin"],
+        &[("SCHEMAGATE_JWT_SECRET", "another-secret-0123456789")],
+    );
+    server
+        .sgctl(other_secret.ok().trim(), &history)
+        .fails(4, "bad signature");
+
+    // A token whose lifetime is over.
+    let expired = mint_raw(serde_json::json!({
+        "sub": "alice", "roles": ["developer"], "iss": "schemagate", "aud": "schemagate",
+        "iat": 1_000, "exp": 2_000,
+    }));
+    server.sgctl(&expired, &history).fails(4, "expired");
+    let wrong_audience = mint_raw(serde_json::json!({
+        "sub": "alice", "roles": ["developer"], "iss": "schemagate", "aud": "elsewhere",
+        "exp": 4_000_000_000u64,
+    }));
+    server.sgctl(&wrong_audience, &history).fails(4, "audience");
+    let wrong_issuer = mint_raw(serde_json::json!({
+        "sub": "alice", "roles": ["developer"], "iss": "someone", "aud": "schemagate",
+        "exp": 4_000_000_000u64,
+    }));
+    server.sgctl(&wrong_issuer, &history).fails(4, "issuer");
+    // Roles escalated in an unsigned (`alg: none`) token.
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(br#"{"sub":"eve","roles":["admin"],"iss":"schemagate","aud":"schemagate","exp":4000000000}"#)
+    );
+    server.sgctl(&unsigned, &history).fails(4, "invalid token");
+
+    // Authenticated, but the role does not allow the call.
+    let agent = sgctl(
+        &[
+            "token",
+            "mint",
+            "--sub",
+            "tap2",
+            "--role",
+            "agent",
+            "--controller-id",
+            "bar3-tap2",
+        ],
+        &[],
+    );
+    server
+        .sgctl(agent.ok().trim(), &history)
+        .fails(4, "permission denied");
+    let approver = token("carol", &["approver"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("0001_baseline.up.sql"),
+        "CREATE TABLE t (id int);",
+    )
+    .unwrap();
+    server
+        .sgctl(&approver, &["submit", dir.path().to_str().unwrap()])
+        .fails(4, "needs one of developer, admin");
+    // Nothing was stored by the refused submit.
+    let history = server.sgctl(&approver, &["--json", "history"]).json();
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn the_server_refuses_to_start_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(schemagate_e2e::bin_dir().join("schemagate-server"))
+        .env_clear()
+        .env("SCHEMAGATE_LISTEN", "127.0.0.1:0")
+        .env(
+            "SCHEMAGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("c.db").display()),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SCHEMAGATE_JWT_SECRET"), "{stderr}");
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Signs arbitrary claims with the test secret (HS256).
+fn mint_raw(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign test token")
+}

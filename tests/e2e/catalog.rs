@@ -1,0 +1,175 @@
+//! The catalog through sgctl: a lineage grows only on its head, identical
+//! resubmissions are harmless, history comes back in order.
+
+use schemagate_e2e::{Server, token, write_revisions};
+
+const BASELINE: &str = "-- description: venues and taps\nCREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\nCREATE TABLE taps (id bigint PRIMARY KEY, venue_id bigint NOT NULL REFERENCES venues (id));\n";
+const ADD_KEGS: &str =
+    "CREATE TABLE kegs (id bigint PRIMARY KEY, volume_ml numeric(8,2) NOT NULL);\n";
+const ADD_LABEL: &str = "ALTER TABLE taps ADD COLUMN label text;\n";
+
+fn lineage_round_trip(server: &Server) {
+    let dev = token("alice", &["developer"]);
+    let dir = tempfile::tempdir().unwrap();
+    write_revisions(
+        dir.path(),
+        &[
+            (
+                "0001_baseline",
+                BASELINE,
+                "DROP TABLE taps;\nDROP TABLE venues;\n",
+            ),
+            ("0002_add_kegs", ADD_KEGS, "DROP TABLE kegs;\n"),
+            (
+                "0003_add_tap_label",
+                ADD_LABEL,
+                "ALTER TABLE taps DROP COLUMN label;\n",
+            ),
+        ],
+    );
+    let path = dir.path().to_str().unwrap();
+
+    let out = server.sgctl(&dev, &["submit", path]).ok().to_string();
+    assert_eq!(out.matches("created").count(), 3, "{out}");
+    let kegs_line = out
+        .lines()
+        .find(|l| l.starts_with("0002_add_kegs"))
+        .unwrap_or_default();
+    assert!(kegs_line.contains("0001_baseline"), "parent column: {out}");
+
+    // Submitting the same directory again changes nothing.
+    let run = server.sgctl(&dev, &["--json", "submit", path]);
+    let submitted = run.json()["submitted"].as_array().unwrap().clone();
+    assert_eq!(submitted.len(), 3);
+    assert!(
+        submitted.iter().all(|r| r["created"] == false),
+        "{submitted:?}"
+    );
+
+    // A second child of 0002 is a fork: refused, naming the head.
+    let fork_dir = tempfile::tempdir().unwrap();
+    write_revisions(
+        fork_dir.path(),
+        &[(
+            "0004_fork",
+            "CREATE TABLE beverages (id bigint PRIMARY KEY);",
+            "DROP TABLE beverages;",
+        )],
+    );
+    let fork = fork_dir.path().join("0004_fork.up.sql");
+    server
+        .sgctl(
+            &dev,
+            &[
+                "submit",
+                fork.to_str().unwrap(),
+                "--parent",
+                "0002_add_kegs",
+            ],
+        )
+        .fails(1, "rebase onto 0003_add_tap_label");
+
+    // The same id with other content is a clash.
+    let clash_dir = tempfile::tempdir().unwrap();
+    write_revisions(
+        clash_dir.path(),
+        &[(
+            "0003_add_tap_label",
+            "ALTER TABLE taps ADD COLUMN label varchar(20);",
+            "",
+        )],
+    );
+    let clash = clash_dir.path().join("0003_add_tap_label.up.sql");
+    server
+        .sgctl(&dev, &["submit", clash.to_str().unwrap()])
+        .fails(1, "already exists");
+
+    // Without --parent a single new file goes on top of the head.
+    let out = server
+        .sgctl(&dev, &["submit", fork.to_str().unwrap()])
+        .ok()
+        .to_string();
+    assert!(
+        out.contains("0004_fork") && out.contains("0003_add_tap_label"),
+        "{out}"
+    );
+
+    let history = server.sgctl(&dev, &["--json", "history"]).json();
+    let ids: Vec<&str> = history["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "0001_baseline",
+            "0002_add_kegs",
+            "0003_add_tap_label",
+            "0004_fork"
+        ]
+    );
+    assert_eq!(history["head"], "0004_fork");
+    assert_eq!(history["revisions"][0]["description"], "venues and taps");
+
+    let table = server.sgctl(&dev, &["history"]).ok().to_string();
+    let first_data_line = table.lines().nth(1).unwrap();
+    assert!(first_data_line.starts_with("1  0001_baseline"), "{table}");
+
+    let show = server
+        .sgctl(&dev, &["show", "0002_add_kegs"])
+        .ok()
+        .to_string();
+    assert!(show.contains("parent       0001_baseline"), "{show}");
+    assert!(show.contains("CREATE TABLE kegs"), "{show}");
+    server
+        .sgctl(&dev, &["show", "0099_missing"])
+        .fails(1, "not found");
+
+    let health = server.sgctl("", &["health"]);
+    assert_eq!(health.ok().trim(), "SERVING");
+
+    let audit = server.sgctl(&dev, &["--json", "audit"]).json();
+    let refused = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 2, "the fork and the clash are recorded: {audit:#}");
+    assert!(
+        server
+            .sgctl(&dev, &["audit", "verify"])
+            .ok()
+            .contains("intact")
+    );
+}
+
+#[test]
+fn lineage_on_the_sqlite_catalog() {
+    lineage_round_trip(&Server::sqlite());
+}
+
+#[test]
+fn lineage_on_the_postgres_catalog() {
+    lineage_round_trip(&Server::postgres());
+}
+
+#[test]
+fn the_sqlite_catalog_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let dev = token("alice", &["developer"]);
+    let revisions = tempfile::tempdir().unwrap();
+    write_revisions(revisions.path(), &[("0001_baseline", BASELINE, "")]);
+    {
+        let server = Server::start(&url, &[]);
+        server
+            .sgctl(&dev, &["submit", revisions.path().to_str().unwrap()])
+            .ok();
+    }
+    let server = Server::start(&url, &[]);
+    let history = server.sgctl(&dev, &["--json", "history"]).json();
+    assert_eq!(history["head"], "0001_baseline");
+}

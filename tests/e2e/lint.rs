@@ -1,0 +1,52 @@
+//! `sgctl lint` works offline: no server, exit codes by severity.
+
+use schemagate_e2e::sgctl;
+
+#[test]
+fn lint_needs_no_server_and_exits_by_severity() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let clean = write(
+        "0002_add_kegs.up.sql",
+        "CREATE TABLE kegs (id bigint PRIMARY KEY);\n",
+    );
+    write("0002_add_kegs.down.sql", "DROP TABLE kegs;\n");
+    let destructive = write(
+        "0003_drop.up.sql",
+        "SET lock_timeout = '2s';\n\nALTER TABLE pour_events DROP COLUMN volume_ml;\n",
+    );
+    let broken = write("0004_broken.up.sql", "CREATE TABEL x (id int);\n");
+
+    let out = sgctl(
+        &["lint", &clean],
+        &[("SCHEMAGATE_SERVER", "http://127.0.0.1:9")],
+    );
+    assert_eq!(out.code, 0, "{out:#?}");
+
+    let out = sgctl(&["lint", &destructive], &[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("drop-column"), "{out:#?}");
+    assert!(out.stdout.contains(":3:"), "points at line 3: {out:#?}");
+    assert!(
+        out.stdout
+            .contains("ALTER TABLE pour_events DROP COLUMN volume_ml"),
+        "shows the line: {out:#?}"
+    );
+
+    let json = sgctl(&["--json", "lint", &destructive], &[]).json();
+    let findings = json[0]["report"]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "drop-column" && f["line"] == 3),
+        "{json:#}"
+    );
+    assert_eq!(json[0]["report"]["risk"], "destructive");
+
+    let out = sgctl(&["lint", &broken], &[]);
+    assert_eq!(out.code, 2, "{out:#?}");
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `schemagate-server` binary driven by the real
+//! `sgctl`, over real SQLite files and a real PostgreSQL.
+
+mod auth;
+mod bad_input;
+mod catalog;
+mod lint;

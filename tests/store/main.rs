@@ -1,0 +1,247 @@
+//! The catalog store suite, run unchanged against the embedded SQLite file and
+//! a real PostgreSQL database: both backends must behave identically.
+
+use schemagate_server::audit;
+use schemagate_server::catalog::{self, CatalogError, NewRevision};
+use schemagate_server::db::{Backend, Db};
+
+async fn sqlite() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let db = Db::connect(&url).await.expect("open sqlite catalog");
+    assert_eq!(db.backend, Backend::Sqlite);
+    (db, dir)
+}
+
+async fn postgres() -> Db {
+    let url = schemagate_e2e::postgres().create_database().await;
+    let db = Db::connect(&url).await.expect("open postgres catalog");
+    assert_eq!(db.backend, Backend::Postgres);
+    db
+}
+
+fn revision(id: &str, parent: &str, up: &str) -> NewRevision {
+    NewRevision {
+        project: "default".into(),
+        id: id.into(),
+        parent_id: parent.into(),
+        up_sql: up.into(),
+        down_sql: "SELECT 1;".into(),
+        description: format!("revision {id}"),
+    }
+}
+
+/// Runs every check of the suite against `db`.
+async fn suite(db: &Db) {
+    lineage_grows_only_on_the_head(db).await;
+    identical_resubmission_is_idempotent_and_clashes_are_refused(db).await;
+    bad_input_leaves_nothing_behind(db).await;
+    audit_chain_records_every_change_and_detects_tampering(db).await;
+    concurrent_submits_on_one_parent_yield_one_child(db).await;
+}
+
+async fn lineage_grows_only_on_the_head(db: &Db) {
+    let (base, created) = catalog::submit(
+        db,
+        "alice",
+        revision(
+            "0001_baseline",
+            "",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);",
+        ),
+    )
+    .await
+    .expect("baseline");
+    assert!(created);
+    assert_eq!(base.sequence, 1);
+    assert_eq!(base.checksum.len(), 64);
+    catalog::submit(
+        db,
+        "alice",
+        revision(
+            "0002_taps",
+            "0001_baseline",
+            "CREATE TABLE taps (id bigint PRIMARY KEY);",
+        ),
+    )
+    .await
+    .expect("child");
+
+    // A second child of the baseline is a fork.
+    let fork = catalog::submit(
+        db,
+        "bob",
+        revision(
+            "0003_fork",
+            "0001_baseline",
+            "CREATE TABLE kegs (id bigint);",
+        ),
+    )
+    .await;
+    match fork {
+        Err(CatalogError::NotOnHead(message)) => {
+            assert!(message.contains("rebase onto 0002_taps"), "{message}")
+        }
+        other => panic!("fork accepted: {other:?}"),
+    }
+    // A second baseline is a fork too.
+    let second_baseline = catalog::submit(
+        db,
+        "bob",
+        revision("0009_other_base", "", "CREATE TABLE x (id int);"),
+    )
+    .await;
+    assert!(matches!(second_baseline, Err(CatalogError::NotOnHead(_))));
+
+    let history = catalog::history(db, "default").await.expect("history");
+    let ids: Vec<&str> = history.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["0001_baseline", "0002_taps"]);
+    assert_eq!(history[1].parent_id, "0001_baseline");
+    assert_eq!(history[1].author, "alice");
+}
+
+async fn identical_resubmission_is_idempotent_and_clashes_are_refused(db: &Db) {
+    let again = revision(
+        "0002_taps",
+        "0001_baseline",
+        "CREATE TABLE taps (id bigint PRIMARY KEY);",
+    );
+    let (stored, created) = catalog::submit(db, "carol", again).await.expect("resubmit");
+    assert!(!created);
+    assert_eq!(stored.author, "alice", "the original stays untouched");
+
+    let changed = revision(
+        "0002_taps",
+        "0001_baseline",
+        "CREATE TABLE taps (id int PRIMARY KEY);",
+    );
+    let clash = catalog::submit(db, "carol", changed).await;
+    assert!(
+        matches!(clash, Err(CatalogError::IdClash { .. })),
+        "{clash:?}"
+    );
+    let stored = catalog::get(db, "default", "0002_taps").await.expect("get");
+    assert!(stored.up_sql.contains("bigint"));
+}
+
+async fn bad_input_leaves_nothing_behind(db: &Db) {
+    let before = catalog::history(db, "default")
+        .await
+        .expect("history")
+        .len();
+    let cases = [
+        revision("2_bad", "0002_taps", "CREATE TABLE a (id int);"),
+        revision("0003_empty", "0002_taps", "   \n"),
+        revision(
+            "0003_comments",
+            "0002_taps",
+            "-- nothing here\n/* at all */",
+        ),
+        revision("0003_broken", "0002_taps", "CREATE TABLE (;"),
+        revision("0003_huge", "0002_taps", &"SELECT 1;\n".repeat(1_000_000)),
+    ];
+    for case in cases {
+        let id = case.id.clone();
+        let result = catalog::submit(db, "alice", case).await;
+        assert!(
+            matches!(
+                result,
+                Err(CatalogError::InvalidId(_)
+                    | CatalogError::InvalidInput(_)
+                    | CatalogError::Unparsable { .. }
+                    | CatalogError::TooLarge { .. })
+            ),
+            "{id}: {result:?}"
+        );
+    }
+    let after = catalog::history(db, "default")
+        .await
+        .expect("history")
+        .len();
+    assert_eq!(before, after);
+    let missing = catalog::get(db, "default", "0003_empty").await;
+    assert!(matches!(missing, Err(CatalogError::NotFound { .. })));
+}
+
+async fn audit_chain_records_every_change_and_detects_tampering(db: &Db) {
+    let entries = audit::list(db, None, None, 1000).await.expect("audit");
+    let submits: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "revision.submit")
+        .collect();
+    assert!(
+        submits
+            .iter()
+            .any(|e| e.subject == "0001_baseline" && e.outcome == "ok")
+    );
+    assert!(
+        submits
+            .iter()
+            .any(|e| e.subject == "0003_fork" && e.outcome == "refused")
+    );
+    assert!(
+        submits
+            .iter()
+            .any(|e| e.subject == "0002_taps" && e.actor == "carol" && e.outcome == "refused")
+    );
+
+    let verification = audit::verify(db).await.expect("verify");
+    assert_eq!(verification.first_broken, None);
+    assert_eq!(verification.rows_checked as usize, entries.len());
+
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
+        .execute(&db.pool)
+        .await
+        .expect("tamper");
+    let verification = audit::verify(db).await.expect("verify");
+    assert_eq!(
+        verification.first_broken.as_ref().map(|(id, _)| *id),
+        Some(2)
+    );
+    assert_eq!(verification.rows_checked, 1);
+    sqlx::query("UPDATE audit_log SET actor = 'alice' WHERE id = 2")
+        .execute(&db.pool)
+        .await
+        .expect("restore");
+    assert_eq!(audit::verify(db).await.expect("verify").first_broken, None);
+}
+
+async fn concurrent_submits_on_one_parent_yield_one_child(db: &Db) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("0100_racer_{i}");
+            catalog::submit(
+                &db,
+                "racer",
+                revision(&id, "0002_taps", "CREATE TABLE r (id int);"),
+            )
+            .await
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => accepted += 1,
+            Err(CatalogError::NotOnHead(_)) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 1, "exactly one child of 0002_taps");
+    let history = catalog::history(db, "default").await.expect("history");
+    assert_eq!(history.len(), 3);
+    assert_eq!(audit::verify(db).await.expect("verify").first_broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_catalog_passes_the_store_suite() {
+    let (db, _dir) = sqlite().await;
+    suite(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_catalog_passes_the_store_suite() {
+    let db = postgres().await;
+    suite(&db).await;
+}
