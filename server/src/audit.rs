@@ -182,9 +182,8 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
     .fetch_all(&db.pool)
     .await?;
     let mut expected_prev = GENESIS.to_string();
-    let mut expected_id = 1;
     let mut checked = 0;
-    for row in &rows {
+    for (expected_id, row) in (1..).zip(&rows) {
         let entry = entry_from_row(row)?;
         let broken = if entry.id != expected_id {
             Some(format!(
@@ -205,7 +204,6 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
             });
         }
         checked += 1;
-        expected_id += 1;
         expected_prev = entry.sha256;
     }
     Ok(Verification {
