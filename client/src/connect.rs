@@ -94,6 +94,11 @@ impl Connection {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
+    pub fn fleet(&self) -> crate::v1::fleet_client::FleetClient<Authed> {
+        crate::v1::fleet_client::FleetClient::new(self.authed())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
     pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
         tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
     }

@@ -5,7 +5,11 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod db;
+pub mod fleet;
 pub mod grpc;
+
+/// The generated API, for callers of the library.
+pub use schemagate_proto as proto;
 
 use anyhow::Context;
 use schemagate_proto::v1;
@@ -98,14 +102,16 @@ pub async fn run(
         .add_service(limited!(v1::policy_server::PolicyServer::new(
             services.clone()
         )))
-        .add_service(limited!(v1::audit_server::AuditServer::new(services)))
+        .add_service(limited!(v1::audit_server::AuditServer::new(
+            services.clone()
+        )))
+        .add_service(limited!(v1::fleet_server::FleetServer::new(services)))
         .add_service(limited!(v1::approvals_server::ApprovalsServer::new(stubs)))
         .add_service(limited!(v1::gate_server::GateServer::new(stubs)))
         .add_service(limited!(v1::execution_server::ExecutionServer::new(stubs)))
         .add_service(limited!(v1::onboarding_server::OnboardingServer::new(
             stubs
         )))
-        .add_service(limited!(v1::fleet_server::FleetServer::new(stubs)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     tracing::info!("stopped");

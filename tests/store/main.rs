@@ -4,6 +4,8 @@
 use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision};
 use schemagate_server::db::{Backend, Db};
+use schemagate_server::fleet::{self, FleetError};
+use schemagate_server::proto::v1::{JournalReport, JournalTable};
 
 async fn sqlite() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -38,6 +40,83 @@ async fn suite(db: &Db) {
     bad_input_leaves_nothing_behind(db).await;
     audit_chain_records_every_change_and_detects_tampering(db).await;
     concurrent_submits_on_one_parent_yield_one_child(db).await;
+    fleet_reports_are_checked_stored_and_bounded(db).await;
+}
+
+fn journal_report(id: &str, extra_column: bool) -> JournalReport {
+    let ddl = if extra_column { "b" } else { "a" };
+    JournalReport {
+        controller_id: id.into(),
+        interval_seconds: 30,
+        status: "ok".into(),
+        journal_mode: "wal".into(),
+        quick_check: "ok".into(),
+        unsynced_pours: 0,
+        tables: vec![JournalTable {
+            name: "pours".into(),
+            ddl_sha256: ddl.repeat(64),
+            row_count: 5,
+        }],
+        ..JournalReport::default()
+    }
+}
+
+async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
+    // A token for one controller cannot speak for another; garbage is refused.
+    let spoofed = fleet::record(db, Some("bar1-tap1"), &journal_report("bar2-tap1", false)).await;
+    assert!(
+        matches!(spoofed, Err(FleetError::WrongController { .. })),
+        "{spoofed:?}"
+    );
+    let mut garbage = journal_report("bar1-tap1", false);
+    garbage.journal_mode = "\u{0}wal".into();
+    assert!(matches!(
+        fleet::record(db, Some("bar1-tap1"), &garbage).await,
+        Err(FleetError::Invalid(_))
+    ));
+    assert!(
+        fleet::list(db, None).await.expect("list").is_empty(),
+        "nothing stored"
+    );
+
+    for _ in 0..(fleet::HISTORY_PER_CONTROLLER + 5) {
+        fleet::record(db, Some("bar1-tap1"), &journal_report("bar1-tap1", false))
+            .await
+            .expect("report");
+    }
+    fleet::record(db, Some("bar1-tap2"), &journal_report("bar1-tap2", false))
+        .await
+        .expect("report");
+    fleet::record(db, Some("bar2-tap1"), &journal_report("bar2-tap1", true))
+        .await
+        .expect("report");
+    let history: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM journal_reports WHERE controller_id = 'bar1-tap1'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(history, fleet::HISTORY_PER_CONTROLLER);
+
+    let fleet_view = fleet::list(db, None).await.expect("list");
+    let flags: Vec<(&str, Vec<&str>)> = fleet_view
+        .iter()
+        .map(|c| (c.controller_id.as_str(), c.flags.clone()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("bar1-tap1", vec![]),
+            ("bar1-tap2", vec![]),
+            ("bar2-tap1", vec!["schema_drift"]),
+        ]
+    );
+    let drifted = fleet::list(db, Some("schema_drift")).await.expect("list");
+    assert_eq!(drifted.len(), 1);
+    assert!(matches!(
+        fleet::list(db, Some("banana")).await,
+        Err(FleetError::UnknownFlag(_))
+    ));
 }
 
 async fn lineage_grows_only_on_the_head(db: &Db) {

@@ -76,6 +76,15 @@ enum Command {
         #[arg(long)]
         no_down: bool,
     },
+    /// The edge-controller fleet: each controller's last journal report and its flags.
+    #[command(
+        after_help = "Flags: stale (no report for 3x its interval), not_wal, schema_drift (journal schema differs from the fleet majority), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt).\n\nExample:\n  sgctl controllers --flag stale"
+    )]
+    Controllers {
+        /// Only controllers carrying this flag.
+        #[arg(long)]
+        flag: Option<String>,
+    },
     /// Development tokens.
     Token {
         #[command(subcommand)]
@@ -188,6 +197,7 @@ async fn run(cli: Cli) -> Outcome {
             description,
         } => submit(&cli, paths, parent.as_deref(), description.as_deref()).await,
         Command::History => history(&cli).await,
+        Command::Controllers { flag } => controllers(&cli, flag.as_deref()).await,
         Command::Show { id } => show(&cli, id).await,
         Command::Audit {
             command: Some(AuditCommand::Verify),
@@ -677,6 +687,92 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
         table::render(
             &[
                 "#", "AT", "ACTOR", "ACTION", "SUBJECT", "ENV", "OUTCOME", "DETAIL"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
+    let connection = connect(cli).await?;
+    let controllers = connection
+        .fleet()
+        .list_controllers(v1::ListControllersRequest {
+            flag: flag.unwrap_or_default().to_string(),
+        })
+        .await?
+        .into_inner()
+        .controllers;
+    if cli.json {
+        let items: Vec<Value> = controllers
+            .iter()
+            .map(|c| {
+                let r = c.last_report.clone().unwrap_or_default();
+                json!({
+                    "controller_id": c.controller_id,
+                    "last_report_at": time_text(c.last_report_at.as_ref()),
+                    "flags": c.flags,
+                    "status": r.status,
+                    "status_detail": r.status_detail,
+                    "journal_mode": r.journal_mode,
+                    "sqlite_version": r.sqlite_version,
+                    "user_version": r.user_version,
+                    "wal_size_bytes": r.wal_size_bytes,
+                    "unsynced_pours": r.unsynced_pours,
+                    "quick_check": r.quick_check,
+                    "tables": r.tables.iter().map(|t| json!({
+                        "name": t.name, "ddl_sha256": t.ddl_sha256, "row_count": t.row_count,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print_json(&Value::Array(items));
+        return Ok(exit::OK);
+    }
+    if controllers.is_empty() {
+        println!(
+            "no controllers{}",
+            flag.map(|f| format!(" flagged {f}")).unwrap_or_default()
+        );
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = controllers
+        .iter()
+        .map(|c| {
+            let r = c.last_report.clone().unwrap_or_default();
+            vec![
+                c.controller_id.clone(),
+                time_text(c.last_report_at.as_ref()),
+                r.status.clone(),
+                r.journal_mode.clone(),
+                r.tables.len().to_string(),
+                if r.unsynced_pours < 0 {
+                    "-".into()
+                } else {
+                    r.unsynced_pours.to_string()
+                },
+                r.quick_check.clone(),
+                if c.flags.is_empty() {
+                    "-".into()
+                } else {
+                    c.flags.join(",")
+                },
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "CONTROLLER",
+                "LAST REPORT",
+                "STATUS",
+                "MODE",
+                "TABLES",
+                "UNSYNCED",
+                "CHECK",
+                "FLAGS"
             ],
             &rows
         )

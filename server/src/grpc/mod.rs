@@ -5,10 +5,10 @@
 mod convert;
 mod status;
 
-use crate::audit;
 use crate::auth::{Authenticator, Caller, Role};
 use crate::catalog::{self, NewRevision};
 use crate::db::Db;
+use crate::{audit, fleet};
 use schemagate_proto::v1;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -148,6 +148,42 @@ impl v1::audit_server::Audit for Services {
     }
 }
 
+#[tonic::async_trait]
+impl v1::fleet_server::Fleet for Services {
+    async fn report_journal_state(
+        &self,
+        request: Request<v1::JournalReport>,
+    ) -> Result<Response<v1::ReportAck>, Status> {
+        let caller = self.0.caller(&request, &[Role::Agent])?;
+        let report = request.into_inner();
+        let received = fleet::record(&self.0.db, caller.controller_id.as_deref(), &report).await?;
+        tracing::debug!(controller = %report.controller_id, status = %report.status, "journal report");
+        Ok(Response::new(v1::ReportAck {
+            received_at: Some(convert::timestamp(received)),
+        }))
+    }
+
+    async fn list_controllers(
+        &self,
+        request: Request<v1::ListControllersRequest>,
+    ) -> Result<Response<v1::ListControllersResponse>, Status> {
+        self.0.caller(&request, READERS)?;
+        let flag = request.get_ref().flag.as_str();
+        let states = fleet::list(&self.0.db, (!flag.is_empty()).then_some(flag)).await?;
+        Ok(Response::new(v1::ListControllersResponse {
+            controllers: states
+                .into_iter()
+                .map(|state| v1::ControllerView {
+                    controller_id: state.controller_id,
+                    last_report_at: Some(convert::timestamp(state.last_report_at_ms)),
+                    flags: state.flags.iter().map(|f| f.to_string()).collect(),
+                    last_report: Some(state.report),
+                })
+                .collect(),
+        }))
+    }
+}
+
 /// Answers UNIMPLEMENTED for every call of the services not built yet, so
 /// clients can already be written against their messages.
 #[derive(Clone, Copy, Default)]
@@ -157,4 +193,3 @@ impl v1::approvals_server::Approvals for NotYetImplemented {}
 impl v1::gate_server::Gate for NotYetImplemented {}
 impl v1::execution_server::Execution for NotYetImplemented {}
 impl v1::onboarding_server::Onboarding for NotYetImplemented {}
-impl v1::fleet_server::Fleet for NotYetImplemented {}

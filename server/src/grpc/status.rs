@@ -4,6 +4,7 @@
 
 use crate::auth::AuthError;
 use crate::catalog::CatalogError;
+use crate::fleet::FleetError;
 use tonic::Status;
 
 impl From<AuthError> for Status {
@@ -29,6 +30,18 @@ impl From<CatalogError> for Status {
             CatalogError::IdClash { .. } => Status::already_exists(err.to_string()),
             CatalogError::NotOnHead(_) => Status::failed_precondition(err.to_string()),
             CatalogError::Db(err) => database(err),
+        }
+    }
+}
+
+impl From<FleetError> for Status {
+    fn from(err: FleetError) -> Status {
+        match err {
+            FleetError::Invalid(_) | FleetError::UnknownFlag(_) => {
+                Status::invalid_argument(err.to_string())
+            }
+            FleetError::WrongController { .. } => Status::permission_denied(err.to_string()),
+            FleetError::Db(err) => database(err),
         }
     }
 }

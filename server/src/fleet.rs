@@ -1,0 +1,408 @@
+//! The fleet view: edge controllers report the state of their local SQLite
+//! journal, and the server keeps the latest report per controller plus a
+//! bounded history. The service only observes: nothing here, and no call of
+//! the API, writes to a controller.
+
+use crate::db::{Db, now_ms};
+use prost::Message;
+use schemagate_proto::v1::JournalReport;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// Reports kept per controller besides the latest.
+pub const HISTORY_PER_CONTROLLER: i64 = 100;
+/// Largest encoded report accepted.
+pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+/// Unsynced pours above which a controller is flagged `backlog`.
+pub const BACKLOG_THRESHOLD: i64 = 1000;
+/// Every flag `ListControllers` can raise.
+pub const FLAGS: [&str; 6] = [
+    "stale",
+    "not_wal",
+    "schema_drift",
+    "integrity_failed",
+    "backlog",
+    "unreadable",
+];
+
+const STATUSES: [&str; 5] = ["ok", "missing", "locked", "corrupt", "error"];
+const JOURNAL_MODES: [&str; 6] = ["wal", "delete", "truncate", "persist", "memory", "off"];
+const MAX_TABLES: usize = 1000;
+const MAX_TEXT: usize = 4096;
+
+static CONTROLLER_ID: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").expect("static regex")
+});
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("invalid report: {0}")]
+    Invalid(String),
+    #[error("a token for controller {token} cannot report for controller {reported}")]
+    WrongController { token: String, reported: String },
+    #[error(
+        "unknown flag '{0}': use one of stale, not_wal, schema_drift, integrity_failed, backlog, unreadable"
+    )]
+    UnknownFlag(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn invalid(message: impl Into<String>) -> FleetError {
+    FleetError::Invalid(message.into())
+}
+
+/// Checks a report before anything is stored.
+pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
+    let size = report.encoded_len();
+    if size > MAX_REPORT_BYTES {
+        return Err(invalid(format!(
+            "the report is {size} bytes; the limit is {MAX_REPORT_BYTES} bytes"
+        )));
+    }
+    if !CONTROLLER_ID.is_match(&report.controller_id) {
+        return Err(invalid(format!(
+            "controller id '{}' must be 1-64 letters, digits, '.', '_' or '-'",
+            report.controller_id.escape_default()
+        )));
+    }
+    if !STATUSES.contains(&report.status.as_str()) {
+        return Err(invalid(format!(
+            "status '{}' is not one of ok, missing, locked, corrupt, error",
+            report.status.escape_default()
+        )));
+    }
+    if !(1..=86_400).contains(&report.interval_seconds) {
+        return Err(invalid("interval_seconds must be between 1 and 86400"));
+    }
+    if report.status == "ok" && !JOURNAL_MODES.contains(&report.journal_mode.as_str()) {
+        return Err(invalid(format!(
+            "journal_mode '{}' is not a SQLite journal mode",
+            report.journal_mode.escape_default()
+        )));
+    }
+    if report.tables.len() > MAX_TABLES {
+        return Err(invalid(format!("more than {MAX_TABLES} tables")));
+    }
+    for table in &report.tables {
+        if table.name.is_empty()
+            || table.name.len() > 256
+            || table.name.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "a table name is empty, too long or holds control characters",
+            ));
+        }
+        let is_hex =
+            table.ddl_sha256.len() == 64 && table.ddl_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_hex {
+            return Err(invalid(format!(
+                "table {}: ddl_sha256 is not a sha256 in hex",
+                table.name
+            )));
+        }
+    }
+    for (name, text) in [
+        ("status_detail", &report.status_detail),
+        ("sqlite_version", &report.sqlite_version),
+        ("quick_check", &report.quick_check),
+    ] {
+        if text.len() > MAX_TEXT {
+            return Err(invalid(format!("{name} is longer than {MAX_TEXT} bytes")));
+        }
+    }
+    if report.unsynced_pours < -1
+        || report.user_version < i64::from(i32::MIN)
+        || report.user_version > i64::from(i32::MAX)
+    {
+        return Err(invalid("unsynced_pours or user_version is out of range"));
+    }
+    if let Some(observed) = &report.observed_at {
+        let observed_ms = observed.seconds.saturating_mul(1000);
+        if observed_ms > now_ms() + 300_000 {
+            return Err(invalid("observed_at is more than 5 minutes in the future"));
+        }
+    }
+    Ok(())
+}
+
+/// sha256 over the sorted (table, DDL hash) pairs.
+fn schema_signature(report: &JournalReport) -> String {
+    let mut pairs: Vec<(&str, &str)> = report
+        .tables
+        .iter()
+        .map(|t| (t.name.as_str(), t.ddl_sha256.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    let mut hasher = Sha256::new();
+    for (name, ddl) in pairs {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(ddl.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Stores a validated report from `token_controller` (the token's claim).
+/// Returns the time it was received.
+pub async fn record(
+    db: &Db,
+    token_controller: Option<&str>,
+    report: &JournalReport,
+) -> Result<i64, FleetError> {
+    if token_controller != Some(report.controller_id.as_str()) {
+        return Err(FleetError::WrongController {
+            token: token_controller.unwrap_or("(none)").to_string(),
+            reported: report.controller_id.clone(),
+        });
+    }
+    validate(report)?;
+    let received = now_ms();
+    let report_hex = hex::encode(report.encode_to_vec());
+    let signature = schema_signature(report);
+
+    let mut tx = db.pool.begin().await?;
+    db.lock(
+        &mut tx,
+        &format!("schemagate.controller.{}", report.controller_id),
+    )
+    .await?;
+    let count: Option<i64> =
+        sqlx::query("SELECT report_count FROM controllers WHERE controller_id = $1")
+            .bind(&report.controller_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+    let seq = count.unwrap_or(0) + 1;
+    if count.is_some() {
+        sqlx::query(
+            "UPDATE controllers SET last_report_at_ms = $2, report_count = $3, schema_signature = $4, report_hex = $5 WHERE controller_id = $1",
+        )
+    } else {
+        sqlx::query(
+            "INSERT INTO controllers (controller_id, last_report_at_ms, report_count, schema_signature, report_hex) VALUES ($1, $2, $3, $4, $5)",
+        )
+    }
+    .bind(&report.controller_id)
+    .bind(received)
+    .bind(seq)
+    .bind(&signature)
+    .bind(&report_hex)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO journal_reports (controller_id, seq, received_at_ms, report_hex) VALUES ($1, $2, $3, $4)")
+        .bind(&report.controller_id)
+        .bind(seq)
+        .bind(received)
+        .bind(&report_hex)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM journal_reports WHERE controller_id = $1 AND seq <= $2")
+        .bind(&report.controller_id)
+        .bind(seq - HISTORY_PER_CONTROLLER)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(received)
+}
+
+/// One controller in the fleet view.
+#[derive(Clone, Debug)]
+pub struct ControllerState {
+    pub controller_id: String,
+    pub last_report_at_ms: i64,
+    pub flags: Vec<&'static str>,
+    pub report: JournalReport,
+}
+
+/// Every controller with its flags, optionally only those carrying `flag`.
+pub async fn list(db: &Db, flag: Option<&str>) -> Result<Vec<ControllerState>, FleetError> {
+    if let Some(flag) = flag
+        && !FLAGS.contains(&flag)
+    {
+        return Err(FleetError::UnknownFlag(flag.escape_default().to_string()));
+    }
+    let rows = sqlx::query(
+        "SELECT controller_id, last_report_at_ms, schema_signature, report_hex FROM controllers ORDER BY controller_id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let controller_id: String = row.try_get(0)?;
+        let report_hex: String = row.try_get(3)?;
+        let report = hex::decode(&report_hex)
+            .ok()
+            .and_then(|bytes| JournalReport::decode(bytes.as_slice()).ok())
+            .ok_or_else(|| invalid(format!("stored report of {controller_id} is unreadable")))?;
+        stored.push((
+            controller_id,
+            row.try_get::<i64, _>(1)?,
+            row.try_get::<String, _>(2)?,
+            report,
+        ));
+    }
+    let majority = majority_signature(
+        stored
+            .iter()
+            .filter(|s| s.3.status == "ok")
+            .map(|s| s.2.as_str()),
+    );
+    let now = now_ms();
+    let mut states: Vec<ControllerState> = stored
+        .into_iter()
+        .map(
+            |(controller_id, last_report_at_ms, signature, report)| ControllerState {
+                flags: flags_of(
+                    &report,
+                    last_report_at_ms,
+                    &signature,
+                    majority.as_deref(),
+                    now,
+                ),
+                controller_id,
+                last_report_at_ms,
+                report,
+            },
+        )
+        .collect();
+    if let Some(flag) = flag {
+        states.retain(|state| state.flags.contains(&flag));
+    }
+    Ok(states)
+}
+
+/// The most common schema signature; ties go to the smaller one so the
+/// answer does not depend on row order.
+fn majority_signature<'a>(signatures: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for signature in signatures {
+        *counts.entry(signature).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(signature, _)| signature.to_string())
+}
+
+fn flags_of(
+    report: &JournalReport,
+    last_report_at_ms: i64,
+    signature: &str,
+    majority: Option<&str>,
+    now: i64,
+) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if now - last_report_at_ms > 3 * 1000 * i64::from(report.interval_seconds) {
+        flags.push("stale");
+    }
+    let readable = report.status == "ok";
+    if readable && report.journal_mode != "wal" {
+        flags.push("not_wal");
+    }
+    if readable && majority.is_some_and(|m| m != signature) {
+        flags.push("schema_drift");
+    }
+    if report.status == "corrupt" || (readable && report.quick_check != "ok") {
+        flags.push("integrity_failed");
+    }
+    if report.unsynced_pours > BACKLOG_THRESHOLD {
+        flags.push("backlog");
+    }
+    if !readable {
+        flags.push("unreadable");
+    }
+    flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemagate_proto::v1::JournalTable;
+
+    fn healthy(id: &str) -> JournalReport {
+        JournalReport {
+            controller_id: id.into(),
+            interval_seconds: 30,
+            status: "ok".into(),
+            journal_mode: "wal".into(),
+            quick_check: "ok".into(),
+            unsynced_pours: 3,
+            tables: vec![JournalTable {
+                name: "pours".into(),
+                ddl_sha256: "a".repeat(64),
+                row_count: 10,
+            }],
+            ..JournalReport::default()
+        }
+    }
+
+    #[test]
+    fn flags_follow_the_report() {
+        let report = healthy("c1");
+        let signature = schema_signature(&report);
+        let now = 1_000_000;
+        assert!(flags_of(&report, now, &signature, Some(&signature), now).is_empty());
+        assert_eq!(
+            flags_of(&report, now - 91_000, &signature, Some(&signature), now),
+            ["stale"]
+        );
+        assert_eq!(
+            flags_of(&report, now, &signature, Some("other"), now),
+            ["schema_drift"]
+        );
+        let mut rollback = report.clone();
+        rollback.journal_mode = "delete".into();
+        rollback.unsynced_pours = 5000;
+        rollback.quick_check = "*** in database main ***".into();
+        assert_eq!(
+            flags_of(&rollback, now, &signature, Some(&signature), now),
+            ["not_wal", "integrity_failed", "backlog"]
+        );
+        let mut missing = report.clone();
+        missing.status = "missing".into();
+        assert_eq!(
+            flags_of(&missing, now, &signature, Some("x"), now),
+            ["unreadable"]
+        );
+    }
+
+    #[test]
+    fn garbage_reports_are_refused() {
+        let mut bad = healthy("c1");
+        bad.controller_id = "c1; DROP TABLE controllers".into();
+        assert!(validate(&bad).is_err());
+        let mut bad = healthy("c1");
+        bad.journal_mode = "banana".into();
+        assert!(validate(&bad).is_err());
+        let mut bad = healthy("c1");
+        bad.interval_seconds = 0;
+        assert!(validate(&bad).is_err());
+        let mut bad = healthy("c1");
+        bad.tables[0].ddl_sha256 = "xyz".into();
+        assert!(validate(&bad).is_err());
+        let mut bad = healthy("c1");
+        bad.status_detail = "x".repeat(MAX_REPORT_BYTES + 1);
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("the limit is")
+        );
+        assert!(validate(&healthy("bar3-tap2")).is_ok());
+    }
+
+    #[test]
+    fn majority_is_deterministic() {
+        assert_eq!(
+            majority_signature(["b", "a", "b"].into_iter()),
+            Some("b".into())
+        );
+        assert_eq!(majority_signature(["b", "a"].into_iter()), Some("a".into()));
+        assert_eq!(majority_signature(std::iter::empty()), None);
+    }
+}
