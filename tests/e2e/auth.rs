@@ -94,6 +94,62 @@ fn the_server_refuses_to_start_without_a_key() {
     assert!(stderr.contains("SCHEMAGATE_JWT_SECRET"), "{stderr}");
 }
 
+#[test]
+fn a_public_key_server_accepts_eddsa_and_refuses_hs256() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("signing.pem");
+    let public = dir.path().join("verify.pem");
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        private.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    let server = Server::start(
+        &format!("sqlite://{}", dir.path().join("c.db").display()),
+        &[("SCHEMAGATE_JWT_PUBLIC_KEY", public.to_str().unwrap())],
+    );
+    let claims = serde_json::json!({
+        "sub": "alice", "roles": ["developer"], "iss": "schemagate", "aud": "schemagate",
+        "exp": 4_000_000_000u64,
+    });
+    let signed = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(&private).unwrap()).unwrap(),
+    )
+    .unwrap();
+    server.sgctl(&signed, &["history"]).ok();
+
+    // HS256 keyed with the public key itself: the classic algorithm confusion.
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&std::fs::read(&public).unwrap()),
+    )
+    .unwrap();
+    server.sgctl(&confused, &["history"]).fails(4, "algorithm");
+    server
+        .sgctl(&mint_raw(claims), &["history"])
+        .fails(4, "algorithm");
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

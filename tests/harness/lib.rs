@@ -163,11 +163,17 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SCHEMAGATE_LISTEN", "127.0.0.1:0")
             .env("SCHEMAGATE_DATABASE_URL", database_url)
-            .env("SCHEMAGATE_JWT_SECRET", SECRET)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);
+        // A public key replaces the shared secret: the server takes one or the other.
+        if !env
+            .iter()
+            .any(|(key, _)| *key == "SCHEMAGATE_JWT_PUBLIC_KEY")
+        {
+            command.env("SCHEMAGATE_JWT_SECRET", SECRET);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
