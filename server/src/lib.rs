@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod config;
 pub mod db;
 pub mod fleet;
 pub mod grpc;
@@ -43,6 +44,9 @@ pub struct Settings {
     /// Expected `aud` claim.
     #[arg(long, env = "SCHEMAGATE_JWT_AUDIENCE", default_value = auth::DEFAULT_AUDIENCE)]
     pub jwt_audience: String,
+    /// Policy file: environments, windows, backups and the approval matrix (see examples/schemagate.toml).
+    #[arg(long, env = "SCHEMAGATE_CONFIG")]
+    pub config: Option<String>,
 }
 
 /// Opens the catalog, binds the listener and serves until `shutdown` resolves.
@@ -57,7 +61,28 @@ pub async fn run(
         &settings.jwt_issuer,
         &settings.jwt_audience,
     )?;
+    let policy = settings
+        .config
+        .as_deref()
+        .map(config::Policy::load)
+        .transpose()?;
     let db = db::Db::connect(&settings.database_url).await?;
+    if let (Some(policy), Some(path)) = (&policy, &settings.config) {
+        audit::record(
+            &db,
+            &audit::Event {
+                actor: "schemagate-server",
+                action: "policy.load",
+                project: "",
+                environment: "",
+                subject: path,
+                outcome: audit::Outcome::Ok,
+                detail: format!("sha256={}", policy.sha256),
+            },
+        )
+        .await?;
+        tracing::info!(path, sha256 = %policy.sha256, "policy loaded");
+    }
     tracing::info!(
         catalog = %db::redact_url(&settings.database_url),
         backend = ?db.backend,
@@ -75,7 +100,7 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let services = grpc::Services(Arc::new(grpc::State { db, auth }));
+    let services = grpc::Services(Arc::new(grpc::State { db, auth, policy }));
     let stubs = grpc::NotYetImplemented;
     macro_rules! limited {
         ($server:expr) => {

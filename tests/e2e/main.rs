@@ -5,3 +5,4 @@ mod auth;
 mod bad_input;
 mod catalog;
 mod lint;
+mod policy;

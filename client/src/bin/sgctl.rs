@@ -85,6 +85,12 @@ enum Command {
         #[arg(long)]
         flag: Option<String>,
     },
+    /// Show the server's policy file: environments in promotion order and its sha256.
+    Policy {
+        /// Print the whole policy file.
+        #[arg(long)]
+        source: bool,
+    },
     /// Development tokens.
     Token {
         #[command(subcommand)]
@@ -197,6 +203,7 @@ async fn run(cli: Cli) -> Outcome {
             description,
         } => submit(&cli, paths, parent.as_deref(), description.as_deref()).await,
         Command::History => history(&cli).await,
+        Command::Policy { source } => policy(&cli, *source).await,
         Command::Controllers { flag } => controllers(&cli, flag.as_deref()).await,
         Command::Show { id } => show(&cli, id).await,
         Command::Audit {
@@ -691,6 +698,28 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
             &rows
         )
     );
+    Ok(exit::OK)
+}
+
+async fn policy(cli: &Cli, source: bool) -> Outcome {
+    let connection = connect(cli).await?;
+    let policy = connection
+        .policy()
+        .get_policy(v1::GetPolicyRequest {})
+        .await?
+        .into_inner();
+    if cli.json {
+        print_json(&json!({
+            "sha256": policy.sha256,
+            "environments": policy.environments,
+            "source": policy.source,
+        }));
+    } else if source {
+        print!("{}", policy.source);
+    } else {
+        println!("sha256        {}", policy.sha256);
+        println!("environments  {}", policy.environments.join(" -> "));
+    }
     Ok(exit::OK)
 }
 

@@ -20,6 +20,8 @@ const READERS: &[Role] = &[Role::Developer, Role::Approver, Role::Deployer, Role
 pub struct State {
     pub db: Db,
     pub auth: Authenticator,
+    /// None when the server runs without a policy file (catalog only).
+    pub policy: Option<crate::config::Policy>,
 }
 
 impl State {
@@ -107,6 +109,23 @@ impl v1::policy_server::Policy for Services {
         let report =
             schemagate_policy::lint(&req.up_sql, down, &schemagate_policy::LintConfig::default());
         Ok(Response::new(convert::lint_report(&report)))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<v1::GetPolicyRequest>,
+    ) -> Result<Response<v1::GetPolicyResponse>, Status> {
+        self.0.caller(&request, READERS)?;
+        let policy = self.0.policy.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this server runs without a policy file: start it with SCHEMAGATE_CONFIG=path/to/schemagate.toml",
+            )
+        })?;
+        Ok(Response::new(v1::GetPolicyResponse {
+            source: policy.source.clone(),
+            sha256: policy.sha256.clone(),
+            environments: policy.environments.iter().map(|e| e.name.clone()).collect(),
+        }))
     }
 }
 

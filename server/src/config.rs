@@ -1,0 +1,506 @@
+//! The policy file (`SCHEMAGATE_CONFIG`): environments in promotion order,
+//! their targets, deployment windows, backup duty and approval matrix. It is
+//! parsed and checked once at start; any mistake stops the server with a
+//! message naming the line.
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use toml::Spanned;
+
+/// Roles an approval matrix may name.
+const APPROVING_ROLES: [&str; 2] = ["approver", "admin"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the policy file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(rename = "environment", default)]
+    environments: Vec<RawEnvironment>,
+    emergency: Option<Emergency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: Spanned<String>,
+    target_url_env: Spanned<String>,
+    #[serde(default)]
+    backup: bool,
+    backup_dir_env: Option<Spanned<String>>,
+    time_zone: Option<Spanned<String>>,
+    windows: Spanned<Vec<String>>,
+    lock_timeout: Option<Spanned<String>>,
+    statement_timeout: Option<Spanned<String>>,
+    approvals: Spanned<RawMatrix>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    additive: Spanned<RawRequirement>,
+    risky: Spanned<RawRequirement>,
+    destructive: Spanned<RawRequirement>,
+    rollback: Spanned<RawRequirement>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawRequirement {
+    Word(String),
+    Count { approvals: u32, roles: Vec<String> },
+}
+
+/// The emergency path for destructive revisions.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Emergency {
+    pub admins: u32,
+    pub approvers: u32,
+    #[serde(default = "yes")]
+    pub reason_required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What one risk class needs in one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    Forbidden,
+    Approvals { count: u32, roles: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matrix {
+    pub additive: Requirement,
+    pub risky: Requirement,
+    pub destructive: Requirement,
+    pub rollback: Requirement,
+}
+
+/// A weekly time range in the environment's time zone, `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub days: BTreeSet<i8>,
+    pub start: Time,
+    pub end: Time,
+}
+
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub target_url_env: String,
+    pub backup: bool,
+    pub backup_dir_env: Option<String>,
+    pub time_zone: TimeZone,
+    /// Empty means always open.
+    pub windows: Vec<Window>,
+    pub always_open: bool,
+    pub lock_timeout: String,
+    pub statement_timeout: String,
+    pub matrix: Matrix,
+}
+
+/// The loaded policy: environments in promotion order, its source and hash.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub environments: Vec<Environment>,
+    pub emergency: Option<Emergency>,
+    pub source: String,
+    pub sha256: String,
+}
+
+impl Policy {
+    pub fn load(path: &str) -> Result<Policy, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+        Policy::parse(path, &source)
+    }
+
+    /// Parses `source`; `path` only names the file in messages.
+    pub fn parse(path: &str, source: &str) -> Result<Policy, ConfigError> {
+        let raw: RawPolicy = toml::from_str(source).map_err(|err| ConfigError::Syntax {
+            path: path.to_string(),
+            message: err.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |span: std::ops::Range<usize>, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            line: source[..span.start.min(source.len())].matches('\n').count() + 1,
+            message,
+        };
+        if raw.environments.is_empty() {
+            return Err(invalid(
+                0..0,
+                "no [[environment]] declared: list the environments in promotion order".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let mut environments = Vec::with_capacity(raw.environments.len());
+        for env in raw.environments {
+            let name = env.name.get_ref().clone();
+            let name_ok = !name.is_empty()
+                && name.len() <= 32
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !name_ok {
+                return Err(invalid(
+                    env.name.span(),
+                    format!(
+                        "environment name '{name}' must be 1-32 lowercase letters, digits, '-' or '_'"
+                    ),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(invalid(
+                    env.name.span(),
+                    format!("environment '{name}' is declared twice"),
+                ));
+            }
+            check_env_var_name(env.target_url_env.get_ref())
+                .map_err(|message| invalid(env.target_url_env.span(), message))?;
+            let backup_dir_env = match (&env.backup_dir_env, env.backup) {
+                (Some(var), _) => {
+                    check_env_var_name(var.get_ref())
+                        .map_err(|message| invalid(var.span(), message))?;
+                    Some(var.get_ref().clone())
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        env.name.span(),
+                        format!(
+                            "environment '{name}' requires a backup but names no backup_dir_env"
+                        ),
+                    ));
+                }
+                (None, false) => None,
+            };
+            let time_zone = match &env.time_zone {
+                Some(zone) => TimeZone::get(zone.get_ref()).map_err(|_| {
+                    invalid(
+                        zone.span(),
+                        format!(
+                            "unknown time zone '{}': use an IANA name such as Europe/Berlin",
+                            zone.get_ref()
+                        ),
+                    )
+                })?,
+                None => TimeZone::UTC,
+            };
+            let always_open = env.windows.get_ref().iter().any(|w| w == "always");
+            let mut windows = Vec::new();
+            if !always_open {
+                if env.windows.get_ref().is_empty() {
+                    return Err(invalid(
+                        env.windows.span(),
+                        format!(
+                            "environment '{name}' has no deployment window: use [\"always\"] or ranges like \"mon-fri 13:00-17:00\""
+                        ),
+                    ));
+                }
+                for text in env.windows.get_ref() {
+                    windows.push(
+                        parse_window(text)
+                            .map_err(|message| invalid(env.windows.span(), message))?,
+                    );
+                }
+            }
+            let lock_timeout = duration_setting(env.lock_timeout.as_ref(), "5s")
+                .map_err(|(span, m)| invalid(span, m))?;
+            let statement_timeout = duration_setting(env.statement_timeout.as_ref(), "5min")
+                .map_err(|(span, m)| invalid(span, m))?;
+            let approvals = env.approvals.into_inner();
+            let requirement = |raw: Spanned<RawRequirement>| -> Result<Requirement, ConfigError> {
+                let span = raw.span();
+                match raw.into_inner() {
+                    RawRequirement::Word(word) if word == "forbidden" => Ok(Requirement::Forbidden),
+                    RawRequirement::Word(word) => Err(invalid(
+                        span,
+                        format!(
+                            "'{word}' is not a requirement: use \"forbidden\" or {{ approvals = N, roles = [\"approver\"] }}"
+                        ),
+                    )),
+                    RawRequirement::Count { approvals, roles } => {
+                        if approvals == 0 || approvals > 10 {
+                            return Err(invalid(span, "approvals must be between 1 and 10".into()));
+                        }
+                        if roles.is_empty() {
+                            return Err(invalid(
+                                span,
+                                "roles is empty: name who may approve".into(),
+                            ));
+                        }
+                        if let Some(role) = roles
+                            .iter()
+                            .find(|r| !APPROVING_ROLES.contains(&r.as_str()))
+                        {
+                            return Err(invalid(
+                                span,
+                                format!("role '{role}' cannot approve: use approver or admin"),
+                            ));
+                        }
+                        Ok(Requirement::Approvals {
+                            count: approvals,
+                            roles,
+                        })
+                    }
+                }
+            };
+            let matrix = Matrix {
+                additive: requirement(approvals.additive)?,
+                risky: requirement(approvals.risky)?,
+                destructive: requirement(approvals.destructive)?,
+                rollback: requirement(approvals.rollback)?,
+            };
+            environments.push(Environment {
+                name,
+                target_url_env: env.target_url_env.into_inner(),
+                backup: env.backup,
+                backup_dir_env,
+                time_zone,
+                windows,
+                always_open,
+                lock_timeout,
+                statement_timeout,
+                matrix,
+            });
+        }
+        Ok(Policy {
+            environments,
+            emergency: raw.emergency,
+            sha256: hex::encode(Sha256::digest(source.as_bytes())),
+            source: source.to_string(),
+        })
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|env| env.name == name)
+    }
+
+    /// The environment before `name` in promotion order.
+    pub fn previous(&self, name: &str) -> Option<&Environment> {
+        let index = self.environments.iter().position(|env| env.name == name)?;
+        index.checked_sub(1).map(|i| &self.environments[i])
+    }
+}
+
+fn check_env_var_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not an environment variable name: name the variable holding the value (e.g. SCHEMAGATE_TARGET_DEV_URL), never the value itself"
+        ))
+    }
+}
+
+/// A PostgreSQL duration setting such as `5s` or `2min`, kept as text.
+fn duration_setting(
+    value: Option<&Spanned<String>>,
+    default: &str,
+) -> Result<String, (std::ops::Range<usize>, String)> {
+    let Some(value) = value else {
+        return Ok(default.to_string());
+    };
+    let text = value.get_ref().trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() || !["ms", "s", "min", "h"].contains(&unit) {
+        return Err((
+            value.span(),
+            format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2min, 1h"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+const DAYS: [(&str, Weekday); 7] = [
+    ("mon", Weekday::Monday),
+    ("tue", Weekday::Tuesday),
+    ("wed", Weekday::Wednesday),
+    ("thu", Weekday::Thursday),
+    ("fri", Weekday::Friday),
+    ("sat", Weekday::Saturday),
+    ("sun", Weekday::Sunday),
+];
+
+fn day(name: &str) -> Option<i8> {
+    DAYS.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| d.to_monday_one_offset())
+}
+
+/// Parses `mon-fri 13:00-17:00`, `sat 09:00-12:00` or `daily 02:00-04:00`.
+pub fn parse_window(text: &str) -> Result<Window, String> {
+    let bad = || {
+        format!(
+            "window '{text}' is not of the form \"mon-fri 13:00-17:00\" (days: mon..sun or daily)"
+        )
+    };
+    let (days_text, hours) = text.trim().split_once(' ').ok_or_else(bad)?;
+    let days: BTreeSet<i8> = if days_text == "daily" {
+        (1..=7).collect()
+    } else if let Some((from, to)) = days_text.split_once('-') {
+        let (from, to) = (day(from).ok_or_else(bad)?, day(to).ok_or_else(bad)?);
+        if from <= to {
+            (from..=to).collect()
+        } else {
+            (from..=7).chain(1..=to).collect()
+        }
+    } else {
+        days_text
+            .split(',')
+            .map(|d| day(d).ok_or_else(bad))
+            .collect::<Result<_, _>>()?
+    };
+    let (start, end) = hours.trim().split_once('-').ok_or_else(bad)?;
+    let parse_time = |t: &str| Time::strptime("%H:%M", t).map_err(|_| bad());
+    let (start, end) = (parse_time(start)?, parse_time(end)?);
+    if start >= end {
+        return Err(format!("window '{text}' ends before it starts"));
+    }
+    Ok(Window { days, start, end })
+}
+
+impl Environment {
+    /// Whether a deployment window is open at `now`.
+    pub fn window_open(&self, now: jiff::Timestamp) -> bool {
+        if self.always_open {
+            return true;
+        }
+        let local = now.to_zoned(self.time_zone.clone());
+        let weekday = local.weekday().to_monday_one_offset();
+        let time = local.time();
+        self.windows
+            .iter()
+            .any(|w| w.days.contains(&weekday) && w.start <= time && time < w.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../examples/schemagate.toml");
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let policy = Policy::parse("examples/schemagate.toml", EXAMPLE).unwrap();
+        let names: Vec<&str> = policy
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(names, ["dev", "ci", "pilot"]);
+        assert_eq!(
+            policy.previous("pilot").map(|e| e.name.as_str()),
+            Some("ci")
+        );
+        assert!(policy.previous("dev").is_none());
+        let pilot = policy.environment("pilot").unwrap();
+        assert!(pilot.backup);
+        assert_eq!(pilot.matrix.destructive, Requirement::Forbidden);
+        assert_eq!(
+            pilot.matrix.risky,
+            Requirement::Approvals {
+                count: 2,
+                roles: vec!["approver".into()]
+            }
+        );
+        assert_eq!(policy.sha256.len(), 64);
+    }
+
+    #[test]
+    fn pilot_window_is_weekday_afternoons_in_berlin() {
+        let policy = Policy::parse("p", EXAMPLE).unwrap();
+        let pilot = policy.environment("pilot").unwrap();
+        // Wednesday 2026-11-25 13:30 UTC is 14:30 in Berlin (CET).
+        assert!(pilot.window_open("2026-11-25T13:30:00Z".parse().unwrap()));
+        // 16:30 UTC is 17:30 in Berlin: closed.
+        assert!(!pilot.window_open("2026-11-25T16:30:00Z".parse().unwrap()));
+        // Saturday afternoon: closed.
+        assert!(!pilot.window_open("2026-11-28T13:30:00Z".parse().unwrap()));
+        assert!(
+            policy
+                .environment("dev")
+                .unwrap()
+                .window_open("2026-11-28T03:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_line() {
+        let broken = EXAMPLE.replace(
+            "roles = [\"approver\"] }\nrisky = { approvals = 2",
+            "roles = [\"developer\"] }\nrisky = { approvals = 2",
+        );
+        let err = Policy::parse("p.toml", &broken).unwrap_err().to_string();
+        let line = EXAMPLE
+            .lines()
+            .position(|l| l.starts_with("additive"))
+            .unwrap()
+            + 1;
+        assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+        assert!(err.contains("role 'developer' cannot approve"), "{err}");
+
+        let err = Policy::parse("p.toml", &EXAMPLE.replace("Europe/Berlin", "Mars/Olympus"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown time zone 'Mars/Olympus'"), "{err}");
+        let err = Policy::parse(
+            "p.toml",
+            &EXAMPLE.replace("SCHEMAGATE_TARGET_CI_URL", "postgres://u:pw@h/db"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not an environment variable name"), "{err}");
+        let err = Policy::parse("p.toml", "[[environment]]\nname = \"dev\"\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") || err.contains("bogus"), "{err}");
+        let err = Policy::parse(
+            "p.toml",
+            &EXAMPLE.replace("mon-fri 13:00-17:00", "weekdays"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("window 'weekdays'"), "{err}");
+    }
+
+    #[test]
+    fn windows_parse() {
+        let w = parse_window("fri-mon 22:00-23:30").unwrap();
+        assert_eq!(w.days.iter().copied().collect::<Vec<_>>(), [1, 5, 6, 7]);
+        assert!(parse_window("mon 17:00-13:00").is_err());
+        assert_eq!(parse_window("daily 02:00-04:00").unwrap().days.len(), 7);
+    }
+}
