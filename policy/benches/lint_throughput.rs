@@ -58,7 +58,9 @@ fn statement(rng: &mut Rng, i: usize) -> String {
         15 => format!("ALTER TABLE {t} ALTER COLUMN c_{i} SET NOT NULL;"),
         16 => format!("ALTER TABLE {t} DROP COLUMN IF EXISTS c_{i};"),
         17 => format!("COMMENT ON COLUMN {t}.c_{i} IS 'added in release {i}';"),
-        18 => format!("CREATE VIEW v_{i} AS SELECT id, amount FROM pour_records WHERE amount > {i};"),
+        18 => {
+            format!("CREATE VIEW v_{i} AS SELECT id, amount FROM pour_records WHERE amount > {i};")
+        }
         _ => format!("ALTER TABLE {t} ALTER COLUMN c_{i} TYPE varchar(64);"),
     }
 }
