@@ -65,14 +65,19 @@ fn statement(rng: &mut Rng, i: usize) -> String {
     }
 }
 
-fn corpus(n: usize, seed: u64) -> String {
+fn statements(n: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng(seed);
-    let mut out = String::with_capacity(n * 80);
-    for i in 0..n {
-        out.push_str(&statement(&mut rng, i));
-        out.push('\n');
-    }
-    out
+    (0..n)
+        .map(|i| {
+            let mut s = statement(&mut rng, i);
+            s.push('\n');
+            s
+        })
+        .collect()
+}
+
+fn corpus(n: usize, seed: u64) -> String {
+    statements(n, seed).concat()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -89,23 +94,31 @@ fn squawk_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Wall time of `squawk <file>` (its exit status reflects violations, which
-/// is expected here). Returns None if it could not run.
-fn time_squawk(path: &std::path::Path) -> Option<Duration> {
+/// Wall time of `squawk <files...>`, killed after `cap`. squawk exits 1 on
+/// violations, which is expected here; other codes mean it failed to lint.
+fn time_squawk(paths: &[std::path::PathBuf], cap: Duration) -> Result<Duration, String> {
     let start = Instant::now();
-    let status = Command::new("squawk")
-        .arg(path)
+    let mut child = Command::new("squawk")
+        .args(paths)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    let elapsed = start.elapsed();
-    // squawk exits 1 on violations; anything else (e.g. 2, a crash) is a failure to lint.
-    if status.code().is_some_and(|c| c <= 1) {
-        Some(elapsed)
-    } else {
-        eprintln!("squawk exited with {status}");
-        None
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let elapsed = start.elapsed();
+            return if status.code().is_some_and(|c| c <= 1) {
+                Ok(elapsed)
+            } else {
+                Err(format!("squawk exited with {status}"))
+            };
+        }
+        if start.elapsed() > cap {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("did not finish within {} s, killed", cap.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -130,6 +143,29 @@ fn main() {
         report.findings.len(),
         report.risk,
     );
+
+    // Where the time goes: the PostgreSQL parser alone on the same text.
+    let start = Instant::now();
+    let parsed = pg_query::parse(&big, 0).map(|p| p.protobuf.stmts.len());
+    let parse_time = start.elapsed();
+    println!(
+        "  of which pg_query::parse alone: {:.3} s ({:?} statements)",
+        parse_time.as_secs_f64(),
+        parsed.ok()
+    );
+    for n in [10_000usize, 30_000] {
+        let text = corpus(n, 0x5eed_1234);
+        let s = Instant::now();
+        let _ = pg_query::parse(&text, 0);
+        let p = s.elapsed();
+        let s = Instant::now();
+        let _ = lint(&text, Some("SELECT 1;"), &config);
+        println!(
+            "  scaling: {n} statements: parse {:.3} s, lint {:.3} s",
+            p.as_secs_f64(),
+            s.elapsed().as_secs_f64()
+        );
+    }
 
     // A 1,000-statement revision, median of 15 runs.
     let rev = corpus(1_000, 0xfeed_5678);
@@ -165,40 +201,70 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     let dir = tempfile::tempdir().expect("temp dir");
-    let big_path = dir.path().join("corpus_100k.sql");
-    let rev_path = dir.path().join("revision_1k.sql");
-    for (p, text) in [(&big_path, &big), (&rev_path, &rev)] {
-        let mut f = std::fs::File::create(p).expect("create temp file");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        let mut f = std::fs::File::create(&p).expect("create temp file");
         f.write_all(text.as_bytes()).expect("write temp file");
+        p
+    };
+    let big_path = write("corpus_100k.sql", &big);
+    let rev_path = write("revision_1k.sql", &rev);
+
+    // squawk's time grows faster than linearly with file size, so the same
+    // 100,000 statements are also given to it as 100 files of 1,000 (one
+    // invocation), which is the fair per-statement comparison.
+    let chunks: Vec<std::path::PathBuf> = statements(100_000, 0x5eed_1234)
+        .chunks(1_000)
+        .enumerate()
+        .map(|(i, c)| write(&format!("chunk_{i:03}.sql"), &c.concat()))
+        .collect();
+
+    println!("squawk: {version}");
+    let chunked = time_squawk(&chunks, Duration::from_secs(300));
+    match &chunked {
+        Ok(t) => println!(
+            "squawk: 100,000 statements as {} files of 1,000 in {:.3} s = {:.0} statements/s (one process, wall time)",
+            chunks.len(),
+            t.as_secs_f64(),
+            100_000.0 / t.as_secs_f64()
+        ),
+        Err(e) => println!("squawk: chunked corpus: {e}"),
     }
-    match time_squawk(&big_path) {
-        Some(t) => {
-            let theirs_per_stmt = t.as_secs_f64() / 100_000.0;
-            println!(
-                "squawk ({version}): 100,000 statements in {:.3} s = {:.0} statements/s (process wall time, includes startup)",
-                t.as_secs_f64(),
-                100_000.0 / t.as_secs_f64()
-            );
-            println!(
-                "per-statement ratio schemagate/squawk = {:.2} ({})",
-                ours_per_stmt / theirs_per_stmt,
-                if ours_per_stmt <= theirs_per_stmt {
-                    "schemagate is faster"
-                } else {
-                    "schemagate is slower"
-                }
-            );
-        }
-        None => println!("squawk: failed on the 100,000-statement corpus"),
+    match time_squawk(std::slice::from_ref(&big_path), Duration::from_secs(60)) {
+        Ok(t) => println!(
+            "squawk: 100,000 statements as one file in {:.3} s = {:.0} statements/s",
+            t.as_secs_f64(),
+            100_000.0 / t.as_secs_f64()
+        ),
+        Err(e) => println!("squawk: 100,000 statements as one file: {e}"),
     }
-    let runs: Vec<Duration> = (0..5).filter_map(|_| time_squawk(&rev_path)).collect();
-    if runs.is_empty() {
-        println!("squawk: failed on the 1,000-statement revision");
-    } else {
+    let runs: Vec<Duration> = (0..5)
+        .filter_map(|_| time_squawk(std::slice::from_ref(&rev_path), Duration::from_secs(60)).ok())
+        .collect();
+    let squawk_rev = (!runs.is_empty()).then(|| median(runs));
+    match squawk_rev {
+        Some(m) => println!(
+            "squawk: 1,000-statement revision median of 5 runs = {:.2} ms (process wall time, includes startup)",
+            m.as_secs_f64() * 1e3
+        ),
+        None => println!("squawk: failed on the 1,000-statement revision"),
+    }
+    if let Ok(t) = chunked {
+        let theirs_per_stmt = t.as_secs_f64() / 100_000.0;
         println!(
-            "squawk: 1,000-statement revision median of {} runs = {:.2} ms (process wall time)",
-            runs.len(),
-            median(runs).as_secs_f64() * 1e3
+            "per-statement ratio schemagate/squawk (100k, chunked for squawk) = {:.2} ({})",
+            ours_per_stmt / theirs_per_stmt,
+            if ours_per_stmt <= theirs_per_stmt {
+                "schemagate is faster"
+            } else {
+                "schemagate is slower"
+            }
+        );
+    }
+    if let Some(m) = squawk_rev {
+        println!(
+            "1,000-statement revision ratio schemagate/squawk = {:.2}",
+            rev_median.as_secs_f64() / m.as_secs_f64()
         );
     }
 }
