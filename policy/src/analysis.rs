@@ -84,11 +84,20 @@ struct Parsed {
 }
 
 fn parse(sql: &str) -> Result<Parsed, ParseError> {
-    match pg_query::parse(sql, 0) {
-        Ok(result) => Ok(Parsed {
+    // pg_query's summary pass (tables/functions) indexes into node lists; a
+    // tree shape it does not expect must become an error, not a crash of the
+    // server that called us.
+    let result = std::panic::catch_unwind(|| pg_query::parse(sql, 0));
+    match result {
+        Ok(Ok(result)) => Ok(Parsed {
             protobuf: result.protobuf,
         }),
-        Err(err) => Err(parse_error::locate(sql, &err.to_string())),
+        Ok(Err(err)) => Err(parse_error::locate(sql, &err.to_string())),
+        Err(_) => Err(ParseError {
+            message: "internal error in the SQL parser".to_string(),
+            line: 1,
+            column: 1,
+        }),
     }
 }
 
