@@ -146,3 +146,12 @@ fn pathological_inputs() {
     check("/* unterminated", None);
     check("SELECT $$", None);
 }
+
+#[test]
+fn deep_but_valid_nesting_is_handled() {
+    // prost's decode recursion limit may reject very deep trees; that must
+    // surface as a parse error, never a panic.
+    let sql = format!("SELECT {}1{};", "(".repeat(300), ")".repeat(300));
+    let r = lint(&sql, Some("SELECT 1;"), &LintConfig::default());
+    eprintln!("deep nesting: {:?}", r.parse_error);
+}
