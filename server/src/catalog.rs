@@ -37,7 +37,7 @@ pub enum CatalogError {
         size: usize,
         limit: usize,
     },
-    #[error("up SQL does not parse: {message} (line {line}, column {column})")]
+    #[error("SQL does not parse: {message} (line {line}, column {column})")]
     Unparsable {
         message: String,
         line: u32,
@@ -220,6 +220,13 @@ fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
     if let Some(err) = &report.parse_error {
         return Err(CatalogError::Unparsable {
             message: err.message.clone(),
+            line: err.line,
+            column: err.column,
+        });
+    }
+    if let Some(err) = &report.down_parse_error {
+        return Err(CatalogError::Unparsable {
+            message: format!("down SQL: {}", err.message),
             line: err.line,
             column: err.column,
         });

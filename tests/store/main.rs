@@ -218,6 +218,10 @@ async fn bad_input_leaves_nothing_behind(db: &Db) {
         ),
         revision("0003_broken", "0002_taps", "CREATE TABLE (;"),
         revision("0003_huge", "0002_taps", &"SELECT 1;\n".repeat(1_000_000)),
+        NewRevision {
+            down_sql: "DROP TABEL a;".into(),
+            ..revision("0003_bad_down", "0002_taps", "CREATE TABLE a (id int);")
+        },
     ];
     for case in cases {
         let id = case.id.clone();
