@@ -2,6 +2,7 @@
 //! revision files, minting development tokens and rendering tables. The
 //! `sgctl` and `sg-agent` binaries are thin layers over it.
 
+pub mod agent;
 pub mod connect;
 pub mod exit;
 pub mod revision_files;

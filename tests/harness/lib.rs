@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod controller_sim;
 pub mod postgres;
 
 pub use postgres::{Postgres, postgres};

@@ -1,0 +1,390 @@
+//! Observes a controller's SQLite journal without changing it and turns what
+//! it sees into a `JournalReport`.
+//!
+//! The journal belongs to the controller software: the connection is opened
+//! with `SQLITE_OPEN_READ_ONLY`, runs only queries and read-only pragmas
+//! inside one short deferred read transaction, and is closed with
+//! checkpoint-on-close disabled, because SQLite otherwise checkpoints and
+//! deletes the `-wal` file when the last connection to a WAL database closes
+//! (as ours is after the controller lost power). In WAL mode a reader never
+//! blocks the controller's writers; in rollback mode the shared lock is held
+//! only for the few milliseconds the queries take, and a journal that stays
+//! locked is reported as `locked` after a short busy timeout.
+//!
+//! What is reported and from where:
+//! - `sqlite_version`: the library version that last wrote the file (header
+//!   offset 96), i.e. the controller's SQLite, not the agent's;
+//! - `journal_mode`, `user_version`, `page_size`, `page_count`,
+//!   `freelist_count`: the pragmas of those names (rollback journals read as
+//!   `delete`, since truncate/persist are per connection and not stored);
+//! - `wal_size_bytes`: the size of `<journal>-wal`, 0 when absent;
+//! - `tables`: every ordinary table except SQLite's own `sqlite_*`, with the
+//!   fingerprint of its DDL (see `ddl`) and its `count(*)` (0 for virtual
+//!   tables, whose module may not be available here);
+//! - for `pours`: the newest value of the first of [`TIMESTAMP_COLUMNS`] it
+//!   has, and the unsynced count from the first of [`SYNC_FLAG_COLUMNS`]
+//!   (0 or NULL = unsynced) or [`SYNC_TIME_COLUMNS`] (NULL = unsynced); -1
+//!   without one;
+//! - `quick_check`: "ok", or its first findings joined with "; ".
+
+use super::ddl;
+use crate::v1::{JournalReport, JournalTable};
+use rusqlite::config::DbConfig;
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Columns of `pours` taken as the pour time, in order of preference.
+pub const TIMESTAMP_COLUMNS: [&str; 5] = ["poured_at", "created_at", "ts", "timestamp", "time"];
+/// Columns of `pours` holding a synced flag (0 or NULL = not yet synced).
+pub const SYNC_FLAG_COLUMNS: [&str; 3] = ["synced", "is_synced", "uploaded"];
+/// Columns of `pours` holding the sync time (NULL = not yet synced).
+pub const SYNC_TIME_COLUMNS: [&str; 2] = ["synced_at", "uploaded_at"];
+
+/// How long to wait for a rollback-mode writer before reporting `locked`.
+/// Short on purpose: while we wait we hold no lock, but the report is late.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+/// The server refuses text fields over 4 KiB; findings are cut well below.
+const MAX_DETAIL: usize = 1000;
+/// Integers above this are taken as milliseconds rather than seconds since
+/// the epoch (1e11 seconds is the year 5138).
+const MILLIS_THRESHOLD: f64 = 1e11;
+
+/// Why an observation did not complete: maps onto the report's `status`.
+#[derive(Debug)]
+enum Failure {
+    Missing(String),
+    Locked(String),
+    Corrupt(String),
+    Error(String),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(err: rusqlite::Error) -> Failure {
+        let text = err.to_string();
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Failure::Locked(text),
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Failure::Corrupt(text),
+            _ => Failure::Error(text),
+        }
+    }
+}
+
+/// Observes the journal at `path`. Never fails: a journal that cannot be
+/// read is reported with the status saying why.
+pub fn observe(path: &Path) -> JournalReport {
+    let mut report = JournalReport {
+        observed_at: Some(timestamp_now()),
+        unsynced_pours: -1,
+        ..JournalReport::default()
+    };
+    report.wal_size_bytes = std::fs::metadata(wal_path(path))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let outcome = read_header(path).and_then(|header| {
+        report.sqlite_version = header.version;
+        let wal = wal_path(path);
+        if header.wal && !wal.exists() {
+            // A WAL journal without its -wal file: the controller is not
+            // running and the database file alone is the whole journal.
+            // A normal read-only open would create -wal and -shm here (owned
+            // by the agent's user, which can lock the controller out of its
+            // own journal), so the file is read as immutable instead...
+            let mut quiet = report.clone();
+            let outcome = read_journal(path, Access::Immutable, &mut quiet);
+            // ...unless the controller started meanwhile: then its -wal
+            // exists and the normal path reads the live state.
+            if !wal.exists() {
+                // Without the WAL open SQLite answers "delete"; the header
+                // is what says the journal is in WAL mode.
+                quiet.journal_mode = "wal".into();
+                report = quiet;
+                return outcome;
+            }
+        }
+        read_journal(path, Access::Shared, &mut report)
+    });
+    let (status, detail) = match outcome {
+        Ok(()) => ("ok", String::new()),
+        Err(Failure::Missing(d)) => ("missing", d),
+        Err(Failure::Locked(d)) => ("locked", d),
+        Err(Failure::Corrupt(d)) => ("corrupt", d),
+        Err(Failure::Error(d)) => ("error", d),
+    };
+    if status != "ok" {
+        // Half-read figures would mislead; keep only what stands on its own.
+        report = JournalReport {
+            observed_at: report.observed_at,
+            sqlite_version: report.sqlite_version,
+            wal_size_bytes: report.wal_size_bytes,
+            unsynced_pours: -1,
+            ..JournalReport::default()
+        };
+    }
+    report.status = status.to_string();
+    report.status_detail = truncate(detail, MAX_DETAIL);
+    report
+}
+
+/// `<journal>-wal`, where SQLite keeps a WAL journal's recent commits.
+pub fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// What the 100-byte database header says.
+struct Header {
+    /// The SQLite version that last wrote the file, or empty.
+    version: String,
+    /// The file is in WAL mode (read and write versions 2).
+    wal: bool,
+}
+
+/// Checks the 100-byte header. An empty file is a valid empty database to
+/// SQLite, so it passes.
+fn read_header(path: &Path) -> Result<Header, Failure> {
+    let mut file = std::fs::File::open(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => {
+            Failure::Missing(format!("{} does not exist", path.display()))
+        }
+        _ => Failure::Error(format!("cannot open {}: {err}", path.display())),
+    })?;
+    let mut header = Vec::with_capacity(100);
+    file.by_ref()
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(|err| Failure::Error(format!("cannot read {}: {err}", path.display())))?;
+    if header.is_empty() {
+        return Ok(Header {
+            version: String::new(),
+            wal: false,
+        });
+    }
+    if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
+        return Err(Failure::Corrupt(format!(
+            "{} is not a SQLite database (bad header)",
+            path.display()
+        )));
+    }
+    let number = u32::from_be_bytes([header[96], header[97], header[98], header[99]]);
+    let version = if number == 0 {
+        String::new()
+    } else {
+        format!(
+            "{}.{}.{}",
+            number / 1_000_000,
+            number / 1000 % 1000,
+            number % 1000
+        )
+    };
+    Ok(Header {
+        version,
+        wal: header[18] == 2 && header[19] == 2,
+    })
+}
+
+/// How the journal is opened; both are read-only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// With SQLite's usual locks and the WAL, as any reader would.
+    Shared,
+    /// Without locks or WAL files, for a WAL journal whose -wal is absent.
+    Immutable,
+}
+
+/// A `file:` URI for `path` with `immutable=1`; every byte outside a safe
+/// set is percent-encoded, so any path (even non-UTF-8) is a valid URI.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+fn read_journal(path: &Path, access: Access, report: &mut JournalReport) -> Result<(), Failure> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let opened = match access {
+        Access::Shared => Connection::open_with_flags(path, flags),
+        Access::Immutable => {
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+    };
+    let conn = opened.map_err(|err| {
+        if path.exists() {
+            Failure::from(err)
+        } else {
+            Failure::Missing(format!("{} does not exist", path.display()))
+        }
+    })?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let result = read_snapshot(&conn, report);
+    // Close explicitly so a close error is reported, not swallowed by Drop.
+    match (result, conn.close()) {
+        (Err(failure), _) => Err(failure),
+        (Ok(()), Err((_, err))) => Err(err.into()),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// Every figure from one read snapshot, so they agree with each other.
+fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Failure> {
+    let tx = conn.unchecked_transaction()?;
+    // The schema read comes first: it starts the snapshot and opens the WAL,
+    // before which `journal_mode` would still answer the default.
+    let mut tables: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_schema
+             WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY name",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    report.journal_mode = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?
+        .to_ascii_lowercase();
+    report.user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    report.page_size = pragma_u64(conn, "page_size")?;
+    report.page_count = pragma_u64(conn, "page_count")?;
+    report.freelist_count = pragma_u64(conn, "freelist_count")?;
+    for (name, sql) in tables.drain(..) {
+        let virtual_table = sql
+            .trim_start()
+            .get(..20)
+            .is_some_and(|head| head.eq_ignore_ascii_case("create virtual table"));
+        let row_count = if virtual_table {
+            0
+        } else {
+            conn.query_row(
+                &format!("SELECT count(*) FROM {}", quote_identifier(&name)),
+                [],
+                |r| r.get::<_, i64>(0),
+            )?
+        };
+        if name.eq_ignore_ascii_case("pours") && !virtual_table {
+            read_pours(conn, &name, report)?;
+        }
+        report.tables.push(JournalTable {
+            ddl_sha256: ddl::fingerprint(&sql),
+            name,
+            row_count: u64::try_from(row_count).unwrap_or(0),
+        });
+    }
+    report.quick_check = quick_check(conn)?;
+    tx.finish()?;
+    Ok(())
+}
+
+fn pragma_u64(conn: &Connection, pragma: &str) -> Result<u64, Failure> {
+    let value: i64 = conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))?;
+    Ok(u64::try_from(value).unwrap_or(0))
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Newest pour and unsynced count, from whichever columns `pours` has.
+fn read_pours(conn: &Connection, table: &str, report: &mut JournalReport) -> Result<(), Failure> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")?
+        .query_map([table], |row| row.get::<_, String>(0))?
+        .map(|name| name.map(|n| n.to_ascii_lowercase()))
+        .collect::<Result<_, _>>()?;
+    let has = |wanted: &str| columns.iter().any(|c| c == wanted);
+    let table = quote_identifier(table);
+    if let Some(column) = TIMESTAMP_COLUMNS.into_iter().find(|c| has(c)) {
+        let newest: Value = conn.query_row(
+            &format!("SELECT max({}) FROM {table}", quote_identifier(column)),
+            [],
+            |r| r.get(0),
+        )?;
+        report.newest_pour_at = time_value(conn, newest)?;
+    }
+    let unsynced_filter = if let Some(column) = SYNC_FLAG_COLUMNS.into_iter().find(|c| has(c)) {
+        Some(format!("coalesce({}, 0) = 0", quote_identifier(column)))
+    } else {
+        SYNC_TIME_COLUMNS
+            .into_iter()
+            .find(|c| has(c))
+            .map(|column| format!("{} IS NULL", quote_identifier(column)))
+    };
+    if let Some(filter) = unsynced_filter {
+        report.unsynced_pours = conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+            [],
+            |r| r.get(0),
+        )?;
+    }
+    Ok(())
+}
+
+/// A pour time as stored: seconds or milliseconds since the epoch, or text
+/// in any format SQLite's date functions read (ISO 8601 and its
+/// `YYYY-MM-DD HH:MM:SS` form, UTC unless it says otherwise).
+fn time_value(conn: &Connection, value: Value) -> Result<Option<prost_types::Timestamp>, Failure> {
+    let seconds = match value {
+        Value::Integer(i) => Some(i as f64),
+        Value::Real(r) => Some(r),
+        Value::Text(text) => conn.query_row("SELECT unixepoch(?1, 'subsec')", [text], |r| {
+            r.get::<_, Option<f64>>(0)
+        })?,
+        Value::Null | Value::Blob(_) => None,
+    };
+    Ok(seconds.filter(|s| s.is_finite()).map(|s| {
+        let s = if s.abs() > MILLIS_THRESHOLD {
+            s / 1000.0
+        } else {
+            s
+        };
+        let whole = s.floor();
+        prost_types::Timestamp {
+            seconds: whole as i64,
+            nanos: ((s - whole) * 1e9) as i32,
+        }
+    }))
+}
+
+fn quick_check(conn: &Connection) -> Result<String, Failure> {
+    let findings: Vec<String> = conn
+        .prepare("PRAGMA quick_check(20)")?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(truncate(findings.join("; "), MAX_DETAIL))
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+fn timestamp_now() -> prost_types::Timestamp {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(since.subsec_nanos()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,381 @@
+//! Agent tests over real SQLite files in temporary directories, driven by
+//! the same controller simulator the end-to-end tests use.
+
+#[allow(dead_code)]
+#[path = "../../../tests/harness/controller_sim.rs"]
+mod controller_sim;
+
+use super::ddl;
+use super::journal::{observe, wal_path};
+use super::reporter::{Backoff, SendError, Transport, run_forever};
+use crate::v1::JournalReport;
+use controller_sim::{Controller, JournalOptions, snapshot};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn journal(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("journal.db")
+}
+
+fn table<'a>(report: &'a JournalReport, name: &str) -> &'a crate::v1::JournalTable {
+    report
+        .tables
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no table {name} in {report:#?}"))
+}
+
+/// Compares journal snapshots without dumping megabytes of bytes on failure.
+#[track_caller]
+fn assert_unchanged(path: &Path, before: &(Vec<u8>, Option<Vec<u8>>)) {
+    let after = snapshot(path);
+    let sizes = |s: &(Vec<u8>, Option<Vec<u8>>)| (s.0.len(), s.1.as_ref().map(Vec::len));
+    assert!(
+        after == *before,
+        "the journal changed: (db, wal) sizes before {:?}, after {:?}",
+        sizes(before),
+        sizes(&after)
+    );
+}
+
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn a_running_wal_journal_is_reported_without_changing_a_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(&path, &JournalOptions::default()).unwrap();
+    let before = snapshot(&path);
+    assert!(before.1.as_ref().is_some_and(|wal| !wal.is_empty()));
+
+    let report = observe(&path);
+
+    assert_unchanged(&path, &before);
+    assert_eq!(report.status, "ok", "{report:#?}");
+    assert_eq!(report.journal_mode, "wal");
+    assert_eq!(report.user_version, 3);
+    assert_eq!(report.sqlite_version, rusqlite::version());
+    assert_eq!(report.page_size, 4096);
+    assert!(report.page_count > 0);
+    assert_eq!(report.wal_size_bytes, before.1.unwrap().len() as u64);
+    assert_eq!(report.quick_check, "ok");
+    let names: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["pours", "settings"]);
+    assert_eq!(table(&report, "pours").row_count, 20);
+    assert_eq!(table(&report, "settings").row_count, 2);
+    assert_eq!(report.unsynced_pours, 5);
+    let newest = report.newest_pour_at.unwrap();
+    assert_eq!(rfc3339(newest.seconds), controller_sim::NEWEST_SEEDED_POUR);
+    drop(controller);
+}
+
+#[test]
+fn after_a_power_cut_the_wal_is_read_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(&path, &JournalOptions::default()).unwrap();
+    controller.pour(400).unwrap();
+    controller.power_cut().unwrap();
+    let before = snapshot(&path);
+    assert!(before.1.as_ref().is_some_and(|wal| !wal.is_empty()));
+
+    // Ours is now the only connection: SQLite would checkpoint on close.
+    let report = observe(&path);
+
+    assert_unchanged(&path, &before);
+    assert_eq!(report.status, "ok", "{report:#?}");
+    assert_eq!(table(&report, "pours").row_count, 21);
+    assert_eq!(report.unsynced_pours, 6);
+}
+
+#[test]
+fn a_cleanly_closed_wal_journal_gets_no_wal_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    drop(Controller::create(&path, &JournalOptions::default()).unwrap());
+    let before = snapshot(&path);
+
+    let report = observe(&path);
+
+    assert_unchanged(&path, &before);
+    assert!(!wal_path(&path).exists());
+    assert!(!dir.path().join("journal.db-shm").exists());
+    assert_eq!(report.status, "ok", "{report:#?}");
+    assert_eq!(report.journal_mode, "wal");
+    assert_eq!(table(&report, "pours").row_count, 20);
+    assert_eq!(report.quick_check, "ok");
+}
+
+#[test]
+fn a_writer_is_never_blocked_by_repeated_observations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(&path, &JournalOptions::default()).unwrap();
+    let writer = controller.start_writer(Duration::from_micros(200)).unwrap();
+    let mut counts = Vec::new();
+    for _ in 0..100 {
+        let report = observe(&path);
+        assert_eq!(report.status, "ok", "{report:#?}");
+        assert_eq!(report.quick_check, "ok");
+        counts.push(table(&report, "pours").row_count);
+    }
+    let stats = writer.stop();
+    assert_eq!(stats.busy, 0, "the writer was blocked: {stats:?}");
+    assert!(stats.errors.is_empty(), "{stats:?}");
+    assert!(stats.inserted > 0);
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    assert!(
+        counts.last() > counts.first(),
+        "no new pours observed: {counts:?}"
+    );
+}
+
+#[test]
+fn a_missing_journal_is_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let report = observe(&path);
+    assert_eq!(report.status, "missing");
+    assert!(report.status_detail.contains("does not exist"));
+    assert_eq!(report.unsynced_pours, -1);
+    assert!(report.tables.is_empty());
+    assert!(!path.exists(), "observing created the journal");
+}
+
+#[test]
+fn a_garbage_file_is_reported_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let report = observe(&path);
+    assert_eq!(report.status, "corrupt", "{report:#?}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn damaged_pages_behind_a_valid_header_are_not_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let options = JournalOptions {
+        wal: false,
+        pours: 2000,
+        ..JournalOptions::default()
+    };
+    drop(Controller::create(&path, &options).unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    for byte in &mut bytes[4096 * 2..4096 * 6] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let report = observe(&path);
+    assert!(
+        report.status == "corrupt" || (report.status == "ok" && report.quick_check != "ok"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_rollback_journal_reads_as_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let options = JournalOptions {
+        wal: false,
+        ..JournalOptions::default()
+    };
+    let controller = Controller::create(&path, &options).unwrap();
+    let before = snapshot(&path);
+    let report = observe(&path);
+    assert_unchanged(&path, &before);
+    assert_eq!(report.status, "ok", "{report:#?}");
+    assert_eq!(report.journal_mode, "delete");
+    assert_eq!(report.wal_size_bytes, 0);
+    assert!(!wal_path(&path).exists());
+    drop(controller);
+}
+
+#[test]
+fn a_journal_held_exclusively_is_reported_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let options = JournalOptions {
+        wal: false,
+        ..JournalOptions::default()
+    };
+    drop(Controller::create(&path, &options).unwrap());
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let report = observe(&path);
+    assert_eq!(report.status, "locked", "{report:#?}");
+    holder.execute_batch("COMMIT").unwrap();
+    assert_eq!(observe(&path).status, "ok");
+}
+
+#[test]
+fn an_extra_column_changes_only_that_tables_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain_path = dir.path().join("plain.db");
+    let extra_path = dir.path().join("extra.db");
+    let _plain = Controller::create(&plain_path, &JournalOptions::default()).unwrap();
+    let options = JournalOptions {
+        extra_column: true,
+        ..JournalOptions::default()
+    };
+    let _extra = Controller::create(&extra_path, &options).unwrap();
+    let (plain, extra) = (observe(&plain_path), observe(&extra_path));
+    assert_ne!(
+        table(&plain, "pours").ddl_sha256,
+        table(&extra, "pours").ddl_sha256
+    );
+    assert_eq!(
+        table(&plain, "settings").ddl_sha256,
+        table(&extra, "settings").ddl_sha256
+    );
+    assert_eq!(table(&plain, "pours").ddl_sha256.len(), 64);
+}
+
+fn custom_journal(path: &Path, sql: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn sync_time_columns_and_millisecond_timestamps_are_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    custom_journal(
+        &path,
+        "CREATE TABLE pours (id INTEGER PRIMARY KEY, created_at INTEGER, synced_at TEXT);
+         INSERT INTO pours (created_at, synced_at) VALUES
+             (1767261600000, '2026-01-01 10:00:00'), (1767261601500, NULL), (1767261599000, NULL);",
+    );
+    let report = observe(&path);
+    assert_eq!(report.unsynced_pours, 2);
+    let newest = report.newest_pour_at.unwrap();
+    assert_eq!(
+        (newest.seconds, newest.nanos / 1_000_000),
+        (1_767_261_601, 500)
+    );
+}
+
+#[test]
+fn without_a_sync_column_the_backlog_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    custom_journal(
+        &path,
+        "CREATE TABLE Pours (id INTEGER PRIMARY KEY, ts TEXT);
+         INSERT INTO Pours (ts) VALUES ('2026-01-01 10:00:00'), ('2026-01-01 09:00:00');",
+    );
+    let report = observe(&path);
+    assert_eq!(report.status, "ok");
+    assert_eq!(report.unsynced_pours, -1);
+    assert_eq!(
+        rfc3339(report.newest_pour_at.unwrap().seconds),
+        "2026-01-01T10:00:00Z"
+    );
+    assert_eq!(
+        table(&report, "Pours").ddl_sha256,
+        ddl::fingerprint("create table Pours(id integer primary key, ts text)")
+    );
+}
+
+#[test]
+fn backoff_grows_with_jitter_and_stops_at_the_cap() {
+    let cap = Duration::from_secs(30);
+    let mut backoff = Backoff::new(cap);
+    let delays: Vec<Duration> = (0..12).map(|_| backoff.next_delay()).collect();
+    for (attempt, delay) in delays.iter().enumerate() {
+        let step = Duration::from_secs(1 << attempt.min(20)).min(cap);
+        assert!(
+            *delay >= step / 2 && *delay <= step,
+            "attempt {attempt}: {delay:?}"
+        );
+    }
+    backoff.reset();
+    assert!(backoff.next_delay() <= Duration::from_secs(1));
+}
+
+/// Fails while `down` and records when each attempt came and which
+/// observation it carried.
+struct Flaky {
+    down: bool,
+    attempts: std::rc::Rc<std::cell::RefCell<Vec<(tokio::time::Instant, i64)>>>,
+}
+
+impl Transport for Flaky {
+    async fn send(&mut self, report: &JournalReport) -> Result<(), SendError> {
+        self.attempts
+            .borrow_mut()
+            .push((tokio::time::Instant::now(), report.user_version));
+        if self.down {
+            Err(tonic::Status::unavailable("down").into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_keeps_only_the_newest_report_and_retries_within_the_interval() {
+    let interval = Duration::from_secs(30);
+    let attempts = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut observations = 0i64;
+    let mut transport = Flaky {
+        down: true,
+        attempts: attempts.clone(),
+    };
+    let start = tokio::time::Instant::now();
+    let observe = || {
+        observations += 1;
+        JournalReport {
+            user_version: observations,
+            ..JournalReport::default()
+        }
+    };
+    // Ten intervals of outage.
+    let _ = tokio::time::timeout(
+        interval * 10,
+        run_forever(interval, observe, &mut transport),
+    )
+    .await;
+    let seen = attempts.borrow().clone();
+    assert!(
+        seen.len() >= 10 && seen.len() < 60,
+        "{} attempts",
+        seen.len()
+    );
+    for pair in seen.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap <= interval, "a retry waited {gap:?}");
+        // Each attempt carries the newest observation made before it.
+        let due = (pair[1].0 - start).as_secs() / interval.as_secs() + 1;
+        assert_eq!(pair[1].1, due as i64);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivered_report_waits_for_the_next_interval() {
+    let interval = Duration::from_secs(5);
+    let attempts = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut transport = Flaky {
+        down: false,
+        attempts: attempts.clone(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(22),
+        run_forever(interval, JournalReport::default, &mut transport),
+    )
+    .await;
+    let seen = attempts.borrow();
+    assert_eq!(seen.len(), 5);
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1].0 - pair[0].0, interval);
+    }
+}
