@@ -1,0 +1,130 @@
+//! `sg-agent`: the edge agent. Reads a tap controller's SQLite journal
+//! strictly read-only and reports its state to Schemagate's Fleet service,
+//! once (`--once`, for cron and tests) or every interval as a daemon.
+
+use clap::Parser;
+use schemagate_client::connect::DEFAULT_SERVER;
+use schemagate_client::{agent, exit, token};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+The journal is opened read-only and never changed: no writes, no schema or
+journal-mode change, no checkpoint. A missing, locked or corrupt journal is
+reported with that status rather than stopping the agent.
+
+Without --once the agent reports every interval. While the server is
+unreachable it keeps only the newest report and retries with exponential
+backoff and jitter, never waiting longer than the interval.
+
+Environment:
+  SCHEMAGATE_TOKEN   agent token for this controller (required by the server)
+  SCHEMAGATE_SERVER  server address (default http://127.0.0.1:50051)
+
+Example:
+  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub tap2 --role agent --controller-id bar3-tap2)
+  sg-agent --journal /var/lib/tapd/journal.db --controller-id bar3-tap2 --interval 30s
+
+Exit codes (--once):
+  0  the report was delivered (whatever the journal's status)
+  2  bad usage, or the server refused the report as invalid
+  3  the server is unreachable or unavailable
+  4  missing or invalid token, or a token for another controller
+  1  any other refusal";
+
+#[derive(Parser)]
+#[command(
+    name = "sg-agent",
+    version,
+    about = "Report a controller's SQLite journal state to Schemagate.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// The controller's SQLite journal.
+    #[arg(long, value_name = "PATH")]
+    journal: PathBuf,
+    /// This controller's id; the token must be minted for it.
+    #[arg(long, value_name = "ID")]
+    controller_id: String,
+    /// Time between reports, e.g. 30s, 5m, 1h (1s to 1d).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    interval: Duration,
+    /// Send one report and exit.
+    #[arg(long)]
+    once: bool,
+    /// Server address.
+    #[arg(long, env = "SCHEMAGATE_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let seconds = token::parse_duration(text).map_err(|err| err.to_string())?;
+    if !(1..=86_400).contains(&seconds) {
+        return Err("the interval must be between 1s and 1d".into());
+    }
+    Ok(Duration::from_secs(seconds.unsigned_abs()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The token stays out of the command line, where `ps` would show it.
+    let token = std::env::var("SCHEMAGATE_TOKEN").ok();
+    // One thread is plenty for one call per interval, and keeps the agent small.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("sg-agent: cannot start the runtime: {err}");
+            return ExitCode::from(exit::UNAVAILABLE);
+        }
+    };
+    if !cli.once {
+        runtime.block_on(agent::run(
+            &cli.journal,
+            &cli.controller_id,
+            cli.interval,
+            &cli.server,
+            token.as_deref(),
+        ));
+        return ExitCode::from(exit::OK);
+    }
+    match runtime.block_on(agent::run_once(
+        &cli.journal,
+        &cli.controller_id,
+        cli.interval,
+        &cli.server,
+        token.as_deref(),
+    )) {
+        Ok(report) => {
+            let detail = if report.status_detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", report.status_detail)
+            };
+            println!(
+                "reported {}: status {}{detail}, journal_mode {}, {} tables, quick_check {}",
+                report.controller_id,
+                report.status,
+                if report.journal_mode.is_empty() {
+                    "-"
+                } else {
+                    &report.journal_mode
+                },
+                report.tables.len(),
+                if report.quick_check.is_empty() {
+                    "-"
+                } else {
+                    &report.quick_check
+                },
+            );
+            ExitCode::from(exit::OK)
+        }
+        Err(err) => {
+            eprintln!("sg-agent: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
