@@ -4,5 +4,6 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod fleet;
 mod lint;
 mod policy;

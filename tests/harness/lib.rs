@@ -55,7 +55,15 @@ pub fn bin_dir() -> &'static Path {
         let mut build = Command::new(env!("CARGO"));
         build
             .current_dir(workspace)
-            .args(["build", "--bin", "schemagate-server", "--bin", "sgctl"])
+            .args([
+                "build",
+                "--bin",
+                "schemagate-server",
+                "--bin",
+                "sgctl",
+                "--bin",
+                "sg-agent",
+            ])
             .arg("--target-dir")
             .arg(&target_dir);
         if profile_dir.file_name().is_some_and(|n| n == "release") {

@@ -1,0 +1,247 @@
+//! The fleet view end to end: simulated controllers' journals read by the
+//! real `sg-agent --once`, reported to the real server, and listed with their
+//! flags by `sgctl controllers`.
+
+use schemagate_e2e::controller_sim::{Controller, JournalOptions, snapshot};
+use schemagate_e2e::{Run, Server, bin_dir, sgctl, token};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// An agent token for `controller_id`, as an operator would mint it.
+fn agent_token(controller_id: &str) -> String {
+    sgctl(
+        &[
+            "token",
+            "mint",
+            "--sub",
+            controller_id,
+            "--role",
+            "agent",
+            "--controller-id",
+            controller_id,
+        ],
+        &[],
+    )
+    .ok()
+    .trim()
+    .to_string()
+}
+
+/// Runs `sg-agent --once` against `server` (an address) with `token`.
+fn agent(server: &str, token: Option<&str>, journal: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut command = Command::new(bin_dir().join("sg-agent"));
+    command
+        .arg("--journal")
+        .arg(journal)
+        .args(["--controller-id", id, "--once"])
+        .args(extra)
+        .env_remove("SCHEMAGATE_TOKEN")
+        .env("SCHEMAGATE_SERVER", server);
+    if let Some(token) = token {
+        command.env("SCHEMAGATE_TOKEN", token);
+    }
+    let output = command.output().expect("run sg-agent");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Reports once for `id` with its own token and asserts delivery.
+fn report(server: &Server, journal: &Path, id: &str, extra: &[&str]) -> String {
+    let run = agent(&server.address, Some(&agent_token(id)), journal, id, extra);
+    run.ok().to_string()
+}
+
+/// `sgctl --json controllers [--flag F]` as controller id → its JSON view.
+fn controllers(server: &Server, reader: &str, flag: Option<&str>) -> BTreeMap<String, Value> {
+    let mut args = vec!["--json", "controllers"];
+    if let Some(flag) = flag {
+        args.extend(["--flag", flag]);
+    }
+    let listed = server.sgctl(reader, &args).json();
+    listed
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|c| (c["controller_id"].as_str().unwrap().to_string(), c.clone()))
+        .collect()
+}
+
+fn flags(view: &Value) -> Vec<&str> {
+    view["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn agents_report_and_each_controller_is_flagged_for_what_is_wrong() {
+    let server = Server::sqlite();
+    let reader = token("ops", &["developer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+
+    let healthy = Controller::create(&path("healthy.db"), &JournalOptions::default()).unwrap();
+    let rollback = Controller::create(
+        &path("rollback.db"),
+        &JournalOptions {
+            wal: false,
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let extra = Controller::create(
+        &path("extra.db"),
+        &JournalOptions {
+            extra_column: true,
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let stopped = Controller::create(&path("stopped.db"), &JournalOptions::default()).unwrap();
+
+    // The one that goes quiet reports first, with a short interval.
+    let out = report(&server, stopped.path(), "bar1-tap1", &["--interval", "1s"]);
+    assert!(out.contains("status ok"), "{out}");
+    let stopped_at = Instant::now();
+
+    // The healthy controller keeps pouring while its agent reads.
+    let writer = healthy.start_writer(Duration::from_millis(5)).unwrap();
+    let out = report(&server, healthy.path(), "bar3-tap2", &[]);
+    assert!(out.contains("journal_mode wal"), "{out}");
+    let stats = writer.stop();
+    assert_eq!(stats.busy, 0, "the agent blocked the controller: {stats:?}");
+    assert!(stats.errors.is_empty(), "{stats:?}");
+
+    let before = snapshot(rollback.path());
+    let out = report(&server, rollback.path(), "bar4-tap1", &[]);
+    assert!(out.contains("journal_mode delete"), "{out}");
+    assert!(
+        snapshot(rollback.path()) == before,
+        "the agent changed the journal"
+    );
+
+    report(&server, extra.path(), "bar5-tap3", &[]);
+
+    // Stale once 3 intervals (3 s) pass without a report: poll, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !controllers(&server, &reader, Some("stale")).contains_key("bar1-tap1") {
+        assert!(
+            Instant::now() < deadline,
+            "bar1-tap1 not flagged stale {:?} after its only report",
+            stopped_at.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(stopped_at.elapsed() >= Duration::from_secs(3));
+
+    let all = controllers(&server, &reader, None);
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(flags(&all["bar3-tap2"]), Vec::<&str>::new(), "{all:#?}");
+    assert_eq!(flags(&all["bar4-tap1"]), ["not_wal"], "{all:#?}");
+    assert_eq!(flags(&all["bar5-tap3"]), ["schema_drift"], "{all:#?}");
+    assert_eq!(flags(&all["bar1-tap1"]), ["stale"], "{all:#?}");
+
+    let healthy_view = &all["bar3-tap2"];
+    assert_eq!(healthy_view["status"], "ok");
+    assert_eq!(healthy_view["journal_mode"], "wal");
+    assert_eq!(healthy_view["quick_check"], "ok");
+    assert_eq!(healthy_view["user_version"], 3);
+    let pours = healthy_view["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "pours")
+        .expect("pours reported");
+    assert!(pours["row_count"].as_u64().unwrap() >= 20, "{pours}");
+    assert_eq!(pours["ddl_sha256"].as_str().unwrap().len(), 64);
+    assert!(healthy_view["unsynced_pours"].as_i64().unwrap() >= 0);
+    assert_eq!(all["bar4-tap1"]["journal_mode"], "delete");
+    assert_eq!(all["bar4-tap1"]["wal_size_bytes"], 0);
+
+    for flag in ["not_wal", "schema_drift"] {
+        let only = controllers(&server, &reader, Some(flag));
+        assert_eq!(only.len(), 1, "--flag {flag}: {only:#?}");
+    }
+    drop((healthy, rollback, extra, stopped));
+}
+
+#[test]
+fn a_missing_journal_is_reported_and_flagged_unreadable() {
+    let server = Server::sqlite();
+    let reader = token("ops", &["developer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("not-there.db");
+
+    let out = report(&server, &journal, "bar6-tap1", &[]);
+    assert!(out.contains("status missing"), "{out}");
+    assert!(!journal.exists(), "the agent created the journal");
+
+    let all = controllers(&server, &reader, None);
+    assert_eq!(all["bar6-tap1"]["status"], "missing");
+    assert!(flags(&all["bar6-tap1"]).contains(&"unreadable"), "{all:#?}");
+}
+
+#[test]
+fn reports_without_the_right_token_are_refused_and_nothing_is_stored() {
+    let server = Server::sqlite();
+    let reader = token("ops", &["developer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let controller =
+        Controller::create(&dir.path().join("j.db"), &JournalOptions::default()).unwrap();
+
+    // A token minted for another controller.
+    let other = agent_token("bar3-tap2");
+    agent(
+        &server.address,
+        Some(&other),
+        controller.path(),
+        "bar9-tap1",
+        &[],
+    )
+    .fails(4, "permission denied");
+
+    // No token, and a token without the agent role.
+    agent(&server.address, None, controller.path(), "bar9-tap1", &[]).fails(4, "");
+    let developer = token("alice", &["developer"]);
+    agent(
+        &server.address,
+        Some(&developer),
+        controller.path(),
+        "bar9-tap1",
+        &[],
+    )
+    .fails(4, "");
+
+    // An interval the server would refuse is bad usage, caught locally.
+    agent(
+        &server.address,
+        Some(&other),
+        controller.path(),
+        "bar3-tap2",
+        &["--interval", "0s"],
+    )
+    .fails(2, "between 1s and 1d");
+
+    assert!(
+        controllers(&server, &reader, None).is_empty(),
+        "a refused report was stored"
+    );
+
+    // No server at all.
+    agent(
+        "http://127.0.0.1:1",
+        Some(&other),
+        controller.path(),
+        "bar3-tap2",
+        &[],
+    )
+    .fails(3, "cannot reach the server");
+}
