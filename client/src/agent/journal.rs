@@ -11,6 +11,12 @@
 //! only for the few milliseconds the queries take, and a journal that stays
 //! locked is reported as `locked` after a short busy timeout.
 //!
+//! One file is written, and it is not the journal: a reader of a live WAL
+//! journal takes its read marks in the shared-memory `-shm` file (the WAL
+//! index, rebuilt by SQLite after a crash), as every SQLite reader must. A
+//! WAL journal whose `-wal` is absent (the controller is not running) is read
+//! as immutable so that no `-wal` or `-shm` file is created at all.
+//!
 //! What is reported and from where:
 //! - `sqlite_version`: the library version that last wrote the file (header
 //!   offset 96), i.e. the controller's SQLite, not the agent's;

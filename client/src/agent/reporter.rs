@@ -180,13 +180,14 @@ where
                     next_observation
                 }
                 Err(err) if err.is_transient() => {
-                    let delay = backoff.next_delay();
+                    let now = Instant::now();
+                    let wake = (now + backoff.next_delay()).min(next_observation);
                     eprintln!(
                         "sg-agent: report not delivered ({err}); retrying in {:.1}s",
-                        delay.as_secs_f64()
+                        (wake - now).as_secs_f64()
                     );
                     pending = Some(report);
-                    (Instant::now() + delay).min(next_observation)
+                    wake
                 }
                 Err(err) => {
                     eprintln!("sg-agent: report refused ({err}); next report in one interval");
