@@ -2,12 +2,16 @@
 //! their targets, deployment windows, backup duty and approval matrix. It is
 //! parsed and checked once at start; any mistake stops the server with a
 //! message naming the line.
+//!
+//! An optional `[fleet]` section describes the edge-controller fleet: the
+//! journal schema every controller should have, the controllers expected to
+//! report, and the thresholds of the fleet view's flags.
 
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
 /// Roles an approval matrix may name.
@@ -36,6 +40,16 @@ struct RawPolicy {
     #[serde(rename = "environment", default)]
     environments: Vec<RawEnvironment>,
     emergency: Option<Emergency>,
+    fleet: Option<RawFleet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    expected_controllers: Option<Spanned<Vec<Spanned<String>>>>,
+    stale_after_intervals: Option<Spanned<i64>>,
+    backlog_threshold: Option<Spanned<i64>>,
+    expected_tables: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,8 +140,46 @@ pub struct Environment {
 pub struct Policy {
     pub environments: Vec<Environment>,
     pub emergency: Option<Emergency>,
+    /// The `[fleet]` section, or its defaults when absent.
+    pub fleet: Fleet,
     pub source: String,
     pub sha256: String,
+}
+
+/// What the fleet view compares controllers against (`[fleet]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fleet {
+    /// The expected journal schema: table name to the sha256 of its
+    /// normalized DDL (as `sg-agent --print-schema` prints it). `None`
+    /// compares every journal with the fleet majority instead.
+    pub expected_tables: Option<BTreeMap<String, String>>,
+    /// Controllers that should report; one that never did is listed with
+    /// the flag `never_reported`.
+    pub expected_controllers: Vec<String>,
+    /// `stale` after this many report intervals without a report.
+    pub stale_after_intervals: u32,
+    /// `backlog` above this many unsynced pours.
+    pub backlog_threshold: i64,
+}
+
+impl Fleet {
+    pub const DEFAULT_STALE_AFTER_INTERVALS: u32 = 3;
+    pub const DEFAULT_BACKLOG_THRESHOLD: i64 = 1000;
+    /// Largest `stale_after_intervals` accepted.
+    pub const MAX_STALE_AFTER_INTERVALS: i64 = 1000;
+    /// Most controllers `expected_controllers` may list.
+    pub const MAX_EXPECTED_CONTROLLERS: usize = 100_000;
+}
+
+impl Default for Fleet {
+    fn default() -> Fleet {
+        Fleet {
+            expected_tables: None,
+            expected_controllers: Vec::new(),
+            stale_after_intervals: Fleet::DEFAULT_STALE_AFTER_INTERVALS,
+            backlog_threshold: Fleet::DEFAULT_BACKLOG_THRESHOLD,
+        }
+    }
 }
 
 impl Policy {
@@ -287,9 +339,14 @@ impl Policy {
                 matrix,
             });
         }
+        let fleet = match raw.fleet {
+            Some(fleet) => parse_fleet(fleet).map_err(|(span, m)| invalid(span, m))?,
+            None => Fleet::default(),
+        };
         Ok(Policy {
             environments,
             emergency: raw.emergency,
+            fleet,
             sha256: hex::encode(Sha256::digest(source.as_bytes())),
             source: source.to_string(),
         })
@@ -304,6 +361,114 @@ impl Policy {
         let index = self.environments.iter().position(|env| env.name == name)?;
         index.checked_sub(1).map(|i| &self.environments[i])
     }
+}
+
+/// A controller id as the fleet service accepts it in reports.
+fn is_controller_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+type Span = std::ops::Range<usize>;
+
+fn parse_fleet(raw: RawFleet) -> Result<Fleet, (Span, String)> {
+    let mut fleet = Fleet::default();
+    if let Some(tables) = raw.expected_tables {
+        let span = tables.span();
+        let tables = tables.into_inner();
+        if tables.is_empty() {
+            return Err((
+                span,
+                "[fleet.expected_tables] is empty: paste the block `sg-agent --journal FILE --print-schema` prints, or remove the section to compare with the fleet majority".into(),
+            ));
+        }
+        let mut expected = BTreeMap::new();
+        for (name, hash) in tables {
+            if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                return Err((
+                    hash.span(),
+                    format!(
+                        "table name '{}' is empty, too long or holds control characters",
+                        name.escape_default()
+                    ),
+                ));
+            }
+            let text = hash.get_ref().trim();
+            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err((
+                    hash.span(),
+                    format!(
+                        "table '{name}': '{}' is not a sha256 in hex; take the hashes from `sg-agent --journal FILE --print-schema`",
+                        hash.get_ref().escape_default()
+                    ),
+                ));
+            }
+            expected.insert(name, text.to_ascii_lowercase());
+        }
+        fleet.expected_tables = Some(expected);
+    }
+    if let Some(ids) = raw.expected_controllers {
+        let span = ids.span();
+        let ids = ids.into_inner();
+        if ids.len() > Fleet::MAX_EXPECTED_CONTROLLERS {
+            return Err((
+                span,
+                format!(
+                    "expected_controllers lists {} controllers; at most {} are accepted",
+                    ids.len(),
+                    Fleet::MAX_EXPECTED_CONTROLLERS
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for id in ids {
+            let span = id.span();
+            let id = id.into_inner();
+            if !is_controller_id(&id) {
+                return Err((
+                    span,
+                    format!(
+                        "controller id '{}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                        id.escape_default()
+                    ),
+                ));
+            }
+            if !seen.insert(id.clone()) {
+                return Err((span, format!("controller '{id}' is listed twice")));
+            }
+            fleet.expected_controllers.push(id);
+        }
+    }
+    if let Some(value) = raw.stale_after_intervals {
+        let n = *value.get_ref();
+        if !(1..=Fleet::MAX_STALE_AFTER_INTERVALS).contains(&n) {
+            return Err((
+                value.span(),
+                format!(
+                    "stale_after_intervals must be between 1 and {} (missed report intervals before a controller is stale)",
+                    Fleet::MAX_STALE_AFTER_INTERVALS
+                ),
+            ));
+        }
+        fleet.stale_after_intervals =
+            u32::try_from(n).unwrap_or(Fleet::DEFAULT_STALE_AFTER_INTERVALS);
+    }
+    if let Some(value) = raw.backlog_threshold {
+        let n = *value.get_ref();
+        if n < 0 {
+            return Err((
+                value.span(),
+                "backlog_threshold must be 0 or more (unsynced pours above which a controller is flagged backlog)".into(),
+            ));
+        }
+        fleet.backlog_threshold = n;
+    }
+    Ok(fleet)
 }
 
 fn check_env_var_name(name: &str) -> Result<(), String> {
@@ -494,6 +659,64 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("window 'weekdays'"), "{err}");
+    }
+
+    const MINIMAL: &str = "[[environment]]\nname = \"dev\"\ntarget_url_env = \"T\"\nwindows = [\"always\"]\n[environment.approvals]\nadditive = { approvals = 1, roles = [\"approver\"] }\nrisky = \"forbidden\"\ndestructive = \"forbidden\"\nrollback = \"forbidden\"\n";
+
+    #[test]
+    fn the_fleet_section_is_optional_and_checked() {
+        let policy = Policy::parse("p.toml", MINIMAL).unwrap();
+        assert_eq!(policy.fleet, Fleet::default());
+
+        let hash = "AB".repeat(32);
+        let source = format!(
+            "{MINIMAL}[fleet]\nexpected_controllers = [\"bar1-tap1\", \"bar2-tap1\"]\nstale_after_intervals = 5\nbacklog_threshold = 50\n\n[fleet.expected_tables]\npours = \"{hash}\"\n\"odd name\" = \"{}\"\n",
+            "0".repeat(64)
+        );
+        let fleet = Policy::parse("p.toml", &source).unwrap().fleet;
+        assert_eq!(fleet.expected_controllers, ["bar1-tap1", "bar2-tap1"]);
+        assert_eq!(fleet.stale_after_intervals, 5);
+        assert_eq!(fleet.backlog_threshold, 50);
+        let tables = fleet.expected_tables.unwrap();
+        assert_eq!(tables["pours"], "ab".repeat(32), "hashes are lowercased");
+        assert_eq!(tables["odd name"], "0".repeat(64));
+
+        let line_of = |source: &str, needle: &str| {
+            source.lines().position(|l| l.contains(needle)).unwrap() + 1
+        };
+        let broken = source.replace(&hash, "xyz");
+        let err = Policy::parse("p.toml", &broken).unwrap_err().to_string();
+        let line = line_of(&broken, "pours = ");
+        assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+        assert!(err.contains("not a sha256"), "{err}");
+
+        let broken = source.replace("\"bar2-tap1\"]", "\"bar1-tap1\"]");
+        let err = Policy::parse("p.toml", &broken).unwrap_err().to_string();
+        let line = line_of(&broken, "expected_controllers");
+        assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+        assert!(err.contains("listed twice"), "{err}");
+
+        let broken = source.replace("\"bar2-tap1\"", "\"bar 2\"");
+        let err = Policy::parse("p.toml", &broken).unwrap_err().to_string();
+        assert!(err.contains("controller id 'bar 2'"), "{err}");
+
+        for (from, to, needle) in [
+            ("intervals = 5", "intervals = 0", "stale_after_intervals"),
+            ("threshold = 50", "threshold = -1", "backlog_threshold"),
+        ] {
+            let broken = source.replace(from, to);
+            let err = Policy::parse("p.toml", &broken).unwrap_err().to_string();
+            let line = line_of(&broken, needle);
+            assert!(err.starts_with(&format!("p.toml:{line}:")), "{err}");
+        }
+
+        let empty = format!("{MINIMAL}[fleet.expected_tables]\n");
+        let err = Policy::parse("p.toml", &empty).unwrap_err().to_string();
+        assert!(err.contains("--print-schema"), "{err}");
+
+        let unknown = format!("{MINIMAL}[fleet]\nexpected_schema = 1\n");
+        let err = Policy::parse("p.toml", &unknown).unwrap_err().to_string();
+        assert!(err.contains("expected_schema"), "{err}");
     }
 
     #[test]

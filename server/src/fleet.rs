@@ -2,29 +2,33 @@
 //! journal, and the server keeps the latest report per controller plus a
 //! bounded history. The service only observes: nothing here, and no call of
 //! the API, writes to a controller.
+//!
+//! The flags compare each controller with the `[fleet]` section of the
+//! policy file (expected journal schema, expected controllers, thresholds),
+//! or with its defaults when the server runs without one.
 
+use crate::config::Fleet;
 use crate::db::{Db, now_ms};
 use prost::Message;
 use schemagate_proto::v1::JournalReport;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// Reports kept per controller besides the latest.
 pub const HISTORY_PER_CONTROLLER: i64 = 100;
 /// Largest encoded report accepted.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
-/// Unsynced pours above which a controller is flagged `backlog`.
-pub const BACKLOG_THRESHOLD: i64 = 1000;
 /// Every flag `ListControllers` can raise.
-pub const FLAGS: [&str; 6] = [
+pub const FLAGS: [&str; 7] = [
     "stale",
     "not_wal",
     "schema_drift",
     "integrity_failed",
     "backlog",
     "unreadable",
+    "never_reported",
 ];
 
 const STATUSES: [&str; 5] = ["ok", "missing", "locked", "corrupt", "error"];
@@ -43,7 +47,7 @@ pub enum FleetError {
     #[error("a token for controller {token} cannot report for controller {reported}")]
     WrongController { token: String, reported: String },
     #[error(
-        "unknown flag '{0}': use one of stale, not_wal, schema_drift, integrity_failed, backlog, unreadable"
+        "unknown flag '{0}': use one of stale, not_wal, schema_drift, integrity_failed, backlog, unreadable, never_reported"
     )]
     UnknownFlag(String),
     #[error(transparent)]
@@ -128,13 +132,36 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
     Ok(())
 }
 
-/// sha256 over the sorted (table, DDL hash) pairs.
+/// sha256 over the sorted (table, DDL hash) pairs of a report.
 fn schema_signature(report: &JournalReport) -> String {
-    let mut pairs: Vec<(&str, &str)> = report
-        .tables
-        .iter()
-        .map(|t| (t.name.as_str(), t.ddl_sha256.as_str()))
-        .collect();
+    signature_of(
+        report
+            .tables
+            .iter()
+            .map(|t| (t.name.as_str(), t.ddl_sha256.as_str())),
+    )
+}
+
+/// The signature a journal with exactly the configured tables has.
+pub fn expected_signature(config: &Fleet) -> Option<String> {
+    config
+        .expected_tables
+        .as_ref()
+        .map(|tables| signature_of(tables.iter().map(|(n, h)| (n.as_str(), h.as_str()))))
+}
+
+/// What `schema_drift` compares against under `config`: `configured` (the
+/// policy file's expected tables) or `majority` (the most common schema).
+pub fn schema_reference(config: &Fleet) -> &'static str {
+    if config.expected_tables.is_some() {
+        "configured"
+    } else {
+        "majority"
+    }
+}
+
+fn signature_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut pairs: Vec<(&str, &str)> = pairs.collect();
     pairs.sort_unstable();
     let mut hasher = Sha256::new();
     for (name, ddl) in pairs {
@@ -214,13 +241,20 @@ pub async fn record(
 #[derive(Clone, Debug)]
 pub struct ControllerState {
     pub controller_id: String,
-    pub last_report_at_ms: i64,
+    /// `None` for an expected controller that never reported.
+    pub last_report_at_ms: Option<i64>,
     pub flags: Vec<&'static str>,
-    pub report: JournalReport,
+    /// `None` for an expected controller that never reported.
+    pub report: Option<JournalReport>,
 }
 
-/// Every controller with its flags, optionally only those carrying `flag`.
-pub async fn list(db: &Db, flag: Option<&str>) -> Result<Vec<ControllerState>, FleetError> {
+/// Every controller that reported, and every expected one that did not,
+/// ordered by id with their flags; optionally only those carrying `flag`.
+pub async fn list(
+    db: &Db,
+    flag: Option<&str>,
+    config: &Fleet,
+) -> Result<Vec<ControllerState>, FleetError> {
     if let Some(flag) = flag
         && !FLAGS.contains(&flag)
     {
@@ -246,12 +280,15 @@ pub async fn list(db: &Db, flag: Option<&str>) -> Result<Vec<ControllerState>, F
             report,
         ));
     }
-    let majority = majority_signature(
-        stored
-            .iter()
-            .filter(|s| s.3.status == "ok")
-            .map(|s| s.2.as_str()),
-    );
+    let reference = match expected_signature(config) {
+        Some(expected) => Some(expected),
+        None => majority_signature(
+            stored
+                .iter()
+                .filter(|s| s.3.status == "ok")
+                .map(|s| s.2.as_str()),
+        ),
+    };
     let now = now_ms();
     let mut states: Vec<ControllerState> = stored
         .into_iter()
@@ -261,15 +298,31 @@ pub async fn list(db: &Db, flag: Option<&str>) -> Result<Vec<ControllerState>, F
                     &report,
                     last_report_at_ms,
                     &signature,
-                    majority.as_deref(),
+                    reference.as_deref(),
+                    config,
                     now,
                 ),
                 controller_id,
-                last_report_at_ms,
-                report,
+                last_report_at_ms: Some(last_report_at_ms),
+                report: Some(report),
             },
         )
         .collect();
+    let reported: HashSet<&str> = states.iter().map(|s| s.controller_id.as_str()).collect();
+    let silent: Vec<ControllerState> = config
+        .expected_controllers
+        .iter()
+        .filter(|id| !reported.contains(id.as_str()))
+        .map(|id| ControllerState {
+            controller_id: id.clone(),
+            last_report_at_ms: None,
+            flags: vec!["never_reported"],
+            report: None,
+        })
+        .collect();
+    states.extend(silent);
+    // Byte order, the same on every catalog backend whatever its collation.
+    states.sort_by(|a, b| a.controller_id.cmp(&b.controller_id));
     if let Some(flag) = flag {
         states.retain(|state| state.flags.contains(&flag));
     }
@@ -289,28 +342,34 @@ fn majority_signature<'a>(signatures: impl Iterator<Item = &'a str>) -> Option<S
         .map(|(signature, _)| signature.to_string())
 }
 
+/// The flags of one stored report; `reference` is the schema signature it
+/// should have (configured or majority), if any.
 fn flags_of(
     report: &JournalReport,
     last_report_at_ms: i64,
     signature: &str,
-    majority: Option<&str>,
+    reference: Option<&str>,
+    config: &Fleet,
     now: i64,
 ) -> Vec<&'static str> {
     let mut flags = Vec::new();
-    if now - last_report_at_ms > 3 * 1000 * i64::from(report.interval_seconds) {
+    let stale_after_ms = i64::from(config.stale_after_intervals)
+        .saturating_mul(1000)
+        .saturating_mul(i64::from(report.interval_seconds));
+    if now.saturating_sub(last_report_at_ms) > stale_after_ms {
         flags.push("stale");
     }
     let readable = report.status == "ok";
     if readable && report.journal_mode != "wal" {
         flags.push("not_wal");
     }
-    if readable && majority.is_some_and(|m| m != signature) {
+    if readable && reference.is_some_and(|r| r != signature) {
         flags.push("schema_drift");
     }
     if report.status == "corrupt" || (readable && report.quick_check != "ok") {
         flags.push("integrity_failed");
     }
-    if report.unsynced_pours > BACKLOG_THRESHOLD {
+    if report.unsynced_pours > config.backlog_threshold {
         flags.push("backlog");
     }
     if !readable {
@@ -346,28 +405,72 @@ mod tests {
         let report = healthy("c1");
         let signature = schema_signature(&report);
         let now = 1_000_000;
-        assert!(flags_of(&report, now, &signature, Some(&signature), now).is_empty());
-        assert_eq!(
-            flags_of(&report, now - 91_000, &signature, Some(&signature), now),
-            ["stale"]
-        );
-        assert_eq!(
-            flags_of(&report, now, &signature, Some("other"), now),
-            ["schema_drift"]
-        );
+        let config = Fleet::default();
+        let flags_of = |report: &JournalReport, at: i64, reference: Option<&str>| {
+            flags_of(report, at, &signature, reference, &config, now)
+        };
+        assert!(flags_of(&report, now, Some(&signature)).is_empty());
+        assert!(flags_of(&report, now - 90_000, Some(&signature)).is_empty());
+        assert_eq!(flags_of(&report, now - 91_000, Some(&signature)), ["stale"]);
+        assert_eq!(flags_of(&report, now, Some("other")), ["schema_drift"]);
         let mut rollback = report.clone();
         rollback.journal_mode = "delete".into();
         rollback.unsynced_pours = 5000;
         rollback.quick_check = "*** in database main ***".into();
         assert_eq!(
-            flags_of(&rollback, now, &signature, Some(&signature), now),
+            flags_of(&rollback, now, Some(&signature)),
             ["not_wal", "integrity_failed", "backlog"]
         );
         let mut missing = report.clone();
         missing.status = "missing".into();
+        assert_eq!(flags_of(&missing, now, Some("x")), ["unreadable"]);
+    }
+
+    #[test]
+    fn thresholds_come_from_the_policy() {
+        let mut report = healthy("c1");
+        let signature = schema_signature(&report);
+        let now = 1_000_000;
+        let config = Fleet {
+            stale_after_intervals: 10,
+            backlog_threshold: 2,
+            ..Fleet::default()
+        };
+        report.unsynced_pours = 3;
         assert_eq!(
-            flags_of(&missing, now, &signature, Some("x"), now),
-            ["unreadable"]
+            flags_of(&report, now - 91_000, &signature, None, &config, now),
+            ["backlog"]
+        );
+        assert_eq!(
+            flags_of(&report, now - 301_000, &signature, None, &config, now),
+            ["stale", "backlog"]
+        );
+    }
+
+    #[test]
+    fn the_configured_schema_has_the_signature_of_a_matching_report() {
+        let mut report = healthy("c1");
+        report.tables.push(JournalTable {
+            name: "settings".into(),
+            ddl_sha256: "b".repeat(64),
+            row_count: 2,
+        });
+        let mut config = Fleet::default();
+        assert_eq!(expected_signature(&config), None);
+        assert_eq!(schema_reference(&config), "majority");
+        config.expected_tables = Some(
+            [("settings", "b"), ("pours", "a")]
+                .into_iter()
+                .map(|(n, h)| (n.to_string(), h.repeat(64)))
+                .collect(),
+        );
+        assert_eq!(schema_reference(&config), "configured");
+        assert_eq!(expected_signature(&config), Some(schema_signature(&report)));
+        report.tables.pop();
+        assert_ne!(
+            expected_signature(&config),
+            Some(schema_signature(&report)),
+            "a missing table is drift"
         );
     }
 

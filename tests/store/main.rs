@@ -3,6 +3,7 @@
 
 use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision};
+use schemagate_server::config::Fleet;
 use schemagate_server::db::{Backend, Db};
 use schemagate_server::fleet::{self, FleetError};
 use schemagate_server::proto::v1::{JournalReport, JournalTable};
@@ -75,7 +76,10 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
         Err(FleetError::Invalid(_))
     ));
     assert!(
-        fleet::list(db, None).await.expect("list").is_empty(),
+        fleet::list(db, None, &Fleet::default())
+            .await
+            .expect("list")
+            .is_empty(),
         "nothing stored"
     );
 
@@ -98,7 +102,9 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
     .expect("count");
     assert_eq!(history, fleet::HISTORY_PER_CONTROLLER);
 
-    let fleet_view = fleet::list(db, None).await.expect("list");
+    let fleet_view = fleet::list(db, None, &Fleet::default())
+        .await
+        .expect("list");
     let flags: Vec<(&str, Vec<&str>)> = fleet_view
         .iter()
         .map(|c| (c.controller_id.as_str(), c.flags.clone()))
@@ -111,12 +117,43 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
             ("bar2-tap1", vec!["schema_drift"]),
         ]
     );
-    let drifted = fleet::list(db, Some("schema_drift")).await.expect("list");
+    let drifted = fleet::list(db, Some("schema_drift"), &Fleet::default())
+        .await
+        .expect("list");
     assert_eq!(drifted.len(), 1);
     assert!(matches!(
-        fleet::list(db, Some("banana")).await,
+        fleet::list(db, Some("banana"), &Fleet::default()).await,
         Err(FleetError::UnknownFlag(_))
     ));
+
+    // The policy file's expected schema replaces the majority: here the
+    // minority's schema ("b") is the expected one, and an expected
+    // controller that never reported is listed.
+    let configured = Fleet {
+        expected_tables: Some([("pours".to_string(), "b".repeat(64))].into()),
+        expected_controllers: vec!["bar0-tap9".into(), "bar1-tap1".into()],
+        ..Fleet::default()
+    };
+    let fleet_view = fleet::list(db, None, &configured).await.expect("list");
+    let flags: Vec<(&str, Vec<&str>)> = fleet_view
+        .iter()
+        .map(|c| (c.controller_id.as_str(), c.flags.clone()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("bar0-tap9", vec!["never_reported"]),
+            ("bar1-tap1", vec!["schema_drift"]),
+            ("bar1-tap2", vec!["schema_drift"]),
+            ("bar2-tap1", vec![]),
+        ]
+    );
+    assert!(fleet_view[0].report.is_none() && fleet_view[0].last_report_at_ms.is_none());
+    let silent = fleet::list(db, Some("never_reported"), &configured)
+        .await
+        .expect("list");
+    assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0].controller_id, "bar0-tap9");
 }
 
 async fn lineage_grows_only_on_the_head(db: &Db) {

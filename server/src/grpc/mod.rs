@@ -188,17 +188,20 @@ impl v1::fleet_server::Fleet for Services {
     ) -> Result<Response<v1::ListControllersResponse>, Status> {
         self.0.caller(&request, READERS)?;
         let flag = request.get_ref().flag.as_str();
-        let states = fleet::list(&self.0.db, (!flag.is_empty()).then_some(flag)).await?;
+        let default = crate::config::Fleet::default();
+        let config = self.0.policy.as_ref().map_or(&default, |p| &p.fleet);
+        let states = fleet::list(&self.0.db, (!flag.is_empty()).then_some(flag), config).await?;
         Ok(Response::new(v1::ListControllersResponse {
             controllers: states
                 .into_iter()
                 .map(|state| v1::ControllerView {
                     controller_id: state.controller_id,
-                    last_report_at: Some(convert::timestamp(state.last_report_at_ms)),
+                    last_report_at: state.last_report_at_ms.map(convert::timestamp),
                     flags: state.flags.iter().map(|f| f.to_string()).collect(),
-                    last_report: Some(state.report),
+                    last_report: state.report,
                 })
                 .collect(),
+            schema_reference: fleet::schema_reference(config).to_string(),
         }))
     }
 }
