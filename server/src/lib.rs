@@ -8,6 +8,10 @@ pub mod config;
 pub mod db;
 pub mod fleet;
 pub mod grpc;
+pub mod health;
+pub mod rpc;
+pub mod shutdown;
+pub mod telemetry;
 
 /// The generated API, for callers of the library.
 pub use schemagate_proto as proto;
@@ -47,6 +51,9 @@ pub struct Settings {
     /// Policy file: environments, windows, backups and the approval matrix (see examples/schemagate.toml).
     #[arg(long, env = "SCHEMAGATE_CONFIG")]
     pub config: Option<String>,
+    /// After SIGTERM, how long running calls may go on before the server exits anyway (30s, 500ms, 2m).
+    #[arg(long, env = "SCHEMAGATE_SHUTDOWN_GRACE", default_value = shutdown::DEFAULT_GRACE, value_parser = shutdown::parse_grace)]
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Opens the catalog, binds the listener and serves until `shutdown` resolves.
@@ -100,7 +107,11 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let services = grpc::Services(Arc::new(grpc::State { db, auth, policy }));
+    let services = grpc::Services(Arc::new(grpc::State {
+        db: db.clone(),
+        auth,
+        policy,
+    }));
     let stubs = grpc::NotYetImplemented;
     macro_rules! limited {
         ($server:expr) => {
@@ -109,16 +120,25 @@ pub async fn run(
                 .max_encoding_message_size(MAX_MESSAGE_BYTES)
         };
     }
-    health_reporter
-        .set_serving::<v1::catalog_server::CatalogServer<grpc::Services>>()
-        .await;
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    let health = health::HealthMonitor::start(
+        db.clone(),
+        health_reporter,
+        health::api_service_names(),
+        health::PING_INTERVAL,
+    )
+    .await;
 
     println!("schemagate-server listening on {address}");
     tracing::info!(%address, "serving");
-    tonic::transport::Server::builder()
+    let in_flight = rpc::InFlight::default();
+    let (stop, stopping) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        shutdown.await;
+        health.stop().await;
+        let _ = stop.send(());
+    };
+    let serve = tonic::transport::Server::builder()
+        .layer(rpc::RpcLayer::new(in_flight.clone()))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(limited!(v1::catalog_server::CatalogServer::new(
@@ -137,8 +157,8 @@ pub async fn run(
         .add_service(limited!(v1::onboarding_server::OnboardingServer::new(
             stubs
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    shutdown::serve_with_grace(serve, stopping, settings.shutdown_grace, &in_flight).await?;
     tracing::info!("stopped");
     Ok(())
 }

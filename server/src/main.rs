@@ -2,6 +2,7 @@
 //! serves the Schemagate API until SIGTERM or Ctrl-C.
 
 use clap::Parser;
+use schemagate_server::telemetry::{self, LogFormat};
 use schemagate_server::{Settings, run};
 
 #[derive(Parser)]
@@ -13,7 +14,7 @@ use schemagate_server::{Settings, run};
 struct Args {
     #[command(flatten)]
     settings: Settings,
-    /// Log format.
+    /// Log format: human or json. Traces are also exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
     #[arg(long, env = "SCHEMAGATE_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     log_format: String,
 }
@@ -21,18 +22,22 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if args.log_format == "json" {
-        logs.json().init();
+    let format = if args.log_format == "json" {
+        LogFormat::Json
     } else {
-        logs.init();
-    }
+        LogFormat::Human
+    };
+    let telemetry = match telemetry::init(format) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("schemagate-server: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
 
-    match run(args.settings, shutdown_signal()).await {
+    let result = run(args.settings, shutdown_signal()).await;
+    telemetry.shutdown().await;
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("schemagate-server: {err:#}");

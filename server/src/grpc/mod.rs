@@ -27,6 +27,7 @@ pub struct State {
 impl State {
     fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Caller, Status> {
         let caller = self.auth.authenticate(request.metadata())?;
+        tracing::Span::current().record("caller", caller.subject.as_str());
         caller.require(roles)?;
         Ok(caller)
     }
