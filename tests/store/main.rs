@@ -1,6 +1,8 @@
 //! The catalog store suite, run unchanged against the embedded SQLite file and
 //! a real PostgreSQL database: both backends must behave identically.
 
+mod schema;
+
 use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision};
 use schemagate_server::config::Fleet;

@@ -1,0 +1,855 @@
+//! Compares an expected schema (what the catalog's revisions produce) with a
+//! live one and lists the differences as readable lines, in a stable order
+//! that is also a safe order to run the reconcile SQL in (schemas, types,
+//! sequences, tables, indexes, views). Reconcile SQL is offered only for
+//! purely additive fixes; drops and type changes are left to a revision.
+
+use super::model::{Column, Constraint, ConstraintKind, Index, Schema, Sequence, Table, View};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+const MISSING: &str = "missing (expected by the catalog)";
+const CREATED: &str = "not in the catalog (created out of band)";
+const ADDED: &str = "not in the catalog (added out of band)";
+
+/// One way the live schema differs from the expected one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The object, with its kind: `table public.pours`, `index public.pours_tap_idx`.
+    pub object: String,
+    /// What differs, live value first: `column volume_ml: type integer, expected numeric(8,2)`.
+    pub detail: String,
+    /// SQL that makes the live database match, when the fix is purely
+    /// additive (a missing schema, type, enum label, sequence, table,
+    /// nullable column, index or view). Never set for a drop or a change.
+    pub reconcile_sql: Option<String>,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.object, self.detail)
+    }
+}
+
+/// Rank of an object kind in the output: dependencies first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Schema,
+    Extension,
+    Type,
+    Function,
+    Sequence,
+    Table,
+    Index,
+    View,
+}
+
+struct Out(Vec<(Rank, Difference)>);
+
+impl Out {
+    fn push(&mut self, rank: Rank, object: String, detail: String, reconcile: Option<String>) {
+        self.0.push((
+            rank,
+            Difference {
+                object,
+                detail,
+                reconcile_sql: reconcile,
+            },
+        ));
+    }
+}
+
+/// The differences between `expected` and `live`, ordered by object kind
+/// (schemas, extensions, types, functions, sequences, tables, indexes,
+/// views), then by object name; the lines of one object keep a fixed order.
+/// Empty when the schemas are equal.
+pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
+    let mut out = Out(Vec::new());
+
+    let (missing, extra) = set_diff(&expected.schemas, &live.schemas);
+    for name in missing {
+        let sql = format!("CREATE SCHEMA {name};");
+        out.push(
+            Rank::Schema,
+            format!("schema {name}"),
+            MISSING.into(),
+            Some(sql),
+        );
+    }
+    for name in extra {
+        out.push(Rank::Schema, format!("schema {name}"), CREATED.into(), None);
+    }
+
+    let (missing, extra) = set_diff(&expected.extensions, &live.extensions);
+    for name in missing {
+        out.push(
+            Rank::Extension,
+            format!("extension {name}"),
+            MISSING.into(),
+            None,
+        );
+    }
+    for name in extra {
+        out.push(
+            Rank::Extension,
+            format!("extension {name}"),
+            CREATED.into(),
+            None,
+        );
+    }
+
+    compare_maps(&expected.enums, &live.enums, |name, e, l| {
+        let object = format!("type {name}");
+        match (e, l) {
+            (Some(labels), None) => {
+                let sql = format!(
+                    "CREATE TYPE {name} AS ENUM ({});",
+                    labels
+                        .iter()
+                        .map(|l| literal(l))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                out.push(Rank::Type, object, MISSING.into(), Some(sql));
+            }
+            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
+            (Some(e), Some(l)) => enum_labels(&mut out, name, e, l),
+            (None, None) => {}
+        }
+    });
+
+    compare_maps(&expected.functions, &live.functions, |name, e, l| {
+        let object = format!("function {name}");
+        match (e, l) {
+            (Some(_), None) => out.push(Rank::Function, object, MISSING.into(), None),
+            (None, Some(_)) => out.push(Rank::Function, object, CREATED.into(), None),
+            (Some(e), Some(l)) if e != l => out.push(
+                Rank::Function,
+                object,
+                format!(
+                    "definition differs: live {}, expected {}",
+                    one_line(l),
+                    one_line(e)
+                ),
+                None,
+            ),
+            _ => {}
+        }
+    });
+
+    compare_maps(&expected.sequences, &live.sequences, |name, e, l| {
+        let object = format!("sequence {name}");
+        match (e, l) {
+            (Some(e), None) => {
+                let sql = format!("CREATE SEQUENCE {name} {};", sequence_options(e));
+                out.push(Rank::Sequence, object, MISSING.into(), Some(sql));
+            }
+            (None, Some(_)) => out.push(Rank::Sequence, object, CREATED.into(), None),
+            (Some(e), Some(l)) => {
+                for detail in sequence_differences(e, l) {
+                    out.push(Rank::Sequence, object.clone(), detail, None);
+                }
+            }
+            (None, None) => {}
+        }
+    });
+
+    compare_maps(&expected.tables, &live.tables, |name, e, l| {
+        let object = format!("table {name}");
+        match (e, l) {
+            (Some(e), None) => out.push(
+                Rank::Table,
+                object,
+                MISSING.into(),
+                Some(create_table(name, e)),
+            ),
+            (None, Some(_)) => out.push(Rank::Table, object, CREATED.into(), None),
+            (Some(e), Some(l)) => table_differences(&mut out, name, e, l),
+            (None, None) => {}
+        }
+    });
+
+    index_differences(&mut out, expected, live);
+
+    compare_maps(&expected.views, &live.views, |name, e, l| {
+        let kind = |v: &View| {
+            if v.materialized {
+                "materialized view"
+            } else {
+                "view"
+            }
+        };
+        match (e, l) {
+            (Some(e), None) => {
+                let sql = format!(
+                    "CREATE {} {name} AS {};",
+                    kind(e).to_uppercase(),
+                    e.definition.trim()
+                );
+                out.push(
+                    Rank::View,
+                    format!("{} {name}", kind(e)),
+                    MISSING.into(),
+                    Some(sql),
+                );
+            }
+            (None, Some(l)) => out.push(
+                Rank::View,
+                format!("{} {name}", kind(l)),
+                CREATED.into(),
+                None,
+            ),
+            (Some(e), Some(l)) if e.materialized != l.materialized => out.push(
+                Rank::View,
+                format!("{} {name}", kind(e)),
+                format!("is a {}, expected a {}", kind(l), kind(e)),
+                None,
+            ),
+            (Some(e), Some(l)) if e.definition != l.definition => out.push(
+                Rank::View,
+                format!("{} {name}", kind(e)),
+                format!(
+                    "definition differs: live {}, expected {}",
+                    one_line(&l.definition),
+                    one_line(&e.definition)
+                ),
+                None,
+            ),
+            _ => {}
+        }
+    });
+
+    // Stable: the lines of one object keep the order they were found in
+    // (enum labels must be added in order).
+    out.0
+        .sort_by(|(ra, a), (rb, b)| (ra, &a.object).cmp(&(rb, &b.object)));
+    out.0.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Calls `f` for every key of either map, in key order.
+fn compare_maps<V>(
+    expected: &BTreeMap<String, V>,
+    live: &BTreeMap<String, V>,
+    mut f: impl FnMut(&str, Option<&V>, Option<&V>),
+) {
+    let keys: BTreeSet<&String> = expected.keys().chain(live.keys()).collect();
+    for key in keys {
+        f(key, expected.get(key), live.get(key));
+    }
+}
+
+fn set_diff<'a>(
+    expected: &'a BTreeSet<String>,
+    live: &'a BTreeSet<String>,
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    (
+        expected.difference(live).collect(),
+        live.difference(expected).collect(),
+    )
+}
+
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Collapses runs of whitespace so a multi-line definition fits one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn enum_labels(out: &mut Out, name: &str, expected: &[String], live: &[String]) {
+    let object = format!("type {name}");
+    let in_live: BTreeSet<&String> = live.iter().collect();
+    let in_expected: BTreeSet<&String> = expected.iter().collect();
+    let common_expected: Vec<&String> = expected.iter().filter(|l| in_live.contains(l)).collect();
+    let common_live: Vec<&String> = live.iter().filter(|l| in_expected.contains(l)).collect();
+    if common_expected != common_live {
+        out.push(
+            Rank::Type,
+            object.clone(),
+            format!(
+                "labels in order {}, expected {}",
+                live.iter()
+                    .map(|l| literal(l))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                expected
+                    .iter()
+                    .map(|l| literal(l))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        );
+        return;
+    }
+    // Each missing label goes after the expected label before it, which
+    // exists by then (it was either there or added by the previous line).
+    for (i, label) in expected.iter().enumerate() {
+        if in_live.contains(label) {
+            continue;
+        }
+        let position = match i.checked_sub(1).and_then(|p| expected.get(p)) {
+            Some(previous) => format!(" AFTER {}", literal(previous)),
+            None => match live.first() {
+                Some(first) => format!(" BEFORE {}", literal(first)),
+                None => String::new(),
+            },
+        };
+        let sql = format!("ALTER TYPE {name} ADD VALUE {}{position};", literal(label));
+        out.push(
+            Rank::Type,
+            object.clone(),
+            format!("label {}: {MISSING}", literal(label)),
+            Some(sql),
+        );
+    }
+    for label in live.iter().filter(|l| !in_expected.contains(l)) {
+        out.push(
+            Rank::Type,
+            object.clone(),
+            format!("label {}: {ADDED}", literal(label)),
+            None,
+        );
+    }
+}
+
+fn sequence_options(s: &Sequence) -> String {
+    format!("AS {} {}", s.data_type, sequence_settings(s))
+}
+
+/// The settings of a sequence, without its type (as an identity takes them).
+fn sequence_settings(s: &Sequence) -> String {
+    format!(
+        "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} {}",
+        s.increment,
+        s.min,
+        s.max,
+        s.start,
+        if s.cycle { "CYCLE" } else { "NO CYCLE" }
+    )
+}
+
+fn sequence_differences(e: &Sequence, l: &Sequence) -> Vec<String> {
+    let mut lines = Vec::new();
+    if e.data_type != l.data_type {
+        lines.push(format!("type {}, expected {}", l.data_type, e.data_type));
+    }
+    for (what, e, l) in [
+        ("start", e.start, l.start),
+        ("increment", e.increment, l.increment),
+        ("minimum", e.min, l.min),
+        ("maximum", e.max, l.max),
+    ] {
+        if e != l {
+            lines.push(format!("{what} {l}, expected {e}"));
+        }
+    }
+    if e.cycle != l.cycle {
+        let word = |c: bool| if c { "cycles" } else { "does not cycle" };
+        lines.push(format!("{}, expected it {}", word(l.cycle), word(e.cycle)));
+    }
+    lines
+}
+
+fn identity_clause(column: &Column) -> Option<String> {
+    column.identity.as_ref().map(|identity| {
+        format!(
+            "GENERATED {} AS IDENTITY ({})",
+            identity.generation,
+            sequence_settings(&identity.sequence)
+        )
+    })
+}
+
+/// `type [COLLATE c] [GENERATED ...] [DEFAULT ...] [NOT NULL]`.
+fn column_definition(column: &Column) -> String {
+    let mut text = column.data_type.clone();
+    if let Some(collation) = &column.collation {
+        text.push_str(&format!(" COLLATE {collation}"));
+    }
+    if let Some(expression) = &column.generated {
+        text.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
+    }
+    if let Some(identity) = identity_clause(column) {
+        text.push(' ');
+        text.push_str(&identity);
+    }
+    if let Some(default) = &column.default {
+        text.push_str(&format!(" DEFAULT {default}"));
+    }
+    if column.not_null {
+        text.push_str(" NOT NULL");
+    }
+    text
+}
+
+/// A `CREATE TABLE` rebuilt from the model: columns in their original order
+/// and every constraint. Indexes and triggers are not included (indexes are
+/// reported, with their own SQL, as missing indexes).
+fn create_table(name: &str, table: &Table) -> String {
+    if let Some(parent) = &table.partition_of {
+        let mut sql = format!("CREATE TABLE {name} PARTITION OF {parent}");
+        if let Some(key) = &table.partition_key {
+            sql.push_str(&format!(" PARTITION BY {key}"));
+        }
+        sql.push(';');
+        return sql;
+    }
+    let mut columns: Vec<(&String, &Column)> = table.columns.iter().collect();
+    columns.sort_by_key(|(name, column)| (column.position.0, *name));
+    let mut lines: Vec<String> = columns
+        .iter()
+        .map(|(name, column)| format!("    {name} {}", column_definition(column)))
+        .collect();
+    lines.extend(
+        table
+            .constraints
+            .iter()
+            .map(|c| format!("    CONSTRAINT {} {}", c.name.0, c.definition)),
+    );
+    let mut sql = format!("CREATE TABLE {name} (\n{}\n)", lines.join(",\n"));
+    if let Some(key) = &table.partition_key {
+        sql.push_str(&format!(" PARTITION BY {key}"));
+    }
+    sql.push(';');
+    sql
+}
+
+fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
+    let object = format!("table {name}");
+    let mut push = |detail: String, reconcile: Option<String>| {
+        out.push(Rank::Table, object.clone(), detail, reconcile)
+    };
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    if e.partition_key != l.partition_key {
+        push(
+            format!(
+                "partition key {}, expected {}",
+                or_none(&l.partition_key),
+                or_none(&e.partition_key)
+            ),
+            None,
+        );
+    }
+    if e.partition_of != l.partition_of {
+        push(
+            format!(
+                "partition of {}, expected {}",
+                or_none(&l.partition_of),
+                or_none(&e.partition_of)
+            ),
+            None,
+        );
+    }
+
+    compare_maps(&e.columns, &l.columns, |column, ec, lc| match (ec, lc) {
+        (Some(ec), None) => {
+            // Only a plain nullable column is added without a rewrite or a
+            // failure on existing rows; its default is set for new rows only.
+            let reconcile =
+                (!ec.not_null && ec.generated.is_none() && ec.identity.is_none()).then(|| {
+                    let mut type_only = ec.clone();
+                    type_only.default = None;
+                    let mut sql = format!(
+                        "ALTER TABLE {name} ADD COLUMN {column} {};",
+                        column_definition(&type_only)
+                    );
+                    if let Some(default) = &ec.default {
+                        sql.push_str(&format!(
+                            "\nALTER TABLE {name} ALTER COLUMN {column} SET DEFAULT {default};"
+                        ));
+                    }
+                    sql
+                });
+            push(format!("column {column}: {MISSING}"), reconcile);
+        }
+        (None, Some(_)) => push(format!("column {column}: {ADDED}"), None),
+        (Some(ec), Some(lc)) => {
+            for detail in column_differences(ec, lc) {
+                push(format!("column {column}: {detail}"), None);
+            }
+        }
+        (None, None) => {}
+    });
+
+    for detail in constraint_differences(&e.constraints, &l.constraints) {
+        push(detail, None);
+    }
+
+    compare_maps(&e.triggers, &l.triggers, |trigger, et, lt| match (et, lt) {
+        (Some(_), None) => push(format!("trigger {trigger}: {MISSING}"), None),
+        (None, Some(_)) => push(format!("trigger {trigger}: {CREATED}"), None),
+        (Some(et), Some(lt)) if et != lt => push(
+            format!("trigger {trigger}: definition differs: live {lt}, expected {et}"),
+            None,
+        ),
+        _ => {}
+    });
+}
+
+fn column_differences(e: &Column, l: &Column) -> Vec<String> {
+    let mut lines = Vec::new();
+    if e.data_type != l.data_type {
+        lines.push(format!("type {}, expected {}", l.data_type, e.data_type));
+    }
+    if e.collation != l.collation {
+        let text = |c: &Option<String>| {
+            c.as_ref().map_or("default collation".to_string(), |c| {
+                format!("collation {c}")
+            })
+        };
+        lines.push(format!(
+            "{}, expected {}",
+            text(&l.collation),
+            text(&e.collation)
+        ));
+    }
+    if e.not_null != l.not_null {
+        let text = |n: bool| if n { "NOT NULL" } else { "nullable" };
+        lines.push(format!(
+            "{}, expected {}",
+            text(l.not_null),
+            text(e.not_null)
+        ));
+    }
+    if e.default != l.default {
+        let text = |d: &Option<String>| {
+            d.as_ref()
+                .map_or("no default".to_string(), |d| format!("default {d}"))
+        };
+        lines.push(format!(
+            "{}, expected {}",
+            text(&l.default),
+            text(&e.default)
+        ));
+    }
+    if e.generated != l.generated {
+        let text = |g: &Option<String>| {
+            g.as_ref().map_or("not generated".to_string(), |g| {
+                format!("generated as ({g})")
+            })
+        };
+        lines.push(format!(
+            "{}, expected {}",
+            text(&l.generated),
+            text(&e.generated)
+        ));
+    }
+    if e.identity != l.identity {
+        let text = |c: &Column| identity_clause(c).unwrap_or_else(|| "not an identity".into());
+        lines.push(format!("{}, expected {}", text(l), text(e)));
+    }
+    lines
+}
+
+/// The column list a foreign key starts with: `FOREIGN KEY (tap_id)`.
+fn key_columns(definition: &str) -> &str {
+    definition
+        .find(')')
+        .map_or(definition, |end| &definition[..=end])
+}
+
+/// Whether a leftover expected and a leftover live constraint are the same
+/// constraint, changed: same kind and same name, or the (only) primary key,
+/// or a foreign key over the same columns.
+fn same_constraint(e: &Constraint, l: &Constraint) -> bool {
+    e.kind == l.kind
+        && (e.name.0 == l.name.0
+            || e.kind == ConstraintKind::PrimaryKey
+            || (e.kind == ConstraintKind::ForeignKey
+                && key_columns(&e.definition) == key_columns(&l.definition)))
+}
+
+fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<String> {
+    // Match by definition first (names are information), then pair leftovers.
+    let mut live_left: Vec<&Constraint> = live.iter().collect();
+    let mut expected_left = Vec::new();
+    for e in expected {
+        match live_left
+            .iter()
+            .position(|l| l.kind == e.kind && l.definition == e.definition)
+        {
+            Some(at) => {
+                live_left.remove(at);
+            }
+            None => expected_left.push(e),
+        }
+    }
+    let mut lines = Vec::new();
+    for e in expected_left {
+        match live_left.iter().position(|l| same_constraint(e, l)) {
+            Some(at) => {
+                let l = live_left.remove(at);
+                lines.push(format!(
+                    "constraint {}: definition differs: live {}, expected {}",
+                    e.name.0, l.definition, e.definition
+                ));
+            }
+            None => lines.push(format!(
+                "constraint {} {}: {MISSING}",
+                e.name.0, e.definition
+            )),
+        }
+    }
+    for l in live_left {
+        lines.push(format!("constraint {} {}: {ADDED}", l.name.0, l.definition));
+    }
+    lines
+}
+
+fn index_differences(out: &mut Out, expected: &Schema, live: &Schema) {
+    let mut live_left: Vec<&Index> = live.indexes.iter().collect();
+    let mut expected_left = Vec::new();
+    for e in &expected.indexes {
+        match live_left.iter().position(|l| l.definition == e.definition) {
+            Some(at) => {
+                let l = live_left.remove(at);
+                if e.valid && !l.valid {
+                    out.push(
+                        Rank::Index,
+                        format!("index {}", l.name.0),
+                        "invalid (left by a failed CREATE INDEX CONCURRENTLY?): drop and recreate it"
+                            .into(),
+                        None,
+                    );
+                }
+            }
+            None => expected_left.push(e),
+        }
+    }
+    for e in expected_left {
+        let object = format!("index {}", e.name.0);
+        match live_left.iter().position(|l| l.name.0 == e.name.0) {
+            Some(at) => {
+                let l = live_left.remove(at);
+                out.push(
+                    Rank::Index,
+                    object,
+                    format!(
+                        "definition differs: live {}, expected {}",
+                        l.definition, e.definition
+                    ),
+                    None,
+                );
+            }
+            None => {
+                // Built without blocking writes, except where PostgreSQL
+                // cannot (partitioned tables).
+                let partitioned = expected
+                    .tables
+                    .get(&e.table)
+                    .is_some_and(|t| t.partition_key.is_some());
+                let definition = e.named_definition();
+                let sql = match definition.strip_prefix("CREATE ") {
+                    Some(rest) if !partitioned => match rest.split_once("INDEX ") {
+                        Some((unique, rest)) => {
+                            format!("CREATE {unique}INDEX CONCURRENTLY {rest};")
+                        }
+                        None => format!("{definition};"),
+                    },
+                    _ => format!("{definition};"),
+                };
+                out.push(Rank::Index, object, MISSING.into(), Some(sql));
+            }
+        }
+    }
+    for l in live_left {
+        out.push(
+            Rank::Index,
+            format!("index {}", l.name.0),
+            CREATED.into(),
+            None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::model::Info;
+
+    fn column(data_type: &str, not_null: bool, position: i16) -> Column {
+        Column {
+            data_type: data_type.into(),
+            not_null,
+            position: Info(position),
+            ..Column::default()
+        }
+    }
+
+    fn pours() -> Table {
+        let mut table = Table::default();
+        table.columns.insert("id".into(), column("bigint", true, 1));
+        table
+            .columns
+            .insert("volume_ml".into(), column("numeric(8,2)", true, 2));
+        table.constraints.push(Constraint {
+            kind: ConstraintKind::PrimaryKey,
+            definition: "PRIMARY KEY (id)".into(),
+            name: Info("pours_pkey".into()),
+        });
+        table
+    }
+
+    fn schema() -> Schema {
+        let mut schema = Schema::default();
+        schema.schemas.insert("public".into());
+        schema.tables.insert("public.pours".into(), pours());
+        schema
+            .enums
+            .insert("public.size".into(), vec!["small".into(), "large".into()]);
+        schema.indexes.push(Index {
+            table: "public.pours".into(),
+            definition: "CREATE INDEX ON public.pours USING btree (volume_ml)".into(),
+            valid: true,
+            name: Info("public.pours_volume_ml_idx".into()),
+        });
+        schema
+    }
+
+    #[test]
+    fn equal_schemas_have_no_differences() {
+        assert!(diff(&schema(), &schema()).is_empty());
+    }
+
+    #[test]
+    fn differences_are_ordered_by_kind_then_object() {
+        let expected = schema();
+        let mut live = schema();
+        live.indexes.clear();
+        live.tables.insert("public.aaa".into(), Table::default());
+        live.tables
+            .get_mut("public.pours")
+            .expect("pours")
+            .columns
+            .get_mut("volume_ml")
+            .expect("column")
+            .data_type = "integer".into();
+        live.enums.insert(
+            "public.size".into(),
+            vec!["small".into(), "large".into(), "huge".into()],
+        );
+        let lines: Vec<String> = diff(&expected, &live)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "type public.size: label 'huge': not in the catalog (added out of band)",
+                "table public.aaa: not in the catalog (created out of band)",
+                "table public.pours: column volume_ml: type integer, expected numeric(8,2)",
+                "index public.pours_volume_ml_idx: missing (expected by the catalog)",
+            ]
+        );
+    }
+
+    #[test]
+    fn reconcile_sql_only_for_additive_fixes() {
+        let mut expected = schema();
+        let pours = expected.tables.get_mut("public.pours").expect("pours");
+        pours.columns.insert(
+            "note".into(),
+            Column {
+                default: Some("'none'::text".into()),
+                ..column("text", false, 3)
+            },
+        );
+        pours
+            .columns
+            .insert("tap".into(), column("integer", true, 4));
+        expected.enums.insert(
+            "public.size".into(),
+            vec!["small".into(), "medium".into(), "large".into()],
+        );
+        let mut live = schema();
+        live.tables.remove("public.pours");
+        live.tables.insert("public.pours".into(), {
+            let mut t = pours_without_volume();
+            t.columns
+                .insert("volume_ml".into(), column("integer", true, 2));
+            t
+        });
+        let differences = diff(&expected, &live);
+        let by_line: Vec<(String, Option<String>)> = differences
+            .iter()
+            .map(|d| (d.to_string(), d.reconcile_sql.clone()))
+            .collect();
+        assert_eq!(
+            by_line,
+            [
+                (
+                    "type public.size: label 'medium': missing (expected by the catalog)".into(),
+                    Some("ALTER TYPE public.size ADD VALUE 'medium' AFTER 'small';".into())
+                ),
+                (
+                    "table public.pours: column note: missing (expected by the catalog)".into(),
+                    Some(
+                        "ALTER TABLE public.pours ADD COLUMN note text;\nALTER TABLE public.pours ALTER COLUMN note SET DEFAULT 'none'::text;"
+                            .into()
+                    )
+                ),
+                (
+                    "table public.pours: column tap: missing (expected by the catalog)".into(),
+                    None
+                ),
+                (
+                    "table public.pours: column volume_ml: type integer, expected numeric(8,2)"
+                        .into(),
+                    None
+                ),
+            ]
+        );
+    }
+
+    fn pours_without_volume() -> Table {
+        let mut t = pours();
+        t.columns.remove("volume_ml");
+        t
+    }
+
+    #[test]
+    fn missing_table_is_rebuilt_in_column_order() {
+        let expected = schema();
+        let mut live = schema();
+        live.tables.clear();
+        live.indexes.clear();
+        let differences = diff(&expected, &live);
+        assert_eq!(differences.len(), 2);
+        assert_eq!(
+            differences[0].reconcile_sql.as_deref(),
+            Some(
+                "CREATE TABLE public.pours (\n    id bigint NOT NULL,\n    volume_ml numeric(8,2) NOT NULL,\n    CONSTRAINT pours_pkey PRIMARY KEY (id)\n);"
+            )
+        );
+        assert_eq!(
+            differences[1].reconcile_sql.as_deref(),
+            Some(
+                "CREATE INDEX CONCURRENTLY pours_volume_ml_idx ON public.pours USING btree (volume_ml);"
+            )
+        );
+    }
+
+    #[test]
+    fn renamed_constraint_is_not_a_difference_but_a_changed_one_is_paired() {
+        let expected = schema();
+        let mut live = schema();
+        let pours = live.tables.get_mut("public.pours").expect("pours");
+        pours.constraints[0].name = Info("pours_id_pk".into());
+        assert!(diff(&expected, &live).is_empty());
+        let pours = live.tables.get_mut("public.pours").expect("pours");
+        pours.constraints[0].definition = "PRIMARY KEY (id, volume_ml)".into();
+        let lines: Vec<String> = diff(&expected, &live)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "table public.pours: constraint pours_pkey: definition differs: live PRIMARY KEY (id, volume_ml), expected PRIMARY KEY (id)"
+            ]
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! Reads a live PostgreSQL database's schema from `pg_catalog` into the
+//! canonical model: one query per object kind, in one read-only,
+//! repeatable-read transaction, with `search_path` emptied so every
+//! expression and definition names user objects schema-qualified whatever
+//! the connection's settings.
+
+use super::model::{
+    Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
+};
+use sqlx::{Connection, PgConnection, Row};
+
+/// The namespaces that are the user's schema, as a condition on `$alias.nspname`.
+macro_rules! user_namespace {
+    ($alias:literal) => {
+        concat!(
+            $alias,
+            ".nspname NOT IN ('pg_catalog', 'information_schema', 'schemagate') AND ",
+            $alias,
+            ".nspname NOT LIKE 'pg\\_toast%' AND ",
+            $alias,
+            ".nspname NOT LIKE 'pg\\_temp%'"
+        )
+    };
+}
+
+/// The object `$oid` of catalog `$catalog` was not created by an extension.
+macro_rules! not_from_extension {
+    ($catalog:literal, $oid:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '",
+            $catalog,
+            "'::pg_catalog.regclass AND e.objid = ",
+            $oid,
+            " AND e.deptype = 'e')"
+        )
+    };
+}
+
+const SCHEMAS: &str = concat!(
+    "SELECT quote_ident(n.nspname) AS name FROM pg_catalog.pg_namespace n WHERE ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_namespace", "n.oid")
+);
+
+const EXTENSIONS: &str = "SELECT quote_ident(extname) AS name FROM pg_catalog.pg_extension";
+
+const ENUMS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
+            COALESCE(array_agg(e.enumlabel::text ORDER BY e.enumsortorder) \
+                     FILTER (WHERE e.enumlabel IS NOT NULL), '{}') AS labels \
+     FROM pg_catalog.pg_type t \
+     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+     LEFT JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid \
+     WHERE t.typtype = 'e' AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_type", "t.oid"),
+    " GROUP BY n.nspname, t.typname"
+);
+
+const FUNCTIONS: &str = concat!(
+    "SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name, \
+            pg_get_functiondef(p.oid) AS definition \
+     FROM pg_catalog.pg_proc p \
+     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+     WHERE p.prokind IN ('f', 'p', 'w') AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_proc", "p.oid")
+);
+
+const SEQUENCES: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name, format_type(s.seqtypid, NULL) AS data_type, \
+            s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle \
+     FROM pg_catalog.pg_sequence s \
+     JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_class", "c.oid"),
+    // Identity sequences belong to their column.
+    " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i \
+       WHERE i.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND i.objid = c.oid AND i.deptype = 'i')"
+);
+
+const TABLES: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name, \
+            CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key, \
+            CASE WHEN c.relispartition THEN \
+              (SELECT format('%s %s', h.inhparent::pg_catalog.regclass, pg_get_expr(c.relpartbound, c.oid)) \
+               FROM pg_catalog.pg_inherits h WHERE h.inhrelid = c.oid LIMIT 1) END AS partition_of \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_class", "c.oid")
+);
+
+const COLUMNS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(a.attname) AS name, \
+            a.attnum AS position, format_type(a.atttypid, a.atttypmod) AS data_type, \
+            a.attnotnull AS not_null, \
+            CASE WHEN a.attgenerated::text = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_expr, \
+            CASE WHEN a.attgenerated::text <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated, \
+            CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END AS identity, \
+            CASE WHEN a.attcollation <> t.typcollation THEN \
+              (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
+               JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) \
+            END AS collation, \
+            format_type(s.seqtypid, NULL) AS seq_type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle \
+     FROM pg_catalog.pg_attribute a \
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+     LEFT JOIN LATERAL (SELECT q.* FROM pg_catalog.pg_depend dep \
+                        JOIN pg_catalog.pg_sequence q ON q.seqrelid = dep.objid \
+                        WHERE a.attidentity IN ('a', 'd') \
+                          AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                          AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                          AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum \
+                          AND dep.deptype = 'i' LIMIT 1) s ON true \
+     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND ",
+    user_namespace!("n")
+);
+
+const CONSTRAINTS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(k.conname) AS name, \
+            k.contype::text AS kind, pg_get_constraintdef(k.oid) AS definition \
+     FROM pg_catalog.pg_constraint k \
+     JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE k.contype IN ('p', 'u', 'c', 'f', 'x') AND c.relkind IN ('r', 'p') \
+       AND k.conparentid = 0 AND k.conislocal AND ",
+    // Constraints cloned onto partitions (conparentid) or inherited from a
+    // parent (not conislocal) follow from the parent's definition.
+    user_namespace!("n")
+);
+
+const INDEXES: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, ic.relname) AS name, quote_ident(ic.relname) AS bare, \
+            format('%I.%I', tn.nspname, c.relname) AS tbl, pg_get_indexdef(i.indexrelid) AS definition, \
+            i.indisvalid AS valid \
+     FROM pg_catalog.pg_index i \
+     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
+     JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+     JOIN pg_catalog.pg_namespace tn ON tn.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p', 'm') AND ",
+    user_namespace!("tn"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_class", "c.oid"),
+    // Indexes backing a primary key, unique or exclusion constraint are
+    // compared as that constraint; partition indexes follow their parent.
+    " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+                      WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')) \
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
+);
+
+const VIEWS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relkind = 'm' AS materialized, \
+            pg_get_viewdef(c.oid) AS definition \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('v', 'm') AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_class", "c.oid")
+);
+
+const TRIGGERS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(t.tgname) AS name, \
+            pg_get_triggerdef(t.oid) AS definition \
+     FROM pg_catalog.pg_trigger t \
+     JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND c.relkind IN ('r', 'p') AND ",
+    user_namespace!("n")
+);
+
+/// Reads the schema of the database `conn` is connected to. Runs in its own
+/// read-only repeatable-read transaction (or a savepoint when the caller is
+/// already in a transaction) and changes nothing. Needs PostgreSQL 13 or
+/// newer.
+pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
+    let mut tx = if conn.is_in_transaction() {
+        conn.begin().await?
+    } else {
+        conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?
+    };
+    // Empty search_path: user objects print schema-qualified, built-ins not.
+    sqlx::raw_sql("SET LOCAL search_path TO pg_catalog; SET LOCAL quote_all_identifiers TO off")
+        .execute(&mut *tx)
+        .await?;
+    let schema = read(&mut tx).await;
+    tx.rollback().await?;
+    schema
+}
+
+async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
+    let mut schema = Schema::default();
+
+    for row in sqlx::query(SCHEMAS).fetch_all(&mut *conn).await? {
+        schema.schemas.insert(row.try_get("name")?);
+    }
+    for row in sqlx::query(EXTENSIONS).fetch_all(&mut *conn).await? {
+        schema.extensions.insert(row.try_get("name")?);
+    }
+    for row in sqlx::query(ENUMS).fetch_all(&mut *conn).await? {
+        schema
+            .enums
+            .insert(row.try_get("name")?, row.try_get("labels")?);
+    }
+    for row in sqlx::query(FUNCTIONS).fetch_all(&mut *conn).await? {
+        schema
+            .functions
+            .insert(row.try_get("name")?, row.try_get("definition")?);
+    }
+    for row in sqlx::query(SEQUENCES).fetch_all(&mut *conn).await? {
+        schema.sequences.insert(
+            row.try_get("name")?,
+            Sequence {
+                data_type: row.try_get("data_type")?,
+                start: row.try_get("seqstart")?,
+                increment: row.try_get("seqincrement")?,
+                min: row.try_get("seqmin")?,
+                max: row.try_get("seqmax")?,
+                cycle: row.try_get("seqcycle")?,
+            },
+        );
+    }
+    for row in sqlx::query(TABLES).fetch_all(&mut *conn).await? {
+        schema.tables.insert(
+            row.try_get("name")?,
+            Table {
+                partition_key: row.try_get("partition_key")?,
+                partition_of: row.try_get("partition_of")?,
+                ..Table::default()
+            },
+        );
+    }
+    for row in sqlx::query(COLUMNS).fetch_all(&mut *conn).await? {
+        let table: String = row.try_get("tbl")?;
+        // A table created between two queries is not in this snapshot's
+        // table list; its columns are skipped with it.
+        let Some(table) = schema.tables.get_mut(&table) else {
+            continue;
+        };
+        let identity = match row.try_get::<Option<String>, _>("identity")? {
+            Some(generation) => Some(Identity {
+                generation,
+                sequence: Sequence {
+                    data_type: row
+                        .try_get::<Option<String>, _>("seq_type")?
+                        .unwrap_or_default(),
+                    start: row.try_get::<Option<i64>, _>("seqstart")?.unwrap_or(0),
+                    increment: row.try_get::<Option<i64>, _>("seqincrement")?.unwrap_or(0),
+                    min: row.try_get::<Option<i64>, _>("seqmin")?.unwrap_or(0),
+                    max: row.try_get::<Option<i64>, _>("seqmax")?.unwrap_or(0),
+                    cycle: row.try_get::<Option<bool>, _>("seqcycle")?.unwrap_or(false),
+                },
+            }),
+            None => None,
+        };
+        table.columns.insert(
+            row.try_get("name")?,
+            Column {
+                data_type: row.try_get("data_type")?,
+                collation: row.try_get("collation")?,
+                not_null: row.try_get("not_null")?,
+                default: row.try_get("default_expr")?,
+                generated: row.try_get("generated")?,
+                identity,
+                position: Info(row.try_get("position")?),
+            },
+        );
+    }
+    for row in sqlx::query(CONSTRAINTS).fetch_all(&mut *conn).await? {
+        let table: String = row.try_get("tbl")?;
+        let Some(table) = schema.tables.get_mut(&table) else {
+            continue;
+        };
+        let kind = match row.try_get::<String, _>("kind")?.as_str() {
+            "p" => ConstraintKind::PrimaryKey,
+            "u" => ConstraintKind::Unique,
+            "c" => ConstraintKind::Check,
+            "f" => ConstraintKind::ForeignKey,
+            _ => ConstraintKind::Exclusion,
+        };
+        table.constraints.push(Constraint {
+            kind,
+            definition: row.try_get("definition")?,
+            name: Info(row.try_get("name")?),
+        });
+    }
+    for row in sqlx::query(INDEXES).fetch_all(&mut *conn).await? {
+        let bare: String = row.try_get("bare")?;
+        let definition: String = row.try_get("definition")?;
+        schema.indexes.push(Index {
+            table: row.try_get("tbl")?,
+            definition: without_index_name(&definition, &bare),
+            valid: row.try_get("valid")?,
+            name: Info(row.try_get("name")?),
+        });
+    }
+    for row in sqlx::query(VIEWS).fetch_all(&mut *conn).await? {
+        let definition: String = row.try_get("definition")?;
+        schema.views.insert(
+            row.try_get("name")?,
+            View {
+                materialized: row.try_get("materialized")?,
+                definition: definition
+                    .trim()
+                    .trim_end_matches(';')
+                    .trim_end()
+                    .to_string(),
+            },
+        );
+    }
+    for row in sqlx::query(TRIGGERS).fetch_all(&mut *conn).await? {
+        let table: String = row.try_get("tbl")?;
+        let Some(table) = schema.tables.get_mut(&table) else {
+            continue;
+        };
+        table
+            .triggers
+            .insert(row.try_get("name")?, row.try_get("definition")?);
+    }
+    schema.sort();
+    Ok(schema)
+}
+
+/// `CREATE INDEX pours_tap_idx ON ...` → `CREATE INDEX ON ...`, so that an
+/// index is identified by what it indexes, not by its name.
+fn without_index_name(definition: &str, quoted_name: &str) -> String {
+    let named = format!("INDEX {quoted_name} ON ");
+    match definition.find(&named) {
+        Some(at) => format!(
+            "{}INDEX ON {}",
+            &definition[..at],
+            &definition[at + named.len()..]
+        ),
+        None => definition.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_index_name;
+
+    #[test]
+    fn index_name_is_removed_from_the_definition() {
+        assert_eq!(
+            without_index_name(
+                "CREATE UNIQUE INDEX \"Odd idx\" ON public.t USING btree (a)",
+                "\"Odd idx\""
+            ),
+            "CREATE UNIQUE INDEX ON public.t USING btree (a)"
+        );
+    }
+}

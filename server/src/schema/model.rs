@@ -1,0 +1,294 @@
+//! The canonical schema model: what a PostgreSQL database's schema is, for
+//! Schemagate, and its fingerprint. Every collection is ordered (maps by
+//! name, vectors sorted by definition) so two databases built from the same
+//! DDL give equal values and the same fingerprint.
+//!
+//! Names PostgreSQL may generate (constraint names, index names) are carried
+//! as [`Info`]: they appear in messages and reconcile SQL but never make two
+//! schemas differ and are not part of the fingerprint. Column order is not
+//! part of the schema either (the attribute number is kept as [`Info`] to
+//! rebuild a table in its original order).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the canonical serialization; part of every fingerprint, bumped
+/// whenever the model changes what it compares.
+const CANONICAL_VERSION: &str = "schemagate-schema/1\n";
+
+/// A value carried for messages and reconcile SQL only. It never makes two
+/// schemas differ (`==` always holds between two `Info`s) and is cleared
+/// before the fingerprint is computed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Info<T>(pub T);
+
+impl<T> PartialEq for Info<T> {
+    fn eq(&self, _: &Info<T>) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Info<T> {}
+
+/// The schema of one database: every user schema except `pg_catalog`,
+/// `information_schema`, `pg_toast*`, `pg_temp*` and `schemagate`. Objects
+/// that belong to an extension are left to the extension. All names are
+/// qualified and quoted as PostgreSQL quotes identifiers (`public.pours`,
+/// `public."Odd Name"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Schema {
+    /// Namespaces, including empty ones (`public`).
+    pub schemas: BTreeSet<String>,
+    /// Installed extensions by name (versions are ignored).
+    pub extensions: BTreeSet<String>,
+    /// Enum types and their labels in sort order.
+    pub enums: BTreeMap<String, Vec<String>>,
+    /// Functions and procedures by `schema.name(identity arguments)`, with
+    /// their `pg_get_functiondef` text.
+    pub functions: BTreeMap<String, String>,
+    /// Stand-alone sequences (identity sequences are part of their column).
+    pub sequences: BTreeMap<String, Sequence>,
+    /// Ordinary and partitioned tables.
+    pub tables: BTreeMap<String, Table>,
+    /// Indexes that do not back a constraint, sorted by definition. An index
+    /// is identified by its definition; its name is information.
+    pub indexes: Vec<Index>,
+    /// Views and materialized views.
+    pub views: BTreeMap<String, View>,
+}
+
+/// Settings of a sequence. The current value and the cache size are not
+/// part of the schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sequence {
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cycle: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Table {
+    /// Columns by quoted name; order is not compared.
+    pub columns: BTreeMap<String, Column>,
+    /// Primary key, unique, check, foreign key and exclusion constraints,
+    /// sorted by kind and definition. Identified by definition; the name is
+    /// information.
+    pub constraints: Vec<Constraint>,
+    /// User triggers by quoted name, with their `pg_get_triggerdef` text.
+    pub triggers: BTreeMap<String, String>,
+    /// `RANGE (poured_at)` for a partitioned table.
+    pub partition_key: Option<String>,
+    /// `public.pours FOR VALUES FROM (...) TO (...)` for a partition.
+    pub partition_of: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Column {
+    /// `format_type` text: `numeric(8,2)`, `timestamp with time zone`, `public.mood`.
+    pub data_type: String,
+    /// Only when it differs from the type's default collation.
+    pub collation: Option<String>,
+    pub not_null: bool,
+    /// Default expression (`pg_get_expr`), not for generated columns.
+    pub default: Option<String>,
+    /// Expression of a `GENERATED ALWAYS AS (...) STORED` column.
+    pub generated: Option<String>,
+    pub identity: Option<Identity>,
+    /// Attribute number, to rebuild the table in its original column order.
+    pub position: Info<i16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Identity {
+    /// `ALWAYS` or `BY DEFAULT`.
+    pub generation: String,
+    pub sequence: Sequence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    Check,
+    ForeignKey,
+    Exclusion,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraint {
+    pub kind: ConstraintKind,
+    /// `pg_get_constraintdef` text, e.g. `FOREIGN KEY (tap_id) REFERENCES
+    /// public.taps(id) ON DELETE CASCADE DEFERRABLE`.
+    pub definition: String,
+    /// Quoted constraint name.
+    pub name: Info<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Qualified table (or materialized view) name.
+    pub table: String,
+    /// `pg_get_indexdef` with the index name removed:
+    /// `CREATE INDEX ON public.pours USING btree (tap_id)`.
+    pub definition: String,
+    /// False for an index left invalid by a failed `CREATE INDEX CONCURRENTLY`.
+    pub valid: bool,
+    /// Qualified index name.
+    pub name: Info<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct View {
+    pub materialized: bool,
+    /// `pg_get_viewdef` text, without the trailing semicolon.
+    pub definition: String,
+}
+
+impl Index {
+    /// The definition with the index name put back, as `CREATE INDEX` takes it.
+    pub fn named_definition(&self) -> String {
+        let (_, bare) = super::split_qualified(&self.name.0);
+        // Index names are not schema-qualified in CREATE INDEX; the table is.
+        match self.definition.find("INDEX ON ") {
+            Some(at) => format!(
+                "{}INDEX {bare} ON {}",
+                &self.definition[..at],
+                &self.definition[at + "INDEX ON ".len()..]
+            ),
+            None => self.definition.clone(),
+        }
+    }
+}
+
+impl Schema {
+    /// Hex SHA-256 of the canonical serialization: a versioned JSON form of
+    /// the model with every [`Info`] cleared and every vector sorted.
+    /// Equal schemas (`==`) have equal fingerprints.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(CANONICAL_VERSION.as_bytes());
+        // Serializing plain structs, strings, integers and B-tree maps
+        // cannot fail; an empty hash input would still be deterministic.
+        if let Ok(json) = serde_json::to_vec(&self.canonical()) {
+            hasher.update(&json);
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// True when the database holds no objects besides (possibly empty)
+    /// schemas and extensions: a freshly created database is empty.
+    pub fn is_empty(&self) -> bool {
+        self.enums.is_empty()
+            && self.functions.is_empty()
+            && self.sequences.is_empty()
+            && self.tables.is_empty()
+            && self.indexes.is_empty()
+            && self.views.is_empty()
+    }
+
+    /// A copy with informational fields cleared and vectors in canonical order.
+    fn canonical(&self) -> Schema {
+        let mut schema = self.clone();
+        for table in schema.tables.values_mut() {
+            for column in table.columns.values_mut() {
+                column.position = Info(0);
+            }
+            for constraint in &mut table.constraints {
+                constraint.name = Info(String::new());
+            }
+        }
+        for index in &mut schema.indexes {
+            index.name = Info(String::new());
+        }
+        schema.sort();
+        schema
+    }
+
+    /// Puts vectors in canonical order (by definition, then by name).
+    pub(crate) fn sort(&mut self) {
+        for table in self.tables.values_mut() {
+            table.constraints.sort_by(|a, b| {
+                (a.kind, &a.definition, &a.name.0).cmp(&(b.kind, &b.definition, &b.name.0))
+            });
+        }
+        self.indexes.sort_by(|a, b| {
+            (&a.table, &a.definition, a.valid, &a.name.0).cmp(&(
+                &b.table,
+                &b.definition,
+                b.valid,
+                &b.name.0,
+            ))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_positions_do_not_change_equality_or_fingerprint() {
+        let mut a = Schema::default();
+        let mut table = Table::default();
+        table.columns.insert(
+            "id".into(),
+            Column {
+                data_type: "bigint".into(),
+                not_null: true,
+                position: Info(1),
+                ..Column::default()
+            },
+        );
+        table.constraints.push(Constraint {
+            kind: ConstraintKind::PrimaryKey,
+            definition: "PRIMARY KEY (id)".into(),
+            name: Info("t_pkey".into()),
+        });
+        a.tables.insert("public.t".into(), table);
+        a.indexes.push(Index {
+            table: "public.t".into(),
+            definition: "CREATE INDEX ON public.t USING btree (id)".into(),
+            valid: true,
+            name: Info("public.t_id_idx".into()),
+        });
+        let mut b = a.clone();
+        let t = b.tables.get_mut("public.t").expect("table");
+        t.constraints[0].name = Info("other".into());
+        t.columns.get_mut("id").expect("column").position = Info(7);
+        b.indexes[0].name = Info("public.t_id_idx1".into());
+        assert_eq!(a, b);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+        b.tables
+            .get_mut("public.t")
+            .expect("table")
+            .columns
+            .get_mut("id")
+            .expect("column")
+            .data_type = "integer".into();
+        assert_ne!(a, b);
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert!(!a.is_empty());
+        assert!(Schema::default().is_empty());
+    }
+
+    #[test]
+    fn named_definition_puts_the_name_back() {
+        let index = Index {
+            table: "public.pours".into(),
+            definition: "CREATE UNIQUE INDEX ON public.pours USING btree (tap_id)".into(),
+            valid: true,
+            name: Info("public.pours_tap_idx".into()),
+        };
+        assert_eq!(
+            index.named_definition(),
+            "CREATE UNIQUE INDEX pours_tap_idx ON public.pours USING btree (tap_id)"
+        );
+    }
+}
