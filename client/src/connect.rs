@@ -99,6 +99,26 @@ impl Connection {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
+    pub fn approvals(&self) -> crate::v1::approvals_client::ApprovalsClient<Authed> {
+        crate::v1::approvals_client::ApprovalsClient::new(self.authed())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn gate(&self) -> crate::v1::gate_client::GateClient<Authed> {
+        crate::v1::gate_client::GateClient::new(self.authed())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn execution(&self) -> crate::v1::execution_client::ExecutionClient<Authed> {
+        crate::v1::execution_client::ExecutionClient::new(self.authed())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn onboarding(&self) -> crate::v1::onboarding_client::OnboardingClient<Authed> {
+        crate::v1::onboarding_client::OnboardingClient::new(self.authed())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
     pub fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
         tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
     }

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[path = "sgctl/release.rs"]
+mod release;
+
 const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash, error-level lint findings\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse\n  3  the server is unreachable or unavailable\n  4  missing or invalid token, or a role the call does not allow";
 
 #[derive(Parser)]
@@ -76,6 +79,9 @@ enum Command {
         #[arg(long)]
         no_down: bool,
     },
+    /// Approvals, the release gate, deployment, onboarding and drift.
+    #[command(flatten)]
+    Release(release::Command),
     /// The edge-controller fleet: each controller's last journal report and its flags.
     #[command(
         after_help = "Flags: stale (no report for 3x its interval), not_wal, schema_drift (journal schema differs from the fleet majority), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt).\n\nExample:\n  sgctl controllers --flag stale"
@@ -206,6 +212,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Policy { source } => policy(&cli, *source).await,
         Command::Controllers { flag } => controllers(&cli, flag.as_deref()).await,
         Command::Show { id } => show(&cli, id).await,
+        Command::Release(command) => release::run(&cli, command).await,
         Command::Audit {
             command: Some(AuditCommand::Verify),
             ..

@@ -1,0 +1,1129 @@
+//! The release commands: approvals, the gate, gated execution, onboarding and
+//! drift, freezes and deployment windows. The server holds the target
+//! credentials and decides; these commands ask, follow and report.
+
+use super::{Cli, Failure, Outcome, connect, print_json, risk_text, time_text};
+use clap::Subcommand;
+use schemagate_client::{exit, table, token, v1};
+use serde_json::{Value, json};
+
+/// The longest deployment window `open-window` asks for.
+const MAX_WINDOW_SECONDS: i64 = 7 * 86_400;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Approve a revision for an environment (a role the approval matrix names; never your own revision).
+    #[command(
+        after_help = "The approval is bound to the revision's checksum and the policy's sha256: if either changes, it stops counting. How many approvals an environment needs, and from which roles, is the policy's approval matrix (see `sgctl policy --source`). A destructive revision where the matrix forbids it takes the emergency path: an admin's approval plus approvers', each with --reason.\n\nExample:\n  sgctl approve 0002_add_kegs --env pilot --comment \"checked on ci\"\n  sgctl approve 0002_add_kegs --env pilot --rollback"
+    )]
+    Approve {
+        /// Revision id, e.g. 0002_add_kegs.
+        revision: String,
+        /// Environment the approval is for.
+        #[arg(long)]
+        env: String,
+        /// A note kept with the approval.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Why: required on the emergency path for destructive revisions.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Approve rolling the revision back (running its down SQL) instead of deploying it.
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Reject a revision for an environment: it is blocked there until you revoke the rejection.
+    #[command(
+        after_help = "Example:\n  sgctl reject 0003_drop_legacy --env pilot --reason \"drops a column the pilot app still reads\""
+    )]
+    Reject {
+        /// Revision id.
+        revision: String,
+        /// Environment the rejection is for.
+        #[arg(long)]
+        env: String,
+        /// Why: shown to everyone the rejection blocks.
+        #[arg(long)]
+        reason: String,
+        /// Reject rolling the revision back instead of deploying it.
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Withdraw your own approval or rejection of a revision for an environment.
+    #[command(after_help = "Example:\n  sgctl revoke 0002_add_kegs --env pilot")]
+    Revoke {
+        /// Revision id.
+        revision: String,
+        /// Environment the approval or rejection was for.
+        #[arg(long)]
+        env: String,
+        /// Withdraw the one given for rolling the revision back.
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// List the approvals and rejections of a revision, revoked and voided ones included.
+    #[command(
+        after_help = "VALID is no once the revision's checksum or the policy changed since the approval was given: it no longer counts.\n\nExample:\n  sgctl approvals 0002_add_kegs --env pilot"
+    )]
+    Approvals {
+        /// Revision id.
+        revision: String,
+        /// Only this environment (default: all).
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Check the release gate: may this revision run on this environment now, and if not, why not.
+    #[command(
+        after_help = "Conditions: approvals, parent (the revision's parent is the target's current revision), promotion (it ran on the previous environment), window, freeze, drift, exclusive (no other execution holds the target).\nExit 0 when the gate is open, 1 when it is closed.\n\nExample:\n  sgctl gate 0002_add_kegs --env pilot\n  sgctl gate 0002_add_kegs --env pilot --rollback"
+    )]
+    Gate {
+        /// Revision id.
+        revision: String,
+        /// Environment to check.
+        #[arg(long)]
+        env: String,
+        /// The gate for rolling the revision back (it must be the target's current revision).
+        #[arg(long)]
+        rollback: bool,
+    },
+    /// Deploy: run the pending revisions on an environment's target, in order, re-checking the gate for each.
+    #[command(
+        after_help = "Prints each step as the server reports it: [step] revision: message, with the state once it is no longer running. With --json, one JSON object per line. Exit 0 only when the last step succeeded, 1 when the gate refused or a statement failed.\n\nExample:\n  sgctl deploy --env pilot\n  sgctl deploy --env pilot --to 0003_add_tap_label"
+    )]
+    Deploy {
+        /// Target environment.
+        #[arg(long)]
+        env: String,
+        /// Stop after this revision (default: the head).
+        #[arg(long, value_name = "REVISION")]
+        to: Option<String>,
+    },
+    /// Roll back the target's current revision by running its down SQL (needs rollback approvals).
+    #[command(
+        after_help = "Output and exit codes as for deploy.\n\nExample:\n  sgctl gate 0003_add_tap_label --env pilot --rollback\n  sgctl rollback --env pilot"
+    )]
+    Rollback {
+        /// Target environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Show an environment: its current revision, what is pending and what blocks it, recent executions.
+    #[command(after_help = "Example:\n  sgctl status --env pilot")]
+    Status {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Show one execution: state, times, statements run, backup and schema fingerprint.
+    #[command(after_help = "Example:\n  sgctl execution 01938c2e-7a4b-7c3d-9e8f-0a1b2c3d4e5f")]
+    Execution {
+        /// Execution id, as printed by `sgctl status`.
+        id: String,
+    },
+    /// Onboard an existing database: record that its target is at a revision, after checking its schema matches.
+    #[command(
+        after_help = "The server compares the live schema with the schema the lineage expects at --revision and writes the version row only when they match. When they differ it refuses and prints the differences (exit 1). An admin may --force past them with a --reason; the stamp is recorded as forced.\n\nExample:\n  sgctl stamp --env pilot --revision 0004_add_tap_label\n  sgctl stamp --env pilot --revision 0004_add_tap_label --force --reason \"index renamed by hand in 2024, harmless\""
+    )]
+    Stamp {
+        /// Environment whose target to stamp.
+        #[arg(long)]
+        env: String,
+        /// The revision the target's schema is at.
+        #[arg(long, value_name = "ID")]
+        revision: String,
+        /// Stamp even when the schema differs (admin only; needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why forcing is safe; recorded in the audit log.
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
+    },
+    /// Compare an environment's live schema with the schema its current revision expects.
+    #[command(
+        after_help = "Exit 0 when they match, 1 on drift.\n\nExample:\n  sgctl drift --env pilot"
+    )]
+    Drift {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Freeze an environment: nothing deploys there until it is unfrozen (admin only).
+    #[command(
+        after_help = "Example:\n  sgctl freeze --env pilot --reason \"pilot venue event this weekend\""
+    )]
+    Freeze {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        /// Why; recorded in the audit log and shown by the gate.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a freeze (admin only).
+    #[command(after_help = "Example:\n  sgctl unfreeze --env pilot --reason \"event over\"")]
+    Unfreeze {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        /// Why; recorded in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Open a one-off deployment window outside the environment's regular windows (admin only).
+    #[command(
+        after_help = "The window closes by itself after --for (at most 7d).\n\nExample:\n  sgctl open-window --env pilot --for 2h --reason \"hotfix for the keg sensor\""
+    )]
+    OpenWindow {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        /// Why; recorded in the audit log.
+        #[arg(long)]
+        reason: String,
+        /// How long the window stays open, e.g. 30m, 2h, 1d (at most 7d).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+    },
+}
+
+pub async fn run(cli: &Cli, command: &Command) -> Outcome {
+    match command {
+        Command::Approve {
+            revision,
+            env,
+            comment,
+            reason,
+            rollback,
+        } => {
+            approve(
+                cli,
+                revision,
+                env,
+                comment.as_deref(),
+                reason.as_deref(),
+                *rollback,
+            )
+            .await
+        }
+        Command::Reject {
+            revision,
+            env,
+            reason,
+            rollback,
+        } => reject(cli, revision, env, reason, *rollback).await,
+        Command::Revoke {
+            revision,
+            env,
+            rollback,
+        } => revoke(cli, revision, env, *rollback).await,
+        Command::Approvals { revision, env } => approvals(cli, revision, env.as_deref()).await,
+        Command::Gate {
+            revision,
+            env,
+            rollback,
+        } => gate(cli, revision, env, *rollback).await,
+        Command::Deploy { env, to } => deploy(cli, env, to.as_deref()).await,
+        Command::Rollback { env } => rollback(cli, env).await,
+        Command::Status { env } => status(cli, env).await,
+        Command::Execution { id } => execution(cli, id).await,
+        Command::Stamp {
+            env,
+            revision,
+            force,
+            reason,
+        } => stamp(cli, env, revision, *force, reason.as_deref()).await,
+        Command::Drift { env } => drift(cli, env).await,
+        Command::Freeze { env, reason } => freeze(cli, env, reason, true).await,
+        Command::Unfreeze { env, reason } => freeze(cli, env, reason, false).await,
+        Command::OpenWindow {
+            env,
+            reason,
+            duration,
+        } => open_window(cli, env, reason, duration).await,
+    }
+}
+
+// ---- text helpers ----
+
+/// The first 8 characters of a hash and an ellipsis.
+fn short(hash: &str) -> String {
+    if hash.is_empty() {
+        return "none".into();
+    }
+    if hash.chars().count() <= 8 {
+        return hash.to_string();
+    }
+    let head: String = hash.chars().take(8).collect();
+    format!("{head}…")
+}
+
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
+    }
+}
+
+fn yes_no(flag: bool) -> String {
+    if flag { "yes" } else { "no" }.into()
+}
+
+fn action_text(rollback: bool) -> &'static str {
+    if rollback { "rollback" } else { "apply" }
+}
+
+fn kind_text(kind: i32) -> &'static str {
+    match v1::ApprovalKind::try_from(kind) {
+        Ok(v1::ApprovalKind::Approve) => "approve",
+        Ok(v1::ApprovalKind::Reject) => "reject",
+        _ => "unknown",
+    }
+}
+
+fn state_of(state: i32) -> v1::ExecutionState {
+    v1::ExecutionState::try_from(state).unwrap_or(v1::ExecutionState::Unspecified)
+}
+
+fn state_text(state: i32) -> &'static str {
+    match state_of(state) {
+        v1::ExecutionState::Running => "running",
+        v1::ExecutionState::Succeeded => "succeeded",
+        v1::ExecutionState::Failed => "failed",
+        v1::ExecutionState::Refused => "refused",
+        v1::ExecutionState::Unspecified => "unknown",
+    }
+}
+
+fn seconds_between(
+    start: Option<&prost_types::Timestamp>,
+    end: Option<&prost_types::Timestamp>,
+) -> Option<f64> {
+    let (start, end) = (start?, end?);
+    let millis =
+        (end.seconds - start.seconds) * 1000 + i64::from(end.nanos - start.nanos) / 1_000_000;
+    (millis >= 0).then(|| millis as f64 / 1000.0)
+}
+
+/// 0.4s, 12.0s, 3m04s, 1h02m.
+fn duration_text(record: &v1::ExecutionRecord) -> String {
+    let Some(seconds) = seconds_between(record.started_at.as_ref(), record.finished_at.as_ref())
+    else {
+        return "-".into();
+    };
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    let whole = seconds as u64;
+    if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h{:02}m", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
+/// The first line of a possibly multi-line message, for a table cell.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if text.lines().nth(1).is_some() {
+        format!("{line} …")
+    } else {
+        or_dash(line)
+    }
+}
+
+// ---- approvals ----
+
+fn approval_json(a: &v1::ApprovalRecord) -> Value {
+    json!({
+        "project": a.project,
+        "revision_id": a.revision_id,
+        "environment": a.environment,
+        "kind": kind_text(a.kind),
+        "action": action_text(a.rollback),
+        "rollback": a.rollback,
+        "approver": a.approver,
+        "approver_roles": a.approver_roles,
+        "revision_checksum": a.revision_checksum,
+        "policy_sha256": a.policy_sha256,
+        "reason": a.reason,
+        "comment": a.comment,
+        "created_at": time_text(a.created_at.as_ref()),
+        "revoked": a.revoked,
+        "valid": a.valid,
+    })
+}
+
+/// `0002_add_kegs` or `rollback of 0002_add_kegs`.
+fn subject(revision: &str, rollback: bool) -> String {
+    if rollback {
+        format!("rollback of {revision}")
+    } else {
+        revision.to_string()
+    }
+}
+
+/// Prints a record returned by approve, reject or revoke.
+fn report_approval(cli: &Cli, verb: &str, record: &v1::ApprovalRecord) {
+    if cli.json {
+        print_json(&approval_json(record));
+        return;
+    }
+    let mut line = format!(
+        "{verb} {} for {}",
+        subject(&record.revision_id, record.rollback),
+        record.environment
+    );
+    if verb == "rejected" && !record.reason.is_empty() {
+        line.push_str(&format!(": {}", record.reason));
+    }
+    line.push_str(&format!(
+        " (checksum {}, policy {})",
+        short(&record.revision_checksum),
+        short(&record.policy_sha256)
+    ));
+    println!("{line}");
+}
+
+/// The server's record, with what was asked for filled in where it left a field empty.
+fn fill(
+    mut record: v1::ApprovalRecord,
+    revision: &str,
+    env: &str,
+    rollback: bool,
+) -> v1::ApprovalRecord {
+    if record.revision_id.is_empty() {
+        record.revision_id = revision.to_string();
+    }
+    if record.environment.is_empty() {
+        record.environment = env.to_string();
+    }
+    record.rollback |= rollback;
+    record
+}
+
+async fn approve(
+    cli: &Cli,
+    revision: &str,
+    env: &str,
+    comment: Option<&str>,
+    reason: Option<&str>,
+    rollback: bool,
+) -> Outcome {
+    let connection = connect(cli).await?;
+    let record = connection
+        .approvals()
+        .approve(v1::ApproveRequest {
+            project: cli.project.clone(),
+            revision_id: revision.to_string(),
+            environment: env.to_string(),
+            comment: comment.unwrap_or_default().to_string(),
+            reason: reason.unwrap_or_default().to_string(),
+            rollback,
+        })
+        .await?
+        .into_inner();
+    report_approval(cli, "approved", &fill(record, revision, env, rollback));
+    Ok(exit::OK)
+}
+
+async fn reject(cli: &Cli, revision: &str, env: &str, reason: &str, rollback: bool) -> Outcome {
+    let connection = connect(cli).await?;
+    let record = connection
+        .approvals()
+        .reject(v1::RejectRequest {
+            project: cli.project.clone(),
+            revision_id: revision.to_string(),
+            environment: env.to_string(),
+            reason: reason.to_string(),
+            rollback,
+        })
+        .await?
+        .into_inner();
+    report_approval(cli, "rejected", &fill(record, revision, env, rollback));
+    Ok(exit::OK)
+}
+
+async fn revoke(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome {
+    let connection = connect(cli).await?;
+    let record = connection
+        .approvals()
+        .revoke(v1::RevokeRequest {
+            project: cli.project.clone(),
+            revision_id: revision.to_string(),
+            environment: env.to_string(),
+            rollback,
+        })
+        .await?
+        .into_inner();
+    let record = fill(record, revision, env, rollback);
+    if cli.json {
+        print_json(&approval_json(&record));
+    } else {
+        let what = match v1::ApprovalKind::try_from(record.kind) {
+            Ok(v1::ApprovalKind::Reject) => "rejection",
+            _ => "approval",
+        };
+        println!(
+            "revoked {what} of {} for {}",
+            subject(&record.revision_id, record.rollback),
+            record.environment
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn approvals(cli: &Cli, revision: &str, env: Option<&str>) -> Outcome {
+    let connection = connect(cli).await?;
+    let approvals = connection
+        .approvals()
+        .list_approvals(v1::ListApprovalsRequest {
+            project: cli.project.clone(),
+            revision_id: revision.to_string(),
+            environment: env.unwrap_or_default().to_string(),
+        })
+        .await?
+        .into_inner()
+        .approvals;
+    if cli.json {
+        print_json(&Value::Array(approvals.iter().map(approval_json).collect()));
+        return Ok(exit::OK);
+    }
+    if approvals.is_empty() {
+        println!(
+            "no approvals or rejections of {revision}{}",
+            env.map(|e| format!(" for {e}")).unwrap_or_default()
+        );
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = approvals
+        .iter()
+        .map(|a| {
+            let note: Vec<&str> = [a.reason.as_str(), a.comment.as_str()]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect();
+            vec![
+                a.environment.clone(),
+                kind_text(a.kind).into(),
+                action_text(a.rollback).into(),
+                a.approver.clone(),
+                or_dash(&a.approver_roles.join(",")),
+                yes_no(a.valid),
+                yes_no(a.revoked),
+                time_text(a.created_at.as_ref()),
+                or_dash(&note.join(" / ")),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "ENV",
+                "KIND",
+                "FOR",
+                "APPROVER",
+                "ROLES",
+                "VALID",
+                "REVOKED",
+                "AT",
+                "REASON/COMMENT"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+// ---- the gate ----
+
+fn verdict_json(v: &v1::GateVerdict) -> Value {
+    json!({
+        "open": v.open,
+        "revision_id": v.revision_id,
+        "environment": v.environment,
+        "action": v.action,
+        "risk": risk_text(v.risk),
+        "conditions": v.conditions.iter().map(|c| json!({
+            "name": c.name, "passed": c.passed, "reason": c.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn check_gate(
+    connection: &schemagate_client::connect::Connection,
+    cli: &Cli,
+    revision: &str,
+    env: &str,
+    rollback: bool,
+) -> Result<v1::GateVerdict, tonic::Status> {
+    let mut verdict = connection
+        .gate()
+        .check_gate(v1::CheckGateRequest {
+            project: cli.project.clone(),
+            revision_id: revision.to_string(),
+            environment: env.to_string(),
+            rollback,
+        })
+        .await?
+        .into_inner();
+    if verdict.revision_id.is_empty() {
+        verdict.revision_id = revision.to_string();
+    }
+    if verdict.environment.is_empty() {
+        verdict.environment = env.to_string();
+    }
+    if verdict.action.is_empty() {
+        verdict.action = action_text(rollback).to_string();
+    }
+    Ok(verdict)
+}
+
+/// `open`, or `closed: ` and the names of the failing conditions.
+fn verdict_summary(v: &v1::GateVerdict) -> String {
+    if v.open {
+        return "open".into();
+    }
+    let failing: Vec<&str> = v
+        .conditions
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    if failing.is_empty() {
+        "closed".into()
+    } else {
+        format!("closed: {}", failing.join(", "))
+    }
+}
+
+async fn gate(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome {
+    let connection = connect(cli).await?;
+    let verdict = check_gate(&connection, cli, revision, env, rollback).await?;
+    let code = if verdict.open {
+        exit::OK
+    } else {
+        exit::REFUSED
+    };
+    if cli.json {
+        print_json(&verdict_json(&verdict));
+        return Ok(code);
+    }
+    println!(
+        "gate for {} of {} on {} (risk {}): {}",
+        verdict.action,
+        verdict.revision_id,
+        verdict.environment,
+        risk_text(verdict.risk),
+        if verdict.open { "OPEN" } else { "CLOSED" }
+    );
+    if !verdict.conditions.is_empty() {
+        let rows: Vec<Vec<String>> = verdict
+            .conditions
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    if c.passed { "pass" } else { "FAIL" }.into(),
+                    or_dash(&c.reason),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(&["CONDITION", "RESULT", "REASON"], &rows)
+        );
+    }
+    Ok(code)
+}
+
+async fn freeze(cli: &Cli, env: &str, reason: &str, frozen: bool) -> Outcome {
+    let connection = connect(cli).await?;
+    let request = v1::FreezeRequest {
+        environment: env.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut gate = connection.gate();
+    let response = if frozen {
+        gate.freeze(request).await?
+    } else {
+        gate.unfreeze(request).await?
+    }
+    .into_inner();
+    let environment = if response.environment.is_empty() {
+        env
+    } else {
+        &response.environment
+    };
+    if cli.json {
+        print_json(&json!({
+            "environment": environment,
+            "frozen": response.frozen,
+            "reason": response.reason,
+        }));
+    } else if response.frozen {
+        println!("{environment} is frozen: {}", response.reason);
+    } else {
+        println!("{environment} is not frozen");
+    }
+    Ok(exit::OK)
+}
+
+async fn open_window(cli: &Cli, env: &str, reason: &str, duration: &str) -> Outcome {
+    let seconds = token::parse_duration(duration)
+        .map_err(|e| Failure::new(exit::BAD_INPUT, format!("--for: {e}")))?;
+    if seconds <= 0 {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!("--for {duration}: a window must stay open for some time, e.g. 30m"),
+        ));
+    }
+    if seconds > MAX_WINDOW_SECONDS {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            format!(
+                "--for {duration}: a one-off window lasts at most 7d; change the environment's windows in the policy file instead"
+            ),
+        ));
+    }
+    let expires_at = prost_types::Timestamp {
+        seconds: time::OffsetDateTime::now_utc().unix_timestamp() + seconds,
+        nanos: 0,
+    };
+    let connection = connect(cli).await?;
+    let response = connection
+        .gate()
+        .open_window(v1::OpenWindowRequest {
+            environment: env.to_string(),
+            reason: reason.to_string(),
+            expires_at: Some(expires_at),
+        })
+        .await?
+        .into_inner();
+    let environment = if response.environment.is_empty() {
+        env
+    } else {
+        &response.environment
+    };
+    let until = time_text(response.expires_at.as_ref().or(Some(&expires_at)));
+    if cli.json {
+        print_json(&json!({ "environment": environment, "expires_at": until }));
+    } else {
+        println!("deployment window open on {environment} until {until}");
+    }
+    Ok(exit::OK)
+}
+
+// ---- execution ----
+
+fn event_json(e: &v1::ExecutionEvent) -> Value {
+    json!({
+        "execution_id": e.execution_id,
+        "step": e.step,
+        "revision_id": e.revision_id,
+        "message": e.message,
+        "state": state_text(e.state),
+        "statements_run": e.statements_run,
+    })
+}
+
+/// `[step] revision: message`, with the state once it is no longer running.
+fn event_line(e: &v1::ExecutionEvent) -> String {
+    let mut line = format!("[{}] ", e.step);
+    if !e.revision_id.is_empty() {
+        line.push_str(&e.revision_id);
+        line.push_str(": ");
+    }
+    line.push_str(&e.message);
+    match state_of(e.state) {
+        v1::ExecutionState::Running | v1::ExecutionState::Unspecified => {}
+        _ => {
+            line.push_str(" (");
+            line.push_str(&state_text(e.state).to_uppercase());
+            line.push(')');
+        }
+    }
+    line
+}
+
+/// Prints the events of an execute or rollback stream as they arrive; the
+/// exit code is decided by the last one.
+async fn follow(cli: &Cli, env: &str, mut stream: tonic::Streaming<v1::ExecutionEvent>) -> Outcome {
+    let mut last: Option<v1::ExecutionEvent> = None;
+    let see = |last: &Option<v1::ExecutionEvent>| match last {
+        Some(e) if !e.execution_id.is_empty() => {
+            format!("see `sgctl execution {}`", e.execution_id)
+        }
+        _ => format!("see `sgctl status --env {env}`"),
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(event)) => {
+                if cli.json {
+                    let value = event_json(&event);
+                    println!(
+                        "{}",
+                        serde_json::to_string(&value).unwrap_or_else(|_| value.to_string())
+                    );
+                } else {
+                    println!("{}", event_line(&event));
+                }
+                last = Some(event);
+            }
+            Ok(None) => break,
+            Err(status) => {
+                let mut failure = Failure::from(status);
+                if last.is_some() {
+                    failure.message = format!("{} ({})", failure.message, see(&last));
+                }
+                return Err(failure);
+            }
+        }
+    }
+    match last.as_ref().map(|e| state_of(e.state)) {
+        Some(v1::ExecutionState::Succeeded) => Ok(exit::OK),
+        Some(v1::ExecutionState::Failed | v1::ExecutionState::Refused) => Ok(exit::REFUSED),
+        Some(_) => Err(Failure::new(
+            exit::UNAVAILABLE,
+            format!(
+                "the server ended the stream before the execution finished, so its outcome is unknown: {}",
+                see(&last)
+            ),
+        )),
+        None => Err(Failure::new(
+            exit::UNAVAILABLE,
+            format!(
+                "the server ended the stream without reporting anything: {}",
+                see(&last)
+            ),
+        )),
+    }
+}
+
+async fn deploy(cli: &Cli, env: &str, to: Option<&str>) -> Outcome {
+    let connection = connect(cli).await?;
+    let stream = connection
+        .execution()
+        .execute(v1::ExecuteRequest {
+            project: cli.project.clone(),
+            environment: env.to_string(),
+            up_to: to.unwrap_or_default().to_string(),
+        })
+        .await?
+        .into_inner();
+    follow(cli, env, stream).await
+}
+
+async fn rollback(cli: &Cli, env: &str) -> Outcome {
+    let connection = connect(cli).await?;
+    let stream = connection
+        .execution()
+        .rollback(v1::RollbackRequest {
+            project: cli.project.clone(),
+            environment: env.to_string(),
+        })
+        .await?
+        .into_inner();
+    follow(cli, env, stream).await
+}
+
+fn execution_json(r: &v1::ExecutionRecord) -> Value {
+    json!({
+        "id": r.id,
+        "project": r.project,
+        "environment": r.environment,
+        "revision_id": r.revision_id,
+        "action": r.action,
+        "state": state_text(r.state),
+        "started_at": time_text(r.started_at.as_ref()),
+        "finished_at": time_text(r.finished_at.as_ref()),
+        "duration_seconds": seconds_between(r.started_at.as_ref(), r.finished_at.as_ref()),
+        "statements_run": r.statements_run,
+        "transactional": r.transactional,
+        "error": r.error,
+        "executed_by": r.executed_by,
+        "policy_sha256": r.policy_sha256,
+        "backup_path": r.backup_path,
+        "backup_sha256": r.backup_sha256,
+        "backup_bytes": r.backup_bytes,
+        "fingerprint": r.fingerprint,
+    })
+}
+
+async fn status(cli: &Cli, env: &str) -> Outcome {
+    let connection = connect(cli).await?;
+    let status = connection
+        .execution()
+        .status(v1::StatusRequest {
+            project: cli.project.clone(),
+            environment: env.to_string(),
+        })
+        .await?
+        .into_inner();
+    let environment = if status.environment.is_empty() {
+        env
+    } else {
+        &status.environment
+    };
+    // What blocks each pending revision: its gate, asked one by one.
+    let mut gates = Vec::new();
+    for revision in &status.pending_revisions {
+        gates.push(check_gate(&connection, cli, revision, environment, false).await);
+    }
+    if cli.json {
+        let pending: Vec<Value> = status
+            .pending_revisions
+            .iter()
+            .zip(&gates)
+            .map(|(revision, gate)| match gate {
+                Ok(v) => json!({ "revision_id": revision, "gate": verdict_json(v) }),
+                Err(s) => json!({ "revision_id": revision, "gate": null, "gate_error": exit::describe(s) }),
+            })
+            .collect();
+        print_json(&json!({
+            "environment": environment,
+            "current_revision": status.current_revision,
+            "pending": pending,
+            "recent_executions": status.recent_executions.iter().map(execution_json).collect::<Vec<_>>(),
+        }));
+        return Ok(exit::OK);
+    }
+    println!("environment  {environment}");
+    println!(
+        "current      {}",
+        if status.current_revision.is_empty() {
+            "(none: not deployed or stamped yet)"
+        } else {
+            &status.current_revision
+        }
+    );
+    println!(
+        "pending      {}",
+        match status.pending_revisions.len() {
+            0 => "none: up to date".to_string(),
+            1 => "1 revision".to_string(),
+            n => format!("{n} revisions"),
+        }
+    );
+    if !status.pending_revisions.is_empty() {
+        let rows: Vec<Vec<String>> = status
+            .pending_revisions
+            .iter()
+            .zip(&gates)
+            .map(|(revision, gate)| {
+                vec![
+                    revision.clone(),
+                    match gate {
+                        Ok(v) => verdict_summary(v),
+                        Err(s) => format!("unknown ({})", exit::describe(s)),
+                    },
+                ]
+            })
+            .collect();
+        println!();
+        print!("{}", table::render(&["PENDING", "GATE"], &rows));
+    }
+    println!();
+    if status.recent_executions.is_empty() {
+        println!("no executions on {environment} yet");
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = status
+        .recent_executions
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                or_dash(&r.action),
+                or_dash(&r.revision_id),
+                state_text(r.state).into(),
+                time_text(r.started_at.as_ref()),
+                duration_text(r),
+                r.statements_run.to_string(),
+                first_line(&r.error),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "EXECUTION",
+                "ACTION",
+                "REVISION",
+                "STATE",
+                "STARTED",
+                "DURATION",
+                "STATEMENTS",
+                "ERROR"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+async fn execution(cli: &Cli, id: &str) -> Outcome {
+    let connection = connect(cli).await?;
+    let r = connection
+        .execution()
+        .get_execution(v1::GetExecutionRequest {
+            execution_id: id.to_string(),
+        })
+        .await?
+        .into_inner();
+    if cli.json {
+        print_json(&execution_json(&r));
+        return Ok(exit::OK);
+    }
+    println!("execution    {}", r.id);
+    println!("project      {}", r.project);
+    println!("environment  {}", r.environment);
+    println!("revision     {}", r.revision_id);
+    println!("action       {}", or_dash(&r.action));
+    println!("state        {}", state_text(r.state));
+    println!("executed by  {}", or_dash(&r.executed_by));
+    println!(
+        "started      {}",
+        or_dash(&time_text(r.started_at.as_ref()))
+    );
+    println!(
+        "finished     {}",
+        or_dash(&time_text(r.finished_at.as_ref()))
+    );
+    println!("duration     {}", duration_text(&r));
+    println!(
+        "statements   {} run, {}",
+        r.statements_run,
+        if r.transactional {
+            "in one transaction"
+        } else {
+            "one by one (not transactional)"
+        }
+    );
+    if r.backup_path.is_empty() {
+        println!("backup       none");
+    } else {
+        println!(
+            "backup       {} ({} bytes, sha256 {})",
+            r.backup_path,
+            r.backup_bytes,
+            or_dash(&r.backup_sha256)
+        );
+    }
+    println!("fingerprint  {}", or_dash(&r.fingerprint));
+    println!("policy       {}", or_dash(&r.policy_sha256));
+    if !r.error.is_empty() {
+        println!(
+            "error        {}",
+            r.error.trim_end().replace('\n', "\n             ")
+        );
+    }
+    Ok(exit::OK)
+}
+
+// ---- onboarding ----
+
+async fn stamp(cli: &Cli, env: &str, revision: &str, force: bool, reason: Option<&str>) -> Outcome {
+    let connection = connect(cli).await?;
+    let response = connection
+        .onboarding()
+        .stamp(v1::StampRequest {
+            project: cli.project.clone(),
+            environment: env.to_string(),
+            revision_id: revision.to_string(),
+            force,
+            reason: reason.unwrap_or_default().to_string(),
+        })
+        .await;
+    let response = match response {
+        Ok(response) => response.into_inner(),
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+            // The message is the diff between the live and the expected schema.
+            eprintln!("{}", status.message().trim_end());
+            return Ok(exit::REFUSED);
+        }
+        Err(status) => return Err(status.into()),
+    };
+    if cli.json {
+        print_json(&json!({
+            "environment": env,
+            "revision_id": revision,
+            "fingerprint": response.fingerprint,
+            "forced": response.forced,
+            "differences": response.differences,
+        }));
+        return Ok(exit::OK);
+    }
+    if response.forced {
+        println!(
+            "stamped {revision} on {env} FORCED (fingerprint {})",
+            or_dash(&response.fingerprint)
+        );
+        if !response.differences.is_empty() {
+            println!("differences forced past:");
+            for difference in &response.differences {
+                println!("  {difference}");
+            }
+        }
+    } else {
+        println!(
+            "stamped {revision} on {env}: live schema matches (fingerprint {})",
+            or_dash(&response.fingerprint)
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn drift(cli: &Cli, env: &str) -> Outcome {
+    let connection = connect(cli).await?;
+    let report = connection
+        .onboarding()
+        .check_drift(v1::CheckDriftRequest {
+            project: cli.project.clone(),
+            environment: env.to_string(),
+        })
+        .await?
+        .into_inner();
+    let code = if report.drifted {
+        exit::REFUSED
+    } else {
+        exit::OK
+    };
+    if cli.json {
+        print_json(&json!({
+            "environment": env,
+            "drifted": report.drifted,
+            "current_revision": report.current_revision,
+            "expected_fingerprint": report.expected_fingerprint,
+            "live_fingerprint": report.live_fingerprint,
+            "differences": report.differences,
+        }));
+        return Ok(code);
+    }
+    let revision = if report.current_revision.is_empty() {
+        "(no revision)"
+    } else {
+        &report.current_revision
+    };
+    if !report.drifted {
+        println!(
+            "no drift: live schema matches {revision} (fingerprint {})",
+            or_dash(&report.live_fingerprint)
+        );
+        return Ok(code);
+    }
+    println!("DRIFT on {env} at {revision}:");
+    for difference in &report.differences {
+        println!("  {difference}");
+    }
+    if report.differences.is_empty() {
+        println!(
+            "  fingerprint expected {}, live {}",
+            or_dash(&report.expected_fingerprint),
+            or_dash(&report.live_fingerprint)
+        );
+    }
+    Ok(code)
+}
