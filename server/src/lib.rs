@@ -1,16 +1,26 @@
 //! Schemagate server: the catalog of revisions, the additive-first policy,
+//! approvals, the release gate, gated execution, onboarding, the fleet view,
 //! the audit log and the gRPC API over them. `run` serves until shutdown.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod drift;
+pub mod executor;
 pub mod fleet;
+pub mod gate;
 pub mod grpc;
 pub mod health;
+pub mod onboarding;
+pub mod release;
 pub mod rpc;
+pub mod schema;
 pub mod shutdown;
+pub mod target;
 pub mod telemetry;
 
 /// The generated API, for callers of the library.
@@ -110,9 +120,8 @@ pub async fn run(
     let services = grpc::Services(Arc::new(grpc::State {
         db: db.clone(),
         auth,
-        policy,
+        policy: policy.map(Arc::new),
     }));
-    let stubs = grpc::NotYetImplemented;
     macro_rules! limited {
         ($server:expr) => {
             $server
@@ -150,12 +159,18 @@ pub async fn run(
         .add_service(limited!(v1::audit_server::AuditServer::new(
             services.clone()
         )))
-        .add_service(limited!(v1::fleet_server::FleetServer::new(services)))
-        .add_service(limited!(v1::approvals_server::ApprovalsServer::new(stubs)))
-        .add_service(limited!(v1::gate_server::GateServer::new(stubs)))
-        .add_service(limited!(v1::execution_server::ExecutionServer::new(stubs)))
+        .add_service(limited!(v1::fleet_server::FleetServer::new(
+            services.clone()
+        )))
+        .add_service(limited!(v1::approvals_server::ApprovalsServer::new(
+            services.clone()
+        )))
+        .add_service(limited!(v1::gate_server::GateServer::new(services.clone())))
+        .add_service(limited!(v1::execution_server::ExecutionServer::new(
+            services.clone()
+        )))
         .add_service(limited!(v1::onboarding_server::OnboardingServer::new(
-            stubs
+            services
         )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
     shutdown::serve_with_grace(serve, stopping, settings.shutdown_grace, &in_flight).await?;

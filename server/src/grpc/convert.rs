@@ -102,3 +102,89 @@ pub fn audit_entry(entry: audit::Entry) -> v1::AuditEntry {
         sha256: entry.sha256,
     }
 }
+
+pub fn approval(approval: crate::approvals::Approval) -> v1::ApprovalRecord {
+    v1::ApprovalRecord {
+        project: approval.project,
+        revision_id: approval.revision_id,
+        environment: approval.environment,
+        kind: match approval.kind.as_str() {
+            "approve" => v1::ApprovalKind::Approve,
+            "reject" => v1::ApprovalKind::Reject,
+            _ => v1::ApprovalKind::Unspecified,
+        }
+        .into(),
+        approver: approval.approver,
+        approver_roles: approval.approver_roles,
+        revision_checksum: approval.revision_checksum,
+        policy_sha256: approval.policy_sha256,
+        reason: approval.reason,
+        created_at: Some(timestamp(approval.created_at_ms)),
+        revoked: approval.revoked,
+        rollback: approval.action == "rollback",
+        comment: approval.comment,
+        valid: approval.valid,
+    }
+}
+
+pub fn verdict(verdict: crate::gate::Verdict) -> v1::GateVerdict {
+    v1::GateVerdict {
+        open: verdict.open,
+        conditions: verdict
+            .conditions
+            .into_iter()
+            .map(|c| v1::GateCondition {
+                name: c.name.to_string(),
+                passed: c.passed,
+                reason: c.reason,
+            })
+            .collect(),
+        revision_id: verdict.revision_id,
+        environment: verdict.environment,
+        action: verdict.action.as_str().to_string(),
+        risk: risk(verdict.risk).into(),
+    }
+}
+
+fn execution_state(state: crate::executor::State) -> v1::ExecutionState {
+    use crate::executor::State;
+    match state {
+        State::Running => v1::ExecutionState::Running,
+        State::Succeeded => v1::ExecutionState::Succeeded,
+        State::Failed => v1::ExecutionState::Failed,
+        State::Refused => v1::ExecutionState::Refused,
+    }
+}
+
+pub fn execution_event(event: crate::executor::Event) -> v1::ExecutionEvent {
+    v1::ExecutionEvent {
+        execution_id: event.execution_id,
+        step: event.step.to_string(),
+        revision_id: event.revision_id,
+        message: event.message,
+        state: execution_state(event.state).into(),
+        statements_run: event.statements_run,
+    }
+}
+
+pub fn execution_record(record: crate::executor::Record) -> v1::ExecutionRecord {
+    v1::ExecutionRecord {
+        state: execution_state(record.state()).into(),
+        id: record.id,
+        project: record.project,
+        environment: record.environment,
+        revision_id: record.revision_id,
+        action: record.action,
+        started_at: Some(timestamp(record.started_at_ms)),
+        finished_at: record.finished_at_ms.map(timestamp),
+        statements_run: u32::try_from(record.statements_run).unwrap_or(u32::MAX),
+        error: record.error,
+        executed_by: record.executed_by,
+        policy_sha256: record.policy_sha256,
+        backup_path: record.backup.path,
+        backup_sha256: record.backup.sha256,
+        backup_bytes: record.backup.bytes,
+        transactional: record.transactional,
+        fingerprint: record.fingerprint,
+    }
+}

@@ -3,6 +3,7 @@
 //! rule lives here.
 
 mod convert;
+mod release;
 mod status;
 
 use crate::auth::{Authenticator, Caller, Role};
@@ -21,7 +22,7 @@ pub struct State {
     pub db: Db,
     pub auth: Authenticator,
     /// None when the server runs without a policy file (catalog only).
-    pub policy: Option<crate::config::Policy>,
+    pub policy: Option<Arc<crate::config::Policy>>,
 }
 
 impl State {
@@ -206,13 +207,3 @@ impl v1::fleet_server::Fleet for Services {
         }))
     }
 }
-
-/// Answers UNIMPLEMENTED for every call of the services not built yet, so
-/// clients can already be written against their messages.
-#[derive(Clone, Copy, Default)]
-pub struct NotYetImplemented;
-
-impl v1::approvals_server::Approvals for NotYetImplemented {}
-impl v1::gate_server::Gate for NotYetImplemented {}
-impl v1::execution_server::Execution for NotYetImplemented {}
-impl v1::onboarding_server::Onboarding for NotYetImplemented {}

@@ -59,3 +59,30 @@ pub fn database(err: sqlx::Error) -> Status {
         }
     }
 }
+
+impl From<crate::release::ReleaseError> for Status {
+    fn from(err: crate::release::ReleaseError) -> Status {
+        use crate::release::ReleaseError::*;
+        use crate::target::TargetError;
+        match err {
+            NoPolicy | Refused(_) => Status::failed_precondition(err.to_string()),
+            UnknownEnvironment { .. } | InvalidInput(_) => {
+                Status::invalid_argument(err.to_string())
+            }
+            PermissionDenied(_) => Status::permission_denied(err.to_string()),
+            NotFound(_) => Status::not_found(err.to_string()),
+            Busy(_) => Status::aborted(err.to_string()),
+            Catalog(err) => err.into(),
+            Target(TargetError::MissingUrl { .. } | TargetError::NotPostgres { .. }) => {
+                Status::failed_precondition(err.to_string())
+            }
+            Target(TargetError::Unreachable { .. }) => Status::unavailable(err.to_string()),
+            Target(TargetError::Failed { .. }) => {
+                tracing::warn!(error = %err, "target database error");
+                Status::internal(err.to_string())
+            }
+            Backup(_) => Status::failed_precondition(err.to_string()),
+            Db(err) => database(err),
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The approval matrix: who signed off which revision for which environment,
+//! and whether that satisfies the policy. A decision is bound to the
+//! revision's checksum and the policy's sha256: when either changes, the
+//! decision stays on record but no longer counts. Owns the `approvals` table.
+
+use crate::audit::{self, Event, Outcome};
+use crate::auth::{Caller, Role};
+use crate::catalog::{self, Revision};
+use crate::config::{Environment, Policy, Requirement};
+use crate::db::{Db, now_ms};
+use crate::release::{self, Action, ReleaseError};
+use schemagate_policy::RiskClass;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeSet;
+
+macro_rules! select_approvals {
+    () => {
+        "SELECT id, project, revision_id, environment, action, kind, approver, approver_roles, \
+         revision_checksum, policy_sha256, reason, comment, created_at_ms, revoked_at_ms, consumed_at_ms FROM approvals"
+    };
+}
+/// Longest reason or comment kept.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// One decision as stored, with whether it still counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub id: String,
+    pub project: String,
+    pub revision_id: String,
+    pub environment: String,
+    pub action: String,
+    /// approve | reject
+    pub kind: String,
+    pub approver: String,
+    pub approver_roles: Vec<String>,
+    pub revision_checksum: String,
+    pub policy_sha256: String,
+    pub reason: String,
+    pub comment: String,
+    pub created_at_ms: i64,
+    pub revoked: bool,
+    pub consumed: bool,
+    /// Active and bound to the revision's current checksum and the loaded policy.
+    pub valid: bool,
+}
+
+/// A decision as requested.
+pub struct Decision<'a> {
+    pub project: &'a str,
+    pub revision_id: &'a str,
+    pub environment: &'a str,
+    pub action: Action,
+    pub approve: bool,
+    pub reason: &'a str,
+    pub comment: &'a str,
+}
+
+/// What the matrix asks of `action` on `revision` in `env`.
+pub fn requirement<'e>(
+    env: &'e Environment,
+    revision: &Revision,
+    action: Action,
+) -> &'e Requirement {
+    match action {
+        Action::Rollback => &env.matrix.rollback,
+        Action::Apply => match revision.risk {
+            RiskClass::Additive => &env.matrix.additive,
+            RiskClass::Risky => &env.matrix.risky,
+            RiskClass::Destructive => &env.matrix.destructive,
+        },
+    }
+}
+
+/// Records an approval or a rejection; it replaces the caller's earlier
+/// active decision on the same revision, environment and action. Refusals
+/// are audited too.
+pub async fn decide(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    decision: &Decision<'_>,
+) -> Result<Approval, ReleaseError> {
+    let result = decide_inner(db, policy, caller, decision).await;
+    if let Err(err) = &result
+        && !matches!(
+            err,
+            ReleaseError::Db(_) | ReleaseError::Catalog(catalog::CatalogError::Db(_))
+        )
+    {
+        audit::record(
+            db,
+            &Event {
+                actor: &caller.subject,
+                action: if decision.approve {
+                    "approval.approve"
+                } else {
+                    "approval.reject"
+                },
+                project: decision.project,
+                environment: decision.environment,
+                subject: decision.revision_id,
+                outcome: Outcome::Refused,
+                detail: err.to_string(),
+            },
+        )
+        .await?;
+    }
+    result
+}
+
+async fn decide_inner(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    decision: &Decision<'_>,
+) -> Result<Approval, ReleaseError> {
+    let env = release::environment(policy, decision.environment)?;
+    check_text("reason", decision.reason)?;
+    check_text("comment", decision.comment)?;
+    let revision = catalog::get(db, decision.project, decision.revision_id).await?;
+    let what = format!(
+        "{} of {} on {}",
+        decision.action.as_str(),
+        revision.id,
+        env.name
+    );
+    if decision.approve {
+        if caller.subject == revision.author {
+            return Err(ReleaseError::PermissionDenied(format!(
+                "{} is the author of {}: an author cannot approve their own revision; ask another approver",
+                caller.subject, revision.id
+            )));
+        }
+        match requirement(env, &revision, decision.action) {
+            Requirement::Approvals { roles, .. } => {
+                if !caller
+                    .roles
+                    .iter()
+                    .any(|r| roles.iter().any(|n| n == r.as_str()))
+                {
+                    return Err(ReleaseError::PermissionDenied(format!(
+                        "the {what} needs approvals from the role {}; you hold {}",
+                        roles.join(" or "),
+                        holds(caller)
+                    )));
+                }
+            }
+            Requirement::Forbidden => {
+                let Some(emergency) = &policy.emergency else {
+                    return Err(ReleaseError::Refused(format!(
+                        "{} revisions are forbidden on {} and the policy has no emergency path",
+                        revision.risk.as_str(),
+                        env.name
+                    )));
+                };
+                if !(caller.has(Role::Admin) || caller.has(Role::Approver)) {
+                    return Err(ReleaseError::PermissionDenied(format!(
+                        "the {what} is forbidden by the matrix; its emergency path takes approvals from admin and approver roles only; you hold {}",
+                        holds(caller)
+                    )));
+                }
+                if emergency.reason_required && decision.reason.trim().is_empty() {
+                    return Err(ReleaseError::InvalidInput(format!(
+                        "the {what} is forbidden by the matrix and can only pass the emergency path: give a written reason with --reason"
+                    )));
+                }
+            }
+        }
+    } else {
+        if !(caller.has(Role::Approver) || caller.has(Role::Admin)) {
+            return Err(ReleaseError::PermissionDenied(format!(
+                "rejecting needs the approver or admin role; you hold {}",
+                holds(caller)
+            )));
+        }
+        if decision.reason.trim().is_empty() {
+            return Err(ReleaseError::InvalidInput(
+                "a rejection needs a reason (--reason \"...\") so the author knows what to change"
+                    .into(),
+            ));
+        }
+    }
+
+    let now = now_ms();
+    let approval = Approval {
+        id: release::new_id(),
+        project: revision.project.clone(),
+        revision_id: revision.id.clone(),
+        environment: env.name.clone(),
+        action: decision.action.as_str().to_string(),
+        kind: if decision.approve {
+            "approve"
+        } else {
+            "reject"
+        }
+        .to_string(),
+        approver: caller.subject.clone(),
+        approver_roles: caller.role_names(),
+        revision_checksum: revision.checksum.clone(),
+        policy_sha256: policy.sha256.clone(),
+        reason: decision.reason.trim().to_string(),
+        comment: decision.comment.trim().to_string(),
+        created_at_ms: now,
+        revoked: false,
+        consumed: false,
+        valid: true,
+    };
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE approvals SET revoked_at_ms = $1 WHERE project = $2 AND revision_id = $3 \
+         AND environment = $4 AND action = $5 AND approver = $6 AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL",
+    )
+    .bind(now)
+    .bind(&approval.project)
+    .bind(&approval.revision_id)
+    .bind(&approval.environment)
+    .bind(&approval.action)
+    .bind(&approval.approver)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO approvals (id, project, revision_id, environment, action, kind, approver, approver_roles, \
+         revision_checksum, policy_sha256, reason, comment, created_at_ms, revoked_at_ms, consumed_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL)",
+    )
+    .bind(&approval.id)
+    .bind(&approval.project)
+    .bind(&approval.revision_id)
+    .bind(&approval.environment)
+    .bind(&approval.action)
+    .bind(&approval.kind)
+    .bind(&approval.approver)
+    .bind(approval.approver_roles.join(","))
+    .bind(&approval.revision_checksum)
+    .bind(&approval.policy_sha256)
+    .bind(&approval.reason)
+    .bind(&approval.comment)
+    .bind(approval.created_at_ms)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        db,
+        &mut tx,
+        &Event {
+            actor: &caller.subject,
+            action: if decision.approve {
+                "approval.approve"
+            } else {
+                "approval.reject"
+            },
+            project: &approval.project,
+            environment: &approval.environment,
+            subject: &approval.revision_id,
+            outcome: Outcome::Ok,
+            detail: format!(
+                "action={} checksum={} policy_sha256={}{}",
+                approval.action,
+                approval.revision_checksum,
+                approval.policy_sha256,
+                if approval.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" reason={}", approval.reason)
+                }
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(approval)
+}
+
+fn holds(caller: &Caller) -> String {
+    match caller.role_names() {
+        roles if roles.is_empty() => "no role".to_string(),
+        roles => roles.join(", "),
+    }
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), ReleaseError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ReleaseError::InvalidInput(format!(
+            "the {what} is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ReleaseError::InvalidInput(format!(
+            "the {what} holds control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Withdraws the caller's own active decision.
+pub async fn revoke(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    project: &str,
+    revision_id: &str,
+    environment: &str,
+    action: Action,
+) -> Result<Approval, ReleaseError> {
+    let env = release::environment(policy, environment)?;
+    catalog::validate_id(revision_id)?;
+    let mut tx = db.pool.begin().await?;
+    let row = sqlx::query(concat!(
+        select_approvals!(),
+        " WHERE project = $1 AND revision_id = $2 AND environment = $3 AND action = $4 \
+          AND approver = $5 AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL"
+    ))
+    .bind(project)
+    .bind(revision_id)
+    .bind(&env.name)
+    .bind(action.as_str())
+    .bind(&caller.subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Err(ReleaseError::NotFound(format!(
+            "{} has no active decision on the {} of {revision_id} on {}; only your own decisions can be revoked",
+            caller.subject,
+            action.as_str(),
+            env.name
+        )));
+    };
+    let mut approval = from_row(&row)?;
+    sqlx::query("UPDATE approvals SET revoked_at_ms = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(&approval.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        db,
+        &mut tx,
+        &Event {
+            actor: &caller.subject,
+            action: "approval.revoke",
+            project,
+            environment: &env.name,
+            subject: revision_id,
+            outcome: Outcome::Ok,
+            detail: format!("revoked {} for {}", approval.kind, approval.action),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    approval.revoked = true;
+    approval.valid = false;
+    Ok(approval)
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Approval, sqlx::Error> {
+    let roles: String = row.try_get(7)?;
+    Ok(Approval {
+        id: row.try_get(0)?,
+        project: row.try_get(1)?,
+        revision_id: row.try_get(2)?,
+        environment: row.try_get(3)?,
+        action: row.try_get(4)?,
+        kind: row.try_get(5)?,
+        approver: row.try_get(6)?,
+        approver_roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .collect(),
+        revision_checksum: row.try_get(8)?,
+        policy_sha256: row.try_get(9)?,
+        reason: row.try_get(10)?,
+        comment: row.try_get(11)?,
+        created_at_ms: row.try_get(12)?,
+        revoked: row.try_get::<Option<i64>, _>(13)?.is_some(),
+        consumed: row.try_get::<Option<i64>, _>(14)?.is_some(),
+        valid: false,
+    })
+}
+
+/// Every decision on a revision, oldest first, each marked valid or not.
+pub async fn list(
+    db: &Db,
+    policy: &Policy,
+    project: &str,
+    revision_id: &str,
+    environment: Option<&str>,
+) -> Result<Vec<Approval>, ReleaseError> {
+    if let Some(env) = environment {
+        release::environment(policy, env)?;
+    }
+    let revision = catalog::get(db, project, revision_id).await?;
+    let rows = sqlx::query(concat!(
+        select_approvals!(),
+        " WHERE project = $1 AND revision_id = $2 AND ($3 = '' OR environment = $3) ORDER BY created_at_ms, id"
+    ))
+    .bind(project)
+    .bind(revision_id)
+    .bind(environment.unwrap_or_default())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let mut approval = from_row(row)?;
+            approval.valid = counts(&approval, &revision, policy);
+            Ok(approval)
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(ReleaseError::Db)
+}
+
+fn counts(approval: &Approval, revision: &Revision, policy: &Policy) -> bool {
+    !approval.revoked
+        && !approval.consumed
+        && approval.revision_checksum == revision.checksum
+        && approval.policy_sha256 == policy.sha256
+}
+
+/// Whether the matrix is satisfied, with the reason a person reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evaluation {
+    pub satisfied: bool,
+    pub reason: String,
+}
+
+/// Evaluates the matrix for `action` on `revision` in `env` from the
+/// decisions that still count.
+pub async fn evaluate(
+    db: &Db,
+    policy: &Policy,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+) -> Result<Evaluation, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        select_approvals!(),
+        " WHERE project = $1 AND revision_id = $2 AND environment = $3 AND action = $4 \
+          AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL ORDER BY created_at_ms, id"
+    ))
+    .bind(&revision.project)
+    .bind(&revision.id)
+    .bind(&env.name)
+    .bind(action.as_str())
+    .fetch_all(&db.pool)
+    .await?;
+    let decisions = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(judge(policy, env, revision, action, &decisions))
+}
+
+/// The matrix rule itself, over the active decisions.
+pub fn judge(
+    policy: &Policy,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+    decisions: &[Approval],
+) -> Evaluation {
+    let (current, void): (Vec<&Approval>, Vec<&Approval>) =
+        decisions.iter().partition(|a| counts(a, revision, policy));
+    let void_note = match void.len() {
+        0 => String::new(),
+        n => {
+            format!("; {n} earlier decision(s) void: given for another checksum or policy version")
+        }
+    };
+    if let Some(reject) = current.iter().find(|a| a.kind == "reject") {
+        return Evaluation {
+            satisfied: false,
+            reason: format!(
+                "rejected by {}: {} (blocks until revoked)",
+                reject.approver, reject.reason
+            ),
+        };
+    }
+    let approvals: Vec<&Approval> = current
+        .iter()
+        .copied()
+        .filter(|a| a.kind == "approve" && a.approver != revision.author)
+        .collect();
+    let has = |a: &Approval, role: &str| a.approver_roles.iter().any(|r| r == role);
+    match requirement(env, revision, action) {
+        Requirement::Approvals { count, roles } => {
+            let names: BTreeSet<&str> = approvals
+                .iter()
+                .filter(|a| roles.iter().any(|r| has(a, r)))
+                .map(|a| a.approver.as_str())
+                .collect();
+            let given = names.len() as u32;
+            let who = if names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    names.iter().copied().collect::<Vec<_>>().join(", ")
+                )
+            };
+            Evaluation {
+                satisfied: given >= *count,
+                reason: format!(
+                    "{given} of {count} {} approval(s) from {} for {}{who}{}{void_note}",
+                    action_noun(action, revision),
+                    roles.join(" or "),
+                    env.name,
+                    if given >= *count {
+                        String::new()
+                    } else {
+                        format!("; {} more needed", count - given)
+                    }
+                ),
+            }
+        }
+        Requirement::Forbidden => {
+            let Some(emergency) = &policy.emergency else {
+                return Evaluation {
+                    satisfied: false,
+                    reason: format!(
+                        "{} is forbidden on {} and the policy has no emergency path",
+                        action_noun(action, revision),
+                        env.name
+                    ),
+                };
+            };
+            let reasoned = |a: &Approval| !emergency.reason_required || !a.reason.is_empty();
+            let admins: BTreeSet<&str> = approvals
+                .iter()
+                .filter(|a| reasoned(a))
+                .filter(|a| has(a, "admin"))
+                .map(|a| a.approver.as_str())
+                .collect();
+            let approvers: BTreeSet<&str> = approvals
+                .iter()
+                .filter(|a| reasoned(a))
+                .filter(|a| has(a, "approver") && !admins.contains(a.approver.as_str()))
+                .map(|a| a.approver.as_str())
+                .collect();
+            let satisfied = admins.len() as u32 >= emergency.admins
+                && approvers.len() as u32 >= emergency.approvers;
+            Evaluation {
+                satisfied,
+                reason: format!(
+                    "{} is forbidden by the matrix on {}; emergency path: {}/{} admin and {}/{} approver approvals with a written reason{void_note}",
+                    action_noun(action, revision),
+                    env.name,
+                    admins.len(),
+                    emergency.admins,
+                    approvers.len(),
+                    emergency.approvers
+                ),
+            }
+        }
+    }
+}
+
+fn action_noun(action: Action, revision: &Revision) -> String {
+    match action {
+        Action::Apply => format!("{} revision", revision.risk.as_str()),
+        Action::Rollback => "rollback".to_string(),
+    }
+}
+
+/// Marks the rollback approvals of a revision as used once the rollback ran,
+/// so rolling the same revision back again needs fresh sign-off.
+pub async fn consume_rollback(
+    conn: &mut AnyConnection,
+    project: &str,
+    revision_id: &str,
+    environment: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND revision_id = $3 \
+         AND environment = $4 AND action = 'rollback' AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL",
+    )
+    .bind(now_ms())
+    .bind(project)
+    .bind(revision_id)
+    .bind(environment)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

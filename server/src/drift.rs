@@ -1,0 +1,157 @@
+//! Drift: whether a target's live schema is still the one recorded right
+//! after its current revision ran or was stamped. Owns the `target_schemas`
+//! table, the reference every check compares against.
+
+use crate::db::{Db, now_ms};
+use crate::schema::{self, Difference, Schema};
+use crate::target::Applied;
+use sqlx::{AnyConnection, PgConnection, Row};
+
+/// The schema recorded on an environment's target after `revision_id`.
+pub struct Reference {
+    pub revision_id: String,
+    pub fingerprint: String,
+    pub schema: Schema,
+}
+
+pub async fn reference(
+    db: &Db,
+    project: &str,
+    environment: &str,
+) -> Result<Option<Reference>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT revision_id, fingerprint, schema_json FROM target_schemas WHERE project = $1 AND environment = $2",
+    )
+    .bind(project)
+    .bind(environment)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let json: String = row.try_get(2)?;
+    let schema = serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    Ok(Some(Reference {
+        revision_id: row.try_get(0)?,
+        fingerprint: row.try_get(1)?,
+        schema,
+    }))
+}
+
+/// Records `schema` as the reference of an environment's target, inside the
+/// caller's catalog transaction.
+pub async fn record(
+    conn: &mut AnyConnection,
+    project: &str,
+    environment: &str,
+    revision_id: &str,
+    schema: &Schema,
+) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    sqlx::query(
+        "INSERT INTO target_schemas (project, environment, revision_id, fingerprint, schema_json, recorded_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, environment) DO UPDATE SET \
+         revision_id = excluded.revision_id, fingerprint = excluded.fingerprint, \
+         schema_json = excluded.schema_json, recorded_at_ms = excluded.recorded_at_ms",
+    )
+    .bind(project)
+    .bind(environment)
+    .bind(revision_id)
+    .bind(schema.fingerprint())
+    .bind(json)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The outcome of one drift check.
+pub struct Report {
+    pub drifted: bool,
+    pub expected_fingerprint: String,
+    pub live_fingerprint: String,
+    pub differences: Vec<Difference>,
+    /// One line for the gate.
+    pub summary: String,
+}
+
+/// Compares the live schema behind `conn` with the reference of its
+/// current revision. A target without a current revision must be empty.
+pub async fn check(
+    db: &Db,
+    project: &str,
+    environment: &str,
+    conn: &mut PgConnection,
+    current: Option<&Applied>,
+) -> Result<Report, sqlx::Error> {
+    let live = schema::introspect(conn).await?;
+    let live_fingerprint = live.fingerprint();
+    let Some(current) = current else {
+        // A fresh database is "empty" with its schemas and extensions
+        // (public, plpgsql); only objects count.
+        let empty = Schema {
+            schemas: live.schemas.clone(),
+            extensions: live.extensions.clone(),
+            ..Schema::default()
+        };
+        let differences = schema::diff(&empty, &live);
+        let drifted = !live.is_empty();
+        return Ok(Report {
+            drifted,
+            expected_fingerprint: empty.fingerprint(),
+            live_fingerprint,
+            summary: if drifted {
+                format!(
+                    "the target has no Schemagate revision but is not empty ({} object(s)); bring it under the catalog with `sgctl stamp`",
+                    differences.len()
+                )
+            } else {
+                "the target is empty and has no revision yet".to_string()
+            },
+            differences,
+        });
+    };
+    let reference = reference(db, project, environment)
+        .await?
+        .filter(|r| r.revision_id == current.id);
+    let Some(reference) = reference else {
+        return Ok(Report {
+            drifted: true,
+            expected_fingerprint: String::new(),
+            live_fingerprint,
+            differences: vec![Difference {
+                object: "version table".into(),
+                detail: format!(
+                    "the target is at {} but Schemagate recorded no schema for it there: its version table was changed outside Schemagate",
+                    current.id
+                ),
+                reconcile_sql: None,
+            }],
+            summary: format!(
+                "no schema recorded for {} on this target: its version table was changed outside Schemagate",
+                current.id
+            ),
+        });
+    };
+    let differences = schema::diff(&reference.schema, &live);
+    let drifted = !differences.is_empty();
+    Ok(Report {
+        drifted,
+        summary: if drifted {
+            let first = differences
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            format!(
+                "live schema differs from the one recorded after {} ({} difference(s)): {first}",
+                current.id,
+                differences.len()
+            )
+        } else {
+            format!("live schema matches the one recorded after {}", current.id)
+        },
+        expected_fingerprint: reference.fingerprint,
+        live_fingerprint,
+        differences,
+    })
+}

@@ -1,0 +1,729 @@
+//! Gated execution: the only code that changes a target. It holds the
+//! target's executor lock for the whole run, takes the backup the policy
+//! asks for before the first change, re-checks the gate for every revision,
+//! and commits each revision's SQL together with its version row. Every
+//! revision run leaves an execution record and an audit row. Owns the
+//! `executions` table.
+
+use crate::approvals;
+use crate::audit::{self, Event as AuditEvent, Outcome};
+use crate::auth::Caller;
+use crate::backup::{self, Backup};
+use crate::catalog::{self, Revision};
+use crate::config::{Environment, Policy};
+use crate::db::{Db, now_ms};
+use crate::drift;
+use crate::gate::{self, Lock};
+use crate::release::{self, Action, ReleaseError};
+use crate::schema;
+use crate::target::{self, Target, VERSION_TABLE_DDL};
+use sqlx::{AnyConnection, Connection, PgConnection, Row};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// The state of one execution record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Running,
+    Succeeded,
+    Failed,
+    Refused,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Succeeded => "succeeded",
+            State::Failed => "failed",
+            State::Refused => "refused",
+        }
+    }
+
+    fn parse(text: &str) -> State {
+        match text {
+            "succeeded" => State::Succeeded,
+            "failed" => State::Failed,
+            "refused" => State::Refused,
+            _ => State::Running,
+        }
+    }
+}
+
+/// One progress line streamed to the client.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub execution_id: String,
+    /// lock | backup | gate | apply | fingerprint | done
+    pub step: &'static str,
+    pub revision_id: String,
+    pub message: String,
+    pub state: State,
+    pub statements_run: u32,
+}
+
+/// An execution record.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub id: String,
+    pub project: String,
+    pub environment: String,
+    pub revision_id: String,
+    /// apply | rollback | stamp
+    pub action: String,
+    pub state: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub statements_run: i64,
+    pub error: String,
+    pub executed_by: String,
+    pub policy_sha256: String,
+    pub backup: Backup,
+    pub transactional: bool,
+    pub fingerprint: String,
+}
+
+/// What a deploy or rollback was asked to do.
+pub struct Request {
+    pub project: String,
+    pub environment: String,
+    /// Apply up to this revision; the head when `None`.
+    pub up_to: Option<String>,
+    pub action: Action,
+    pub caller: Caller,
+}
+
+/// Starts the execution in a task of its own, so a client that disconnects
+/// cannot cut a revision in half. The receiver yields progress events and,
+/// when the run could not start or failed, the error last.
+pub fn start(
+    db: Db,
+    policy: Arc<Policy>,
+    request: Request,
+) -> mpsc::Receiver<Result<Event, ReleaseError>> {
+    let (events, receiver) = mpsc::channel(64);
+    let parent = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            let progress = Progress(events.clone());
+            if let Err(err) = run(&db, &policy, &request, &progress).await {
+                let _ = events.send(Err(err)).await;
+            }
+        }
+        .instrument(parent),
+    );
+    receiver
+}
+
+struct Progress(mpsc::Sender<Result<Event, ReleaseError>>);
+
+impl Progress {
+    async fn send(&self, event: Event) {
+        tracing::info!(
+            execution = %event.execution_id,
+            step = event.step,
+            revision = %event.revision_id,
+            state = event.state.as_str(),
+            "{}",
+            event.message
+        );
+        // A client that went away does not stop the execution.
+        let _ = self.0.send(Ok(event)).await;
+    }
+}
+
+#[tracing::instrument(name = "execution", skip_all, fields(environment = %request.environment, action = request.action.as_str(), caller = %request.caller.subject))]
+async fn run(
+    db: &Db,
+    policy: &Policy,
+    request: &Request,
+    progress: &Progress,
+) -> Result<(), ReleaseError> {
+    let env = release::environment(policy, &request.environment)?;
+    let history = catalog::history(db, &request.project).await?;
+    if let Some(up_to) = &request.up_to {
+        catalog::validate_id(up_to)?;
+        if !history.iter().any(|r| &r.id == up_to) {
+            return Err(ReleaseError::NotFound(format!(
+                "revision {up_to} is not in the lineage of project {}",
+                request.project
+            )));
+        }
+    }
+    let target = Target::of(env)?;
+    let application_name = format!(
+        "schemagate {} by {}",
+        request.action.as_str(),
+        request.caller.subject
+    );
+    let mut conn = target.connect(&application_name).await?;
+    let result = run_locked(
+        db, policy, env, &target, &mut conn, &history, request, progress,
+    )
+    .await;
+    target::close(conn).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_locked(
+    db: &Db,
+    policy: &Policy,
+    env: &Environment,
+    target: &Target,
+    conn: &mut PgConnection,
+    history: &[Revision],
+    request: &Request,
+    progress: &Progress,
+) -> Result<(), ReleaseError> {
+    let project = &request.project;
+    if let Err(holder) = target::try_lock(conn, project)
+        .await
+        .map_err(|e| target.failed(&e))?
+    {
+        return Err(ReleaseError::Busy(format!(
+            "another execution holds {}'s target: {holder}; wait for it to finish",
+            env.name
+        )));
+    }
+    let current = target::current(conn, project)
+        .await
+        .map_err(|e| target.failed(&e))?;
+    let current_id = current.as_ref().map(|c| c.id.clone());
+    let plan: Vec<&Revision> = match request.action {
+        Action::Apply => {
+            let start = match &current_id {
+                Some(id) => match history.iter().position(|r| &r.id == id) {
+                    Some(at) => at + 1,
+                    None => {
+                        return Err(ReleaseError::Refused(format!(
+                            "the target is at {id}, which is not in the lineage of project {project}"
+                        )));
+                    }
+                },
+                None => 0,
+            };
+            let end = match &request.up_to {
+                Some(up_to) => history
+                    .iter()
+                    .position(|r| &r.id == up_to)
+                    .map_or(history.len(), |at| at + 1),
+                None => history.len(),
+            };
+            history.get(start..end).unwrap_or_default().iter().collect()
+        }
+        Action::Rollback => match &current_id {
+            Some(id) => history.iter().filter(|r| &r.id == id).collect(),
+            None => {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target has no revision to roll back",
+                    env.name
+                )));
+            }
+        },
+    };
+    if plan.is_empty() {
+        progress
+            .send(Event {
+                execution_id: String::new(),
+                step: "done",
+                revision_id: current_id.clone().unwrap_or_default(),
+                message: format!(
+                    "nothing to do: {}'s target is already at {}",
+                    env.name,
+                    current_id.as_deref().unwrap_or("no revision")
+                ),
+                state: State::Succeeded,
+                statements_run: 0,
+            })
+            .await;
+        return Ok(());
+    }
+
+    let mut backup: Option<Backup> = None;
+    for revision in plan {
+        let mut record = Record {
+            id: release::new_id(),
+            project: project.clone(),
+            environment: env.name.clone(),
+            revision_id: revision.id.clone(),
+            action: request.action.as_str().to_string(),
+            state: State::Running.as_str().to_string(),
+            started_at_ms: now_ms(),
+            executed_by: request.caller.subject.clone(),
+            policy_sha256: policy.sha256.clone(),
+            transactional: revision.lint.transactional,
+            ..Record::default()
+        };
+        let execution_id = record.id.clone();
+        let event = |step, message: String, state, statements_run| Event {
+            execution_id: execution_id.clone(),
+            step,
+            revision_id: revision.id.clone(),
+            message,
+            state,
+            statements_run,
+        };
+
+        let verdict = gate::check(
+            db,
+            policy,
+            env,
+            revision,
+            request.action,
+            Ok(&mut *conn),
+            Lock::HeldByThisExecution,
+        )
+        .await?;
+        if !verdict.open {
+            let refusal = verdict.refusal();
+            record.error = format!("gate closed: {refusal}");
+            finish(db, &mut record, State::Refused, None).await?;
+            progress
+                .send(event("gate", record.error.clone(), State::Refused, 0))
+                .await;
+            return Ok(());
+        }
+        progress
+            .send(event(
+                "gate",
+                "gate open: every condition passed".into(),
+                State::Running,
+                0,
+            ))
+            .await;
+
+        if env.backup {
+            if backup.is_none() {
+                progress
+                    .send(event(
+                        "backup",
+                        "pg_dump -Fc of the target".into(),
+                        State::Running,
+                        0,
+                    ))
+                    .await;
+                match backup::take(env, target, &record.id).await {
+                    Ok(taken) => {
+                        progress
+                            .send(event(
+                                "backup",
+                                format!(
+                                    "backup verified: {} ({} bytes, sha256 {})",
+                                    taken.path, taken.bytes, taken.sha256
+                                ),
+                                State::Running,
+                                0,
+                            ))
+                            .await;
+                        backup = Some(taken);
+                    }
+                    Err(err) => {
+                        record.error = err.to_string();
+                        finish(db, &mut record, State::Failed, None).await?;
+                        progress
+                            .send(event("backup", record.error.clone(), State::Failed, 0))
+                            .await;
+                        return Ok(());
+                    }
+                }
+            }
+            record.backup = backup.clone().unwrap_or_default();
+        }
+
+        insert(db, &record).await?;
+        progress
+            .send(event(
+                "apply",
+                format!(
+                    "{} {} ({} statement(s), {})",
+                    if request.action == Action::Apply {
+                        "applying"
+                    } else {
+                        "rolling back"
+                    },
+                    revision.id,
+                    revision.lint.statements,
+                    if record.transactional {
+                        "one transaction"
+                    } else {
+                        "statement by statement"
+                    }
+                ),
+                State::Running,
+                0,
+            ))
+            .await;
+        let applied = apply(env, target, conn, revision, request, &record).await;
+        record.statements_run = i64::from(applied.statements_run);
+        if let Some(err) = applied.error {
+            record.error = err;
+            finish(db, &mut record, State::Failed, None).await?;
+            progress
+                .send(event(
+                    "apply",
+                    record.error.clone(),
+                    State::Failed,
+                    applied.statements_run,
+                ))
+                .await;
+            return Ok(());
+        }
+
+        let live = schema::introspect(conn)
+            .await
+            .map_err(|e| target.failed(&e))?;
+        record.fingerprint = live.fingerprint();
+        finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
+        progress
+            .send(event(
+                "done",
+                format!(
+                    "{} {} on {} in {} ms; schema fingerprint {}",
+                    if request.action == Action::Apply {
+                        "applied"
+                    } else {
+                        "rolled back"
+                    },
+                    revision.id,
+                    env.name,
+                    record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
+                    &record.fingerprint[..12.min(record.fingerprint.len())]
+                ),
+                State::Succeeded,
+                applied.statements_run,
+            ))
+            .await;
+    }
+    Ok(())
+}
+
+struct Applied {
+    statements_run: u32,
+    error: Option<String>,
+}
+
+/// Runs the revision's SQL (up or down) and its version-row change. A
+/// transactional revision commits both at once or neither; a
+/// non-transactional one runs statement by statement and records how far
+/// it got.
+async fn apply(
+    env: &Environment,
+    target: &Target,
+    conn: &mut PgConnection,
+    revision: &Revision,
+    request: &Request,
+    record: &Record,
+) -> Applied {
+    let sql = match request.action {
+        Action::Apply => &revision.up_sql,
+        Action::Rollback => &revision.down_sql,
+    };
+    let statements: Vec<String> = match pg_query::split_with_parser(sql) {
+        Ok(parts) => parts.into_iter().map(str::to_string).collect(),
+        Err(err) => {
+            return Applied {
+                statements_run: 0,
+                error: Some(format!("the SQL does not parse: {err}")),
+            };
+        }
+    };
+    let total = statements.len() as u32;
+    let fail = |statements_run, err: sqlx::Error| Applied {
+        statements_run,
+        error: Some(format!(
+            "{} failed and was rolled back: {}",
+            revision.id,
+            target.failed(&err)
+        )),
+    };
+
+    if record.transactional {
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)")
+                .bind(&env.lock_timeout)
+                .bind(&env.statement_timeout)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut *tx).await?;
+            version_row(&mut tx, revision, request, record).await?;
+            tx.commit().await
+        }
+        .await;
+        return match result {
+            Ok(()) => Applied {
+                statements_run: total,
+                error: None,
+            },
+            Err(err) => fail(0, err),
+        };
+    }
+
+    let mut run = 0;
+    let result: Result<(), sqlx::Error> = async {
+        sqlx::query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)")
+            .bind(&env.lock_timeout)
+            .bind(&env.statement_timeout)
+            .fetch_one(&mut *conn)
+            .await?;
+        for statement in &statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut *conn)
+                .await?;
+            run += 1;
+        }
+        let mut tx = conn.begin().await?;
+        version_row(&mut tx, revision, request, record).await?;
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => Applied {
+            statements_run: run,
+            error: None,
+        },
+        Err(err) => Applied {
+            statements_run: run,
+            error: Some(format!(
+                "{} failed at statement {} of {total} (run statement by statement: the {run} before it stay applied and need manual review): {}",
+                revision.id,
+                run + 1,
+                target.failed(&err)
+            )),
+        },
+    }
+}
+
+async fn version_row(
+    conn: &mut PgConnection,
+    revision: &Revision,
+    request: &Request,
+    record: &Record,
+) -> Result<(), sqlx::Error> {
+    match request.action {
+        Action::Apply => {
+            sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *conn).await?;
+            sqlx::query(
+                "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, false)",
+            )
+            .bind(&revision.project)
+            .bind(&revision.id)
+            .bind(&revision.checksum)
+            .bind(revision.sequence)
+            .bind(&request.caller.subject)
+            .bind(&record.id)
+            .bind(record.transactional)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Action::Rollback => {
+            sqlx::query("DELETE FROM schemagate.applied_revisions WHERE project = $1 AND id = $2")
+                .bind(&revision.project)
+                .bind(&revision.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new running execution record.
+async fn insert(db: &Db, record: &Record) -> Result<(), sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    write(&mut conn, record).await
+}
+
+async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
+         statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_at_ms = excluded.finished_at_ms, \
+         statements_run = excluded.statements_run, error = excluded.error, fingerprint = excluded.fingerprint",
+    )
+    .bind(&record.id)
+    .bind(&record.project)
+    .bind(&record.environment)
+    .bind(&record.revision_id)
+    .bind(&record.action)
+    .bind(&record.state)
+    .bind(record.started_at_ms)
+    .bind(record.finished_at_ms)
+    .bind(record.statements_run)
+    .bind(&record.error)
+    .bind(&record.executed_by)
+    .bind(&record.policy_sha256)
+    .bind(&record.backup.path)
+    .bind(&record.backup.sha256)
+    .bind(record.backup.bytes as i64)
+    .bind(i64::from(record.transactional))
+    .bind(&record.fingerprint)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Finishes a record in one catalog transaction with its audit row and,
+/// on success, the target's new schema reference (and, for a rollback, the
+/// consumption of its approvals).
+async fn finish(
+    db: &Db,
+    record: &mut Record,
+    state: State,
+    succeeded: Option<(&Revision, &schema::Schema)>,
+) -> Result<(), sqlx::Error> {
+    record.state = state.as_str().to_string();
+    record.finished_at_ms = Some(now_ms());
+    let mut tx = db.pool.begin().await?;
+    write(&mut tx, record).await?;
+    if let Some((revision, live)) = succeeded {
+        let reference = if record.action == "rollback" {
+            &revision.parent_id
+        } else {
+            &revision.id
+        };
+        drift::record(
+            &mut tx,
+            &record.project,
+            &record.environment,
+            reference,
+            live,
+        )
+        .await?;
+        if record.action == "rollback" {
+            approvals::consume_rollback(
+                &mut tx,
+                &record.project,
+                &revision.id,
+                &record.environment,
+            )
+            .await?;
+        }
+    }
+    audit::append(
+        db,
+        &mut tx,
+        &AuditEvent {
+            actor: &record.executed_by,
+            action: if record.action == "rollback" {
+                "execution.rollback"
+            } else {
+                "execution.apply"
+            },
+            project: &record.project,
+            environment: &record.environment,
+            subject: &record.revision_id,
+            outcome: match state {
+                State::Succeeded | State::Running => Outcome::Ok,
+                State::Refused => Outcome::Refused,
+                State::Failed => Outcome::Failed,
+            },
+            detail: format!(
+                "execution={} statements={} backup={} fingerprint={}{}",
+                record.id,
+                record.statements_run,
+                if record.backup.path.is_empty() {
+                    "none"
+                } else {
+                    &record.backup.path
+                },
+                record.fingerprint,
+                if record.error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" error={}", record.error)
+                }
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Records a stamp as an execution, in the caller's catalog transaction.
+pub async fn record_stamp(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
+    write(conn, record).await
+}
+
+macro_rules! select_executions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
+             statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, \
+             transactional, fingerprint FROM executions ",
+            $rest
+        )
+    };
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
+    Ok(Record {
+        id: row.try_get(0)?,
+        project: row.try_get(1)?,
+        environment: row.try_get(2)?,
+        revision_id: row.try_get(3)?,
+        action: row.try_get(4)?,
+        state: row.try_get(5)?,
+        started_at_ms: row.try_get(6)?,
+        finished_at_ms: row.try_get(7)?,
+        statements_run: row.try_get(8)?,
+        error: row.try_get(9)?,
+        executed_by: row.try_get(10)?,
+        policy_sha256: row.try_get(11)?,
+        backup: Backup {
+            path: row.try_get(12)?,
+            sha256: row.try_get(13)?,
+            bytes: row.try_get::<i64, _>(14)?.max(0) as u64,
+        },
+        transactional: row.try_get::<i64, _>(15)? != 0,
+        fingerprint: row.try_get(16)?,
+    })
+}
+
+impl Record {
+    pub fn state(&self) -> State {
+        State::parse(&self.state)
+    }
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Record, ReleaseError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(ReleaseError::InvalidInput(format!(
+            "'{}' is not an execution id (as printed by sgctl deploy)",
+            id.escape_default()
+                .to_string()
+                .chars()
+                .take(80)
+                .collect::<String>()
+        )));
+    }
+    let row = sqlx::query(select_executions!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match row {
+        Some(row) => Ok(from_row(&row)?),
+        None => Err(ReleaseError::NotFound(format!("no execution {id}"))),
+    }
+}
+
+/// The newest executions on an environment, newest first.
+pub async fn recent(
+    db: &Db,
+    project: &str,
+    environment: &str,
+    limit: i64,
+) -> Result<Vec<Record>, sqlx::Error> {
+    let rows = sqlx::query(select_executions!(
+        "WHERE project = $1 AND environment = $2 ORDER BY started_at_ms DESC, id DESC LIMIT $3"
+    ))
+    .bind(project)
+    .bind(environment)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -1,0 +1,474 @@
+//! The release gate: every condition a revision must meet before it runs on
+//! an environment's target, each with a verdict a person can read. Also owns
+//! the environment controls an admin sets by hand (freeze, one-off window),
+//! stored in `environment_controls`.
+
+use crate::approvals;
+use crate::audit::{self, Event, Outcome};
+use crate::auth::Caller;
+use crate::catalog::Revision;
+use crate::config::{Environment, Policy};
+use crate::db::{Db, now_ms};
+use crate::drift;
+use crate::release::{Action, ReleaseError};
+use crate::target::{self, TargetError};
+use schemagate_policy::RiskClass;
+use sqlx::{PgConnection, Row};
+
+/// The longest one-off window an admin may open.
+pub const MAX_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    /// approvals | parent | promotion | window | freeze | drift | exclusive
+    pub name: &'static str,
+    pub passed: bool,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub open: bool,
+    pub conditions: Vec<Condition>,
+    pub revision_id: String,
+    pub environment: String,
+    pub action: Action,
+    pub risk: RiskClass,
+}
+
+impl Verdict {
+    /// The failing conditions as one line.
+    pub fn refusal(&self) -> String {
+        self.conditions
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{}: {}", c.name, c.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Who holds the executor lock while the gate is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// A dry check: the lock must be free.
+    Probe,
+    /// The executor asking holds the lock itself.
+    HeldByThisExecution,
+}
+
+/// Evaluates every condition. `target` is the connection to the target, or
+/// why there is none; the conditions that need it fail with that reason.
+pub async fn check(
+    db: &Db,
+    policy: &Policy,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+    target: Result<&mut PgConnection, &TargetError>,
+    lock: Lock,
+) -> Result<Verdict, ReleaseError> {
+    let mut conditions = Vec::with_capacity(7);
+    let pass = |name, reason: String| Condition {
+        name,
+        passed: true,
+        reason,
+    };
+    let fail = |name, reason: String| Condition {
+        name,
+        passed: false,
+        reason,
+    };
+
+    let evaluation = approvals::evaluate(db, policy, env, revision, action).await?;
+    conditions.push(Condition {
+        name: "approvals",
+        passed: evaluation.satisfied,
+        reason: evaluation.reason,
+    });
+
+    let project = &revision.project;
+    let mut target_conditions = Vec::with_capacity(3);
+    match target {
+        Err(err) => {
+            for name in ["parent", "drift", "exclusive"] {
+                target_conditions.push(fail(name, err.to_string()));
+            }
+        }
+        Ok(conn) => {
+            let current = target::current(conn, project)
+                .await
+                .map_err(|e| target_error(env, &e))?;
+            let current_id = current.as_ref().map(|c| c.id.as_str());
+            target_conditions.push(match (action, current_id) {
+                (Action::Apply, Some(id)) if id == revision.id => fail(
+                    "parent",
+                    format!("{} is already applied on {}", revision.id, env.name),
+                ),
+                (Action::Apply, current) if current.unwrap_or("") == revision.parent_id => pass(
+                    "parent",
+                    match current {
+                        Some(id) => format!("the target is at {id}, the parent of {}", revision.id),
+                        None => format!(
+                            "the target has no revision and {} is the baseline",
+                            revision.id
+                        ),
+                    },
+                ),
+                (Action::Apply, current) => fail(
+                    "parent",
+                    format!(
+                        "the target is at {}, but {} applies on top of {}",
+                        current.unwrap_or("no revision"),
+                        revision.id,
+                        if revision.parent_id.is_empty() {
+                            "an empty target"
+                        } else {
+                            &revision.parent_id
+                        }
+                    ),
+                ),
+                (Action::Rollback, Some(id)) if id == revision.id => pass(
+                    "parent",
+                    format!("{} is the target's current revision", revision.id),
+                ),
+                (Action::Rollback, current) => fail(
+                    "parent",
+                    format!(
+                        "only the current revision can be rolled back; the target is at {}",
+                        current.unwrap_or("no revision")
+                    ),
+                ),
+            });
+            let report = drift::check(db, project, &env.name, conn, current.as_ref())
+                .await
+                .map_err(|e| target_error(env, &e))?;
+            target_conditions.push(Condition {
+                name: "drift",
+                passed: !report.drifted,
+                reason: report.summary,
+            });
+            target_conditions.push(match lock {
+                Lock::HeldByThisExecution => pass(
+                    "exclusive",
+                    "this execution holds the target's executor lock".into(),
+                ),
+                Lock::Probe => match target::holder(conn, project)
+                    .await
+                    .map_err(|e| target_error(env, &e))?
+                {
+                    Some(holder) => fail(
+                        "exclusive",
+                        format!("another execution is running: {holder}"),
+                    ),
+                    None => pass(
+                        "exclusive",
+                        "no other execution is running on the target".into(),
+                    ),
+                },
+            });
+        }
+    }
+    let mut target_conditions = target_conditions.into_iter();
+    if let Some(parent) = target_conditions.next() {
+        conditions.push(parent);
+    }
+
+    conditions.push(promotion(db, policy, env, revision, action).await?);
+    let controls = controls(db, &env.name).await?;
+    conditions.push(window(env, &controls, now_ms()));
+    conditions.push(if controls.frozen {
+        fail(
+            "freeze",
+            format!(
+                "{} is frozen by {}: {}",
+                env.name, controls.changed_by, controls.freeze_reason
+            ),
+        )
+    } else {
+        pass("freeze", format!("{} is not frozen", env.name))
+    });
+    conditions.extend(target_conditions);
+
+    Ok(Verdict {
+        open: conditions.iter().all(|c| c.passed),
+        conditions,
+        revision_id: revision.id.clone(),
+        environment: env.name.clone(),
+        action,
+        risk: revision.risk,
+    })
+}
+
+fn target_error(env: &Environment, err: &sqlx::Error) -> ReleaseError {
+    let detail = match err {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    ReleaseError::Target(TargetError::Failed {
+        environment: env.name.clone(),
+        detail,
+    })
+}
+
+async fn promotion(
+    db: &Db,
+    policy: &Policy,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+) -> Result<Condition, sqlx::Error> {
+    if action == Action::Rollback {
+        return Ok(Condition {
+            name: "promotion",
+            passed: true,
+            reason: "a rollback needs no promotion".into(),
+        });
+    }
+    let Some(previous) = policy.previous(&env.name) else {
+        return Ok(Condition {
+            name: "promotion",
+            passed: true,
+            reason: format!("{} is the first environment in promotion order", env.name),
+        });
+    };
+    let ran: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM executions WHERE project = $1 AND environment = $2 AND revision_id = $3 \
+         AND state = 'succeeded' AND action IN ('apply', 'stamp') ORDER BY started_at_ms DESC LIMIT 1",
+    )
+    .bind(&revision.project)
+    .bind(&previous.name)
+    .bind(&revision.id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match ran {
+        Some(id) => Condition {
+            name: "promotion",
+            passed: true,
+            reason: format!("ran on {} first (execution {id})", previous.name),
+        },
+        None => Condition {
+            name: "promotion",
+            passed: false,
+            reason: format!(
+                "{} has not run on {} yet; environments are promoted in order",
+                revision.id, previous.name
+            ),
+        },
+    })
+}
+
+fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
+    let now = jiff::Timestamp::from_millisecond(now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    if env.window_open(now) {
+        let reason = if env.always_open {
+            format!("{} is always open", env.name)
+        } else {
+            format!("inside the deployment window {}", describe_windows(env))
+        };
+        return Condition {
+            name: "window",
+            passed: true,
+            reason,
+        };
+    }
+    if let Some(expires) = controls.window_expires_at_ms.filter(|&e| e > now_ms) {
+        return Condition {
+            name: "window",
+            passed: true,
+            reason: format!(
+                "one-off window opened by {} until {}: {}",
+                controls.window_opened_by,
+                show_time(expires),
+                controls.window_reason
+            ),
+        };
+    }
+    let local = now.to_zoned(env.time_zone.clone());
+    Condition {
+        name: "window",
+        passed: false,
+        reason: format!(
+            "outside the deployment window {}; it is {} there now (an admin can open a one-off window with `sgctl open-window`)",
+            describe_windows(env),
+            local.strftime("%a %H:%M")
+        ),
+    }
+}
+
+fn describe_windows(env: &Environment) -> String {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let ranges: Vec<String> = env
+        .windows
+        .iter()
+        .map(|w| {
+            let days: Vec<&str> = w
+                .days
+                .iter()
+                .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)).copied())
+                .collect();
+            format!(
+                "{} {}-{}",
+                days.join(","),
+                w.start.strftime("%H:%M"),
+                w.end.strftime("%H:%M")
+            )
+        })
+        .collect();
+    format!(
+        "{} ({})",
+        ranges.join(", "),
+        env.time_zone.iana_name().unwrap_or("UTC")
+    )
+}
+
+fn show_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// What an admin set by hand on an environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Controls {
+    pub frozen: bool,
+    pub freeze_reason: String,
+    pub changed_by: String,
+    pub window_expires_at_ms: Option<i64>,
+    pub window_reason: String,
+    pub window_opened_by: String,
+}
+
+pub async fn controls(db: &Db, environment: &str) -> Result<Controls, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT frozen, freeze_reason, changed_by, window_expires_at_ms, window_reason, window_opened_by \
+         FROM environment_controls WHERE environment = $1",
+    )
+    .bind(environment)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Controls::default());
+    };
+    Ok(Controls {
+        frozen: row.try_get::<i64, _>(0)? != 0,
+        freeze_reason: row.try_get(1)?,
+        changed_by: row.try_get(2)?,
+        window_expires_at_ms: row.try_get(3)?,
+        window_reason: row.try_get(4)?,
+        window_opened_by: row.try_get(5)?,
+    })
+}
+
+fn require_reason(reason: &str, what: &str) -> Result<String, ReleaseError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ReleaseError::InvalidInput(format!(
+            "{what} needs a reason (--reason \"...\"); it goes into the audit log"
+        )));
+    }
+    if reason.len() > approvals::MAX_TEXT_BYTES || reason.chars().any(char::is_control) {
+        return Err(ReleaseError::InvalidInput(format!(
+            "the reason must be one line of at most {} bytes",
+            approvals::MAX_TEXT_BYTES
+        )));
+    }
+    Ok(reason.to_string())
+}
+
+/// Freezes or unfreezes an environment; audited with the reason.
+pub async fn set_frozen(
+    db: &Db,
+    caller: &Caller,
+    environment: &str,
+    frozen: bool,
+    reason: &str,
+) -> Result<Controls, ReleaseError> {
+    let reason = require_reason(reason, if frozen { "freezing" } else { "unfreezing" })?;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, \
+         window_expires_at_ms, window_reason, window_opened_by) VALUES ($1, $2, $3, $4, $5, NULL, '', '') \
+         ON CONFLICT (environment) DO UPDATE SET frozen = excluded.frozen, freeze_reason = excluded.freeze_reason, \
+         changed_by = excluded.changed_by, changed_at_ms = excluded.changed_at_ms",
+    )
+    .bind(environment)
+    .bind(i64::from(frozen))
+    .bind(&reason)
+    .bind(&caller.subject)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        db,
+        &mut tx,
+        &Event {
+            actor: &caller.subject,
+            action: if frozen {
+                "environment.freeze"
+            } else {
+                "environment.unfreeze"
+            },
+            project: "",
+            environment,
+            subject: environment,
+            outcome: Outcome::Ok,
+            detail: reason,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(controls(db, environment).await?)
+}
+
+/// Opens a one-off deployment window until `expires_at_ms`; audited.
+pub async fn open_window(
+    db: &Db,
+    caller: &Caller,
+    environment: &str,
+    reason: &str,
+    expires_at_ms: i64,
+) -> Result<Controls, ReleaseError> {
+    let reason = require_reason(reason, "a one-off window")?;
+    let now = now_ms();
+    if expires_at_ms <= now {
+        return Err(ReleaseError::InvalidInput(
+            "the window's expiry is in the past: give a time in the future".into(),
+        ));
+    }
+    if expires_at_ms - now > MAX_WINDOW_MS {
+        return Err(ReleaseError::InvalidInput(
+            "a one-off window may last at most 7 days".into(),
+        ));
+    }
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, \
+         window_expires_at_ms, window_reason, window_opened_by) VALUES ($1, 0, '', $2, $3, $4, $5, $2) \
+         ON CONFLICT (environment) DO UPDATE SET window_expires_at_ms = excluded.window_expires_at_ms, \
+         window_reason = excluded.window_reason, window_opened_by = excluded.window_opened_by",
+    )
+    .bind(environment)
+    .bind(&caller.subject)
+    .bind(now)
+    .bind(expires_at_ms)
+    .bind(&reason)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        db,
+        &mut tx,
+        &Event {
+            actor: &caller.subject,
+            action: "environment.open_window",
+            project: "",
+            environment,
+            subject: environment,
+            outcome: Outcome::Ok,
+            detail: format!("until {}: {reason}", show_time(expires_at_ms)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(controls(db, environment).await?)
+}

@@ -1,0 +1,342 @@
+//! Onboarding existing databases: a target built without Schemagate is
+//! stamped at a revision only after a parity check proves its schema is the
+//! one the lineage up to that revision builds. The expected schema is built
+//! on a scratch database of the shadow server (`SCHEMAGATE_SHADOW_URL`),
+//! created and dropped for each check. Stamping writes the version row and
+//! nothing else on the target. Also answers the drift check on request.
+
+use crate::audit::{self, Event, Outcome};
+use crate::auth::{Caller, Role};
+use crate::catalog::{self, Revision};
+use crate::config::Policy;
+use crate::db::{Db, now_ms};
+use crate::drift;
+use crate::executor::{self, Record};
+use crate::release::{self, ReleaseError};
+use crate::schema::{self, Difference, Schema};
+use crate::target::{self, Target, TargetError, VERSION_TABLE_DDL};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::str::FromStr;
+
+/// The variable naming the shadow server.
+pub const SHADOW_URL_ENV: &str = "SCHEMAGATE_SHADOW_URL";
+
+pub struct StampRequest<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub revision_id: &'a str,
+    pub force: bool,
+    pub reason: &'a str,
+}
+
+pub struct Stamped {
+    pub fingerprint: String,
+    pub forced: bool,
+    pub differences: Vec<Difference>,
+}
+
+/// The parity check failed: what differs, and the additive SQL that would
+/// reconcile what can be reconciled additively.
+pub fn mismatch_message(
+    environment: &str,
+    revision_id: &str,
+    differences: &[Difference],
+) -> String {
+    let mut text = format!(
+        "the schema of {environment}'s target does not match {revision_id} ({} difference(s), expected vs live); nothing was changed:\n",
+        differences.len()
+    );
+    for difference in differences {
+        text.push_str(&format!("  - {difference}\n"));
+    }
+    let reconcile: Vec<&str> = differences
+        .iter()
+        .filter_map(|d| d.reconcile_sql.as_deref())
+        .collect();
+    if !reconcile.is_empty() {
+        text.push_str("additive SQL that would reconcile part of it:\n");
+        for sql in reconcile {
+            text.push_str(&format!("  {sql}\n"));
+        }
+    }
+    text.push_str("fix the target (or the revision) and stamp again; an admin can force the stamp with --force --reason");
+    text
+}
+
+pub async fn stamp(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    request: &StampRequest<'_>,
+) -> Result<Stamped, ReleaseError> {
+    let result = stamp_inner(db, policy, caller, request).await;
+    if let Err(err) = &result
+        && !matches!(err, ReleaseError::Db(_))
+    {
+        audit::record(
+            db,
+            &Event {
+                actor: &caller.subject,
+                action: "target.stamp",
+                project: request.project,
+                environment: request.environment,
+                subject: request.revision_id,
+                outcome: Outcome::Refused,
+                detail: err
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+        )
+        .await?;
+    }
+    result
+}
+
+async fn stamp_inner(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    request: &StampRequest<'_>,
+) -> Result<Stamped, ReleaseError> {
+    let env = release::environment(policy, request.environment)?;
+    let reason = request.reason.trim();
+    if request.force {
+        if !caller.has(Role::Admin) {
+            return Err(ReleaseError::PermissionDenied(
+                "a forced stamp needs the admin role".into(),
+            ));
+        }
+        if reason.is_empty() {
+            return Err(ReleaseError::InvalidInput(
+                "a forced stamp needs a reason (--reason \"...\"); it goes into the audit log"
+                    .into(),
+            ));
+        }
+    }
+    let revision = catalog::get(db, request.project, request.revision_id).await?;
+    let history = catalog::history(db, request.project).await?;
+    let lineage: Vec<&Revision> = history
+        .iter()
+        .take_while(|r| r.sequence <= revision.sequence)
+        .collect();
+
+    let target = Target::of(env)?;
+    let mut conn = target
+        .connect(&format!("schemagate stamp by {}", caller.subject))
+        .await?;
+    let result = async {
+        if let Err(holder) = target::try_lock(&mut conn, request.project)
+            .await
+            .map_err(|e| target.failed(&e))?
+        {
+            return Err(ReleaseError::Busy(format!(
+                "an execution is running on {}'s target: {holder}",
+                env.name
+            )));
+        }
+        if let Some(current) = target::current(&mut conn, request.project)
+            .await
+            .map_err(|e| target.failed(&e))?
+        {
+            return Err(ReleaseError::Refused(format!(
+                "{}'s target is already under the catalog at {}; stamping is for databases without history",
+                env.name, current.id
+            )));
+        }
+        let expected = expected_schema(&lineage).await?;
+        let live = schema::introspect(&mut conn)
+            .await
+            .map_err(|e| target.failed(&e))?;
+        let differences = schema::diff(&expected, &live);
+        if !differences.is_empty() && !request.force {
+            return Err(ReleaseError::Refused(mismatch_message(
+                &env.name,
+                &revision.id,
+                &differences,
+            )));
+        }
+        let mut record = Record {
+            id: release::new_id(),
+            project: revision.project.clone(),
+            environment: env.name.clone(),
+            revision_id: revision.id.clone(),
+            action: "stamp".into(),
+            state: "succeeded".into(),
+            started_at_ms: now_ms(),
+            executed_by: caller.subject.clone(),
+            policy_sha256: policy.sha256.clone(),
+            transactional: true,
+            fingerprint: live.fingerprint(),
+            ..Record::default()
+        };
+        // The version row first: if the catalog write below fails, the
+        // drift check reports a target at a revision with no recorded
+        // schema, which a person can see and repair.
+        let mut tx = conn.begin().await.map_err(|e| target.failed(&e))?;
+        let written: Result<(), sqlx::Error> = async {
+            sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+                 VALUES ($1, $2, $3, $4, $5, $6, true, true)",
+            )
+            .bind(&revision.project)
+            .bind(&revision.id)
+            .bind(&revision.checksum)
+            .bind(revision.sequence)
+            .bind(&caller.subject)
+            .bind(&record.id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+        .await;
+        written.map_err(|e| target.failed(&e))?;
+        tx.commit().await.map_err(|e| target.failed(&e))?;
+        record.finished_at_ms = Some(now_ms());
+
+        let forced = !differences.is_empty();
+        let mut catalog_tx = db.pool.begin().await?;
+        executor::record_stamp(&mut catalog_tx, &record).await?;
+        drift::record(&mut catalog_tx, &revision.project, &env.name, &revision.id, &live).await?;
+        audit::append(
+            db,
+            &mut catalog_tx,
+            &Event {
+                actor: &caller.subject,
+                action: if forced { "target.stamp_forced" } else { "target.stamp" },
+                project: &revision.project,
+                environment: &env.name,
+                subject: &revision.id,
+                outcome: Outcome::Ok,
+                detail: if forced {
+                    format!(
+                        "forced over {} difference(s); reason: {reason}; fingerprint={}",
+                        differences.len(),
+                        record.fingerprint
+                    )
+                } else {
+                    format!("parity check passed; fingerprint={}", record.fingerprint)
+                },
+            },
+        )
+        .await?;
+        catalog_tx.commit().await?;
+        Ok(Stamped {
+            fingerprint: record.fingerprint,
+            forced,
+            differences,
+        })
+    }
+    .await;
+    target::close(conn).await;
+    result
+}
+
+/// Builds the schema the lineage produces, on a scratch database of the
+/// shadow server that is dropped again whatever happens.
+pub async fn expected_schema(lineage: &[&Revision]) -> Result<Schema, ReleaseError> {
+    let url = std::env::var(SHADOW_URL_ENV).map_err(|_| {
+        ReleaseError::Refused(format!(
+            "the parity check needs a shadow PostgreSQL server to build the expected schema on: set {SHADOW_URL_ENV} on the server (a database is created and dropped there per check)"
+        ))
+    })?;
+    let shadow_error = |detail: String| {
+        ReleaseError::Target(TargetError::Unreachable {
+            environment: "shadow".into(),
+            detail: detail.replace(&url, "<shadow>"),
+        })
+    };
+    let options = PgConnectOptions::from_str(&url)
+        .map_err(|e| shadow_error(e.to_string()))?
+        .application_name("schemagate parity check")
+        .log_statements(tracing::log::LevelFilter::Off);
+    let mut admin = options
+        .connect()
+        .await
+        .map_err(|e| shadow_error(e.to_string()))?;
+    let name = format!("schemagate_shadow_{}", release::new_id().replace('-', ""));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| shadow_error(format!("cannot create a scratch database: {e}")))?;
+    let built = async {
+        let mut scratch = options
+            .clone()
+            .database(&name)
+            .connect()
+            .await
+            .map_err(|e| shadow_error(e.to_string()))?;
+        let mut result = Ok(());
+        for revision in lineage {
+            if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(revision.up_sql.clone()))
+                .execute(&mut scratch)
+                .await
+            {
+                result = Err(ReleaseError::Refused(format!(
+                    "the lineage does not build on the shadow server: {} failed: {}",
+                    revision.id,
+                    match &err {
+                        sqlx::Error::Database(db) => db.message().to_string(),
+                        other => other.to_string(),
+                    }
+                )));
+                break;
+            }
+        }
+        let schema = match result {
+            Ok(()) => schema::introspect(&mut scratch)
+                .await
+                .map_err(|e| shadow_error(e.to_string())),
+            Err(err) => Err(err),
+        };
+        let _ = scratch.close().await;
+        schema
+    }
+    .await;
+    if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    {
+        tracing::warn!(database = %name, error = %err, "scratch database not dropped");
+    }
+    let _ = admin.close().await;
+    built
+}
+
+/// The drift check on request.
+pub struct DriftAnswer {
+    pub current_revision: String,
+    pub report: drift::Report,
+}
+
+pub async fn check_drift(
+    db: &Db,
+    policy: &Policy,
+    project: &str,
+    environment: &str,
+) -> Result<DriftAnswer, ReleaseError> {
+    let env = release::environment(policy, environment)?;
+    let target = Target::of(env)?;
+    let mut conn: PgConnection = target.connect("schemagate drift check").await?;
+    let result = async {
+        let current = target::current(&mut conn, project)
+            .await
+            .map_err(|e| target.failed(&e))?;
+        let report = drift::check(db, project, &env.name, &mut conn, current.as_ref())
+            .await
+            .map_err(|e| target.failed(&e))?;
+        Ok(DriftAnswer {
+            current_revision: current.map(|c| c.id).unwrap_or_default(),
+            report,
+        })
+    }
+    .await;
+    target::close(conn).await;
+    result
+}

@@ -1,0 +1,286 @@
+//! Target databases: the PostgreSQL servers Schemagate migrates. Their URLs
+//! come from the environment variables the policy names and never leave this
+//! module: no error, log line or response carries them. Owns the target's
+//! version table, `schemagate.applied_revisions`, and the executor lock.
+
+use crate::config::Environment;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Creates the version table; runs inside the transaction of the first
+/// revision or stamp, so a failed first revision leaves nothing behind.
+pub const VERSION_TABLE_DDL: &str = "CREATE SCHEMA IF NOT EXISTS schemagate; \
+     CREATE TABLE IF NOT EXISTS schemagate.applied_revisions ( \
+        project        text        NOT NULL, \
+        id             text        NOT NULL, \
+        checksum       text        NOT NULL, \
+        sequence       bigint      NOT NULL, \
+        applied_at     timestamptz NOT NULL DEFAULT now(), \
+        executed_by    text        NOT NULL, \
+        execution_id   text        NOT NULL, \
+        transactional  boolean     NOT NULL, \
+        stamped        boolean     NOT NULL DEFAULT false, \
+        PRIMARY KEY (project, id))";
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "environment '{environment}': the variable {variable} holding its target URL is not set on the server"
+    )]
+    MissingUrl {
+        environment: String,
+        variable: String,
+    },
+    #[error(
+        "environment '{environment}': {variable} does not hold a postgres:// URL. Schemagate migrates PostgreSQL targets only; SQLite journals on edge controllers are observed by sg-agent, never migrated"
+    )]
+    NotPostgres {
+        environment: String,
+        variable: String,
+    },
+    #[error("environment '{environment}': the target database is unreachable: {detail}")]
+    Unreachable { environment: String, detail: String },
+    #[error("environment '{environment}': the target database failed: {detail}")]
+    Failed { environment: String, detail: String },
+}
+
+/// A target's URL, read from the environment when needed.
+pub struct Target {
+    pub environment: String,
+    url: String,
+}
+
+impl Target {
+    pub fn of(env: &Environment) -> Result<Target, TargetError> {
+        let url = std::env::var(&env.target_url_env).map_err(|_| TargetError::MissingUrl {
+            environment: env.name.clone(),
+            variable: env.target_url_env.clone(),
+        })?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(TargetError::NotPostgres {
+                environment: env.name.clone(),
+                variable: env.target_url_env.clone(),
+            });
+        }
+        Ok(Target {
+            environment: env.name.clone(),
+            url,
+        })
+    }
+
+    /// The URL, for the backup tool only.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn connect(&self, application_name: &str) -> Result<PgConnection, TargetError> {
+        let options = PgConnectOptions::from_str(&self.url)
+            .map_err(|err| self.unreachable(&err))?
+            .application_name(application_name)
+            .log_statements(tracing::log::LevelFilter::Off);
+        match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(err)) => Err(self.unreachable(&err)),
+            Err(_) => Err(TargetError::Unreachable {
+                environment: self.environment.clone(),
+                detail: "no answer within 10 s".into(),
+            }),
+        }
+    }
+
+    fn unreachable(&self, err: &dyn std::fmt::Display) -> TargetError {
+        TargetError::Unreachable {
+            environment: self.environment.clone(),
+            detail: self.scrub(&err.to_string()),
+        }
+    }
+
+    /// A target failure as an error fit for a response.
+    pub fn failed(&self, err: &sqlx::Error) -> TargetError {
+        let detail = match err {
+            sqlx::Error::Database(db) => {
+                let mut text = db.message().to_string();
+                if let Some(code) = db.code() {
+                    text = format!("{text} (SQLSTATE {code})");
+                }
+                text
+            }
+            other => other.to_string(),
+        };
+        TargetError::Failed {
+            environment: self.environment.clone(),
+            detail: self.scrub(&detail),
+        }
+    }
+
+    /// Removes the URL and its password from a message.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = text.replace(&self.url, "<target>");
+        if let Some(password) = password_of(&self.url).filter(|p| !p.is_empty()) {
+            text = text.replace(&password, "***");
+        }
+        text
+    }
+}
+
+/// The password in a URL's user info, percent-decoded.
+pub(crate) fn password_of(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest.rfind('@')?];
+    let (_, password) = userinfo.split_once(':')?;
+    Some(percent_decode(password))
+}
+
+/// The URL without its password, for tools that take it from PGPASSWORD.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    match rest.rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{}{}{}", &url[..scheme_end + 3], user, &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(&String::from_utf8_lossy(hex), 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A revision recorded in the target's version table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub id: String,
+    pub checksum: String,
+    pub sequence: i64,
+}
+
+/// The target's current revision of `project`, read from its version table;
+/// `None` when the table or any row is missing.
+pub async fn current(
+    conn: &mut PgConnection,
+    project: &str,
+) -> Result<Option<Applied>, sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    if !exists {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT id, checksum, sequence FROM schemagate.applied_revisions \
+         WHERE project = $1 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(project)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(Applied {
+            id: row.try_get(0)?,
+            checksum: row.try_get(1)?,
+            sequence: row.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+/// The key of the executor lock of `project` on a target.
+fn lock_key(project: &str) -> i64 {
+    let digest = Sha256::digest(format!("schemagate.executor.{project}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Takes the session-level executor lock on the target, held until the
+/// connection closes. `Err(holder)` names the session holding it.
+pub async fn try_lock(
+    conn: &mut PgConnection,
+    project: &str,
+) -> Result<Result<(), String>, sqlx::Error> {
+    let key = lock_key(project);
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    if taken {
+        return Ok(Ok(()));
+    }
+    Ok(Err(holder(conn, project)
+        .await?
+        .unwrap_or_else(|| "another session".into())))
+}
+
+/// The application name of the session holding the executor lock, if any.
+pub async fn holder(conn: &mut PgConnection, project: &str) -> Result<Option<String>, sqlx::Error> {
+    let key = lock_key(project);
+    // An advisory lock on a bigint key is stored as two 32-bit halves.
+    let high = (key >> 32) as i32;
+    let low = key as i32;
+    sqlx::query_scalar(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = ($1::bigint & 4294967295) \
+           AND l.objid::bigint = ($2::bigint & 4294967295) AND l.objsubid = 1 \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND l.pid <> pg_backend_pid() LIMIT 1",
+    )
+    .bind(i64::from(high))
+    .bind(i64::from(low))
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Closes a target connection, waiting a bounded time for a clean goodbye.
+pub async fn close(conn: PgConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_found_and_removed() {
+        let url = "postgres://deploy:s3cr%40t@db.internal:5432/pilot";
+        assert_eq!(password_of(url).as_deref(), Some("s3cr@t"));
+        assert_eq!(
+            without_password(url),
+            "postgres://deploy@db.internal:5432/pilot"
+        );
+        assert_eq!(password_of("postgres://deploy@h/db"), None);
+        assert_eq!(without_password("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn messages_lose_the_url_and_password() {
+        let target = Target {
+            environment: "pilot".into(),
+            url: "postgres://deploy:hunter2@db/pilot".into(),
+        };
+        let text = target.scrub("cannot reach postgres://deploy:hunter2@db/pilot (pw hunter2)");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<target>"), "{text}");
+    }
+}
