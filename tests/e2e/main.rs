@@ -6,4 +6,6 @@ mod bad_input;
 mod catalog;
 mod fleet;
 mod lint;
+mod observability;
 mod policy;
+mod release;

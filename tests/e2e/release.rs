@@ -1,0 +1,783 @@
+//! The release flow end to end: approvals, the gate, gated execution with
+//! backups, rollback, drift and the executor lock, on real PostgreSQL
+//! targets driven through the real server by the real `sgctl`.
+
+use schemagate_e2e::{Run, Server, block_on, postgres, token, write_revisions};
+use sqlx::{Connection, PgConnection};
+use std::path::Path;
+
+const BASELINE: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\n",
+    "DROP TABLE venues;\n",
+);
+const ADD_TAPS: (&str, &str, &str) = (
+    "0002_add_taps",
+    "CREATE TABLE taps (id bigint PRIMARY KEY, venue_id bigint NOT NULL REFERENCES venues (id));\n",
+    "DROP TABLE taps;\n",
+);
+
+/// A server with the example policy (pilot made always open unless
+/// `edit` says otherwise) and three empty targets.
+pub struct Fixture {
+    pub server: Server,
+    pub dev: String,
+    pub ci: String,
+    pub pilot: String,
+    pub backups: tempfile::TempDir,
+    pub revisions: tempfile::TempDir,
+    _policy_dir: tempfile::TempDir,
+}
+
+pub struct Tokens {
+    pub alice: String,
+    pub carol: String,
+    pub dave: String,
+    pub erin: String,
+    pub root: String,
+}
+
+pub fn tokens() -> Tokens {
+    Tokens {
+        // The author of every revision.
+        alice: token("alice", &["developer"]),
+        carol: token("carol", &["approver"]),
+        dave: token("dave", &["approver"]),
+        erin: token("erin", &["deployer"]),
+        root: token("root", &["admin"]),
+    }
+}
+
+pub fn example_policy() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/schemagate.toml"),
+    )
+    .unwrap()
+}
+
+impl Fixture {
+    pub fn start(edit: impl Fn(String) -> String) -> Fixture {
+        Fixture::start_with(edit, |dev, ci, pilot| {
+            (dev.to_string(), ci.to_string(), pilot.to_string())
+        })
+    }
+
+    /// `urls` maps the three database URLs to what the server is given.
+    pub fn start_with(
+        edit: impl Fn(String) -> String,
+        urls: impl Fn(&str, &str, &str) -> (String, String, String),
+    ) -> Fixture {
+        let (dev, ci, pilot) = block_on(async {
+            (
+                postgres().create_database().await,
+                postgres().create_database().await,
+                postgres().create_database().await,
+            )
+        });
+        let policy_dir = tempfile::tempdir().unwrap();
+        let policy = policy_dir.path().join("schemagate.toml");
+        std::fs::write(
+            &policy,
+            edit(example_policy().replace("[\"mon-fri 13:00-17:00\"]", "[\"always\"]")),
+        )
+        .unwrap();
+        let backups = tempfile::tempdir().unwrap();
+        let catalog = format!(
+            "sqlite://{}",
+            policy_dir.path().join("catalog.db").display()
+        );
+        let (dev_url, ci_url, pilot_url) = urls(&dev, &ci, &pilot);
+        let server = Server::start(
+            &catalog,
+            &[
+                ("SCHEMAGATE_CONFIG", policy.to_str().unwrap()),
+                ("SCHEMAGATE_TARGET_DEV_URL", &dev_url),
+                ("SCHEMAGATE_TARGET_CI_URL", &ci_url),
+                ("SCHEMAGATE_TARGET_PILOT_URL", &pilot_url),
+                ("SCHEMAGATE_BACKUP_DIR", backups.path().to_str().unwrap()),
+                ("SCHEMAGATE_SHADOW_URL", postgres().admin_url()),
+            ],
+        );
+        Fixture {
+            server,
+            dev,
+            ci,
+            pilot,
+            backups,
+            revisions: tempfile::tempdir().unwrap(),
+            _policy_dir: policy_dir,
+        }
+    }
+
+    pub fn submit(&self, t: &Tokens, revisions: &[(&str, &str, &str)]) {
+        write_revisions(self.revisions.path(), revisions);
+        self.server
+            .sgctl(
+                &t.alice,
+                &["submit", self.revisions.path().to_str().unwrap()],
+            )
+            .ok();
+    }
+
+    pub fn run(&self, token: &str, args: &[&str]) -> Run {
+        self.server.sgctl(token, args)
+    }
+
+    pub fn approve(&self, token: &str, id: &str, envs: &[&str]) {
+        for env in envs {
+            self.run(token, &["approve", id, "--env", env]).ok();
+        }
+    }
+}
+
+pub fn query_i64(url: &str, sql: &str) -> i64 {
+    block_on(async {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
+pub fn execute(url: &str, sql: &str) {
+    block_on(async {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+}
+
+pub fn table_exists(url: &str, table: &str) -> bool {
+    query_i64(
+        url,
+        &format!(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '{table}'"
+        ),
+    ) == 1
+}
+
+pub fn applied(url: &str) -> i64 {
+    if query_i64(
+        url,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'schemagate' AND tablename = 'applied_revisions'",
+    ) == 0
+    {
+        return 0;
+    }
+    query_i64(url, "SELECT count(*) FROM schemagate.applied_revisions")
+}
+
+#[test]
+fn an_additive_revision_is_promoted_dev_ci_pilot_in_order_with_a_restorable_backup() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE]);
+
+    // Nothing approved yet: the gate says so and exits 1.
+    let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("CLOSED"), "{gate:#?}");
+    assert!(gate.stdout.contains("0 of 1"), "{gate:#?}");
+
+    f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
+
+    // Skipping an environment is refused by the promotion condition.
+    let skip = f.run(&t.erin, &["deploy", "--env", "ci"]);
+    assert_eq!(skip.code, 1, "{skip:#?}");
+    assert!(skip.stdout.contains("has not run on dev yet"), "{skip:#?}");
+    assert!(!table_exists(&f.ci, "venues"));
+
+    let gate = f.run(
+        &t.erin,
+        &["--json", "gate", "0001_baseline", "--env", "dev"],
+    );
+    assert_eq!(gate.code, 0, "{gate:#?}");
+    let verdict = gate.json();
+    assert_eq!(verdict["open"], true);
+    let names: Vec<&str> = verdict["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "approvals",
+            "parent",
+            "promotion",
+            "window",
+            "freeze",
+            "drift",
+            "exclusive"
+        ]
+    );
+
+    for env in ["dev", "ci", "pilot"] {
+        let out = f.run(&t.erin, &["deploy", "--env", env]);
+        assert_eq!(out.code, 0, "deploy to {env}: {out:#?}");
+        assert!(out.stdout.contains("applied 0001_baseline"), "{out:#?}");
+    }
+    for url in [&f.dev, &f.ci, &f.pilot] {
+        assert!(table_exists(url, "venues"));
+        assert_eq!(
+            query_i64(
+                url,
+                "SELECT count(*) FROM schemagate.applied_revisions WHERE id = '0001_baseline' AND executed_by = 'erin'"
+            ),
+            1
+        );
+    }
+    // A second deploy has nothing to do.
+    let again = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert!(again.stdout.contains("nothing to do"), "{again:#?}");
+
+    // pilot demands a backup: one file, recorded and restorable.
+    execute(
+        &f.pilot,
+        "INSERT INTO venues VALUES (1, 'Taproom'), (2, 'Cellar')",
+    );
+    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    f.approve(&t.carol, "0002_add_taps", &["dev", "ci", "pilot"]);
+    for env in ["dev", "ci", "pilot"] {
+        f.run(&t.erin, &["deploy", "--env", env]).ok();
+    }
+    let dumps: Vec<_> = std::fs::read_dir(f.backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dumps.len(), 2, "one backup per pilot execution: {dumps:?}");
+    let status = f
+        .run(&t.erin, &["--json", "status", "--env", "pilot"])
+        .json();
+    assert_eq!(status["current_revision"], "0002_add_taps", "{status:#}");
+    let newest = &status["recent_executions"][0];
+    assert_eq!(newest["revision_id"], "0002_add_taps", "{status:#}");
+    let backup = newest["backup_path"].as_str().unwrap().to_string();
+    assert!(Path::new(&backup).exists(), "{status:#}");
+    let bytes = std::fs::read(&backup).unwrap();
+    assert_eq!(newest["backup_bytes"].as_u64().unwrap(), bytes.len() as u64);
+    use sha2::Digest;
+    assert_eq!(
+        newest["backup_sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+
+    // Restore the backup taken before 0002 into a fresh database: the rows
+    // are there and the schema is the one before 0002.
+    let restored = block_on(postgres().create_database());
+    let output = std::process::Command::new("pg_restore")
+        .arg("--no-owner")
+        .arg("--dbname")
+        .arg(&restored)
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(query_i64(&restored, "SELECT count(*) FROM venues"), 2);
+    assert!(!table_exists(&restored, "taps"));
+    assert_eq!(
+        query_i64(
+            &restored,
+            "SELECT count(*) FROM schemagate.applied_revisions WHERE id = '0001_baseline'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE]);
+
+    // The author cannot approve, even holding the approver role.
+    let author = token("alice", &["developer", "approver"]);
+    f.run(&author, &["approve", "0001_baseline", "--env", "dev"])
+        .fails(4, "cannot approve their own revision");
+    // An admin is not in dev's additive entry (approver only).
+    f.run(&t.root, &["approve", "0001_baseline", "--env", "dev"])
+        .fails(4, "needs approvals from the role approver");
+    // A deployer holds no approving role at all.
+    f.run(&t.erin, &["approve", "0001_baseline", "--env", "dev"])
+        .fails(4, "permission denied");
+    f.run(&t.carol, &["approve", "0001_baseline", "--env", "staging"])
+        .fails(2, "unknown environment 'staging'");
+
+    // A rejection blocks until revoked.
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.run(
+        &t.dave,
+        &[
+            "reject",
+            "0001_baseline",
+            "--env",
+            "dev",
+            "--reason",
+            "needs an index",
+        ],
+    )
+    .ok();
+    let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("rejected by dave"), "{gate:#?}");
+    f.run(
+        &t.carol,
+        &["revoke", "0001_baseline", "--env", "dev", "--rollback"],
+    )
+    .fails(1, "no active decision");
+    f.run(&t.dave, &["revoke", "0001_baseline", "--env", "dev"])
+        .ok();
+    f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
+        .ok();
+
+    let list = f
+        .run(&t.erin, &["--json", "approvals", "0001_baseline"])
+        .json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:#?}");
+    assert!(
+        list.iter()
+            .any(|a| a["approver"] == "dave" && a["revoked"] == true)
+    );
+
+    // Resubmitting different content under the same id is refused, so an
+    // approval can never silently cover other SQL.
+    std::fs::write(
+        f.revisions.path().join("0001_baseline.up.sql"),
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+    )
+    .unwrap();
+    f.run(&t.alice, &["submit", f.revisions.path().to_str().unwrap()])
+        .fails(1, "already exists with different content");
+
+    // The approval records the checksum: were the stored revision's content
+    // (and so its checksum) changed behind the server's back, it no longer counts.
+    let catalog = f
+        .server
+        .database_url
+        .trim_start_matches("sqlite://")
+        .to_string();
+    let db = rusqlite::Connection::open(&catalog).unwrap();
+    db.execute(
+        "UPDATE revisions SET checksum = 'changed' WHERE id = '0001_baseline'",
+        [],
+    )
+    .unwrap();
+    let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("void"), "{gate:#?}");
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(applied(&f.dev), 0);
+}
+
+#[test]
+fn a_policy_change_voids_earlier_approvals() {
+    let t = tokens();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = format!("sqlite://{}", dir.path().join("c.db").display());
+    let dev = block_on(postgres().create_database());
+    let policy = dir.path().join("p.toml");
+    let start = |text: &str| {
+        std::fs::write(&policy, text).unwrap();
+        Server::start(
+            &catalog,
+            &[
+                ("SCHEMAGATE_CONFIG", policy.to_str().unwrap()),
+                ("SCHEMAGATE_TARGET_DEV_URL", &dev),
+            ],
+        )
+    };
+    let server = start(&example_policy());
+    let revisions = tempfile::tempdir().unwrap();
+    write_revisions(revisions.path(), &[BASELINE]);
+    server
+        .sgctl(&t.alice, &["submit", revisions.path().to_str().unwrap()])
+        .ok();
+    server
+        .sgctl(&t.carol, &["approve", "0001_baseline", "--env", "dev"])
+        .ok();
+    server
+        .sgctl(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
+        .ok();
+    drop(server);
+
+    let server = start(&example_policy().replace("lock_timeout = \"5s\"", "lock_timeout = \"4s\""));
+    let gate = server.sgctl(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("0 of 1"), "{gate:#?}");
+    assert!(gate.stdout.contains("void"), "{gate:#?}");
+}
+
+#[test]
+fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_close_the_gate() {
+    let t = tokens();
+    // pilot's window is on a weekday three days away: closed now.
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let today = block_on(async {
+        let mut conn = PgConnection::connect(postgres().admin_url()).await.unwrap();
+        sqlx::query_scalar::<_, f64>(
+            "SELECT extract(isodow FROM now() AT TIME ZONE 'Europe/Berlin')::float8",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    }) as usize;
+    let closed = format!("[\"{} 00:00-23:59\"]", days[(today - 1 + 3) % 7]);
+    let f = Fixture::start(move |p| {
+        p.replacen(
+            "windows = [\"always\"]\nlock_timeout = \"3s\"",
+            &format!("windows = {closed}\nlock_timeout = \"3s\""),
+            1,
+        )
+    });
+    let drop_venues = (
+        "0002_drop_venues",
+        "DROP TABLE venues;\n",
+        "CREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\n",
+    );
+    f.submit(&t, &[BASELINE, drop_venues]);
+    f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    )
+    .ok();
+
+    // Forbidden: approvers cannot approve it without a written reason, and
+    // ordinary approvals never open the gate.
+    f.run(&t.carol, &["approve", "0002_drop_venues", "--env", "dev"])
+        .fails(2, "emergency path");
+    let gate = f.run(&t.erin, &["gate", "0002_drop_venues", "--env", "dev"]);
+    assert_eq!(gate.code, 1);
+    assert!(gate.stdout.contains("forbidden"), "{gate:#?}");
+    // The emergency path: an admin and two approvers, each with a reason.
+    for who in [&t.carol, &t.dave] {
+        f.run(
+            who,
+            &[
+                "approve",
+                "0002_drop_venues",
+                "--env",
+                "dev",
+                "--reason",
+                "GDPR erasure",
+            ],
+        )
+        .ok();
+    }
+    let gate = f.run(&t.erin, &["gate", "0002_drop_venues", "--env", "dev"]);
+    assert!(
+        gate.stdout.contains("0/1 admin and 2/2 approver"),
+        "{gate:#?}"
+    );
+    f.run(
+        &t.root,
+        &[
+            "approve",
+            "0002_drop_venues",
+            "--env",
+            "dev",
+            "--reason",
+            "GDPR erasure",
+        ],
+    )
+    .ok();
+
+    // Freeze closes the gate until an admin unfreezes.
+    f.run(&t.carol, &["freeze", "--env", "dev", "--reason", "x"])
+        .fails(4, "permission denied");
+    f.run(
+        &t.root,
+        &["freeze", "--env", "dev", "--reason", "pilot weekend"],
+    )
+    .ok();
+    let frozen = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(frozen.code, 1, "{frozen:#?}");
+    assert!(
+        frozen.stdout.contains("frozen by root: pilot weekend"),
+        "{frozen:#?}"
+    );
+    assert!(table_exists(&f.dev, "venues"));
+    f.run(&t.root, &["unfreeze", "--env", "dev", "--reason", "back"])
+        .ok();
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(!table_exists(&f.dev, "venues"));
+
+    // A closed window refuses; an admin's one-off window opens it, audited.
+    let baseline_only = ["--to", "0001_baseline"];
+    f.run(
+        &t.erin,
+        &[&["deploy", "--env", "ci"][..], &baseline_only].concat(),
+    )
+    .ok();
+    let closed = f.run(
+        &t.erin,
+        &[&["deploy", "--env", "pilot"][..], &baseline_only].concat(),
+    );
+    assert_eq!(closed.code, 1, "{closed:#?}");
+    assert!(
+        closed.stdout.contains("outside the deployment window"),
+        "{closed:#?}"
+    );
+    assert!(!table_exists(&f.pilot, "venues"));
+    f.run(
+        &t.root,
+        &[
+            "open-window",
+            "--env",
+            "pilot",
+            "--reason",
+            "hotfix",
+            "--for",
+            "30m",
+        ],
+    )
+    .ok();
+    f.run(
+        &t.erin,
+        &[&["deploy", "--env", "pilot"][..], &baseline_only].concat(),
+    )
+    .ok();
+    assert!(table_exists(&f.pilot, "venues"));
+    let audit = f.run(&t.root, &["--json", "audit"]).json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "environment.freeze",
+        "environment.unfreeze",
+        "environment.open_window",
+        "approval.approve",
+        "execution.apply",
+    ] {
+        assert!(actions.contains(&action), "{action} missing: {actions:?}");
+    }
+}
+
+#[test]
+fn out_of_band_changes_are_drift_and_close_the_gate() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_add_taps", &["dev"]);
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    )
+    .ok();
+    assert!(
+        f.run(&t.erin, &["drift", "--env", "dev"])
+            .ok()
+            .contains("no drift")
+    );
+
+    execute(&f.dev, "ALTER TABLE venues ADD COLUMN capacity integer");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("capacity"), "{drift:#?}");
+    let gate = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("capacity"), "{gate:#?}");
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(!table_exists(&f.dev, "taps"));
+
+    execute(&f.dev, "ALTER TABLE venues DROP COLUMN capacity");
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "taps"));
+}
+
+#[test]
+fn a_failing_statement_leaves_the_target_exactly_as_before() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let broken = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
+        "DROP TABLE venues;\n",
+    );
+    f.submit(&t, &[broken]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    let out = f.run(&t.erin, &["--json", "deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("no_such_table"), "{out:#?}");
+    assert!(!table_exists(&f.dev, "venues"));
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'schemagate'"
+        ),
+        0,
+        "not even the version table was left behind"
+    );
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let id = events
+        .iter()
+        .find_map(|e| e["execution_id"].as_str().filter(|s| !s.is_empty()))
+        .unwrap()
+        .to_string();
+    let record = f.run(&t.erin, &["--json", "execution", &id]).json();
+    assert_eq!(record["state"], "failed", "{record:#}");
+    assert!(record["error"].as_str().unwrap().contains("no_such_table"));
+    assert!(
+        record["finished_at"].is_string() || record["finished_at"].is_object(),
+        "{record:#}"
+    );
+}
+
+#[test]
+fn two_concurrent_deploys_apply_the_revision_once() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let slow = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\nSELECT pg_sleep(2);\n",
+        "DROP TABLE venues;\n",
+    );
+    f.submit(&t, &[slow]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| f.run(&t.erin, &["deploy", "--env", "dev"])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(ok, 1, "{runs:#?}");
+    let refused = runs.iter().find(|r| r.code != 0).unwrap();
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("aborted") && refused.stderr.contains("schemagate apply by erin"),
+        "{refused:#?}"
+    );
+    assert_eq!(applied(&f.dev), 1);
+}
+
+#[test]
+fn rollback_needs_its_own_approvals_and_runs_the_down_sql() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    for id in ["0001_baseline", "0002_add_taps"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "taps"));
+
+    let refused = f.run(&t.erin, &["rollback", "--env", "dev"]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(refused.stdout.contains("rollback approval"), "{refused:#?}");
+    f.run(
+        &t.dave,
+        &["approve", "0002_add_taps", "--env", "dev", "--rollback"],
+    )
+    .ok();
+    let out = f.run(&t.erin, &["rollback", "--env", "dev"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(!table_exists(&f.dev, "taps"));
+    assert!(table_exists(&f.dev, "venues"));
+    assert_eq!(applied(&f.dev), 1);
+    assert!(
+        f.run(&t.erin, &["drift", "--env", "dev"])
+            .ok()
+            .contains("no drift")
+    );
+
+    // Deploy again; a second rollback needs fresh approval.
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "taps"));
+    let again = f.run(&t.erin, &["rollback", "--env", "dev"]);
+    assert_eq!(again.code, 1, "{again:#?}");
+    assert!(table_exists(&f.dev, "taps"));
+}
+
+#[test]
+fn target_credentials_appear_in_no_response_log_or_error() {
+    let t = tokens();
+    const SECRET: &str = "Sup3rSecretPassw0rd";
+    let with_password = |url: &str| {
+        url.replacen(
+            "postgres://postgres@",
+            &format!("postgres://postgres:{SECRET}@"),
+            1,
+        )
+    };
+    let f = Fixture::start_with(
+        |p| p,
+        |dev, ci, pilot| {
+            // ci points at a port where nothing listens.
+            let unreachable = with_password(ci)
+                .replace("127.0.0.1:", "127.0.0.1:1")
+                .replace("localhost:", "localhost:1");
+            (with_password(dev), unreachable, with_password(pilot))
+        },
+    );
+    assert!(
+        f.dev.contains("postgres://postgres@"),
+        "the harness URL has the expected shape: {}",
+        f.dev
+    );
+    f.submit(&t, &[BASELINE]);
+    f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
+    let mut outputs = vec![
+        f.run(&t.erin, &["deploy", "--env", "dev"]),
+        f.run(&t.erin, &["deploy", "--env", "ci"]),
+        f.run(&t.erin, &["gate", "0001_baseline", "--env", "ci"]),
+        f.run(&t.erin, &["status", "--env", "dev"]),
+        f.run(&t.erin, &["status", "--env", "ci"]),
+        f.run(&t.erin, &["drift", "--env", "ci"]),
+        f.run(&t.erin, &["--json", "status", "--env", "dev"]),
+    ];
+    outputs[0].ok();
+    assert_eq!(
+        outputs[1].code, 3,
+        "an unreachable target is UNAVAILABLE: {:#?}",
+        outputs[1]
+    );
+    outputs.push(f.run(&t.root, &["--json", "audit"]));
+    for out in &outputs {
+        assert!(
+            !out.stdout.contains(SECRET) && !out.stderr.contains(SECRET),
+            "{out:#?}"
+        );
+    }
+    let log = f.server.log();
+    assert!(
+        log.contains("execution"),
+        "the log covers the execution: {log}"
+    );
+    assert!(!log.contains(SECRET), "{log}");
+}
+
+#[test]
+fn only_postgres_targets_are_accepted() {
+    let t = tokens();
+    let f = Fixture::start_with(
+        |p| p,
+        |_dev, ci, pilot| {
+            (
+                "sqlite:///var/lib/tapd/journal.db".into(),
+                ci.into(),
+                pilot.into(),
+            )
+        },
+    );
+    f.submit(&t, &[BASELINE]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    out.fails(1, "never migrated");
+}
