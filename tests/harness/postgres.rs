@@ -3,6 +3,9 @@
 //! `initdb`/`pg_ctl` binaries (on PATH or under /usr/lib/postgresql/*/bin) in
 //! a temp directory on a free port. A detached watchdog stops the cluster and
 //! removes its directory once the test process has exited, however it ends.
+//!
+//! [`Cluster`] is a throwaway cluster of a test's own, which the test may stop
+//! and start again (to see what the server does while its catalog is down).
 
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
@@ -12,14 +15,25 @@ use std::sync::OnceLock;
 pub struct Postgres {
     /// URL of the maintenance database, used to create per-test databases.
     admin_url: String,
+    /// The cluster started for this process, if any; it lives as long as the process.
+    _cluster: Option<Cluster>,
 }
 
 /// The process-wide test PostgreSQL, started on first use.
 pub fn postgres() -> &'static Postgres {
     static INSTANCE: OnceLock<Postgres> = OnceLock::new();
     INSTANCE.get_or_init(|| match std::env::var("SCHEMAGATE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Postgres { admin_url: url },
-        _ => start_cluster(),
+        Ok(url) if !url.is_empty() => Postgres {
+            admin_url: url,
+            _cluster: None,
+        },
+        _ => {
+            let cluster = Cluster::start();
+            Postgres {
+                admin_url: cluster.url("postgres"),
+                _cluster: Some(cluster),
+            }
+        }
     })
 }
 
@@ -36,6 +50,12 @@ impl Postgres {
             .await
             .expect("create test database");
         self.url_for(&name)
+    }
+
+    /// The URL of the maintenance database: a server where databases may be
+    /// created and dropped (the shadow server of parity checks).
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
     }
 
     /// The URL of database `name` on the test server.
@@ -106,69 +126,130 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn start_cluster() -> Postgres {
-    let bin = find_bin_dir();
-    let root = is_root();
-    let dir = tempfile::Builder::new()
-        .prefix("schemagate-pg-")
-        .tempdir()
-        .expect("temp dir")
-        .keep();
-    let data = dir.join("data");
-    if root {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown");
+/// A throwaway PostgreSQL cluster in a temp directory on a free port, with
+/// trust authentication for the `postgres` user. Dropping it stops the
+/// cluster and removes its directory; a watchdog does the same if the test
+/// process dies first.
+pub struct Cluster {
+    bin: PathBuf,
+    root: bool,
+    dir: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    /// Creates the cluster with `initdb` and starts it.
+    pub fn start() -> Cluster {
+        let bin = find_bin_dir();
+        let root = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("schemagate-pg-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let data = dir.join("data");
+        if root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "cannot hand {} to the postgres account",
+                dir.display()
+            );
+        }
+        let output = as_cluster_owner(root, &bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .output()
+            .expect("run initdb");
         assert!(
-            status.success(),
-            "cannot hand {} to the postgres account",
-            dir.display()
+            output.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        spawn_watchdog(root, &bin, &dir, &data);
+        let cluster = Cluster {
+            bin,
+            root,
+            dir,
+            data,
+            port: free_port(),
+        };
+        cluster.start_again();
+        cluster
+    }
+
+    /// The URL of database `name` in this cluster.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Starts the (stopped) cluster again on the same port and waits until
+    /// it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        let output = as_cluster_owner(self.root, &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.join("postgres.log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl");
+        assert!(
+            output.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
         );
     }
-    let output = as_cluster_owner(root, &bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--no-instructions",
-        ])
-        .output()
-        .expect("run initdb");
-    assert!(
-        output.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let port = free_port();
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-        dir.display()
-    );
-    let output = as_cluster_owner(root, &bin.join("pg_ctl"))
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(dir.join("postgres.log"))
-        .args(["-o", &options, "-w", "-t", "60", "start"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pg_ctl");
-    assert!(
-        output.status.success(),
-        "pg_ctl start failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default()
-    );
-    spawn_watchdog(root, &bin, &dir, &data);
-    Postgres {
-        admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+
+    /// Stops the cluster (disconnecting every client) and waits until it is down.
+    pub fn stop(&self) {
+        let output = as_cluster_owner(self.root, &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl");
+        assert!(
+            output.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_cluster_owner(self.root, &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
