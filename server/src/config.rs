@@ -602,6 +602,12 @@ mod tests {
             }
         );
         assert_eq!(policy.sha256.len(), 64);
+        assert_eq!(
+            policy.fleet.expected_controllers,
+            ["bar1-tap1", "bar1-tap2", "bar3-tap2"]
+        );
+        let tables = policy.fleet.expected_tables.as_ref().unwrap();
+        assert_eq!(tables.keys().collect::<Vec<_>>(), ["pours", "settings"]);
     }
 
     #[test]

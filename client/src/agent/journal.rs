@@ -217,7 +217,41 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
-fn read_journal(path: &Path, access: Access, report: &mut JournalReport) -> Result<(), Failure> {
+/// The journal's tables with their CREATE statements as SQLite keeps them,
+/// read the way `observe` reads (read-only, immutable when the controller
+/// is stopped), for `sg-agent --print-schema`. The fingerprint of each
+/// statement (`ddl::fingerprint`) is what reports carry.
+pub fn table_ddl(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let describe = |failure: Failure| match failure {
+        Failure::Missing(d) => d,
+        Failure::Locked(d) => format!("the journal is locked: {d}"),
+        Failure::Corrupt(d) => format!("the journal is corrupt: {d}"),
+        Failure::Error(d) => d,
+    };
+    let header = read_header(path).map_err(describe)?;
+    let access = if header.wal && !wal_path(path).exists() {
+        Access::Immutable
+    } else {
+        Access::Shared
+    };
+    let conn = open(path, access).map_err(describe)?;
+    let tables = conn
+        .unchecked_transaction()
+        .and_then(|tx| {
+            let tables = read_tables(&conn)?;
+            tx.finish()?;
+            Ok(tables)
+        })
+        .map_err(|err| describe(err.into()));
+    match (tables, conn.close()) {
+        (Err(message), _) => Err(message),
+        (Ok(_), Err((_, err))) => Err(describe(err.into())),
+        (Ok(tables), Ok(())) => Ok(tables),
+    }
+}
+
+/// Opens the journal read-only, without checkpoint on close.
+fn open(path: &Path, access: Access) -> Result<Connection, Failure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let opened = match access {
         Access::Shared => Connection::open_with_flags(path, flags),
@@ -234,6 +268,11 @@ fn read_journal(path: &Path, access: Access, report: &mut JournalReport) -> Resu
     })?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+fn read_journal(path: &Path, access: Access, report: &mut JournalReport) -> Result<(), Failure> {
+    let conn = open(path, access)?;
     let result = read_snapshot(&conn, report);
     // Close explicitly so a close error is reported, not swallowed by Drop.
     match (result, conn.close()) {
@@ -248,19 +287,7 @@ fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Fa
     let tx = conn.unchecked_transaction()?;
     // The schema read comes first: it starts the snapshot and opens the WAL,
     // before which `journal_mode` would still answer the default.
-    let mut tables: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT name, sql FROM sqlite_schema
-             WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-             ORDER BY name",
-        )?
-        .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
+    let mut tables = read_tables(conn)?;
     report.journal_mode = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?
         .to_ascii_lowercase();
@@ -294,6 +321,22 @@ fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Fa
     report.quick_check = quick_check(conn)?;
     tx.finish()?;
     Ok(())
+}
+
+/// Every ordinary table except SQLite's own, with its CREATE statement.
+fn read_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare(
+        "SELECT name, sql FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+         ORDER BY name",
+    )?
+    .query_map([], |row| {
+        Ok((
+            row.get(0)?,
+            row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        ))
+    })?
+    .collect()
 }
 
 fn pragma_u64(conn: &Connection, pragma: &str) -> Result<u64, Failure> {

@@ -16,6 +16,62 @@ use crate::v1::JournalReport;
 use std::path::Path;
 use std::time::Duration;
 
+/// The journal's schema as a `[fleet.expected_tables]` block for the
+/// server's policy file: each table with the fingerprint reports carry for
+/// it, under a comment holding the normalized statement that was hashed.
+pub fn expected_schema_toml(journal: &Path) -> Result<String, String> {
+    let tables = journal::table_ddl(journal)?;
+    if tables.is_empty() {
+        return Err(format!("{} has no tables", journal.display()));
+    }
+    let mut out = format!(
+        "# Expected journal schema, read from {} by sg-agent {}.\n\
+         # Paste into the server's policy file (SCHEMAGATE_CONFIG), after [fleet] if it has one:\n\
+         # schema_drift then flags every journal whose tables or DDL differ from these.\n\
+         [fleet.expected_tables]\n",
+        comment_text(&journal.display().to_string()),
+        env!("CARGO_PKG_VERSION"),
+    );
+    for (name, sql) in &tables {
+        out.push_str(&format!(
+            "# {}\n{} = \"{}\"\n",
+            comment_text(&ddl::normalize(sql)),
+            toml_key(name),
+            ddl::fingerprint(sql)
+        ));
+    }
+    Ok(out)
+}
+
+/// A TOML key: bare when it can be, else a basic string.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        return name.to_string();
+    }
+    let mut key = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => key.push_str("\\\""),
+            '\\' => key.push_str("\\\\"),
+            c if c.is_control() => key.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => key.push(c),
+        }
+    }
+    key.push('"');
+    key
+}
+
+/// Text safe inside a one-line TOML comment.
+fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Observes `journal` and labels the report for `controller_id`.
 pub fn report(journal: &Path, controller_id: &str, interval: Duration) -> JournalReport {
     JournalReport {

@@ -379,3 +379,42 @@ async fn a_delivered_report_waits_for_the_next_interval() {
         assert_eq!(pair[1].0 - pair[0].0, interval);
     }
 }
+
+#[test]
+fn the_printed_schema_carries_the_hashes_reports_carry_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(&path, &JournalOptions::default()).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE \"odd \"\"name\"\"\" (a TEXT DEFAULT 'x\ny')")
+        .unwrap();
+    let before = snapshot(&path);
+    let printed = super::expected_schema_toml(&path).unwrap();
+    assert_unchanged(&path, &before);
+
+    let report = observe(&path);
+    assert!(printed.contains("\n[fleet.expected_tables]\n"), "{printed}");
+    for name in ["pours", "settings"] {
+        let line = format!("\n{name} = \"{}\"\n", table(&report, name).ddl_sha256);
+        assert!(printed.contains(&line), "{line} not in {printed}");
+    }
+    let odd = format!(
+        "\n\"odd \\\"name\\\"\" = \"{}\"\n",
+        table(&report, "odd \"name\"").ddl_sha256
+    );
+    assert!(printed.contains(&odd), "{odd} not in {printed}");
+    // Every line is a comment, a header or a key = value: the newline in
+    // the default value did not escape its comment.
+    for line in printed.lines() {
+        assert!(
+            line.starts_with('#') || line.starts_with('[') || line.contains(" = \""),
+            "{line:?}"
+        );
+    }
+    drop(controller);
+
+    let missing = super::expected_schema_toml(&dir.path().join("absent.db")).unwrap_err();
+    assert!(missing.contains("does not exist"), "{missing}");
+    assert!(!dir.path().join("absent.db").exists());
+}

@@ -26,9 +26,13 @@ Example:
   export SCHEMAGATE_TOKEN=$(sgctl token mint --sub tap2 --role agent --controller-id bar3-tap2)
   sg-agent --journal /var/lib/tapd/journal.db --controller-id bar3-tap2 --interval 30s
 
-Exit codes (--once):
-  0  the report was delivered (whatever the journal's status)
-  2  bad usage, or the server refused the report as invalid
+Expected schema for the server's policy file, from a journal known to be right:
+  sg-agent --journal /var/lib/tapd/journal.db --print-schema >> schemagate.toml
+
+Exit codes (--once, --print-schema):
+  0  the report was delivered (whatever the journal's status), or the schema printed
+  2  bad usage, the server refused the report as invalid, or (--print-schema)
+     the journal cannot be read
   3  the server is unreachable or unavailable
   4  missing or invalid token, or a token for another controller
   1  any other refusal";
@@ -45,14 +49,18 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     journal: PathBuf,
     /// This controller's id; the token must be minted for it.
-    #[arg(long, value_name = "ID")]
-    controller_id: String,
+    #[arg(long, value_name = "ID", required_unless_present = "print_schema")]
+    controller_id: Option<String>,
     /// Time between reports, e.g. 30s, 5m, 1h (1s to 1d).
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
     interval: Duration,
     /// Send one report and exit.
     #[arg(long)]
     once: bool,
+    /// Print the journal's tables and DDL hashes as a [fleet.expected_tables]
+    /// block for the server's policy file, and exit (nothing is sent).
+    #[arg(long, conflicts_with_all = ["once", "interval"])]
+    print_schema: bool,
     /// Server address.
     #[arg(long, env = "SCHEMAGATE_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
@@ -68,6 +76,22 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_schema {
+        return match agent::expected_schema_toml(&cli.journal) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::from(exit::OK)
+            }
+            Err(err) => {
+                eprintln!("sg-agent: cannot read the journal's schema: {err}");
+                ExitCode::from(exit::BAD_INPUT)
+            }
+        };
+    }
+    let Some(controller_id) = cli.controller_id.as_deref() else {
+        eprintln!("sg-agent: --controller-id is required");
+        return ExitCode::from(exit::BAD_INPUT);
+    };
     // The token stays out of the command line, where `ps` would show it.
     let token = std::env::var("SCHEMAGATE_TOKEN").ok();
     // One thread is plenty for one call per interval, and keeps the agent small.
@@ -84,7 +108,7 @@ fn main() -> ExitCode {
     if !cli.once {
         runtime.block_on(agent::run(
             &cli.journal,
-            &cli.controller_id,
+            controller_id,
             cli.interval,
             &cli.server,
             token.as_deref(),
@@ -93,7 +117,7 @@ fn main() -> ExitCode {
     }
     match runtime.block_on(agent::run_once(
         &cli.journal,
-        &cli.controller_id,
+        controller_id,
         cli.interval,
         &cli.server,
         token.as_deref(),

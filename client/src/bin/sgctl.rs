@@ -84,7 +84,7 @@ enum Command {
     Release(release::Command),
     /// The edge-controller fleet: each controller's last journal report and its flags.
     #[command(
-        after_help = "Flags: stale (no report for 3x its interval), not_wal, schema_drift (journal schema differs from the fleet majority), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt).\n\nExample:\n  sgctl controllers --flag stale"
+        after_help = "Flags: stale (no report for 3x its interval), not_wal, schema_drift (journal tables or DDL differ from the expected schema in the server's policy file, or from the fleet majority when none is configured), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt), never_reported (listed as expected in the policy file, never reported). The policy file's [fleet] section can change both thresholds.\n\nExample:\n  sgctl controllers --flag stale"
     )]
     Controllers {
         /// Only controllers carrying this flag.
@@ -732,19 +732,27 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
 
 async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
     let connection = connect(cli).await?;
-    let controllers = connection
+    let response = connection
         .fleet()
         .list_controllers(v1::ListControllersRequest {
             flag: flag.unwrap_or_default().to_string(),
         })
         .await?
-        .into_inner()
-        .controllers;
+        .into_inner();
+    let controllers = response.controllers;
     if cli.json {
         let items: Vec<Value> = controllers
             .iter()
             .map(|c| {
-                let r = c.last_report.clone().unwrap_or_default();
+                let Some(r) = c.last_report.clone() else {
+                    // An expected controller that never reported.
+                    return json!({
+                        "controller_id": c.controller_id,
+                        "last_report_at": null,
+                        "flags": c.flags,
+                        "status": null,
+                    });
+                };
                 json!({
                     "controller_id": c.controller_id,
                     "last_report_at": time_text(c.last_report_at.as_ref()),
@@ -776,7 +784,13 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
     let rows: Vec<Vec<String>> = controllers
         .iter()
         .map(|c| {
-            let r = c.last_report.clone().unwrap_or_default();
+            let Some(r) = c.last_report.clone() else {
+                let mut row = vec!["-".to_string(); 8];
+                row[0] = c.controller_id.clone();
+                row[1] = "never".into();
+                row[7] = c.flags.join(",");
+                return row;
+            };
             vec![
                 c.controller_id.clone(),
                 time_text(c.last_report_at.as_ref()),
@@ -813,6 +827,18 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
             &rows
         )
     );
+    if controllers
+        .iter()
+        .any(|c| c.flags.iter().any(|f| f == "schema_drift"))
+    {
+        println!(
+            "schema_drift compares with {}",
+            match response.schema_reference.as_str() {
+                "configured" => "the expected schema in the server's policy file",
+                _ => "the fleet majority (no expected schema in the server's policy file)",
+            }
+        );
+    }
     Ok(exit::OK)
 }
 
