@@ -7,5 +7,6 @@ mod catalog;
 mod fleet;
 mod lint;
 mod observability;
+mod onboarding;
 mod policy;
 mod release;
