@@ -48,7 +48,10 @@ fn program(name: &str) -> PathBuf {
 /// file (execution id). Nothing is left behind when the backup fails.
 pub async fn take(env: &Environment, target: &Target, label: &str) -> Result<Backup, BackupError> {
     let variable = env.backup_dir_env.clone().unwrap_or_default();
-    let dir = std::env::var(&variable).map_err(|_| BackupError::NoDirectory {
+    let dir = std::env::var(&variable)
+        .ok()
+        .filter(|d| !d.trim().is_empty());
+    let dir = dir.ok_or_else(|| BackupError::NoDirectory {
         environment: env.name.clone(),
         variable: variable.clone(),
     })?;

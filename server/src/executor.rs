@@ -22,6 +22,17 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+macro_rules! select_executions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
+             statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, \
+             transactional, fingerprint FROM executions ",
+            $rest
+        )
+    };
+}
+
 /// The state of one execution record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -187,6 +198,9 @@ async fn run_locked(
             env.name
         )));
     }
+    // Holding the lock, no other execution runs on this target: a record
+    // still "running" was cut off (the server stopped) and is settled now.
+    reconcile(db, env, project, target, conn).await?;
     let current = target::current(conn, project)
         .await
         .map_err(|e| target.failed(&e))?;
@@ -643,20 +657,129 @@ async fn finish(
     tx.commit().await
 }
 
+/// Settles the records of `env` left "running" by a server that stopped in
+/// the middle of an execution, from what the target's version table says:
+/// the revision's row written by that execution means it committed. Call
+/// only while holding the target's executor lock of `project`. Returns how many records
+/// were settled.
+pub async fn reconcile(
+    db: &Db,
+    env: &Environment,
+    project: &str,
+    target: &Target,
+    conn: &mut PgConnection,
+) -> Result<usize, ReleaseError> {
+    let rows = sqlx::query(select_executions!(
+        "WHERE environment = $1 AND project = $2 AND state = 'running' ORDER BY started_at_ms"
+    ))
+    .bind(&env.name)
+    .bind(project)
+    .fetch_all(&db.pool)
+    .await?;
+    let stale = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    for mut record in stale.iter().cloned() {
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| target.failed(&e))?;
+        let row_execution: Option<String> = if has_table {
+            sqlx::query_scalar(
+                "SELECT execution_id FROM schemagate.applied_revisions WHERE project = $1 AND id = $2",
+            )
+            .bind(&record.project)
+            .bind(&record.revision_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| target.failed(&e))?
+        } else {
+            None
+        };
+        let committed = match record.action.as_str() {
+            "rollback" => row_execution.is_none(),
+            _ => row_execution.as_deref() == Some(record.id.as_str()),
+        };
+        let note = if committed {
+            "the server stopped during this execution; the target's version table shows it committed"
+        } else if record.transactional {
+            "the server stopped during this execution; the target's version table shows it did not commit, so nothing of it was applied"
+        } else {
+            "the server stopped during this statement-by-statement execution before it finished; the statements before the stop may be applied and need manual review"
+        };
+        record.error = note.to_string();
+        let revision = if committed {
+            Some(catalog::get(db, &record.project, &record.revision_id).await?)
+        } else {
+            None
+        };
+        let live = match &revision {
+            Some(_) => {
+                let live = schema::introspect(conn)
+                    .await
+                    .map_err(|e| target.failed(&e))?;
+                record.fingerprint = live.fingerprint();
+                Some(live)
+            }
+            None => None,
+        };
+        let state = if committed {
+            State::Succeeded
+        } else {
+            State::Failed
+        };
+        finish(db, &mut record, state, revision.as_ref().zip(live.as_ref())).await?;
+        tracing::warn!(execution = %record.id, state = state.as_str(), "{note}");
+    }
+    Ok(stale.len())
+}
+
+/// Settles what every reachable target can tell at start; unreachable or
+/// busy targets are settled by their next execution.
+pub async fn reconcile_at_start(db: &Db, policy: &Policy) {
+    for env in &policy.environments {
+        let Ok(target) = Target::of(env) else {
+            continue;
+        };
+        let pending: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT id FROM executions WHERE environment = $1 AND state = 'running' LIMIT 1",
+        )
+        .bind(&env.name)
+        .fetch_optional(&db.pool)
+        .await;
+        if !matches!(pending, Ok(Some(_))) {
+            continue;
+        }
+        let Ok(mut conn) = target.connect("schemagate reconcile").await else {
+            continue;
+        };
+        let projects: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT project FROM executions WHERE environment = $1 AND state = 'running'",
+        )
+        .bind(&env.name)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap_or_default();
+        for project in &projects {
+            // A project whose lock is held has a live execution; it settles its own.
+            if !matches!(target::try_lock(&mut conn, project).await, Ok(Ok(()))) {
+                continue;
+            }
+            match reconcile(db, env, project, &target, &mut conn).await {
+                Ok(n) => {
+                    tracing::info!(environment = %env.name, project, settled = n, "executions reconciled")
+                }
+                Err(err) => {
+                    tracing::warn!(environment = %env.name, project, error = %err, "reconciliation deferred")
+                }
+            }
+        }
+        target::close(conn).await;
+    }
+}
+
 /// Records a stamp as an execution, in the caller's catalog transaction.
 pub async fn record_stamp(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
     write(conn, record).await
-}
-
-macro_rules! select_executions {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
-             statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, \
-             transactional, fingerprint FROM executions ",
-            $rest
-        )
-    };
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {

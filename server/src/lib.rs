@@ -100,6 +100,12 @@ pub async fn run(
         .await?;
         tracing::info!(path, sha256 = %policy.sha256, "policy loaded");
     }
+    let policy = policy.map(Arc::new);
+    if let Some(policy) = policy.clone() {
+        // In the background: an unreachable target must not delay the start.
+        let db = db.clone();
+        tokio::spawn(async move { executor::reconcile_at_start(&db, &policy).await });
+    }
     tracing::info!(
         catalog = %db::redact_url(&settings.database_url),
         backend = ?db.backend,
@@ -120,7 +126,7 @@ pub async fn run(
     let services = grpc::Services(Arc::new(grpc::State {
         db: db.clone(),
         auth,
-        policy: policy.map(Arc::new),
+        policy,
     }));
     macro_rules! limited {
         ($server:expr) => {
