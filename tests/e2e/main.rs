@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod faults;
 mod fleet;
 mod lint;
 mod observability;

@@ -26,6 +26,8 @@ pub struct Fixture {
     pub pilot: String,
     pub backups: tempfile::TempDir,
     pub revisions: tempfile::TempDir,
+    /// The server's environment, kept to restart it.
+    env: Vec<(String, String)>,
     _policy_dir: tempfile::TempDir,
 }
 
@@ -87,17 +89,19 @@ impl Fixture {
             policy_dir.path().join("catalog.db").display()
         );
         let (dev_url, ci_url, pilot_url) = urls(&dev, &ci, &pilot);
-        let server = Server::start(
-            &catalog,
-            &[
-                ("SCHEMAGATE_CONFIG", policy.to_str().unwrap()),
-                ("SCHEMAGATE_TARGET_DEV_URL", &dev_url),
-                ("SCHEMAGATE_TARGET_CI_URL", &ci_url),
-                ("SCHEMAGATE_TARGET_PILOT_URL", &pilot_url),
-                ("SCHEMAGATE_BACKUP_DIR", backups.path().to_str().unwrap()),
-                ("SCHEMAGATE_SHADOW_URL", postgres().admin_url()),
-            ],
-        );
+        let env: Vec<(String, String)> = [
+            ("SCHEMAGATE_CONFIG", policy.to_str().unwrap()),
+            ("SCHEMAGATE_TARGET_DEV_URL", &dev_url),
+            ("SCHEMAGATE_TARGET_CI_URL", &ci_url),
+            ("SCHEMAGATE_TARGET_PILOT_URL", &pilot_url),
+            ("SCHEMAGATE_BACKUP_DIR", backups.path().to_str().unwrap()),
+            ("SCHEMAGATE_SHADOW_URL", postgres().admin_url()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let server = Server::start(&catalog, &pairs);
         Fixture {
             server,
             dev,
@@ -105,8 +109,27 @@ impl Fixture {
             pilot,
             backups,
             revisions: tempfile::tempdir().unwrap(),
+            env,
             _policy_dir: policy_dir,
         }
+    }
+
+    /// Stops the server with SIGKILL and starts it again on the same
+    /// catalog, with `overrides` replacing variables of its environment.
+    pub fn restart(&mut self, overrides: &[(&str, &str)]) {
+        self.server.kill();
+        for (key, value) in overrides {
+            match self.env.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value.to_string(),
+                None => self.env.push((key.to_string(), value.to_string())),
+            }
+        }
+        let pairs: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.server = Server::start(&self.server.database_url.clone(), &pairs);
     }
 
     pub fn submit(&self, t: &Tokens, revisions: &[(&str, &str, &str)]) {

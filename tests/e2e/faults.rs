@@ -1,0 +1,227 @@
+//! Faults during execution on real processes: the server killed mid-run,
+//! the target's connection cut, a backup directory that cannot be written.
+//! Nothing is applied twice, nothing is left "running", and the next deploy
+//! continues correctly.
+
+use crate::release::{Fixture, applied, execute, query_i64, table_exists, tokens};
+use schemagate_e2e::Run;
+use std::time::{Duration, Instant};
+
+const SLOW: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE venues (id bigint PRIMARY KEY);\nSELECT pg_sleep(4);\n",
+    "DROP TABLE venues;\n",
+);
+
+/// Waits until `check` holds, for at most `limit`.
+fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sessions of the executor running `pg_sleep` on the target.
+fn sleeping_executors(url: &str) -> i64 {
+    query_i64(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'schemagate apply by erin' AND query LIKE '%pg_sleep%'",
+    )
+}
+
+fn executors(url: &str) -> i64 {
+    query_i64(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'schemagate apply%'",
+    )
+}
+
+fn newest_execution(f: &Fixture, token: &str) -> serde_json::Value {
+    let status = f.run(token, &["--json", "status", "--env", "dev"]).json();
+    status["recent_executions"][0].clone()
+}
+
+/// Starts `sgctl deploy --env dev` in a thread.
+fn deploy_in_background(f: &Fixture, token: &str) -> std::thread::JoinHandle<Run> {
+    let address = f.server.address.clone();
+    let token = token.to_string();
+    std::thread::spawn(move || {
+        schemagate_e2e::sgctl(
+            &["deploy", "--env", "dev"],
+            &[
+                ("SCHEMAGATE_SERVER", &address),
+                ("SCHEMAGATE_TOKEN", &token),
+            ],
+        )
+    })
+}
+
+#[test]
+fn a_server_killed_mid_execution_leaves_a_failed_record_and_the_next_deploy_applies_once() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(&t, &[SLOW]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+
+    let deploy = deploy_in_background(&f, &t.erin);
+    wait_for(Duration::from_secs(30), "the revision to run", || {
+        sleeping_executors(&f.dev) == 1
+    });
+    f.restart(&[]); // SIGKILL, then start on the same catalog
+    let cut = deploy.join().unwrap();
+    assert_ne!(cut.code, 0, "{cut:#?}");
+
+    // The orphaned transaction rolls back once PostgreSQL notices; until
+    // then it holds the executor lock and a deploy is refused, not doubled.
+    wait_for(
+        Duration::from_secs(30),
+        "the orphaned session to end",
+        || executors(&f.dev) == 0,
+    );
+    assert!(!table_exists(&f.dev, "venues"));
+    assert_eq!(applied(&f.dev), 0);
+
+    let again = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_eq!(applied(&f.dev), 1);
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    let records = status["recent_executions"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{status:#}");
+    assert_eq!(records[0]["state"], "succeeded", "{status:#}");
+    assert_eq!(records[1]["state"], "failed", "{status:#}");
+    assert!(
+        records[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not commit"),
+        "{status:#}"
+    );
+    assert!(
+        records.iter().all(|r| r["state"] != "running"),
+        "{status:#}"
+    );
+}
+
+#[test]
+fn a_committed_execution_the_server_did_not_record_is_reconciled_at_start() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[(
+            "0001_baseline",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+            "DROP TABLE venues;\n",
+        )],
+    );
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    let id = newest_execution(&f, &t.erin)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // What a crash between the target's commit and the catalog's would
+    // leave: the record still running and no schema reference.
+    f.server.kill();
+    let catalog = f
+        .server
+        .database_url
+        .trim_start_matches("sqlite://")
+        .to_string();
+    let db = rusqlite::Connection::open(&catalog).unwrap();
+    db.execute(
+        "UPDATE executions SET state = 'running', finished_at_ms = NULL, fingerprint = '' WHERE id = ?1",
+        [&id],
+    )
+    .unwrap();
+    db.execute("DELETE FROM target_schemas", []).unwrap();
+    drop(db);
+
+    f.restart(&[]);
+    wait_for(Duration::from_secs(30), "reconciliation at start", || {
+        newest_execution(&f, &t.erin)["state"] == "succeeded"
+    });
+    let record = f.run(&t.erin, &["--json", "execution", &id]).json();
+    assert!(
+        record["error"].as_str().unwrap().contains("committed"),
+        "{record:#}"
+    );
+    assert!(!record["fingerprint"].as_str().unwrap().is_empty());
+    // The reference was rebuilt: no drift, and applied exactly once.
+    assert!(
+        f.run(&t.erin, &["drift", "--env", "dev"])
+            .ok()
+            .contains("no drift")
+    );
+    assert_eq!(applied(&f.dev), 1);
+}
+
+#[test]
+fn a_target_connection_cut_mid_execution_fails_cleanly_and_a_retry_succeeds() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[SLOW]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+
+    let deploy = deploy_in_background(&f, &t.erin);
+    wait_for(Duration::from_secs(30), "the revision to run", || {
+        sleeping_executors(&f.dev) == 1
+    });
+    execute(
+        &f.dev,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'schemagate apply by erin'",
+    );
+    let cut = deploy.join().unwrap();
+    assert_eq!(cut.code, 1, "{cut:#?}");
+    assert!(cut.stdout.contains("(FAILED)"), "{cut:#?}");
+    assert!(!table_exists(&f.dev, "venues"));
+    assert_eq!(applied(&f.dev), 0);
+    let record = newest_execution(&f, &t.erin);
+    assert_eq!(record["state"], "failed", "{record:#}");
+
+    // Nothing is stuck: the gate opens again and the retry applies it once.
+    f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
+        .ok();
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "venues"));
+    assert_eq!(applied(&f.dev), 1);
+}
+
+#[test]
+fn an_unwritable_backup_directory_refuses_the_execution_with_its_reason() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[(
+            "0001_baseline",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+            "DROP TABLE venues;\n",
+        )],
+    );
+    f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
+    for env in ["dev", "ci"] {
+        f.run(&t.erin, &["deploy", "--env", env]).ok();
+    }
+    // A path below a regular file cannot become a directory (this holds
+    // for root too, unlike file permissions).
+    let blocker = f.backups.path().join("not-a-directory");
+    std::fs::write(&blocker, b"x").unwrap();
+    let unwritable = blocker.join("backups");
+    f.restart(&[("SCHEMAGATE_BACKUP_DIR", unwritable.to_str().unwrap())]);
+    let out = f.run(&t.erin, &["deploy", "--env", "pilot"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("not writable"), "{out:#?}");
+    assert!(out.stdout.contains("nothing ran"), "{out:#?}");
+    assert!(!table_exists(&f.pilot, "venues"));
+    assert_eq!(applied(&f.pilot), 0);
+
+    // Without the variable at all, the reason names it.
+    f.restart(&[("SCHEMAGATE_BACKUP_DIR", "")]);
+    let out = f.run(&t.erin, &["deploy", "--env", "pilot"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("SCHEMAGATE_BACKUP_DIR"), "{out:#?}");
+    assert!(!table_exists(&f.pilot, "venues"));
+}
