@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod concurrency;
 mod faults;
 mod fleet;
 mod lint;
@@ -11,3 +12,4 @@ mod observability;
 mod onboarding;
 mod policy;
 mod release;
+mod runbook;
