@@ -102,7 +102,28 @@ fn health_is_not_serving_while_the_catalog_database_is_down() {
     // Calls that need the catalog fail, but the server keeps running.
     let reader = token("alice", &["developer"]);
     let history = server.sgctl(&reader, &["history", "--project", "demo"]);
-    assert_ne!(history.code, 0, "{history:#?}");
+    history.fails(3, "unavailable");
+    // A write during the outage is refused as UNAVAILABLE and leaves nothing.
+    let revisions = tempfile::tempdir().unwrap();
+    schemagate_e2e::write_revisions(
+        revisions.path(),
+        &[(
+            "0001_baseline",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);",
+            "DROP TABLE venues;",
+        )],
+    );
+    server
+        .sgctl(
+            &reader,
+            &[
+                "submit",
+                "--project",
+                "demo",
+                revisions.path().to_str().unwrap(),
+            ],
+        )
+        .fails(3, "unavailable");
 
     cluster.start_again();
     eventually(
@@ -114,8 +135,25 @@ fn health_is_not_serving_while_the_catalog_database_is_down() {
         check(&rt, &server, "schemagate.v1.Catalog"),
         ServingStatus::Serving
     );
-    server
+    let after = server
         .sgctl(&reader, &["history", "--project", "demo"])
+        .ok()
+        .to_string();
+    assert!(
+        after.contains("no revisions yet"),
+        "nothing half-written: {after}"
+    );
+    // And the service works again without a restart.
+    server
+        .sgctl(
+            &reader,
+            &[
+                "submit",
+                "--project",
+                "demo",
+                revisions.path().to_str().unwrap(),
+            ],
+        )
         .ok();
 
     let log = server.log();
@@ -229,8 +267,25 @@ fn spans_are_exported_over_otlp_when_the_endpoint_is_set() {
         ],
     );
     let reader = token("alice", &["developer"]);
-    server
+    let after = server
         .sgctl(&reader, &["history", "--project", "demo"])
+        .ok()
+        .to_string();
+    assert!(
+        after.contains("no revisions yet"),
+        "nothing half-written: {after}"
+    );
+    // And the service works again without a restart.
+    server
+        .sgctl(
+            &reader,
+            &[
+                "submit",
+                "--project",
+                "demo",
+                revisions.path().to_str().unwrap(),
+            ],
+        )
         .ok();
     let missing = server.sgctl(&reader, &["show", "0042_missing", "--project", "demo"]);
     assert_ne!(missing.code, 0, "{missing:#?}");
@@ -285,8 +340,25 @@ fn buffered_spans_are_flushed_at_shutdown() {
         ],
     );
     let reader = token("bob", &["developer"]);
-    server
+    let after = server
         .sgctl(&reader, &["history", "--project", "demo"])
+        .ok()
+        .to_string();
+    assert!(
+        after.contains("no revisions yet"),
+        "nothing half-written: {after}"
+    );
+    // And the service works again without a restart.
+    server
+        .sgctl(
+            &reader,
+            &[
+                "submit",
+                "--project",
+                "demo",
+                revisions.path().to_str().unwrap(),
+            ],
+        )
         .ok();
     std::thread::sleep(Duration::from_millis(300));
     assert!(receiver.find("schemagate.v1.Catalog/ListHistory").is_none());
@@ -309,8 +381,25 @@ fn buffered_spans_are_flushed_at_shutdown() {
 fn without_an_endpoint_nothing_is_exported_and_sigterm_exits_promptly() {
     let mut server = Server::sqlite();
     let reader = token("carol", &["developer"]);
-    server
+    let after = server
         .sgctl(&reader, &["history", "--project", "demo"])
+        .ok()
+        .to_string();
+    assert!(
+        after.contains("no revisions yet"),
+        "nothing half-written: {after}"
+    );
+    // And the service works again without a restart.
+    server
+        .sgctl(
+            &reader,
+            &[
+                "submit",
+                "--project",
+                "demo",
+                revisions.path().to_str().unwrap(),
+            ],
+        )
         .ok();
     let started = Instant::now();
     let status = server
