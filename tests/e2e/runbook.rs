@@ -1,7 +1,7 @@
-//! docs/workflow.md, run as written.
+//! docs/workflow.md and docs/runbook.md, run as written.
 //!
-//! Every `who$ command` line in the ```console blocks of the document is
-//! run with bash, in document order, as that person (their token in
+//! Every `who$ command` line in the ```console blocks of the two documents
+//! is run with bash, in document order, as that person (their token in
 //! `SCHEMAGATE_TOKEN`), through the real server of the release fixture with
 //! its three PostgreSQL targets and the bar example (examples/bar). The
 //! lines under a command are the output the document shows: each one must
@@ -13,7 +13,8 @@
 //! names) are there for the next ones.
 //!
 //! `<!-- test: NAME -->` before a block runs the hook NAME first: what
-//! happens in the document's story but is not a command a person types.
+//! happens in the document's story but is not a command a person types
+//! (the venue app losing rows, the server's log file).
 //!
 //! `SCHEMAGATE_DOC_TRANSCRIPT=FILE` writes what each command printed to
 //! FILE and compares nothing, to refresh the outputs in the documents.
@@ -381,7 +382,7 @@ const BAR: [&str; 3] = [
 ];
 
 #[test]
-fn the_workflow_runs_as_documented() {
+fn the_workflow_and_the_runbook_run_as_documented() {
     let t = tokens();
     let f = Fixture::start(|p| p);
     let work = tempfile::tempdir().unwrap();
@@ -426,7 +427,7 @@ fn the_workflow_runs_as_documented() {
         transcript: transcript_file.as_ref().map(|_| String::new()),
     };
 
-    for doc in ["docs/workflow.md"] {
+    for doc in ["docs/workflow.md", "docs/runbook.md"] {
         let text = std::fs::read_to_string(repo(doc)).unwrap();
         let blocks = parse(&text);
         assert!(
@@ -437,8 +438,17 @@ fn the_workflow_runs_as_documented() {
             let _ = writeln!(transcript, "===== {doc}\n");
         }
         for block in &blocks {
-            if let Some(hook) = block.hook.as_deref() {
-                panic!("{doc}: unknown test hook {hook}");
+            match block.hook.as_deref() {
+                None => {}
+                // The server's log, where a service manager would keep it.
+                Some("server-log") => {
+                    std::fs::write(work.path().join("server.log"), f.server.log()).unwrap();
+                }
+                // The story: the venue app deletes pour records on pilot.
+                Some("pilot-loses-pour-records") => {
+                    execute(&f.pilot, "DELETE FROM pour_records");
+                }
+                Some(other) => panic!("{doc}: unknown test hook {other}"),
             }
             for step in &block.steps {
                 context.check(doc, step);
@@ -448,7 +458,57 @@ fn the_workflow_runs_as_documented() {
 
     if let (Some(file), Some(transcript)) = (&transcript_file, &context.transcript) {
         std::fs::write(file, transcript).unwrap();
+        return;
     }
+    // The restore brought the pour records back, and pilot is under the
+    // catalog again at the dump's revision, by a stamp.
+    assert_eq!(
+        query_i64(&f.pilot, "SELECT count(*) FROM pour_records"),
+        pours
+    );
+    assert_eq!(
+        query_i64(
+            &f.pilot,
+            "SELECT count(*) FROM schemagate.applied_revisions WHERE id = '0003_add_controller_firmware' AND stamped"
+        ),
+        1
+    );
+
+    // What runbook.md says without a command: restoring a dump whose
+    // revision is the one Schemagate recorded last for the target leaves
+    // no drift. Pilot is recorded at 0003 now; the dump taken before 0004
+    // holds 0003 too.
+    let status = f
+        .run(&t.erin, &["--json", "status", "--env", "pilot"])
+        .json();
+    let dump = status["recent_executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "apply" && e["revision_id"] == "0004_add_venue_capacity")
+        .and_then(|e| e["backup_path"].as_str())
+        .unwrap()
+        .to_string();
+    let restore = Command::new("pg_restore")
+        .args([
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--no-owner",
+            "--dbname",
+            &f.pilot,
+            &dump,
+        ])
+        .output()
+        .unwrap();
+    assert!(restore.status.success(), "{restore:?}");
+    let drift = f.run(&t.erin, &["drift", "--env", "pilot"]);
+    assert!(
+        drift
+            .ok()
+            .contains("no drift: live schema matches 0003_add_controller_firmware"),
+        "{drift:#?}"
+    );
 }
 
 #[test]
