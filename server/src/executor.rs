@@ -289,6 +289,7 @@ async fn run_locked(
             Ok(&mut *conn),
             Lock::HeldByThisExecution,
         )
+        .instrument(tracing::info_span!("gate", revision = %revision.id))
         .await?;
         if !verdict.open {
             let refusal = verdict.refusal();
@@ -318,7 +319,10 @@ async fn run_locked(
                         0,
                     ))
                     .await;
-                match backup::take(env, target, &record.id).await {
+                match backup::take(env, target, &record.id)
+                    .instrument(tracing::info_span!("backup"))
+                    .await
+                {
                     Ok(taken) => {
                         progress
                             .send(event(
@@ -369,7 +373,13 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let applied = apply(env, target, conn, revision, request, &record).await;
+        let applied = apply(env, target, conn, revision, request, &record)
+            .instrument(tracing::info_span!(
+                "apply",
+                revision = %revision.id,
+                transactional = record.transactional
+            ))
+            .await;
         record.statements_run = i64::from(applied.statements_run);
         if let Some(err) = applied.error {
             record.error = err;
@@ -386,6 +396,7 @@ async fn run_locked(
         }
 
         let live = schema::introspect(conn)
+            .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
             .await
             .map_err(|e| target.failed(&e))?;
         record.fingerprint = live.fingerprint();
