@@ -106,12 +106,15 @@ pub struct Request {
 }
 
 /// Starts the execution in a task of its own, so a client that disconnects
-/// cannot cut a revision in half. The receiver yields progress events and,
-/// when the run could not start or failed, the error last.
+/// cannot cut a revision in half. `running` is held until the run ends (a
+/// registration that graceful shutdown waits for). The receiver yields
+/// progress events and, when the run could not start or failed, the error
+/// last.
 pub fn start(
     db: Db,
     policy: Arc<Policy>,
     request: Request,
+    running: impl Send + 'static,
 ) -> mpsc::Receiver<Result<Event, ReleaseError>> {
     let (events, receiver) = mpsc::channel(64);
     let parent = tracing::Span::current();
@@ -121,6 +124,8 @@ pub fn start(
             if let Err(err) = run(&db, &policy, &request, &progress).await {
                 let _ = events.send(Err(err)).await;
             }
+            // Registered as running (for shutdown) until here.
+            drop(running);
         }
         .instrument(parent),
     );

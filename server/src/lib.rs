@@ -123,10 +123,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
+    let in_flight = rpc::InFlight::default();
     let services = grpc::Services(Arc::new(grpc::State {
         db: db.clone(),
         auth,
         policy,
+        in_flight: in_flight.clone(),
     }));
     macro_rules! limited {
         ($server:expr) => {
@@ -145,7 +147,6 @@ pub async fn run(
 
     println!("schemagate-server listening on {address}");
     tracing::info!(%address, "serving");
-    let in_flight = rpc::InFlight::default();
     let (stop, stopping) = tokio::sync::oneshot::channel();
     let shutdown = async move {
         shutdown.await;

@@ -47,8 +47,17 @@ pub async fn serve_with_grace<E>(
         );
         tokio::time::sleep(grace).await;
     };
+    let drained = async {
+        serve.await?;
+        // An execution goes on after its client went away; it is registered
+        // in `in_flight` too and waited for like a call.
+        while !in_flight.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok::<(), E>(())
+    };
     tokio::select! {
-        result = serve => {
+        result = drained => {
             result?;
             tracing::info!("stopped accepting connections; every running call finished");
             Ok(())

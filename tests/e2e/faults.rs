@@ -225,3 +225,40 @@ fn an_unwritable_backup_directory_refuses_the_execution_with_its_reason() {
     assert!(out.stdout.contains("SCHEMAGATE_BACKUP_DIR"), "{out:#?}");
     assert!(!table_exists(&f.pilot, "venues"));
 }
+
+#[test]
+fn sigterm_lets_a_running_execution_finish_even_when_its_client_went_away() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(&t, &[SLOW]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+
+    let mut client = std::process::Command::new(schemagate_e2e::bin_dir().join("sgctl"))
+        .args(["deploy", "--env", "dev"])
+        .env("SCHEMAGATE_SERVER", &f.server.address)
+        .env("SCHEMAGATE_TOKEN", &t.erin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the revision to run", || {
+        sleeping_executors(&f.dev) == 1
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+
+    let status = f.server.terminate(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server exits cleanly after the execution: {status:?}\n{}",
+        f.server.log()
+    );
+    assert!(table_exists(&f.dev, "venues"));
+    assert_eq!(applied(&f.dev), 1);
+    let log = f.server.log();
+    assert!(log.contains("every running call finished"), "{log}");
+
+    f.restart(&[]);
+    let record = newest_execution(&f, &t.erin);
+    assert_eq!(record["state"], "succeeded", "{record:#}");
+}

@@ -23,6 +23,8 @@ pub struct State {
     pub auth: Authenticator,
     /// None when the server runs without a policy file (catalog only).
     pub policy: Option<Arc<crate::config::Policy>>,
+    /// Calls and executions running now, waited for at shutdown.
+    pub in_flight: crate::rpc::InFlight,
 }
 
 impl State {

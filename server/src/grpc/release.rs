@@ -228,7 +228,12 @@ impl Services {
             .policy
             .clone()
             .ok_or_else(|| Status::from(ReleaseError::NoPolicy))?;
-        let events = executor::start(self.0.db.clone(), policy, request);
+        let running = self.0.in_flight.enter(&format!(
+            "execution {} on {}",
+            request.action.as_str(),
+            request.environment
+        ));
+        let events = executor::start(self.0.db.clone(), policy, request, running);
         let stream = ReceiverStream::new(events).map(|item| match item {
             Ok(event) => Ok(convert::execution_event(event)),
             Err(err) => Err(Status::from(err)),
