@@ -177,7 +177,17 @@ pub async fn check(
     conditions.push(promotion(db, policy, env, revision, action).await?);
     let controls = controls(db, &env.name).await?;
     conditions.push(window(env, &controls, now_ms()));
-    conditions.push(if controls.frozen {
+    conditions.push(if controls.frozen && action == Action::Rollback {
+        // A freeze is what an operator does first in an incident; the way
+        // out of it must stay open.
+        pass(
+            "freeze",
+            format!(
+                "{} is frozen by {}: {}; a freeze stops deploys, not rollbacks",
+                env.name, controls.changed_by, controls.freeze_reason
+            ),
+        )
+    } else if controls.frozen {
         fail(
             "freeze",
             format!(
