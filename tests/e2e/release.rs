@@ -804,3 +804,44 @@ fn only_postgres_targets_are_accepted() {
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     out.fails(1, "never migrated");
 }
+
+#[test]
+fn a_non_transactional_revision_runs_statement_by_statement_and_is_recorded_as_such() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let concurrent = (
+        "0002_index_venue_names",
+        "CREATE INDEX CONCURRENTLY venues_name_idx ON venues (name);\n",
+        "DROP INDEX CONCURRENTLY venues_name_idx;\n",
+    );
+    f.submit(&t, &[BASELINE, concurrent]);
+    let shown = f
+        .run(&t.alice, &["--json", "show", "0002_index_venue_names"])
+        .json();
+    assert_eq!(shown["transactional"], false, "{shown:#}");
+    for id in ["0001_baseline", "0002_index_venue_names"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("statement by statement"), "{out:#?}");
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'venues_name_idx'"
+        ),
+        1
+    );
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM schemagate.applied_revisions WHERE id = '0002_index_venue_names' AND NOT transactional"
+        ),
+        1
+    );
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    assert_eq!(
+        status["recent_executions"][0]["transactional"], false,
+        "{status:#}"
+    );
+}
