@@ -7,8 +7,10 @@
 //!
 //! The load, from four client threads through the real `sgctl` and
 //! `sg-agent`: submit a new additive revision, approve it, check its gate,
-//! deploy it to dev, lint, read history, the audit log and the fleet, and
-//! agents reporting journals. The catalog is the embedded SQLite file; the
+//! deploy it to dev (up to `SCHEMAGATE_SOAK_MAX_REVISIONS`, default 200;
+//! after that approvals, gates, status and deploys on the same revisions, so
+//! the data set stops growing), lint, read history, the audit log and the
+//! fleet, and agents reporting journals. The catalog is the embedded SQLite file; the
 //! dev target a database of the test PostgreSQL.
 
 use schemagate_e2e::controller_sim::{Controller, JournalOptions};
@@ -41,6 +43,12 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
+    // After this many revisions the writer stops adding to the catalog, so
+    // the second half of the run has a steady data set.
+    let max_revisions: u32 = std::env::var("SCHEMAGATE_SOAK_MAX_REVISIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
     let dev = block_on(postgres().create_database());
     let policy = dir.path().join("schemagate.toml");
@@ -69,6 +77,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
+    let revisions = Arc::new(AtomicU64::new(0));
     let run = |token: &str, args: &[&str]| {
         sgctl(
             args,
@@ -79,13 +88,35 @@ fn main() {
     std::thread::scope(|scope| {
         // Writer: one revision after the other, approved, gated, deployed.
         {
-            let (stop, ops, failures, run) = (&stop, &ops, &failures, &run);
+            let (stop, ops, failures, run, submitted) = (&stop, &ops, &failures, &run, &revisions);
             let (alice, carol, erin, dir) = (&alice, &carol, &erin, dir.path());
             scope.spawn(move || {
                 let revisions = dir.join("revisions");
                 std::fs::create_dir_all(&revisions).unwrap();
                 let mut n = 0u32;
                 while !stop.load(Ordering::Relaxed) {
+                    if n >= max_revisions {
+                        // A steady data set from here on: the same calls
+                        // on revisions that exist (a new approval replaces
+                        // the approver's earlier one).
+                        let id = format!("{0:05}_soak_{0}", 1 + (n % max_revisions));
+                        n += 1;
+                        for (token, args) in [
+                            (carol, vec!["approve", id.as_str(), "--env", "dev"]),
+                            (erin, vec!["gate", id.as_str(), "--env", "dev"]),
+                            (erin, vec!["status", "--env", "dev"]),
+                            (erin, vec!["deploy", "--env", "dev"]),
+                        ] {
+                            let out = run(token, &args);
+                            ops.fetch_add(1, Ordering::Relaxed);
+                            // The gate of an applied revision is closed (parent).
+                            if out.code != 0 && args[0] != "gate" {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("{args:?} failed: {}{}", out.stdout, out.stderr);
+                            }
+                        }
+                        continue;
+                    }
                     n += 1;
                     let id = format!("{n:05}_soak_{n}");
                     let up = revisions.join(format!("{id}.up.sql"));
@@ -114,6 +145,7 @@ fn main() {
                         }
                     }
                     std::fs::remove_file(&up).ok();
+                    submitted.store(u64::from(n), Ordering::Relaxed);
                 }
             });
         }
@@ -204,11 +236,12 @@ fn main() {
                 ops.load(Ordering::Relaxed),
             );
             println!(
-                "{:>6}  {:>10}  {:>8}  {:>8}",
+                "{:>6}  {:>10}  {:>8}  {:>8}  {:>9}",
                 sample.0,
                 sample.1,
                 sample.2,
-                failures.load(Ordering::Relaxed)
+                failures.load(Ordering::Relaxed),
+                revisions.load(Ordering::Relaxed)
             );
             samples.push(sample);
         }
