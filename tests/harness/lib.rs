@@ -218,6 +218,11 @@ impl Server {
         )
     }
 
+    /// The server's process id (for benchmarks reading its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
