@@ -1,6 +1,9 @@
-//! Fuzz-ish robustness: random text and random mutations of corpus files
-//! must never make `lint` (or `render_human`) panic, and the report must stay
-//! self-consistent.
+//! Fuzz-ish robustness: random text, random bytes, SQL-shaped token soup and
+//! random mutations of corpus files must never make `lint` (or
+//! `render_human`) panic, and the report must stay self-consistent.
+//!
+//! Each property runs `PROPTEST_CASES` cases (default 256, a few seconds);
+//! see docs/reliability.md for a longer run.
 
 use proptest::prelude::*;
 use schemagate_policy::{LintConfig, LintReport, lint, render_human};
@@ -78,6 +81,122 @@ fn apply(src: &str, m: &Mutation) -> String {
     out.into_iter().collect()
 }
 
+/// Cases per property: `PROPTEST_CASES` when set, else few enough for CI.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(256);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+/// One lexical piece of SQL-looking text: keywords, identifiers, literals,
+/// quotes, dollar quotes, comments, semicolons and parentheses, well formed
+/// or not.
+fn sql_token() -> impl Strategy<Value = String> {
+    let keyword = prop::sample::select(vec![
+        "CREATE",
+        "TABLE",
+        "ALTER",
+        "ADD",
+        "COLUMN",
+        "DROP",
+        "INDEX",
+        "CONCURRENTLY",
+        "ON",
+        "RENAME",
+        "TO",
+        "TYPE",
+        "NOT",
+        "NULL",
+        "DEFAULT",
+        "PRIMARY",
+        "KEY",
+        "REFERENCES",
+        "CONSTRAINT",
+        "CHECK",
+        "VALID",
+        "VALIDATE",
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "INSERT",
+        "INTO",
+        "VALUES",
+        "UPDATE",
+        "SET",
+        "DELETE",
+        "TRUNCATE",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "LOCK",
+        "VACUUM",
+        "FULL",
+        "CLUSTER",
+        "REINDEX",
+        "SCHEMA",
+        "CASCADE",
+        "IF",
+        "EXISTS",
+        "DO",
+        "FUNCTION",
+        "RETURNS",
+        "LANGUAGE",
+        "AS",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "END",
+        "AND",
+        "OR",
+    ])
+    .prop_map(str::to_string);
+    let identifier = "[a-z_][a-z0-9_$]{0,12}";
+    let quoted_identifier = "\"([^\"]|\"\"){0,12}\"?".prop_map(|s| s.to_string());
+    let literal = prop_oneof![
+        "'([^']|''){0,16}'?",
+        "E'([^'\\\\]|\\\\.){0,8}'?",
+        "-?[0-9]{1,20}(\\.[0-9]{0,6})?(e[+-]?[0-9]{1,4})?",
+    ];
+    let dollar = ("[a-z_]{0,4}", "\\PC{0,16}", any::<bool>()).prop_map(|(tag, body, closed)| {
+        if closed {
+            format!("${tag}${body}${tag}$")
+        } else {
+            format!("${tag}${body}")
+        }
+    });
+    let comment = prop_oneof![
+        "--[^\n]{0,20}\n?",
+        "/\\*([^*]|\\*[^/]){0,20}(\\*/)?",
+        Just("/* outer /* nested */ still */".to_string()),
+        Just("-- schemagate:allow drop-table reason=\"fuzz\"\n".to_string()),
+        Just("-- schemagate:allow\n".to_string()),
+    ];
+    let parentheses = (0usize..300, 0usize..300)
+        .prop_map(|(open, close)| format!("{}{}", "(".repeat(open), ")".repeat(close)));
+    let punctuation = prop::sample::select(vec![
+        ";", ",", ".", "::", "=", "<>", "+", "-", "*", "/", "||", "[", "]", "$1", "\0", "\u{feff}",
+    ])
+    .prop_map(str::to_string);
+    let space =
+        prop::sample::select(vec![" ", "\n", "\t", "\r\n", "\u{a0}", ""]).prop_map(str::to_string);
+    prop_oneof![
+        4 => keyword,
+        3 => identifier.prop_map(|s| s.to_string()),
+        1 => quoted_identifier,
+        2 => literal,
+        1 => dollar,
+        1 => comment,
+        1 => parentheses,
+        2 => punctuation,
+        3 => space,
+    ]
+}
+
 fn sql_fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("'".to_string()),
@@ -108,11 +227,52 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn random_strings_never_panic(s in "\\PC{0,200}", down in proptest::option::of("\\PC{0,40}")) {
         check(&s, down.as_deref());
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        // What a reader decoding a non-UTF-8 file lossily would hand over.
+        let text = String::from_utf8_lossy(&bytes);
+        check(&text, Some(&text));
+    }
+
+    #[test]
+    fn sql_shaped_token_sequences_never_panic_and_lint_the_same_twice(
+        up in proptest::collection::vec(sql_token(), 0..60),
+        down in proptest::option::of(proptest::collection::vec(sql_token(), 0..20)),
+    ) {
+        let up = up.join(" ");
+        let down = down.map(|d| d.join(" "));
+        check(&up, down.as_deref());
+        let first = serde_json::to_string(&lint(&up, down.as_deref(), &LintConfig::default())).expect("serializes");
+        let second = serde_json::to_string(&lint(&up, down.as_deref(), &LintConfig::default())).expect("serializes");
+        prop_assert_eq!(first, second);
+    }
+
+    #[test]
+    fn deep_nesting_of_any_shape_never_panics(
+        shape in 0usize..8,
+        depth in prop_oneof![0usize..100, 100usize..3000, 3000usize..30_000],
+        balanced in any::<bool>(),
+    ) {
+        let (open, inner, close) = [
+            ("(", "1", ")"),
+            ("-(", "1", ")"),
+            ("f(", "1", ")"),
+            ("(SELECT ", "1", ")"),
+            ("ARRAY[", "1", "]"),
+            ("CASE WHEN true THEN ", "1", " END"),
+            ("NOT ", "true", ""),
+            ("1+", "1", ""),
+        ][shape];
+        let closing = if balanced { depth } else { depth / 2 };
+        let sql = format!("SELECT {}{inner}{};", open.repeat(depth), close.repeat(closing));
+        check(&sql, Some("SELECT 1;"));
     }
 
     #[test]

@@ -26,6 +26,28 @@ impl Outcome {
     }
 }
 
+/// Longest actor, project, environment or subject a row keeps, and the
+/// longest detail. A refused request may carry megabytes in any of them, and
+/// the log is append-only: what goes in stays. Longer text is cut at a
+/// character boundary and marked with its full length.
+pub const MAX_FIELD_BYTES: usize = 1024;
+pub const MAX_DETAIL_BYTES: usize = 16 * 1024;
+
+/// `text` as a row can hold it on every catalog: at most `limit` bytes, and
+/// a NUL (which PostgreSQL text refuses, so the refusal of a request
+/// carrying one could not be recorded) written as `\0`.
+fn storable(text: &str, limit: usize) -> String {
+    let text = text.replace('\0', "\\0");
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
 /// One state change to record.
 #[derive(Clone, Debug)]
 pub struct Event<'a> {
@@ -90,13 +112,13 @@ pub async fn append(
     let mut entry = Entry {
         id: prev_id + 1,
         at_ms: now_ms(),
-        actor: event.actor.to_string(),
+        actor: storable(event.actor, MAX_FIELD_BYTES),
         action: event.action.to_string(),
-        project: event.project.to_string(),
-        environment: event.environment.to_string(),
-        subject: event.subject.to_string(),
+        project: storable(event.project, MAX_FIELD_BYTES),
+        environment: storable(event.environment, MAX_FIELD_BYTES),
+        subject: storable(event.subject, MAX_FIELD_BYTES),
         outcome: event.outcome.as_str().to_string(),
-        detail: event.detail.clone(),
+        detail: storable(&event.detail, MAX_DETAIL_BYTES),
         prev_sha256,
         sha256: String::new(),
     };
@@ -210,4 +232,18 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
         rows_checked: checked,
         first_broken: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary_and_nul_is_escaped() {
+        assert_eq!(storable("dev", 8), "dev");
+        let long = "é".repeat(10);
+        assert_eq!(storable(&long, 5), "éé... (20 bytes)");
+        assert_eq!(storable(&long, 20), long);
+        assert_eq!(storable("a\0b", 8), "a\\0b");
+    }
 }

@@ -158,6 +158,25 @@ pub fn checksum(up_sql: &str, down_sql: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// How much of a rejected input an error message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// A rejected input as an error message quotes it: escaped, and cut after
+/// [`QUOTED_CHARS`] characters. Echoing the whole of an arbitrarily long
+/// input would make the answer larger than a client accepts in a header.
+pub fn quoted(input: &str) -> String {
+    let mut shown: String = input
+        .chars()
+        .take(QUOTED_CHARS)
+        .collect::<String>()
+        .escape_default()
+        .to_string();
+    if input.chars().nth(QUOTED_CHARS).is_some() {
+        shown.push_str(&format!("... ({} bytes)", input.len()));
+    }
+    shown
+}
+
 /// Resolves an empty project name to the default and validates it.
 pub fn project_name(requested: &str) -> Result<String, CatalogError> {
     let name = if requested.is_empty() {
@@ -166,14 +185,14 @@ pub fn project_name(requested: &str) -> Result<String, CatalogError> {
         requested
     };
     if !PROJECT_NAME.is_match(name) {
-        return Err(CatalogError::InvalidProject(name.to_string()));
+        return Err(CatalogError::InvalidProject(quoted(name)));
     }
     Ok(name.to_string())
 }
 
 pub fn validate_id(id: &str) -> Result<(), CatalogError> {
     if id.len() > 128 || !REVISION_ID.is_match(id) {
-        return Err(CatalogError::InvalidId(id.escape_default().to_string()));
+        return Err(CatalogError::InvalidId(quoted(id)));
     }
     Ok(())
 }
@@ -203,6 +222,12 @@ fn validate(new: &NewRevision) -> Result<(), CatalogError> {
             size: new.description.len(),
             limit: MAX_DESCRIPTION_BYTES,
         });
+    }
+    if new.description.contains('\0') {
+        // PostgreSQL text cannot hold it; refused on every catalog alike.
+        return Err(CatalogError::InvalidInput(
+            "the description holds a NUL character".into(),
+        ));
     }
     if new.up_sql.trim().is_empty() {
         return Err(CatalogError::InvalidInput(format!(
@@ -507,5 +532,19 @@ mod tests {
     fn empty_project_means_default() {
         assert_eq!(project_name("").unwrap(), "default");
         assert!(project_name("Bad Name").is_err());
+    }
+
+    #[test]
+    fn error_messages_quote_a_bounded_escaped_prefix_of_the_input() {
+        let long = format!("{}\u{1}", "x".repeat(1_000_000));
+        for message in [
+            validate_id(&long).unwrap_err().to_string(),
+            project_name(&long).unwrap_err().to_string(),
+        ] {
+            assert!(message.len() < 300, "{} bytes", message.len());
+            assert!(message.contains("... (1000001 bytes)"), "{message}");
+        }
+        let message = validate_id("0001_a\n\u{1b}").unwrap_err().to_string();
+        assert!(message.contains("'0001_a\\n\\u{1b}'"), "{message}");
     }
 }

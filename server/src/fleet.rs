@@ -7,6 +7,7 @@
 //! policy file (expected journal schema, expected controllers, thresholds),
 //! or with its defaults when the server runs without one.
 
+use crate::catalog::quoted;
 use crate::config::Fleet;
 use crate::db::{Db, now_ms};
 use prost::Message;
@@ -69,13 +70,13 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
     if !CONTROLLER_ID.is_match(&report.controller_id) {
         return Err(invalid(format!(
             "controller id '{}' must be 1-64 letters, digits, '.', '_' or '-'",
-            report.controller_id.escape_default()
+            quoted(&report.controller_id)
         )));
     }
     if !STATUSES.contains(&report.status.as_str()) {
         return Err(invalid(format!(
             "status '{}' is not one of ok, missing, locked, corrupt, error",
-            report.status.escape_default()
+            quoted(&report.status)
         )));
     }
     if !(1..=86_400).contains(&report.interval_seconds) {
@@ -84,7 +85,7 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
     if report.status == "ok" && !JOURNAL_MODES.contains(&report.journal_mode.as_str()) {
         return Err(invalid(format!(
             "journal_mode '{}' is not a SQLite journal mode",
-            report.journal_mode.escape_default()
+            quoted(&report.journal_mode)
         )));
     }
     if report.tables.len() > MAX_TABLES {
@@ -182,8 +183,8 @@ pub async fn record(
 ) -> Result<i64, FleetError> {
     if token_controller != Some(report.controller_id.as_str()) {
         return Err(FleetError::WrongController {
-            token: token_controller.unwrap_or("(none)").to_string(),
-            reported: report.controller_id.clone(),
+            token: token_controller.map_or_else(|| "(none)".to_string(), quoted),
+            reported: quoted(&report.controller_id),
         });
     }
     validate(report)?;
@@ -258,7 +259,7 @@ pub async fn list(
     if let Some(flag) = flag
         && !FLAGS.contains(&flag)
     {
-        return Err(FleetError::UnknownFlag(flag.escape_default().to_string()));
+        return Err(FleetError::UnknownFlag(quoted(flag)));
     }
     let rows = sqlx::query(
         "SELECT controller_id, last_report_at_ms, schema_signature, report_hex FROM controllers ORDER BY controller_id",

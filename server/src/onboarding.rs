@@ -5,6 +5,7 @@
 //! created and dropped for each check. Stamping writes the version row and
 //! nothing else on the target. Also answers the drift check on request.
 
+use crate::approvals;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{Caller, Role};
 use crate::catalog::{self, Revision};
@@ -115,6 +116,19 @@ async fn stamp_inner(
                 "a forced stamp needs a reason (--reason \"...\"); it goes into the audit log"
                     .into(),
             ));
+        }
+        // Checked before the target is touched: a reason the audit row
+        // cannot hold (a NUL on a PostgreSQL catalog) once left the target
+        // stamped and the catalog without a record of it.
+        if reason.len() > approvals::MAX_TEXT_BYTES
+            || reason
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(ReleaseError::InvalidInput(format!(
+                "the reason of a forced stamp must be at most {} bytes without control characters",
+                approvals::MAX_TEXT_BYTES
+            )));
         }
     }
     let revision = catalog::get(db, request.project, request.revision_id).await?;

@@ -145,9 +145,143 @@ fn a_public_key_server_accepts_eddsa_and_refuses_hs256() {
     )
     .unwrap();
     server.sgctl(&confused, &["history"]).fails(4, "algorithm");
+    let parts: Vec<&str> = signed.split('.').collect();
+    let mut signature = unb64(parts[2]);
+    signature[0] ^= 1;
+    let forged = format!("{}.{}.{}", parts[0], parts[1], b64(&signature));
+    server
+        .sgctl(&forged, &["history"])
+        .fails(4, "bad signature");
+    let unsigned = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    server
+        .sgctl(&unsigned, &["history"])
+        .fails(4, "not authenticated");
     server
         .sgctl(&mint_raw(claims), &["history"])
         .fails(4, "algorithm");
+}
+
+#[test]
+fn every_forged_altered_or_out_of_date_token_is_unauthenticated() {
+    let server = Server::sqlite();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let valid = token("alice", &["developer"]);
+    server.sgctl(&valid, &["history"]).ok();
+    let parts: Vec<&str> = valid.split('.').collect();
+    assert_eq!(parts.len(), 3, "{valid}");
+
+    // The same claims with the roles raised to admin, the signature kept.
+    let mut claims: serde_json::Value = serde_json::from_slice(&unb64(parts[1])).unwrap();
+    claims["roles"] = serde_json::json!(["admin"]);
+    let escalated = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(claims.to_string().as_bytes()),
+        parts[2]
+    );
+    // The signature with one bit flipped.
+    let mut signature = unb64(parts[2]);
+    signature[0] ^= 1;
+    let forged = format!("{}.{}.{}", parts[0], parts[1], b64(&signature));
+    let unsigned = |alg: &str, signature: &str| {
+        format!(
+            "{}.{}.{signature}",
+            b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes()),
+            b64(claims.to_string().as_bytes()),
+        )
+    };
+    let other_secret = sgctl(
+        &["token", "mint", "--sub", "eve", "--role", "admin"],
+        &[("SCHEMAGATE_JWT_SECRET", "another-secret-0123456789")],
+    );
+    let claims_with = |extra: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "sub": "alice", "roles": ["developer"], "iss": "schemagate", "aud": "schemagate",
+            "exp": now + 3600,
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(key);
+            } else {
+                claims[key] = value.clone();
+            }
+        }
+        mint_raw(claims)
+    };
+    let cases = [
+        ("no token", String::new(), "missing bearer token"),
+        (
+            "expired",
+            claims_with(serde_json::json!({"exp": now - 3600})),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            claims_with(serde_json::json!({"nbf": now + 3600})),
+            "not valid yet",
+        ),
+        (
+            "wrong issuer",
+            claims_with(serde_json::json!({"iss": "someone"})),
+            "issuer",
+        ),
+        (
+            "wrong audience",
+            claims_with(serde_json::json!({"aud": "elsewhere"})),
+            "audience",
+        ),
+        (
+            "no expiry",
+            claims_with(serde_json::json!({"exp": null})),
+            "exp claim is missing",
+        ),
+        (
+            "an unknown role",
+            claims_with(serde_json::json!({"roles": ["root"]})),
+            "unknown role",
+        ),
+        (
+            "an empty subject",
+            claims_with(serde_json::json!({"sub": " "})),
+            "sub claim is empty",
+        ),
+        ("alg none", unsigned("none", ""), "invalid token"),
+        (
+            "alg NONE with the signature",
+            unsigned("NONE", parts[2]),
+            "invalid token",
+        ),
+        (
+            "roles escalated, signature kept",
+            escalated,
+            "bad signature",
+        ),
+        ("a forged signature", forged, "bad signature"),
+        (
+            "signed with another secret",
+            other_secret.ok().trim().to_string(),
+            "bad signature",
+        ),
+        ("not a JWT", "a.b.c".to_string(), "invalid token"),
+    ];
+    for (what, token, reason) in &cases {
+        let run = server.sgctl(token, &["history"]);
+        assert_eq!(run.code, 4, "{what}: {run:#?}");
+        assert!(
+            run.stderr.contains("not authenticated") && run.stderr.contains(reason),
+            "{what}: UNAUTHENTICATED because {reason}: {run:#?}"
+        );
+    }
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url")
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -13,8 +13,14 @@ pub fn timestamp(ms: i64) -> prost_types::Timestamp {
     }
 }
 
+/// Milliseconds of a timestamp from a request. Saturates rather than
+/// overflows: a caller may send any `seconds`, and the callers compare the
+/// result with bounds of their own (a window longer than 7 days, audit
+/// entries since a time).
 pub fn timestamp_ms(ts: &prost_types::Timestamp) -> i64 {
-    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos) / 1_000_000)
 }
 
 pub fn risk(risk: RiskClass) -> v1::RiskClass {
@@ -186,5 +192,21 @@ pub fn execution_record(record: crate::executor::Record) -> v1::ExecutionRecord 
         backup_bytes: record.backup.bytes,
         transactional: record.transactional,
         fingerprint: record.fingerprint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_timestamps_saturate_instead_of_overflowing() {
+        let ms = |seconds, nanos| timestamp_ms(&prost_types::Timestamp { seconds, nanos });
+        assert_eq!(ms(1, 500_000_000), 1500);
+        assert_eq!(ms(-1, 0), -1000);
+        assert_eq!(ms(i64::MAX, i32::MAX), i64::MAX);
+        assert_eq!(ms(i64::MIN, i32::MIN), i64::MIN);
+        assert_eq!(ms(i64::MAX / 1000 + 1, 0), i64::MAX);
+        assert_eq!(timestamp_ms(&timestamp(-1234)), -1234);
     }
 }
