@@ -694,23 +694,9 @@ pub async fn reconcile(
     .await?;
     let stale = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     for mut record in stale.iter().cloned() {
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| target.failed(&e))?;
-        let row_execution: Option<String> = if has_table {
-            sqlx::query_scalar(
-                "SELECT execution_id FROM schemagate.applied_revisions WHERE project = $1 AND id = $2",
-            )
-            .bind(&record.project)
-            .bind(&record.revision_id)
-            .fetch_optional(&mut *conn)
+        let row_execution = target::applied_by(conn, &record.project, &record.revision_id)
             .await
-            .map_err(|e| target.failed(&e))?
-        } else {
-            None
-        };
+            .map_err(|e| target.failed(&e))?;
         let committed = match record.action.as_str() {
             "rollback" => row_execution.is_none(),
             _ => row_execution.as_deref() == Some(record.id.as_str()),

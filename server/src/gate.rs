@@ -211,13 +211,9 @@ pub async fn check(
 }
 
 fn target_error(env: &Environment, err: &sqlx::Error) -> ReleaseError {
-    let detail = match err {
-        sqlx::Error::Database(db) => db.message().to_string(),
-        other => other.to_string(),
-    };
     ReleaseError::Target(TargetError::Failed {
         environment: env.name.clone(),
-        detail,
+        detail: target::describe(err),
     })
 }
 

@@ -293,10 +293,7 @@ pub async fn expected_schema(lineage: &[&Revision]) -> Result<Schema, ReleaseErr
                 result = Err(ReleaseError::Refused(format!(
                     "the lineage does not build on the shadow server: {} failed: {}",
                     revision.id,
-                    match &err {
-                        sqlx::Error::Database(db) => db.message().to_string(),
-                        other => other.to_string(),
-                    }
+                    target::describe(&err)
                 )));
                 break;
             }

@@ -100,19 +100,9 @@ impl Target {
 
     /// A target failure as an error fit for a response.
     pub fn failed(&self, err: &sqlx::Error) -> TargetError {
-        let detail = match err {
-            sqlx::Error::Database(db) => {
-                let mut text = db.message().to_string();
-                if let Some(code) = db.code() {
-                    text = format!("{text} (SQLSTATE {code})");
-                }
-                text
-            }
-            other => other.to_string(),
-        };
         TargetError::Failed {
             environment: self.environment.clone(),
-            detail: self.scrub(&detail),
+            detail: self.scrub(&describe(err)),
         }
     }
 
@@ -123,6 +113,17 @@ impl Target {
             text = text.replace(&password, "***");
         }
         text
+    }
+}
+
+/// What PostgreSQL said (with its SQLSTATE), or what the driver said.
+pub(crate) fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -182,11 +183,7 @@ pub async fn current(
     conn: &mut PgConnection,
     project: &str,
 ) -> Result<Option<Applied>, sqlx::Error> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
-            .fetch_one(&mut *conn)
-            .await?;
-    if !exists {
+    if !has_version_table(conn).await? {
         return Ok(None);
     }
     let row = sqlx::query(
@@ -204,6 +201,30 @@ pub async fn current(
         })
     })
     .transpose()
+}
+
+pub async fn has_version_table(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// The execution that wrote the version row of revision `id`, if the row exists.
+pub async fn applied_by(
+    conn: &mut PgConnection,
+    project: &str,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    if !has_version_table(conn).await? {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "SELECT execution_id FROM schemagate.applied_revisions WHERE project = $1 AND id = $2",
+    )
+    .bind(project)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// The key of the executor lock of `project` on a target.
