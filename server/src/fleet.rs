@@ -3,6 +3,11 @@
 //! bounded history. The service only observes: nothing here, and no call of
 //! the API, writes to a controller.
 //!
+//! Reports are written by one task ([`ReportWriter`]) that commits all the
+//! reports waiting at that moment in one transaction: one disk sync per
+//! batch instead of one per report, and a report is acknowledged only once
+//! its batch is committed.
+//!
 //! The flags compare each controller with the `[fleet]` section of the
 //! policy file (expected journal schema, expected controllers, thresholds),
 //! or with its defaults when the server runs without one.
@@ -13,9 +18,12 @@ use crate::db::{Db, now_ms};
 use prost::Message;
 use schemagate_proto::v1::JournalReport;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+mod writer;
+pub use writer::{ReportQueue, ReportWriter, WriterStats};
 
 /// Reports kept per controller besides the latest.
 pub const HISTORY_PER_CONTROLLER: i64 = 100;
@@ -53,6 +61,13 @@ pub enum FleetError {
     UnknownFlag(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The transaction this report was written in with others could not be
+    /// begun or committed; every report of it gets the same error.
+    #[error("{0}")]
+    Batch(Arc<sqlx::Error>),
+    /// The report writer has stopped: the server is shutting down.
+    #[error("the server is shutting down and stores no more reports; retry shortly")]
+    Stopped,
 }
 
 fn invalid(message: impl Into<String>) -> FleetError {
@@ -174,13 +189,28 @@ fn signature_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Stores a validated report from `token_controller` (the token's claim).
-/// Returns the time it was received.
-pub async fn record(
-    db: &Db,
+/// A report that passed [`validate`] and the token check, encoded as it is
+/// stored. Encoding and hashing happen in the calling task, so the writer
+/// spends its time on SQL only.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    controller_id: String,
+    signature: String,
+    report_hex: String,
+}
+
+impl Prepared {
+    pub(crate) fn controller_id(&self) -> &str {
+        &self.controller_id
+    }
+}
+
+/// Checks that `token_controller` (the token's claim) may send `report` and
+/// that the report is well formed; nothing is stored.
+pub(crate) fn prepare(
     token_controller: Option<&str>,
     report: &JournalReport,
-) -> Result<i64, FleetError> {
+) -> Result<Prepared, FleetError> {
     if token_controller != Some(report.controller_id.as_str()) {
         return Err(FleetError::WrongController {
             token: token_controller.map_or_else(|| "(none)".to_string(), quoted),
@@ -188,20 +218,53 @@ pub async fn record(
         });
     }
     validate(report)?;
-    let received = now_ms();
-    let report_hex = hex::encode(report.encode_to_vec());
-    let signature = schema_signature(report);
+    Ok(Prepared {
+        controller_id: report.controller_id.clone(),
+        signature: schema_signature(report),
+        report_hex: hex::encode(report.encode_to_vec()),
+    })
+}
 
+/// Stores a validated report from `token_controller` (the token's claim) in
+/// a transaction of its own. Returns the time it was received. The server
+/// sends reports through [`ReportWriter`] instead, which commits many at once.
+pub async fn record(
+    db: &Db,
+    token_controller: Option<&str>,
+    report: &JournalReport,
+) -> Result<i64, FleetError> {
+    let prepared = prepare(token_controller, report)?;
+    Ok(store_alone(db, &prepared).await?)
+}
+
+/// One report, one transaction: the path of [`record`], and the writer's
+/// fallback when a batch cannot be committed as a whole.
+pub(crate) async fn store_alone(db: &Db, report: &Prepared) -> Result<i64, sqlx::Error> {
+    let received = now_ms();
     let mut tx = db.pool.begin().await?;
+    store(db, &mut tx, report, received).await?;
+    tx.commit().await?;
+    Ok(received)
+}
+
+/// Writes one report inside the caller's transaction: the controller's
+/// latest row, its history row, and the pruning of history beyond
+/// [`HISTORY_PER_CONTROLLER`]. Commits nothing.
+pub(crate) async fn store(
+    db: &Db,
+    conn: &mut AnyConnection,
+    report: &Prepared,
+    received: i64,
+) -> Result<(), sqlx::Error> {
     db.lock(
-        &mut tx,
+        &mut *conn,
         &format!("schemagate.controller.{}", report.controller_id),
     )
     .await?;
     let count: Option<i64> =
         sqlx::query("SELECT report_count FROM controllers WHERE controller_id = $1")
             .bind(&report.controller_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .map(|row| row.try_get(0))
             .transpose()?;
@@ -218,24 +281,23 @@ pub async fn record(
     .bind(&report.controller_id)
     .bind(received)
     .bind(seq)
-    .bind(&signature)
-    .bind(&report_hex)
-    .execute(&mut *tx)
+    .bind(&report.signature)
+    .bind(&report.report_hex)
+    .execute(&mut *conn)
     .await?;
     sqlx::query("INSERT INTO journal_reports (controller_id, seq, received_at_ms, report_hex) VALUES ($1, $2, $3, $4)")
         .bind(&report.controller_id)
         .bind(seq)
         .bind(received)
-        .bind(&report_hex)
-        .execute(&mut *tx)
+        .bind(&report.report_hex)
+        .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM journal_reports WHERE controller_id = $1 AND seq <= $2")
         .bind(&report.controller_id)
         .bind(seq - HISTORY_PER_CONTROLLER)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await?;
-    Ok(received)
+    Ok(())
 }
 
 /// One controller in the fleet view.
@@ -498,6 +560,41 @@ mod tests {
                 .contains("the limit is")
         );
         assert!(validate(&healthy("bar3-tap2")).is_ok());
+    }
+
+    #[test]
+    fn the_integrity_check_time_is_never_in_the_future_nor_after_the_observation() {
+        let now_s = now_ms() / 1000;
+        let at = |seconds: i64| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let mut report = healthy("c1");
+        report.observed_at = at(now_s);
+        // An older check, repeated by an agent that checks every Nth report.
+        report.quick_check_at = at(now_s - 300);
+        assert!(validate(&report).is_ok());
+        report.quick_check_at = report.observed_at;
+        assert!(validate(&report).is_ok());
+        // Absent (an older agent, or an unreadable journal): accepted.
+        report.quick_check_at = None;
+        assert!(validate(&report).is_ok());
+
+        report.quick_check_at = at(now_s + 1);
+        let err = validate(&report).unwrap_err().to_string();
+        assert!(err.contains("later than observed_at"), "{err}");
+        report.observed_at = None;
+        assert!(validate(&report).is_ok(), "within the clock skew");
+        report.quick_check_at = at(now_s + 600);
+        let err = validate(&report).unwrap_err().to_string();
+        assert!(
+            err.contains("quick_check_at is more than 5 minutes"),
+            "{err}"
+        );
+        for seconds in [i64::MAX, i64::MIN] {
+            report.quick_check_at = Some(prost_types::Timestamp {
+                seconds,
+                nanos: i32::MAX,
+            });
+            assert_eq!(validate(&report).is_ok(), seconds < 0, "{seconds}");
+        }
     }
 
     #[test]

@@ -124,11 +124,13 @@ pub async fn run(
         .build_v1()?;
 
     let in_flight = rpc::InFlight::default();
+    let report_writer = fleet::ReportWriter::start(db.clone());
     let services = grpc::Services(Arc::new(grpc::State {
         db: db.clone(),
         auth,
         policy,
         in_flight: in_flight.clone(),
+        reports: report_writer.queue(),
     }));
     macro_rules! limited {
         ($server:expr) => {
@@ -180,7 +182,20 @@ pub async fn run(
             services
         )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
-    shutdown::serve_with_grace(serve, stopping, settings.shutdown_grace, &in_flight).await?;
+    let served =
+        shutdown::serve_with_grace(serve, stopping, settings.shutdown_grace, &in_flight).await;
+    // After the running calls: a report call still waiting on the writer is
+    // answered; one cut off by the grace period gets UNAVAILABLE.
+    if let Some(stats) = report_writer.stop().await {
+        tracing::info!(
+            reports = stats.reports,
+            batches = stats.batches,
+            largest_batch = stats.largest_batch,
+            split_batches = stats.split_batches,
+            "fleet report writer stopped"
+        );
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -25,6 +25,8 @@ pub struct State {
     pub policy: Option<Arc<crate::config::Policy>>,
     /// Calls and executions running now, waited for at shutdown.
     pub in_flight: crate::rpc::InFlight,
+    /// The fleet report writer, which commits reports in batches.
+    pub reports: fleet::ReportQueue,
 }
 
 impl State {
@@ -179,7 +181,11 @@ impl v1::fleet_server::Fleet for Services {
     ) -> Result<Response<v1::ReportAck>, Status> {
         let caller = self.0.caller(&request, &[Role::Agent])?;
         let report = request.into_inner();
-        let received = fleet::record(&self.0.db, caller.controller_id.as_deref(), &report).await?;
+        let received = self
+            .0
+            .reports
+            .record(caller.controller_id.as_deref(), &report)
+            .await?;
         tracing::debug!(controller = %report.controller_id, status = %report.status, "journal report");
         Ok(Response::new(v1::ReportAck {
             received_at: Some(convert::timestamp(received)),

@@ -42,13 +42,21 @@ impl From<FleetError> for Status {
             }
             FleetError::WrongController { .. } => Status::permission_denied(err.to_string()),
             FleetError::Db(err) => database(err),
+            FleetError::Batch(err) => database_ref(&err),
+            FleetError::Stopped => Status::unavailable(err.to_string()),
         }
     }
 }
 
 /// Maps a catalog database failure.
 pub fn database(err: sqlx::Error) -> Status {
-    match &err {
+    database_ref(&err)
+}
+
+/// Maps a catalog database failure shared by several calls (one fleet
+/// report batch).
+fn database_ref(err: &sqlx::Error) -> Status {
+    match err {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             tracing::warn!(error = %err, "catalog database unavailable");
             Status::unavailable("the catalog database is unavailable; retry shortly")
