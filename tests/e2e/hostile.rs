@@ -578,6 +578,7 @@ impl Gen {
             newest_pour_at: self.timestamp(),
             unsynced_pours: self.i64(),
             quick_check: self.text(),
+            quick_check_at: self.timestamp(),
         }
     }
 }
