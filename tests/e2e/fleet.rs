@@ -245,3 +245,139 @@ fn reports_without_the_right_token_are_refused_and_nothing_is_stored() {
     )
     .fails(3, "cannot reach the server");
 }
+
+/// A well-formed report for `id`; `unsynced_pours` tells reports apart.
+fn journal_report(id: &str, unsynced_pours: i64) -> schemagate_client::v1::JournalReport {
+    schemagate_client::v1::JournalReport {
+        controller_id: id.into(),
+        interval_seconds: 30,
+        status: "ok".into(),
+        journal_mode: "wal".into(),
+        quick_check: "ok".into(),
+        unsynced_pours,
+        tables: vec![schemagate_client::v1::JournalTable {
+            name: "pours".into(),
+            ddl_sha256: "a".repeat(64),
+            row_count: 10,
+        }],
+        ..Default::default()
+    }
+}
+
+/// 200 reports from 20 controllers at once, with refused ones among them,
+/// through the server's batching report writer: every good report is
+/// acknowledged and stored, every bad one refused with its own status and
+/// nothing stored for it; the latest row is the last report acknowledged.
+fn concurrent_reports_are_stored_and_bad_ones_refused(mut server: Server) {
+    use schemagate_client::connect::Connection;
+    use tonic::Code;
+    const CONTROLLERS: usize = 20;
+    const EACH: i64 = 10;
+    let ids: Vec<String> = (0..CONTROLLERS)
+        .map(|i| format!("bar{i:02}-tap1"))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token_of = |id: &str| {
+        let roles = ["agent".to_string()];
+        schemagate_client::token::mint(schemagate_e2e::SECRET, id, &roles, Some(id), 3600, now)
+            .unwrap()
+    };
+
+    schemagate_e2e::block_on(async {
+        let mut connections = Vec::new();
+        for id in &ids {
+            let token = token_of(id);
+            connections.push(
+                Connection::open(&server.address, Some(&token))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for n in 0..EACH {
+            for (i, id) in ids.iter().enumerate() {
+                let connection = connections[i].clone();
+                let mut report = journal_report(id, n);
+                // In the middle of the burst: a malformed report and one
+                // for another controller, from the same callers.
+                let expected = match (n, i) {
+                    (5, 7) => {
+                        report.journal_mode = "banana".into();
+                        Code::InvalidArgument
+                    }
+                    (5, 8) => {
+                        report.controller_id = "bar99-tap1".into();
+                        Code::PermissionDenied
+                    }
+                    _ => Code::Ok,
+                };
+                calls.spawn(async move {
+                    let answer = connection.fleet().report_journal_state(report).await;
+                    (expected, answer.map(|_| ()).map_err(|status| status.code()))
+                });
+            }
+        }
+        let mut acknowledged = 0;
+        while let Some(done) = calls.join_next().await {
+            match done.unwrap() {
+                (Code::Ok, Ok(())) => acknowledged += 1,
+                (expected, Err(code)) => assert_eq!(code, expected),
+                (expected, Ok(())) => panic!("a report expecting {expected:?} was stored"),
+            }
+        }
+        assert_eq!(acknowledged, CONTROLLERS * EACH as usize - 2);
+        // Then one marked report each, after every other was acknowledged.
+        for (i, id) in ids.iter().enumerate() {
+            connections[i]
+                .fleet()
+                .report_journal_state(journal_report(id, 999))
+                .await
+                .unwrap();
+        }
+    });
+
+    let reader = token("ops", &["developer"]);
+    let all = controllers(&server, &reader, None);
+    assert_eq!(all.len(), CONTROLLERS, "{all:#?}");
+    assert!(!all.contains_key("bar99-tap1"));
+    for id in &ids {
+        assert_eq!(all[id]["unsynced_pours"], 999, "{id}: {:#}", all[id]);
+        assert_eq!(all[id]["journal_mode"], "wal", "{id}: {:#}", all[id]);
+    }
+    let counts: Vec<(String, i64, i64)> = schemagate_e2e::block_on(async {
+        let db = schemagate_server::db::Db::connect(&server.database_url)
+            .await
+            .unwrap();
+        sqlx::query_as(
+            "SELECT c.controller_id, c.report_count, (SELECT COUNT(*) FROM journal_reports j WHERE j.controller_id = c.controller_id) FROM controllers c ORDER BY c.controller_id",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    });
+    let stored = |id: &str| counts.iter().find(|c| c.0 == id).map(|c| (c.1, c.2));
+    for (i, id) in ids.iter().enumerate() {
+        // bar07 and bar08 each had one report refused.
+        let sent = if i == 7 || i == 8 { EACH } else { EACH + 1 };
+        assert_eq!(stored(id), Some((sent, sent)), "{id}: {counts:?}");
+    }
+
+    // A clean stop: the writer is stopped after the calls drained.
+    let status = server.terminate(Duration::from_secs(20)).expect("exited");
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("fleet report writer stopped"), "{log}");
+}
+
+#[test]
+fn concurrent_reports_on_a_sqlite_catalog() {
+    concurrent_reports_are_stored_and_bad_ones_refused(Server::sqlite());
+}
+
+#[test]
+fn concurrent_reports_on_a_postgres_catalog() {
+    concurrent_reports_are_stored_and_bad_ones_refused(Server::postgres());
+}

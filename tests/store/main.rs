@@ -1,6 +1,7 @@
 //! The catalog store suite, run unchanged against the embedded SQLite file and
 //! a real PostgreSQL database: both backends must behave identically.
 
+mod fleet_writer;
 mod schema;
 
 use schemagate_server::audit;
