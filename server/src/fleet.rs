@@ -44,6 +44,8 @@ const STATUSES: [&str; 5] = ["ok", "missing", "locked", "corrupt", "error"];
 const JOURNAL_MODES: [&str; 6] = ["wal", "delete", "truncate", "persist", "memory", "off"];
 const MAX_TABLES: usize = 1000;
 const MAX_TEXT: usize = 4096;
+/// How far ahead of the server's clock a reported time may be.
+const MAX_CLOCK_SKEW_MS: i64 = 300_000;
 
 static CONTROLLER_ID: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").expect("static regex")
@@ -139,10 +141,24 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
     {
         return Err(invalid("unsynced_pours or user_version is out of range"));
     }
-    if let Some(observed) = &report.observed_at {
-        let observed_ms = observed.seconds.saturating_mul(1000);
-        if observed_ms > now_ms() + 300_000 {
-            return Err(invalid("observed_at is more than 5 minutes in the future"));
+    let in_future = |at: &prost_types::Timestamp| {
+        at.seconds.saturating_mul(1000) > now_ms().saturating_add(MAX_CLOCK_SKEW_MS)
+    };
+    if report.observed_at.as_ref().is_some_and(in_future) {
+        return Err(invalid("observed_at is more than 5 minutes in the future"));
+    }
+    if let Some(checked) = &report.quick_check_at {
+        if in_future(checked) {
+            return Err(invalid(
+                "quick_check_at is more than 5 minutes in the future",
+            ));
+        }
+        if let Some(observed) = &report.observed_at
+            && (checked.seconds, checked.nanos) > (observed.seconds, observed.nanos)
+        {
+            return Err(invalid(
+                "quick_check_at is later than observed_at: a check cannot be newer than the observation that reports it",
+            ));
         }
     }
     Ok(())
