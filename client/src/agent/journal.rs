@@ -31,13 +31,29 @@
 //!   has, and the unsynced count from the first of [`SYNC_FLAG_COLUMNS`]
 //!   (0 or NULL = unsynced) or [`SYNC_TIME_COLUMNS`] (NULL = unsynced); -1
 //!   without one;
-//! - `quick_check`: "ok", or its first findings joined with "; ".
+//! - `quick_check`: "ok", or its first findings joined with "; ", and
+//!   `quick_check_at`, when that result was obtained (see below).
+//!
+//! A one-shot observation ([`observe`], `sg-agent --once`) reads everything.
+//! The long-running agent keeps an [`Observer`], which spares the two reads
+//! that grow with the journal between integrity checks:
+//! - `PRAGMA quick_check` reads and checks every page. It runs on the first
+//!   observation and then on every `integrity_every`th; the observations in
+//!   between repeat the last result with its `quick_check_at`, so the server
+//!   and operators see how old it is. A failing result is never reused: the
+//!   check runs again on the next observation, and so it does after the
+//!   journal file changed identity (device and inode), after an observation
+//!   that could not read the journal, and if the clock went back past the
+//!   last check.
+//! - the unsynced count is a full scan of `pours` (there is no index on the
+//!   sync column). Between checks it counts only from a rowid watermark;
+//!   see [`read_unsynced`] for why that is sound and what it can miss.
 
 use super::ddl;
 use crate::v1::{JournalReport, JournalTable};
 use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,6 +64,10 @@ pub const TIMESTAMP_COLUMNS: [&str; 5] = ["poured_at", "created_at", "ts", "time
 pub const SYNC_FLAG_COLUMNS: [&str; 3] = ["synced", "is_synced", "uploaded"];
 /// Columns of `pours` holding the sync time (NULL = not yet synced).
 pub const SYNC_TIME_COLUMNS: [&str; 2] = ["synced_at", "uploaded_at"];
+
+/// Observations per `quick_check` in the long-running agent by default: one
+/// every 5 minutes at the default 30 s interval.
+pub const DEFAULT_INTEGRITY_EVERY: u32 = 10;
 
 /// How long to wait for a rollback-mode writer before reporting `locked`.
 /// Short on purpose: while we wait we hold no lock, but the report is late.
@@ -78,14 +98,189 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// Observes the journal at `path`. Never fails: a journal that cannot be
-/// read is reported with the status saying why.
+/// Observes the journal at `path`, reading everything (`quick_check` and a
+/// full unsynced count included). Never fails: a journal that cannot be read
+/// is reported with the status saying why.
 pub fn observe(path: &Path) -> JournalReport {
+    Observer::new(1).observe(path)
+}
+
+/// The journal file as the filesystem knows it: replacing the file (a
+/// restore, a new controller image) changes it, writing to it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+fn file_identity(path: &Path) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    // Follows symlinks, as SQLite's open does.
+    std::fs::metadata(path).ok().map(|m| FileIdentity {
+        device: m.dev(),
+        inode: m.ino(),
+    })
+}
+
+/// The last passing `quick_check`, reused until it is due again.
+#[derive(Clone, Debug)]
+struct Integrity {
+    at: prost_types::Timestamp,
+    /// Observations that may still reuse it.
+    reuses_left: u32,
+}
+
+/// Where the next unsynced count of `pours` may start: every row below
+/// `from_rowid` was synced when it was last counted. Valid only for the
+/// table, schema, filter and rowid alias it was taken with.
+#[derive(Clone, Debug)]
+struct Watermark {
+    table: String,
+    ddl: String,
+    filter: String,
+    alias: &'static str,
+    page_count: u64,
+    from_rowid: i64,
+    /// The largest rowid when counted; `None` for an empty table.
+    max_rowid: Option<i64>,
+}
+
+/// What one observation is asked to do.
+struct Plan<'a> {
+    /// Run `quick_check` (otherwise the caller supplies the last result).
+    quick_check: bool,
+    /// Count unsynced pours from this watermark rather than in full.
+    watermark: Option<&'a Watermark>,
+}
+
+/// How many times each of the expensive reads ran; for tests and benches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObserverStats {
+    /// `PRAGMA quick_check` runs.
+    pub quick_checks: u64,
+    /// Unsynced counts over the whole of `pours`.
+    pub full_counts: u64,
+    /// Unsynced counts from a watermark.
+    pub incremental_counts: u64,
+}
+
+/// Observes one journal again and again (the long-running agent), carrying
+/// the last integrity result and the unsynced-count watermark from one
+/// observation to the next. Holds no connection and no lock in between.
+#[derive(Debug)]
+pub struct Observer {
+    integrity_every: u32,
+    /// The journal file the cached results belong to.
+    identity: Option<FileIdentity>,
+    integrity: Option<Integrity>,
+    watermark: Option<Watermark>,
+    stats: ObserverStats,
+}
+
+impl Observer {
+    /// Runs `quick_check` on the first observation and then on every
+    /// `integrity_every`th (1: on every observation; 0 counts as 1).
+    pub fn new(integrity_every: u32) -> Observer {
+        Observer {
+            integrity_every: integrity_every.max(1),
+            identity: None,
+            integrity: None,
+            watermark: None,
+            stats: ObserverStats::default(),
+        }
+    }
+
+    /// How often each expensive read ran so far.
+    pub fn stats(&self) -> ObserverStats {
+        self.stats
+    }
+
+    /// Observes the journal at `path`. Never fails: a journal that cannot be
+    /// read is reported with the status saying why.
+    pub fn observe(&mut self, path: &Path) -> JournalReport {
+        self.observe_at(path, timestamp_now())
+    }
+
+    /// [`Observer::observe`] at the given time (`observed_at`).
+    pub(crate) fn observe_at(&mut self, path: &Path, now: prost_types::Timestamp) -> JournalReport {
+        let identity = file_identity(path);
+        let reuse = self.reusable(identity, &now);
+        let report = self.observe_once(path, identity, now, reuse);
+        if reuse && file_identity(path) != identity {
+            // Replaced while it was read: the cached result may describe
+            // another file, so this observation is made again in full.
+            return self.observe_once(path, file_identity(path), now, false);
+        }
+        report
+    }
+
+    /// Whether the last check's result (and the watermark that shares its
+    /// cadence) may stand for the journal as it is now.
+    fn reusable(&self, identity: Option<FileIdentity>, now: &prost_types::Timestamp) -> bool {
+        match (&self.integrity, identity) {
+            (Some(last), Some(identity)) => {
+                last.reuses_left > 0
+                    && self.identity == Some(identity)
+                    // A clock that went back would date the check after the
+                    // observation that carries it.
+                    && (last.at.seconds, last.at.nanos) <= (now.seconds, now.nanos)
+            }
+            _ => false,
+        }
+    }
+
+    fn observe_once(
+        &mut self,
+        path: &Path,
+        identity: Option<FileIdentity>,
+        now: prost_types::Timestamp,
+        reuse: bool,
+    ) -> JournalReport {
+        let plan = Plan {
+            quick_check: !reuse,
+            watermark: if reuse { self.watermark.as_ref() } else { None },
+        };
+        let (mut report, learned) = read_report(path, now, &plan, &mut self.stats);
+        if report.status != "ok" || identity.is_none() {
+            // Nothing carries over an observation that did not read the
+            // journal: the next one checks and counts in full.
+            self.identity = None;
+            self.integrity = None;
+            self.watermark = None;
+            return report;
+        }
+        self.identity = identity;
+        self.watermark = learned;
+        if reuse && let Some(last) = self.integrity.as_mut() {
+            last.reuses_left -= 1;
+            report.quick_check = "ok".into();
+            report.quick_check_at = Some(last.at);
+        } else if report.quick_check == "ok" {
+            self.integrity = Some(Integrity {
+                at: now,
+                reuses_left: self.integrity_every - 1,
+            });
+        } else {
+            // Findings are never reused: the next observation checks again.
+            self.integrity = None;
+        }
+        report
+    }
+}
+
+/// One observation as `plan` asks, and the watermark it leaves.
+fn read_report(
+    path: &Path,
+    now: prost_types::Timestamp,
+    plan: &Plan,
+    stats: &mut ObserverStats,
+) -> (JournalReport, Option<Watermark>) {
     let mut report = JournalReport {
-        observed_at: Some(timestamp_now()),
+        observed_at: Some(now),
         unsynced_pours: -1,
         ..JournalReport::default()
     };
+    let mut learned = None;
     report.wal_size_bytes = std::fs::metadata(wal_path(path))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -99,7 +294,7 @@ pub fn observe(path: &Path) -> JournalReport {
             // by the agent's user, which can lock the controller out of its
             // own journal), so the file is read as immutable instead...
             let mut quiet = report.clone();
-            let outcome = read_journal(path, Access::Immutable, &mut quiet);
+            let outcome = read_journal(path, Access::Immutable, &mut quiet, plan, stats);
             // ...unless the controller started meanwhile: then its -wal
             // exists and the normal path reads the live state.
             if !wal.exists() {
@@ -107,10 +302,11 @@ pub fn observe(path: &Path) -> JournalReport {
                 // is what says the journal is in WAL mode.
                 quiet.journal_mode = "wal".into();
                 report = quiet;
-                return outcome;
+                return outcome.map(|watermark| learned = watermark);
             }
         }
-        read_journal(path, Access::Shared, &mut report)
+        read_journal(path, Access::Shared, &mut report, plan, stats)
+            .map(|watermark| learned = watermark)
     });
     let (status, detail) = match outcome {
         Ok(()) => ("ok", String::new()),
@@ -128,10 +324,11 @@ pub fn observe(path: &Path) -> JournalReport {
             unsynced_pours: -1,
             ..JournalReport::default()
         };
+        learned = None;
     }
     report.status = status.to_string();
     report.status_detail = truncate(detail, MAX_DETAIL);
-    report
+    (report, learned)
 }
 
 /// `<journal>-wal`, where SQLite keeps a WAL journal's recent commits.
@@ -271,19 +468,31 @@ fn open(path: &Path, access: Access) -> Result<Connection, Failure> {
     Ok(conn)
 }
 
-fn read_journal(path: &Path, access: Access, report: &mut JournalReport) -> Result<(), Failure> {
+fn read_journal(
+    path: &Path,
+    access: Access,
+    report: &mut JournalReport,
+    plan: &Plan,
+    stats: &mut ObserverStats,
+) -> Result<Option<Watermark>, Failure> {
     let conn = open(path, access)?;
-    let result = read_snapshot(&conn, report);
+    let result = read_snapshot(&conn, report, plan, stats);
     // Close explicitly so a close error is reported, not swallowed by Drop.
     match (result, conn.close()) {
         (Err(failure), _) => Err(failure),
-        (Ok(()), Err((_, err))) => Err(err.into()),
-        (Ok(()), Ok(())) => Ok(()),
+        (Ok(_), Err((_, err))) => Err(err.into()),
+        (Ok(watermark), Ok(())) => Ok(watermark),
     }
 }
 
 /// Every figure from one read snapshot, so they agree with each other.
-fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Failure> {
+fn read_snapshot(
+    conn: &Connection,
+    report: &mut JournalReport,
+    plan: &Plan,
+    stats: &mut ObserverStats,
+) -> Result<Option<Watermark>, Failure> {
+    let mut watermark = None;
     let tx = conn.unchecked_transaction()?;
     // The schema read comes first: it starts the snapshot and opens the WAL,
     // before which `journal_mode` would still answer the default.
@@ -310,7 +519,7 @@ fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Fa
             )?
         };
         if name.eq_ignore_ascii_case("pours") && !virtual_table {
-            read_pours(conn, &name, report)?;
+            watermark = read_pours(conn, &name, &sql, report, plan, stats)?;
         }
         report.tables.push(JournalTable {
             ddl_sha256: ddl::fingerprint(&sql),
@@ -318,9 +527,13 @@ fn read_snapshot(conn: &Connection, report: &mut JournalReport) -> Result<(), Fa
             row_count: u64::try_from(row_count).unwrap_or(0),
         });
     }
-    report.quick_check = quick_check(conn)?;
+    if plan.quick_check {
+        report.quick_check = quick_check(conn)?;
+        report.quick_check_at = report.observed_at;
+        stats.quick_checks += 1;
+    }
     tx.finish()?;
-    Ok(())
+    Ok(watermark)
 }
 
 /// Every ordinary table except SQLite's own, with its CREATE statement.
@@ -348,18 +561,26 @@ fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Newest pour and unsynced count, from whichever columns `pours` has.
-fn read_pours(conn: &Connection, table: &str, report: &mut JournalReport) -> Result<(), Failure> {
+/// Newest pour and unsynced count, from whichever columns `pours` has;
+/// returns the watermark for the next count, if one can be trusted.
+fn read_pours(
+    conn: &Connection,
+    table: &str,
+    ddl: &str,
+    report: &mut JournalReport,
+    plan: &Plan,
+    stats: &mut ObserverStats,
+) -> Result<Option<Watermark>, Failure> {
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info(?1)")?
         .query_map([table], |row| row.get::<_, String>(0))?
         .map(|name| name.map(|n| n.to_ascii_lowercase()))
         .collect::<Result<_, _>>()?;
     let has = |wanted: &str| columns.iter().any(|c| c == wanted);
-    let table = quote_identifier(table);
+    let quoted = quote_identifier(table);
     if let Some(column) = TIMESTAMP_COLUMNS.into_iter().find(|c| has(c)) {
         let newest: Value = conn.query_row(
-            &format!("SELECT max({}) FROM {table}", quote_identifier(column)),
+            &format!("SELECT max({}) FROM {quoted}", quote_identifier(column)),
             [],
             |r| r.get(0),
         )?;
@@ -373,14 +594,121 @@ fn read_pours(conn: &Connection, table: &str, report: &mut JournalReport) -> Res
             .find(|c| has(c))
             .map(|column| format!("{} IS NULL", quote_identifier(column)))
     };
-    if let Some(filter) = unsynced_filter {
+    let Some(filter) = unsynced_filter else {
+        return Ok(None);
+    };
+    // A rowid table's rowid under a name no column of it shadows.
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT wr FROM pragma_table_list(?1) WHERE schema = 'main'",
+            [table],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(true);
+    let alias = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|alias| !has(alias))
+        .filter(|_| !without_rowid);
+    let Some(alias) = alias else {
         report.unsynced_pours = conn.query_row(
-            &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+            &format!("SELECT count(*) FROM {quoted} WHERE {filter}"),
             [],
             |r| r.get(0),
         )?;
+        stats.full_counts += 1;
+        return Ok(None);
+    };
+    read_unsynced(
+        conn,
+        Watermark {
+            table: table.to_string(),
+            ddl: ddl.to_string(),
+            filter,
+            alias,
+            page_count: report.page_count,
+            from_rowid: i64::MIN,
+            max_rowid: None,
+        },
+        report,
+        plan.watermark,
+        stats,
+    )
+}
+
+/// The unsynced count of a rowid table, in full or from `last`'s watermark,
+/// and the watermark for the next count. `current` describes the table as it
+/// is now (its `from_rowid` and `max_rowid` are filled in here).
+///
+/// Why counting only rows at or above the watermark is sound enough: the
+/// controller appends pours (SQLite gives a new row a rowid above the
+/// largest one, whichever of them exists), and a pour only goes from
+/// unsynced to synced, never back. Every row below the watermark was synced
+/// when it was last counted (the watermark is the lowest unsynced rowid
+/// then, or one above the largest rowid when none was unsynced), so it still
+/// is, and every row added since has a rowid above it. The count from the
+/// watermark is then the full count, and it comes from a rowid range scan of
+/// the newest rows rather than a scan of the whole table.
+///
+/// What it could miss, until the next full count (on the integrity cadence,
+/// at most `integrity_every` observations later): a pour marked unsynced
+/// again below the watermark (a re-queued upload); a row inserted with an
+/// explicit rowid below it (a re-import); a rowid reused after the newest
+/// rows were deleted and as many new ones inserted between two observations
+/// (when the largest rowid went down, that is seen and counted in full).
+/// It counts in full instead when the table has no usable rowid (`WITHOUT
+/// ROWID`, or columns named `rowid`, `_rowid_` and `oid`), when its schema,
+/// the sync column or the journal file changed, when the largest rowid or
+/// the page count went down (rows deleted, a VACUUM that may renumber
+/// rowids), when the largest rowid is the largest possible (SQLite then
+/// picks random rowids) and after any observation that could not read the
+/// journal. A stuck old pour keeps the watermark low, so the scan is as long
+/// as the backlog, never longer than the full count.
+fn read_unsynced(
+    conn: &Connection,
+    mut current: Watermark,
+    report: &mut JournalReport,
+    last: Option<&Watermark>,
+    stats: &mut ObserverStats,
+) -> Result<Option<Watermark>, Failure> {
+    let alias = current.alias;
+    let table = quote_identifier(&current.table);
+    current.max_rowid = conn.query_row(&format!("SELECT max({alias}) FROM {table}"), [], |r| {
+        r.get(0)
+    })?;
+    let from = last
+        .filter(|last| {
+            last.table == current.table
+                && last.ddl == current.ddl
+                && last.filter == current.filter
+                && last.alias == current.alias
+                && current.page_count >= last.page_count
+                && current.max_rowid >= last.max_rowid
+        })
+        .map(|last| last.from_rowid);
+    let (count, lowest): (i64, Option<i64>) = conn.query_row(
+        &format!(
+            "SELECT count(*), min({alias}) FROM {table} WHERE {alias} >= ?1 AND ({})",
+            current.filter
+        ),
+        [from.unwrap_or(i64::MIN)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if from.is_some() {
+        stats.incremental_counts += 1;
+    } else {
+        stats.full_counts += 1;
     }
-    Ok(())
+    report.unsynced_pours = count;
+    if current.max_rowid == Some(i64::MAX) {
+        return Ok(None);
+    }
+    current.from_rowid = match (lowest, current.max_rowid) {
+        (Some(lowest), _) => lowest,
+        (None, Some(max)) => max + 1,
+        (None, None) => i64::MIN,
+    };
+    Ok(Some(current))
 }
 
 /// A pour time as stored: seconds or milliseconds since the epoch, or text

@@ -9,7 +9,7 @@ pub mod reporter;
 #[cfg(test)]
 mod tests;
 
-pub use journal::observe;
+pub use journal::{DEFAULT_INTEGRITY_EVERY, Observer, ObserverStats, observe};
 pub use reporter::SendError;
 
 use crate::v1::JournalReport;
@@ -72,12 +72,18 @@ fn comment_text(text: &str) -> String {
         .collect()
 }
 
-/// Observes `journal` and labels the report for `controller_id`.
+/// Observes `journal` in full (integrity check included) and labels the
+/// report for `controller_id`.
 pub fn report(journal: &Path, controller_id: &str, interval: Duration) -> JournalReport {
+    labelled(observe(journal), controller_id, interval)
+}
+
+/// Labels an observation for `controller_id`.
+fn labelled(observation: JournalReport, controller_id: &str, interval: Duration) -> JournalReport {
     JournalReport {
         controller_id: controller_id.to_string(),
         interval_seconds: u32::try_from(interval.as_secs()).unwrap_or(u32::MAX),
-        ..observe(journal)
+        ..observation
     }
 }
 
@@ -94,18 +100,22 @@ pub async fn run_once(
     Ok(report)
 }
 
-/// Observes and reports every `interval`, retrying through outages; never returns.
+/// Observes and reports every `interval`, retrying through outages; never
+/// returns. The integrity check runs on the first observation and then on
+/// every `integrity_every`th (see [`Observer`]).
 pub async fn run(
     journal: &Path,
     controller_id: &str,
     interval: Duration,
+    integrity_every: u32,
     server: &str,
     token: Option<&str>,
 ) {
     let mut transport = reporter::Grpc::new(server, token);
+    let mut observer = Observer::new(integrity_every);
     reporter::run_forever(
         interval,
-        || report(journal, controller_id, interval),
+        || labelled(observer.observe(journal), controller_id, interval),
         &mut transport,
     )
     .await;

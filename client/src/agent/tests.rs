@@ -6,7 +6,7 @@
 mod controller_sim;
 
 use super::ddl;
-use super::journal::{observe, wal_path};
+use super::journal::{Observer, ObserverStats, observe, wal_path};
 use super::reporter::{Backoff, SendError, Transport, run_forever};
 use crate::v1::JournalReport;
 use controller_sim::{Controller, JournalOptions, snapshot};
@@ -417,4 +417,238 @@ fn the_printed_schema_carries_the_hashes_reports_carry_and_changes_nothing() {
     let missing = super::expected_schema_toml(&dir.path().join("absent.db")).unwrap_err();
     assert!(missing.contains("does not exist"), "{missing}");
     assert!(!dir.path().join("absent.db").exists());
+}
+
+/// A journal whose `quick_check` finds a NULL in a NOT NULL column while
+/// every query the agent runs still works: the constraint is added to the
+/// stored schema after the row went in, as a damaged journal could have it.
+fn journal_failing_quick_check(path: &Path) {
+    custom_journal(
+        path,
+        "CREATE TABLE pours (id INTEGER PRIMARY KEY, poured_at TEXT, synced INTEGER, note TEXT);
+         INSERT INTO pours (poured_at, synced, note) VALUES ('2026-01-01 10:00:00', 0, NULL);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, 'note TEXT', 'note TEXT NOT NULL') WHERE name = 'pours';
+         PRAGMA writable_schema = OFF;",
+    );
+}
+
+fn timestamp(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+#[test]
+fn the_integrity_result_is_reused_between_checks_and_checked_again_on_the_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(&path, &JournalOptions::default()).unwrap();
+    let before = snapshot(&path);
+    let mut observer = Observer::new(3);
+    let mut reports = Vec::new();
+    for i in 0..7 {
+        reports.push(observer.observe_at(&path, timestamp(1_800_000_000 + 30 * i)));
+    }
+    assert_unchanged(&path, &before);
+    // Checked on the 1st, 4th and 7th observations; the others carry the
+    // last result with the time it was obtained.
+    assert_eq!(observer.stats().quick_checks, 3, "{:?}", observer.stats());
+    let checked_at: Vec<i64> = reports
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, "ok", "{r:#?}");
+            assert_eq!(r.quick_check, "ok", "{r:#?}");
+            r.quick_check_at.unwrap().seconds
+        })
+        .collect();
+    let at = |i: i64| 1_800_000_000 + 30 * i;
+    assert_eq!(
+        checked_at,
+        [at(0), at(0), at(0), at(3), at(3), at(3), at(6)]
+    );
+    // A one-shot observation always checks, and dates the check to itself.
+    let once = observe(&path);
+    assert_eq!(once.quick_check_at, once.observed_at);
+    // 1 checks on every observation.
+    let mut every = Observer::new(1);
+    for i in 0..3 {
+        let report = every.observe_at(&path, timestamp(at(i)));
+        assert_eq!(report.quick_check_at, report.observed_at);
+    }
+    assert_eq!(every.stats().quick_checks, 3);
+    drop(controller);
+}
+
+#[test]
+fn a_replaced_journal_a_failed_check_or_a_clock_gone_back_is_checked_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    drop(Controller::create(&path, &JournalOptions::default()).unwrap());
+    let mut observer = Observer::new(100);
+    let checks = |o: &Observer| o.stats().quick_checks;
+    observer.observe_at(&path, timestamp(1_800_000_000));
+    observer.observe_at(&path, timestamp(1_800_000_030));
+    assert_eq!(checks(&observer), 1);
+
+    // The clock went back past the last check: checked again.
+    let report = observer.observe_at(&path, timestamp(1_799_999_000));
+    assert_eq!(checks(&observer), 2);
+    assert_eq!(report.quick_check_at, Some(timestamp(1_799_999_000)));
+
+    // Another file under the same name (a restore): checked again.
+    let replacement = dir.path().join("restored.db");
+    drop(Controller::create(&replacement, &JournalOptions::default()).unwrap());
+    std::fs::rename(&replacement, &path).unwrap();
+    let report = observer.observe_at(&path, timestamp(1_800_000_060));
+    assert_eq!(checks(&observer), 3);
+    assert_eq!(report.quick_check_at, Some(timestamp(1_800_000_060)));
+
+    // A journal that cannot be read forgets the last result.
+    let aside = dir.path().join("aside.db");
+    std::fs::rename(&path, &aside).unwrap();
+    assert_eq!(
+        observer.observe_at(&path, timestamp(1_800_000_090)).status,
+        "missing"
+    );
+    std::fs::rename(&aside, &path).unwrap();
+    observer.observe_at(&path, timestamp(1_800_000_120));
+    assert_eq!(checks(&observer), 4);
+
+    // Findings are never reused: every observation checks until it passes.
+    let failing = dir.path().join("failing.db");
+    journal_failing_quick_check(&failing);
+    let mut observer = Observer::new(100);
+    for i in 0..3 {
+        let report = observer.observe_at(&failing, timestamp(1_800_000_000 + i));
+        assert_eq!(report.status, "ok", "{report:#?}");
+        assert!(report.quick_check.contains("NULL value"), "{report:#?}");
+        assert_eq!(report.quick_check_at, report.observed_at);
+    }
+    assert_eq!(checks(&observer), 3);
+}
+
+/// The unsynced count as a fresh, full observation gives it.
+fn full_count(path: &Path) -> i64 {
+    observe(path).unsynced_pours
+}
+
+#[test]
+fn the_incremental_unsynced_count_equals_a_full_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    let controller = Controller::create(
+        &path,
+        &JournalOptions {
+            pours: 500,
+            unsynced: 30,
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let other = Connection::open(&path).unwrap();
+    let mut observer = Observer::new(1000);
+    let mut at = 1_800_000_000;
+    let mut observe_now = |observer: &mut Observer| {
+        at += 30;
+        observer.observe_at(&path, timestamp(at))
+    };
+    assert_eq!(observe_now(&mut observer).unsynced_pours, 30);
+    assert_eq!(observer.stats().full_counts, 1);
+
+    let steps: [&dyn Fn(); 6] = [
+        // New pours appended, unsynced.
+        &|| {
+            for volume in 0..25 {
+                controller.pour(volume).unwrap();
+            }
+        },
+        // The uploader syncs the oldest ones.
+        &|| {
+            other
+                .execute_batch("UPDATE pours SET synced = 1 WHERE id <= 490")
+                .unwrap()
+        },
+        // Both at once, and out of order.
+        &|| {
+            controller.pour(1).unwrap();
+            other
+                .execute_batch("UPDATE pours SET synced = 1 WHERE id IN (495, 500, 510)")
+                .unwrap();
+            controller.pour(2).unwrap();
+        },
+        // Everything synced: the watermark moves past the last row...
+        &|| other.execute_batch("UPDATE pours SET synced = 1").unwrap(),
+        // ...and new pours above it are seen.
+        &|| {
+            for volume in 0..3 {
+                controller.pour(volume).unwrap();
+            }
+        },
+        // Old synced pours pruned, newest kept.
+        &|| {
+            other
+                .execute_batch("DELETE FROM pours WHERE id < 100")
+                .unwrap()
+        },
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        step();
+        let report = observe_now(&mut observer);
+        assert_eq!(report.status, "ok", "{report:#?}");
+        assert_eq!(report.unsynced_pours, full_count(&path), "after step {i}");
+    }
+    assert_eq!(
+        observer.stats(),
+        ObserverStats {
+            quick_checks: 1,
+            full_counts: 1,
+            incremental_counts: 6
+        }
+    );
+
+    // The newest rows deleted: their rowids may be reused below the
+    // watermark, so the count is made in full.
+    other
+        .execute_batch("DELETE FROM pours WHERE id > 520")
+        .unwrap();
+    controller.pour(7).unwrap();
+    let report = observe_now(&mut observer);
+    assert_eq!(report.unsynced_pours, full_count(&path));
+    assert_eq!(observer.stats().full_counts, 2);
+    drop(controller);
+}
+
+#[test]
+fn a_table_without_rowid_is_always_counted_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    custom_journal(
+        &path,
+        "CREATE TABLE pours (id TEXT PRIMARY KEY, poured_at TEXT, synced INTEGER) WITHOUT ROWID;
+         INSERT INTO pours VALUES ('b', '2026-01-01 10:00:00', 0), ('a', '2026-01-01 09:00:00', 1);",
+    );
+    let mut observer = Observer::new(100);
+    assert_eq!(observer.observe(&path).unsynced_pours, 1);
+    custom_journal(
+        &path,
+        "INSERT INTO pours VALUES ('0', '2026-01-01 11:00:00', 0)",
+    );
+    assert_eq!(observer.observe(&path).unsynced_pours, 2);
+    assert_eq!(observer.stats().full_counts, 2);
+    assert_eq!(observer.stats().incremental_counts, 0);
+
+    // A column named rowid shadows that alias; another one is used.
+    let shadowed = dir.path().join("shadowed.db");
+    custom_journal(
+        &shadowed,
+        "CREATE TABLE pours (rowid TEXT, poured_at TEXT, synced INTEGER);
+         INSERT INTO pours VALUES ('z', '2026-01-01 10:00:00', 0), ('a', '2026-01-01 09:00:00', 1);",
+    );
+    let mut observer = Observer::new(100);
+    assert_eq!(observer.observe(&shadowed).unsynced_pours, 1);
+    custom_journal(
+        &shadowed,
+        "INSERT INTO pours VALUES ('0', '2026-01-01 11:00:00', NULL)",
+    );
+    assert_eq!(observer.observe(&shadowed).unsynced_pours, 2);
+    assert_eq!(observer.stats().incremental_counts, 1);
 }

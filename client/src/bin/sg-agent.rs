@@ -18,6 +18,15 @@ Without --once the agent reports every interval. While the server is
 unreachable it keeps only the newest report and retries with exponential
 backoff and jitter, never waiting longer than the interval.
 
+The integrity check (PRAGMA quick_check) reads every page of the journal, so
+the long-running agent runs it on the first report and then on every
+--integrity-every-th (default 10: every 5 minutes at 30s); the reports in
+between repeat the last result with the time it was obtained (quick_check_at).
+A failed check, a replaced journal file or an unreadable journal makes the
+next report check again; --once always checks. Between checks, unsynced pours
+are counted from the lowest rowid that was unsynced at the previous count
+rather than over the whole table.
+
 Environment:
   SCHEMAGATE_TOKEN   agent token for this controller (required by the server)
   SCHEMAGATE_SERVER  server address (default http://127.0.0.1:50051)
@@ -57,9 +66,19 @@ struct Cli {
     /// Send one report and exit.
     #[arg(long)]
     once: bool,
+    /// Run the integrity check (PRAGMA quick_check, which reads every page)
+    /// on the first report and then on every Nth, 1 to 10000; 1 checks every
+    /// report. --once always checks.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = agent::DEFAULT_INTEGRITY_EVERY,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    integrity_every: u32,
     /// Print the journal's tables and DDL hashes as a [fleet.expected_tables]
     /// block for the server's policy file, and exit (nothing is sent).
-    #[arg(long, conflicts_with_all = ["once", "interval"])]
+    #[arg(long, conflicts_with_all = ["once", "interval", "integrity_every"])]
     print_schema: bool,
     /// Server address.
     #[arg(long, env = "SCHEMAGATE_SERVER", default_value = DEFAULT_SERVER)]
@@ -110,6 +129,7 @@ fn main() -> ExitCode {
             &cli.journal,
             controller_id,
             cli.interval,
+            cli.integrity_every,
             &cli.server,
             token.as_deref(),
         ));
