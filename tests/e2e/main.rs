@@ -7,6 +7,7 @@ mod catalog;
 mod concurrency;
 mod faults;
 mod fleet;
+mod fleet_agent;
 mod hostile;
 mod lint;
 mod observability;

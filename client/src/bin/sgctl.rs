@@ -765,6 +765,7 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                     "wal_size_bytes": r.wal_size_bytes,
                     "unsynced_pours": r.unsynced_pours,
                     "quick_check": r.quick_check,
+                    "quick_check_at": r.quick_check_at.as_ref().map(|at| time_text(Some(at))),
                     "tables": r.tables.iter().map(|t| json!({
                         "name": t.name, "ddl_sha256": t.ddl_sha256, "row_count": t.row_count,
                     })).collect::<Vec<_>>(),
@@ -785,10 +786,10 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
         .iter()
         .map(|c| {
             let Some(r) = c.last_report.clone() else {
-                let mut row = vec!["-".to_string(); 8];
+                let mut row = vec!["-".to_string(); 9];
                 row[0] = c.controller_id.clone();
                 row[1] = "never".into();
-                row[7] = c.flags.join(",");
+                row[8] = c.flags.join(",");
                 return row;
             };
             vec![
@@ -803,6 +804,10 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                     r.unsynced_pours.to_string()
                 },
                 r.quick_check.clone(),
+                match &r.quick_check_at {
+                    Some(at) => time_text(Some(at)),
+                    None => "-".into(),
+                },
                 if c.flags.is_empty() {
                     "-".into()
                 } else {
@@ -822,6 +827,7 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                 "TABLES",
                 "UNSYNCED",
                 "CHECK",
+                "CHECKED",
                 "FLAGS"
             ],
             &rows

@@ -1,0 +1,175 @@
+//! The long-running `sg-agent` end to end: it checks the journal's
+//! integrity on the first report and then every Nth, dates the result it
+//! repeats in between, counts unsynced pours right while the controller
+//! pours and syncs, and the server stores and lists the check's time.
+
+use prost::Message;
+use schemagate_client::v1::JournalReport;
+use schemagate_e2e::controller_sim::{Controller, JournalOptions};
+use schemagate_e2e::{SECRET, Server, bin_dir, token};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const CONTROLLER: &str = "bar7-tap1";
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Every report the server kept for the controller, oldest first, read
+/// from its SQLite catalog.
+fn stored_reports(server: &Server) -> Vec<JournalReport> {
+    let catalog = server
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite catalog");
+    let conn =
+        rusqlite::Connection::open_with_flags(catalog, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the catalog");
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let Ok(mut rows) = conn
+        .prepare("SELECT report_hex FROM journal_reports WHERE controller_id = ?1 ORDER BY seq")
+    else {
+        return Vec::new(); // not created yet
+    };
+    rows.query_map([CONTROLLER], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|hex_text| {
+            let bytes = hex::decode(hex_text.unwrap()).unwrap();
+            JournalReport::decode(bytes.as_slice()).unwrap()
+        })
+        .collect()
+}
+
+fn key(ts: &Option<prost_types::Timestamp>) -> (i64, i32) {
+    let ts = ts.expect("a timestamp");
+    (ts.seconds, ts.nanos)
+}
+
+/// Polls until the server stored `count` reports, within a minute.
+fn wait_for_reports(server: &Server, count: usize) -> Vec<JournalReport> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reports = stored_reports(server);
+        if reports.len() >= count {
+            return reports;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} reports stored after a minute",
+            reports.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn unsynced(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM pours WHERE coalesce(synced, 0) = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_long_running_agent_checks_every_nth_report_and_dates_the_result_it_repeats() {
+    let server = Server::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let controller = Controller::create(
+        &dir.path().join("journal.db"),
+        &JournalOptions {
+            pours: 2000,
+            unsynced: 40,
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    // Pours every 20 ms and syncs the older ones every 50 pours.
+    let writer = controller.start_writer(Duration::from_millis(20)).unwrap();
+    let agent_token = schemagate_client::token::mint(
+        SECRET,
+        CONTROLLER,
+        &["agent".to_string()],
+        Some(CONTROLLER),
+        3600,
+        now_seconds(),
+    )
+    .unwrap();
+    let mut agent = Command::new(bin_dir().join("sg-agent"))
+        .arg("--journal")
+        .arg(controller.path())
+        .args(["--controller-id", CONTROLLER, "--interval", "1s"])
+        .args(["--integrity-every", "3"])
+        .env_clear()
+        .env("SCHEMAGATE_TOKEN", &agent_token)
+        .env("SCHEMAGATE_SERVER", &server.address)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sg-agent");
+
+    wait_for_reports(&server, 4);
+    let stats = writer.stop();
+    assert_eq!(stats.busy, 0, "the agent blocked the controller: {stats:?}");
+    assert!(stats.errors.is_empty(), "{stats:?}");
+    let quiet_since = now_seconds() + 1;
+    let backlog = unsynced(controller.path());
+    let before = stored_reports(&server).len();
+    let reports = wait_for_reports(&server, before + 5);
+    let _ = agent.kill();
+    let _ = agent.wait();
+
+    // The first report checked; every report carries a passing check no
+    // later than itself, and one check serves at most 3 reports.
+    let first = &reports[0];
+    assert_eq!(key(&first.quick_check_at), key(&first.observed_at));
+    let mut serving = 0;
+    for (i, pair) in reports.windows(2).enumerate() {
+        let report = &pair[1];
+        assert_eq!(report.status, "ok", "{report:#?}");
+        assert_eq!(report.quick_check, "ok", "{report:#?}");
+        assert!(key(&report.quick_check_at) <= key(&report.observed_at));
+        if key(&report.quick_check_at) == key(&pair[0].quick_check_at) {
+            serving += 1;
+            assert!(serving < 3, "report {}: a check served 4 reports", i + 1);
+        } else {
+            serving = 0;
+        }
+    }
+    let repeated = reports
+        .iter()
+        .filter(|r| key(&r.quick_check_at) < key(&r.observed_at))
+        .count();
+    let checked = reports.len() - repeated;
+    assert!(
+        repeated > 0 && checked > 0,
+        "{checked} checked, {repeated} repeated"
+    );
+
+    // Once the controller is quiet every report counts its backlog exactly,
+    // the ones counted from the watermark included.
+    let quiet: Vec<&JournalReport> = reports
+        .iter()
+        .filter(|r| r.observed_at.unwrap().seconds > quiet_since)
+        .collect();
+    assert!(!quiet.is_empty());
+    for report in quiet {
+        assert_eq!(report.unsynced_pours, backlog, "{report:#?}");
+    }
+
+    // The server lists the check's time.
+    let reader = token("ops", &["developer"]);
+    let listed = server.sgctl(&reader, &["--json", "controllers"]).json();
+    let checked_at = listed[0]["quick_check_at"].as_str().unwrap_or_default();
+    assert!(checked_at.ends_with('Z'), "{listed:#}");
+    let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
+    assert!(table.contains("CHECKED"), "{table}");
+    assert!(table.contains(checked_at), "{table}");
+}
