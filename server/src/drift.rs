@@ -14,6 +14,35 @@ pub struct Reference {
     pub schema: Schema,
 }
 
+/// What identifies a reference, without its schema.
+struct Recorded {
+    revision_id: String,
+    fingerprint: String,
+    catalog_stamp: String,
+}
+
+async fn recorded(
+    db: &Db,
+    project: &str,
+    environment: &str,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT revision_id, fingerprint, catalog_stamp FROM target_schemas WHERE project = $1 AND environment = $2",
+    )
+    .bind(project)
+    .bind(environment)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(Recorded {
+            revision_id: row.try_get(0)?,
+            fingerprint: row.try_get(1)?,
+            catalog_stamp: row.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
 pub async fn reference(
     db: &Db,
     project: &str,
@@ -36,21 +65,23 @@ pub async fn reference(
     }))
 }
 
-/// Records `schema` as the reference of an environment's target, inside the
-/// caller's catalog transaction.
+/// Records `live` (a schema and the catalog stamp read with it, see
+/// [`schema::introspect_stamped`]) as the reference of an environment's
+/// target, inside the caller's catalog transaction.
 pub async fn record(
     conn: &mut AnyConnection,
     project: &str,
     environment: &str,
     revision_id: &str,
-    schema: &Schema,
+    (catalog_stamp, schema): &(String, Schema),
 ) -> Result<(), sqlx::Error> {
     let json = serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
     sqlx::query(
-        "INSERT INTO target_schemas (project, environment, revision_id, fingerprint, schema_json, recorded_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, environment) DO UPDATE SET \
+        "INSERT INTO target_schemas (project, environment, revision_id, fingerprint, schema_json, recorded_at_ms, catalog_stamp) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project, environment) DO UPDATE SET \
          revision_id = excluded.revision_id, fingerprint = excluded.fingerprint, \
-         schema_json = excluded.schema_json, recorded_at_ms = excluded.recorded_at_ms",
+         schema_json = excluded.schema_json, recorded_at_ms = excluded.recorded_at_ms, \
+         catalog_stamp = excluded.catalog_stamp",
     )
     .bind(project)
     .bind(environment)
@@ -58,6 +89,7 @@ pub async fn record(
     .bind(schema.fingerprint())
     .bind(json)
     .bind(now_ms())
+    .bind(catalog_stamp)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -75,6 +107,8 @@ pub struct Report {
 
 /// Compares the live schema behind `conn` with the reference of its
 /// current revision. A target without a current revision must be empty.
+/// When the target's catalog stamp still equals the one read with the
+/// reference, no DDL ran since and the schema is not read at all.
 pub async fn check(
     db: &Db,
     project: &str,
@@ -82,6 +116,22 @@ pub async fn check(
     conn: &mut PgConnection,
     current: Option<&Applied>,
 ) -> Result<Report, sqlx::Error> {
+    if let Some(current) = current {
+        let recorded = recorded(db, project, environment)
+            .await?
+            .filter(|r| r.revision_id == current.id && !r.catalog_stamp.is_empty());
+        if let Some(recorded) = recorded
+            && schema::catalog_stamp(conn).await? == recorded.catalog_stamp
+        {
+            return Ok(Report {
+                drifted: false,
+                live_fingerprint: recorded.fingerprint.clone(),
+                expected_fingerprint: recorded.fingerprint,
+                differences: Vec::new(),
+                summary: format!("live schema matches the one recorded after {}", current.id),
+            });
+        }
+    }
     let live = schema::introspect(conn).await?;
     let live_fingerprint = live.fingerprint();
     let Some(current) = current else {

@@ -400,11 +400,11 @@ async fn run_locked(
             return Ok(());
         }
 
-        let live = schema::introspect(conn)
+        let live = schema::introspect_stamped(conn)
             .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
             .await
             .map_err(|e| target.failed(&e))?;
-        record.fingerprint = live.fingerprint();
+        record.fingerprint = live.1.fingerprint();
         finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
         progress
             .send(event(
@@ -603,7 +603,7 @@ async fn finish(
     db: &Db,
     record: &mut Record,
     state: State,
-    succeeded: Option<(&Revision, &schema::Schema)>,
+    succeeded: Option<(&Revision, &(String, schema::Schema))>,
 ) -> Result<(), sqlx::Error> {
     record.state = state.as_str().to_string();
     record.finished_at_ms = Some(now_ms());
@@ -716,10 +716,10 @@ pub async fn reconcile(
         };
         let live = match &revision {
             Some(_) => {
-                let live = schema::introspect(conn)
+                let live = schema::introspect_stamped(conn)
                     .await
                     .map_err(|e| target.failed(&e))?;
-                record.fingerprint = live.fingerprint();
+                record.fingerprint = live.1.fingerprint();
                 Some(live)
             }
             None => None,

@@ -162,10 +162,11 @@ async fn stamp_inner(
             )));
         }
         let expected = expected_schema(&lineage).await?;
-        let live = schema::introspect(&mut conn)
+        let stamped = schema::introspect_stamped(&mut conn)
             .await
             .map_err(|e| target.failed(&e))?;
-        let differences = schema::diff(&expected, &live);
+        let live = &stamped.1;
+        let differences = schema::diff(&expected, live);
         if !differences.is_empty() && !request.force {
             return Err(ReleaseError::Refused(mismatch_message(
                 &env.name,
@@ -215,7 +216,7 @@ async fn stamp_inner(
         let forced = !differences.is_empty();
         let mut catalog_tx = db.pool.begin().await?;
         executor::record_stamp(&mut catalog_tx, &record).await?;
-        drift::record(&mut catalog_tx, &revision.project, &env.name, &revision.id, &live).await?;
+        drift::record(&mut catalog_tx, &revision.project, &env.name, &revision.id, &stamped).await?;
         audit::append(
             db,
             &mut catalog_tx,

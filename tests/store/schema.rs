@@ -387,3 +387,70 @@ async fn partitioned_tables_compare_by_their_parent() {
         "{a:?}"
     );
 }
+
+/// Each statement is DDL the model sees; each must change the catalog stamp,
+/// or the drift check would trust a stale reference.
+const MODELLED_DDL: &[&str] = &[
+    "ALTER TABLE pours ADD COLUMN note text",
+    "ALTER TABLE pours ALTER COLUMN comment SET DEFAULT 'none'",
+    "ALTER TABLE pours ALTER COLUMN comment SET NOT NULL",
+    "ALTER TABLE pours ALTER COLUMN volume_ml TYPE numeric(10,2)",
+    "ALTER TABLE pours RENAME COLUMN comment TO remark",
+    "ALTER TABLE pours DROP COLUMN comment",
+    "CREATE INDEX pours_size_idx ON pours (size)",
+    "DROP INDEX pours_tap_idx",
+    "ALTER TABLE kegs DROP CONSTRAINT kegs_volume_ml_check",
+    "ALTER TABLE kegs ADD CONSTRAINT kegs_style_check CHECK (style <> '')",
+    "ALTER TYPE pour_size ADD VALUE 'flight'",
+    "CREATE OR REPLACE VIEW pours_per_tap AS SELECT tap_id, count(*) AS pours FROM pours WHERE tap_id > 0 GROUP BY tap_id",
+    "CREATE OR REPLACE FUNCTION pour_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+    "DROP TRIGGER pours_guard ON pours",
+    "ALTER SEQUENCE invoice_numbers INCREMENT BY 5",
+    "CREATE SCHEMA reporting",
+    "ALTER TABLE billing.invoices SET SCHEMA public",
+    "CREATE TABLE extra (id int)",
+    "DROP VIEW pours_per_tap",
+];
+
+#[tokio::test]
+async fn every_modelled_ddl_changes_the_catalog_stamp() {
+    for ddl in MODELLED_DDL {
+        let mut conn = database(CATALOG).await;
+        let (before, schema_before) = schema::introspect_stamped(&mut conn)
+            .await
+            .expect("introspect");
+        run(&mut conn, ddl).await;
+        let (after, schema_after) = schema::introspect_stamped(&mut conn)
+            .await
+            .expect("introspect");
+        assert_ne!(
+            before, after,
+            "the catalog stamp did not change after: {ddl}"
+        );
+        assert_ne!(
+            schema_before.fingerprint(),
+            schema_after.fingerprint(),
+            "the statement is not modelled, so it proves nothing about the stamp: {ddl}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_statistics_and_vacuum_leave_the_catalog_stamp_alone() {
+    let mut conn = database(CATALOG).await;
+    let before = schema::catalog_stamp(&mut conn).await.expect("stamp");
+    assert_eq!(before.len(), 32, "an md5 digest: {before}");
+    run(
+        &mut conn,
+        "INSERT INTO taps (name) VALUES ('north'), ('south');
+         INSERT INTO pours (tap_id, volume_ml) SELECT id, 500 FROM taps;
+         SELECT nextval('invoice_numbers');
+         UPDATE pours SET comment = 'checked';
+         DELETE FROM pours WHERE volume_ml > 0;
+         ANALYZE;",
+    )
+    .await;
+    run(&mut conn, "VACUUM pours").await;
+    let after = schema::catalog_stamp(&mut conn).await.expect("stamp");
+    assert_eq!(before, after, "only DDL may change the stamp");
+}

@@ -186,6 +186,12 @@ const TRIGGERS: &str = concat!(
 /// already in a transaction) and changes nothing. Needs PostgreSQL 13 or
 /// newer.
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
+    Ok(introspect_stamped(conn).await?.1)
+}
+
+/// [`introspect`], with the [catalog stamp](super::catalog_stamp) of the
+/// same snapshot: a later equal stamp proves this schema is still the live one.
+pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<(String, Schema), sqlx::Error> {
     let mut tx = if conn.is_in_transaction() {
         conn.begin().await?
     } else {
@@ -196,9 +202,10 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
     sqlx::raw_sql("SET LOCAL search_path TO pg_catalog; SET LOCAL quote_all_identifiers TO off")
         .execute(&mut *tx)
         .await?;
-    let schema = read(&mut tx).await;
+    let stamp = super::catalog_stamp(&mut tx).await?;
+    let schema = read(&mut tx).await?;
     tx.rollback().await?;
-    schema
+    Ok((stamp, schema))
 }
 
 async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {

@@ -9,12 +9,14 @@
 mod diff;
 mod introspect;
 mod model;
+mod stamp;
 
 pub use diff::{Difference, diff};
-pub use introspect::introspect;
+pub use introspect::{introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
 };
+pub use stamp::catalog_stamp;
 
 /// Splits a qualified, quoted name (`public."a.b"`) at the dot between its
 /// schema and its object name.
