@@ -50,3 +50,32 @@ fn lint_needs_no_server_and_exits_by_severity() {
     let out = sgctl(&["lint", &broken], &[]);
     assert_eq!(out.code, 2, "{out:#?}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = dir.path().join("0002_drops.up.sql");
+    let drops: String = (0..5000).map(|n| format!("DROP TABLE t{n};\n")).collect();
+    std::fs::write(&up, drops).unwrap();
+    std::fs::write(dir.path().join("0002_drops.down.sql"), "SELECT 1;\n").unwrap();
+    let sgctl = schemagate_e2e::bin_dir().join("sgctl");
+    // `head -1` exits after one line; sgctl's next writes meet a closed pipe.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' lint '{}' | head -1",
+            sgctl.display(),
+            up.display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        !stderr.contains("panicked"),
+        "no panic on a broken pipe: {stderr}"
+    );
+    // Killed by SIGPIPE, as `cat` would be: the shell reports 128 + 13.
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

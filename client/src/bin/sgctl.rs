@@ -180,6 +180,7 @@ type Outcome = Result<u8, Failure>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
@@ -187,6 +188,18 @@ async fn main() -> ExitCode {
             eprintln!("sgctl: {}", failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`sgctl history |
+/// head`) would panic on the failed write. A command-line tool should end
+/// quietly instead, as `cat` does: restore the default action.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
