@@ -202,10 +202,25 @@ impl Authenticator {
         if claims.sub.trim().is_empty() {
             return Err(AuthError::InvalidToken("the sub claim is empty".into()));
         }
+        // The subject is written as author, approver and actor into the
+        // catalog and its audit log: a NUL cannot be stored in PostgreSQL
+        // text, and other control characters would forge log lines.
+        if claims.sub.len() > MAX_SUBJECT_BYTES || claims.sub.chars().any(char::is_control) {
+            return Err(AuthError::InvalidToken(format!(
+                "the sub claim must be at most {MAX_SUBJECT_BYTES} bytes without control characters ({} bytes given)",
+                claims.sub.len()
+            )));
+        }
         let mut roles = Vec::with_capacity(claims.roles.len());
         for name in &claims.roles {
             let role = Role::parse(name).ok_or_else(|| {
-                AuthError::InvalidToken(format!("unknown role '{name}' in the roles claim"))
+                let shown: String = name
+                    .chars()
+                    .take(32)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string();
+                AuthError::InvalidToken(format!("unknown role '{shown}' in the roles claim"))
             })?;
             roles.push(role);
         }
@@ -216,6 +231,9 @@ impl Authenticator {
         })
     }
 }
+
+/// Longest subject a token may carry.
+const MAX_SUBJECT_BYTES: usize = 256;
 
 fn describe(err: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;

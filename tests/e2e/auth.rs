@@ -248,6 +248,21 @@ fn every_forged_altered_or_out_of_date_token_is_unauthenticated() {
             claims_with(serde_json::json!({"sub": " "})),
             "sub claim is empty",
         ),
+        (
+            "a NUL in the subject",
+            claims_with(serde_json::json!({"sub": "alice\u{0}admin"})),
+            "without control characters",
+        ),
+        (
+            "a newline in the subject",
+            claims_with(serde_json::json!({"sub": "alice\nactor=admin"})),
+            "without control characters",
+        ),
+        (
+            "a 300-byte subject",
+            claims_with(serde_json::json!({"sub": "a".repeat(300)})),
+            "at most 256 bytes",
+        ),
         ("alg none", unsigned("none", ""), "invalid token"),
         (
             "alg NONE with the signature",
