@@ -391,3 +391,48 @@ fn developer_drill_create_lint_submit_approve_deploy_roll_back_deploy_again() {
     let history = f.run(&t.erin, &["status", "--env", "dev"]).ok().to_string();
     assert!(history.contains("rollback"), "{history}");
 }
+
+#[test]
+fn a_mismatch_too_long_for_one_message_is_cut_readably_and_the_connection_keeps_working() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    // The baseline plus 400 tables nobody declared, with long names: the
+    // diff runs to tens of KiB, past what a status header can carry.
+    let mut ddl = bar_file("revisions/0001_baseline.up.sql");
+    for n in 0..400 {
+        ddl.push_str(&format!(
+            "CREATE TABLE out_of_band_table_with_a_rather_long_name_{n:04} (id int PRIMARY KEY);\n"
+        ));
+    }
+    execute(&f.dev, &ddl);
+    submit_bar(&f, &t.alice);
+
+    let refused = f.run(
+        &t.erin,
+        &["stamp", "--env", "dev", "--revision", "0001_baseline"],
+    );
+    assert_eq!(
+        refused.code, 1,
+        "FAILED_PRECONDITION, not a protocol error: {refused:#?}"
+    );
+    assert!(
+        refused.stderr.contains("400 difference(s)")
+            && refused
+                .stderr
+                .contains("out_of_band_table_with_a_rather_long_name_0000"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("the whole message is in the server log"),
+        "{}",
+        &refused.stderr[refused.stderr.len().saturating_sub(300)..]
+    );
+    assert_eq!(applied(&f.dev), 0, "no version row");
+    // The server answers the next call normally.
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("DRIFT on dev"), "{drift:#?}");
+}

@@ -68,29 +68,81 @@ fn database_ref(err: &sqlx::Error) -> Status {
     }
 }
 
+/// The most of a message a status carries. It travels in a response
+/// header, and a hyper/tonic client refuses a header list over 16 KiB with
+/// a protocol error that hides the reason (and upsets the connection).
+const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// Cuts a message too long for a status header, saying so; the whole text
+/// goes to the server log.
+fn bounded(status: Status) -> Status {
+    let message = status.message();
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return status;
+    }
+    tracing::warn!(code = ?status.code(), message, "status message cut for its header");
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Status::new(
+        status.code(),
+        format!(
+            "{}\n... (cut at {cut} of {} bytes; the whole message is in the server log)",
+            &message[..cut],
+            message.len()
+        ),
+    )
+}
+
 impl From<crate::release::ReleaseError> for Status {
     fn from(err: crate::release::ReleaseError) -> Status {
-        use crate::release::ReleaseError::*;
-        use crate::target::TargetError;
-        match err {
-            NoPolicy | Refused(_) => Status::failed_precondition(err.to_string()),
-            UnknownEnvironment { .. } | InvalidInput(_) => {
-                Status::invalid_argument(err.to_string())
-            }
-            PermissionDenied(_) => Status::permission_denied(err.to_string()),
-            NotFound(_) => Status::not_found(err.to_string()),
-            Busy(_) => Status::aborted(err.to_string()),
-            Catalog(err) => err.into(),
-            Target(TargetError::MissingUrl { .. } | TargetError::NotPostgres { .. }) => {
-                Status::failed_precondition(err.to_string())
-            }
-            Target(TargetError::Unreachable { .. }) => Status::unavailable(err.to_string()),
-            Target(TargetError::Failed { .. }) => {
-                tracing::warn!(error = %err, "target database error");
-                Status::internal(err.to_string())
-            }
-            Backup(_) => Status::failed_precondition(err.to_string()),
-            Db(err) => database(err),
+        bounded(release_status(err))
+    }
+}
+
+fn release_status(err: crate::release::ReleaseError) -> Status {
+    use crate::release::ReleaseError::*;
+    use crate::target::TargetError;
+    match err {
+        NoPolicy | Refused(_) => Status::failed_precondition(err.to_string()),
+        UnknownEnvironment { .. } | InvalidInput(_) => Status::invalid_argument(err.to_string()),
+        PermissionDenied(_) => Status::permission_denied(err.to_string()),
+        NotFound(_) => Status::not_found(err.to_string()),
+        Busy(_) => Status::aborted(err.to_string()),
+        Catalog(err) => err.into(),
+        Target(TargetError::MissingUrl { .. } | TargetError::NotPostgres { .. }) => {
+            Status::failed_precondition(err.to_string())
         }
+        Target(TargetError::Unreachable { .. }) => Status::unavailable(err.to_string()),
+        Target(TargetError::Failed { .. }) => {
+            tracing::warn!(error = %err, "target database error");
+            Status::internal(err.to_string())
+        }
+        Backup(_) => Status::failed_precondition(err.to_string()),
+        Db(err) => database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary_and_say_so() {
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let status = bounded(Status::failed_precondition(long.clone()));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(status.message().len() < MAX_MESSAGE_BYTES + 100);
+        assert!(
+            status.message().ends_with(&format!(
+                "(cut at {MAX_MESSAGE_BYTES} of {} bytes; the whole message is in the server log)",
+                long.len()
+            )),
+            "{}",
+            &status.message()[MAX_MESSAGE_BYTES - 10..]
+        );
+        let short = bounded(Status::failed_precondition("short"));
+        assert_eq!(short.message(), "short");
     }
 }
