@@ -226,6 +226,97 @@ fn an_unwritable_backup_directory_refuses_the_execution_with_its_reason() {
     assert!(!table_exists(&f.pilot, "venues"));
 }
 
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// None when this process may not mount (not root, no CAP_SYS_ADMIN).
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_disk_filling_up_during_the_backup_refuses_the_execution_and_leaves_no_partial_dump() {
+    let Some(disk) = SmallDisk::mount("256k") else {
+        // CI runs as root; a developer without mount rights is told why.
+        eprintln!("SKIPPED: mounting a 256 KiB tmpfs needs root (CAP_SYS_ADMIN)");
+        return;
+    };
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[(
+            "0001_baseline",
+            "CREATE TABLE readings (n int PRIMARY KEY, noise text NOT NULL);\n",
+            "DROP TABLE readings;\n",
+        )],
+    );
+    f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
+    for env in ["dev", "ci", "pilot"] {
+        f.run(&t.erin, &["deploy", "--env", env]).ok();
+    }
+    // Data that does not compress into 256 KiB: the dump starts, then the
+    // disk is full.
+    execute(
+        &f.pilot,
+        "INSERT INTO readings SELECT n, md5(n::text) || md5((n * 7)::text) \
+         FROM generate_series(1, 40000) AS n",
+    );
+    f.submit(
+        &t,
+        &[(
+            "0002_add_venues",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+            "DROP TABLE venues;\n",
+        )],
+    );
+    f.approve(&t.carol, "0002_add_venues", &["dev", "ci", "pilot"]);
+    for env in ["dev", "ci"] {
+        f.run(&t.erin, &["deploy", "--env", env]).ok();
+    }
+    f.restart(&[("SCHEMAGATE_BACKUP_DIR", disk.dir.path().to_str().unwrap())]);
+    let out = f.run(&t.erin, &["deploy", "--env", "pilot"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("No space left on device"), "{out:#?}");
+    assert!(out.stdout.contains("nothing ran"), "{out:#?}");
+    assert!(!table_exists(&f.pilot, "venues"));
+    assert_eq!(applied(&f.pilot), 1, "only the baseline");
+    let left: Vec<_> = std::fs::read_dir(disk.dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the partial dump is removed: {left:?}");
+    let status = f
+        .run(&t.erin, &["--json", "status", "--env", "pilot"])
+        .json();
+    let record = &status["recent_executions"][0];
+    assert_eq!(record["revision_id"], "0002_add_venues", "{record:#}");
+    assert_eq!(record["state"], "failed", "{record:#}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No space left on device"),
+        "{record:#}"
+    );
+}
+
 #[test]
 fn sigterm_lets_a_running_execution_finish_even_when_its_client_went_away() {
     let t = tokens();
