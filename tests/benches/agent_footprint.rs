@@ -11,16 +11,20 @@
 //!   process (start, observe, connect, send, exit), and again reaped with
 //!   `wait4` for the same figures at microsecond resolution (GNU time
 //!   prints CPU seconds with two decimals);
-//! - a long-running `sg-agent --interval 1s` for `AGENT_BENCH_SECONDS` [60]
-//!   after a 5 s warm-up: VmRSS sampled every second from
-//!   `/proc/<pid>/status` (and VmHWM, the peak), and CPU per report = the
+//! - a long-running `sg-agent --interval 1s` (default `--integrity-every`,
+//!   so `quick_check` and a full unsynced count on every 10th report) for
+//!   `AGENT_BENCH_SECONDS` [60] after a 5 s warm-up: VmRSS sampled every
+//!   second from `/proc/<pid>/status` (and VmHWM, the peak), and CPU per report = the
 //!   process's CPU time over the window (`/proc/<pid>/stat` utime + stime,
 //!   and the nanosecond sum of `/proc/<pid>/task/*/schedstat`) divided by
 //!   the reports the server stored in that window (its catalog's
 //!   `report_count`);
 //! - in this process, the observation alone (`agent::observe`, median thread
-//!   CPU time of 20) and its main scans one by
-//!   one, to tell the journal's share from the agent's.
+//!   CPU time of 20), an observation between integrity checks (an
+//!   `agent::Observer` reusing its check and counting from its watermark,
+//!   median of 20), the mean over 30 observations at the default cadence,
+//!   and the main scans one by one, to tell the journal's share from the
+//!   agent's.
 
 use schemagate_e2e::controller_sim::{Controller, JournalOptions};
 use schemagate_e2e::{SECRET, Server, bin_dir};
@@ -270,6 +274,42 @@ fn main() {
         "observation alone (in-process agent::observe, 20 runs): median {:.1} ms CPU",
         median(&mut observe_cpu)
     );
+    // The long-running agent's observations: between checks, and on average
+    // over its cadence (checks on the 1st, 11th, 21st).
+    let timed = |observer: &mut schemagate_client::agent::Observer| {
+        let started = thread_cpu_ns();
+        let report = observer.observe(&journal);
+        assert_eq!(report.status, "ok", "{report:?}");
+        (thread_cpu_ns() - started) as f64 / 1e6
+    };
+    let mut between = schemagate_client::agent::Observer::new(u32::MAX);
+    timed(&mut between);
+    let mut between_cpu: Vec<f64> = (0..20).map(|_| timed(&mut between)).collect();
+    assert_eq!(between.stats().quick_checks, 1, "{:?}", between.stats());
+    let every = schemagate_client::agent::DEFAULT_INTEGRITY_EVERY;
+    let mut cadence = schemagate_client::agent::Observer::new(every);
+    let cadence_cpu: Vec<f64> = (0..30).map(|_| timed(&mut cadence)).collect();
+    println!(
+        "observation between checks (in-process Observer, 20 runs): median {:.1} ms CPU; \
+         at the default cadence (check every {every}th, 30 runs: {:?}): mean {:.1} ms CPU",
+        median(&mut between_cpu),
+        cadence.stats(),
+        cadence_cpu.iter().sum::<f64>() / cadence_cpu.len() as f64,
+    );
+    // The unsynced count from the lowest unsynced rowid, as the agent
+    // counts between checks.
+    let watermark: i64 =
+        rusqlite::Connection::open_with_flags(&journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row(
+                "SELECT coalesce(min(rowid), 0) FROM pours WHERE coalesce(\"synced\", 0) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+    let from_watermark = format!(
+        "SELECT count(*), min(rowid) FROM pours WHERE rowid >= {watermark} AND (coalesce(\"synced\", 0) = 0)"
+    );
     // Where that goes: the agent's scans, each on a fresh read-only
     // connection with SQLite's default page cache, as the agent opens it.
     let mut parts = Vec::new();
@@ -280,6 +320,7 @@ fn main() {
             "unsynced count",
             "SELECT count(*) FROM pours WHERE coalesce(\"synced\", 0) = 0",
         ),
+        ("unsynced count from the watermark", from_watermark.as_str()),
         ("max(poured_at)", "SELECT max(\"poured_at\") FROM pours"),
     ] {
         let mut cpu: Vec<f64> = (0..10)
@@ -397,7 +438,8 @@ fn main() {
         median(&mut precise_rss) / 1024.0,
     );
 
-    // A long-running agent, one report a second.
+    // A long-running agent, one report a second, at the default
+    // --integrity-every.
     let mut child = agent_command(&server, &token, &journal)
         .args(["--interval", "1s"])
         .stdout(Stdio::null())
