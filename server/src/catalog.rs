@@ -242,16 +242,24 @@ fn validate(new: &NewRevision) -> Result<(), CatalogError> {
 fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
     let down = (!new.down_sql.trim().is_empty()).then_some(new.down_sql.as_str());
     let report = schemagate_policy::lint(&new.up_sql, down, &LintConfig::default());
+    // The parser quotes the offending token, which can be megabytes long.
+    let short = |message: &str| -> String {
+        let mut kept: String = message.chars().take(300).collect();
+        if kept.len() < message.len() {
+            kept.push_str(&format!("... ({} bytes)", message.len()));
+        }
+        kept
+    };
     if let Some(err) = &report.parse_error {
         return Err(CatalogError::Unparsable {
-            message: err.message.clone(),
+            message: short(&err.message),
             line: err.line,
             column: err.column,
         });
     }
     if let Some(err) = &report.down_parse_error {
         return Err(CatalogError::Unparsable {
-            message: format!("down SQL: {}", err.message),
+            message: format!("down SQL: {}", short(&err.message)),
             line: err.line,
             column: err.column,
         });

@@ -9,18 +9,18 @@ use tonic::Status;
 
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Status {
-        match err {
+        bounded(match err {
             AuthError::MissingRole { .. } => Status::permission_denied(err.to_string()),
             AuthError::MissingToken | AuthError::InvalidToken(_) => {
                 Status::unauthenticated(err.to_string())
             }
-        }
+        })
     }
 }
 
 impl From<CatalogError> for Status {
     fn from(err: CatalogError) -> Status {
-        match err {
+        bounded(match err {
             CatalogError::InvalidId(_)
             | CatalogError::InvalidProject(_)
             | CatalogError::InvalidInput(_)
@@ -30,13 +30,13 @@ impl From<CatalogError> for Status {
             CatalogError::IdClash { .. } => Status::already_exists(err.to_string()),
             CatalogError::NotOnHead(_) => Status::failed_precondition(err.to_string()),
             CatalogError::Db(err) => database(err),
-        }
+        })
     }
 }
 
 impl From<FleetError> for Status {
     fn from(err: FleetError) -> Status {
-        match err {
+        bounded(match err {
             FleetError::Invalid(_) | FleetError::UnknownFlag(_) => {
                 Status::invalid_argument(err.to_string())
             }
@@ -44,7 +44,7 @@ impl From<FleetError> for Status {
             FleetError::Db(err) => database(err),
             FleetError::Batch(err) => database_ref(&err),
             FleetError::Stopped => Status::unavailable(err.to_string()),
-        }
+        })
     }
 }
 
@@ -68,23 +68,36 @@ fn database_ref(err: &sqlx::Error) -> Status {
     }
 }
 
-/// The most of a message a status carries. It travels in a response
-/// header, and a hyper/tonic client refuses a header list over 16 KiB with
-/// a protocol error that hides the reason (and upsets the connection).
+/// The most of a message a status carries, as it travels: in a response
+/// header, percent-encoded (every byte outside printable ASCII, and `%`,
+/// takes three). A hyper/tonic client refuses a header list over 16 KiB
+/// with a protocol error that hides the reason (and upsets the connection).
 const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// The size of `c` in a percent-encoded `grpc-message` header.
+fn encoded_len(c: char) -> usize {
+    if c.is_ascii() && (' '..='~').contains(&c) && c != '%' {
+        1
+    } else {
+        3 * c.len_utf8()
+    }
+}
 
 /// Cuts a message too long for a status header, saying so; the whole text
 /// goes to the server log.
 fn bounded(status: Status) -> Status {
     let message = status.message();
-    if message.len() <= MAX_MESSAGE_BYTES {
-        return status;
+    let mut encoded = 0;
+    let mut cut = None;
+    for (at, c) in message.char_indices() {
+        encoded += encoded_len(c);
+        if encoded > MAX_MESSAGE_BYTES {
+            cut = Some(at);
+            break;
+        }
     }
+    let Some(cut) = cut else { return status };
     tracing::warn!(code = ?status.code(), message, "status message cut for its header");
-    let mut cut = MAX_MESSAGE_BYTES;
-    while !message.is_char_boundary(cut) {
-        cut -= 1;
-    }
     Status::new(
         status.code(),
         format!(
@@ -129,19 +142,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_messages_are_cut_on_a_char_boundary_and_say_so() {
+    fn long_messages_are_cut_by_their_encoded_size_and_say_so() {
+        // "é" is two bytes, six once percent-encoded in the header.
         let long = "é".repeat(MAX_MESSAGE_BYTES);
         let status = bounded(Status::failed_precondition(long.clone()));
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-        assert!(status.message().len() < MAX_MESSAGE_BYTES + 100);
+        let encoded: usize = status.message().chars().map(encoded_len).sum();
+        assert!(encoded < MAX_MESSAGE_BYTES + 300, "{encoded}");
         assert!(
             status.message().ends_with(&format!(
-                "(cut at {MAX_MESSAGE_BYTES} of {} bytes; the whole message is in the server log)",
+                "(cut at {} of {} bytes; the whole message is in the server log)",
+                2 * (MAX_MESSAGE_BYTES / 6),
                 long.len()
             )),
             "{}",
-            &status.message()[MAX_MESSAGE_BYTES - 10..]
+            &status.message()[status.message().len() - 100..]
         );
+        let ascii = bounded(Status::failed_precondition("x".repeat(MAX_MESSAGE_BYTES)));
+        assert_eq!(ascii.message().len(), MAX_MESSAGE_BYTES, "fits exactly");
         let short = bounded(Status::failed_precondition("short"));
         assert_eq!(short.message(), "short");
     }
