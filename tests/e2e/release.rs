@@ -69,6 +69,25 @@ impl Fixture {
         edit: impl Fn(String) -> String,
         urls: impl Fn(&str, &str, &str) -> (String, String, String),
     ) -> Fixture {
+        Fixture::build(edit, urls, None)
+    }
+
+    /// Like [`Fixture::start`], with the catalog in a fresh PostgreSQL
+    /// database instead of a SQLite file.
+    pub fn start_on_postgres_catalog(edit: impl Fn(String) -> String) -> Fixture {
+        let catalog = block_on(postgres().create_database());
+        Fixture::build(
+            edit,
+            |dev, ci, pilot| (dev.to_string(), ci.to_string(), pilot.to_string()),
+            Some(catalog),
+        )
+    }
+
+    fn build(
+        edit: impl Fn(String) -> String,
+        urls: impl Fn(&str, &str, &str) -> (String, String, String),
+        catalog: Option<String>,
+    ) -> Fixture {
         let (dev, ci, pilot) = block_on(async {
             (
                 postgres().create_database().await,
@@ -84,10 +103,12 @@ impl Fixture {
         )
         .unwrap();
         let backups = tempfile::tempdir().unwrap();
-        let catalog = format!(
-            "sqlite://{}",
-            policy_dir.path().join("catalog.db").display()
-        );
+        let catalog = catalog.unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                policy_dir.path().join("catalog.db").display()
+            )
+        });
         let (dev_url, ci_url, pilot_url) = urls(&dev, &ci, &pilot);
         let env: Vec<(String, String)> = [
             ("SCHEMAGATE_CONFIG", policy.to_str().unwrap()),

@@ -147,6 +147,15 @@ impl v1::audit_server::Audit for Services {
             0 => 100,
             n => n.min(10_000),
         };
+        // Any name is a valid filter (rows keep the names of environments a
+        // policy no longer declares), but a control character never is, and
+        // a NUL cannot even be compared on a PostgreSQL catalog.
+        if req.environment.len() > 1024 || req.environment.chars().any(char::is_control) {
+            return Err(Status::invalid_argument(format!(
+                "the environment filter '{}' must be at most 1024 bytes without control characters",
+                catalog::quoted(&req.environment)
+            )));
+        }
         let environment = (!req.environment.is_empty()).then_some(req.environment.as_str());
         let since = req.since.as_ref().map(convert::timestamp_ms);
         let entries = audit::list(&self.0.db, environment, since, limit)
