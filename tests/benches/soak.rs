@@ -223,7 +223,8 @@ fn main() {
 
         // Sampler.
         let started = Instant::now();
-        let mut samples: Vec<(u64, u64, u64)> = Vec::new();
+        // (second, rss KiB, operations, revisions)
+        let mut samples: Vec<(u64, u64, u64, u64)> = Vec::new();
         println!(
             "{:>6}  {:>10}  {:>8}  {:>8}",
             "second", "rss_kib", "ops", "failures"
@@ -234,6 +235,7 @@ fn main() {
                 started.elapsed().as_secs(),
                 rss_kib(pid),
                 ops.load(Ordering::Relaxed),
+                revisions.load(Ordering::Relaxed),
             );
             println!(
                 "{:>6}  {:>10}  {:>8}  {:>8}  {:>9}",
@@ -241,7 +243,7 @@ fn main() {
                 sample.1,
                 sample.2,
                 failures.load(Ordering::Relaxed),
-                revisions.load(Ordering::Relaxed)
+                sample.3
             );
             samples.push(sample);
         }
@@ -265,5 +267,24 @@ fn main() {
             "growth              {:+.1}%",
             (last as f64 - first as f64) * 100.0 / first.max(1) as f64
         );
+        // What a leak would show: growth once the data set stopped growing.
+        match samples.iter().position(|s| s.3 >= u64::from(max_revisions)) {
+            Some(at) if samples.len() > at + 2 * window => {
+                let mut steady: Vec<u64> = samples[at..at + window].iter().map(|s| s.1).collect();
+                let steady = median(&mut steady);
+                println!(
+                    "steady data set     from second {} ({} revisions)",
+                    samples[at].0, samples[at].3
+                );
+                println!("rss its first minute {steady} KiB (median)");
+                println!(
+                    "growth since        {:+.1}%",
+                    (last as f64 - steady as f64) * 100.0 / steady.max(1) as f64
+                );
+            }
+            _ => {
+                println!("steady data set     not reached for two minutes: no steady-state figure")
+            }
+        }
     });
 }
