@@ -38,9 +38,15 @@ pub fn unique(prefix: &str) -> String {
 
 /// Directory holding the workspace's binaries, built once per test process so
 /// the tests never run stale ones.
+///
+/// `SCHEMAGATE_E2E_BIN_DIR` names a directory of binaries built elsewhere
+/// instead (a benchmark comparing two builds); nothing is built then.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("SCHEMAGATE_E2E_BIN_DIR") {
+            return PathBuf::from(dir);
+        }
         let exe = std::env::current_exe().expect("current exe");
         // target/<profile>/deps/<test binary>
         let profile_dir = exe
