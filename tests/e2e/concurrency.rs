@@ -3,7 +3,7 @@
 //! in random interleavings. Nothing is applied twice, no approval is lost,
 //! the lineage stays single and the audit chain stays intact.
 
-use crate::release::{example_policy, query_i64};
+use crate::release::{applied_ids, example_policy, query_i64};
 use schemagate_e2e::{Run, Server, block_on, postgres, sgctl, token};
 use std::sync::Mutex;
 
@@ -76,25 +76,6 @@ fn history(server: &Server, token: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn applied_ids(url: &str) -> Vec<String> {
-    block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        let exists: bool =
-            sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        if !exists {
-            return Vec::new();
-        }
-        sqlx::query_scalar("SELECT id FROM schemagate.applied_revisions ORDER BY sequence")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-    })
 }
 
 #[test]

@@ -4,8 +4,8 @@
 //! continues correctly.
 
 use crate::release::{Fixture, applied, execute, query_i64, table_exists, tokens};
-use schemagate_e2e::Run;
-use std::time::{Duration, Instant};
+use schemagate_e2e::{Run, wait_for};
+use std::time::Duration;
 
 const SLOW: (&str, &str, &str) = (
     "0001_baseline",
@@ -14,14 +14,6 @@ const SLOW: (&str, &str, &str) = (
 );
 
 /// Waits until `check` holds, for at most `limit`.
-fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Sessions of the executor running `pg_sleep` on the target.
 fn sleeping_executors(url: &str) -> i64 {
     query_i64(

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use schemagate_e2e::postgres::Cluster;
-use schemagate_e2e::{Run, Server, sgctl, token};
+use schemagate_e2e::{Run, Server, sgctl, token, wait_for};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,14 +57,6 @@ fn check(rt: &tokio::runtime::Runtime, server: &Server, service: &str) -> Servin
 }
 
 /// Polls `condition` every 200 ms until it holds or `limit` passes.
-fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn health_is_not_serving_while_the_catalog_database_is_down() {
     let rt = runtime();
@@ -79,7 +71,7 @@ fn health_is_not_serving_while_the_catalog_database_is_down() {
     );
 
     cluster.stop();
-    eventually(
+    wait_for(
         Duration::from_secs(20),
         "health reports NOT_SERVING",
         || {
@@ -126,7 +118,7 @@ fn health_is_not_serving_while_the_catalog_database_is_down() {
         .fails(3, "unavailable");
 
     cluster.start_again();
-    eventually(
+    wait_for(
         Duration::from_secs(30),
         "health reports SERVING again",
         || sgctl_health(&server).code == 0,
@@ -277,7 +269,7 @@ fn spans_are_exported_over_otlp_when_the_endpoint_is_set() {
     let missing = server.sgctl(&reader, &["show", "0042_missing", "--project", "demo"]);
     assert_ne!(missing.code, 0, "{missing:#?}");
 
-    eventually(Duration::from_secs(20), "the RPC spans arrive", || {
+    wait_for(Duration::from_secs(20), "the RPC spans arrive", || {
         receiver.find("schemagate.v1.Catalog/ListHistory").is_some()
             && receiver.find("schemagate.v1.Catalog/GetRevision").is_some()
     });
@@ -438,7 +430,7 @@ fn execution_steps_are_child_spans_of_the_execute_call() {
     f.approve(&t.carol, "0001_baseline", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
 
-    eventually(
+    wait_for(
         Duration::from_secs(20),
         "the execution spans arrive",
         || {

@@ -203,15 +203,28 @@ pub fn table_exists(url: &str, table: &str) -> bool {
     ) == 1
 }
 
+/// How many revisions the target's version table holds (0 without one).
 pub fn applied(url: &str) -> i64 {
-    if query_i64(
-        url,
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'schemagate' AND tablename = 'applied_revisions'",
-    ) == 0
-    {
-        return 0;
-    }
-    query_i64(url, "SELECT count(*) FROM schemagate.applied_revisions")
+    applied_ids(url).len() as i64
+}
+
+/// The ids in the target's version table, in lineage order.
+pub fn applied_ids(url: &str) -> Vec<String> {
+    block_on(async {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        if !exists {
+            return Vec::new();
+        }
+        sqlx::query_scalar("SELECT id FROM schemagate.applied_revisions ORDER BY sequence")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    })
 }
 
 #[test]

@@ -277,3 +277,17 @@ pub fn write_revisions(dir: &Path, revisions: &[(&str, &str, &str)]) {
         }
     }
 }
+
+/// Polls `check` every 100 ms until it holds; panics naming `what` after
+/// `limit`.
+#[track_caller]
+pub fn wait_for(limit: std::time::Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
