@@ -29,6 +29,9 @@ pub struct StampRequest<'a> {
     pub revision_id: &'a str,
     pub force: bool,
     pub reason: &'a str,
+    /// The target already names the revision in its version table (it was
+    /// restored from a backup): check and record, write no version row.
+    pub restored: bool,
 }
 
 pub struct Stamped {
@@ -152,14 +155,36 @@ async fn stamp_inner(
                 env.name
             )));
         }
-        if let Some(current) = target::current(&mut conn, request.project)
+        let current = target::current(&mut conn, request.project)
             .await
-            .map_err(|e| target.failed(&e))?
-        {
-            return Err(ReleaseError::Refused(format!(
-                "{}'s target is already under the catalog at {}; stamping is for databases without history",
-                env.name, current.id
-            )));
+            .map_err(|e| target.failed(&e))?;
+        match (&current, request.restored) {
+            (Some(current), false) => {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target is already under the catalog at {}; stamping is for databases without history \
+                     (after restoring a backup, record it with --restored --revision {})",
+                    env.name, current.id, current.id
+                )));
+            }
+            (None, true) => {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target has no version row for project {}: --restored is for a target restored from a backup Schemagate took; stamp it without --restored",
+                    env.name, request.project
+                )));
+            }
+            (Some(current), true) if current.id != revision.id => {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target was restored at {}, not {}: stamp --restored --revision {}",
+                    env.name, current.id, revision.id, current.id
+                )));
+            }
+            (Some(current), true) if current.checksum != revision.checksum => {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target ran {} with checksum {}, but the catalog's {} has checksum {}: the restored database does not come from this lineage",
+                    env.name, current.id, current.checksum, revision.id, revision.checksum
+                )));
+            }
+            _ => {}
         }
         let expected = expected_schema(&lineage).await?;
         let stamped = schema::introspect_stamped(&mut conn)
@@ -190,27 +215,11 @@ async fn stamp_inner(
         };
         // The version row first: if the catalog write below fails, the
         // drift check reports a target at a revision with no recorded
-        // schema, which a person can see and repair.
-        let mut tx = conn.begin().await.map_err(|e| target.failed(&e))?;
-        let written: Result<(), sqlx::Error> = async {
-            sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
-                 VALUES ($1, $2, $3, $4, $5, $6, true, true)",
-            )
-            .bind(&revision.project)
-            .bind(&revision.id)
-            .bind(&revision.checksum)
-            .bind(revision.sequence)
-            .bind(&caller.subject)
-            .bind(&record.id)
-            .execute(&mut *tx)
-            .await?;
-            Ok(())
+        // schema, which a person can see and repair. A restored target
+        // keeps the rows its backup brought back.
+        if !request.restored {
+            write_version_row(&mut conn, &target, &revision, caller, &record).await?;
         }
-        .await;
-        written.map_err(|e| target.failed(&e))?;
-        tx.commit().await.map_err(|e| target.failed(&e))?;
         record.finished_at_ms = Some(now_ms());
 
         let forced = !differences.is_empty();
@@ -222,7 +231,12 @@ async fn stamp_inner(
             &mut catalog_tx,
             &Event {
                 actor: &caller.subject,
-                action: if forced { "target.stamp_forced" } else { "target.stamp" },
+                action: match (forced, request.restored) {
+                    (true, false) => "target.stamp_forced",
+                    (false, false) => "target.stamp",
+                    (true, true) => "target.stamp_restored_forced",
+                    (false, true) => "target.stamp_restored",
+                },
                 project: &revision.project,
                 environment: &env.name,
                 subject: &revision.id,
@@ -249,6 +263,36 @@ async fn stamp_inner(
     .await;
     target::close(conn).await;
     result
+}
+
+/// Writes the stamped revision's row into the target's version table, in
+/// its own transaction.
+async fn write_version_row(
+    conn: &mut sqlx::PgConnection,
+    target: &Target,
+    revision: &Revision,
+    caller: &Caller,
+    record: &Record,
+) -> Result<(), ReleaseError> {
+    let written: Result<(), sqlx::Error> = async {
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+             VALUES ($1, $2, $3, $4, $5, $6, true, true)",
+        )
+        .bind(&revision.project)
+        .bind(&revision.id)
+        .bind(&revision.checksum)
+        .bind(revision.sequence)
+        .bind(&caller.subject)
+        .bind(&record.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    written.map_err(|e| ReleaseError::from(target.failed(&e)))
 }
 
 /// Builds the schema the lineage produces, on a scratch database of the

@@ -727,6 +727,7 @@ async fn call(clients: &Clients, rpc: usize, g: &mut Gen, token: &str) -> Result
             revision_id: g.revision(),
             force: g.boolean(),
             reason: g.text(),
+            restored: g.boolean(),
         })),
         22 => unary!(onboarding.check_drift(v1::CheckDriftRequest {
             project: g.project(),
@@ -1789,6 +1790,7 @@ fn on_a_postgres_catalog_a_nul_is_refused_before_anything_is_written() {
                     revision_id: BASELINE.0.into(),
                     force: true,
                     reason: "nul\0reason".into(),
+                    restored: false,
                 },
                 &t.root,
             ))

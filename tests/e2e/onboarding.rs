@@ -436,3 +436,98 @@ fn a_mismatch_too_long_for_one_message_is_cut_readably_and_the_connection_keeps_
     assert_eq!(drift.code, 1, "{drift:#?}");
     assert!(drift.stdout.contains("DRIFT on dev"), "{drift:#?}");
 }
+
+#[test]
+fn stamp_restored_records_only_the_revision_the_version_table_names() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    submit_bar(&f, &t.alice);
+    for id in ["0001_baseline", "0002_add_pour_tags"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0002_add_pour_tags"],
+    )
+    .ok();
+    let stamp = |args: &[&str]| {
+        let mut all = vec!["stamp", "--env", "dev"];
+        all.extend_from_slice(args);
+        f.run(&t.erin, &all)
+    };
+
+    // A target with history is not stamped again; the refusal names the way
+    // for a restored one.
+    stamp(&["--revision", "0002_add_pour_tags"]).fails(
+        1,
+        "after restoring a backup, record it with --restored --revision 0002_add_pour_tags",
+    );
+    // --restored only for the revision the version table names...
+    stamp(&["--revision", "0001_baseline", "--restored"])
+        .fails(1, "restored at 0002_add_pour_tags, not 0001_baseline");
+    // ...and only on a target that has one.
+    f.run(
+        &t.erin,
+        &[
+            "stamp",
+            "--env",
+            "ci",
+            "--revision",
+            "0001_baseline",
+            "--restored",
+        ],
+    )
+    .fails(1, "no version row");
+    // A version row whose checksum is not the catalog's: another lineage.
+    execute(
+        &f.dev,
+        "UPDATE schemagate.applied_revisions SET checksum = 'not-this-one' WHERE id = '0002_add_pour_tags'",
+    );
+    stamp(&["--revision", "0002_add_pour_tags", "--restored"])
+        .fails(1, "does not come from this lineage");
+    let rows_before = applied(&f.dev);
+
+    // The matching case: checked on the shadow server and recorded, the
+    // version table left as it was.
+    let history = f
+        .run(&t.erin, &["--json", "show", "0002_add_pour_tags"])
+        .json();
+    let checksum = history["checksum"].as_str().expect("checksum").to_string();
+    execute(
+        &f.dev,
+        &format!(
+            "UPDATE schemagate.applied_revisions SET checksum = '{checksum}' WHERE id = '0002_add_pour_tags'"
+        ),
+    );
+    let recorded = stamp(&["--revision", "0002_add_pour_tags", "--restored"]);
+    assert_eq!(recorded.code, 0, "{recorded:#?}");
+    assert!(
+        recorded
+            .stdout
+            .contains("recorded the restored 0002_add_pour_tags on dev: live schema matches"),
+        "{recorded:#?}"
+    );
+    assert_eq!(applied(&f.dev), rows_before, "no version row written");
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM schemagate.applied_revisions WHERE stamped"
+        ),
+        0
+    );
+    let audit = f.run(&t.root, &["--json", "audit"]).json();
+    assert!(
+        audit
+            .as_array()
+            .or_else(|| audit["entries"].as_array())
+            .expect("audit entries")
+            .iter()
+            .any(|e| e["action"] == "target.stamp_restored" && e["subject"] == "0002_add_pour_tags"),
+        "{audit:#}"
+    );
+    assert!(
+        f.run(&t.erin, &["drift", "--env", "dev"])
+            .ok()
+            .contains("no drift")
+    );
+}

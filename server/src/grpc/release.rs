@@ -345,6 +345,7 @@ impl v1::onboarding_server::Onboarding for Services {
                 revision_id: &req.revision_id,
                 force: req.force,
                 reason: &req.reason,
+                restored: req.restored,
             },
         )
         .await?;

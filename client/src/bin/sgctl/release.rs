@@ -122,7 +122,7 @@ pub enum Command {
     },
     /// Onboard an existing database: record that its target is at a revision, after checking its schema matches.
     #[command(
-        after_help = "The server compares the live schema with the schema the lineage expects at --revision and writes the version row only when they match. When they differ it refuses and prints the differences (exit 1). An admin may --force past them with a --reason; the stamp is recorded as forced.\n\nExample:\n  sgctl stamp --env pilot --revision 0004_add_tap_label\n  sgctl stamp --env pilot --revision 0004_add_tap_label --force --reason \"index renamed by hand in 2024, harmless\""
+        after_help = "The server compares the live schema with the schema the lineage expects at --revision and writes the version row only when they match. When they differ it refuses and prints the differences (exit 1). An admin may --force past them with a --reason; the stamp is recorded as forced.\n\nAfter restoring a backup, the target's version table (restored with it) names the revision it was at, and the drift check reports that Schemagate recorded no schema for it. --restored runs the same check against that revision and records it, without touching the version table.\n\nExample:\n  sgctl stamp --env pilot --revision 0004_add_tap_label\n  sgctl stamp --env pilot --revision 0004_add_tap_label --force --reason \"index renamed by hand in 2024, harmless\"\n  sgctl stamp --env pilot --revision 0003_add_controller_firmware --restored"
     )]
     Stamp {
         /// Environment whose target to stamp.
@@ -137,6 +137,10 @@ pub enum Command {
         /// Why forcing is safe; recorded in the audit log.
         #[arg(long, requires = "force")]
         reason: Option<String>,
+        /// The target was restored from a backup and its version table already names --revision:
+        /// check its schema the same way and record it, keeping the version table as it is.
+        #[arg(long)]
+        restored: bool,
     },
     /// Compare an environment's live schema with the schema its current revision expects.
     #[command(
@@ -231,7 +235,8 @@ pub async fn run(cli: &Cli, command: &Command) -> Outcome {
             revision,
             force,
             reason,
-        } => stamp(cli, env, revision, *force, reason.as_deref()).await,
+            restored,
+        } => stamp(cli, env, revision, *force, reason.as_deref(), *restored).await,
         Command::Drift { env } => drift(cli, env).await,
         Command::Freeze { env, reason } => freeze(cli, env, reason, true).await,
         Command::Unfreeze { env, reason } => freeze(cli, env, reason, false).await,
@@ -1025,7 +1030,14 @@ async fn execution(cli: &Cli, id: &str) -> Outcome {
 
 // ---- onboarding ----
 
-async fn stamp(cli: &Cli, env: &str, revision: &str, force: bool, reason: Option<&str>) -> Outcome {
+async fn stamp(
+    cli: &Cli,
+    env: &str,
+    revision: &str,
+    force: bool,
+    reason: Option<&str>,
+    restored: bool,
+) -> Outcome {
     let connection = connect(cli).await?;
     let response = connection
         .onboarding()
@@ -1035,6 +1047,7 @@ async fn stamp(cli: &Cli, env: &str, revision: &str, force: bool, reason: Option
             revision_id: revision.to_string(),
             force,
             reason: reason.unwrap_or_default().to_string(),
+            restored,
         })
         .await;
     let response = match response {
@@ -1069,7 +1082,12 @@ async fn stamp(cli: &Cli, env: &str, revision: &str, force: bool, reason: Option
         }
     } else {
         println!(
-            "stamped {revision} on {env}: live schema matches (fingerprint {})",
+            "{} {revision} on {env}: live schema matches (fingerprint {})",
+            if restored {
+                "recorded the restored"
+            } else {
+                "stamped"
+            },
             or_dash(&response.fingerprint)
         );
     }
