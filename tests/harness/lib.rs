@@ -189,6 +189,11 @@ impl Server {
         {
             command.env("SCHEMAGATE_JWT_SECRET", SECRET);
         }
+        // A benchmark may inject faults into the server alone (see
+        // tests/benches/disk_stall.c); the environment is cleared above.
+        if let Some(preload) = std::env::var_os("SCHEMAGATE_E2E_SERVER_LD_PRELOAD") {
+            command.env("LD_PRELOAD", preload);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
