@@ -7,40 +7,21 @@ use crate::schema::{self, Difference, Schema};
 use crate::target::Applied;
 use sqlx::{AnyConnection, PgConnection, Row};
 
-/// The schema recorded on an environment's target after `revision_id`.
+/// What was recorded on an environment's target after `revision_id`: the
+/// schema, its fingerprint and the catalog stamp read with it (empty for a
+/// reference recorded before stamps existed). The schema is kept as stored
+/// and parsed only when a check needs it.
 pub struct Reference {
     pub revision_id: String,
     pub fingerprint: String,
-    pub schema: Schema,
+    pub catalog_stamp: String,
+    schema_json: String,
 }
 
-/// What identifies a reference, without its schema.
-struct Recorded {
-    revision_id: String,
-    fingerprint: String,
-    catalog_stamp: String,
-}
-
-async fn recorded(
-    db: &Db,
-    project: &str,
-    environment: &str,
-) -> Result<Option<Recorded>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT revision_id, fingerprint, catalog_stamp FROM target_schemas WHERE project = $1 AND environment = $2",
-    )
-    .bind(project)
-    .bind(environment)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| {
-        Ok(Recorded {
-            revision_id: row.try_get(0)?,
-            fingerprint: row.try_get(1)?,
-            catalog_stamp: row.try_get(2)?,
-        })
-    })
-    .transpose()
+impl Reference {
+    pub fn schema(&self) -> Result<Schema, sqlx::Error> {
+        serde_json::from_str(&self.schema_json).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+    }
 }
 
 pub async fn reference(
@@ -49,20 +30,21 @@ pub async fn reference(
     environment: &str,
 ) -> Result<Option<Reference>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT revision_id, fingerprint, schema_json FROM target_schemas WHERE project = $1 AND environment = $2",
+        "SELECT revision_id, fingerprint, catalog_stamp, schema_json FROM target_schemas WHERE project = $1 AND environment = $2",
     )
     .bind(project)
     .bind(environment)
     .fetch_optional(&db.pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let json: String = row.try_get(2)?;
-    let schema = serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-    Ok(Some(Reference {
-        revision_id: row.try_get(0)?,
-        fingerprint: row.try_get(1)?,
-        schema,
-    }))
+    row.map(|row| {
+        Ok(Reference {
+            revision_id: row.try_get(0)?,
+            fingerprint: row.try_get(1)?,
+            catalog_stamp: row.try_get(2)?,
+            schema_json: row.try_get(3)?,
+        })
+    })
+    .transpose()
 }
 
 /// Records `live` (a schema and the catalog stamp read with it, see
@@ -116,21 +98,23 @@ pub async fn check(
     conn: &mut PgConnection,
     current: Option<&Applied>,
 ) -> Result<Report, sqlx::Error> {
-    if let Some(current) = current {
-        let recorded = recorded(db, project, environment)
+    let reference = match current {
+        Some(current) => reference(db, project, environment)
             .await?
-            .filter(|r| r.revision_id == current.id && !r.catalog_stamp.is_empty());
-        if let Some(recorded) = recorded
-            && schema::catalog_stamp(conn).await? == recorded.catalog_stamp
-        {
-            return Ok(Report {
-                drifted: false,
-                live_fingerprint: recorded.fingerprint.clone(),
-                expected_fingerprint: recorded.fingerprint,
-                differences: Vec::new(),
-                summary: format!("live schema matches the one recorded after {}", current.id),
-            });
-        }
+            .filter(|r| r.revision_id == current.id),
+        None => None,
+    };
+    if let (Some(current), Some(reference)) = (current, &reference)
+        && !reference.catalog_stamp.is_empty()
+        && schema::catalog_stamp(conn).await? == reference.catalog_stamp
+    {
+        return Ok(Report {
+            drifted: false,
+            live_fingerprint: reference.fingerprint.clone(),
+            expected_fingerprint: reference.fingerprint.clone(),
+            differences: Vec::new(),
+            summary: format!("live schema matches the one recorded after {}", current.id),
+        });
     }
     let live = schema::introspect(conn).await?;
     let live_fingerprint = live.fingerprint();
@@ -159,9 +143,6 @@ pub async fn check(
             differences,
         });
     };
-    let reference = reference(db, project, environment)
-        .await?
-        .filter(|r| r.revision_id == current.id);
     let Some(reference) = reference else {
         return Ok(Report {
             drifted: true,
@@ -181,7 +162,7 @@ pub async fn check(
             ),
         });
     };
-    let differences = schema::diff(&reference.schema, &live);
+    let differences = schema::diff(&reference.schema()?, &live);
     let drifted = !differences.is_empty();
     Ok(Report {
         drifted,

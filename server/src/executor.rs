@@ -16,7 +16,7 @@ use crate::drift;
 use crate::gate::{self, Lock};
 use crate::release::{self, Action, ReleaseError};
 use crate::schema;
-use crate::target::{self, Target, VERSION_TABLE_DDL};
+use crate::target::{self, Target, VersionRow};
 use sqlx::{AnyConnection, Connection, PgConnection, Row};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -534,19 +534,16 @@ async fn version_row(
 ) -> Result<(), sqlx::Error> {
     match request.action {
         Action::Apply => {
-            sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *conn).await?;
-            sqlx::query(
-                "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, false)",
+            target::insert_version_row(
+                conn,
+                revision,
+                &VersionRow {
+                    executed_by: &request.caller.subject,
+                    execution_id: &record.id,
+                    transactional: record.transactional,
+                    stamped: false,
+                },
             )
-            .bind(&revision.project)
-            .bind(&revision.id)
-            .bind(&revision.checksum)
-            .bind(revision.sequence)
-            .bind(&request.caller.subject)
-            .bind(&record.id)
-            .bind(record.transactional)
-            .execute(&mut *conn)
             .await?;
         }
         Action::Rollback => {

@@ -15,7 +15,7 @@ use crate::drift;
 use crate::executor::{self, Record};
 use crate::release::{self, ReleaseError};
 use crate::schema::{self, Difference, Schema};
-use crate::target::{self, Target, TargetError, VERSION_TABLE_DDL};
+use crate::target::{self, Target, TargetError, VersionRow};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::str::FromStr;
@@ -276,18 +276,16 @@ async fn write_version_row(
 ) -> Result<(), ReleaseError> {
     let written: Result<(), sqlx::Error> = async {
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
-             VALUES ($1, $2, $3, $4, $5, $6, true, true)",
+        target::insert_version_row(
+            &mut tx,
+            revision,
+            &VersionRow {
+                executed_by: &caller.subject,
+                execution_id: &record.id,
+                transactional: true,
+                stamped: true,
+            },
         )
-        .bind(&revision.project)
-        .bind(&revision.id)
-        .bind(&revision.checksum)
-        .bind(revision.sequence)
-        .bind(&caller.subject)
-        .bind(&record.id)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await
     }

@@ -203,6 +203,40 @@ pub async fn current(
     .transpose()
 }
 
+/// How a revision came to be on the target, for its version row.
+pub struct VersionRow<'a> {
+    pub executed_by: &'a str,
+    pub execution_id: &'a str,
+    pub transactional: bool,
+    /// Recorded by a stamp after a parity check, not by running its SQL.
+    pub stamped: bool,
+}
+
+/// Creates the version table if needed and adds `revision`'s row, inside
+/// the caller's transaction.
+pub async fn insert_version_row(
+    conn: &mut PgConnection,
+    revision: &crate::catalog::Revision,
+    row: &VersionRow<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&revision.project)
+    .bind(&revision.id)
+    .bind(&revision.checksum)
+    .bind(revision.sequence)
+    .bind(row.executed_by)
+    .bind(row.execution_id)
+    .bind(row.transactional)
+    .bind(row.stamped)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn has_version_table(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
         .fetch_one(&mut *conn)

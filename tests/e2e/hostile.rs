@@ -11,7 +11,7 @@
 //! `SCHEMAGATE_FUZZ_SECS` (default 15) bounds the fuzz run and
 //! `SCHEMAGATE_FUZZ_SEED` replays one; see docs/reliability.md.
 
-use crate::release::{Fixture, tokens};
+use crate::release::{ADD_TAPS, BASELINE, Fixture, tokens};
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 use schemagate_e2e::{SECRET, Server, block_on, sgctl};
@@ -25,17 +25,6 @@ use tonic::{Code, Request, Status};
 /// so that the server, not the client, refuses an oversized message.
 const CLIENT_LIMIT: usize = 64 * 1024 * 1024;
 const MIB: usize = 1024 * 1024;
-
-const BASELINE: (&str, &str, &str) = (
-    "0001_baseline",
-    "CREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\n",
-    "DROP TABLE venues;\n",
-);
-const ADD_TAPS: (&str, &str, &str) = (
-    "0002_add_taps",
-    "CREATE TABLE taps (id bigint PRIMARY KEY, venue_id bigint NOT NULL REFERENCES venues (id));\n",
-    "DROP TABLE taps;\n",
-);
 
 /// A tonic client of every Schemagate service over one connection.
 #[derive(Clone)]

@@ -519,7 +519,6 @@ fn stamp_restored_records_only_the_revision_the_version_table_names() {
     assert!(
         audit
             .as_array()
-            .or_else(|| audit["entries"].as_array())
             .expect("audit entries")
             .iter()
             .any(|e| e["action"] == "target.stamp_restored" && e["subject"] == "0002_add_pour_tags"),

@@ -6,12 +6,12 @@ use schemagate_e2e::{Run, Server, block_on, postgres, token, write_revisions};
 use sqlx::{Connection, PgConnection};
 use std::path::Path;
 
-const BASELINE: (&str, &str, &str) = (
+pub const BASELINE: (&str, &str, &str) = (
     "0001_baseline",
     "CREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\n",
     "DROP TABLE venues;\n",
 );
-const ADD_TAPS: (&str, &str, &str) = (
+pub const ADD_TAPS: (&str, &str, &str) = (
     "0002_add_taps",
     "CREATE TABLE taps (id bigint PRIMARY KEY, venue_id bigint NOT NULL REFERENCES venues (id));\n",
     "DROP TABLE taps;\n",
