@@ -261,7 +261,13 @@ async fn run_locked(
     }
 
     let mut backup: Option<Backup> = None;
-    for revision in plan {
+    let mut version_table = target::has_version_table(conn)
+        .await
+        .map_err(|e| target.failed(&e))?;
+    // The schema after the previous revision of this execution.
+    let mut before: Option<schema::Schema> = None;
+    let last = plan.len() - 1;
+    for (position, revision) in plan.into_iter().enumerate() {
         let mut record = Record {
             id: release::new_id(),
             project: project.clone(),
@@ -378,7 +384,7 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let applied = apply(env, target, conn, revision, request, &record)
+        let applied = apply(env, target, conn, revision, request, &record, version_table)
             .instrument(tracing::info_span!(
                 "apply",
                 revision = %revision.id,
@@ -399,11 +405,18 @@ async fn run_locked(
                 .await;
             return Ok(());
         }
+        version_table = true;
 
-        let live = schema::introspect_stamped(conn)
-            .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
-            .await
-            .map_err(|e| target.failed(&e))?;
+        let live = schema_after(
+            conn,
+            before.as_ref(),
+            applied.xid.as_deref(),
+            request.action.sql(revision),
+            position == last,
+        )
+        .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
+        .await
+        .map_err(|e| target.failed(&e))?;
         record.fingerprint = live.1.fingerprint();
         finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
         progress
@@ -425,13 +438,58 @@ async fn run_locked(
                 applied.statements_run,
             ))
             .await;
+        before = Some(live.1);
     }
     Ok(())
+}
+
+/// The schema after a revision, with its catalog stamp. Read incrementally
+/// (only the relations the revision's transaction wrote, merged into
+/// `before`) when the revision ran in one transaction and its SQL is
+/// [traceable](schema::traceable); in full for the first revision of an
+/// execution and for the last, where the incremental result, when there is
+/// one, is checked against the full read so that an execution always ends
+/// on a reference read in full.
+async fn schema_after(
+    conn: &mut PgConnection,
+    before: Option<&schema::Schema>,
+    xid: Option<&str>,
+    sql: &str,
+    last: bool,
+) -> Result<(String, schema::Schema), sqlx::Error> {
+    let incremental = match (before, xid) {
+        (Some(before), Some(xid)) if schema::traceable(sql) => {
+            Some(schema::introspect_after(conn, before, xid).await?)
+        }
+        _ => None,
+    };
+    match incremental {
+        Some(live) if !last => Ok(live),
+        incremental => {
+            let full = schema::introspect_stamped(conn).await?;
+            if let Some((_, schema)) = incremental
+                && serde_json::to_value(&schema).ok() != serde_json::to_value(&full.1).ok()
+            {
+                let differences = schema::diff(&schema, &full.1);
+                tracing::error!(
+                    differences = differences.len(),
+                    first = differences
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    "the schema read incrementally differs from the full read; the full read is recorded"
+                );
+            }
+            Ok(full)
+        }
+    }
 }
 
 struct Applied {
     statements_run: u32,
     error: Option<String>,
+    /// The transaction id the revision committed under, when it ran in one.
+    xid: Option<String>,
 }
 
 /// Runs the revision's SQL (up or down) and its version-row change. A
@@ -445,49 +503,51 @@ async fn apply(
     revision: &Revision,
     request: &Request,
     record: &Record,
+    version_table: bool,
 ) -> Applied {
-    let sql = match request.action {
-        Action::Apply => &revision.up_sql,
-        Action::Rollback => &revision.down_sql,
-    };
+    let sql = request.action.sql(revision);
     let statements: Vec<String> = match pg_query::split_with_parser(sql) {
         Ok(parts) => parts.into_iter().map(str::to_string).collect(),
         Err(err) => {
             return Applied {
                 statements_run: 0,
                 error: Some(format!("the SQL does not parse: {err}")),
+                xid: None,
             };
         }
     };
     let total = statements.len() as u32;
-    let fail = |statements_run, err: sqlx::Error| Applied {
-        statements_run,
-        error: Some(format!(
-            "{} failed and was rolled back: {}",
-            revision.id,
-            target.failed(&err)
-        )),
-    };
-
     if record.transactional {
-        let result: Result<(), sqlx::Error> = async {
+        let result: Result<String, sqlx::Error> = async {
             let mut tx = conn.begin().await?;
-            sqlx::query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)")
-                .bind(&env.lock_timeout)
-                .bind(&env.statement_timeout)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut *tx).await?;
-            version_row(&mut tx, revision, request, record).await?;
-            tx.commit().await
+            let xid: String = sqlx::query_scalar(
+                "SELECT pg_current_xact_id()::xid::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
+            )
+            .bind(&env.lock_timeout)
+            .bind(&env.statement_timeout)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *tx).await?;
+            version_row(&mut tx, revision, request, record, version_table).await?;
+            tx.commit().await?;
+            Ok(xid)
         }
         .await;
         return match result {
-            Ok(()) => Applied {
+            Ok(xid) => Applied {
                 statements_run: total,
                 error: None,
+                xid: Some(xid),
             },
-            Err(err) => fail(0, err),
+            Err(err) => Applied {
+                statements_run: 0,
+                error: Some(format!(
+                    "{} failed and was rolled back: {}",
+                    revision.id,
+                    target.failed(&err)
+                )),
+                xid: None,
+            },
         };
     }
 
@@ -505,7 +565,7 @@ async fn apply(
             run += 1;
         }
         let mut tx = conn.begin().await?;
-        version_row(&mut tx, revision, request, record).await?;
+        version_row(&mut tx, revision, request, record, version_table).await?;
         tx.commit().await
     }
     .await;
@@ -513,6 +573,7 @@ async fn apply(
         Ok(()) => Applied {
             statements_run: run,
             error: None,
+            xid: None,
         },
         Err(err) => Applied {
             statements_run: run,
@@ -522,18 +583,25 @@ async fn apply(
                 run + 1,
                 target.failed(&err)
             )),
+            xid: None,
         },
     }
 }
 
+/// Adds (apply) or removes (rollback) the revision's version row, creating
+/// the version table first when the target has none yet.
 async fn version_row(
     conn: &mut PgConnection,
     revision: &Revision,
     request: &Request,
     record: &Record,
+    version_table: bool,
 ) -> Result<(), sqlx::Error> {
     match request.action {
         Action::Apply => {
+            if !version_table {
+                target::create_version_table(conn).await?;
+            }
             target::insert_version_row(
                 conn,
                 revision,

@@ -276,6 +276,7 @@ async fn write_version_row(
 ) -> Result<(), ReleaseError> {
     let written: Result<(), sqlx::Error> = async {
         let mut tx = conn.begin().await?;
+        target::create_version_table(&mut tx).await?;
         target::insert_version_row(
             &mut tx,
             revision,

@@ -52,6 +52,14 @@ impl Action {
         }
     }
 
+    /// The SQL this action runs: the revision's up or down script.
+    pub fn sql(self, revision: &crate::catalog::Revision) -> &str {
+        match self {
+            Action::Apply => &revision.up_sql,
+            Action::Rollback => &revision.down_sql,
+        }
+    }
+
     pub fn from_rollback_flag(rollback: bool) -> Action {
         if rollback {
             Action::Rollback

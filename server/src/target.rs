@@ -212,14 +212,20 @@ pub struct VersionRow<'a> {
     pub stamped: bool,
 }
 
-/// Creates the version table if needed and adds `revision`'s row, inside
-/// the caller's transaction.
+/// Creates the version table if it does not exist, inside the caller's
+/// transaction.
+pub async fn create_version_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Adds `revision`'s row to the version table, inside the caller's
+/// transaction.
 pub async fn insert_version_row(
     conn: &mut PgConnection,
     revision: &crate::catalog::Revision,
     row: &VersionRow<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(VERSION_TABLE_DDL).execute(&mut *conn).await?;
     sqlx::query(
         "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

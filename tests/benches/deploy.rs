@@ -404,11 +404,16 @@ fn sqlx_run(dir: &Path, count: usize) -> Duration {
 struct Profile {
     /// BEGIN; the revision's SQL; COMMIT.
     apply: Duration,
-    /// As the executor does it: lock and statement timeouts, the SQL, the
-    /// version table's DDL and the version row, in one transaction.
+    /// As the executor does it: lock and statement timeouts with the
+    /// transaction id, the SQL, the version table's DDL (first revision
+    /// only) and the version row, in one transaction.
     apply_executor: Duration,
-    /// The schema and its catalog stamp, read after each revision.
+    /// The schema and its catalog stamp, read in full after each revision.
     introspect: Duration,
+    /// The same, read incrementally: what the revision's transaction
+    /// changed, merged into the schema before it (what the executor does
+    /// between the first and the last revision of an execution).
+    introspect_after: Duration,
     /// The catalog stamp alone: the next gate's drift check.
     stamp: Duration,
     fingerprint: Duration,
@@ -442,23 +447,28 @@ fn profile(revisions: &[Revision]) -> Profile {
     let target = block_on(postgres().create_database());
     block_on(async {
         let mut conn = PgConnection::connect(&target).await.expect("connect");
+        let mut before = schema::introspect(&mut conn).await.expect("introspect");
         for (n, revision) in revisions.iter().enumerate() {
             let started = Instant::now();
             let mut tx = conn.begin().await.expect("begin");
-            sqlx::query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)")
-                .bind("5s")
-                .bind("5min")
-                .fetch_one(&mut *tx)
-                .await
-                .expect("set timeouts");
+            let xid: String = sqlx::query_scalar(
+                "SELECT pg_current_xact_id()::xid::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
+            )
+            .bind("5s")
+            .bind("5min")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("set timeouts");
             sqlx::raw_sql(sqlx::AssertSqlSafe(revision.up.clone()))
                 .execute(&mut *tx)
                 .await
                 .expect("apply");
-            sqlx::raw_sql(schemagate_server::target::VERSION_TABLE_DDL)
-                .execute(&mut *tx)
-                .await
-                .expect("version table");
+            if n == 0 {
+                sqlx::raw_sql(schemagate_server::target::VERSION_TABLE_DDL)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("version table");
+            }
             sqlx::query(
                 "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
                  VALUES ('default', $1, 'x', $2, 'bench', 'bench', true, false)",
@@ -471,6 +481,14 @@ fn profile(revisions: &[Revision]) -> Profile {
             tx.commit().await.expect("commit");
             p.apply_executor += started.elapsed();
 
+            assert!(schema::traceable(&revision.up), "{}", revision.up);
+            let started = Instant::now();
+            let (incremental_stamp, incremental) =
+                schema::introspect_after(&mut conn, &before, &xid)
+                    .await
+                    .expect("introspect after");
+            p.introspect_after += started.elapsed();
+
             let started = Instant::now();
             let (stamp, live) = schema::introspect_stamped(&mut conn)
                 .await
@@ -481,6 +499,13 @@ fn profile(revisions: &[Revision]) -> Profile {
                 p.first_introspect = took;
             }
             p.last_introspect = took;
+            assert_eq!(incremental_stamp, stamp);
+            assert_eq!(
+                serde_json::to_value(&incremental).expect("json"),
+                serde_json::to_value(&live).expect("json"),
+                "the incremental read differs from the full read after {}",
+                revision.id
+            );
 
             let started = Instant::now();
             std::hint::black_box(live.fingerprint());
@@ -497,6 +522,7 @@ fn profile(revisions: &[Revision]) -> Profile {
             let again = schema::catalog_stamp(&mut conn).await.expect("stamp");
             p.stamp += started.elapsed();
             assert_eq!(again, stamp, "no DDL ran in between");
+            before = live;
         }
     });
     drop_database(&target);
@@ -645,7 +671,7 @@ fn main() {
     println!("in-process, per revision on the growing schema (mean over {count}):");
     println!("  apply SQL in a transaction  {}", ms(p.apply / n));
     println!(
-        "  apply as the executor does  {} (timeouts, SQL, version-table DDL, version row)",
+        "  apply as the executor does  {} (timeouts and xid, SQL, version row; version-table DDL once)",
         ms(p.apply_executor / n)
     );
     println!(
@@ -654,6 +680,10 @@ fn main() {
         ms(p.first_introspect),
         ms(p.last_introspect)
     );
+    println!(
+        "  the same, incrementally     {} (equal to the full read after every revision)",
+        ms(p.introspect_after / n)
+    );
     println!("  fingerprint                 {}", ms(p.fingerprint / n));
     println!(
         "  schema to JSON              {} (last {} bytes)",
@@ -661,9 +691,9 @@ fn main() {
         p.json_bytes
     );
     println!("  catalog stamp alone         {}", ms(p.stamp / n));
-    let server_side = p.introspect + p.stamp + p.fingerprint * 2 + p.to_json;
+    let server_side = p.introspect_after + p.stamp + p.fingerprint * 2 + p.to_json;
     println!(
-        "  the executor reads the schema with its stamp once (after the revision), the stamp once more (the next drift check), \
+        "  the executor reads the schema with its stamp once, incrementally (after the revision), the stamp once more (the next drift check), \
          and takes 2 fingerprints and 1 JSON write per revision: {} in all, {} per revision",
         secs(server_side),
         ms(server_side / n)

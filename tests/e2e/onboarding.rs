@@ -87,7 +87,9 @@ fn clean_bootstrap_deploys_the_bar_to_head_and_the_tables_read_and_write() {
     }
     assert_eq!(applied(&f.dev), 3);
 
-    // The schema equals the one the same SQL builds by hand.
+    // The schema equals the one the same SQL builds by hand, and so does the
+    // fingerprint recorded after each revision (after 0002, the middle one,
+    // the executor reads only what the revision changed).
     let by_hand = block_on(postgres().create_database());
     for id in [
         "0001_baseline",
@@ -95,7 +97,23 @@ fn clean_bootstrap_deploys_the_bar_to_head_and_the_tables_read_and_write() {
         "0003_add_controller_firmware",
     ] {
         execute(&by_hand, &bar_file(&format!("revisions/{id}.up.sql")));
+        let fingerprint = introspect(&by_hand).fingerprint();
+        let done = format!("applied {id} on dev in ");
+        let line = out
+            .stdout
+            .lines()
+            .find(|line| line.contains(&done))
+            .unwrap_or_else(|| panic!("no line for {id}: {out:#?}"));
+        assert!(
+            line.contains(&format!("schema fingerprint {}", &fingerprint[..12])),
+            "{id}: {line}, a full read gives {fingerprint}"
+        );
     }
+    assert!(
+        !f.server.log().contains("differs from the full read"),
+        "{}",
+        f.server.log()
+    );
     let (deployed, expected) = (introspect(&f.dev), introspect(&by_hand));
     assert_eq!(
         schemagate_server::schema::diff(&expected, &deployed)

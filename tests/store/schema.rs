@@ -454,3 +454,60 @@ async fn data_statistics_and_vacuum_leave_the_catalog_stamp_alone() {
     let after = schema::catalog_stamp(&mut conn).await.expect("stamp");
     assert_eq!(before, after, "only DDL may change the stamp");
 }
+
+/// Revisions that only create or extend objects, one per kind the model
+/// knows, applied in turn; several touch a table other than the one they
+/// name (a foreign key, a column type a foreign key depends on).
+const TRACEABLE_REVISIONS: &[&str] = &[
+    "CREATE TABLE cellars (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL UNIQUE, opened date DEFAULT current_date)",
+    "CREATE TABLE racks (id serial PRIMARY KEY, cellar_id bigint NOT NULL REFERENCES cellars (id), slot int CHECK (slot > 0))",
+    "CREATE INDEX racks_slot_idx ON racks (cellar_id, slot DESC) WHERE slot IS NOT NULL; CREATE INDEX ON taps (lower(name))",
+    "ALTER TABLE pours ADD COLUMN rack_id integer REFERENCES racks (id), ADD COLUMN note text DEFAULT 'none' NOT NULL",
+    "ALTER TABLE kegs ADD CONSTRAINT kegs_style_known CHECK (style <> ''), ALTER COLUMN style SET DEFAULT 'lager', ALTER COLUMN style SET NOT NULL",
+    "ALTER TABLE kegs ALTER COLUMN id TYPE bigint",
+    "ALTER TABLE pours ALTER COLUMN comment DROP DEFAULT, ALTER COLUMN keg_id SET NOT NULL",
+    "ALTER TABLE racks ALTER COLUMN slot DROP NOT NULL, ADD COLUMN serial_no int NOT NULL DEFAULT 0; ALTER TABLE racks ALTER COLUMN serial_no DROP DEFAULT, ALTER COLUMN serial_no ADD GENERATED ALWAYS AS IDENTITY",
+    "CREATE TYPE cellar_state AS ENUM ('open', 'closed'); ALTER TABLE cellars ADD COLUMN state cellar_state NOT NULL DEFAULT 'open'",
+    "CREATE SEQUENCE rack_labels START WITH 7; CREATE SCHEMA stock; CREATE TABLE stock.items (sku text PRIMARY KEY, label int DEFAULT nextval('rack_labels'))",
+    "CREATE VIEW racks_per_cellar AS SELECT cellar_id, count(*) AS racks FROM racks GROUP BY cellar_id",
+    "CREATE FUNCTION rack_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER racks_guard BEFORE UPDATE ON racks FOR EACH ROW EXECUTE FUNCTION rack_guard()",
+    "CREATE TABLE readings (at timestamptz NOT NULL, value numeric) PARTITION BY RANGE (at); CREATE TABLE readings_2026 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+    "CREATE INDEX ON readings (at); ALTER TABLE readings ADD COLUMN sensor text",
+    "SET lock_timeout = '2s'; INSERT INTO cellars (code) VALUES ('north'); COMMENT ON TABLE cellars IS 'where kegs wait'; ALTER TABLE cellars ADD COLUMN note text",
+];
+
+#[tokio::test]
+async fn reading_only_what_a_revision_changed_gives_the_full_read() {
+    let mut conn = database(CATALOG).await;
+    let mut before = introspect(&mut conn).await;
+    for sql in TRACEABLE_REVISIONS {
+        assert!(schema::traceable(sql), "{sql}");
+        let mut tx = conn.begin().await.expect("begin");
+        let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::xid::text")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("xid");
+        run(&mut tx, sql).await;
+        tx.commit().await.expect("commit");
+
+        let (stamp, incremental) = schema::introspect_after(&mut conn, &before, &xid)
+            .await
+            .expect("introspect after");
+        let (full_stamp, full) = schema::introspect_stamped(&mut conn)
+            .await
+            .expect("introspect");
+        assert_ne!(
+            before.fingerprint(),
+            full.fingerprint(),
+            "the revision changed nothing modelled: {sql}"
+        );
+        assert_eq!(stamp, full_stamp, "{sql}");
+        assert_eq!(
+            serde_json::to_value(&incremental).expect("json"),
+            serde_json::to_value(&full).expect("json"),
+            "after {sql}: {:?}",
+            lines(&full, &incremental)
+        );
+        before = full;
+    }
+}

@@ -7,7 +7,9 @@
 use super::model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
 };
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::postgres::PgRow;
+use sqlx::postgres::types::Oid;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 /// The namespaces that are the user's schema, as a condition on `$alias.nspname`.
 macro_rules! user_namespace {
@@ -52,7 +54,7 @@ const ENUMS: &str = concat!(
      FROM pg_catalog.pg_type t \
      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
      LEFT JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid \
-     WHERE t.typtype = 'e' AND ",
+     WHERE t.oid >= 16384 AND t.typtype = 'e' AND ",
     user_namespace!("n"),
     " AND ",
     not_from_extension!("pg_catalog.pg_type", "t.oid"),
@@ -64,7 +66,7 @@ const FUNCTIONS: &str = concat!(
             pg_get_functiondef(p.oid) AS definition \
      FROM pg_catalog.pg_proc p \
      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-     WHERE p.prokind IN ('f', 'p', 'w') AND ",
+     WHERE p.oid >= 16384 AND p.prokind IN ('f', 'p', 'w') AND ",
     user_namespace!("n"),
     " AND ",
     not_from_extension!("pg_catalog.pg_proc", "p.oid")
@@ -198,19 +200,31 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<(String, Sche
         conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await?
     };
-    // Empty search_path: user objects print schema-qualified, built-ins not.
-    sqlx::raw_sql("SET LOCAL search_path TO pg_catalog; SET LOCAL quote_all_identifiers TO off")
-        .execute(&mut *tx)
-        .await?;
+    prepare(&mut tx).await?;
     let stamp = super::catalog_stamp(&mut tx).await?;
-    let schema = read(&mut tx).await?;
+    let mut schema = Schema::default();
+    read_globals(&mut tx, &mut schema).await?;
+    read_sequences(&mut tx, &mut schema).await?;
+    read_relations(&mut tx, &mut schema, None).await?;
     tx.rollback().await?;
+    schema.sort();
     Ok((stamp, schema))
 }
 
-async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
-    let mut schema = Schema::default();
+/// Empties `search_path` for the rest of the transaction: user objects then
+/// print schema-qualified, built-ins not.
+pub(super) async fn prepare(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("SET LOCAL search_path TO pg_catalog; SET LOCAL quote_all_identifiers TO off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
 
+/// Schemas, extensions, enums and functions.
+pub(super) async fn read_globals(
+    conn: &mut PgConnection,
+    schema: &mut Schema,
+) -> Result<(), sqlx::Error> {
     for row in sqlx::query(SCHEMAS).fetch_all(&mut *conn).await? {
         schema.schemas.insert(row.try_get("name")?);
     }
@@ -227,6 +241,13 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             .functions
             .insert(row.try_get("name")?, row.try_get("definition")?);
     }
+    Ok(())
+}
+
+pub(super) async fn read_sequences(
+    conn: &mut PgConnection,
+    schema: &mut Schema,
+) -> Result<(), sqlx::Error> {
     for row in sqlx::query(SEQUENCES).fetch_all(&mut *conn).await? {
         schema.sequences.insert(
             row.try_get("name")?,
@@ -240,7 +261,49 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             },
         );
     }
-    for row in sqlx::query(TABLES).fetch_all(&mut *conn).await? {
+    Ok(())
+}
+
+/// The qualified names of relations `oids`, whatever kind they are.
+pub(super) async fn relation_names(
+    conn: &mut PgConnection,
+    oids: &[Oid],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1)",
+    )
+    .bind(oids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Runs a relation query, restricted to the relations `only` when given
+/// (every such query names the relation an object belongs to `c`).
+async fn fetch_relations(
+    conn: &mut PgConnection,
+    query: &'static str,
+    only: Option<&[Oid]>,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    match only {
+        None => sqlx::query(query).fetch_all(conn).await,
+        Some(oids) => {
+            sqlx::query(AssertSqlSafe(format!("{query} AND c.oid = ANY($1)")))
+                .bind(oids)
+                .fetch_all(conn)
+                .await
+        }
+    }
+}
+
+/// Tables with their columns, constraints and triggers, indexes and views;
+/// of the relations `only` when given.
+pub(super) async fn read_relations(
+    conn: &mut PgConnection,
+    schema: &mut Schema,
+    only: Option<&[Oid]>,
+) -> Result<(), sqlx::Error> {
+    for row in fetch_relations(conn, TABLES, only).await? {
         schema.tables.insert(
             row.try_get("name")?,
             Table {
@@ -250,7 +313,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             },
         );
     }
-    for row in sqlx::query(COLUMNS).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, COLUMNS, only).await? {
         let table: String = row.try_get("tbl")?;
         // A table created between two queries is not in this snapshot's
         // table list; its columns are skipped with it.
@@ -286,7 +349,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             },
         );
     }
-    for row in sqlx::query(CONSTRAINTS).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, CONSTRAINTS, only).await? {
         let table: String = row.try_get("tbl")?;
         let Some(table) = schema.tables.get_mut(&table) else {
             continue;
@@ -304,7 +367,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             name: Info(row.try_get("name")?),
         });
     }
-    for row in sqlx::query(INDEXES).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, INDEXES, only).await? {
         let bare: String = row.try_get("bare")?;
         let definition: String = row.try_get("definition")?;
         schema.indexes.push(Index {
@@ -314,7 +377,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             name: Info(row.try_get("name")?),
         });
     }
-    for row in sqlx::query(VIEWS).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, VIEWS, only).await? {
         let definition: String = row.try_get("definition")?;
         schema.views.insert(
             row.try_get("name")?,
@@ -328,7 +391,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             },
         );
     }
-    for row in sqlx::query(TRIGGERS).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, TRIGGERS, only).await? {
         let table: String = row.try_get("tbl")?;
         let Some(table) = schema.tables.get_mut(&table) else {
             continue;
@@ -337,8 +400,7 @@ async fn read(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
             .triggers
             .insert(row.try_get("name")?, row.try_get("definition")?);
     }
-    schema.sort();
-    Ok(schema)
+    Ok(())
 }
 
 /// `CREATE INDEX pours_tap_idx ON ...` → `CREATE INDEX ON ...`, so that an

@@ -7,11 +7,13 @@
 //! `docs/onboarding.md`.
 
 mod diff;
+mod incremental;
 mod introspect;
 mod model;
 mod stamp;
 
 pub use diff::{Difference, diff};
+pub use incremental::{introspect_after, traceable};
 pub use introspect::{introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,

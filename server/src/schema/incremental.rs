@@ -1,0 +1,171 @@
+//! Reading only what one revision changed. A full read deparses every
+//! column, constraint and index of the database, so its cost grows with the
+//! schema; after a revision most of that is known already. The catalog rows
+//! a transaction wrote carry its transaction id (`xmin`), so the relations
+//! they belong to can be found and read again alone, and merged into the
+//! schema read before the revision.
+//!
+//! That is exact only when the revision created or changed objects without
+//! renaming or removing any: a rename changes the text other objects
+//! deparse to (an index or a foreign key naming the table) without touching
+//! their rows, and a removal leaves no row to find. [`traceable`] admits
+//! only statements of that kind; anything else is read in full.
+
+use super::introspect;
+use super::model::Schema;
+use super::stamp;
+use pg_query::NodeEnum;
+use pg_query::protobuf::AlterTableType;
+use sqlx::postgres::types::Oid;
+use sqlx::{Connection, PgConnection};
+use std::collections::BTreeSet;
+
+/// Whether every statement of `sql` only creates objects or changes
+/// existing ones in place, so that [`introspect_after`] gives exactly what a
+/// full read would. Unparseable SQL is not traceable.
+pub fn traceable(sql: &str) -> bool {
+    // pg_query's summary pass can panic on a tree shape it does not expect;
+    // that only means "read in full".
+    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
+        return false;
+    };
+    parsed.protobuf.stmts.iter().all(|raw| {
+        let Some(node) = raw.stmt.as_ref().and_then(|stmt| stmt.node.as_ref()) else {
+            return true;
+        };
+        match node {
+            NodeEnum::CreateStmt(_)
+            | NodeEnum::CreateTableAsStmt(_)
+            | NodeEnum::IndexStmt(_)
+            | NodeEnum::CreateSeqStmt(_)
+            | NodeEnum::AlterSeqStmt(_)
+            | NodeEnum::CreateSchemaStmt(_)
+            | NodeEnum::CreateEnumStmt(_)
+            | NodeEnum::CreateTrigStmt(_)
+            | NodeEnum::CommentStmt(_)
+            | NodeEnum::GrantStmt(_)
+            | NodeEnum::VariableSetStmt(_)
+            | NodeEnum::InsertStmt(_)
+            | NodeEnum::UpdateStmt(_)
+            | NodeEnum::DeleteStmt(_) => true,
+            NodeEnum::CreateFunctionStmt(f) => !f.replace,
+            NodeEnum::ViewStmt(v) => !v.replace,
+            NodeEnum::AlterTableStmt(alter) => alter.cmds.iter().all(|cmd| {
+                let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
+                    return false;
+                };
+                matches!(
+                    AlterTableType::try_from(cmd.subtype),
+                    Ok(AlterTableType::AtAddColumn
+                        | AlterTableType::AtColumnDefault
+                        | AlterTableType::AtSetNotNull
+                        | AlterTableType::AtDropNotNull
+                        | AlterTableType::AtAddIndex
+                        | AlterTableType::AtAddConstraint
+                        | AlterTableType::AtValidateConstraint
+                        | AlterTableType::AtAlterColumnType
+                        | AlterTableType::AtAddIdentity
+                        | AlterTableType::AtSetStatistics
+                        | AlterTableType::AtSetStorage)
+                )
+            }),
+            _ => false,
+        }
+    })
+}
+
+/// The schema and [catalog stamp](super::catalog_stamp) after the
+/// transaction `xid` committed, given `before`, the schema right before it,
+/// for a revision whose SQL is [`traceable`]. Reads, in one snapshot, the
+/// stamp with the relations `xid` wrote rows for, those relations alone,
+/// the sequences, and the schemas, extensions, enums and functions only
+/// when `xid` changed one of them.
+pub async fn introspect_after(
+    conn: &mut PgConnection,
+    before: &Schema,
+    xid: &str,
+) -> Result<(String, Schema), sqlx::Error> {
+    let mut tx = conn
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    introspect::prepare(&mut tx).await?;
+    let changes = stamp::read(&mut tx, Some(xid)).await?;
+    let mut schema = before.clone();
+    if changes.globals {
+        schema.schemas.clear();
+        schema.extensions.clear();
+        schema.enums.clear();
+        schema.functions.clear();
+        introspect::read_globals(&mut tx, &mut schema).await?;
+    }
+    schema.sequences.clear();
+    introspect::read_sequences(&mut tx, &mut schema).await?;
+    if !changes.relations.is_empty() {
+        let names: BTreeSet<String> = introspect::relation_names(&mut tx, &changes.relations)
+            .await?
+            .into_iter()
+            .collect();
+        for name in &names {
+            schema.tables.remove(name);
+            schema.views.remove(name);
+        }
+        schema.indexes.retain(|index| !names.contains(&index.table));
+        introspect::read_relations(&mut tx, &mut schema, Some(&changes.relations)).await?;
+    }
+    tx.rollback().await?;
+    schema.sort();
+    Ok((changes.stamp, schema))
+}
+
+/// The relations a transaction wrote catalog rows for and whether it
+/// changed a schema, extension, enum or function, with the stamp of the
+/// snapshot they were read in.
+pub(super) struct Changes {
+    pub stamp: String,
+    pub relations: Vec<Oid>,
+    pub globals: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traceable;
+
+    #[test]
+    fn creating_and_extending_objects_is_traceable() {
+        for sql in [
+            "CREATE TABLE t (id bigint PRIMARY KEY, name text NOT NULL DEFAULT '')",
+            "CREATE INDEX t_name_idx ON t (name)",
+            "ALTER TABLE t ADD COLUMN note text, ADD CONSTRAINT note_short CHECK (length(note) < 80)",
+            "ALTER TABLE t ALTER COLUMN note SET DEFAULT 'none'",
+            "CREATE TYPE mood AS ENUM ('ok', 'sad'); CREATE SEQUENCE s",
+            "CREATE VIEW v AS SELECT id FROM t",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "SET lock_timeout = '2s'; INSERT INTO t VALUES (1, 'a'); UPDATE t SET name = 'b'",
+            "COMMENT ON TABLE t IS 'taps'",
+        ] {
+            assert!(traceable(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn renames_removals_and_replacements_are_not() {
+        for sql in [
+            "DROP TABLE t",
+            "DROP INDEX t_name_idx",
+            "ALTER TABLE t RENAME TO u",
+            "ALTER TABLE t RENAME COLUMN a TO b",
+            "ALTER TABLE t DROP COLUMN note",
+            "ALTER TABLE t DROP CONSTRAINT note_short",
+            "ALTER TABLE t SET SCHEMA other",
+            "ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'",
+            "CREATE OR REPLACE VIEW v AS SELECT id FROM t",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2'",
+            "CREATE EXTENSION pgcrypto",
+            "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$",
+            "SELECT f()",
+            "CREATE TABLE t (",
+        ] {
+            assert!(!traceable(sql), "{sql}");
+        }
+    }
+}
