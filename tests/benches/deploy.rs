@@ -18,8 +18,10 @@
 //! gated/sqlx and the per-revision gate overhead are printed, followed by
 //! where the gated time goes: per-phase times from the deploy's own event
 //! stream, and the in-process cost of what the server does per revision
-//! (introspection with its catalog stamp, fingerprint, schema JSON, the stamp alone) measured on a fourth
-//! database.
+//! (the schema read in full and incrementally, each with its catalog stamp,
+//! fingerprint, schema JSON, the stamp alone) measured on a fourth database,
+//! where the incremental read is also checked against the full one after
+//! every revision.
 //!
 //! Run (release build; the harness builds the binaries in the same profile):
 //!

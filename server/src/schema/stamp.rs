@@ -20,160 +20,69 @@ use sqlx::{PgConnection, Row};
 /// cannot change by user DDL; leaving them out keeps the stamp cheap. The
 /// small namespace and extension catalogs are digested whole.
 ///
-/// With `$1`, a transaction id, each part also names the relations whose
-/// rows that transaction wrote (`touched`), or says it wrote a schema,
-/// extension, enum or function (`global`); with `$1` NULL both stay empty.
+/// With a transaction id (`x.xid`), each part also names the relations
+/// whose rows that transaction wrote (`touched`), or says it wrote a schema,
+/// extension, enum or function (`global`).
 macro_rules! part {
-    ($name:literal, $catalog:literal, $touched:literal, $global:literal, $filter:literal) => {
+    ($name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
         concat!(
-            "SELECT '",
-            $name,
-            "' || count(*) || ':' || coalesce(sum(hashtidextended(ctid, xmin::text::bigint)), 0), ",
-            $touched,
-            ", ",
-            $global,
-            " FROM pg_catalog.",
-            $catalog,
-            " ",
-            $filter
+            "SELECT '", $name, "' || count(*) || ':' || coalesce(sum(hashtidextended(c.ctid, c.xmin::text::bigint)), 0), ",
+            $touched, ", ", $global, " FROM pg_catalog.", $catalog, " c, x ", $filter
         )
     };
 }
 
-const STAMP: &str = concat!(
-    "WITH parts (part, touched, global) AS (",
-    part!(
-        "namespace",
-        "pg_namespace",
-        "NULL::pg_catalog.oid[]",
-        "bool_or(xmin = $1::text::xid)",
-        ""
-    ),
-    " UNION ALL ",
-    part!(
-        "extension",
-        "pg_extension",
-        "NULL",
-        "bool_or(xmin = $1::text::xid)",
-        ""
-    ),
-    " UNION ALL ",
-    part!(
-        "class",
-        "pg_class",
-        "array_agg(oid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "attribute",
-        "pg_attribute",
-        "array_agg(attrelid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE attrelid >= 16384 AND attnum > 0"
-    ),
-    " UNION ALL ",
-    part!(
-        "attrdef",
-        "pg_attrdef",
-        "array_agg(adrelid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "constraint",
-        "pg_constraint",
-        "array_agg(conrelid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "index",
-        "pg_index",
-        "array_agg(indrelid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE indexrelid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "type",
-        "pg_type",
-        "NULL",
-        "bool_or(xmin = $1::text::xid AND typtype = 'e')",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "enum",
-        "pg_enum",
-        "NULL",
-        "bool_or(xmin = $1::text::xid)",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "proc",
-        "pg_proc",
-        "NULL",
-        "bool_or(xmin = $1::text::xid)",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "sequence",
-        "pg_sequence",
-        "NULL",
-        "false",
-        "WHERE seqrelid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "trigger",
-        "pg_trigger",
-        "array_agg(tgrelid) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "inherits",
-        "pg_inherits",
-        "array_agg(inhrelid) FILTER (WHERE xmin = $1::text::xid) || array_agg(inhparent) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE inhrelid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "rewrite",
-        "pg_rewrite",
-        "array_agg(ev_class) FILTER (WHERE xmin = $1::text::xid)",
-        "false",
-        "WHERE oid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "depend",
-        "pg_depend",
-        "NULL",
-        "false",
-        "WHERE objid >= 16384"
-    ),
-    " UNION ALL ",
-    part!(
-        "collation",
-        "pg_collation",
-        "NULL",
-        "bool_or(xmin = $1::text::xid)",
-        "WHERE oid >= 16384"
-    ),
-    ") SELECT md5(string_agg(part, '|' ORDER BY part)) AS stamp, \
-       (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
-       coalesce(bool_or(global), false) AS global \
-     FROM parts"
-);
+macro_rules! parts {
+    () => {
+        concat!(
+            "parts (part, touched, global) AS (",
+            part!("namespace", "pg_namespace", "", "NULL::pg_catalog.oid[]", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            part!("extension", "pg_extension", "", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            part!("class", "pg_class", "WHERE c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("attrdef", "pg_attrdef", "WHERE c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("constraint", "pg_constraint", "WHERE c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("index", "pg_index", "WHERE c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("type", "pg_type", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
+            " UNION ALL ",
+            part!("enum", "pg_enum", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            part!("proc", "pg_proc", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            part!("sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "NULL", "false"),
+            " UNION ALL ",
+            part!("trigger", "pg_trigger", "WHERE c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("inherits", "pg_inherits", "WHERE c.inhrelid >= 16384",
+                "array_agg(c.inhrelid) FILTER (WHERE c.xmin = x.xid) || array_agg(c.inhparent) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("rewrite", "pg_rewrite", "WHERE c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            part!("depend", "pg_depend", "WHERE c.objid >= 16384", "NULL", "false"),
+            " UNION ALL ",
+            part!("collation", "pg_collation", "WHERE c.oid >= 16384", "NULL", "false"),
+            ") SELECT md5(string_agg(part, '|' ORDER BY part)) AS stamp, \
+               (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
+               coalesce(bool_or(global), false) AS global \
+             FROM parts"
+        )
+    };
+}
+
+/// The stamp alone. Without a parameter its plan is cached with the
+/// prepared statement; a parameter would have it planned again at every
+/// run, and planning sixteen catalog scans costs about as much as running
+/// them.
+const STAMP: &str = concat!("WITH x (xid) AS (SELECT NULL::xid), ", parts!());
+/// The stamp with what transaction `$1` changed.
+const STAMP_WITH_CHANGES: &str = concat!("WITH x (xid) AS (SELECT $1::text::xid), ", parts!());
 
 /// The catalog stamp of the database behind `conn`, read in the caller's
 /// transaction when there is one (so that it describes the same snapshot as
@@ -187,7 +96,15 @@ pub(super) async fn read(
     conn: &mut PgConnection,
     xid: Option<&str>,
 ) -> Result<Changes, sqlx::Error> {
-    let row = sqlx::query(STAMP).bind(xid).fetch_one(conn).await?;
+    let row = match xid {
+        None => sqlx::query(STAMP).fetch_one(conn).await?,
+        Some(xid) => {
+            sqlx::query(STAMP_WITH_CHANGES)
+                .bind(xid)
+                .fetch_one(conn)
+                .await?
+        }
+    };
     Ok(Changes {
         stamp: row.try_get("stamp")?,
         relations: row.try_get::<Vec<Oid>, _>("touched")?,
