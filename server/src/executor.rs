@@ -266,7 +266,7 @@ async fn run_locked(
         .map_err(|e| target.failed(&e))?;
     // The schema after the previous revision of this execution.
     let mut before: Option<schema::Schema> = None;
-    let last = plan.len() - 1;
+    let last = plan.len().saturating_sub(1);
     for (position, revision) in plan.into_iter().enumerate() {
         let mut record = Record {
             id: release::new_id(),

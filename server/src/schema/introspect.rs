@@ -2,7 +2,9 @@
 //! canonical model: one query per object kind, in one read-only,
 //! repeatable-read transaction, with `search_path` emptied so every
 //! expression and definition names user objects schema-qualified whatever
-//! the connection's settings.
+//! the connection's settings. Objects built into PostgreSQL have oids below
+//! `FirstNormalObjectId` (16384); a condition on that lets the scans of
+//! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
 use super::model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
