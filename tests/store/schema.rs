@@ -468,6 +468,7 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "ALTER TABLE pours ALTER COLUMN comment DROP DEFAULT, ALTER COLUMN keg_id SET NOT NULL",
     "ALTER TABLE racks ALTER COLUMN slot DROP NOT NULL, ADD COLUMN serial_no int NOT NULL DEFAULT 0; ALTER TABLE racks ALTER COLUMN serial_no DROP DEFAULT, ALTER COLUMN serial_no ADD GENERATED ALWAYS AS IDENTITY",
     "CREATE TYPE cellar_state AS ENUM ('open', 'closed'); ALTER TABLE cellars ADD COLUMN state cellar_state NOT NULL DEFAULT 'open'",
+    "ALTER TYPE cellar_state ADD VALUE 'sealed' BEFORE 'closed'",
     "CREATE SEQUENCE rack_labels START WITH 7; CREATE SCHEMA stock; CREATE TABLE stock.items (sku text PRIMARY KEY, label int DEFAULT nextval('rack_labels'))",
     "CREATE VIEW racks_per_cellar AS SELECT cellar_id, count(*) AS racks FROM racks GROUP BY cellar_id",
     "CREATE FUNCTION rack_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER racks_guard BEFORE UPDATE ON racks FOR EACH ROW EXECUTE FUNCTION rack_guard()",

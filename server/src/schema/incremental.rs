@@ -49,6 +49,8 @@ pub fn traceable(sql: &str) -> bool {
             | NodeEnum::UpdateStmt(_)
             | NodeEnum::DeleteStmt(_) => true,
             NodeEnum::CreateFunctionStmt(f) => !f.replace,
+            // ADD VALUE; RENAME VALUE names the old label.
+            NodeEnum::AlterEnumStmt(e) => e.old_val.is_empty(),
             NodeEnum::ViewStmt(v) => !v.replace,
             NodeEnum::AlterTableStmt(alter) => alter.cmds.iter().all(|cmd| {
                 let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
@@ -138,6 +140,7 @@ mod tests {
             "ALTER TABLE t ADD COLUMN note text, ADD CONSTRAINT note_short CHECK (length(note) < 80)",
             "ALTER TABLE t ALTER COLUMN note SET DEFAULT 'none'",
             "CREATE TYPE mood AS ENUM ('ok', 'sad'); CREATE SEQUENCE s",
+            "ALTER TYPE mood ADD VALUE 'calm' BEFORE 'sad'",
             "CREATE VIEW v AS SELECT id FROM t",
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "SET lock_timeout = '2s'; INSERT INTO t VALUES (1, 'a'); UPDATE t SET name = 'b'",
