@@ -174,12 +174,87 @@ async fn run(
         request.caller.subject
     );
     let mut conn = target.connect(&application_name).await?;
+    let mut unchecked = None;
     let result = run_locked(
-        db, policy, env, &target, &mut conn, &history, request, progress,
+        db,
+        policy,
+        env,
+        &target,
+        &mut conn,
+        &history,
+        request,
+        progress,
+        &mut unchecked,
     )
     .await;
+    // Still holding the executor lock: nothing of Schemagate's runs on the
+    // target in between.
+    if let Some(unchecked) = unchecked {
+        check_reference(db, env, &target, &mut conn, &request.project, unchecked).await;
+    }
     target::close(conn).await;
     result
+}
+
+/// A target's reference recorded from an incremental read and not yet
+/// compared with a full one.
+struct Unchecked {
+    revision_id: String,
+    stamp: String,
+    schema: schema::Schema,
+}
+
+/// An execution that stopped after a revision read incrementally (the next
+/// was refused or failed) ends here, as the last revision does in
+/// [`schema_after`]: the schema is read in full, and if the catalog stamp
+/// shows nothing ran since and the two reads differ, the full read becomes
+/// the reference. A changed stamp (a non-transactional revision that ran in
+/// part) is left for the drift check to report.
+async fn check_reference(
+    db: &Db,
+    env: &Environment,
+    target: &Target,
+    conn: &mut PgConnection,
+    project: &str,
+    unchecked: Unchecked,
+) {
+    let full = match schema::introspect_stamped(conn).await {
+        Ok(full) => full,
+        Err(err) => {
+            tracing::warn!(error = %target.failed(&err), "could not read the schema to check the reference");
+            return;
+        }
+    };
+    if full.0 != unchecked.stamp || same_reading(&unchecked.schema, &full.1) {
+        return;
+    }
+    let recorded: Result<(), sqlx::Error> = async {
+        let mut tx = db.pool.begin().await?;
+        drift::record(&mut tx, project, &env.name, &unchecked.revision_id, &full).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, "could not record the full read as the reference");
+    }
+}
+
+/// Whether an incremental read equals the full one, every name and position
+/// included; a difference is logged as the error it is.
+fn same_reading(incremental: &schema::Schema, full: &schema::Schema) -> bool {
+    if serde_json::to_value(incremental).ok() == serde_json::to_value(full).ok() {
+        return true;
+    }
+    let differences = schema::diff(incremental, full);
+    tracing::error!(
+        differences = differences.len(),
+        first = differences
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        "the schema read incrementally differs from the full read; the full read is recorded"
+    );
+    false
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,6 +267,7 @@ async fn run_locked(
     history: &[Revision],
     request: &Request,
     progress: &Progress,
+    unchecked: &mut Option<Unchecked>,
 ) -> Result<(), ReleaseError> {
     let project = &request.project;
     if let Err(holder) = target::try_lock(conn, project)
@@ -407,7 +483,7 @@ async fn run_locked(
         }
         version_table = true;
 
-        let live = schema_after(
+        let (live, read) = schema_after(
             conn,
             before.as_ref(),
             applied.xid.as_deref(),
@@ -419,6 +495,11 @@ async fn run_locked(
         .map_err(|e| target.failed(&e))?;
         record.fingerprint = live.1.fingerprint();
         finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
+        *unchecked = (read == Read::Incremental).then(|| Unchecked {
+            revision_id: revision.id.clone(),
+            stamp: live.0.clone(),
+            schema: live.1.clone(),
+        });
         progress
             .send(event(
                 "done",
@@ -443,20 +524,28 @@ async fn run_locked(
     Ok(())
 }
 
+/// How the schema after a revision was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    Full,
+    Incremental,
+}
+
 /// The schema after a revision, with its catalog stamp. Read incrementally
 /// (only the relations the revision's transaction wrote, merged into
 /// `before`) when the revision ran in one transaction and its SQL is
 /// [traceable](schema::traceable); in full for the first revision of an
 /// execution and for the last, where the incremental result, when there is
-/// one, is checked against the full read so that an execution always ends
-/// on a reference read in full.
+/// one, is checked against the full read so that an execution ends on a
+/// reference read in full ([`check_reference`] does the same for one that
+/// stops early).
 async fn schema_after(
     conn: &mut PgConnection,
     before: Option<&schema::Schema>,
     xid: Option<&str>,
     sql: &str,
     last: bool,
-) -> Result<(String, schema::Schema), sqlx::Error> {
+) -> Result<((String, schema::Schema), Read), sqlx::Error> {
     let incremental = match (before, xid) {
         (Some(before), Some(xid)) if schema::traceable(sql) => {
             Some(schema::introspect_after(conn, before, xid).await?)
@@ -464,23 +553,13 @@ async fn schema_after(
         _ => None,
     };
     match incremental {
-        Some(live) if !last => Ok(live),
+        Some(live) if !last => Ok((live, Read::Incremental)),
         incremental => {
             let full = schema::introspect_stamped(conn).await?;
-            if let Some((_, schema)) = incremental
-                && serde_json::to_value(&schema).ok() != serde_json::to_value(&full.1).ok()
-            {
-                let differences = schema::diff(&schema, &full.1);
-                tracing::error!(
-                    differences = differences.len(),
-                    first = differences
-                        .first()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    "the schema read incrementally differs from the full read; the full read is recorded"
-                );
+            if let Some((_, schema)) = incremental {
+                same_reading(&schema, &full.1);
             }
-            Ok(full)
+            Ok((full, Read::Full))
         }
     }
 }

@@ -696,6 +696,63 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
+/// Revision 2 is data only, which the executor reads incrementally, but the
+/// row it inserts fires a trigger that renames a column a view reads: the
+/// view's definition changes while none of its catalog rows do, which the
+/// incremental read cannot see. Revision 3 fails, so the execution stops
+/// right after revision 2.
+#[test]
+fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_baseline",
+                "CREATE TABLE taps (id bigint PRIMARY KEY, name text);\n\
+                 CREATE VIEW tap_names AS SELECT name FROM taps;\n\
+                 CREATE TABLE relabels (id int);\n\
+                 CREATE FUNCTION relabel() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+                 BEGIN EXECUTE 'ALTER TABLE taps RENAME COLUMN name TO label'; RETURN NEW; END $$;\n\
+                 CREATE TRIGGER relabels_relabel AFTER INSERT ON relabels FOR EACH ROW EXECUTE FUNCTION relabel();\n",
+                "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel();\n",
+            ),
+            (
+                "0002_relabel",
+                "INSERT INTO relabels VALUES (1);\n",
+                "DELETE FROM relabels;\n",
+            ),
+            (
+                "0003_broken",
+                "INSERT INTO no_such_table VALUES (1);\n",
+                "SELECT 1;\n",
+            ),
+        ],
+    );
+    for id in ["0001_baseline", "0002_relabel", "0003_broken"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("no_such_table"), "{out:#?}");
+    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_relabel"]);
+    assert!(
+        f.server
+            .log()
+            .contains("the schema read incrementally differs from the full read"),
+        "{}",
+        f.server.log()
+    );
+
+    // A catalog change the schema model ignores makes the next drift check
+    // compare the whole schema with the reference: it is the full read.
+    execute(&f.dev, "ALTER TABLE taps SET (fillfactor = 90)");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+    assert!(drift.stdout.contains("no drift"), "{drift:#?}");
+}
+
 #[test]
 fn two_concurrent_deploys_apply_the_revision_once() {
     let t = tokens();
