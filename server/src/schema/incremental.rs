@@ -9,7 +9,10 @@
 //! renaming or removing any: a rename changes the text other objects
 //! deparse to (an index or a foreign key naming the table) without touching
 //! their rows, and a removal leaves no row to find. [`traceable`] admits
-//! only statements of that kind; anything else is read in full.
+//! only statements of that kind; anything else is read in full. Data
+//! statements are admitted too, although a trigger they fire could run such
+//! DDL: that is why the executor ends every execution on a full read
+//! compared with the incremental one.
 
 use super::introspect;
 use super::model::Schema;
