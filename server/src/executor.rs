@@ -337,9 +337,11 @@ async fn run_locked(
     }
 
     let mut backup: Option<Backup> = None;
-    let mut version_table = target::has_version_table(conn)
-        .await
-        .map_err(|e| target.failed(&e))?;
+    // A current revision was read from the version table, so it exists.
+    let mut version_table = current.is_some()
+        || target::has_version_table(conn)
+            .await
+            .map_err(|e| target.failed(&e))?;
     // The schema after the previous revision of this execution.
     let mut before: Option<schema::Schema> = None;
     let last = plan.len().saturating_sub(1);

@@ -13,7 +13,6 @@ const SLOW: (&str, &str, &str) = (
     "DROP TABLE venues;\n",
 );
 
-/// Waits until `check` holds, for at most `limit`.
 /// Sessions of the executor running `pg_sleep` on the target.
 fn sleeping_executors(url: &str) -> i64 {
     query_i64(
@@ -194,9 +193,7 @@ fn an_unwritable_backup_directory_refuses_the_execution_with_its_reason() {
         )],
     );
     f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
-    for env in ["dev", "ci"] {
-        f.run(&t.erin, &["deploy", "--env", env]).ok();
-    }
+    f.deploy(&t.erin, &["dev", "ci"]);
     // A path below a regular file cannot become a directory (this holds
     // for root too, unlike file permissions).
     let blocker = f.backups.path().join("not-a-directory");
@@ -263,9 +260,7 @@ fn a_disk_filling_up_during_the_backup_refuses_the_execution_and_leaves_no_parti
         )],
     );
     f.approve(&t.carol, "0001_baseline", &["dev", "ci", "pilot"]);
-    for env in ["dev", "ci", "pilot"] {
-        f.run(&t.erin, &["deploy", "--env", env]).ok();
-    }
+    f.deploy(&t.erin, &["dev", "ci", "pilot"]);
     // Data that does not compress into 256 KiB: the dump starts, then the
     // disk is full.
     execute(
@@ -282,9 +277,7 @@ fn a_disk_filling_up_during_the_backup_refuses_the_execution_and_leaves_no_parti
         )],
     );
     f.approve(&t.carol, "0002_add_venues", &["dev", "ci", "pilot"]);
-    for env in ["dev", "ci"] {
-        f.run(&t.erin, &["deploy", "--env", env]).ok();
-    }
+    f.deploy(&t.erin, &["dev", "ci"]);
     f.restart(&[("SCHEMAGATE_BACKUP_DIR", disk.dir.path().to_str().unwrap())]);
     let out = f.run(&t.erin, &["deploy", "--env", "pilot"]);
     assert_eq!(out.code, 1, "{out:#?}");

@@ -56,7 +56,6 @@ fn check(rt: &tokio::runtime::Runtime, server: &Server, service: &str) -> Servin
     })
 }
 
-/// Polls `condition` every 200 ms until it holds or `limit` passes.
 #[test]
 fn health_is_not_serving_while_the_catalog_database_is_down() {
     let rt = runtime();

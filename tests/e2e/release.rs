@@ -172,6 +172,13 @@ impl Fixture {
             self.run(token, &["approve", id, "--env", env]).ok();
         }
     }
+
+    /// Deploys to each environment in turn; every deploy must succeed.
+    pub fn deploy(&self, token: &str, envs: &[&str]) {
+        for env in envs {
+            self.run(token, &["deploy", "--env", env]).ok();
+        }
+    }
 }
 
 pub fn query_i64(url: &str, sql: &str) -> i64 {
@@ -300,9 +307,7 @@ fn an_additive_revision_is_promoted_dev_ci_pilot_in_order_with_a_restorable_back
     );
     f.submit(&t, &[BASELINE, ADD_TAPS]);
     f.approve(&t.carol, "0002_add_taps", &["dev", "ci", "pilot"]);
-    for env in ["dev", "ci", "pilot"] {
-        f.run(&t.erin, &["deploy", "--env", env]).ok();
-    }
+    f.deploy(&t.erin, &["dev", "ci", "pilot"]);
     let dumps: Vec<_> = std::fs::read_dir(f.backups.path())
         .unwrap()
         .map(|e| e.unwrap().path())
