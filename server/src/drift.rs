@@ -3,35 +3,41 @@
 //! table, the reference every check compares against.
 
 use crate::db::{Db, now_ms};
-use crate::schema::{self, Difference, Schema};
+use crate::schema::{self, Difference, Reading, Schema};
 use crate::target::Applied;
 use sqlx::{AnyConnection, PgConnection, Row};
 
 /// What was recorded on an environment's target after `revision_id`: the
 /// schema, its fingerprint and the catalog stamp read with it (empty for a
-/// reference recorded before stamps existed). The schema is kept as stored
-/// and parsed only when a check needs it.
+/// reference recorded before stamps existed). The schema (about 100 KB of
+/// JSON at a few hundred tables) is loaded only by a check that compares it.
 pub struct Reference {
     pub revision_id: String,
     pub fingerprint: String,
     pub catalog_stamp: String,
-    schema_json: String,
+    schema_json: Option<String>,
 }
 
 impl Reference {
     pub fn schema(&self) -> Result<Schema, sqlx::Error> {
-        serde_json::from_str(&self.schema_json).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+        serde_json::from_str(self.schema_json.as_deref().unwrap_or_default())
+            .map_err(|err| sqlx::Error::Decode(Box::new(err)))
     }
 }
 
+/// The reference of an environment's target, with its schema when
+/// `with_schema`.
 pub async fn reference(
     db: &Db,
     project: &str,
     environment: &str,
+    with_schema: bool,
 ) -> Result<Option<Reference>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT revision_id, fingerprint, catalog_stamp, schema_json FROM target_schemas WHERE project = $1 AND environment = $2",
-    )
+    let row = sqlx::query(if with_schema {
+        "SELECT revision_id, fingerprint, catalog_stamp, schema_json FROM target_schemas WHERE project = $1 AND environment = $2"
+    } else {
+        "SELECT revision_id, fingerprint, catalog_stamp, NULL FROM target_schemas WHERE project = $1 AND environment = $2"
+    })
     .bind(project)
     .bind(environment)
     .fetch_optional(&db.pool)
@@ -47,16 +53,16 @@ pub async fn reference(
     .transpose()
 }
 
-/// Records `live` (a schema and the catalog stamp read with it, see
-/// [`schema::introspect_stamped`]) as the reference of an environment's
-/// target, inside the caller's catalog transaction.
+/// Records `live` (see [`schema::introspect_stamped`]) as the reference of
+/// an environment's target, inside the caller's catalog transaction.
 pub async fn record(
     conn: &mut AnyConnection,
     project: &str,
     environment: &str,
     revision_id: &str,
-    (catalog_stamp, schema): &(String, Schema),
+    live: &Reading,
 ) -> Result<(), sqlx::Error> {
+    let Reading { stamp, schema, .. } = live;
     let json = serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
     sqlx::query(
         "INSERT INTO target_schemas (project, environment, revision_id, fingerprint, schema_json, recorded_at_ms, catalog_stamp) \
@@ -71,7 +77,7 @@ pub async fn record(
     .bind(schema.fingerprint())
     .bind(json)
     .bind(now_ms())
-    .bind(catalog_stamp)
+    .bind(stamp)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -87,34 +93,62 @@ pub struct Report {
     pub summary: String,
 }
 
+/// The reference an execution holding the target's executor lock recorded
+/// last, with the snapshot it read it in.
+#[derive(Clone, Copy)]
+pub struct Recorded<'a> {
+    pub revision_id: &'a str,
+    pub reading: &'a Reading,
+}
+
 /// Compares the live schema behind `conn` with the reference of its
 /// current revision. A target without a current revision must be empty.
-/// When the target's catalog stamp still equals the one read with the
-/// reference, no DDL ran since and the schema is not read at all.
+/// Nothing is read when the caller `recorded` the reference itself and the
+/// target's snapshot is still the one it was read in (no transaction
+/// committed since), or when the target's catalog stamp still equals the
+/// one read with the reference (no DDL ran since).
 pub async fn check(
     db: &Db,
     project: &str,
     environment: &str,
     conn: &mut PgConnection,
     current: Option<&Applied>,
+    recorded: Option<Recorded<'_>>,
 ) -> Result<Report, sqlx::Error> {
     let reference = match current {
-        Some(current) => reference(db, project, environment)
+        Some(current) => reference(db, project, environment, false)
             .await?
             .filter(|r| r.revision_id == current.id),
         None => None,
     };
     if let (Some(current), Some(reference)) = (current, &reference)
         && !reference.catalog_stamp.is_empty()
-        && schema::catalog_stamp(conn).await? == reference.catalog_stamp
     {
-        return Ok(Report {
-            drifted: false,
-            live_fingerprint: reference.fingerprint.clone(),
-            expected_fingerprint: reference.fingerprint.clone(),
-            differences: Vec::new(),
-            summary: format!("live schema matches the one recorded after {}", current.id),
-        });
+        let untouched = match recorded {
+            Some(recorded)
+                if recorded.revision_id == current.id
+                    && recorded.reading.stamp == reference.catalog_stamp =>
+            {
+                crate::target::snapshot(conn).await? == recorded.reading.snapshot
+            }
+            _ => false,
+        };
+        if untouched || schema::catalog_stamp(conn).await? == reference.catalog_stamp {
+            return Ok(Report {
+                drifted: false,
+                live_fingerprint: reference.fingerprint.clone(),
+                expected_fingerprint: reference.fingerprint.clone(),
+                differences: Vec::new(),
+                summary: if untouched {
+                    format!(
+                        "live schema matches the one recorded after {}: no transaction committed on the target since it was read",
+                        current.id
+                    )
+                } else {
+                    format!("live schema matches the one recorded after {}", current.id)
+                },
+            });
+        }
     }
     let live = schema::introspect(conn).await?;
     let live_fingerprint = live.fingerprint();
@@ -143,7 +177,7 @@ pub async fn check(
             differences,
         });
     };
-    let Some(reference) = reference else {
+    if reference.is_none() {
         return Ok(Report {
             drifted: true,
             expected_fingerprint: String::new(),
@@ -158,6 +192,24 @@ pub async fn check(
             }],
             summary: format!(
                 "no schema recorded for {} on this target: its version table was changed outside Schemagate",
+                current.id
+            ),
+        });
+    }
+    // Loaded again with its schema; a reference replaced in between (by an
+    // execution this check does not hold the lock against) is compared
+    // only when it still belongs to the current revision.
+    let Some(reference) = self::reference(db, project, environment, true)
+        .await?
+        .filter(|r| r.revision_id == current.id)
+    else {
+        return Ok(Report {
+            drifted: true,
+            expected_fingerprint: String::new(),
+            live_fingerprint,
+            differences: Vec::new(),
+            summary: format!(
+                "the reference recorded after {} changed while it was checked; check again",
                 current.id
             ),
         });

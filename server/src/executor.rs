@@ -200,8 +200,7 @@ async fn run(
 /// compared with a full one.
 struct Unchecked {
     revision_id: String,
-    stamp: String,
-    schema: schema::Schema,
+    reading: schema::Reading,
 }
 
 /// An execution that stopped after a revision read incrementally (the next
@@ -225,7 +224,9 @@ async fn check_reference(
             return;
         }
     };
-    if full.0 != unchecked.stamp || same_reading(&unchecked.schema, &full.1) {
+    if full.stamp != unchecked.reading.stamp
+        || same_reading(&unchecked.reading.schema, &full.schema)
+    {
         return;
     }
     let recorded: Result<(), sqlx::Error> = async {
@@ -342,8 +343,8 @@ async fn run_locked(
         || target::has_version_table(conn)
             .await
             .map_err(|e| target.failed(&e))?;
-    // The schema after the previous revision of this execution.
-    let mut before: Option<schema::Schema> = None;
+    // The reference recorded after the previous revision of this execution.
+    let mut recorded: Option<(String, schema::Reading)> = None;
     let last = plan.len().saturating_sub(1);
     for (position, revision) in plan.into_iter().enumerate() {
         let mut record = Record {
@@ -376,7 +377,12 @@ async fn run_locked(
             revision,
             request.action,
             Ok(&mut *conn),
-            Lock::HeldByThisExecution,
+            Lock::HeldByThisExecution(recorded.as_ref().map(|(revision_id, reading)| {
+                drift::Recorded {
+                    revision_id,
+                    reading,
+                }
+            })),
         )
         .instrument(tracing::info_span!("gate", revision = %revision.id))
         .await?;
@@ -487,7 +493,7 @@ async fn run_locked(
 
         let (live, read) = schema_after(
             conn,
-            before.as_ref(),
+            recorded.as_ref().map(|(_, reading)| reading),
             applied.xid.as_deref(),
             request.action.sql(revision),
             position == last,
@@ -495,12 +501,11 @@ async fn run_locked(
         .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
         .await
         .map_err(|e| target.failed(&e))?;
-        record.fingerprint = live.1.fingerprint();
+        record.fingerprint = live.schema.fingerprint();
         finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
         *unchecked = (read == Read::Incremental).then(|| Unchecked {
             revision_id: revision.id.clone(),
-            stamp: live.0.clone(),
-            schema: live.1.clone(),
+            reading: live.clone(),
         });
         progress
             .send(event(
@@ -521,7 +526,7 @@ async fn run_locked(
                 applied.statements_run,
             ))
             .await;
-        before = Some(live.1);
+        recorded = Some((request.action.lands_on(revision).to_string(), live));
     }
     Ok(())
 }
@@ -535,41 +540,42 @@ enum Read {
 
 /// The schema after a revision, with its catalog stamp. Read incrementally
 /// (only the relations the revision's transaction wrote, merged into
-/// `before`) when the revision ran in one transaction and its SQL is
-/// [traceable](schema::traceable); in full for the first revision of an
-/// execution and for the last, where the incremental result, when there is
-/// one, is checked against the full read so that an execution ends on a
-/// reference read in full ([`check_reference`] does the same for one that
-/// stops early).
+/// `before`) when the revision ran in one transaction, its SQL is
+/// [traceable](schema::traceable) and no other transaction committed since
+/// `before` was read ([`schema::only_commit_between`], checked before the
+/// read and again on its snapshot); in full for the first revision of an
+/// execution and for the last, where the incremental result is checked
+/// against the full read so that an execution ends on a reference read in
+/// full ([`check_reference`] does the same for one that stops early).
 async fn schema_after(
     conn: &mut PgConnection,
-    before: Option<&schema::Schema>,
+    before: Option<&schema::Reading>,
     xid: Option<&str>,
     sql: &str,
     last: bool,
-) -> Result<((String, schema::Schema), Read), sqlx::Error> {
-    let incremental = match (before, xid) {
-        (Some(before), Some(xid)) if schema::traceable(sql) => {
-            Some(schema::introspect_after(conn, before, xid).await?)
+) -> Result<(schema::Reading, Read), sqlx::Error> {
+    if let (Some(before), Some(xid)) = (before, xid)
+        && schema::traceable(sql)
+        && schema::only_commit_between(&before.snapshot, &target::snapshot(conn).await?, xid)
+    {
+        let incremental = schema::introspect_after(conn, &before.schema, xid).await?;
+        if !last && schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid) {
+            return Ok((incremental, Read::Incremental));
         }
-        _ => None,
-    };
-    match incremental {
-        Some(live) if !last => Ok((live, Read::Incremental)),
-        incremental => {
-            let full = schema::introspect_stamped(conn).await?;
-            if let Some((_, schema)) = incremental {
-                same_reading(&schema, &full.1);
-            }
-            Ok((full, Read::Full))
+        let full = schema::introspect_stamped(conn).await?;
+        if full.snapshot == incremental.snapshot {
+            same_reading(&incremental.schema, &full.schema);
         }
+        return Ok((full, Read::Full));
     }
+    Ok((schema::introspect_stamped(conn).await?, Read::Full))
 }
 
 struct Applied {
     statements_run: u32,
     error: Option<String>,
-    /// The transaction id the revision committed under, when it ran in one.
+    /// The transaction id (a `xid8`) the revision committed under, when it
+    /// ran in one.
     xid: Option<String>,
 }
 
@@ -602,7 +608,7 @@ async fn apply(
         let result: Result<String, sqlx::Error> = async {
             let mut tx = conn.begin().await?;
             let xid: String = sqlx::query_scalar(
-                "SELECT pg_current_xact_id()::xid::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
+                "SELECT pg_current_xact_id()::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
             )
             .bind(&env.lock_timeout)
             .bind(&env.statement_timeout)
@@ -749,23 +755,19 @@ async fn finish(
     db: &Db,
     record: &mut Record,
     state: State,
-    succeeded: Option<(&Revision, &(String, schema::Schema))>,
+    succeeded: Option<(&Revision, &schema::Reading)>,
 ) -> Result<(), sqlx::Error> {
     record.state = state.as_str().to_string();
     record.finished_at_ms = Some(now_ms());
     let mut tx = db.pool.begin().await?;
     write(&mut tx, record).await?;
     if let Some((revision, live)) = succeeded {
-        let reference = if record.action == "rollback" {
-            &revision.parent_id
-        } else {
-            &revision.id
-        };
+        let action = Action::from_rollback_flag(record.action == "rollback");
         drift::record(
             &mut tx,
             &record.project,
             &record.environment,
-            reference,
+            action.lands_on(revision),
             live,
         )
         .await?;
@@ -865,7 +867,7 @@ pub async fn reconcile(
                 let live = schema::introspect_stamped(conn)
                     .await
                     .map_err(|e| target.failed(&e))?;
-                record.fingerprint = live.1.fingerprint();
+                record.fingerprint = live.schema.fingerprint();
                 Some(live)
             }
             None => None,

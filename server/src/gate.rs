@@ -49,12 +49,13 @@ impl Verdict {
 }
 
 /// Who holds the executor lock while the gate is evaluated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lock {
+#[derive(Clone, Copy)]
+pub enum Lock<'a> {
     /// A dry check: the lock must be free.
     Probe,
-    /// The executor asking holds the lock itself.
-    HeldByThisExecution,
+    /// The executor asking holds the lock itself, with the reference it
+    /// recorded last when it recorded one (see [`drift::check`]).
+    HeldByThisExecution(Option<drift::Recorded<'a>>),
 }
 
 /// Evaluates every condition. `target` is the connection to the target, or
@@ -66,7 +67,7 @@ pub async fn check(
     revision: &Revision,
     action: Action,
     target: Result<&mut PgConnection, &TargetError>,
-    lock: Lock,
+    lock: Lock<'_>,
 ) -> Result<Verdict, ReleaseError> {
     let mut conditions = Vec::with_capacity(7);
     let pass = |name, reason: String| Condition {
@@ -140,7 +141,11 @@ pub async fn check(
                     ),
                 ),
             });
-            let report = drift::check(db, project, &env.name, conn, current.as_ref())
+            let recorded = match lock {
+                Lock::HeldByThisExecution(recorded) => recorded,
+                Lock::Probe => None,
+            };
+            let report = drift::check(db, project, &env.name, conn, current.as_ref(), recorded)
                 .await
                 .map_err(|e| target_error(env, &e))?;
             target_conditions.push(Condition {
@@ -149,7 +154,7 @@ pub async fn check(
                 reason: report.summary,
             });
             target_conditions.push(match lock {
-                Lock::HeldByThisExecution => pass(
+                Lock::HeldByThisExecution(_) => pass(
                     "exclusive",
                     "this execution holds the target's executor lock".into(),
                 ),

@@ -190,7 +190,7 @@ async fn stamp_inner(
         let stamped = schema::introspect_stamped(&mut conn)
             .await
             .map_err(|e| target.failed(&e))?;
-        let live = &stamped.1;
+        let live = &stamped.schema;
         let differences = schema::diff(&expected, live);
         if !differences.is_empty() && !request.force {
             return Err(ReleaseError::Refused(mismatch_message(
@@ -383,7 +383,7 @@ pub async fn check_drift(
         let current = target::current(&mut conn, project)
             .await
             .map_err(|e| target.failed(&e))?;
-        let report = drift::check(db, project, &env.name, &mut conn, current.as_ref())
+        let report = drift::check(db, project, &env.name, &mut conn, current.as_ref(), None)
             .await
             .map_err(|e| target.failed(&e))?;
         Ok(DriftAnswer {

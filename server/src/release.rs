@@ -60,6 +60,15 @@ impl Action {
         }
     }
 
+    /// The revision the target is at once this action ran: the revision
+    /// itself, or the parent it rolled back to.
+    pub fn lands_on(self, revision: &crate::catalog::Revision) -> &str {
+        match self {
+            Action::Apply => &revision.id,
+            Action::Rollback => &revision.parent_id,
+        }
+    }
+
     pub fn from_rollback_flag(rollback: bool) -> Action {
         if rollback {
             Action::Rollback

@@ -203,6 +203,15 @@ pub async fn current(
     .transpose()
 }
 
+/// The target's current snapshot (`pg_current_snapshot()`,
+/// `xmin:xmax:xip`): two equal snapshots taken at two moments mean no
+/// transaction committed or aborted in between.
+pub async fn snapshot(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_catalog.pg_current_snapshot()::text")
+        .fetch_one(conn)
+        .await
+}
+
 /// How a revision came to be on the target, for its version row.
 pub struct VersionRow<'a> {
     pub executed_by: &'a str,

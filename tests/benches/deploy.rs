@@ -485,14 +485,17 @@ fn profile(revisions: &[Revision]) -> Profile {
 
             assert!(schema::traceable(&revision.up), "{}", revision.up);
             let started = Instant::now();
-            let (incremental_stamp, incremental) =
-                schema::introspect_after(&mut conn, &before, &xid)
-                    .await
-                    .expect("introspect after");
+            let incremental = schema::introspect_after(&mut conn, &before, &xid)
+                .await
+                .expect("introspect after");
             p.introspect_after += started.elapsed();
 
             let started = Instant::now();
-            let (stamp, live) = schema::introspect_stamped(&mut conn)
+            let schema::Reading {
+                stamp,
+                schema: live,
+                ..
+            } = schema::introspect_stamped(&mut conn)
                 .await
                 .expect("introspect");
             let took = started.elapsed();
@@ -501,9 +504,9 @@ fn profile(revisions: &[Revision]) -> Profile {
                 p.first_introspect = took;
             }
             p.last_introspect = took;
-            assert_eq!(incremental_stamp, stamp);
+            assert_eq!(incremental.stamp, stamp);
             assert_eq!(
-                serde_json::to_value(&incremental).expect("json"),
+                serde_json::to_value(&incremental.schema).expect("json"),
                 serde_json::to_value(&live).expect("json"),
                 "the incremental read differs from the full read after {}",
                 revision.id

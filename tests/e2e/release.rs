@@ -2,6 +2,7 @@
 //! backups, rollback, drift and the executor lock, on real PostgreSQL
 //! targets driven through the real server by the real `sgctl`.
 
+use schemagate_e2e::postgres::Cluster;
 use schemagate_e2e::{Run, Server, block_on, postgres, token, write_revisions};
 use sqlx::{Connection, PgConnection};
 use std::path::Path;
@@ -709,7 +710,16 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
 #[test]
 fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     let t = tokens();
-    let f = Fixture::start(|p| p);
+    // A revision is read incrementally only when no other transaction
+    // committed on the target's cluster meanwhile; the shared test cluster
+    // is busy with the other tests, so this target has a cluster of its own.
+    let cluster = Cluster::start();
+    let quiet = cluster.url("postgres");
+    let mut f = Fixture::start_with(
+        |p| p,
+        |_, ci, pilot| (quiet.clone(), ci.to_string(), pilot.to_string()),
+    );
+    f.dev = quiet.clone();
     f.submit(
         &t,
         &[

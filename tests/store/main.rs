@@ -1,6 +1,7 @@
 //! The catalog store suite, run unchanged against the embedded SQLite file and
 //! a real PostgreSQL database: both backends must behave identically.
 
+mod drift;
 mod fleet_writer;
 mod schema;
 

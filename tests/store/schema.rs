@@ -416,20 +416,20 @@ const MODELLED_DDL: &[&str] = &[
 async fn every_modelled_ddl_changes_the_catalog_stamp() {
     for ddl in MODELLED_DDL {
         let mut conn = database(CATALOG).await;
-        let (before, schema_before) = schema::introspect_stamped(&mut conn)
+        let before = schema::introspect_stamped(&mut conn)
             .await
             .expect("introspect");
         run(&mut conn, ddl).await;
-        let (after, schema_after) = schema::introspect_stamped(&mut conn)
+        let after = schema::introspect_stamped(&mut conn)
             .await
             .expect("introspect");
         assert_ne!(
-            before, after,
+            before.stamp, after.stamp,
             "the catalog stamp did not change after: {ddl}"
         );
         assert_ne!(
-            schema_before.fingerprint(),
-            schema_after.fingerprint(),
+            before.schema.fingerprint(),
+            after.schema.fingerprint(),
             "the statement is not modelled, so it proves nothing about the stamp: {ddl}"
         );
     }
@@ -491,10 +491,18 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
         run(&mut tx, sql).await;
         tx.commit().await.expect("commit");
 
-        let (stamp, incremental) = schema::introspect_after(&mut conn, &before, &xid)
+        let schema::Reading {
+            stamp,
+            schema: incremental,
+            ..
+        } = schema::introspect_after(&mut conn, &before, &xid)
             .await
             .expect("introspect after");
-        let (full_stamp, full) = schema::introspect_stamped(&mut conn)
+        let schema::Reading {
+            stamp: full_stamp,
+            schema: full,
+            ..
+        } = schema::introspect_stamped(&mut conn)
             .await
             .expect("introspect");
         assert_ne!(

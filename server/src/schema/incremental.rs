@@ -13,8 +13,13 @@
 //! statements are admitted too, although a trigger they fire could run such
 //! DDL: that is why the executor ends every execution on a full read
 //! compared with the incremental one.
+//!
+//! It is exact only when no other transaction committed between the read
+//! before the revision and the read after it: what another transaction
+//! changed is not among the relations the revision wrote.
+//! [`only_commit_between`] tells that from the two reads' snapshots.
 
-use super::introspect;
+use super::introspect::{self, Reading};
 use super::model::Schema;
 use super::stamp;
 use pg_query::NodeEnum;
@@ -79,9 +84,38 @@ pub fn traceable(sql: &str) -> bool {
     })
 }
 
+/// Whether transaction `xid` (a `xid8`, as `pg_current_xact_id()` prints
+/// it) is the only one that committed between two snapshots, as
+/// `pg_current_snapshot()` prints them (`xmin:xmax:xip,...`): no transaction
+/// completed between `before` and `xid` (it is `before`'s `xmax`, the next
+/// after the last completed), none but `xid` completed after it (`after`'s
+/// `xmax` follows it), and the same transactions are still in progress.
+/// Anything else (another commit or abort, a subtransaction of `xid`, text
+/// that does not parse) is `false`, which only means "read in full".
+pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
+    fn xmax_and_running(snapshot: &str) -> Option<(u64, &str)> {
+        let mut fields = snapshot.splitn(3, ':');
+        let _xmin = fields.next()?;
+        let xmax = fields.next()?.parse().ok()?;
+        Some((xmax, fields.next()?))
+    }
+    match (
+        xmax_and_running(before),
+        xmax_and_running(after),
+        xid.parse::<u64>(),
+    ) {
+        (Some((xmax_before, running_before)), Some((xmax_after, running_after)), Ok(xid)) => {
+            xmax_before == xid && xmax_after == xid + 1 && running_before == running_after
+        }
+        _ => false,
+    }
+}
+
 /// The schema and [catalog stamp](super::catalog_stamp) after the
-/// transaction `xid` committed, given `before`, the schema right before it,
-/// for a revision whose SQL is [`traceable`]. Reads, in one snapshot, the
+/// transaction `xid` (a `xid8`) committed, given `before`, the schema right before it,
+/// for a revision whose SQL is [`traceable`] when no other transaction
+/// committed since `before` was read (the caller checks that with
+/// [`only_commit_between`] and the snapshot this returns). Reads, in one snapshot, the
 /// stamp with the relations `xid` wrote rows for, those relations alone,
 /// the sequences, and the schemas, extensions, enums and functions only
 /// when `xid` changed one of them.
@@ -89,7 +123,7 @@ pub async fn introspect_after(
     conn: &mut PgConnection,
     before: &Schema,
     xid: &str,
-) -> Result<(String, Schema), sqlx::Error> {
+) -> Result<Reading, sqlx::Error> {
     let mut tx = conn
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
@@ -119,7 +153,11 @@ pub async fn introspect_after(
     }
     tx.rollback().await?;
     schema.sort();
-    Ok((changes.stamp, schema))
+    Ok(Reading {
+        stamp: changes.stamp,
+        snapshot: changes.snapshot,
+        schema,
+    })
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
@@ -127,13 +165,33 @@ pub async fn introspect_after(
 /// snapshot they were read in.
 pub(super) struct Changes {
     pub stamp: String,
+    /// `pg_current_snapshot()` of the transaction the stamp was read in.
+    pub snapshot: String,
     pub relations: Vec<Oid>,
     pub globals: bool,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::traceable;
+    use super::{only_commit_between, traceable};
+
+    #[test]
+    fn only_a_lone_commit_of_the_revision_lets_it_be_read_incrementally() {
+        // Nothing else ran: the revision took the next id and was the last to finish.
+        assert!(only_commit_between("700:700:", "701:701:", "700"));
+        // A transaction in progress throughout, before and after.
+        assert!(only_commit_between("650:700:650", "650:701:650", "700"));
+        // Another transaction took an id first (it may have committed)...
+        assert!(!only_commit_between("700:700:", "700:702:700", "701"));
+        assert!(!only_commit_between("700:700:", "702:702:", "701"));
+        // ...or one (or a subtransaction of the revision) finished after
+        // it, or one in progress before has finished.
+        assert!(!only_commit_between("700:700:", "702:702:", "700"));
+        assert!(!only_commit_between("650:700:650", "701:701:", "700"));
+        // Text that is no snapshot.
+        assert!(!only_commit_between("", "701:701:", "700"));
+        assert!(!only_commit_between("700:700:", "701:701:", "x"));
+    }
 
     #[test]
     fn creating_and_extending_objects_is_traceable() {

@@ -190,12 +190,25 @@ const TRIGGERS: &str = concat!(
 /// already in a transaction) and changes nothing. Needs PostgreSQL 13 or
 /// newer.
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> {
-    Ok(introspect_stamped(conn).await?.1)
+    Ok(introspect_stamped(conn).await?.schema)
 }
 
-/// [`introspect`], with the [catalog stamp](super::catalog_stamp) of the
-/// same snapshot: a later equal stamp proves this schema is still the live one.
-pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<(String, Schema), sqlx::Error> {
+/// A schema as read in one snapshot of the target, with what proves later
+/// that it is still the live one.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    /// The [catalog stamp](super::catalog_stamp) of the snapshot: a later
+    /// equal stamp proves this schema is still the live one.
+    pub stamp: String,
+    /// The snapshot itself (`pg_current_snapshot()`, `xmin:xmax:xip`): a
+    /// later equal snapshot proves no transaction committed since, so
+    /// nothing can have changed.
+    pub snapshot: String,
+    pub schema: Schema,
+}
+
+/// [`introspect`], with the catalog stamp and the snapshot it was read in.
+pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx::Error> {
     let mut tx = if conn.is_in_transaction() {
         conn.begin().await?
     } else {
@@ -203,14 +216,18 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<(String, Sche
             .await?
     };
     prepare(&mut tx).await?;
-    let stamp = super::catalog_stamp(&mut tx).await?;
+    let changes = super::stamp::read(&mut tx, None).await?;
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
     read_sequences(&mut tx, &mut schema).await?;
     read_relations(&mut tx, &mut schema, None).await?;
     tx.rollback().await?;
     schema.sort();
-    Ok((stamp, schema))
+    Ok(Reading {
+        stamp: changes.stamp,
+        snapshot: changes.snapshot,
+        schema,
+    })
 }
 
 /// Empties `search_path` for the rest of the transaction: user objects then

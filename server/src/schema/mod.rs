@@ -13,8 +13,8 @@ mod model;
 mod stamp;
 
 pub use diff::{Difference, diff};
-pub use incremental::{introspect_after, traceable};
-pub use introspect::{introspect, introspect_stamped};
+pub use incremental::{introspect_after, only_commit_between, traceable};
+pub use introspect::{Reading, introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
 };

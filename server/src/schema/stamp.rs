@@ -69,6 +69,7 @@ macro_rules! parts {
             " UNION ALL ",
             part!("collation", "pg_collation", "WHERE c.oid >= 16384", "NULL", "false"),
             ") SELECT md5(string_agg(part, '|' ORDER BY part)) AS stamp, \
+               pg_catalog.pg_current_snapshot()::text AS snapshot, \
                (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
                coalesce(bool_or(global), false) AS global \
              FROM parts"
@@ -81,8 +82,9 @@ macro_rules! parts {
 /// run, and planning sixteen catalog scans costs about as much as running
 /// them.
 const STAMP: &str = concat!("WITH x (xid) AS (SELECT NULL::xid), ", parts!());
-/// The stamp with what transaction `$1` changed.
-const STAMP_WITH_CHANGES: &str = concat!("WITH x (xid) AS (SELECT $1::text::xid), ", parts!());
+/// The stamp with what transaction `$1` (a `xid8`) changed.
+const STAMP_WITH_CHANGES: &str =
+    concat!("WITH x (xid) AS (SELECT $1::text::xid8::xid), ", parts!());
 
 /// The catalog stamp of the database behind `conn`, read in the caller's
 /// transaction when there is one (so that it describes the same snapshot as
@@ -107,6 +109,7 @@ pub(super) async fn read(
     };
     Ok(Changes {
         stamp: row.try_get("stamp")?,
+        snapshot: row.try_get("snapshot")?,
         relations: row.try_get::<Vec<Oid>, _>("touched")?,
         globals: row.try_get("global")?,
     })

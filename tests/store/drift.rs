@@ -1,0 +1,154 @@
+//! The drift check's shortcuts against a real target: a reference this
+//! execution recorded is trusted while no transaction committed on the
+//! target, and anything committed since (DDL or not, open at the time of the
+//! reading or started after it) sends the check back to the catalog.
+
+use super::sqlite;
+use schemagate_server::db::Db;
+use schemagate_server::drift::{self, Recorded};
+use schemagate_server::schema;
+use schemagate_server::target::Applied;
+use sqlx::{Connection, PgConnection};
+
+const REVISION: &str = "0001_taps";
+
+async fn run(conn: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{sql}"));
+}
+
+/// Reads the target's schema and records it as the reference after
+/// [`REVISION`], as the executor does after a revision.
+async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading {
+    let reading = schema::introspect_stamped(target)
+        .await
+        .expect("introspect");
+    let mut catalog = db.pool.begin().await.expect("begin");
+    drift::record(&mut catalog, "default", "dev", REVISION, &reading)
+        .await
+        .expect("record");
+    catalog.commit().await.expect("commit");
+    reading
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
+    let (db, _dir) = sqlite().await;
+    let url = schemagate_e2e::postgres().create_database().await;
+    let mut target = PgConnection::connect(&url).await.expect("connect");
+    let mut other = PgConnection::connect(&url).await.expect("connect");
+    run(
+        &mut target,
+        "CREATE TABLE taps (id bigint PRIMARY KEY, name text NOT NULL)",
+    )
+    .await;
+    let reading = read_and_record(&db, &mut target).await;
+    let current = Applied {
+        id: REVISION.into(),
+        checksum: String::new(),
+        sequence: 1,
+    };
+    let recorded = Recorded {
+        revision_id: REVISION,
+        reading: &reading,
+    };
+    // Nothing committed since the reading: trusted without reading the catalog.
+    let report = drift::check(
+        &db,
+        "default",
+        "dev",
+        &mut target,
+        Some(&current),
+        Some(recorded),
+    )
+    .await
+    .expect("check");
+    assert!(!report.drifted, "{}", report.summary);
+    assert!(
+        report.summary.contains("no transaction committed"),
+        "{}",
+        report.summary
+    );
+
+    // DDL still uncommitted is not part of the live schema yet.
+    let mut open = other.begin().await.expect("begin");
+    run(&mut open, "ALTER TABLE taps ADD COLUMN poured_ml integer").await;
+    let report = drift::check(
+        &db,
+        "default",
+        "dev",
+        &mut target,
+        Some(&current),
+        Some(recorded),
+    )
+    .await
+    .expect("check");
+    assert!(!report.drifted, "{}", report.summary);
+
+    // Once it commits, the same reference no longer holds.
+    open.commit().await.expect("commit");
+    let report = drift::check(
+        &db,
+        "default",
+        "dev",
+        &mut target,
+        Some(&current),
+        Some(recorded),
+    )
+    .await
+    .expect("check");
+    assert!(report.drifted, "{}", report.summary);
+    assert!(report.summary.contains("poured_ml"), "{}", report.summary);
+
+    // A commit that changes no schema sends the check to the catalog
+    // stamp, which shows the schema unchanged.
+    run(&mut other, "ALTER TABLE taps DROP COLUMN poured_ml").await;
+    let reading = read_and_record(&db, &mut target).await;
+    let recorded = Recorded {
+        revision_id: REVISION,
+        reading: &reading,
+    };
+    run(&mut other, "INSERT INTO taps VALUES (1, 'north')").await;
+    let report = drift::check(
+        &db,
+        "default",
+        "dev",
+        &mut target,
+        Some(&current),
+        Some(recorded),
+    )
+    .await
+    .expect("check");
+    assert!(!report.drifted, "{}", report.summary);
+    assert!(
+        !report.summary.contains("no transaction committed"),
+        "a transaction did commit: {}",
+        report.summary
+    );
+
+    // A reading the caller made for another revision is not trusted, even
+    // with nothing committed since: the check goes to the catalog stamp.
+    let reading = read_and_record(&db, &mut target).await;
+    let elsewhere = Recorded {
+        revision_id: "0002_other",
+        reading: &reading,
+    };
+    let report = drift::check(
+        &db,
+        "default",
+        "dev",
+        &mut target,
+        Some(&current),
+        Some(elsewhere),
+    )
+    .await
+    .expect("check");
+    assert!(!report.drifted, "{}", report.summary);
+    assert!(
+        !report.summary.contains("no transaction committed"),
+        "{}",
+        report.summary
+    );
+}
