@@ -53,14 +53,15 @@ pub async fn reference(
     .transpose()
 }
 
-/// Records `live` (see [`schema::introspect_stamped`]) as the reference of
-/// an environment's target, inside the caller's catalog transaction.
+/// Records `live` (see [`schema::introspect_stamped`]), whose schema has
+/// `fingerprint`, as the reference of an environment's target, inside the
+/// caller's catalog transaction.
 pub async fn record(
     conn: &mut AnyConnection,
     project: &str,
     environment: &str,
     revision_id: &str,
-    live: &Reading,
+    (live, fingerprint): (&Reading, &str),
 ) -> Result<(), sqlx::Error> {
     let Reading { stamp, schema, .. } = live;
     let json = serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
@@ -74,7 +75,7 @@ pub async fn record(
     .bind(project)
     .bind(environment)
     .bind(revision_id)
-    .bind(schema.fingerprint())
+    .bind(fingerprint)
     .bind(json)
     .bind(now_ms())
     .bind(stamp)

@@ -231,7 +231,15 @@ async fn check_reference(
     }
     let recorded: Result<(), sqlx::Error> = async {
         let mut tx = db.pool.begin().await?;
-        drift::record(&mut tx, project, &env.name, &unchecked.revision_id, &full).await?;
+        let fingerprint = full.schema.fingerprint();
+        drift::record(
+            &mut tx,
+            project,
+            &env.name,
+            &unchecked.revision_id,
+            (&full, &fingerprint),
+        )
+        .await?;
         tx.commit().await
     }
     .await;
@@ -768,7 +776,7 @@ async fn finish(
             &record.project,
             &record.environment,
             action.lands_on(revision),
-            live,
+            (live, &record.fingerprint),
         )
         .await?;
         if record.action == "rollback" {

@@ -225,7 +225,14 @@ async fn stamp_inner(
         let forced = !differences.is_empty();
         let mut catalog_tx = db.pool.begin().await?;
         executor::record_stamp(&mut catalog_tx, &record).await?;
-        drift::record(&mut catalog_tx, &revision.project, &env.name, &revision.id, &stamped).await?;
+        drift::record(
+            &mut catalog_tx,
+            &revision.project,
+            &env.name,
+            &revision.id,
+            (&stamped, &record.fingerprint),
+        )
+        .await?;
         audit::append(
             db,
             &mut catalog_tx,

@@ -6,8 +6,10 @@
 //!   environment that is always open, backup off, one approver for additive
 //!   revisions) driven by `sgctl deploy --env dev`, with every revision's
 //!   approval recorded beforehand (not timed) and the full gate (approvals,
-//!   parent, promotion, window, freeze, drift (the catalog stamp, and a full introspection only when it changed),
-//!   exclusive) checked before each revision;
+//!   parent, promotion, window, freeze, drift (the target's snapshot
+//!   between two revisions of the execution, the catalog stamp when
+//!   something committed since, a full introspection only when that
+//!   changed), exclusive) checked before each revision;
 //! - `psql -X -q -v ON_ERROR_STOP=1 -f all.sql`, the same SQL concatenated
 //!   with every file wrapped in its own BEGIN/COMMIT;
 //! - `sqlx migrate run` over the same directory (sqlx's reversible layout,
@@ -19,9 +21,9 @@
 //! where the gated time goes: per-phase times from the deploy's own event
 //! stream, and the in-process cost of what the server does per revision
 //! (the schema read in full and incrementally, each with its catalog stamp,
-//! fingerprint, schema JSON, the stamp alone) measured on a fourth database,
-//! where the incremental read is also checked against the full one after
-//! every revision.
+//! fingerprint, schema JSON, the target's snapshot, the stamp alone)
+//! measured on a fourth database, where the incremental read is also checked
+//! against the full one after every revision.
 //!
 //! Run (release build; the harness builds the binaries in the same profile):
 //!
@@ -416,7 +418,15 @@ struct Profile {
     /// changed, merged into the schema before it (what the executor does
     /// between the first and the last revision of an execution).
     introspect_after: Duration,
-    /// The catalog stamp alone: the next gate's drift check.
+    /// The target's snapshot, taken twice per revision: before the
+    /// incremental read (did anything else commit?) and by the next gate's
+    /// drift check (did anything commit since the read?).
+    snapshot: Duration,
+    /// Revisions the executor's rule would read incrementally: nothing but
+    /// the revision committed since the read before it.
+    alone: usize,
+    /// The catalog stamp alone: the drift check when something committed
+    /// since the read.
     stamp: Duration,
     fingerprint: Duration,
     to_json: Duration,
@@ -449,12 +459,14 @@ fn profile(revisions: &[Revision]) -> Profile {
     let target = block_on(postgres().create_database());
     block_on(async {
         let mut conn = PgConnection::connect(&target).await.expect("connect");
-        let mut before = schema::introspect(&mut conn).await.expect("introspect");
+        let mut before = schema::introspect_stamped(&mut conn)
+            .await
+            .expect("introspect");
         for (n, revision) in revisions.iter().enumerate() {
             let started = Instant::now();
             let mut tx = conn.begin().await.expect("begin");
             let xid: String = sqlx::query_scalar(
-                "SELECT pg_current_xact_id()::xid::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
+                "SELECT pg_current_xact_id()::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
             )
             .bind("5s")
             .bind("5min")
@@ -485,29 +497,36 @@ fn profile(revisions: &[Revision]) -> Profile {
 
             assert!(schema::traceable(&revision.up), "{}", revision.up);
             let started = Instant::now();
-            let incremental = schema::introspect_after(&mut conn, &before, &xid)
+            let now = schemagate_server::target::snapshot(&mut conn)
+                .await
+                .expect("snapshot");
+            p.snapshot += started.elapsed();
+            let started = Instant::now();
+            let incremental = schema::introspect_after(&mut conn, &before.schema, &xid)
                 .await
                 .expect("introspect after");
             p.introspect_after += started.elapsed();
+            if schema::only_commit_between(&before.snapshot, &now, &xid)
+                && schema::only_commit_between(&before.snapshot, &incremental.snapshot, &xid)
+            {
+                p.alone += 1;
+            }
 
             let started = Instant::now();
-            let schema::Reading {
-                stamp,
-                schema: live,
-                ..
-            } = schema::introspect_stamped(&mut conn)
+            let reading = schema::introspect_stamped(&mut conn)
                 .await
                 .expect("introspect");
+            let (stamp, live) = (&reading.stamp, &reading.schema);
             let took = started.elapsed();
             p.introspect += took;
             if n == 0 {
                 p.first_introspect = took;
             }
             p.last_introspect = took;
-            assert_eq!(incremental.stamp, stamp);
+            assert_eq!(&incremental.stamp, stamp);
             assert_eq!(
                 serde_json::to_value(&incremental.schema).expect("json"),
-                serde_json::to_value(&live).expect("json"),
+                serde_json::to_value(live).expect("json"),
                 "the incremental read differs from the full read after {}",
                 revision.id
             );
@@ -517,17 +536,24 @@ fn profile(revisions: &[Revision]) -> Profile {
             p.fingerprint += started.elapsed();
 
             let started = Instant::now();
-            let json = serde_json::to_string(&live).expect("to json");
+            let json = serde_json::to_string(live).expect("to json");
             p.to_json += started.elapsed();
             p.json_bytes = json.len();
 
-            // The next gate's drift check: the stamp again, unchanged when
-            // nothing ran in between, so the schema is not read.
+            // The next gate's drift check: the snapshot, unchanged when
+            // nothing committed since the read; the stamp when something
+            // did, unchanged when no DDL ran.
+            let started = Instant::now();
+            let again = schemagate_server::target::snapshot(&mut conn)
+                .await
+                .expect("snapshot");
+            p.snapshot += started.elapsed();
+            std::hint::black_box(again);
             let started = Instant::now();
             let again = schema::catalog_stamp(&mut conn).await.expect("stamp");
             p.stamp += started.elapsed();
-            assert_eq!(again, stamp, "no DDL ran in between");
-            before = live;
+            assert_eq!(&again, stamp, "no DDL ran in between");
+            before = reading;
         }
     });
     drop_database(&target);
@@ -695,11 +721,22 @@ fn main() {
         ms(p.to_json / n),
         p.json_bytes
     );
-    println!("  catalog stamp alone         {}", ms(p.stamp / n));
-    let server_side = p.introspect_after + p.stamp + p.fingerprint * 2 + p.to_json;
     println!(
-        "  the executor reads the schema with its stamp once, incrementally (after the revision), the stamp once more (the next drift check), \
-         and takes 2 fingerprints and 1 JSON write per revision: {} in all, {} per revision",
+        "  the target's snapshot       {} (twice per revision)",
+        ms(p.snapshot / (2 * n))
+    );
+    println!(
+        "  catalog stamp alone         {} (a drift check when something committed since the read)",
+        ms(p.stamp / n)
+    );
+    println!(
+        "  read incrementally by the executor's rule: {} of {count} (nothing else committed on the cluster meanwhile)",
+        p.alone
+    );
+    let server_side = p.introspect_after + p.snapshot + p.fingerprint + p.to_json;
+    println!(
+        "  on a quiet target the executor takes 2 snapshots, reads the schema with its stamp once, incrementally (after the revision), \
+         and takes 1 fingerprint and 1 JSON write per revision: {} in all, {} per revision",
         secs(server_side),
         ms(server_side / n)
     );

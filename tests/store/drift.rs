@@ -4,6 +4,7 @@
 //! reading or started after it) sends the check back to the catalog.
 
 use super::sqlite;
+use schemagate_e2e::postgres::Cluster;
 use schemagate_server::db::Db;
 use schemagate_server::drift::{self, Recorded};
 use schemagate_server::schema;
@@ -19,6 +20,19 @@ async fn run(conn: &mut PgConnection, sql: &str) {
         .unwrap_or_else(|err| panic!("{err}\n{sql}"));
 }
 
+/// The check the executor makes before its next revision, on a target at
+/// [`REVISION`].
+async fn check(db: &Db, target: &mut PgConnection, recorded: Recorded<'_>) -> drift::Report {
+    let current = Applied {
+        id: REVISION.into(),
+        checksum: String::new(),
+        sequence: 1,
+    };
+    drift::check(db, "default", "dev", target, Some(&current), Some(recorded))
+        .await
+        .expect("check")
+}
+
 /// Reads the target's schema and records it as the reference after
 /// [`REVISION`], as the executor does after a revision.
 async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading {
@@ -26,9 +40,16 @@ async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading 
         .await
         .expect("introspect");
     let mut catalog = db.pool.begin().await.expect("begin");
-    drift::record(&mut catalog, "default", "dev", REVISION, &reading)
-        .await
-        .expect("record");
+    let fingerprint = reading.schema.fingerprint();
+    drift::record(
+        &mut catalog,
+        "default",
+        "dev",
+        REVISION,
+        (&reading, &fingerprint),
+    )
+    .await
+    .expect("record");
     catalog.commit().await.expect("commit");
     reading
 }
@@ -36,7 +57,10 @@ async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     let (db, _dir) = sqlite().await;
-    let url = schemagate_e2e::postgres().create_database().await;
+    // The shortcut needs a cluster where nothing else commits: the shared
+    // test cluster is busy with the other tests.
+    let cluster = Cluster::start();
+    let url = cluster.url("postgres");
     let mut target = PgConnection::connect(&url).await.expect("connect");
     let mut other = PgConnection::connect(&url).await.expect("connect");
     run(
@@ -45,26 +69,12 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     )
     .await;
     let reading = read_and_record(&db, &mut target).await;
-    let current = Applied {
-        id: REVISION.into(),
-        checksum: String::new(),
-        sequence: 1,
-    };
     let recorded = Recorded {
         revision_id: REVISION,
         reading: &reading,
     };
     // Nothing committed since the reading: trusted without reading the catalog.
-    let report = drift::check(
-        &db,
-        "default",
-        "dev",
-        &mut target,
-        Some(&current),
-        Some(recorded),
-    )
-    .await
-    .expect("check");
+    let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
     assert!(
         report.summary.contains("no transaction committed"),
@@ -75,30 +85,12 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     // DDL still uncommitted is not part of the live schema yet.
     let mut open = other.begin().await.expect("begin");
     run(&mut open, "ALTER TABLE taps ADD COLUMN poured_ml integer").await;
-    let report = drift::check(
-        &db,
-        "default",
-        "dev",
-        &mut target,
-        Some(&current),
-        Some(recorded),
-    )
-    .await
-    .expect("check");
+    let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
 
     // Once it commits, the same reference no longer holds.
     open.commit().await.expect("commit");
-    let report = drift::check(
-        &db,
-        "default",
-        "dev",
-        &mut target,
-        Some(&current),
-        Some(recorded),
-    )
-    .await
-    .expect("check");
+    let report = check(&db, &mut target, recorded).await;
     assert!(report.drifted, "{}", report.summary);
     assert!(report.summary.contains("poured_ml"), "{}", report.summary);
 
@@ -111,16 +103,7 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
         reading: &reading,
     };
     run(&mut other, "INSERT INTO taps VALUES (1, 'north')").await;
-    let report = drift::check(
-        &db,
-        "default",
-        "dev",
-        &mut target,
-        Some(&current),
-        Some(recorded),
-    )
-    .await
-    .expect("check");
+    let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
     assert!(
         !report.summary.contains("no transaction committed"),
@@ -135,16 +118,7 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
         revision_id: "0002_other",
         reading: &reading,
     };
-    let report = drift::check(
-        &db,
-        "default",
-        "dev",
-        &mut target,
-        Some(&current),
-        Some(elsewhere),
-    )
-    .await
-    .expect("check");
+    let report = check(&db, &mut target, elsewhere).await;
     assert!(!report.drifted, "{}", report.summary);
     assert!(
         !report.summary.contains("no transaction committed"),
