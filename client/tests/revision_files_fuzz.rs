@@ -12,18 +12,6 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-/// Cases per property: `PROPTEST_CASES` when set, else few enough for CI.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// File contents: random bytes, or text that is mostly SQL with a few bytes
 /// that may not be UTF-8 at all.
 fn contents() -> impl Strategy<Value = Vec<u8>> {
@@ -74,8 +62,6 @@ fn first_bad_byte(bytes: &[u8]) -> Option<usize> {
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn any_contents_are_read_back_exactly_or_refused_at_the_first_bad_byte(
         up in contents(),

@@ -81,18 +81,6 @@ fn apply(src: &str, m: &Mutation) -> String {
     out.into_iter().collect()
 }
 
-/// Cases per property: `PROPTEST_CASES` when set, else few enough for CI.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// One lexical piece of SQL-looking text: keywords, identifiers, literals,
 /// quotes, dollar quotes, comments, semicolons and parentheses, well formed
 /// or not.
@@ -227,8 +215,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn random_strings_never_panic(s in "\\PC{0,200}", down in proptest::option::of("\\PC{0,40}")) {
         check(&s, down.as_deref());
