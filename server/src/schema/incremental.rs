@@ -112,13 +112,13 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 }
 
 /// The schema and [catalog stamp](super::catalog_stamp) after the
-/// transaction `xid` (a `xid8`) committed, given `before`, the schema right before it,
-/// for a revision whose SQL is [`traceable`] when no other transaction
-/// committed since `before` was read (the caller checks that with
-/// [`only_commit_between`] and the snapshot this returns). Reads, in one snapshot, the
-/// stamp with the relations `xid` wrote rows for, those relations alone,
-/// the sequences, and the schemas, extensions, enums and functions only
-/// when `xid` changed one of them.
+/// transaction `xid` (a `xid8`) committed, given `before`, the schema right
+/// before it, for a revision whose SQL is [`traceable`] when no other
+/// transaction committed since `before` was read (the caller checks that
+/// with [`only_commit_between`] and the snapshot this returns). Reads, in
+/// one snapshot, the stamp with the relations `xid` wrote rows for, those
+/// relations alone, the sequences, and the schemas, extensions, enums and
+/// functions only when `xid` changed one of them.
 pub async fn introspect_after(
     conn: &mut PgConnection,
     before: &Schema,
