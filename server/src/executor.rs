@@ -549,12 +549,14 @@ enum Read {
 /// The schema after a revision, with its catalog stamp. Read incrementally
 /// (only the relations the revision's transaction wrote, merged into
 /// `before`) when the revision ran in one transaction, its SQL is
-/// [traceable](schema::traceable) and no other transaction committed since
+/// [traceable](schema::traceable), no other transaction committed since
 /// `before` was read ([`schema::only_commit_between`], checked before the
-/// read and again on its snapshot); in full for the first revision of an
-/// execution and for the last, where the incremental result is checked
-/// against the full read so that an execution ends on a reference read in
-/// full ([`check_reference`] does the same for one that stops early).
+/// read and again on its snapshot) and, for data statements alone, the
+/// schema did not change ([`schema::data_only`]); in full for the first
+/// revision of an execution and for the last, where the incremental result
+/// is checked against the full read so that an execution ends on a
+/// reference read in full ([`check_reference`] does the same for one that
+/// stops early).
 async fn schema_after(
     conn: &mut PgConnection,
     before: Option<&schema::Reading>,
@@ -567,6 +569,12 @@ async fn schema_after(
         && schema::only_commit_between(&before.snapshot, &target::snapshot(conn).await?, xid)
     {
         let incremental = schema::introspect_after(conn, &before.schema, xid).await?;
+        if schema::data_only(sql) && incremental.schema != before.schema {
+            tracing::info!(
+                "a revision of data statements changed the schema (a trigger it fired ran DDL); read in full"
+            );
+            return Ok((schema::introspect_stamped(conn).await?, Read::Full));
+        }
         if !last && schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid) {
             return Ok((incremental, Read::Incremental));
         }

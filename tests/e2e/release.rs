@@ -30,6 +30,9 @@ pub struct Fixture {
     /// The server's environment, kept to restart it.
     env: Vec<(String, String)>,
     _policy_dir: tempfile::TempDir,
+    /// The cluster `dev`'s target has to itself, if any; dropped (stopped)
+    /// after the server.
+    _quiet_cluster: Option<Cluster>,
 }
 
 pub struct Tokens {
@@ -71,6 +74,22 @@ impl Fixture {
         urls: impl Fn(&str, &str, &str) -> (String, String, String),
     ) -> Fixture {
         Fixture::build(edit, urls, None)
+    }
+
+    /// Like [`Fixture::start`], with `dev`'s target alone on a PostgreSQL
+    /// cluster of its own. The executor reads a revision incrementally only
+    /// when no other transaction committed on the target's cluster
+    /// meanwhile, as on a quiet target; the shared test cluster is busy with
+    /// the other tests.
+    pub fn start_with_quiet_dev(edit: impl Fn(String) -> String) -> Fixture {
+        let cluster = Cluster::start();
+        let quiet = cluster.url("postgres");
+        let mut f = Fixture::start_with(edit, |_, ci, pilot| {
+            (quiet.clone(), ci.to_string(), pilot.to_string())
+        });
+        f.dev = quiet;
+        f._quiet_cluster = Some(cluster);
+        f
     }
 
     /// Like [`Fixture::start`], with the catalog in a fresh PostgreSQL
@@ -133,6 +152,7 @@ impl Fixture {
             revisions: tempfile::tempdir().unwrap(),
             env,
             _policy_dir: policy_dir,
+            _quiet_cluster: None,
         }
     }
 
@@ -702,41 +722,37 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
-/// Revision 2 is data only, which the executor reads incrementally, but the
-/// row it inserts fires a trigger that renames a column a view reads: the
-/// view's definition changes while none of its catalog rows do, which the
-/// incremental read cannot see. Revision 3 fails, so the execution stops
-/// right after revision 2.
+/// A baseline whose `relabels` table has a trigger that renames the
+/// column `taps.name`, which the view `tap_names` reads: a revision that
+/// inserts into `relabels` changes the view's definition while none of the
+/// view's catalog rows change, which an incremental read cannot see.
+const RELABEL_BASELINE: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE taps (id bigint PRIMARY KEY, name text);\n\
+     CREATE VIEW tap_names AS SELECT name FROM taps;\n\
+     CREATE TABLE relabels (id int);\n\
+     CREATE FUNCTION relabel() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+     BEGIN EXECUTE 'ALTER TABLE taps RENAME COLUMN name TO label'; RETURN NEW; END $$;\n\
+     CREATE TRIGGER relabels_relabel AFTER INSERT ON relabels FOR EACH ROW EXECUTE FUNCTION relabel();\n",
+    "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel();\n",
+);
+
+/// Revision 2 creates a table and inserts into `relabels`, which the
+/// executor reads incrementally, but the trigger renames the column the
+/// view reads (see [`RELABEL_BASELINE`]). Revision 3 fails, so the
+/// execution stops right after revision 2.
 #[test]
 fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     let t = tokens();
-    // A revision is read incrementally only when no other transaction
-    // committed on the target's cluster meanwhile; the shared test cluster
-    // is busy with the other tests, so this target has a cluster of its own.
-    let cluster = Cluster::start();
-    let quiet = cluster.url("postgres");
-    let mut f = Fixture::start_with(
-        |p| p,
-        |_, ci, pilot| (quiet.clone(), ci.to_string(), pilot.to_string()),
-    );
-    f.dev = quiet.clone();
+    let f = Fixture::start_with_quiet_dev(|p| p);
     f.submit(
         &t,
         &[
-            (
-                "0001_baseline",
-                "CREATE TABLE taps (id bigint PRIMARY KEY, name text);\n\
-                 CREATE VIEW tap_names AS SELECT name FROM taps;\n\
-                 CREATE TABLE relabels (id int);\n\
-                 CREATE FUNCTION relabel() RETURNS trigger LANGUAGE plpgsql AS $$\n\
-                 BEGIN EXECUTE 'ALTER TABLE taps RENAME COLUMN name TO label'; RETURN NEW; END $$;\n\
-                 CREATE TRIGGER relabels_relabel AFTER INSERT ON relabels FOR EACH ROW EXECUTE FUNCTION relabel();\n",
-                "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel();\n",
-            ),
+            RELABEL_BASELINE,
             (
                 "0002_relabel",
-                "INSERT INTO relabels VALUES (1);\n",
-                "DELETE FROM relabels;\n",
+                "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels VALUES (1);\n",
+                "DELETE FROM relabels;\nDROP TABLE relabel_log;\n",
             ),
             (
                 "0003_broken",
@@ -766,6 +782,57 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 0, "{drift:#?}");
     assert!(drift.stdout.contains("no drift"), "{drift:#?}");
+}
+
+/// A revision of data statements alone must leave the schema as it was;
+/// when its trigger changed it anyway, the executor reads it in full, so
+/// the fingerprint recorded after it is right even mid-execution.
+#[test]
+fn a_data_revision_whose_trigger_runs_ddl_is_read_in_full() {
+    let t = tokens();
+    let f = Fixture::start_with_quiet_dev(|p| p);
+    let relabel = (
+        "0002_relabel",
+        "INSERT INTO relabels VALUES (1);\n",
+        "DELETE FROM relabels;\n",
+    );
+    let more = (
+        "0003_more_taps",
+        "CREATE TABLE more_taps (id int);\n",
+        "DROP TABLE more_taps;\n",
+    );
+    f.submit(&t, &[RELABEL_BASELINE, relabel, more]);
+    for id in ["0001_baseline", "0002_relabel", "0003_more_taps"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        !f.server.log().contains("differs from the full read"),
+        "{}",
+        f.server.log()
+    );
+
+    // The same SQL by hand, read in full after revision 2.
+    let by_hand = block_on(postgres().create_database());
+    execute(&by_hand, RELABEL_BASELINE.1);
+    execute(&by_hand, relabel.1);
+    let fingerprint = block_on(async {
+        let mut conn = PgConnection::connect(&by_hand).await.unwrap();
+        schemagate_server::schema::introspect(&mut conn)
+            .await
+            .unwrap()
+            .fingerprint()
+    });
+    let line = out
+        .stdout
+        .lines()
+        .find(|line| line.contains("applied 0002_relabel on dev in "))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    assert!(
+        line.contains(&format!("schema fingerprint {}", &fingerprint[..12])),
+        "{line}: a full read gives {fingerprint}"
+    );
 }
 
 #[test]

@@ -11,8 +11,10 @@
 //! their rows, and a removal leaves no row to find. [`traceable`] admits
 //! only statements of that kind; anything else is read in full. Data
 //! statements are admitted too, although a trigger they fire could run such
-//! DDL: that is why the executor ends every execution on a full read
-//! compared with the incremental one.
+//! DDL. A revision of data statements alone must leave the schema as it
+//! was, and the executor reads it in full when it did not ([`data_only`]);
+//! a trigger fired by a revision that also runs DDL is caught only by the
+//! full read compared with the incremental one that ends every execution.
 //!
 //! It is exact only when no other transaction committed between the read
 //! before the revision and the read after it: what another transaction
@@ -32,55 +34,75 @@ use std::collections::BTreeSet;
 /// existing ones in place, so that [`introspect_after`] gives exactly what a
 /// full read would. Unparseable SQL is not traceable.
 pub fn traceable(sql: &str) -> bool {
+    every_statement(sql, |node| match node {
+        NodeEnum::CreateStmt(_)
+        | NodeEnum::CreateTableAsStmt(_)
+        | NodeEnum::IndexStmt(_)
+        | NodeEnum::CreateSeqStmt(_)
+        | NodeEnum::AlterSeqStmt(_)
+        | NodeEnum::CreateSchemaStmt(_)
+        | NodeEnum::CreateEnumStmt(_)
+        | NodeEnum::CreateTrigStmt(_)
+        | NodeEnum::CommentStmt(_)
+        | NodeEnum::GrantStmt(_)
+        | NodeEnum::VariableSetStmt(_)
+        | NodeEnum::InsertStmt(_)
+        | NodeEnum::UpdateStmt(_)
+        | NodeEnum::DeleteStmt(_) => true,
+        NodeEnum::CreateFunctionStmt(f) => !f.replace,
+        // ADD VALUE; RENAME VALUE names the old label.
+        NodeEnum::AlterEnumStmt(e) => e.old_val.is_empty(),
+        NodeEnum::ViewStmt(v) => !v.replace,
+        NodeEnum::AlterTableStmt(alter) => alter.cmds.iter().all(|cmd| {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
+                return false;
+            };
+            matches!(
+                AlterTableType::try_from(cmd.subtype),
+                Ok(AlterTableType::AtAddColumn
+                    | AlterTableType::AtColumnDefault
+                    | AlterTableType::AtSetNotNull
+                    | AlterTableType::AtDropNotNull
+                    | AlterTableType::AtAddIndex
+                    | AlterTableType::AtAddConstraint
+                    | AlterTableType::AtValidateConstraint
+                    | AlterTableType::AtAlterColumnType
+                    | AlterTableType::AtAddIdentity
+                    | AlterTableType::AtSetStatistics
+                    | AlterTableType::AtSetStorage)
+            )
+        }),
+        _ => false,
+    })
+}
+
+/// Whether `sql` holds data statements alone (and `SET`s). Such a revision
+/// changes no schema, unless a trigger it fires runs DDL: the executor
+/// checks that its incremental read equals the schema before it.
+pub fn data_only(sql: &str) -> bool {
+    every_statement(sql, |node| {
+        matches!(
+            node,
+            NodeEnum::InsertStmt(_)
+                | NodeEnum::UpdateStmt(_)
+                | NodeEnum::DeleteStmt(_)
+                | NodeEnum::VariableSetStmt(_)
+        )
+    })
+}
+
+/// Whether `sql` parses and `admit` holds for each of its statements.
+fn every_statement(sql: &str, admit: impl Fn(&NodeEnum) -> bool) -> bool {
     // pg_query's summary pass can panic on a tree shape it does not expect;
-    // that only means "read in full".
+    // that only means "no".
     let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
         return false;
     };
     parsed.protobuf.stmts.iter().all(|raw| {
-        let Some(node) = raw.stmt.as_ref().and_then(|stmt| stmt.node.as_ref()) else {
-            return true;
-        };
-        match node {
-            NodeEnum::CreateStmt(_)
-            | NodeEnum::CreateTableAsStmt(_)
-            | NodeEnum::IndexStmt(_)
-            | NodeEnum::CreateSeqStmt(_)
-            | NodeEnum::AlterSeqStmt(_)
-            | NodeEnum::CreateSchemaStmt(_)
-            | NodeEnum::CreateEnumStmt(_)
-            | NodeEnum::CreateTrigStmt(_)
-            | NodeEnum::CommentStmt(_)
-            | NodeEnum::GrantStmt(_)
-            | NodeEnum::VariableSetStmt(_)
-            | NodeEnum::InsertStmt(_)
-            | NodeEnum::UpdateStmt(_)
-            | NodeEnum::DeleteStmt(_) => true,
-            NodeEnum::CreateFunctionStmt(f) => !f.replace,
-            // ADD VALUE; RENAME VALUE names the old label.
-            NodeEnum::AlterEnumStmt(e) => e.old_val.is_empty(),
-            NodeEnum::ViewStmt(v) => !v.replace,
-            NodeEnum::AlterTableStmt(alter) => alter.cmds.iter().all(|cmd| {
-                let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
-                    return false;
-                };
-                matches!(
-                    AlterTableType::try_from(cmd.subtype),
-                    Ok(AlterTableType::AtAddColumn
-                        | AlterTableType::AtColumnDefault
-                        | AlterTableType::AtSetNotNull
-                        | AlterTableType::AtDropNotNull
-                        | AlterTableType::AtAddIndex
-                        | AlterTableType::AtAddConstraint
-                        | AlterTableType::AtValidateConstraint
-                        | AlterTableType::AtAlterColumnType
-                        | AlterTableType::AtAddIdentity
-                        | AlterTableType::AtSetStatistics
-                        | AlterTableType::AtSetStorage)
-                )
-            }),
-            _ => false,
-        }
+        raw.stmt
+            .as_ref()
+            .and_then(|stmt| stmt.node.as_ref())
+            .is_none_or(&admit)
     })
 }
 
@@ -173,7 +195,7 @@ pub(super) struct Changes {
 
 #[cfg(test)]
 mod tests {
-    use super::{only_commit_between, traceable};
+    use super::{data_only, only_commit_between, traceable};
 
     #[test]
     fn only_a_lone_commit_of_the_revision_lets_it_be_read_incrementally() {
@@ -209,6 +231,18 @@ mod tests {
         ] {
             assert!(traceable(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn data_only_means_no_ddl_at_all() {
+        assert!(data_only(
+            "SET lock_timeout = '2s'; INSERT INTO t VALUES (1); UPDATE t SET a = 2; DELETE FROM t"
+        ));
+        assert!(!data_only(
+            "INSERT INTO t VALUES (1); CREATE INDEX ON t (a)"
+        ));
+        assert!(!data_only("SELECT f()"));
+        assert!(!data_only("INSERT INTO t VALUES ("));
     }
 
     #[test]
