@@ -2,7 +2,8 @@
 //! an empty PostgreSQL target three ways, in the same run and on the same
 //! server:
 //!
-//! - gated: the real `schemagate-server` (SQLite catalog, a `dev`
+//! - gated: the real `schemagate-server` (SQLite catalog, or PostgreSQL
+//!   with `SCHEMAGATE_BENCH_CATALOG=postgres`; a `dev`
 //!   environment that is always open, backup off, one approver for additive
 //!   revisions) driven by `sgctl deploy --env dev`, with every revision's
 //!   approval recorded beforehand (not timed) and the full gate (approvals,
@@ -330,7 +331,11 @@ fn gated_run(dir: &Path, count: usize, ids: &[String]) -> Gated {
     let work = tempfile::tempdir().expect("temp dir");
     let policy = work.path().join("schemagate.toml");
     std::fs::write(&policy, POLICY).expect("write policy");
-    let catalog = format!("sqlite://{}", work.path().join("catalog.db").display());
+    let catalog = if catalog_on_postgres() {
+        block_on(postgres().create_database())
+    } else {
+        format!("sqlite://{}", work.path().join("catalog.db").display())
+    };
     let server = Server::start(
         &catalog,
         &[
@@ -366,7 +371,16 @@ fn gated_run(dir: &Path, count: usize, ids: &[String]) -> Gated {
     assert_eq!(user_tables(&target), tables_created(count));
     drop(server);
     drop_database(&target);
+    if catalog.starts_with("postgres") {
+        drop_database(&catalog);
+    }
     gated
+}
+
+/// `SCHEMAGATE_BENCH_CATALOG=postgres` puts the gated run's catalog in a
+/// fresh database on the test server instead of a SQLite file.
+fn catalog_on_postgres() -> bool {
+    std::env::var("SCHEMAGATE_BENCH_CATALOG").is_ok_and(|v| v == "postgres")
 }
 
 /// Tables created by the first `count` revisions: three of every four.
@@ -606,6 +620,14 @@ fn main() {
     });
     println!("gated deploy benchmark: {count} revisions, {runs} run(s) of each");
     println!("  binaries: {}", bin.display());
+    println!(
+        "  gated catalog: {}",
+        if catalog_on_postgres() {
+            "PostgreSQL (SCHEMAGATE_BENCH_CATALOG=postgres)"
+        } else {
+            "SQLite file"
+        }
+    );
     println!("  PostgreSQL {server_version} ({settings})");
     println!(
         "  psql: {}; sqlx-cli: {}",
