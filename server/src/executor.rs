@@ -569,13 +569,14 @@ async fn schema_after(
         && schema::only_commit_between(&before.snapshot, &target::snapshot(conn).await?, xid)
     {
         let incremental = schema::introspect_after(conn, &before.schema, xid).await?;
-        if schema::data_only(sql) && incremental.schema != before.schema {
+        let alone = schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid);
+        if alone && schema::data_only(sql) && incremental.schema != before.schema {
             tracing::info!(
                 "a revision of data statements changed the schema (a trigger it fired ran DDL); read in full"
             );
             return Ok((schema::introspect_stamped(conn).await?, Read::Full));
         }
-        if !last && schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid) {
+        if alone && !last {
             return Ok((incremental, Read::Incremental));
         }
         let full = schema::introspect_stamped(conn).await?;
