@@ -8,36 +8,25 @@ use crate::target::Applied;
 use sqlx::{AnyConnection, PgConnection, Row};
 
 /// What was recorded on an environment's target after `revision_id`: the
-/// schema, its fingerprint and the catalog stamp read with it (empty for a
-/// reference recorded before stamps existed). The schema (about 100 KB of
-/// JSON at a few hundred tables) is loaded only by a check that compares it.
+/// schema's fingerprint and the catalog stamp read with it (empty for a
+/// reference recorded before stamps existed). The schema itself (about
+/// 100 KB of JSON at a few hundred tables) is loaded by [`recorded_schema`]
+/// only when a check compares it.
 pub struct Reference {
     pub revision_id: String,
     pub fingerprint: String,
     pub catalog_stamp: String,
-    schema_json: Option<String>,
 }
 
-impl Reference {
-    pub fn schema(&self) -> Result<Schema, sqlx::Error> {
-        serde_json::from_str(self.schema_json.as_deref().unwrap_or_default())
-            .map_err(|err| sqlx::Error::Decode(Box::new(err)))
-    }
-}
-
-/// The reference of an environment's target, with its schema when
-/// `with_schema`.
+/// The reference of an environment's target.
 pub async fn reference(
     db: &Db,
     project: &str,
     environment: &str,
-    with_schema: bool,
 ) -> Result<Option<Reference>, sqlx::Error> {
-    let row = sqlx::query(if with_schema {
-        "SELECT revision_id, fingerprint, catalog_stamp, schema_json FROM target_schemas WHERE project = $1 AND environment = $2"
-    } else {
-        "SELECT revision_id, fingerprint, catalog_stamp, NULL FROM target_schemas WHERE project = $1 AND environment = $2"
-    })
+    let row = sqlx::query(
+        "SELECT revision_id, fingerprint, catalog_stamp FROM target_schemas WHERE project = $1 AND environment = $2",
+    )
     .bind(project)
     .bind(environment)
     .fetch_optional(&db.pool)
@@ -47,8 +36,32 @@ pub async fn reference(
             revision_id: row.try_get(0)?,
             fingerprint: row.try_get(1)?,
             catalog_stamp: row.try_get(2)?,
-            schema_json: row.try_get(3)?,
         })
+    })
+    .transpose()
+}
+
+/// The fingerprint and schema recorded on an environment's target after
+/// `revision_id`; `None` when the reference is for another revision.
+async fn recorded_schema(
+    db: &Db,
+    project: &str,
+    environment: &str,
+    revision_id: &str,
+) -> Result<Option<(String, Schema)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT fingerprint, schema_json FROM target_schemas WHERE project = $1 AND environment = $2 AND revision_id = $3",
+    )
+    .bind(project)
+    .bind(environment)
+    .bind(revision_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        let json: String = row.try_get(1)?;
+        let schema =
+            serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        Ok((row.try_get(0)?, schema))
     })
     .transpose()
 }
@@ -117,7 +130,7 @@ pub async fn check(
     recorded: Option<Recorded<'_>>,
 ) -> Result<Report, sqlx::Error> {
     let reference = match current {
-        Some(current) => reference(db, project, environment, false)
+        Some(current) => reference(db, project, environment)
             .await?
             .filter(|r| r.revision_id == current.id),
         None => None,
@@ -197,12 +210,11 @@ pub async fn check(
             ),
         });
     }
-    // Loaded again with its schema; a reference replaced in between (by an
-    // execution this check does not hold the lock against) is compared
-    // only when it still belongs to the current revision.
-    let Some(reference) = self::reference(db, project, environment, true)
-        .await?
-        .filter(|r| r.revision_id == current.id)
+    // A reference replaced in between (by an execution this check does not
+    // hold the lock against) is compared only when it still belongs to the
+    // current revision.
+    let Some((expected_fingerprint, expected)) =
+        recorded_schema(db, project, environment, &current.id).await?
     else {
         return Ok(Report {
             drifted: true,
@@ -215,7 +227,7 @@ pub async fn check(
             ),
         });
     };
-    let differences = schema::diff(&reference.schema()?, &live);
+    let differences = schema::diff(&expected, &live);
     let drifted = !differences.is_empty();
     Ok(Report {
         drifted,
@@ -234,7 +246,7 @@ pub async fn check(
         } else {
             format!("live schema matches the one recorded after {}", current.id)
         },
-        expected_fingerprint: reference.fingerprint,
+        expected_fingerprint,
         live_fingerprint,
         differences,
     })

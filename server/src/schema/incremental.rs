@@ -174,12 +174,7 @@ pub async fn introspect_after(
         introspect::read_relations(&mut tx, &mut schema, Some(&changes.relations)).await?;
     }
     tx.rollback().await?;
-    schema.sort();
-    Ok(Reading {
-        stamp: changes.stamp,
-        snapshot: changes.snapshot,
-        schema,
-    })
+    Ok(changes.reading(schema))
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
@@ -191,6 +186,18 @@ pub(super) struct Changes {
     pub snapshot: String,
     pub relations: Vec<Oid>,
     pub globals: bool,
+}
+
+impl Changes {
+    /// `schema`, sorted, as read in the snapshot of these changes.
+    pub fn reading(self, mut schema: Schema) -> Reading {
+        schema.sort();
+        Reading {
+            stamp: self.stamp,
+            snapshot: self.snapshot,
+            schema,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -222,12 +222,7 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
     read_sequences(&mut tx, &mut schema).await?;
     read_relations(&mut tx, &mut schema, None).await?;
     tx.rollback().await?;
-    schema.sort();
-    Ok(Reading {
-        stamp: changes.stamp,
-        snapshot: changes.snapshot,
-        schema,
-    })
+    Ok(changes.reading(schema))
 }
 
 /// Empties `search_path` for the rest of the transaction: user objects then
