@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, PgConnection, Row};
 
 /// What was recorded on an environment's target after `revision_id`: the
 /// schema's fingerprint and the catalog stamp read with it (empty for a
-/// reference recorded before stamps existed). The schema itself (about
+/// reference read incrementally, or recorded before stamps existed). The schema itself (about
 /// 100 KB of JSON at a few hundred tables) is loaded by [`recorded_schema`]
 /// only when a check compares it.
 pub struct Reference {
@@ -112,15 +112,17 @@ pub struct Report {
 #[derive(Clone, Copy)]
 pub struct Recorded<'a> {
     pub revision_id: &'a str,
+    pub fingerprint: &'a str,
     pub reading: &'a Reading,
 }
 
 /// Compares the live schema behind `conn` with the reference of its
 /// current revision. A target without a current revision must be empty.
-/// Nothing is read when the caller `recorded` the reference itself and the
-/// target's snapshot is still the one it was read in (no transaction
-/// committed since), or when the target's catalog stamp still equals the
-/// one read with the reference (no DDL ran since).
+/// Nothing is read when the caller `recorded` the reference itself and no
+/// transaction committed on the target since it was read
+/// ([`committed_since`](crate::target::committed_since)), or when the
+/// target's catalog stamp still equals the one read with the reference (no
+/// DDL ran since).
 pub async fn check(
     db: &Db,
     project: &str,
@@ -135,19 +137,20 @@ pub async fn check(
             .filter(|r| r.revision_id == current.id),
         None => None,
     };
-    if let (Some(current), Some(reference)) = (current, &reference)
-        && !reference.catalog_stamp.is_empty()
-    {
+    if let (Some(current), Some(reference)) = (current, &reference) {
         let untouched = match recorded {
             Some(recorded)
                 if recorded.revision_id == current.id
-                    && recorded.reading.stamp == reference.catalog_stamp =>
+                    && recorded.fingerprint == reference.fingerprint =>
             {
-                crate::target::snapshot(conn).await? == recorded.reading.snapshot
+                !crate::target::committed_since(conn, &recorded.reading.snapshot).await?
             }
             _ => false,
         };
-        if untouched || schema::catalog_stamp(conn).await? == reference.catalog_stamp {
+        if untouched
+            || (!reference.catalog_stamp.is_empty()
+                && schema::catalog_stamp(conn).await? == reference.catalog_stamp)
+        {
             return Ok(Report {
                 drifted: false,
                 live_fingerprint: reference.fingerprint.clone(),

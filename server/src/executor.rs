@@ -174,48 +174,43 @@ async fn run(
         request.caller.subject
     );
     let mut conn = target.connect(&application_name).await?;
-    let mut unchecked = None;
+    let mut last = None;
     let result = run_locked(
-        db,
-        policy,
-        env,
-        &target,
-        &mut conn,
-        &history,
-        request,
-        progress,
-        &mut unchecked,
+        db, policy, env, &target, &mut conn, &history, request, progress, &mut last,
     )
     .await;
     // Still holding the executor lock: nothing of Schemagate's runs on the
     // target in between.
-    if let Some(unchecked) = unchecked {
-        check_reference(db, env, &target, &mut conn, &request.project, unchecked).await;
+    if let Some(last) = last.filter(|last| last.read == Read::Incremental) {
+        check_reference(db, env, &target, &mut conn, &request.project, last).await;
     }
     target::close(conn).await;
     result
 }
 
-/// A target's reference recorded from an incremental read and not yet
-/// compared with a full one.
-struct Unchecked {
+/// The reference an execution recorded last: the revision the target is
+/// at after it, the schema's fingerprint, the reading, and how it was read.
+struct Recording {
     revision_id: String,
+    fingerprint: String,
     reading: schema::Reading,
+    read: Read,
 }
 
 /// An execution that stopped after a revision read incrementally (the next
 /// was refused or failed) ends here, as the last revision does in
-/// [`schema_after`]: the schema is read in full, and if the catalog stamp
-/// shows nothing ran since and the two reads differ, the full read becomes
-/// the reference. A changed stamp (a non-transactional revision that ran in
-/// part) is left for the drift check to report.
+/// [`schema_after`]: the schema is read in full and, when no transaction
+/// committed since the incremental read, becomes the reference (with a
+/// catalog stamp, which an incremental read lacks). A commit since (a
+/// non-transactional revision that ran in part, or DDL outside Schemagate)
+/// is left for the drift check to report.
 async fn check_reference(
     db: &Db,
     env: &Environment,
     target: &Target,
     conn: &mut PgConnection,
     project: &str,
-    unchecked: Unchecked,
+    last: Recording,
 ) {
     let full = match schema::introspect_stamped(conn).await {
         Ok(full) => full,
@@ -224,11 +219,15 @@ async fn check_reference(
             return;
         }
     };
-    if full.stamp != unchecked.reading.stamp
-        || same_reading(&unchecked.reading.schema, &full.schema)
-    {
-        return;
+    match target::committed_since(conn, &last.reading.snapshot).await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(err) => {
+            tracing::warn!(error = %target.failed(&err), "could not tell whether anything committed since the last read");
+            return;
+        }
     }
+    same_reading(&last.reading.schema, &full.schema);
     let recorded: Result<(), sqlx::Error> = async {
         let mut tx = db.pool.begin().await?;
         let fingerprint = full.schema.fingerprint();
@@ -236,7 +235,7 @@ async fn check_reference(
             &mut tx,
             project,
             &env.name,
-            &unchecked.revision_id,
+            &last.revision_id,
             (&full, &fingerprint),
         )
         .await?;
@@ -276,7 +275,7 @@ async fn run_locked(
     history: &[Revision],
     request: &Request,
     progress: &Progress,
-    unchecked: &mut Option<Unchecked>,
+    last: &mut Option<Recording>,
 ) -> Result<(), ReleaseError> {
     let project = &request.project;
     if let Err(holder) = target::try_lock(conn, project)
@@ -351,9 +350,7 @@ async fn run_locked(
         || target::has_version_table(conn)
             .await
             .map_err(|e| target.failed(&e))?;
-    // The reference recorded after the previous revision of this execution.
-    let mut recorded: Option<(String, schema::Reading)> = None;
-    let last = plan.len().saturating_sub(1);
+    let final_position = plan.len().saturating_sub(1);
     for (position, revision) in plan.into_iter().enumerate() {
         let mut record = Record {
             id: release::new_id(),
@@ -385,11 +382,10 @@ async fn run_locked(
             revision,
             request.action,
             Ok(&mut *conn),
-            Lock::HeldByThisExecution(recorded.as_ref().map(|(revision_id, reading)| {
-                drift::Recorded {
-                    revision_id,
-                    reading,
-                }
+            Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
+                revision_id: &last.revision_id,
+                fingerprint: &last.fingerprint,
+                reading: &last.reading,
             })),
         )
         .instrument(tracing::info_span!("gate", revision = %revision.id))
@@ -501,20 +497,16 @@ async fn run_locked(
 
         let (live, read) = schema_after(
             conn,
-            recorded.as_ref().map(|(_, reading)| reading),
+            last.as_ref().map(|last| &last.reading),
             applied.xid.as_deref(),
             request.action.sql(revision),
-            position == last,
+            position == final_position,
         )
         .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
         .await
         .map_err(|e| target.failed(&e))?;
         record.fingerprint = live.schema.fingerprint();
         finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
-        *unchecked = (read == Read::Incremental).then(|| Unchecked {
-            revision_id: revision.id.clone(),
-            reading: live.clone(),
-        });
         progress
             .send(event(
                 "done",
@@ -534,7 +526,12 @@ async fn run_locked(
                 applied.statements_run,
             ))
             .await;
-        recorded = Some((request.action.lands_on(revision).to_string(), live));
+        *last = Some(Recording {
+            revision_id: request.action.lands_on(revision).to_string(),
+            fingerprint: record.fingerprint.clone(),
+            reading: live,
+            read,
+        });
     }
     Ok(())
 }

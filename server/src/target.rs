@@ -212,6 +212,31 @@ pub async fn snapshot(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
         .await
 }
 
+/// Whether a transaction may have committed on the target since `snapshot`
+/// (as [`snapshot`] prints it) was taken: one that was in progress then or
+/// started after it, has finished by now, and did not abort. A transaction
+/// whose status PostgreSQL no longer keeps counts as committed, and so do
+/// more than 100,000 transactions started since: the answer is then "read
+/// again", never a false "nothing changed".
+pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH s (before, now) AS (SELECT $1::text::pg_catalog.pg_snapshot, pg_catalog.pg_current_snapshot()), \
+         bounds (low, high) AS (SELECT pg_catalog.pg_snapshot_xmax(before)::text::bigint, \
+                                       pg_catalog.pg_snapshot_xmax(now)::text::bigint FROM s) \
+         SELECT (SELECT high - low > 100000 FROM bounds) OR EXISTS ( \
+             SELECT 1 FROM s, ( \
+                 SELECT pg_catalog.pg_snapshot_xip(before) AS xid FROM s \
+                 UNION ALL \
+                 SELECT n::text::pg_catalog.xid8 FROM bounds, generate_series(low, least(high, low + 100000) - 1) AS n \
+             ) AS finished \
+             WHERE pg_catalog.pg_visible_in_snapshot(finished.xid, s.now) \
+               AND pg_catalog.pg_xact_status(finished.xid) IS DISTINCT FROM 'aborted')",
+    )
+    .bind(snapshot)
+    .fetch_one(conn)
+    .await
+}
+
 /// How a revision came to be on the target, for its version row.
 pub struct VersionRow<'a> {
     pub executed_by: &'a str,

@@ -1,7 +1,8 @@
 //! The drift check's shortcuts against a real target: a reference this
 //! execution recorded is trusted while no transaction committed on the
-//! target, and anything committed since (DDL or not, open at the time of the
-//! reading or started after it) sends the check back to the catalog.
+//! target (one that aborted does not count), and anything committed since
+//! (DDL or not, open at the time of the reading or started after it) sends
+//! the check back to the catalog.
 
 use super::sqlite;
 use schemagate_e2e::postgres::Cluster;
@@ -33,12 +34,9 @@ async fn check(db: &Db, target: &mut PgConnection, recorded: Recorded<'_>) -> dr
         .expect("check")
 }
 
-/// Reads the target's schema and records it as the reference after
-/// [`REVISION`], as the executor does after a revision.
-async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading {
-    let reading = schema::introspect_stamped(target)
-        .await
-        .expect("introspect");
+/// Records `reading` as the reference after [`REVISION`], as the executor
+/// does after a revision, and returns its fingerprint.
+async fn record(db: &Db, reading: &schema::Reading) -> String {
     let mut catalog = db.pool.begin().await.expect("begin");
     let fingerprint = reading.schema.fingerprint();
     drift::record(
@@ -46,12 +44,25 @@ async fn read_and_record(db: &Db, target: &mut PgConnection) -> schema::Reading 
         "default",
         "dev",
         REVISION,
-        (&reading, &fingerprint),
+        (reading, &fingerprint),
     )
     .await
     .expect("record");
     catalog.commit().await.expect("commit");
-    reading
+    fingerprint
+}
+
+/// Reads the target's schema in full and records it.
+async fn read_and_record(db: &Db, target: &mut PgConnection) -> (schema::Reading, String) {
+    let reading = schema::introspect_stamped(target)
+        .await
+        .expect("introspect");
+    let fingerprint = record(db, &reading).await;
+    (reading, fingerprint)
+}
+
+fn trusted(report: &drift::Report) -> bool {
+    report.summary.contains("no transaction committed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,27 +79,37 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
         "CREATE TABLE taps (id bigint PRIMARY KEY, name text NOT NULL)",
     )
     .await;
-    let reading = read_and_record(&db, &mut target).await;
+    let (reading, fingerprint) = read_and_record(&db, &mut target).await;
     let recorded = Recorded {
         revision_id: REVISION,
+        fingerprint: &fingerprint,
         reading: &reading,
     };
     // Nothing committed since the reading: trusted without reading the catalog.
     let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
+    assert!(trusted(&report), "{}", report.summary);
+
+    // DDL still uncommitted is not part of the live schema yet, and once
+    // rolled back it never was.
+    let mut open = other.begin().await.expect("begin");
+    run(&mut open, "ALTER TABLE taps ADD COLUMN spilled_ml integer").await;
+    let report = check(&db, &mut target, recorded).await;
+    assert!(!report.drifted, "{}", report.summary);
+    open.rollback().await.expect("rollback");
+    let report = check(&db, &mut target, recorded).await;
+    assert!(!report.drifted, "{}", report.summary);
     assert!(
-        report.summary.contains("no transaction committed"),
-        "{}",
+        trusted(&report),
+        "an aborted transaction committed nothing: {}",
         report.summary
     );
 
-    // DDL still uncommitted is not part of the live schema yet.
+    // Once DDL commits, the same reference no longer holds.
     let mut open = other.begin().await.expect("begin");
     run(&mut open, "ALTER TABLE taps ADD COLUMN poured_ml integer").await;
     let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
-
-    // Once it commits, the same reference no longer holds.
     open.commit().await.expect("commit");
     let report = check(&db, &mut target, recorded).await;
     assert!(report.drifted, "{}", report.summary);
@@ -97,32 +118,61 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     // A commit that changes no schema sends the check to the catalog
     // stamp, which shows the schema unchanged.
     run(&mut other, "ALTER TABLE taps DROP COLUMN poured_ml").await;
-    let reading = read_and_record(&db, &mut target).await;
+    let (reading, fingerprint) = read_and_record(&db, &mut target).await;
     let recorded = Recorded {
         revision_id: REVISION,
+        fingerprint: &fingerprint,
         reading: &reading,
     };
     run(&mut other, "INSERT INTO taps VALUES (1, 'north')").await;
     let report = check(&db, &mut target, recorded).await;
     assert!(!report.drifted, "{}", report.summary);
     assert!(
-        !report.summary.contains("no transaction committed"),
+        !trusted(&report),
         "a transaction did commit: {}",
         report.summary
     );
 
-    // A reading the caller made for another revision is not trusted, even
-    // with nothing committed since: the check goes to the catalog stamp.
-    let reading = read_and_record(&db, &mut target).await;
+    // A reading the caller made for another revision, or one the catalog's
+    // reference no longer is, is not trusted even with nothing committed
+    // since: the check goes to the catalog stamp.
+    let (reading, fingerprint) = read_and_record(&db, &mut target).await;
     let elsewhere = Recorded {
         revision_id: "0002_other",
+        fingerprint: &fingerprint,
         reading: &reading,
     };
     let report = check(&db, &mut target, elsewhere).await;
     assert!(!report.drifted, "{}", report.summary);
-    assert!(
-        !report.summary.contains("no transaction committed"),
-        "{}",
-        report.summary
-    );
+    assert!(!trusted(&report), "{}", report.summary);
+    let replaced = Recorded {
+        revision_id: REVISION,
+        fingerprint: "a fingerprint recorded before",
+        reading: &reading,
+    };
+    let report = check(&db, &mut target, replaced).await;
+    assert!(!trusted(&report), "{}", report.summary);
+
+    // A reference without a stamp (read incrementally) is trusted while
+    // nothing committed; after a commit the schema is read and compared.
+    let unstamped = schema::Reading {
+        stamp: String::new(),
+        ..reading.clone()
+    };
+    let fingerprint = record(&db, &unstamped).await;
+    let recorded = Recorded {
+        revision_id: REVISION,
+        fingerprint: &fingerprint,
+        reading: &unstamped,
+    };
+    let report = check(&db, &mut target, recorded).await;
+    assert!(trusted(&report), "{}", report.summary);
+    run(&mut other, "INSERT INTO taps VALUES (2, 'south')").await;
+    let report = check(&db, &mut target, recorded).await;
+    assert!(!report.drifted, "{}", report.summary);
+    assert!(!trusted(&report), "{}", report.summary);
+    run(&mut other, "CREATE INDEX taps_name ON taps (name)").await;
+    let report = check(&db, &mut target, recorded).await;
+    assert!(report.drifted, "{}", report.summary);
+    assert!(report.summary.contains("taps_name"), "{}", report.summary);
 }

@@ -133,14 +133,15 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
     }
 }
 
-/// The schema and [catalog stamp](super::catalog_stamp) after the
-/// transaction `xid` (a `xid8`) committed, given `before`, the schema right
-/// before it, for a revision whose SQL is [`traceable`] when no other
-/// transaction committed since `before` was read (the caller checks that
-/// with [`only_commit_between`] and the snapshot this returns). Reads, in
-/// one snapshot, the stamp with the relations `xid` wrote rows for, those
-/// relations alone, the sequences, and the schemas, extensions, enums and
-/// functions only when `xid` changed one of them.
+/// The schema after the transaction `xid` (a `xid8`) committed, given
+/// `before`, the schema right before it, for a revision whose SQL is
+/// [`traceable`] when no other transaction committed since `before` was
+/// read (the caller checks that with [`only_commit_between`] and the
+/// snapshot this returns). Reads, in one snapshot, the relations `xid`
+/// wrote rows for, those relations alone, the sequences, and the schemas,
+/// extensions, enums and functions only when `xid` changed one of them.
+/// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
+/// digesting every catalog would cost more than the rest of the read.
 pub async fn introspect_after(
     conn: &mut PgConnection,
     before: &Schema,
@@ -178,9 +179,10 @@ pub async fn introspect_after(
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
-/// changed a schema, extension, enum or function, with the stamp of the
+/// changed a schema, extension, enum or function; or the stamp of the
 /// snapshot they were read in.
 pub(super) struct Changes {
+    /// Empty when the changes of a transaction were read.
     pub stamp: String,
     /// `pg_current_snapshot()` of the transaction the stamp was read in.
     pub snapshot: String,

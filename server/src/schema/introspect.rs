@@ -198,7 +198,8 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, sqlx::Error> 
 #[derive(Clone, Debug)]
 pub struct Reading {
     /// The [catalog stamp](super::catalog_stamp) of the snapshot: a later
-    /// equal stamp proves this schema is still the live one.
+    /// equal stamp proves this schema is still the live one. Empty for an
+    /// [incremental read](super::introspect_after).
     pub stamp: String,
     /// The snapshot itself (`pg_current_snapshot()`, `xmin:xmax:xip`): a
     /// later equal snapshot proves no transaction committed since, so

@@ -5,70 +5,106 @@
 //! `VACUUM FULL` of a catalog or a temporary table changes it too): the
 //! caller then reads and compares the whole schema.
 //!
-//! The same pass over the catalogs also finds the rows one transaction
-//! wrote, for [`introspect_after`](super::introspect_after).
+//! A lighter pass over the same catalogs finds the rows one transaction
+//! wrote, for [`introspect_after`](super::introspect_after): it reads only
+//! the catalogs whose rows name a relation or a global object, and hashes
+//! nothing.
 
 use super::incremental::Changes;
 use sqlx::postgres::types::Oid;
 use sqlx::{PgConnection, Row};
 
-/// One part per catalog: the number of rows and the sum of a 64-bit hash of
-/// each row's version (`hashtidextended(ctid, xmin)`): a sum needs no sort,
-/// and a change that leaves both equal by accident has a chance of about
-/// 2^-64. Rows of built-in objects (oid below `FirstNormalObjectId`, 16384)
-/// and system columns (attnum < 1, created and dropped with their table)
-/// cannot change by user DDL; leaving them out keeps the stamp cheap. The
-/// small namespace and extension catalogs are digested whole.
-///
-/// With a transaction id (`x.xid`), each part also names the relations
-/// whose rows that transaction wrote (`touched`), or says it wrote a schema,
+/// Every catalog the stamp digests, one `$part!` per catalog: whether the
+/// rows can name a relation or a global object a transaction changed
+/// (`named`) or are only digested (`digest`), the part's name, the catalog,
+/// the filter that leaves built-in rows out, and, for transaction `x.xid`,
+/// the relations its rows name (`touched`) and whether it wrote a schema,
 /// extension, enum or function (`global`).
-macro_rules! part {
-    ($name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+///
+/// Rows of built-in objects (oid below `FirstNormalObjectId`, 16384) and
+/// system columns (attnum < 1, created and dropped with their table) cannot
+/// change by user DDL; leaving them out keeps both passes cheap. The small
+/// namespace and extension catalogs are read whole.
+macro_rules! catalogs {
+    ($part:ident) => {
         concat!(
-            "SELECT '", $name, "' || count(*) || ':' || coalesce(sum(hashtidextended(c.ctid, c.xmin::text::bigint)), 0), ",
-            $touched, ", ", $global, " FROM pg_catalog.", $catalog, " c, x ", $filter
+            $part!(named, "namespace", "pg_namespace", "", "NULL::pg_catalog.oid[]", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            $part!(named, "extension", "pg_extension", "", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            $part!(named, "class", "pg_class", "WHERE c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "attrdef", "pg_attrdef", "WHERE c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "constraint", "pg_constraint", "WHERE c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "index", "pg_index", "WHERE c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "type", "pg_type", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
+            " UNION ALL ",
+            $part!(named, "enum", "pg_enum", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            $part!(named, "proc", "pg_proc", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            " UNION ALL ",
+            $part!(digest, "sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "NULL", "false"),
+            " UNION ALL ",
+            $part!(named, "trigger", "pg_trigger", "WHERE c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "inherits", "pg_inherits", "WHERE c.inhrelid >= 16384",
+                "array_agg(c.inhrelid) FILTER (WHERE c.xmin = x.xid) || array_agg(c.inhparent) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(named, "rewrite", "pg_rewrite", "WHERE c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
+            " UNION ALL ",
+            $part!(digest, "depend", "pg_depend", "WHERE c.objid >= 16384", "NULL", "false"),
+            " UNION ALL ",
+            $part!(digest, "collation", "pg_collation", "WHERE c.oid >= 16384", "NULL", "false"),
         )
     };
 }
 
-macro_rules! parts {
-    () => {
+/// A catalog's part of the stamp: the number of rows and the sum of a
+/// 64-bit hash of each row's version (`hashtidextended(ctid, xmin)`): a sum
+/// needs no sort, and a change that leaves both equal by accident has a
+/// chance of about 2^-64.
+macro_rules! stamp_part {
+    ($kind:ident, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+        concat!(
+            "SELECT '", $name, "' || count(*) || ':' || coalesce(sum(hashtidextended(c.ctid, c.xmin::text::bigint)), 0), NULL::pg_catalog.oid[], false FROM pg_catalog.",
+            $catalog, " c ", $filter
+        )
+    };
+}
+
+/// A catalog's part of what transaction `x.xid` changed; a catalog whose
+/// rows name no relation is not read.
+macro_rules! changes_part {
+    (digest, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+        "SELECT NULL, NULL::pg_catalog.oid[], false WHERE false"
+    };
+    (named, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+        concat!(
+            "SELECT NULL, ",
+            $touched,
+            ", ",
+            $global,
+            " FROM pg_catalog.",
+            $catalog,
+            " c, x ",
+            $filter
+        )
+    };
+}
+
+/// The parts, then one row: the stamp (NULL without digests), the
+/// snapshot, the relations touched and whether a global object changed.
+macro_rules! summary {
+    ($part:ident) => {
         concat!(
             "parts (part, touched, global) AS (",
-            part!("namespace", "pg_namespace", "", "NULL::pg_catalog.oid[]", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            part!("extension", "pg_extension", "", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            part!("class", "pg_class", "WHERE c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("attrdef", "pg_attrdef", "WHERE c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("constraint", "pg_constraint", "WHERE c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("index", "pg_index", "WHERE c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("type", "pg_type", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
-            " UNION ALL ",
-            part!("enum", "pg_enum", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            part!("proc", "pg_proc", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            part!("sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "NULL", "false"),
-            " UNION ALL ",
-            part!("trigger", "pg_trigger", "WHERE c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("inherits", "pg_inherits", "WHERE c.inhrelid >= 16384",
-                "array_agg(c.inhrelid) FILTER (WHERE c.xmin = x.xid) || array_agg(c.inhparent) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("rewrite", "pg_rewrite", "WHERE c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            part!("depend", "pg_depend", "WHERE c.objid >= 16384", "NULL", "false"),
-            " UNION ALL ",
-            part!("collation", "pg_collation", "WHERE c.oid >= 16384", "NULL", "false"),
-            ") SELECT md5(string_agg(part, '|' ORDER BY part)) AS stamp, \
+            catalogs!($part),
+            ") SELECT coalesce(md5(string_agg(part, '|' ORDER BY part)), '') AS stamp, \
                pg_catalog.pg_current_snapshot()::text AS snapshot, \
                (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
                coalesce(bool_or(global), false) AS global \
@@ -81,10 +117,14 @@ macro_rules! parts {
 /// prepared statement; a parameter would have it planned again at every
 /// run, and planning sixteen catalog scans costs about as much as running
 /// them.
-const STAMP: &str = concat!("WITH x (xid) AS (SELECT NULL::xid), ", parts!());
-/// The stamp with what transaction `$1` (a `xid8`) changed.
-const STAMP_WITH_CHANGES: &str =
-    concat!("WITH x (xid) AS (SELECT $1::text::xid8::xid), ", parts!());
+const STAMP: &str = concat!("WITH ", summary!(stamp_part));
+/// What transaction `$1` (a `xid8`) changed, without the stamp: the
+/// catalogs that name no relation are not read and no row is hashed, which
+/// halves the pass.
+const CHANGES: &str = concat!(
+    "WITH x (xid) AS (SELECT $1::text::xid8::xid), ",
+    summary!(changes_part)
+);
 
 /// The catalog stamp of the database behind `conn`, read in the caller's
 /// transaction when there is one (so that it describes the same snapshot as
@@ -93,19 +133,15 @@ pub async fn catalog_stamp(conn: &mut PgConnection) -> Result<String, sqlx::Erro
     Ok(read(conn, None).await?.stamp)
 }
 
-/// The stamp and, for transaction `xid`, what it changed.
+/// The stamp (no transaction given), or what transaction `xid` changed
+/// with an empty stamp.
 pub(super) async fn read(
     conn: &mut PgConnection,
     xid: Option<&str>,
 ) -> Result<Changes, sqlx::Error> {
     let row = match xid {
         None => sqlx::query(STAMP).fetch_one(conn).await?,
-        Some(xid) => {
-            sqlx::query(STAMP_WITH_CHANGES)
-                .bind(xid)
-                .fetch_one(conn)
-                .await?
-        }
+        Some(xid) => sqlx::query(CHANGES).bind(xid).fetch_one(conn).await?,
     };
     Ok(Changes {
         stamp: row.try_get("stamp")?,
