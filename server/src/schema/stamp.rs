@@ -97,7 +97,7 @@ macro_rules! changes_part {
     };
 }
 
-/// The parts, then one row: the stamp (NULL without digests), the
+/// The parts, then one row: the stamp (empty without digests), the
 /// snapshot, the relations touched and whether a global object changed.
 macro_rules! summary {
     ($part:ident) => {
