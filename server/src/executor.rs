@@ -543,13 +543,14 @@ enum Read {
     Incremental,
 }
 
-/// The schema after a revision, with its catalog stamp. Read incrementally
-/// (only the relations the revision's transaction wrote, merged into
-/// `before`) when the revision ran in one transaction, its SQL is
+/// The schema after a revision. Read incrementally (only the relations the
+/// revision's transaction wrote, merged into `before`; no catalog stamp)
+/// when the revision ran in one transaction, its SQL is
 /// [traceable](schema::traceable), no other transaction committed since
 /// `before` was read ([`schema::only_commit_between`], checked before the
-/// read and again on its snapshot) and, for data statements alone, the
-/// schema did not change ([`schema::data_only`]); in full for the first
+/// read and again on its snapshot), no trigger may have fired
+/// ([`schema::Triggers`]) and, for data statements alone, the schema did
+/// not change ([`schema::data_only`]); in full, with its stamp, for the first
 /// revision of an execution and for the last, where the incremental result
 /// is checked against the full read so that an execution ends on a
 /// reference read in full ([`check_reference`] does the same for one that
@@ -565,11 +566,17 @@ async fn schema_after(
         && schema::traceable(sql)
         && schema::only_commit_between(&before.snapshot, &target::snapshot(conn).await?, xid)
     {
-        let incremental = schema::introspect_after(conn, &before.schema, xid).await?;
+        let (incremental, triggers) = schema::introspect_after(conn, &before.schema, xid).await?;
+        if triggers.may_have_fired(sql) {
+            tracing::info!(
+                "the target has triggers this revision may have fired, which can run DDL of any kind; read in full"
+            );
+            return Ok((schema::introspect_stamped(conn).await?, Read::Full));
+        }
         let alone = schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid);
         if alone && schema::data_only(sql) && incremental.schema != before.schema {
             tracing::info!(
-                "a revision of data statements changed the schema (a trigger it fired ran DDL); read in full"
+                "a revision of data statements changed the schema (a function it called ran DDL); read in full"
             );
             return Ok((schema::introspect_stamped(conn).await?, Read::Full));
         }

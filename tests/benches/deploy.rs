@@ -518,9 +518,13 @@ fn profile(revisions: &[Revision]) -> Profile {
                 .expect("snapshot");
             p.snapshot += started.elapsed();
             let started = Instant::now();
-            let incremental = schema::introspect_after(&mut conn, &before.schema, &xid)
+            let (incremental, triggers) = schema::introspect_after(&mut conn, &before.schema, &xid)
                 .await
                 .expect("introspect after");
+            assert!(
+                !triggers.may_have_fired(&revision.up),
+                "the bench creates no trigger"
+            );
             p.introspect_after += started.elapsed();
             if schema::only_commit_between(&before.snapshot, &now, &xid)
                 && schema::only_commit_between(&before.snapshot, &incremental.snapshot, &xid)

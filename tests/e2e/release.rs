@@ -737,9 +737,22 @@ const RELABEL_BASELINE: (&str, &str, &str) = (
     "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel();\n",
 );
 
-/// Revision 2 creates a table and inserts into `relabels`, which the
-/// executor reads incrementally, but the trigger renames the column the
-/// view reads (see [`RELABEL_BASELINE`]). Revision 3 fails, so the
+/// The same rename without a trigger: a function that a data statement
+/// calls directly.
+const RELABEL_FUNCTION_BASELINE: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE taps (id bigint PRIMARY KEY, name text);\n\
+     CREATE VIEW tap_names AS SELECT name FROM taps;\n\
+     CREATE TABLE relabels (id int);\n\
+     CREATE FUNCTION relabel_now() RETURNS int LANGUAGE plpgsql AS $$\n\
+     BEGIN EXECUTE 'ALTER TABLE taps RENAME COLUMN name TO label'; RETURN 1; END $$;\n",
+    "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel_now();\n",
+);
+
+/// Revision 2 creates a table and inserts the result of a function that
+/// renames the column the view reads (see [`RELABEL_FUNCTION_BASELINE`]):
+/// no trigger fires and the revision is not data alone, so the executor
+/// reads it incrementally and gets it wrong. Revision 3 fails, so the
 /// execution stops right after revision 2.
 #[test]
 fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
@@ -748,10 +761,10 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     f.submit(
         &t,
         &[
-            RELABEL_BASELINE,
+            RELABEL_FUNCTION_BASELINE,
             (
                 "0002_relabel",
-                "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels VALUES (1);\n",
+                "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels SELECT relabel_now();\n",
                 "DELETE FROM relabels;\nDROP TABLE relabel_log;\n",
             ),
             (
@@ -784,25 +797,20 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     assert!(drift.stdout.contains("no drift"), "{drift:#?}");
 }
 
-/// A revision of data statements alone must leave the schema as it was;
-/// when its trigger changed it anyway, the executor reads it in full, so
-/// the fingerprint recorded after it is right even mid-execution.
-#[test]
-fn a_data_revision_whose_trigger_runs_ddl_is_read_in_full() {
+/// Deploys `baseline`, `revision` and one more revision in one execution
+/// on a target where nothing else commits, so that the executor would read
+/// `revision` incrementally, and checks that the fingerprint recorded after
+/// `revision` is that of a full read of the same SQL.
+fn assert_recorded_after_a_full_read(baseline: (&str, &str, &str), revision: (&str, &str, &str)) {
     let t = tokens();
     let f = Fixture::start_with_quiet_dev(|p| p);
-    let relabel = (
-        "0002_relabel",
-        "INSERT INTO relabels VALUES (1);\n",
-        "DELETE FROM relabels;\n",
-    );
     let more = (
         "0003_more_taps",
         "CREATE TABLE more_taps (id int);\n",
         "DROP TABLE more_taps;\n",
     );
-    f.submit(&t, &[RELABEL_BASELINE, relabel, more]);
-    for id in ["0001_baseline", "0002_relabel", "0003_more_taps"] {
+    f.submit(&t, &[baseline, revision, more]);
+    for id in [baseline.0, revision.0, more.0] {
         f.approve(&t.carol, id, &["dev"]);
     }
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
@@ -813,10 +821,10 @@ fn a_data_revision_whose_trigger_runs_ddl_is_read_in_full() {
         f.server.log()
     );
 
-    // The same SQL by hand, read in full after revision 2.
+    // The same SQL by hand, read in full after the revision.
     let by_hand = block_on(postgres().create_database());
-    execute(&by_hand, RELABEL_BASELINE.1);
-    execute(&by_hand, relabel.1);
+    execute(&by_hand, baseline.1);
+    execute(&by_hand, revision.1);
     let fingerprint = block_on(async {
         let mut conn = PgConnection::connect(&by_hand).await.unwrap();
         schemagate_server::schema::introspect(&mut conn)
@@ -827,11 +835,41 @@ fn a_data_revision_whose_trigger_runs_ddl_is_read_in_full() {
     let line = out
         .stdout
         .lines()
-        .find(|line| line.contains("applied 0002_relabel on dev in "))
+        .find(|line| line.contains(&format!("applied {} on dev in ", revision.0)))
         .unwrap_or_else(|| panic!("{out:#?}"));
     assert!(
         line.contains(&format!("schema fingerprint {}", &fingerprint[..12])),
         "{line}: a full read gives {fingerprint}"
+    );
+}
+
+/// A row trigger that a data statement may fire can run any DDL: the
+/// executor reads in full after a revision with data statements on a target
+/// with triggers, also when the revision runs DDL of its own.
+#[test]
+fn a_revision_whose_trigger_runs_ddl_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        RELABEL_BASELINE,
+        (
+            "0002_relabel",
+            "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels VALUES (1);\n",
+            "DELETE FROM relabels;\nDROP TABLE relabel_log;\n",
+        ),
+    );
+}
+
+/// A revision of data statements alone must leave the schema as it was;
+/// when a function it calls changed it anyway, the executor reads it in
+/// full.
+#[test]
+fn a_data_revision_that_changed_the_schema_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        RELABEL_FUNCTION_BASELINE,
+        (
+            "0002_relabel",
+            "INSERT INTO relabels SELECT relabel_now();\n",
+            "DELETE FROM relabels;\n",
+        ),
     );
 }
 

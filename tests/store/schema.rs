@@ -491,13 +491,31 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
         run(&mut tx, sql).await;
         tx.commit().await.expect("commit");
 
-        let schema::Reading {
-            stamp,
-            schema: incremental,
-            ..
-        } = schema::introspect_after(&mut conn, &before, &xid)
+        let (
+            schema::Reading {
+                stamp,
+                schema: incremental,
+                ..
+            },
+            triggers,
+        ) = schema::introspect_after(&mut conn, &before, &xid)
             .await
             .expect("introspect after");
+        // The catalog has a row trigger (pours_guard), so any data statement
+        // may have fired it.
+        assert_eq!(
+            triggers,
+            schema::Triggers {
+                row: true,
+                event: false
+            },
+            "{sql}"
+        );
+        assert_eq!(
+            triggers.may_have_fired(sql),
+            sql.contains("INSERT"),
+            "{sql}"
+        );
         let full = schema::introspect(&mut conn).await.expect("introspect");
         assert_ne!(
             before.fingerprint(),
@@ -513,4 +531,70 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
         );
         before = full;
     }
+}
+
+/// Runs `sql` in a transaction of its own and reads incrementally after it.
+async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
+    let before = introspect(conn).await;
+    let mut tx = conn.begin().await.expect("begin");
+    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("xid");
+    run(&mut tx, sql).await;
+    tx.commit().await.expect("commit");
+    let (_, triggers) = schema::introspect_after(conn, &before, &xid)
+        .await
+        .expect("introspect after");
+    triggers
+}
+
+#[tokio::test]
+async fn an_incremental_read_names_the_triggers_that_may_have_run_ddl() {
+    let mut conn = database("CREATE TABLE taps (id bigint PRIMARY KEY, name text)").await;
+    let none = schema::Triggers::default();
+    // A foreign key's triggers are PostgreSQL's own, not user code.
+    let found = triggers_after(
+        &mut conn,
+        "CREATE TABLE pours (tap_id bigint REFERENCES taps (id)); INSERT INTO taps VALUES (1, 'north')",
+    )
+    .await;
+    assert_eq!(found, none);
+    assert!(!found.may_have_fired("INSERT INTO taps VALUES (1, 'north')"));
+
+    let found = triggers_after(
+        &mut conn,
+        "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; \
+         CREATE TRIGGER taps_noop BEFORE INSERT ON taps FOR EACH ROW EXECUTE FUNCTION noop()",
+    )
+    .await;
+    assert_eq!(
+        found,
+        schema::Triggers {
+            row: true,
+            event: false
+        }
+    );
+    assert!(
+        found.may_have_fired("CREATE TABLE kegs (id int); INSERT INTO taps VALUES (2, 'south')")
+    );
+    assert!(found.may_have_fired("UPDATE taps SET name = 'east'"));
+    assert!(!found.may_have_fired("CREATE TABLE kegs (id int)"));
+    assert!(
+        found.may_have_fired("INSERT INTO"),
+        "SQL that does not parse may have"
+    );
+
+    // An event trigger fires on DDL: only a disabled one is harmless.
+    let found = triggers_after(
+        &mut conn,
+        "CREATE FUNCTION audit_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$; \
+         CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit_ddl(); \
+         ALTER EVENT TRIGGER audit_ddl DISABLE",
+    )
+    .await;
+    assert!(!found.event, "{found:?}");
+    let found = triggers_after(&mut conn, "ALTER EVENT TRIGGER audit_ddl ENABLE").await;
+    assert!(found.event, "{found:?}");
+    assert!(found.may_have_fired("CREATE TABLE kegs (id int)"));
 }

@@ -9,12 +9,15 @@
 //! renaming or removing any: a rename changes the text other objects
 //! deparse to (an index or a foreign key naming the table) without touching
 //! their rows, and a removal leaves no row to find. [`traceable`] admits
-//! only statements of that kind; anything else is read in full. Data
-//! statements are admitted too, although a trigger they fire could run such
-//! DDL. A revision of data statements alone must leave the schema as it
-//! was, and the executor reads it in full when it did not ([`data_only`]);
-//! a trigger fired by a revision that also runs DDL is caught only by the
-//! full read compared with the incremental one that ends every execution.
+//! only statements of that kind; anything else is read in full. User code
+//! can run any DDL on a revision's behalf, so the executor reads in full
+//! whenever a trigger may have fired ([`Triggers`]: an event trigger exists,
+//! or a row trigger does and the revision has data statements). A function
+//! a data statement calls directly can run DDL too: a revision of data
+//! statements alone must leave the schema as it was, and the executor reads
+//! it in full when it did not ([`data_only`]); one that also runs DDL is
+//! caught only by the full read compared with the incremental one that
+//! ends every execution.
 //!
 //! It is exact only when no other transaction committed between the read
 //! before the revision and the read after it: what another transaction
@@ -141,12 +144,14 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 /// wrote rows for, those relations alone, the sequences, and the schemas,
 /// extensions, enums and functions only when `xid` changed one of them.
 /// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
-/// digesting every catalog would cost more than the rest of the read.
+/// digesting every catalog would cost more than the rest of the read. It
+/// comes with the [`Triggers`] that exist, which may have run more than the
+/// revision's own statements.
 pub async fn introspect_after(
     conn: &mut PgConnection,
     before: &Schema,
     xid: &str,
-) -> Result<Reading, sqlx::Error> {
+) -> Result<(Reading, Triggers), sqlx::Error> {
     let mut tx = conn
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
@@ -175,7 +180,8 @@ pub async fn introspect_after(
         introspect::read_relations(&mut tx, &mut schema, Some(&changes.relations)).await?;
     }
     tx.rollback().await?;
-    Ok(changes.reading(schema))
+    let triggers = changes.triggers;
+    Ok((changes.reading(schema), triggers))
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
@@ -188,6 +194,35 @@ pub(super) struct Changes {
     pub snapshot: String,
     pub relations: Vec<Oid>,
     pub globals: bool,
+    pub triggers: Triggers,
+}
+
+/// User code a transaction may have run besides its own statements: a row
+/// trigger (fired by a data statement) or an enabled event trigger (fired
+/// by DDL), either of which can run DDL of any kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Triggers {
+    /// A user trigger exists on some table or view.
+    pub row: bool,
+    /// An enabled event trigger exists.
+    pub event: bool,
+}
+
+impl Triggers {
+    /// Whether running `sql` may have fired one of them, so that an
+    /// incremental read after it cannot be trusted: any event trigger, or a
+    /// row trigger when `sql` has a data statement. SQL that does not parse
+    /// may have.
+    pub fn may_have_fired(self, sql: &str) -> bool {
+        self.event
+            || (self.row
+                && !every_statement(sql, |node| {
+                    !matches!(
+                        node,
+                        NodeEnum::InsertStmt(_) | NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_)
+                    )
+                }))
+    }
 }
 
 impl Changes {

@@ -98,17 +98,19 @@ macro_rules! changes_part {
 }
 
 /// The parts, then one row: the stamp (empty without digests), the
-/// snapshot, the relations touched and whether a global object changed.
+/// snapshot, the relations touched, whether a global object changed, and
+/// `$more` columns.
 macro_rules! summary {
-    ($part:ident) => {
+    ($part:ident, $more:literal) => {
         concat!(
             "parts (part, touched, global) AS (",
             catalogs!($part),
             ") SELECT coalesce(md5(string_agg(part, '|' ORDER BY part)), '') AS stamp, \
                pg_catalog.pg_current_snapshot()::text AS snapshot, \
                (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
-               coalesce(bool_or(global), false) AS global \
-             FROM parts"
+               coalesce(bool_or(global), false) AS global",
+            $more,
+            " FROM parts"
         )
     };
 }
@@ -117,13 +119,24 @@ macro_rules! summary {
 /// prepared statement; a parameter would have it planned again at every
 /// run, and planning sixteen catalog scans costs about as much as running
 /// them.
-const STAMP: &str = concat!("WITH ", summary!(stamp_part));
+const STAMP: &str = concat!(
+    "WITH ",
+    summary!(
+        stamp_part,
+        ", false AS row_triggers, false AS event_triggers"
+    )
+);
 /// What transaction `$1` (a `xid8`) changed, without the stamp: the
 /// catalogs that name no relation are not read and no row is hashed, which
-/// halves the pass.
+/// halves the pass. With whether a user trigger or an enabled event
+/// trigger exists: user code the transaction may have run.
 const CHANGES: &str = concat!(
     "WITH x (xid) AS (SELECT $1::text::xid8::xid), ",
-    summary!(changes_part)
+    summary!(
+        changes_part,
+        ", EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal) AS row_triggers, \
+           EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers"
+    )
 );
 
 /// The catalog stamp of the database behind `conn`, read in the caller's
@@ -148,5 +161,9 @@ pub(super) async fn read(
         snapshot: row.try_get("snapshot")?,
         relations: row.try_get::<Vec<Oid>, _>("touched")?,
         globals: row.try_get("global")?,
+        triggers: super::Triggers {
+            row: row.try_get("row_triggers")?,
+            event: row.try_get("event_triggers")?,
+        },
     })
 }
