@@ -483,13 +483,7 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
     let mut before = introspect(&mut conn).await;
     for sql in TRACEABLE_REVISIONS {
         assert!(schema::traceable(sql), "{sql}");
-        let mut tx = conn.begin().await.expect("begin");
-        let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("xid");
-        run(&mut tx, sql).await;
-        tx.commit().await.expect("commit");
+        let xid = commit(&mut conn, sql).await;
 
         let (
             schema::Reading {
@@ -533,9 +527,9 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
     }
 }
 
-/// Runs `sql` in a transaction of its own and reads incrementally after it.
-async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
-    let before = introspect(conn).await;
+/// Runs `sql` in a transaction of its own, as the executor runs a
+/// revision, and returns that transaction's id (a `xid8`).
+async fn commit(conn: &mut PgConnection, sql: &str) -> String {
     let mut tx = conn.begin().await.expect("begin");
     let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
         .fetch_one(&mut *tx)
@@ -543,6 +537,13 @@ async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers 
         .expect("xid");
     run(&mut tx, sql).await;
     tx.commit().await.expect("commit");
+    xid
+}
+
+/// Runs `sql` in a transaction of its own and reads incrementally after it.
+async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
+    let before = introspect(conn).await;
+    let xid = commit(conn, sql).await;
     let (_, triggers) = schema::introspect_after(conn, &before, &xid)
         .await
         .expect("introspect after");
