@@ -34,6 +34,11 @@
 //!   cargo bench -p schemagate-e2e --bench deploy
 //! ```
 //!
+//! `SCHEMAGATE_BENCH_REVISIONS` (default 200) sets the number of revisions
+//! and `SCHEMAGATE_BENCH_BASE_TABLES` (default 0) a number of tables, each
+//! with an index, that the first revision creates besides its own, so that
+//! the others run on a schema of that size.
+//!
 //! Without `SCHEMAGATE_TEST_DATABASE_URL` the harness starts a throwaway
 //! cluster (with fsync off). `sqlx` (sqlx-cli) and `psql` must be on PATH; a
 //! missing one is reported and its row skipped.
@@ -80,9 +85,17 @@ struct Revision {
     down: String,
 }
 
+/// Tables the first revision creates besides its own, each with an index
+/// (`SCHEMAGATE_BENCH_BASE_TABLES`, default none): the revisions after it
+/// then run on a schema of that size.
+fn base_tables() -> usize {
+    env_usize("SCHEMAGATE_BENCH_BASE_TABLES", 0)
+}
+
 /// `count` small additive revisions in a repeating pattern of four: a
 /// table; a table with an index on a column of it; a nullable column on the
-/// previous table; a table with an index on its own column.
+/// previous table; a table with an index on its own column. The first also
+/// creates the [`base_tables`].
 fn revisions(count: usize) -> Vec<Revision> {
     (1..=count)
         .map(|i| {
@@ -119,6 +132,21 @@ fn revisions(count: usize) -> Vec<Revision> {
                     ),
                     format!("DROP TABLE {t};\n"),
                 ),
+            };
+            let (up, down) = if i == 1 {
+                let base = (1..=base_tables()).map(|b| {
+                    format!(
+                        "CREATE TABLE base_{b:05} (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\n\
+                         CREATE INDEX base_{b:05}_name_idx ON base_{b:05} (name);\n"
+                    )
+                });
+                let drops = (1..=base_tables()).map(|b| format!("DROP TABLE base_{b:05};\n"));
+                (
+                    format!("{up}{}", base.collect::<String>()),
+                    format!("{}{down}", drops.collect::<String>()),
+                )
+            } else {
+                (up, down)
             };
             Revision {
                 id: format!("{i:04}_{name}"),
@@ -364,7 +392,14 @@ fn gated_run(dir: &Path, count: usize, ids: &[String]) -> Gated {
         }
     });
 
-    let gated = deploy_gated(&server, &erin, count);
+    // With base tables, the first revision builds the schema the others run
+    // on, and is applied before the clock starts, as for psql and sqlx.
+    if base_tables() > 0 {
+        server
+            .sgctl(&erin, &["deploy", "--env", "dev", "--to", &ids[0]])
+            .ok();
+    }
+    let gated = deploy_gated(&server, &erin, timed_revisions(count));
     assert_eq!(
         query_i64(&target, "SELECT count(*) FROM schemagate.applied_revisions"),
         count as i64
@@ -386,11 +421,24 @@ fn catalog_on_postgres() -> bool {
 
 /// Tables created by the first `count` revisions: three of every four.
 fn tables_created(count: usize) -> i64 {
-    (1..=count).filter(|i| i % 4 != 3).count() as i64
+    ((1..=count).filter(|i| i % 4 != 3).count() + base_tables()) as i64
 }
 
-fn psql_run(all_sql: &Path, count: usize) -> Duration {
+/// The revisions the clock runs for: with base tables, all but the first.
+fn timed_revisions(count: usize) -> usize {
+    if base_tables() > 0 { count - 1 } else { count }
+}
+
+/// `psql -f` of `first` (not timed) when given, then of `all_sql` (timed).
+fn psql_run(first: Option<&Path>, all_sql: &Path, count: usize) -> Duration {
     let target = block_on(postgres().create_database());
+    if let Some(first) = first {
+        let mut command = Command::new("psql");
+        command
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target, "-f"])
+            .arg(first);
+        run_timed(command, "psql -f first.sql");
+    }
     let mut command = Command::new("psql");
     command
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target, "-f"])
@@ -403,6 +451,21 @@ fn psql_run(all_sql: &Path, count: usize) -> Duration {
 
 fn sqlx_run(dir: &Path, count: usize) -> Duration {
     let target = block_on(postgres().create_database());
+    if base_tables() > 0 {
+        let mut command = Command::new("sqlx");
+        command
+            .args([
+                "migrate",
+                "run",
+                "--no-dotenv",
+                "--target-version",
+                "1",
+                "--source",
+            ])
+            .arg(dir)
+            .args(["--database-url", &target]);
+        run_timed(command, "sqlx migrate run --target-version 1");
+    }
     let mut command = Command::new("sqlx");
     command
         .args(["migrate", "run", "--no-dotenv", "--source"])
@@ -453,11 +516,17 @@ struct Profile {
 
 fn profile(revisions: &[Revision]) -> Profile {
     let mut p = Profile::default();
+    // With base tables, the first revision builds the schema and is not
+    // counted: the figures are means over the revisions after it.
+    let untimed = revisions.len() - timed_revisions(revisions.len());
     // Pass 1: the SQL alone, one transaction per revision.
     let plain = block_on(postgres().create_database());
     block_on(async {
         let mut conn = PgConnection::connect(&plain).await.expect("connect");
-        for revision in revisions {
+        for (n, revision) in revisions.iter().enumerate() {
+            if n == untimed {
+                p.apply = Duration::ZERO;
+            }
             let started = Instant::now();
             let mut tx = conn.begin().await.expect("begin");
             sqlx::raw_sql(sqlx::AssertSqlSafe(revision.up.clone()))
@@ -479,6 +548,12 @@ fn profile(revisions: &[Revision]) -> Profile {
             .await
             .expect("introspect");
         for (n, revision) in revisions.iter().enumerate() {
+            if n == untimed {
+                p = Profile {
+                    apply: p.apply,
+                    ..Profile::default()
+                };
+            }
             let started = Instant::now();
             let mut tx = conn.begin().await.expect("begin");
             let xid: String = sqlx::query_scalar(
@@ -539,7 +614,7 @@ fn profile(revisions: &[Revision]) -> Profile {
             let (stamp, live) = (&reading.stamp, &reading.schema);
             let took = started.elapsed();
             p.introspect += took;
-            if n == 0 {
+            if n == untimed {
                 p.first_introspect = took;
             }
             p.last_introspect = took;
@@ -595,8 +670,14 @@ fn main() {
         .collect();
     write_revisions(&dir, &files);
     let all_sql = work.path().join("all.sql");
+    let first_sql = work.path().join("first.sql");
+    let (first, timed) = revisions.split_at(count - timed_revisions(count));
+    if let Some(r) = first.first() {
+        std::fs::write(&first_sql, format!("BEGIN;\n{}COMMIT;\n", r.up)).expect("write first.sql");
+    }
+    let first_sql = (!first.is_empty()).then_some(first_sql.as_path());
     let mut concatenated = String::new();
-    for r in &revisions {
+    for r in timed {
         concatenated.push_str("BEGIN;\n");
         concatenated.push_str(&r.up);
         concatenated.push_str("COMMIT;\n");
@@ -623,7 +704,14 @@ fn main() {
         .await
         .expect("settings")
     });
-    println!("gated deploy benchmark: {count} revisions, {runs} run(s) of each");
+    println!("gated deploy benchmark: {count} revisions, {runs} run(s) of each",);
+    if base_tables() > 0 {
+        println!(
+            "  the first revision also creates {} base table(s) and runs before the clock starts: {} revisions timed",
+            base_tables(),
+            timed_revisions(count)
+        );
+    }
     println!("  binaries: {}", bin.display());
     println!(
         "  gated catalog: {}",
@@ -658,7 +746,7 @@ fn main() {
                     gated.push(g);
                 }
                 1 if psql.is_some() => {
-                    let t = psql_run(&all_sql, count);
+                    let t = psql_run(first_sql, &all_sql, count);
                     println!("  run {}: psql   {}", run + 1, secs(t));
                     psql_times.push(t);
                 }
@@ -675,7 +763,8 @@ fn main() {
 
     let gated_median = median(&gated.iter().map(|g| g.total).collect::<Vec<_>>());
     println!();
-    println!("medians over {runs} run(s), {count} revisions, fresh database each:");
+    let timed = timed_revisions(count);
+    println!("medians over {runs} run(s), {timed} revisions, fresh database each:");
     println!("  gated (sgctl deploy)   {}", secs(gated_median));
     if !psql_times.is_empty() {
         println!("  psql -f all.sql        {}", secs(median(&psql_times)));
@@ -684,13 +773,13 @@ fn main() {
         let sqlx_median = median(&sqlx_times);
         println!("  sqlx migrate run       {}", secs(sqlx_median));
         let ratio = gated_median.as_secs_f64() / sqlx_median.as_secs_f64();
-        let overhead = (gated_median.as_secs_f64() - sqlx_median.as_secs_f64()) / count as f64;
+        let overhead = (gated_median.as_secs_f64() - sqlx_median.as_secs_f64()) / timed as f64;
         println!(
             "  ratio gated/sqlx       {ratio:.2} (target <= 1.5: {})",
             if ratio <= 1.5 { "met" } else { "MISSED" }
         );
         println!(
-            "  gate overhead          {:.2} ms per revision ((gated - sqlx) / {count})",
+            "  gate overhead          {:.2} ms per revision ((gated - sqlx) / {timed})",
             overhead * 1000.0
         );
     }
@@ -724,9 +813,9 @@ fn main() {
     }
 
     let p = profile(&revisions);
-    let n = count as u32;
+    let n = timed as u32;
     println!();
-    println!("in-process, per revision on the growing schema (mean over {count}):");
+    println!("in-process, per revision on the growing schema (mean over {timed}):");
     println!("  apply SQL in a transaction  {}", ms(p.apply / n));
     println!(
         "  apply as the executor does  {} (timeouts and xid, SQL, version row; version-table DDL once)",
@@ -757,7 +846,7 @@ fn main() {
         ms(p.stamp / n)
     );
     println!(
-        "  read incrementally by the executor's rule: {} of {count} (nothing else committed on the cluster meanwhile)",
+        "  read incrementally by the executor's rule: {} of {timed} (nothing else committed on the cluster meanwhile)",
         p.alone
     );
     println!(

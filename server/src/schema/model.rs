@@ -9,8 +9,9 @@
 //! part of the schema either (the attribute number is kept as [`Info`] to
 //! rebuild a table in its original order).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the canonical serialization; part of every fingerprint, bumped
@@ -18,11 +19,56 @@ use std::collections::{BTreeMap, BTreeSet};
 const CANONICAL_VERSION: &str = "schemagate-schema/1\n";
 
 /// A value carried for messages and reconcile SQL only. It never makes two
-/// schemas differ (`==` always holds between two `Info`s) and is cleared
-/// before the fingerprint is computed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// schemas differ (`==` always holds between two `Info`s) and is written as
+/// its type's default (cleared) in the serialization the fingerprint hashes.
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(transparent)]
 pub struct Info<T>(pub T);
+
+thread_local! {
+    /// Set while [`Schema::fingerprint`] serializes on this thread.
+    static CANONICAL: Cell<bool> = const { Cell::new(false) };
+}
+
+impl<T: Serialize + Default> Serialize for Info<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if CANONICAL.get() {
+            T::default().serialize(serializer)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+/// Serializes in canonical form ([`Info`] cleared) until dropped.
+struct CanonicalForm;
+
+impl CanonicalForm {
+    fn enter() -> CanonicalForm {
+        CANONICAL.set(true);
+        CanonicalForm
+    }
+}
+
+impl Drop for CanonicalForm {
+    fn drop(&mut self) {
+        CANONICAL.set(false);
+    }
+}
+
+/// Feeds what is written into a hash.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 impl<T> PartialEq for Info<T> {
     fn eq(&self, _: &Info<T>) -> bool {
@@ -170,15 +216,31 @@ impl Schema {
     /// Hex SHA-256 of the canonical serialization: a versioned JSON form of
     /// the model with every [`Info`] cleared and every vector sorted.
     /// Equal schemas (`==`) have equal fingerprints.
+    ///
+    /// A sorted schema (as every reading is) is hashed as it is, streamed
+    /// into the hash without a copy: sorted with its names, its vectors are
+    /// in canonical order up to elements that differ only in an [`Info`],
+    /// which serialize alike once cleared.
     pub fn fingerprint(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(CANONICAL_VERSION.as_bytes());
-        // Serializing plain structs, strings, integers and B-tree maps
-        // cannot fail; an empty hash input would still be deterministic.
-        if let Ok(json) = serde_json::to_vec(&self.canonical()) {
-            hasher.update(&json);
+        let sorted;
+        let schema = if self.is_sorted() {
+            self
+        } else {
+            let mut copy = self.clone();
+            copy.sort();
+            sorted = copy;
+            &sorted
+        };
+        let mut hash = HashWriter(Sha256::new());
+        hash.0.update(CANONICAL_VERSION.as_bytes());
+        {
+            let _canonical = CanonicalForm::enter();
+            // Serializing plain structs, strings, integers and B-tree maps
+            // into a hash cannot fail; an empty hash input would still be
+            // deterministic.
+            let _ = serde_json::to_writer(&mut hash, schema);
         }
-        hex::encode(hasher.finalize())
+        hex::encode(hash.0.finalize())
     }
 
     /// True when the database holds no objects besides (possibly empty)
@@ -192,39 +254,40 @@ impl Schema {
             && self.views.is_empty()
     }
 
-    /// A copy with informational fields cleared and vectors in canonical order.
-    fn canonical(&self) -> Schema {
-        let mut schema = self.clone();
-        for table in schema.tables.values_mut() {
-            for column in table.columns.values_mut() {
-                column.position = Info(0);
-            }
-            for constraint in &mut table.constraints {
-                constraint.name = Info(String::new());
-            }
-        }
-        for index in &mut schema.indexes {
-            index.name = Info(String::new());
-        }
-        schema.sort();
-        schema
-    }
-
     /// Puts vectors in canonical order (by definition, then by name).
     pub(crate) fn sort(&mut self) {
         for table in self.tables.values_mut() {
-            table.constraints.sort_by(|a, b| {
-                (a.kind, &a.definition, &a.name.0).cmp(&(b.kind, &b.definition, &b.name.0))
-            });
+            table.constraints.sort_by(Constraint::order);
         }
-        self.indexes.sort_by(|a, b| {
-            (&a.table, &a.definition, a.valid, &a.name.0).cmp(&(
-                &b.table,
-                &b.definition,
-                b.valid,
-                &b.name.0,
-            ))
-        });
+        self.indexes.sort_by(Index::order);
+    }
+
+    fn is_sorted(&self) -> bool {
+        self.tables
+            .values()
+            .all(|table| table.constraints.is_sorted_by(|a, b| a.order(b).is_le()))
+            && self.indexes.is_sorted_by(|a, b| a.order(b).is_le())
+    }
+}
+
+impl Constraint {
+    fn order(&self, other: &Constraint) -> std::cmp::Ordering {
+        (self.kind, &self.definition, &self.name.0).cmp(&(
+            other.kind,
+            &other.definition,
+            &other.name.0,
+        ))
+    }
+}
+
+impl Index {
+    fn order(&self, other: &Index) -> std::cmp::Ordering {
+        (&self.table, &self.definition, self.valid, &self.name.0).cmp(&(
+            &other.table,
+            &other.definition,
+            other.valid,
+            &other.name.0,
+        ))
     }
 }
 
@@ -276,6 +339,73 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert!(!a.is_empty());
         assert!(Schema::default().is_empty());
+    }
+
+    /// The fingerprint as it was first defined: a copy with every `Info`
+    /// cleared, sorted, serialized, hashed. Fingerprints recorded in a
+    /// catalog must stay comparable, so the streamed one must equal it.
+    fn reference_fingerprint(schema: &Schema) -> String {
+        let mut copy = schema.clone();
+        for table in copy.tables.values_mut() {
+            for column in table.columns.values_mut() {
+                column.position = Info(0);
+            }
+            for constraint in &mut table.constraints {
+                constraint.name = Info(String::new());
+            }
+        }
+        for index in &mut copy.indexes {
+            index.name = Info(String::new());
+        }
+        copy.sort();
+        let mut hasher = Sha256::new();
+        hasher.update(CANONICAL_VERSION.as_bytes());
+        hasher.update(serde_json::to_vec(&copy).expect("json"));
+        hex::encode(hasher.finalize())
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_hash_of_the_cleared_sorted_copy() {
+        let check = |name| Constraint {
+            kind: ConstraintKind::Check,
+            definition: "CHECK ((ml > 0))".into(),
+            name: Info(name),
+        };
+        let index = |name: &str, column: &str| Index {
+            table: "public.pours".into(),
+            definition: format!("CREATE INDEX ON public.pours USING btree ({column})"),
+            valid: true,
+            name: Info(name.into()),
+        };
+        let mut schema = Schema::default();
+        let mut table = Table::default();
+        table.columns.insert(
+            "ml".into(),
+            Column {
+                data_type: "integer".into(),
+                position: Info(3),
+                ..Column::default()
+            },
+        );
+        // Two constraints that differ by name alone, and an unsorted pair.
+        table.constraints = vec![check("pours_ml_check1".into()), check("a_ml_check".into())];
+        schema.tables.insert("public.pours".into(), table);
+        schema.indexes = vec![index("public.z_idx", "tap_id"), index("public.a_idx", "ml")];
+
+        let unsorted = schema.clone();
+        assert!(!unsorted.is_sorted());
+        assert_eq!(unsorted.fingerprint(), reference_fingerprint(&unsorted));
+        let mut sorted = schema;
+        sorted.sort();
+        assert!(sorted.is_sorted());
+        assert_eq!(sorted.fingerprint(), reference_fingerprint(&sorted));
+        assert_eq!(sorted.fingerprint(), unsorted.fingerprint());
+        // Serialized for the catalog, the names are kept.
+        let json = serde_json::to_string(&sorted).expect("json");
+        assert!(
+            json.contains("pours_ml_check1") && json.contains("public.z_idx"),
+            "{json}"
+        );
     }
 
     #[test]
