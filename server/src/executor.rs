@@ -495,9 +495,10 @@ async fn run_locked(
         }
         version_table = true;
 
-        let (live, read) = schema_after(
+        // The reading before is merged into the one after, not copied.
+        let after = schema_after(
             conn,
-            last.as_ref().map(|last| &last.reading),
+            last.take(),
             applied.xid.as_deref(),
             request.action.sql(revision),
             position == final_position,
@@ -505,8 +506,14 @@ async fn run_locked(
         .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
         .await
         .map_err(|e| target.failed(&e))?;
-        record.fingerprint = live.schema.fingerprint();
-        finish(db, &mut record, State::Succeeded, Some((revision, &live))).await?;
+        record.fingerprint = after.fingerprint.clone();
+        finish(
+            db,
+            &mut record,
+            State::Succeeded,
+            Some((revision, &after.reading)),
+        )
+        .await?;
         progress
             .send(event(
                 "done",
@@ -528,9 +535,9 @@ async fn run_locked(
             .await;
         *last = Some(Recording {
             revision_id: request.action.lands_on(revision).to_string(),
-            fingerprint: record.fingerprint.clone(),
-            reading: live,
-            read,
+            fingerprint: after.fingerprint,
+            reading: after.reading,
+            read: after.read,
         });
     }
     Ok(())
@@ -557,39 +564,71 @@ enum Read {
 /// stops early).
 async fn schema_after(
     conn: &mut PgConnection,
-    before: Option<&schema::Reading>,
+    before: Option<Recording>,
     xid: Option<&str>,
     sql: &str,
     last: bool,
-) -> Result<(schema::Reading, Read), sqlx::Error> {
+) -> Result<After, sqlx::Error> {
     if let (Some(before), Some(xid)) = (before, xid)
         && schema::traceable(sql)
-        && schema::only_commit_between(&before.snapshot, &target::snapshot(conn).await?, xid)
+        && schema::only_commit_between(
+            &before.reading.snapshot,
+            &target::snapshot(conn).await?,
+            xid,
+        )
     {
-        let (incremental, triggers) = schema::introspect_after(conn, &before.schema, xid).await?;
+        let snapshot_before = before.reading.snapshot;
+        let (incremental, triggers) =
+            schema::introspect_after(conn, before.reading.schema, xid).await?;
         if triggers.may_have_fired(sql) {
             tracing::info!(
                 "the target has triggers this revision may have fired, which can run DDL of any kind; read in full"
             );
-            return Ok((schema::introspect_stamped(conn).await?, Read::Full));
+            return read_in_full(conn).await;
         }
-        let alone = schema::only_commit_between(&before.snapshot, &incremental.snapshot, xid);
-        if alone && schema::data_only(sql) && incremental.schema != before.schema {
+        let incremental = After::of(incremental, Read::Incremental);
+        let alone =
+            schema::only_commit_between(&snapshot_before, &incremental.reading.snapshot, xid);
+        if alone && schema::data_only(sql) && incremental.fingerprint != before.fingerprint {
             tracing::info!(
                 "a revision of data statements changed the schema (a function it called ran DDL); read in full"
             );
-            return Ok((schema::introspect_stamped(conn).await?, Read::Full));
+            return read_in_full(conn).await;
         }
         if alone && !last {
-            return Ok((incremental, Read::Incremental));
+            return Ok(incremental);
         }
-        let full = schema::introspect_stamped(conn).await?;
-        if full.snapshot == incremental.snapshot {
-            same_reading(&incremental.schema, &full.schema);
+        let full = read_in_full(conn).await?;
+        if full.reading.snapshot == incremental.reading.snapshot {
+            same_reading(&incremental.reading.schema, &full.reading.schema);
         }
-        return Ok((full, Read::Full));
+        return Ok(full);
     }
-    Ok((schema::introspect_stamped(conn).await?, Read::Full))
+    read_in_full(conn).await
+}
+
+/// The schema after a revision with its fingerprint, and how it was read.
+struct After {
+    reading: schema::Reading,
+    fingerprint: String,
+    read: Read,
+}
+
+impl After {
+    fn of(reading: schema::Reading, read: Read) -> After {
+        After {
+            fingerprint: reading.schema.fingerprint(),
+            reading,
+            read,
+        }
+    }
+}
+
+async fn read_in_full(conn: &mut PgConnection) -> Result<After, sqlx::Error> {
+    Ok(After::of(
+        schema::introspect_stamped(conn).await?,
+        Read::Full,
+    ))
 }
 
 struct Applied {

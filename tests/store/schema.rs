@@ -492,7 +492,7 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
                 ..
             },
             triggers,
-        ) = schema::introspect_after(&mut conn, &before, &xid)
+        ) = schema::introspect_after(&mut conn, before.clone(), &xid)
             .await
             .expect("introspect after");
         // The catalog has a row trigger (pours_guard), so any data statement
@@ -544,7 +544,7 @@ async fn commit(conn: &mut PgConnection, sql: &str) -> String {
 async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
     let before = introspect(conn).await;
     let xid = commit(conn, sql).await;
-    let (_, triggers) = schema::introspect_after(conn, &before, &xid)
+    let (_, triggers) = schema::introspect_after(conn, before, &xid)
         .await
         .expect("introspect after");
     triggers

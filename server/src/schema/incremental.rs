@@ -149,7 +149,7 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 /// revision's own statements.
 pub async fn introspect_after(
     conn: &mut PgConnection,
-    before: &Schema,
+    before: Schema,
     xid: &str,
 ) -> Result<(Reading, Triggers), sqlx::Error> {
     let mut tx = conn
@@ -157,7 +157,7 @@ pub async fn introspect_after(
         .await?;
     introspect::prepare(&mut tx).await?;
     let changes = stamp::read(&mut tx, Some(xid)).await?;
-    let mut schema = before.clone();
+    let mut schema = before;
     if changes.globals {
         schema.schemas.clear();
         schema.extensions.clear();
