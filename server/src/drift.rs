@@ -9,13 +9,27 @@ use sqlx::{AnyConnection, PgConnection, Row};
 
 /// What was recorded on an environment's target after `revision_id`: the
 /// schema's fingerprint and the catalog stamp read with it (empty for a
-/// reference read incrementally, or recorded before stamps existed). The schema itself (about
-/// 100 KB of JSON at a few hundred tables) is loaded by [`recorded_schema`]
-/// only when a check compares it.
+/// reference read incrementally, or recorded before stamps existed). The
+/// schema itself (about 100 KB of JSON at 150 tables, 800 KB at 1,000) is
+/// loaded by [`recorded_schema`] only when a check compares it, and is kept
+/// only where an execution ends (see [`Keep`]).
 pub struct Reference {
     pub revision_id: String,
     pub fingerprint: String,
     pub catalog_stamp: String,
+    pub schema_kept: bool,
+}
+
+/// What a reference keeps of a reading. An execution keeps the schema only
+/// after its last revision: between two of its revisions, it holds the
+/// reading itself for the next gate check, and writing the whole schema to
+/// the catalog after every revision cost more than reading it. A reference
+/// without its schema still proves or disproves drift by fingerprint; only
+/// the list of differences needs the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    Schema,
+    Fingerprint,
 }
 
 /// The reference of an environment's target.
@@ -25,7 +39,8 @@ pub async fn reference(
     environment: &str,
 ) -> Result<Option<Reference>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT revision_id, fingerprint, catalog_stamp FROM target_schemas WHERE project = $1 AND environment = $2",
+        "SELECT revision_id, fingerprint, catalog_stamp, CAST(CASE WHEN schema_json = '' THEN 0 ELSE 1 END AS BIGINT) \
+         FROM target_schemas WHERE project = $1 AND environment = $2",
     )
     .bind(project)
     .bind(environment)
@@ -36,19 +51,21 @@ pub async fn reference(
             revision_id: row.try_get(0)?,
             fingerprint: row.try_get(1)?,
             catalog_stamp: row.try_get(2)?,
+            schema_kept: row.try_get::<i64, _>(3)? != 0,
         })
     })
     .transpose()
 }
 
-/// The fingerprint and schema recorded on an environment's target after
-/// `revision_id`; `None` when the reference is for another revision.
+/// The fingerprint and, when it was kept, the schema recorded on an
+/// environment's target after `revision_id`; `None` when the reference is
+/// for another revision.
 async fn recorded_schema(
     db: &Db,
     project: &str,
     environment: &str,
     revision_id: &str,
-) -> Result<Option<(String, Schema)>, sqlx::Error> {
+) -> Result<Option<(String, Option<Schema>)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT fingerprint, schema_json FROM target_schemas WHERE project = $1 AND environment = $2 AND revision_id = $3",
     )
@@ -59,8 +76,11 @@ async fn recorded_schema(
     .await?;
     row.map(|row| {
         let json: String = row.try_get(1)?;
-        let schema =
-            serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        let schema = if json.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?)
+        };
         Ok((row.try_get(0)?, schema))
     })
     .transpose()
@@ -68,16 +88,23 @@ async fn recorded_schema(
 
 /// Records `live` (see [`schema::introspect_stamped`]), whose schema has
 /// `fingerprint`, as the reference of an environment's target, inside the
-/// caller's catalog transaction.
+/// caller's catalog transaction; with the schema itself or without it
+/// (`keep`).
 pub async fn record(
     conn: &mut AnyConnection,
     project: &str,
     environment: &str,
     revision_id: &str,
     (live, fingerprint): (&Reading, &str),
+    keep: Keep,
 ) -> Result<(), sqlx::Error> {
     let Reading { stamp, schema, .. } = live;
-    let json = serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    let json = match keep {
+        Keep::Schema => {
+            serde_json::to_string(schema).map_err(|err| sqlx::Error::Encode(Box::new(err)))?
+        }
+        Keep::Fingerprint => String::new(),
+    };
     sqlx::query(
         "INSERT INTO target_schemas (project, environment, revision_id, fingerprint, schema_json, recorded_at_ms, catalog_stamp) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project, environment) DO UPDATE SET \
@@ -216,7 +243,7 @@ pub async fn check(
     // A reference replaced in between (by an execution this check does not
     // hold the lock against) is compared only when it still belongs to the
     // current revision.
-    let Some((expected_fingerprint, expected)) =
+    let Some((expected_fingerprint, kept)) =
         recorded_schema(db, project, environment, &current.id).await?
     else {
         return Ok(Report {
@@ -230,7 +257,23 @@ pub async fn check(
             ),
         });
     };
-    let differences = schema::diff(&expected, &live);
+    // A reference recorded without its schema is compared with the reading
+    // the caller holds for it, or else by fingerprint alone.
+    let held = recorded
+        .filter(|r| r.revision_id == current.id && r.fingerprint == expected_fingerprint)
+        .map(|r| &r.reading.schema);
+    let expected = match (&kept, held) {
+        (Some(kept), _) => kept,
+        (None, Some(held)) => held,
+        (None, None) => {
+            return Ok(by_fingerprint(
+                &current.id,
+                expected_fingerprint,
+                live_fingerprint,
+            ));
+        }
+    };
+    let differences = schema::diff(expected, &live);
     let drifted = !differences.is_empty();
     Ok(Report {
         drifted,
@@ -253,4 +296,40 @@ pub async fn check(
         live_fingerprint,
         differences,
     })
+}
+
+/// The check of a live schema against a reference that kept no schema: the
+/// server stopped in the middle of the execution that recorded it, before
+/// the execution could keep one (the next execution on the target keeps it
+/// when the schema still matches).
+fn by_fingerprint(
+    revision_id: &str,
+    expected_fingerprint: String,
+    live_fingerprint: String,
+) -> Report {
+    let drifted = live_fingerprint != expected_fingerprint;
+    let summary = if drifted {
+        format!(
+            "live schema differs from the one recorded after {revision_id} (fingerprint {} against {}); that reference kept no schema (the server stopped during the execution that recorded it), so the differences cannot be listed",
+            &live_fingerprint[..12.min(live_fingerprint.len())],
+            &expected_fingerprint[..12.min(expected_fingerprint.len())]
+        )
+    } else {
+        format!("live schema matches the fingerprint recorded after {revision_id}")
+    };
+    Report {
+        drifted,
+        differences: if drifted {
+            vec![Difference {
+                object: "schema".into(),
+                detail: summary.clone(),
+                reconcile_sql: None,
+            }]
+        } else {
+            Vec::new()
+        },
+        summary,
+        expected_fingerprint,
+        live_fingerprint,
+    }
 }

@@ -181,30 +181,34 @@ async fn run(
     .await;
     // Still holding the executor lock: nothing of Schemagate's runs on the
     // target in between.
-    if let Some(last) = last.filter(|last| last.read == Read::Incremental) {
-        check_reference(db, env, &target, &mut conn, &request.project, last).await;
+    if let Some(last) = last.filter(|last| last.keep == drift::Keep::Fingerprint) {
+        keep_reference(db, env, &target, &mut conn, &request.project, last).await;
     }
     target::close(conn).await;
     result
 }
 
 /// The reference an execution recorded last: the revision the target is
-/// at after it, the schema's fingerprint, the reading, and how it was read.
+/// at after it, the schema's fingerprint, the reading, how it was read and
+/// what the catalog kept of it.
 struct Recording {
     revision_id: String,
     fingerprint: String,
     reading: schema::Reading,
     read: Read,
+    keep: drift::Keep,
 }
 
-/// An execution that stopped after a revision read incrementally (the next
-/// was refused or failed) ends here, as the last revision does in
-/// [`schema_after`]: the schema is read in full and, when no transaction
-/// committed since the incremental read, becomes the reference (with a
-/// catalog stamp, which an incremental read lacks). A commit since (a
+/// An execution that stopped before its last revision (the next was
+/// refused or failed) ends here, since only the last revision's reference
+/// keeps its schema ([`drift::Keep`]). The schema is read in full and, when
+/// no transaction committed since the last reading, becomes the reference
+/// with its catalog stamp (an incremental reading is checked against it, as
+/// the last revision's is in [`schema_after`]). After a commit (a
 /// non-transactional revision that ran in part, or DDL outside Schemagate)
-/// is left for the drift check to report.
-async fn check_reference(
+/// the last reading is kept as it was recorded, so that the drift check can
+/// list what changed since.
+async fn keep_reference(
     db: &Db,
     env: &Environment,
     target: &Target,
@@ -215,35 +219,40 @@ async fn check_reference(
     let full = match schema::introspect_stamped(conn).await {
         Ok(full) => full,
         Err(err) => {
-            tracing::warn!(error = %target.failed(&err), "could not read the schema to check the reference");
+            tracing::warn!(error = %target.failed(&err), "could not read the schema to keep the reference");
             return;
         }
     };
-    match target::committed_since(conn, &last.reading.snapshot).await {
-        Ok(false) => {}
-        Ok(true) => return,
+    let (reading, fingerprint) = match target::committed_since(conn, &last.reading.snapshot).await {
+        Ok(false) => {
+            if last.read == Read::Incremental {
+                same_reading(&last.reading.schema, &full.schema);
+            }
+            let fingerprint = full.schema.fingerprint();
+            (full, fingerprint)
+        }
+        Ok(true) => (last.reading, last.fingerprint),
         Err(err) => {
             tracing::warn!(error = %target.failed(&err), "could not tell whether anything committed since the last read");
-            return;
+            (last.reading, last.fingerprint)
         }
-    }
-    same_reading(&last.reading.schema, &full.schema);
+    };
     let recorded: Result<(), sqlx::Error> = async {
         let mut tx = db.pool.begin().await?;
-        let fingerprint = full.schema.fingerprint();
         drift::record(
             &mut tx,
             project,
             &env.name,
             &last.revision_id,
-            (&full, &fingerprint),
+            (&reading, &fingerprint),
+            drift::Keep::Schema,
         )
         .await?;
         tx.commit().await
     }
     .await;
     if let Err(err) = recorded {
-        tracing::error!(error = %err, "could not record the full read as the reference");
+        tracing::error!(error = %err, "could not keep the reference's schema");
     }
 }
 
@@ -507,11 +516,16 @@ async fn run_locked(
         .await
         .map_err(|e| target.failed(&e))?;
         record.fingerprint = after.fingerprint.clone();
+        let keep = if position == final_position {
+            drift::Keep::Schema
+        } else {
+            drift::Keep::Fingerprint
+        };
         finish(
             db,
             &mut record,
             State::Succeeded,
-            Some((revision, &after.reading)),
+            Some((revision, &after.reading, keep)),
         )
         .await?;
         progress
@@ -538,6 +552,7 @@ async fn run_locked(
             fingerprint: after.fingerprint,
             reading: after.reading,
             read: after.read,
+            keep,
         });
     }
     Ok(())
@@ -815,13 +830,13 @@ async fn finish(
     db: &Db,
     record: &mut Record,
     state: State,
-    succeeded: Option<(&Revision, &schema::Reading)>,
+    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
 ) -> Result<(), sqlx::Error> {
     record.state = state.as_str().to_string();
     record.finished_at_ms = Some(now_ms());
     let mut tx = db.pool.begin().await?;
     write(&mut tx, record).await?;
-    if let Some((revision, live)) = succeeded {
+    if let Some((revision, live, keep)) = succeeded {
         let action = Action::from_rollback_flag(record.action == "rollback");
         drift::record(
             &mut tx,
@@ -829,6 +844,7 @@ async fn finish(
             &record.environment,
             action.lands_on(revision),
             (live, &record.fingerprint),
+            keep,
         )
         .await?;
         if record.action == "rollback" {
@@ -937,10 +953,59 @@ pub async fn reconcile(
         } else {
             State::Failed
         };
-        finish(db, &mut record, state, revision.as_ref().zip(live.as_ref())).await?;
+        let succeeded = revision
+            .as_ref()
+            .zip(live.as_ref())
+            .map(|(revision, live)| (revision, live, drift::Keep::Schema));
+        finish(db, &mut record, state, succeeded).await?;
         tracing::warn!(execution = %record.id, state = state.as_str(), "{note}");
     }
+    keep_unkept_reference(db, env, project, target, conn).await?;
     Ok(stale.len())
+}
+
+/// A reference recorded between two revisions of an execution keeps no
+/// schema, and an execution the server stopped could not keep one at its
+/// end. The schema is kept now when the live one still has the
+/// reference's fingerprint; otherwise the drift check reports by
+/// fingerprint.
+async fn keep_unkept_reference(
+    db: &Db,
+    env: &Environment,
+    project: &str,
+    target: &Target,
+    conn: &mut PgConnection,
+) -> Result<(), ReleaseError> {
+    let Some(reference) = drift::reference(db, project, &env.name).await? else {
+        return Ok(());
+    };
+    if reference.schema_kept {
+        return Ok(());
+    }
+    let live = schema::introspect_stamped(conn)
+        .await
+        .map_err(|e| target.failed(&e))?;
+    let fingerprint = live.schema.fingerprint();
+    if fingerprint != reference.fingerprint {
+        tracing::warn!(
+            environment = %env.name,
+            revision = %reference.revision_id,
+            "the reference recorded mid-execution kept no schema and the live schema no longer matches it; drift is checked by fingerprint"
+        );
+        return Ok(());
+    }
+    let mut tx = db.pool.begin().await?;
+    drift::record(
+        &mut tx,
+        project,
+        &env.name,
+        &reference.revision_id,
+        (&live, &fingerprint),
+        drift::Keep::Schema,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Settles what every reachable target can tell at start; unreachable or

@@ -231,6 +231,7 @@ async fn stamp_inner(
             &env.name,
             &revision.id,
             (&stamped, &record.fingerprint),
+            drift::Keep::Schema,
         )
         .await?;
         audit::append(

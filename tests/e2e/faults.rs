@@ -94,6 +94,56 @@ fn a_server_killed_mid_execution_leaves_a_failed_record_and_the_next_deploy_appl
     );
 }
 
+/// Between two revisions of an execution, the reference keeps no schema;
+/// a server killed before the execution ends cannot keep it at the end.
+/// The next execution on the target keeps it, so the drift check lists
+/// differences again.
+#[test]
+fn a_reference_left_without_its_schema_by_a_killed_server_is_kept_by_the_next_execution() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    let slow = (
+        "0002_slow",
+        "CREATE TABLE pours (id bigint PRIMARY KEY);\nSELECT pg_sleep(4);\n",
+        "DROP TABLE pours;\n",
+    );
+    let quick = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    f.submit(&t, &[quick, slow]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_slow", &["dev"]);
+
+    let deploy = deploy_in_background(&f, &t.erin);
+    wait_for(
+        Duration::from_secs(30),
+        "the second revision to run",
+        || sleeping_executors(&f.dev) == 1,
+    );
+    f.restart(&[]);
+    assert_ne!(deploy.join().unwrap().code, 0);
+    wait_for(
+        Duration::from_secs(30),
+        "the orphaned session to end",
+        || executors(&f.dev) == 0,
+    );
+    assert_eq!(applied(&f.dev), 1);
+
+    // Nothing left to apply up to the baseline, but the execution settles
+    // what the killed one left.
+    let settle = f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    );
+    assert_eq!(settle.code, 0, "{settle:#?}");
+    execute(&f.dev, "CREATE INDEX venues_out_of_band ON venues (id)");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("venues_out_of_band"), "{drift:#?}");
+}
+
 #[test]
 fn a_committed_execution_the_server_did_not_record_is_reconciled_at_start() {
     let t = tokens();

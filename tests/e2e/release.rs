@@ -795,6 +795,17 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 0, "{drift:#?}");
     assert!(drift.stdout.contains("no drift"), "{drift:#?}");
+    // The reference kept its schema, so a change is listed by name.
+    execute(
+        &f.dev,
+        "CREATE INDEX relabel_log_out_of_band ON relabel_log (id)",
+    );
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(
+        drift.stdout.contains("relabel_log_out_of_band"),
+        "{drift:#?}"
+    );
 }
 
 /// Deploys `baseline`, `revision` and one more revision in one execution

@@ -7,7 +7,7 @@
 use super::sqlite;
 use schemagate_e2e::postgres::Cluster;
 use schemagate_server::db::Db;
-use schemagate_server::drift::{self, Recorded};
+use schemagate_server::drift::{self, Keep, Recorded};
 use schemagate_server::schema;
 use schemagate_server::target::Applied;
 use sqlx::{Connection, PgConnection};
@@ -34,9 +34,22 @@ async fn check(db: &Db, target: &mut PgConnection, recorded: Recorded<'_>) -> dr
         .expect("check")
 }
 
+/// The check of `sgctl drift`, which holds no reading, on a target at
+/// [`REVISION`].
+async fn probe(db: &Db, target: &mut PgConnection) -> drift::Report {
+    let current = Applied {
+        id: REVISION.into(),
+        checksum: String::new(),
+        sequence: 1,
+    };
+    drift::check(db, "default", "dev", target, Some(&current), None)
+        .await
+        .expect("check")
+}
+
 /// Records `reading` as the reference after [`REVISION`], as the executor
 /// does after a revision, and returns its fingerprint.
-async fn record(db: &Db, reading: &schema::Reading) -> String {
+async fn record(db: &Db, reading: &schema::Reading, keep: Keep) -> String {
     let mut catalog = db.pool.begin().await.expect("begin");
     let fingerprint = reading.schema.fingerprint();
     drift::record(
@@ -45,6 +58,7 @@ async fn record(db: &Db, reading: &schema::Reading) -> String {
         "dev",
         REVISION,
         (reading, &fingerprint),
+        keep,
     )
     .await
     .expect("record");
@@ -57,7 +71,7 @@ async fn read_and_record(db: &Db, target: &mut PgConnection) -> (schema::Reading
     let reading = schema::introspect_stamped(target)
         .await
         .expect("introspect");
-    let fingerprint = record(db, &reading).await;
+    let fingerprint = record(db, &reading, Keep::Schema).await;
     (reading, fingerprint)
 }
 
@@ -159,7 +173,7 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
         stamp: String::new(),
         ..reading.clone()
     };
-    let fingerprint = record(&db, &unstamped).await;
+    let fingerprint = record(&db, &unstamped, Keep::Schema).await;
     let recorded = Recorded {
         revision_id: REVISION,
         fingerprint: &fingerprint,
@@ -173,6 +187,58 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     assert!(!trusted(&report), "{}", report.summary);
     run(&mut other, "CREATE INDEX taps_name ON taps (name)").await;
     let report = check(&db, &mut target, recorded).await;
+    assert!(report.drifted, "{}", report.summary);
+    assert!(report.summary.contains("taps_name"), "{}", report.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_without_its_schema_is_checked_by_fingerprint() {
+    let (db, _dir) = sqlite().await;
+    let url = schemagate_e2e::postgres().create_database().await;
+    let mut target = PgConnection::connect(&url).await.expect("connect");
+    run(
+        &mut target,
+        "CREATE TABLE taps (id bigint PRIMARY KEY, name text NOT NULL)",
+    )
+    .await;
+    // As recorded between two revisions of an execution: no schema, no
+    // stamp (an incremental reading).
+    let full = schema::introspect_stamped(&mut target)
+        .await
+        .expect("introspect");
+    let reading = schema::Reading {
+        stamp: String::new(),
+        ..full
+    };
+    let fingerprint = record(&db, &reading, Keep::Fingerprint).await;
+    let reference = drift::reference(&db, "default", "dev")
+        .await
+        .expect("reference")
+        .expect("recorded");
+    assert!(!reference.schema_kept);
+    // Something committed, the schema unchanged: the fingerprints agree.
+    run(&mut target, "INSERT INTO taps VALUES (1, 'north')").await;
+    let report = probe(&db, &mut target).await;
+    assert!(!report.drifted, "{}", report.summary);
+
+    // DDL: drift, said by fingerprint, as no schema can list the differences.
+    run(&mut target, "CREATE INDEX taps_name ON taps (name)").await;
+    let report = probe(&db, &mut target).await;
+    assert!(report.drifted, "{}", report.summary);
+    assert!(
+        report.summary.contains("kept no schema"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.differences.len(), 1, "{}", report.summary);
+
+    // The executor holding the reading lists the differences from it.
+    let held = Recorded {
+        revision_id: REVISION,
+        fingerprint: &fingerprint,
+        reading: &reading,
+    };
+    let report = check(&db, &mut target, held).await;
     assert!(report.drifted, "{}", report.summary);
     assert!(report.summary.contains("taps_name"), "{}", report.summary);
 }
