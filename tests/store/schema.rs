@@ -470,6 +470,7 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "CREATE TYPE cellar_state AS ENUM ('open', 'closed'); ALTER TABLE cellars ADD COLUMN state cellar_state NOT NULL DEFAULT 'open'",
     "ALTER TYPE cellar_state ADD VALUE 'sealed' BEFORE 'closed'",
     "CREATE SEQUENCE rack_labels START WITH 7; CREATE SCHEMA stock; CREATE TABLE stock.items (sku text PRIMARY KEY, label int DEFAULT nextval('rack_labels'))",
+    "ALTER SEQUENCE rack_labels INCREMENT BY 5 MAXVALUE 100000",
     "CREATE VIEW racks_per_cellar AS SELECT cellar_id, count(*) AS racks FROM racks GROUP BY cellar_id",
     "CREATE FUNCTION rack_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER racks_guard BEFORE UPDATE ON racks FOR EACH ROW EXECUTE FUNCTION rack_guard()",
     "CREATE TABLE readings (at timestamptz NOT NULL, value numeric) PARTITION BY RANGE (at); CREATE TABLE readings_2026 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",

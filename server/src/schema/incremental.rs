@@ -141,8 +141,9 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 /// [`traceable`] when no other transaction committed since `before` was
 /// read (the caller checks that with [`only_commit_between`] and the
 /// snapshot this returns). Reads, in one snapshot, the relations `xid`
-/// wrote rows for, those relations alone, the sequences, and the schemas,
-/// extensions, enums and functions only when `xid` changed one of them.
+/// wrote rows for (sequences included), those relations alone, and the
+/// schemas, extensions, enums and functions only when `xid` changed one of
+/// them.
 /// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
 /// digesting every catalog would cost more than the rest of the read. It
 /// comes with the [`Triggers`] that exist, which may have run more than the
@@ -165,8 +166,6 @@ pub async fn introspect_after(
         schema.functions.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
-    schema.sequences.clear();
-    introspect::read_sequences(&mut tx, &mut schema).await?;
     if !changes.relations.is_empty() {
         let names: BTreeSet<String> = introspect::relation_names(&mut tx, &changes.relations)
             .await?
@@ -175,9 +174,11 @@ pub async fn introspect_after(
         for name in &names {
             schema.tables.remove(name);
             schema.views.remove(name);
+            schema.sequences.remove(name);
         }
         schema.indexes.retain(|index| !names.contains(&index.table));
         introspect::read_relations(&mut tx, &mut schema, Some(&changes.relations)).await?;
+        introspect::read_sequences(&mut tx, &mut schema, Some(&changes.relations)).await?;
     }
     tx.rollback().await?;
     let triggers = changes.triggers;

@@ -220,7 +220,7 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
     let changes = super::stamp::read(&mut tx, None).await?;
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
-    read_sequences(&mut tx, &mut schema).await?;
+    read_sequences(&mut tx, &mut schema, None).await?;
     read_relations(&mut tx, &mut schema, None).await?;
     tx.rollback().await?;
     Ok(changes.reading(schema))
@@ -265,11 +265,13 @@ pub(super) async fn read_globals(
     Ok(())
 }
 
+/// Sequences; of the relations `only` when given.
 pub(super) async fn read_sequences(
     conn: &mut PgConnection,
     schema: &mut Schema,
+    only: Option<&[Oid]>,
 ) -> Result<(), sqlx::Error> {
-    for row in sqlx::query(SEQUENCES).fetch_all(&mut *conn).await? {
+    for row in fetch_relations(conn, SEQUENCES, only).await? {
         schema.sequences.insert(
             row.try_get("name")?,
             Sequence {

@@ -21,6 +21,10 @@ use sqlx::{PgConnection, Row};
 /// the relations its rows name (`touched`) and whether it wrote a schema,
 /// extension, enum or function (`global`).
 ///
+/// A sequence's definition is its `pg_sequence` row, which `ALTER SEQUENCE`
+/// rewrites (PostgreSQL 15 rewrites its `pg_class` row too; the scan does
+/// not rely on that).
+///
 /// Rows of built-in objects (oid below `FirstNormalObjectId`, 16384) and
 /// system columns (attnum < 1, created and dropped with their table) cannot
 /// change by user DDL; leaving them out keeps both passes cheap. The small
@@ -48,7 +52,7 @@ macro_rules! catalogs {
             " UNION ALL ",
             $part!(named, "proc", "pg_proc", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
             " UNION ALL ",
-            $part!(digest, "sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "NULL", "false"),
+            $part!(named, "sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "array_agg(c.seqrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             " UNION ALL ",
             $part!(named, "trigger", "pg_trigger", "WHERE c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             " UNION ALL ",
@@ -77,8 +81,9 @@ macro_rules! stamp_part {
     };
 }
 
-/// A catalog's part of what transaction `x.xid` changed; a catalog whose
-/// rows name no relation is not read.
+/// A catalog's part of what transaction `x.xid` changed, from its rows
+/// alone (the join is a filter: `x` has one row); a catalog whose rows name
+/// no relation is not read.
 macro_rules! changes_part {
     (digest, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
         "SELECT NULL, NULL::pg_catalog.oid[], false WHERE false"
@@ -91,7 +96,7 @@ macro_rules! changes_part {
             $global,
             " FROM pg_catalog.",
             $catalog,
-            " c, x ",
+            " c JOIN x ON c.xmin = x.xid ",
             $filter
         )
     };
