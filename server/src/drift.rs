@@ -124,6 +124,29 @@ pub async fn record(
     Ok(())
 }
 
+/// Records `live` with its schema as the reference, in a catalog
+/// transaction of its own: how an execution that stopped keeps the schema
+/// its reference lacked.
+pub async fn keep_schema(
+    db: &Db,
+    project: &str,
+    environment: &str,
+    revision_id: &str,
+    (live, fingerprint): (&Reading, &str),
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    record(
+        &mut tx,
+        project,
+        environment,
+        revision_id,
+        (live, fingerprint),
+        Keep::Schema,
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// The outcome of one drift check.
 pub struct Report {
     pub drifted: bool,
@@ -298,10 +321,11 @@ pub async fn check(
     })
 }
 
-/// The check of a live schema against a reference that kept no schema: the
-/// server stopped in the middle of the execution that recorded it, before
-/// the execution could keep one (the next execution on the target keeps it
-/// when the schema still matches).
+/// The check of a live schema against a reference that kept no schema:
+/// one recorded between two revisions of an execution that is still
+/// running, or that the server stopped before it could keep the schema
+/// (the next execution on the target keeps it when the schema still
+/// matches).
 fn by_fingerprint(
     revision_id: &str,
     expected_fingerprint: String,
@@ -310,7 +334,7 @@ fn by_fingerprint(
     let drifted = live_fingerprint != expected_fingerprint;
     let summary = if drifted {
         format!(
-            "live schema differs from the one recorded after {revision_id} (fingerprint {} against {}); that reference kept no schema (the server stopped during the execution that recorded it), so the differences cannot be listed",
+            "live schema differs from the one recorded after {revision_id} (fingerprint {} against {}); that reference was recorded between two revisions of an execution and kept no schema (the execution keeps one when it ends; after a server stop, the next execution on the target does), so the differences cannot be listed",
             &live_fingerprint[..12.min(live_fingerprint.len())],
             &expected_fingerprint[..12.min(expected_fingerprint.len())]
         )

@@ -237,21 +237,15 @@ async fn keep_reference(
             (last.reading, last.fingerprint)
         }
     };
-    let recorded: Result<(), sqlx::Error> = async {
-        let mut tx = db.pool.begin().await?;
-        drift::record(
-            &mut tx,
-            project,
-            &env.name,
-            &last.revision_id,
-            (&reading, &fingerprint),
-            drift::Keep::Schema,
-        )
-        .await?;
-        tx.commit().await
-    }
+    let kept = drift::keep_schema(
+        db,
+        project,
+        &env.name,
+        &last.revision_id,
+        (&reading, &fingerprint),
+    )
     .await;
-    if let Err(err) = recorded {
+    if let Err(err) = kept {
         tracing::error!(error = %err, "could not keep the reference's schema");
     }
 }
@@ -994,17 +988,14 @@ async fn keep_unkept_reference(
         );
         return Ok(());
     }
-    let mut tx = db.pool.begin().await?;
-    drift::record(
-        &mut tx,
+    drift::keep_schema(
+        db,
         project,
         &env.name,
         &reference.revision_id,
         (&live, &fingerprint),
-        drift::Keep::Schema,
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
