@@ -808,6 +808,47 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     );
 }
 
+/// The reference's schema is kept only where an execution ends; the same
+/// on a PostgreSQL catalog, for an execution that stops after a middle
+/// revision.
+#[test]
+fn on_a_postgres_catalog_an_execution_that_stops_keeps_its_reference() {
+    let t = tokens();
+    let f = Fixture::start_on_postgres_catalog(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_baseline",
+                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+                "DROP TABLE venues;\n",
+            ),
+            (
+                "0002_taps",
+                "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+                "DROP TABLE taps;\n",
+            ),
+            (
+                "0003_broken",
+                "INSERT INTO no_such_table VALUES (1);\n",
+                "SELECT 1;\n",
+            ),
+        ],
+    );
+    for id in ["0001_baseline", "0002_taps", "0003_broken"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_taps"]);
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+    execute(&f.dev, "CREATE INDEX taps_out_of_band ON taps (id)");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("taps_out_of_band"), "{drift:#?}");
+}
+
 /// Deploys `baseline`, `revision` and one more revision in one execution
 /// on a target where nothing else commits, so that the executor would read
 /// `revision` incrementally, and checks that the fingerprint recorded after
