@@ -17,7 +17,6 @@ pub struct Reference {
     pub revision_id: String,
     pub fingerprint: String,
     pub catalog_stamp: String,
-    pub schema_kept: bool,
 }
 
 /// What a reference keeps of a reading. An execution keeps the schema only
@@ -32,26 +31,46 @@ pub enum Keep {
     Fingerprint,
 }
 
+const SELECT_REFERENCE: &str = "SELECT revision_id, fingerprint, catalog_stamp FROM target_schemas \
+     WHERE project = $1 AND environment = $2";
+
 /// The reference of an environment's target.
 pub async fn reference(
     db: &Db,
     project: &str,
     environment: &str,
 ) -> Result<Option<Reference>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT revision_id, fingerprint, catalog_stamp, CAST(CASE WHEN schema_json = '' THEN 0 ELSE 1 END AS BIGINT) \
-         FROM target_schemas WHERE project = $1 AND environment = $2",
-    )
-    .bind(project)
-    .bind(environment)
-    .fetch_optional(&db.pool)
-    .await?;
+    select_reference(db, SELECT_REFERENCE, project, environment).await
+}
+
+/// The reference of an environment's target when it kept no schema (see
+/// [`Keep`]). Asked once per execution, not at every gate check: the
+/// comparison reads the schema it tests for.
+pub async fn unkept_reference(
+    db: &Db,
+    project: &str,
+    environment: &str,
+) -> Result<Option<Reference>, sqlx::Error> {
+    let query = format!("{SELECT_REFERENCE} AND schema_json = ''");
+    select_reference(db, &query, project, environment).await
+}
+
+async fn select_reference(
+    db: &Db,
+    query: &str,
+    project: &str,
+    environment: &str,
+) -> Result<Option<Reference>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(query.to_string()))
+        .bind(project)
+        .bind(environment)
+        .fetch_optional(&db.pool)
+        .await?;
     row.map(|row| {
         Ok(Reference {
             revision_id: row.try_get(0)?,
             fingerprint: row.try_get(1)?,
             catalog_stamp: row.try_get(2)?,
-            schema_kept: row.try_get::<i64, _>(3)? != 0,
         })
     })
     .transpose()

@@ -499,18 +499,19 @@ async fn run_locked(
         version_table = true;
 
         // The reading before is merged into the one after, not copied.
+        let last_of_plan = position == final_position;
         let after = schema_after(
             conn,
             last.take(),
             applied.xid.as_deref(),
             request.action.sql(revision),
-            position == final_position,
+            last_of_plan,
         )
         .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
         .await
         .map_err(|e| target.failed(&e))?;
         record.fingerprint = after.fingerprint.clone();
-        let keep = if position == final_position {
+        let keep = if last_of_plan {
             drift::Keep::Schema
         } else {
             drift::Keep::Fingerprint
@@ -970,12 +971,9 @@ async fn keep_unkept_reference(
     target: &Target,
     conn: &mut PgConnection,
 ) -> Result<(), ReleaseError> {
-    let Some(reference) = drift::reference(db, project, &env.name).await? else {
+    let Some(reference) = drift::unkept_reference(db, project, &env.name).await? else {
         return Ok(());
     };
-    if reference.schema_kept {
-        return Ok(());
-    }
     let live = schema::introspect_stamped(conn)
         .await
         .map_err(|e| target.failed(&e))?;

@@ -84,14 +84,15 @@ pub fn traceable(sql: &str) -> bool {
 /// checks that its incremental read equals the schema before it.
 pub fn data_only(sql: &str) -> bool {
     every_statement(sql, |node| {
-        matches!(
-            node,
-            NodeEnum::InsertStmt(_)
-                | NodeEnum::UpdateStmt(_)
-                | NodeEnum::DeleteStmt(_)
-                | NodeEnum::VariableSetStmt(_)
-        )
+        is_data_statement(node) || matches!(node, NodeEnum::VariableSetStmt(_))
     })
+}
+
+fn is_data_statement(node: &NodeEnum) -> bool {
+    matches!(
+        node,
+        NodeEnum::InsertStmt(_) | NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_)
+    )
 }
 
 /// Whether `sql` parses and `admit` holds for each of its statements.
@@ -215,14 +216,9 @@ impl Triggers {
     /// row trigger when `sql` has a data statement. SQL that does not parse
     /// may have.
     pub fn may_have_fired(self, sql: &str) -> bool {
-        self.event
-            || (self.row
-                && !every_statement(sql, |node| {
-                    !matches!(
-                        node,
-                        NodeEnum::InsertStmt(_) | NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_)
-                    )
-                }))
+        // "Has a data statement" is "not every statement is something else",
+        // which also holds for SQL that does not parse.
+        self.event || (self.row && !every_statement(sql, |node| !is_data_statement(node)))
     }
 }
 

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -222,14 +223,12 @@ impl Schema {
     /// in canonical order up to elements that differ only in an [`Info`],
     /// which serialize alike once cleared.
     pub fn fingerprint(&self) -> String {
-        let sorted;
         let schema = if self.is_sorted() {
-            self
+            Cow::Borrowed(self)
         } else {
             let mut copy = self.clone();
             copy.sort();
-            sorted = copy;
-            &sorted
+            Cow::Owned(copy)
         };
         let mut hash = HashWriter(Sha256::new());
         hash.0.update(CANONICAL_VERSION.as_bytes());
@@ -238,7 +237,7 @@ impl Schema {
             // Serializing plain structs, strings, integers and B-tree maps
             // into a hash cannot fail; an empty hash input would still be
             // deterministic.
-            let _ = serde_json::to_writer(&mut hash, schema);
+            let _ = serde_json::to_writer(&mut hash, &*schema);
         }
         hex::encode(hash.0.finalize())
     }
