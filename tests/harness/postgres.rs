@@ -10,7 +10,7 @@
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub struct Postgres {
     /// URL of the maintenance database, used to create per-test databases.
@@ -126,6 +126,19 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Binds 127.0.0.1:`port` without listening on it. SO_REUSEADDR lets the
+/// bind through the TIME_WAIT connections the stopped server left behind.
+fn reserve(port: u16) -> socket2::Socket {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket
+        .bind(&address.into())
+        .unwrap_or_else(|err| panic!("cannot hold port {port} of the stopped cluster: {err}"));
+    socket
+}
+
 /// A throwaway PostgreSQL cluster in a temp directory on a free port, with
 /// trust authentication for the `postgres` user. Dropping it stops the
 /// cluster and removes its directory; a watchdog does the same if the test
@@ -136,6 +149,11 @@ pub struct Cluster {
     dir: PathBuf,
     data: PathBuf,
     port: u16,
+    /// While the cluster is stopped, a bound socket that does not listen
+    /// keeps its port: a connection is refused as by a stopped server, and no
+    /// other test's server or cluster can take the port meanwhile (which
+    /// would hand the catalog's reconnects to a stranger).
+    reserved_port: Mutex<Option<socket2::Socket>>,
 }
 
 impl Cluster {
@@ -187,6 +205,7 @@ impl Cluster {
             dir,
             data,
             port: free_port(),
+            reserved_port: Mutex::new(None),
         };
         cluster.start_again();
         cluster
@@ -200,6 +219,7 @@ impl Cluster {
     /// Starts the (stopped) cluster again on the same port and waits until
     /// it accepts connections.
     pub fn start_again(&self) {
+        drop(self.reserved_port.lock().expect("port lock").take());
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             self.port,
@@ -236,6 +256,7 @@ impl Cluster {
             "pg_ctl stop failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        *self.reserved_port.lock().expect("port lock") = Some(reserve(self.port));
     }
 }
 

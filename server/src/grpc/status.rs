@@ -56,16 +56,37 @@ pub fn database(err: sqlx::Error) -> Status {
 /// Maps a catalog database failure shared by several calls (one fleet
 /// report batch).
 fn database_ref(err: &sqlx::Error) -> Status {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            tracing::warn!(error = %err, "catalog database unavailable");
-            Status::unavailable("the catalog database is unavailable; retry shortly")
-        }
-        _ => {
-            tracing::error!(error = %err, "catalog database error");
-            Status::internal("catalog database error (logged on the server)")
-        }
+    if unreachable(err) {
+        tracing::warn!(error = %err, "catalog database unavailable");
+        Status::unavailable("the catalog database is unavailable; retry shortly")
+    } else {
+        tracing::error!(error = %err, "catalog database error");
+        Status::internal("catalog database error (logged on the server)")
     }
+}
+
+/// True when the failure says the catalog cannot be reached right now rather
+/// than that the request went wrong: no connection could be had, or the
+/// server ended the one in use. A PostgreSQL catalog shutting down sends
+/// every open connection `57P01 admin_shutdown` before its socket closes, so
+/// a call caught mid-shutdown fails with that code, not with an I/O error.
+fn unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unreachable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that is going away or refusing connections: class
+/// 08 (connection exception), 57P01-57P05 (shutdown, crash, not accepting
+/// connections, database dropped, idle session timeout) and 53300 (too many
+/// connections).
+fn unreachable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code == "53300"
 }
 
 /// The most of a message a status carries, as it travels: in a response
@@ -140,6 +161,29 @@ fn release_status(err: crate::release::ReleaseError) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_going_away_is_unavailable_and_a_failing_query_is_not() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300"] {
+            assert!(unreachable_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "57014", "22P02"] {
+            assert!(!unreachable_sqlstate(code), "{code}");
+        }
+        assert!(unreachable(&sqlx::Error::PoolTimedOut));
+        assert!(unreachable(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        assert!(!unreachable(&sqlx::Error::RowNotFound));
+        assert_eq!(
+            database(sqlx::Error::PoolClosed).code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            database(sqlx::Error::Protocol("unexpected message".into())).code(),
+            tonic::Code::Internal
+        );
+    }
 
     #[test]
     fn long_messages_are_cut_by_their_encoded_size_and_say_so() {
