@@ -566,12 +566,12 @@ enum Read {
 /// [traceable](schema::traceable), no other transaction committed since
 /// `before` was read ([`schema::only_commit_between`], checked before the
 /// read and again on its snapshot), no trigger may have fired
-/// ([`schema::Triggers`]) and, for data statements alone, the schema did
-/// not change ([`schema::data_only`]); in full, with its stamp, for the first
-/// revision of an execution and for the last, where the incremental result
-/// is checked against the full read so that an execution ends on a
-/// reference read in full ([`check_reference`] does the same for one that
-/// stops early).
+/// ([`schema::Triggers`]) and it called no function on a target that has
+/// code to call ([`schema::may_call_functions`]); in full, with its stamp,
+/// for the first revision of an execution and for the last, where the
+/// incremental result is checked against the full read so that an
+/// execution ends on a reference read in full ([`keep_reference`] does the
+/// same for one that stops early).
 async fn schema_after(
     conn: &mut PgConnection,
     before: Option<Recording>,
@@ -596,15 +596,15 @@ async fn schema_after(
             );
             return read_in_full(conn).await;
         }
-        let incremental = After::of(incremental, Read::Incremental);
-        let alone =
-            schema::only_commit_between(&snapshot_before, &incremental.reading.snapshot, xid);
-        if alone && schema::data_only(sql) && incremental.fingerprint != before.fingerprint {
+        if incremental.schema.has_callable_code() && schema::may_call_functions(sql) {
             tracing::info!(
-                "a revision of data statements changed the schema (a function it called ran DDL); read in full"
+                "the revision may have called a function of the target's, which can run DDL of any kind; read in full"
             );
             return read_in_full(conn).await;
         }
+        let incremental = After::of(incremental, Read::Incremental);
+        let alone =
+            schema::only_commit_between(&snapshot_before, &incremental.reading.snapshot, xid);
         if alone && !last {
             return Ok(incremental);
         }

@@ -749,11 +749,10 @@ const RELABEL_FUNCTION_BASELINE: (&str, &str, &str) = (
     "DROP VIEW tap_names;\nDROP TABLE relabels, taps;\nDROP FUNCTION relabel_now();\n",
 );
 
-/// Revision 2 creates a table and inserts the result of a function that
-/// renames the column the view reads (see [`RELABEL_FUNCTION_BASELINE`]):
-/// no trigger fires and the revision is not data alone, so the executor
-/// reads it incrementally and gets it wrong. Revision 3 fails, so the
-/// execution stops right after revision 2.
+/// Revision 2 is read incrementally and keeps no schema of its own, since
+/// revision 3 would end the execution; revision 3 fails, so the execution
+/// stops right after revision 2 and keeps a reference read in full, with its
+/// catalog stamp and its schema.
 #[test]
 fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     let t = tokens();
@@ -763,9 +762,9 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
         &[
             RELABEL_FUNCTION_BASELINE,
             (
-                "0002_relabel",
-                "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels SELECT relabel_now();\n",
-                "DELETE FROM relabels;\nDROP TABLE relabel_log;\n",
+                "0002_relabel_log",
+                "CREATE TABLE relabel_log (id int);\n",
+                "DROP TABLE relabel_log;\n",
             ),
             (
                 "0003_broken",
@@ -774,17 +773,27 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
             ),
         ],
     );
-    for id in ["0001_baseline", "0002_relabel", "0003_broken"] {
+    for id in ["0001_baseline", "0002_relabel_log", "0003_broken"] {
         f.approve(&t.carol, id, &["dev"]);
     }
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("no_such_table"), "{out:#?}");
-    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_relabel"]);
+    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_relabel_log"]);
+    let catalog =
+        rusqlite::Connection::open(f.server.database_url.trim_start_matches("sqlite://")).unwrap();
+    let (revision, stamp, schema): (String, String, String) = catalog
+        .query_row(
+            "SELECT revision_id, catalog_stamp, schema_json FROM target_schemas WHERE environment = 'dev'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(revision, "0002_relabel_log");
+    assert!(!stamp.is_empty(), "the reference was read in full");
+    assert!(schema.contains("relabel_log"), "{schema}");
     assert!(
-        f.server
-            .log()
-            .contains("the schema read incrementally differs from the full read"),
+        !f.server.log().contains("differs from the full read"),
         "{}",
         f.server.log()
     );
@@ -910,9 +919,9 @@ fn a_revision_whose_trigger_runs_ddl_is_read_in_full() {
     );
 }
 
-/// A revision of data statements alone must leave the schema as it was;
-/// when a function it calls changed it anyway, the executor reads it in
-/// full.
+/// A function a data statement calls can run any DDL: the executor reads
+/// in full after a revision that may call a function on a target that has
+/// functions.
 #[test]
 fn a_data_revision_that_changed_the_schema_is_read_in_full() {
     assert_recorded_after_a_full_read(
@@ -921,6 +930,34 @@ fn a_data_revision_that_changed_the_schema_is_read_in_full() {
             "0002_relabel",
             "INSERT INTO relabels SELECT relabel_now();\n",
             "DELETE FROM relabels;\n",
+        ),
+    );
+}
+
+/// The same when the revision also runs DDL of its own, which the
+/// incremental read would follow, but not the function's.
+#[test]
+fn a_revision_that_runs_ddl_and_calls_a_function_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        RELABEL_FUNCTION_BASELINE,
+        (
+            "0002_relabel",
+            "CREATE TABLE relabel_log (id int);\nINSERT INTO relabels SELECT relabel_now();\n",
+            "DELETE FROM relabels;\nDROP TABLE relabel_log;\n",
+        ),
+    );
+}
+
+/// And when the function is called through a column default, with no call
+/// in the data statement itself.
+#[test]
+fn a_function_called_through_a_column_default_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        RELABEL_FUNCTION_BASELINE,
+        (
+            "0002_relabel",
+            "CREATE TABLE relabel_log (id int DEFAULT relabel_now());\nINSERT INTO relabel_log DEFAULT VALUES;\n",
+            "DROP TABLE relabel_log;\n",
         ),
     );
 }

@@ -12,12 +12,9 @@
 //! only statements of that kind; anything else is read in full. User code
 //! can run any DDL on a revision's behalf, so the executor reads in full
 //! whenever a trigger may have fired ([`Triggers`]: an event trigger exists,
-//! or a row trigger does and the revision has data statements). A function
-//! a data statement calls directly can run DDL too: a revision of data
-//! statements alone must leave the schema as it was, and the executor reads
-//! it in full when it did not ([`data_only`]); one that also runs DDL is
-//! caught only by the full read compared with the incremental one that
-//! ends every execution.
+//! or a row trigger does and the revision has data statements) and whenever
+//! the revision may have called a function on a target that has code to call
+//! ([`Schema::has_callable_code`], [`may_call_functions`]).
 //!
 //! It is exact only when no other transaction committed between the read
 //! before the revision and the read after it: what another transaction
@@ -79,13 +76,23 @@ pub fn traceable(sql: &str) -> bool {
     })
 }
 
-/// Whether `sql` holds data statements alone (and `SET`s). Such a revision
-/// changes no schema, unless a trigger it fires runs DDL: the executor
-/// checks that its incremental read equals the schema before it.
-pub fn data_only(sql: &str) -> bool {
-    every_statement(sql, |node| {
-        is_data_statement(node) || matches!(node, NodeEnum::VariableSetStmt(_))
-    })
+/// Whether running `sql` may call a function: it has a data statement
+/// (which calls one directly, or through a column default, a check or a
+/// trigger) or a function call anywhere (a volatile default or a check
+/// evaluated on existing rows, an index expression, `USING`). It errs
+/// towards yes: a view naming a function calls nothing. SQL that does not
+/// parse may.
+pub fn may_call_functions(sql: &str) -> bool {
+    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
+        return true;
+    };
+    // pg_query's node walker skips some fields (a column default's
+    // expression); the printed tree names every node, however deep. A string
+    // constant spelling a node's name only errs towards yes.
+    let tree = format!("{:?}", parsed.protobuf.stmts);
+    ["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("]
+        .iter()
+        .any(|node| tree.contains(node))
 }
 
 fn is_data_statement(node: &NodeEnum) -> bool {
@@ -236,7 +243,7 @@ impl Changes {
 
 #[cfg(test)]
 mod tests {
-    use super::{data_only, only_commit_between, traceable};
+    use super::{may_call_functions, only_commit_between, traceable};
 
     #[test]
     fn only_a_lone_commit_of_the_revision_lets_it_be_read_incrementally() {
@@ -275,15 +282,29 @@ mod tests {
     }
 
     #[test]
-    fn data_only_means_no_ddl_at_all() {
-        assert!(data_only(
-            "SET lock_timeout = '2s'; INSERT INTO t VALUES (1); UPDATE t SET a = 2; DELETE FROM t"
-        ));
-        assert!(!data_only(
-            "INSERT INTO t VALUES (1); CREATE INDEX ON t (a)"
-        ));
-        assert!(!data_only("SELECT f()"));
-        assert!(!data_only("INSERT INTO t VALUES ("));
+    fn a_data_statement_or_a_function_call_may_call_user_code() {
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "CREATE TABLE log (id int); UPDATE t SET a = 2",
+            "DELETE FROM t",
+            "CREATE TABLE log (at int DEFAULT relabel_now())",
+            "ALTER TABLE t ADD COLUMN at int DEFAULT relabel_now()",
+            "ALTER TABLE t ADD COLUMN at int GENERATED ALWAYS AS (twice(a)) STORED",
+            "ALTER TABLE t ADD CONSTRAINT positive CHECK (check_it(a))",
+            "CREATE INDEX ON t (lower(name))",
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint USING convert_it(a)",
+            "INSERT INTO t VALUES (",
+        ] {
+            assert!(may_call_functions(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE log (id int NOT NULL DEFAULT 0)",
+            "ALTER TABLE t ADD COLUMN note text",
+            "CREATE INDEX ON t (name)",
+            "SET lock_timeout = '2s'; COMMENT ON TABLE t IS 'taps'",
+        ] {
+            assert!(!may_call_functions(sql), "{sql}");
+        }
     }
 
     #[test]

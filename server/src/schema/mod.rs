@@ -13,7 +13,9 @@ mod model;
 mod stamp;
 
 pub use diff::{Difference, diff};
-pub use incremental::{Triggers, data_only, introspect_after, only_commit_between, traceable};
+pub use incremental::{
+    Triggers, introspect_after, may_call_functions, only_commit_between, traceable,
+};
 pub use introspect::{Reading, introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,

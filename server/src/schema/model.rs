@@ -214,6 +214,13 @@ impl Index {
 }
 
 impl Schema {
+    /// Whether the schema has code a statement may call that can run DDL: a
+    /// user function or procedure, or an extension besides PL/pgSQL (whose
+    /// functions the model does not list).
+    pub fn has_callable_code(&self) -> bool {
+        !self.functions.is_empty() || self.extensions.iter().any(|name| name != "plpgsql")
+    }
+
     /// Hex SHA-256 of the canonical serialization: a versioned JSON form of
     /// the model with every [`Info`] cleared and every vector sorted.
     /// Equal schemas (`==`) have equal fingerprints.
@@ -293,6 +300,20 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn functions_and_extensions_other_than_plpgsql_are_callable_code() {
+        let mut schema = Schema::default();
+        schema.extensions.insert("plpgsql".into());
+        assert!(!schema.has_callable_code(), "every database has PL/pgSQL");
+        schema.extensions.insert("pg_partman".into());
+        assert!(schema.has_callable_code());
+        let mut schema = Schema::default();
+        schema
+            .functions
+            .insert("public.relabel_now()".into(), String::new());
+        assert!(schema.has_callable_code());
+    }
 
     #[test]
     fn names_and_positions_do_not_change_equality_or_fingerprint() {
