@@ -55,6 +55,19 @@ pub async fn unkept_reference(
     select_reference(db, &query, project, environment).await
 }
 
+/// The projects whose reference on `environment`'s target kept no schema.
+pub async fn projects_with_unkept_reference(
+    db: &Db,
+    environment: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT project FROM target_schemas WHERE environment = $1 AND schema_json = ''",
+    )
+    .bind(environment)
+    .fetch_all(&db.pool)
+    .await
+}
+
 async fn select_reference(
     db: &Db,
     query: &str,

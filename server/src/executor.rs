@@ -997,32 +997,25 @@ async fn keep_unkept_reference(
     Ok(())
 }
 
-/// Settles what every reachable target can tell at start; unreachable or
-/// busy targets are settled by their next execution.
+/// Settles what every reachable target can tell at start (records left
+/// running, references left without their schema); unreachable or busy
+/// targets are settled by their next execution.
 pub async fn reconcile_at_start(db: &Db, policy: &Policy) {
     for env in &policy.environments {
         let Ok(target) = Target::of(env) else {
             continue;
         };
-        let pending: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT id FROM executions WHERE environment = $1 AND state = 'running' LIMIT 1",
-        )
-        .bind(&env.name)
-        .fetch_optional(&db.pool)
-        .await;
-        if !matches!(pending, Ok(Some(_))) {
-            continue;
-        }
+        let projects = match unsettled_projects(db, &env.name).await {
+            Ok(projects) if !projects.is_empty() => projects,
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::warn!(environment = %env.name, error = %err, "reconciliation deferred");
+                continue;
+            }
+        };
         let Ok(mut conn) = target.connect("schemagate reconcile").await else {
             continue;
         };
-        let projects: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT project FROM executions WHERE environment = $1 AND state = 'running'",
-        )
-        .bind(&env.name)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap_or_default();
         for project in &projects {
             // A project whose lock is held has a live execution; it settles its own.
             if !matches!(target::try_lock(&mut conn, project).await, Ok(Ok(()))) {
@@ -1039,6 +1032,26 @@ pub async fn reconcile_at_start(db: &Db, policy: &Policy) {
         }
         target::close(conn).await;
     }
+}
+
+/// The projects of `environment` with something a stopped server left
+/// unsettled: an execution record still running, or a reference without
+/// its schema (a server stopped between two revisions leaves no running
+/// record).
+async fn unsettled_projects(
+    db: &Db,
+    environment: &str,
+) -> Result<std::collections::BTreeSet<String>, sqlx::Error> {
+    let mut projects: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT project FROM executions WHERE environment = $1 AND state = 'running'",
+    )
+    .bind(environment)
+    .fetch_all(&db.pool)
+    .await?
+    .into_iter()
+    .collect();
+    projects.extend(drift::projects_with_unkept_reference(db, environment).await?);
+    Ok(projects)
 }
 
 /// Records a stamp as an execution, in the caller's catalog transaction.

@@ -144,6 +144,59 @@ fn a_reference_left_without_its_schema_by_a_killed_server_is_kept_by_the_next_ex
     assert!(drift.stdout.contains("venues_out_of_band"), "{drift:#?}");
 }
 
+/// A server stopped between two revisions leaves a reference without its
+/// schema and no record running. The next start keeps the live schema when
+/// it still has the reference's fingerprint, so the drift check lists
+/// differences again without waiting for an execution.
+#[test]
+fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[(
+            "0001_baseline",
+            "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+            "DROP TABLE venues;\n",
+        )],
+    );
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+
+    f.server.kill();
+    let catalog = f
+        .server
+        .database_url
+        .trim_start_matches("sqlite://")
+        .to_string();
+    let kept_schema = |catalog: &str| -> String {
+        rusqlite::Connection::open(catalog)
+            .unwrap()
+            .query_row(
+                "SELECT schema_json FROM target_schemas WHERE environment = 'dev'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert!(kept_schema(&catalog).contains("venues"));
+    rusqlite::Connection::open(&catalog)
+        .unwrap()
+        .execute("UPDATE target_schemas SET schema_json = ''", [])
+        .unwrap();
+
+    f.restart(&[]);
+    wait_for(
+        Duration::from_secs(30),
+        "the reference kept at start",
+        || kept_schema(&catalog).contains("venues"),
+    );
+    execute(&f.dev, "CREATE INDEX venues_out_of_band ON venues (id)");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("venues_out_of_band"), "{drift:#?}");
+}
+
 #[test]
 fn a_committed_execution_the_server_did_not_record_is_reconciled_at_start() {
     let t = tokens();
