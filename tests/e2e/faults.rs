@@ -3,7 +3,7 @@
 //! Nothing is applied twice, nothing is left "running", and the next deploy
 //! continues correctly.
 
-use crate::release::{Fixture, applied, execute, query_i64, table_exists, tokens};
+use crate::release::{Fixture, Tokens, applied, execute, query_i64, table_exists, tokens};
 use schemagate_e2e::{Run, wait_for};
 use std::time::Duration;
 
@@ -144,14 +144,10 @@ fn a_reference_left_without_its_schema_by_a_killed_server_is_kept_by_the_next_ex
     assert!(drift.stdout.contains("venues_out_of_band"), "{drift:#?}");
 }
 
-/// A server stopped between two revisions leaves a reference without its
-/// schema and no record running. The next start keeps the live schema when
-/// it still has the reference's fingerprint, so the drift check lists
-/// differences again without waiting for an execution.
-#[test]
-fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() {
+/// A fixture whose `dev` target is at the one revision it has, `venues`.
+fn venues_deployed_on_dev() -> (Tokens, Fixture) {
     let t = tokens();
-    let mut f = Fixture::start(|p| p);
+    let f = Fixture::start(|p| p);
     f.submit(
         &t,
         &[(
@@ -162,16 +158,20 @@ fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() 
     );
     f.approve(&t.carol, "0001_baseline", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    (t, f)
+}
+
+/// A server stopped between two revisions leaves a reference without its
+/// schema and no record running. The next start keeps the live schema when
+/// it still has the reference's fingerprint, so the drift check lists
+/// differences again without waiting for an execution.
+#[test]
+fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() {
+    let (t, mut f) = venues_deployed_on_dev();
 
     f.server.kill();
-    let catalog = f
-        .server
-        .database_url
-        .trim_start_matches("sqlite://")
-        .to_string();
-    let kept_schema = |catalog: &str| -> String {
-        rusqlite::Connection::open(catalog)
-            .unwrap()
+    let kept_schema = |f: &Fixture| -> String {
+        f.open_catalog()
             .query_row(
                 "SELECT schema_json FROM target_schemas WHERE environment = 'dev'",
                 [],
@@ -179,9 +179,8 @@ fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() 
             )
             .unwrap()
     };
-    assert!(kept_schema(&catalog).contains("venues"));
-    rusqlite::Connection::open(&catalog)
-        .unwrap()
+    assert!(kept_schema(&f).contains("venues"));
+    f.open_catalog()
         .execute("UPDATE target_schemas SET schema_json = ''", [])
         .unwrap();
 
@@ -189,7 +188,7 @@ fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() 
     wait_for(
         Duration::from_secs(30),
         "the reference kept at start",
-        || kept_schema(&catalog).contains("venues"),
+        || kept_schema(&f).contains("venues"),
     );
     execute(&f.dev, "CREATE INDEX venues_out_of_band ON venues (id)");
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
@@ -199,18 +198,7 @@ fn a_reference_left_without_its_schema_between_two_revisions_is_kept_at_start() 
 
 #[test]
 fn a_committed_execution_the_server_did_not_record_is_reconciled_at_start() {
-    let t = tokens();
-    let mut f = Fixture::start(|p| p);
-    f.submit(
-        &t,
-        &[(
-            "0001_baseline",
-            "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-            "DROP TABLE venues;\n",
-        )],
-    );
-    f.approve(&t.carol, "0001_baseline", &["dev"]);
-    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    let (t, mut f) = venues_deployed_on_dev();
     let id = newest_execution(&f, &t.erin)["id"]
         .as_str()
         .unwrap()
@@ -219,12 +207,7 @@ fn a_committed_execution_the_server_did_not_record_is_reconciled_at_start() {
     // What a crash between the target's commit and the catalog's would
     // leave: the record still running and no schema reference.
     f.server.kill();
-    let catalog = f
-        .server
-        .database_url
-        .trim_start_matches("sqlite://")
-        .to_string();
-    let db = rusqlite::Connection::open(&catalog).unwrap();
+    let db = f.open_catalog();
     db.execute(
         "UPDATE executions SET state = 'running', finished_at_ms = NULL, fingerprint = '' WHERE id = ?1",
         [&id],

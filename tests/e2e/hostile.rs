@@ -1687,8 +1687,7 @@ fn sql_injection_in_free_text_is_inert_and_stored_verbatim() {
 
     // The catalog is whole: every table there, the lineage and the
     // approvals listed, the texts verbatim, the audit chain intact.
-    let catalog =
-        rusqlite::Connection::open(f.server.database_url.trim_start_matches("sqlite://")).unwrap();
+    let catalog = f.open_catalog();
     let mut tables: Vec<String> = catalog
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()

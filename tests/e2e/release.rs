@@ -156,6 +156,13 @@ impl Fixture {
         }
     }
 
+    /// A connection to the server's SQLite catalog file, to look at what it
+    /// recorded or to leave what a crash would.
+    pub fn open_catalog(&self) -> rusqlite::Connection {
+        let path = self.server.database_url.trim_start_matches("sqlite://");
+        rusqlite::Connection::open(path).expect("open the SQLite catalog")
+    }
+
     /// Stops the server with SIGKILL and starts it again on the same
     /// catalog, with `overrides` replacing variables of its environment.
     pub fn restart(&mut self, overrides: &[(&str, &str)]) {
@@ -440,12 +447,7 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
 
     // The approval records the checksum: were the stored revision's content
     // (and so its checksum) changed behind the server's back, it no longer counts.
-    let catalog = f
-        .server
-        .database_url
-        .trim_start_matches("sqlite://")
-        .to_string();
-    let db = rusqlite::Connection::open(&catalog).unwrap();
+    let db = f.open_catalog();
     db.execute(
         "UPDATE revisions SET checksum = 'changed' WHERE id = '0001_baseline'",
         [],
@@ -780,8 +782,7 @@ fn an_execution_that_stops_early_still_ends_on_a_reference_read_in_full() {
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("no_such_table"), "{out:#?}");
     assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_relabel_log"]);
-    let catalog =
-        rusqlite::Connection::open(f.server.database_url.trim_start_matches("sqlite://")).unwrap();
+    let catalog = f.open_catalog();
     let (revision, stamp, schema): (String, String, String) = catalog
         .query_row(
             "SELECT revision_id, catalog_stamp, schema_json FROM target_schemas WHERE environment = 'dev'",
