@@ -199,7 +199,7 @@ impl Cluster {
             String::from_utf8_lossy(&output.stderr)
         );
         spawn_watchdog(root, &bin, &dir, &data);
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             bin,
             root,
             dir,
@@ -207,7 +207,17 @@ impl Cluster {
             port: free_port(),
             reserved_port: Mutex::new(None),
         };
-        cluster.start_again();
+        // The port was free when picked, but another test may bind it
+        // before the server does: then another port.
+        for attempt in 1.. {
+            match cluster.launch() {
+                Ok(()) => break,
+                Err(err) if attempt < 3 && err.contains("Address already in use") => {
+                    cluster.port = free_port();
+                }
+                Err(err) => panic!("pg_ctl start failed: {err}"),
+            }
+        }
         cluster
     }
 
@@ -220,6 +230,14 @@ impl Cluster {
     /// it accepts connections.
     pub fn start_again(&self) {
         drop(self.reserved_port.lock().expect("port lock").take());
+        if let Err(err) = self.launch() {
+            panic!("pg_ctl start failed: {err}");
+        }
+    }
+
+    /// Runs `pg_ctl start` and waits until the server accepts connections;
+    /// on failure, what pg_ctl and the server's log said.
+    fn launch(&self) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             self.port,
@@ -234,12 +252,14 @@ impl Cluster {
             .stdin(Stdio::null())
             .output()
             .expect("run pg_ctl");
-        assert!(
-            output.status.success(),
-            "pg_ctl start failed: {}\n{}",
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}\n{}",
             String::from_utf8_lossy(&output.stderr),
             std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
-        );
+        ))
     }
 
     /// Stops the cluster (disconnecting every client) and waits until it is down.
