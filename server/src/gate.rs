@@ -81,12 +81,25 @@ pub async fn check(
         reason,
     };
 
-    let evaluation = approvals::evaluate(db, policy, env, revision, action).await?;
-    conditions.push(Condition {
-        name: "approvals",
-        passed: evaluation.satisfied,
-        reason: evaluation.reason,
-    });
+    // An approval vouches for the checksum; the SQL that runs must still
+    // have it.
+    if crate::catalog::checksum(&revision.up_sql, &revision.down_sql) != revision.checksum {
+        conditions.push(fail(
+            "approvals",
+            format!(
+                "the SQL stored for {} no longer has its checksum {}: the catalog was changed outside Schemagate, and no approval vouches for what it holds now",
+                revision.id,
+                &revision.checksum[..12.min(revision.checksum.len())]
+            ),
+        ));
+    } else {
+        let evaluation = approvals::evaluate(db, policy, env, revision, action).await?;
+        conditions.push(Condition {
+            name: "approvals",
+            passed: evaluation.satisfied,
+            reason: evaluation.reason,
+        });
+    }
 
     let project = &revision.project;
     let mut target_conditions = Vec::with_capacity(3);

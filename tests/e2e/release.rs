@@ -445,12 +445,39 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     f.run(&t.alice, &["submit", f.revisions.path().to_str().unwrap()])
         .fails(1, "already exists with different content");
 
-    // The approval records the checksum: were the stored revision's content
-    // (and so its checksum) changed behind the server's back, it no longer counts.
+    // SQL changed in the catalog behind the server's back no longer has the
+    // checksum the approvals vouch for: the gate refuses it.
     let db = f.open_catalog();
+    let tampered =
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\nCREATE TABLE backdoor (id int);\n";
     db.execute(
-        "UPDATE revisions SET checksum = 'changed' WHERE id = '0001_baseline'",
-        [],
+        "UPDATE revisions SET up_sql = ?1 WHERE id = '0001_baseline'",
+        [tampered],
+    )
+    .unwrap();
+    let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(
+        gate.stdout.contains("no longer has its checksum"),
+        "{gate:#?}"
+    );
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(applied(&f.dev), 0);
+    assert!(!table_exists(&f.dev, "backdoor"));
+
+    // With the checksum rewritten to match, the approvals, bound to the old
+    // one, no longer count.
+    let (down,): (String,) = db
+        .query_row(
+            "SELECT down_sql FROM revisions WHERE id = '0001_baseline'",
+            [],
+            |row| Ok((row.get(0)?,)),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE revisions SET checksum = ?1 WHERE id = '0001_baseline'",
+        [schemagate_server::catalog::checksum(tampered, &down)],
     )
     .unwrap();
     let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
