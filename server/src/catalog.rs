@@ -270,7 +270,33 @@ fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
             new.id
         )));
     }
+    refuse_transaction_control(&new.id, "up", &report)?;
+    if let Some(down) = down {
+        let down_report = schemagate_policy::lint(down, None, &LintConfig::default());
+        refuse_transaction_control(&new.id, "down", &down_report)?;
+    }
     Ok(report)
+}
+
+/// The executor runs a revision (up or down) in one transaction with its
+/// version row, which a BEGIN, COMMIT or ROLLBACK inside would break (the
+/// `transaction-control` rule).
+fn refuse_transaction_control(
+    id: &str,
+    part: &str,
+    report: &LintReport,
+) -> Result<(), CatalogError> {
+    match report
+        .findings
+        .iter()
+        .find(|f| f.rule == schemagate_policy::rules::transaction_control::INFO.id)
+    {
+        Some(found) => Err(CatalogError::InvalidInput(format!(
+            "revision {id}, {part} SQL line {}: {} [{}]; {}",
+            found.line, found.message, found.rule, found.help
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Appends a revision on top of the head. Returns the stored revision and

@@ -673,6 +673,16 @@ async fn apply(
             };
         }
     };
+    if let Some(keyword) = transaction_control(sql) {
+        return Applied {
+            statements_run: 0,
+            error: Some(format!(
+                "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run (the server refuses such SQL at submit since the transaction-control rule)",
+                revision.id
+            )),
+            xid: None,
+        };
+    }
     let total = statements.len() as u32;
     if record.transactional {
         let result: Result<String, sqlx::Error> = async {
@@ -743,6 +753,22 @@ async fn apply(
             xid: None,
         },
     }
+}
+
+/// The first statement of `sql` that begins or ends a transaction, for a
+/// revision stored before the server refused them at submit.
+fn transaction_control(sql: &str) -> Option<&'static str> {
+    // pg_query's summary pass can panic on a tree shape it does not
+    // expect; the split before this one parsed the SQL already.
+    let parsed = std::panic::catch_unwind(|| pg_query::parse(sql, 0))
+        .ok()?
+        .ok()?;
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+        .find_map(schemagate_policy::rules::transaction_control::transaction_control)
 }
 
 /// Adds (apply) or removes (rollback) the revision's version row, creating

@@ -488,6 +488,69 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     assert_eq!(applied(&f.dev), 0);
 }
 
+/// The executor runs a revision in one transaction with its version row;
+/// SQL that begins or ends transactions itself is refused at submit (up or
+/// down, naming the line), shown by `sgctl lint`, and never run should a
+/// catalog hold it anyway.
+#[test]
+fn a_revision_that_controls_its_own_transaction_is_refused_and_never_run() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let dir = f.revisions.path();
+    let venues = "CREATE TABLE venues (id bigint PRIMARY KEY);\n";
+
+    schemagate_e2e::write_revisions(
+        dir,
+        &[(
+            "0001_baseline",
+            &format!("BEGIN;\n{venues}COMMIT;\n"),
+            "DROP TABLE venues;\n",
+        )],
+    );
+    let up = dir.join("0001_baseline.up.sql");
+    let lint = f.run(&t.alice, &["lint", up.to_str().unwrap()]);
+    assert_eq!(lint.code, 1, "{lint:#?}");
+    assert!(lint.stdout.contains("transaction-control"), "{lint:#?}");
+    f.run(&t.alice, &["submit", dir.to_str().unwrap()])
+        .fails(2, "0001_baseline, up SQL line 1: BEGIN in a revision");
+
+    schemagate_e2e::write_revisions(
+        dir,
+        &[("0001_baseline", venues, "DROP TABLE venues;\nROLLBACK;\n")],
+    );
+    f.run(&t.alice, &["submit", dir.to_str().unwrap()])
+        .fails(2, "0001_baseline, down SQL line 2: ROLLBACK in a revision");
+    assert!(
+        f.run(&t.alice, &["history"])
+            .ok()
+            .contains("no revisions yet")
+    );
+
+    // A catalog written before the rule, holding (with a matching checksum
+    // and approvals) SQL that rolls itself back: the executor refuses to
+    // run it rather than record it applied.
+    f.submit(&t, &[("0001_baseline", venues, "DROP TABLE venues;\n")]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    let rolled_back = format!("{venues}ROLLBACK;\n");
+    let checksum = schemagate_server::catalog::checksum(&rolled_back, "DROP TABLE venues;\n");
+    let db = f.open_catalog();
+    db.execute(
+        "UPDATE revisions SET up_sql = ?1, checksum = ?2 WHERE id = '0001_baseline'",
+        [&rolled_back, &checksum],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE approvals SET revision_checksum = ?1 WHERE revision_id = '0001_baseline'",
+        [&checksum],
+    )
+    .unwrap();
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("holds ROLLBACK"), "{out:#?}");
+    assert_eq!(applied(&f.dev), 0);
+    assert!(!table_exists(&f.dev, "venues"));
+}
+
 #[test]
 fn a_policy_change_voids_earlier_approvals() {
     let t = tokens();

@@ -1,4 +1,4 @@
--- expect: non-transactional-statement@6
+-- expect: transaction-control@5 non-transactional-statement@6 transaction-control@7
 -- expect-risk: additive
 -- expect-transactional: false
 SET lock_timeout = '2s';

@@ -32,6 +32,7 @@ pub mod reindex_non_concurrently;
 pub mod rename_column;
 pub mod rename_table;
 pub mod set_not_null;
+pub mod transaction_control;
 pub mod truncate_table;
 pub mod unused_exemption;
 pub mod update_without_where;
@@ -127,6 +128,7 @@ pub static RULES: &[&dyn Rule] = &[
     // hygiene
     &missing_lock_timeout::MissingLockTimeout,
     &non_transactional_statement::NonTransactionalStatement,
+    &transaction_control::TransactionControl,
     &missing_down_migration::MissingDownMigration,
     &denied_table::DeniedTable,
     &invalid_exemption::InvalidExemption,
