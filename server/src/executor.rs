@@ -497,6 +497,11 @@ async fn run_locked(
             return Ok(());
         }
         version_table = true;
+        // After a failure the execution stops, and this connection runs no
+        // other revision.
+        if !record.transactional || changes_session(request.action.sql(revision)) {
+            reset_session(conn).await.map_err(|e| target.failed(&e))?;
+        }
 
         // The reading before is merged into the one after, not copied.
         let last_of_plan = position == final_position;
@@ -753,6 +758,35 @@ async fn apply(
             xid: None,
         },
     }
+}
+
+/// Whether `sql` may change session state that outlives its transaction:
+/// a `SET` without `LOCAL` (`search_path`, `ROLE`, `SESSION AUTHORIZATION`,
+/// ...), `set_config`, a temporary table. Left in place, it would change
+/// what the next revision of the same execution does, which the same
+/// revision run by an execution of its own would not see. SQL that does not
+/// parse may.
+fn changes_session(sql: &str) -> bool {
+    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
+        return true;
+    };
+    let tree = format!("{:?}", parsed.protobuf.stmts);
+    parsed.protobuf.stmts.iter().any(|raw| {
+        matches!(
+            raw.stmt.as_ref().and_then(|stmt| stmt.node.as_ref()),
+            Some(pg_query::NodeEnum::VariableSetStmt(set)) if !set.is_local
+        )
+    }) || tree.contains("set_config")
+        || tree.contains("relpersistence: \"t\"")
+}
+
+/// Returns the session to the state it was opened in (settings, role,
+/// temporary tables), keeping the executor's advisory lock.
+async fn reset_session(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The first statement of `sql` that begins or ends a transaction, for a
@@ -1152,4 +1186,42 @@ pub async fn recent(
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{changes_session, transaction_control};
+
+    #[test]
+    fn session_state_that_outlives_the_revision_is_noticed() {
+        for sql in [
+            "SET search_path = app, public; CREATE TABLE t (id int)",
+            "SET ROLE migrator",
+            "SET SESSION AUTHORIZATION migrator",
+            "SELECT set_config('search_path', 'app', false)",
+            "CREATE TEMP TABLE scratch (id int)",
+            "CREATE TABLE (",
+        ] {
+            assert!(changes_session(sql), "{sql}");
+        }
+        for sql in [
+            "SET LOCAL search_path = app; CREATE TABLE t (id int)",
+            "CREATE TABLE t (id int); CREATE INDEX ON t (id)",
+            "CREATE UNLOGGED TABLE u (id int)",
+        ] {
+            assert!(!changes_session(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn transaction_control_names_the_first_such_statement() {
+        assert_eq!(
+            transaction_control("CREATE TABLE t (id int); ROLLBACK; COMMIT"),
+            Some("ROLLBACK")
+        );
+        assert_eq!(
+            transaction_control("SAVEPOINT a; ROLLBACK TO SAVEPOINT a"),
+            None
+        );
+    }
 }

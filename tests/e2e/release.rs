@@ -551,6 +551,45 @@ fn a_revision_that_controls_its_own_transaction_is_refused_and_never_run() {
     assert!(!table_exists(&f.dev, "venues"));
 }
 
+/// A revision's session settings do not reach the next revision of the
+/// same execution: each runs as it would in an execution of its own.
+#[test]
+fn a_revision_runs_in_a_fresh_session_whatever_the_one_before_set() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_app",
+                "CREATE SCHEMA app;\nSET search_path = app;\nCREATE TABLE settings (id int);\n",
+                "DROP TABLE app.settings;\nDROP SCHEMA app;\n",
+            ),
+            (
+                "0002_plain",
+                "CREATE TABLE plain (id int);\n",
+                "DROP TABLE plain;\n",
+            ),
+        ],
+    );
+    for id in ["0001_app", "0002_plain"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    f.deploy(&t.erin, &["dev"]);
+    let in_schema = |schema: &str, table: &str| {
+        query_i64(
+            &f.dev,
+            &format!(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename = '{table}'"
+            ),
+        )
+    };
+    assert_eq!(in_schema("app", "settings"), 1);
+    assert_eq!(in_schema("public", "plain"), 1, "search_path was reset");
+    assert_eq!(in_schema("app", "plain"), 0);
+    assert_eq!(applied(&f.dev), 2);
+}
+
 #[test]
 fn a_policy_change_voids_earlier_approvals() {
     let t = tokens();
