@@ -762,22 +762,42 @@ async fn apply(
 
 /// Whether `sql` may change session state that outlives its transaction:
 /// a `SET` without `LOCAL` (`search_path`, `ROLE`, `SESSION AUTHORIZATION`,
-/// ...), `set_config`, a temporary table. Left in place, it would change
-/// what the next revision of the same execution does, which the same
-/// revision run by an execution of its own would not see. SQL that does not
-/// parse may.
+/// ...), `set_config` (found in the text, so a mention errs towards yes), a
+/// temporary table, or user code run by `DO` or `CALL`, which may do either.
+/// Left in place, it would change what the next revision of the same
+/// execution does, which the same revision run by an execution of its own
+/// would not see. SQL that does not parse may.
 fn changes_session(sql: &str) -> bool {
+    use pg_query::NodeEnum;
+    if sql.to_ascii_lowercase().contains("set_config") {
+        return true;
+    }
     let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
         return true;
     };
-    let tree = format!("{:?}", parsed.protobuf.stmts);
-    parsed.protobuf.stmts.iter().any(|raw| {
-        matches!(
-            raw.stmt.as_ref().and_then(|stmt| stmt.node.as_ref()),
-            Some(pg_query::NodeEnum::VariableSetStmt(set)) if !set.is_local
-        )
-    }) || tree.contains("set_config")
-        || tree.contains("relpersistence: \"t\"")
+    let temporary = |relation: Option<&pg_query::protobuf::RangeVar>| {
+        relation.is_some_and(|relation| relation.relpersistence == "t")
+    };
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+        .any(|node| match node {
+            NodeEnum::VariableSetStmt(set) => !set.is_local,
+            NodeEnum::CreateStmt(create) => temporary(create.relation.as_ref()),
+            NodeEnum::CreateTableAsStmt(create) => {
+                temporary(create.into.as_ref().and_then(|into| into.rel.as_ref()))
+            }
+            NodeEnum::SelectStmt(select) => temporary(
+                select
+                    .into_clause
+                    .as_ref()
+                    .and_then(|into| into.rel.as_ref()),
+            ),
+            NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => true,
+            _ => false,
+        })
 }
 
 /// Returns the session to the state it was opened in (settings, role,
@@ -1200,6 +1220,9 @@ mod tests {
             "SET SESSION AUTHORIZATION migrator",
             "SELECT set_config('search_path', 'app', false)",
             "CREATE TEMP TABLE scratch (id int)",
+            "CREATE TEMPORARY TABLE scratch AS SELECT 1",
+            "SELECT 1 AS id INTO TEMP scratch",
+            "DO $$ BEGIN PERFORM 1; END $$",
             "CREATE TABLE (",
         ] {
             assert!(changes_session(sql), "{sql}");
