@@ -475,13 +475,26 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let applied = apply(env, target, conn, revision, request, &record, version_table)
-            .instrument(tracing::info_span!(
-                "apply",
-                revision = %revision.id,
-                transactional = record.transactional
-            ))
-            .await;
+        let effects = session_effects(request.action.sql(revision));
+        let applied = match effects.transaction_control {
+            Some(keyword) => Applied {
+                statements_run: 0,
+                error: Some(format!(
+                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run (the server refuses such SQL at submit since the transaction-control rule)",
+                    revision.id
+                )),
+                xid: None,
+            },
+            None => {
+                apply(env, target, conn, revision, request, &record, version_table)
+                    .instrument(tracing::info_span!(
+                        "apply",
+                        revision = %revision.id,
+                        transactional = record.transactional
+                    ))
+                    .await
+            }
+        };
         record.statements_run = i64::from(applied.statements_run);
         if let Some(err) = applied.error {
             record.error = err;
@@ -499,7 +512,7 @@ async fn run_locked(
         version_table = true;
         // After a failure the execution stops, and this connection runs no
         // other revision.
-        if !record.transactional || changes_session(request.action.sql(revision)) {
+        if !record.transactional || effects.lasting_state {
             reset_session(conn).await.map_err(|e| target.failed(&e))?;
         }
 
@@ -678,16 +691,6 @@ async fn apply(
             };
         }
     };
-    if let Some(keyword) = transaction_control(sql) {
-        return Applied {
-            statements_run: 0,
-            error: Some(format!(
-                "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run (the server refuses such SQL at submit since the transaction-control rule)",
-                revision.id
-            )),
-            xid: None,
-        };
-    }
     let total = statements.len() as u32;
     if record.transactional {
         let result: Result<String, sqlx::Error> = async {
@@ -760,44 +763,62 @@ async fn apply(
     }
 }
 
-/// Whether `sql` may change session state that outlives its transaction:
-/// a `SET` without `LOCAL` (`search_path`, `ROLE`, `SESSION AUTHORIZATION`,
-/// ...), `set_config` (found in the text, so a mention errs towards yes), a
-/// temporary table, or user code run by `DO` or `CALL`, which may do either.
-/// Left in place, it would change what the next revision of the same
-/// execution does, which the same revision run by an execution of its own
-/// would not see. SQL that does not parse may.
-fn changes_session(sql: &str) -> bool {
+/// What a revision's SQL does to the session it runs in, from one parse.
+#[derive(Debug, PartialEq, Eq)]
+struct SessionEffects {
+    /// The first statement that begins or ends a transaction, which the
+    /// executor does not run (the server refuses such SQL at submit; an
+    /// older catalog may still hold some).
+    transaction_control: Option<&'static str>,
+    /// Whether it may leave state that outlives its transaction: a `SET`
+    /// without `LOCAL` (`search_path`, `ROLE`, `SESSION AUTHORIZATION`,
+    /// ...), `set_config` (found in the text, so a mention errs towards
+    /// yes), a temporary table, or user code run by `DO` or `CALL`, which
+    /// may do either. Left in place, it would change what the next revision
+    /// of the same execution does, which the same revision run by an
+    /// execution of its own would not see. SQL that does not parse may.
+    lasting_state: bool,
+}
+
+fn session_effects(sql: &str) -> SessionEffects {
     use pg_query::NodeEnum;
-    if sql.to_ascii_lowercase().contains("set_config") {
-        return true;
-    }
+    // pg_query's summary pass can panic on a tree shape it does not expect.
     let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
-        return true;
+        return SessionEffects {
+            transaction_control: None,
+            lasting_state: true,
+        };
+    };
+    let nodes = || {
+        parsed
+            .protobuf
+            .stmts
+            .iter()
+            .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
     };
     let temporary = |relation: Option<&pg_query::protobuf::RangeVar>| {
         relation.is_some_and(|relation| relation.relpersistence == "t")
     };
-    parsed
-        .protobuf
-        .stmts
-        .iter()
-        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
-        .any(|node| match node {
-            NodeEnum::VariableSetStmt(set) => !set.is_local,
-            NodeEnum::CreateStmt(create) => temporary(create.relation.as_ref()),
-            NodeEnum::CreateTableAsStmt(create) => {
-                temporary(create.into.as_ref().and_then(|into| into.rel.as_ref()))
-            }
-            NodeEnum::SelectStmt(select) => temporary(
-                select
-                    .into_clause
-                    .as_ref()
-                    .and_then(|into| into.rel.as_ref()),
-            ),
-            NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => true,
-            _ => false,
-        })
+    SessionEffects {
+        transaction_control: nodes()
+            .find_map(schemagate_policy::rules::transaction_control::transaction_control),
+        lasting_state: sql.to_ascii_lowercase().contains("set_config")
+            || nodes().any(|node| match node {
+                NodeEnum::VariableSetStmt(set) => !set.is_local,
+                NodeEnum::CreateStmt(create) => temporary(create.relation.as_ref()),
+                NodeEnum::CreateTableAsStmt(create) => {
+                    temporary(create.into.as_ref().and_then(|into| into.rel.as_ref()))
+                }
+                NodeEnum::SelectStmt(select) => temporary(
+                    select
+                        .into_clause
+                        .as_ref()
+                        .and_then(|into| into.rel.as_ref()),
+                ),
+                NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => true,
+                _ => false,
+            }),
+    }
 }
 
 /// Returns the session to the state it was opened in (settings, role,
@@ -807,22 +828,6 @@ async fn reset_session(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// The first statement of `sql` that begins or ends a transaction, for a
-/// revision stored before the server refused them at submit.
-fn transaction_control(sql: &str) -> Option<&'static str> {
-    // pg_query's summary pass can panic on a tree shape it does not
-    // expect; the split before this one parsed the SQL already.
-    let parsed = std::panic::catch_unwind(|| pg_query::parse(sql, 0))
-        .ok()?
-        .ok()?;
-    parsed
-        .protobuf
-        .stmts
-        .iter()
-        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
-        .find_map(schemagate_policy::rules::transaction_control::transaction_control)
 }
 
 /// Adds (apply) or removes (rollback) the revision's version row, creating
@@ -1210,7 +1215,7 @@ pub async fn recent(
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_session, transaction_control};
+    use super::session_effects;
 
     #[test]
     fn session_state_that_outlives_the_revision_is_noticed() {
@@ -1225,26 +1230,23 @@ mod tests {
             "DO $$ BEGIN PERFORM 1; END $$",
             "CREATE TABLE (",
         ] {
-            assert!(changes_session(sql), "{sql}");
+            assert!(session_effects(sql).lasting_state, "{sql}");
         }
         for sql in [
             "SET LOCAL search_path = app; CREATE TABLE t (id int)",
             "CREATE TABLE t (id int); CREATE INDEX ON t (id)",
             "CREATE UNLOGGED TABLE u (id int)",
         ] {
-            assert!(!changes_session(sql), "{sql}");
+            assert!(!session_effects(sql).lasting_state, "{sql}");
         }
     }
 
     #[test]
     fn transaction_control_names_the_first_such_statement() {
-        assert_eq!(
-            transaction_control("CREATE TABLE t (id int); ROLLBACK; COMMIT"),
-            Some("ROLLBACK")
-        );
-        assert_eq!(
-            transaction_control("SAVEPOINT a; ROLLBACK TO SAVEPOINT a"),
-            None
-        );
+        let effects = session_effects("CREATE TABLE t (id int); ROLLBACK; COMMIT");
+        assert_eq!(effects.transaction_control, Some("ROLLBACK"));
+        assert!(!effects.lasting_state);
+        let effects = session_effects("SAVEPOINT a; ROLLBACK TO SAVEPOINT a");
+        assert_eq!(effects.transaction_control, None);
     }
 }
