@@ -366,9 +366,11 @@ fn by_fingerprint(
     let drifted = live_fingerprint != expected_fingerprint;
     let summary = if drifted {
         format!(
-            "live schema differs from the one recorded after {revision_id} (fingerprint {} against {}); that reference was recorded between two revisions of an execution and kept no schema (the execution keeps one when it ends; after a server stop, the next execution on the target does), so the differences cannot be listed",
-            &live_fingerprint[..12.min(live_fingerprint.len())],
-            &expected_fingerprint[..12.min(expected_fingerprint.len())]
+            "live schema differs from the one recorded after {revision_id} (fingerprint {} against {}); that reference was recorded between two revisions of an execution and kept no schema (the execution keeps one when it ends; after a server stop, its next start or the next execution on the target does), so the differences cannot be listed",
+            live_fingerprint.get(..12).unwrap_or(&live_fingerprint),
+            expected_fingerprint
+                .get(..12)
+                .unwrap_or(&expected_fingerprint)
         )
     } else {
         format!("live schema matches the fingerprint recorded after {revision_id}")

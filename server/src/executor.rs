@@ -554,7 +554,7 @@ async fn run_locked(
                     revision.id,
                     env.name,
                     record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
-                    &record.fingerprint[..12.min(record.fingerprint.len())]
+                    record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
                 ),
                 State::Succeeded,
                 applied.statements_run,

@@ -465,6 +465,15 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     assert_eq!(out.code, 1, "{out:#?}");
     assert_eq!(applied(&f.dev), 0);
     assert!(!table_exists(&f.dev, "backdoor"));
+    // Whatever the catalog holds as a checksum, the gate answers.
+    db.execute(
+        "UPDATE revisions SET checksum = ?1 WHERE id = '0001_baseline'",
+        ["xéééééééééé"],
+    )
+    .unwrap();
+    let gate = f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(gate.stdout.contains("checksum xéééééééééé:"), "{gate:#?}");
 
     // With the checksum rewritten to match, the approvals, bound to the old
     // one, no longer count.
