@@ -9,6 +9,10 @@
 //! the response body is finished, so a server-streaming call is one span from
 //! the request to its last message. A W3C `traceparent` header from the
 //! client makes the span a child of the client's trace.
+//!
+//! A handler that panics (a bug: request paths return errors) answers
+//! INTERNAL, with the panic in the server log, instead of resetting the
+//! client's HTTP/2 stream with no status at all.
 
 use http_body::{Body, Frame, SizeHint};
 use std::collections::BTreeMap;
@@ -129,6 +133,7 @@ where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
     S::Error: 'static,
+    ResBody: Default,
 {
     type Response = http::Response<TrackedBody<ResBody>>;
     type Error = S::Error;
@@ -162,7 +167,22 @@ where
         let body_span = span.clone();
         Box::pin(
             async move {
-                let response = future.await?;
+                let response = match (CatchPanic {
+                    inner: Box::pin(future),
+                })
+                .await
+                {
+                    Ok(response) => response?,
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .copied()
+                            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                            .unwrap_or("a panic without a message");
+                        tracing::error!(panic = what, "the call panicked; answered INTERNAL");
+                        tonic::Status::internal("internal error (logged on the server)").into_http()
+                    }
+                };
                 let span = body_span;
                 // A call that fails before its first message ends with the
                 // status in the headers ("trailers only").
@@ -177,6 +197,24 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// Polls `inner`, turning a panic into `Err` with its payload.
+struct CatchPanic<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
 }
 
@@ -259,6 +297,32 @@ mod tests {
         assert_eq!(running.len(), 1);
         assert_eq!(running[0].method, "schemagate.v1.Execution/Execute");
         drop(second);
+        assert!(in_flight.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_and_leaves_the_call_registry_empty() {
+        use tower::{Layer, Service, ServiceExt};
+        let in_flight = InFlight::default();
+        let mut service = RpcLayer::new(in_flight.clone()).layer(tower::service_fn(
+            |_: http::Request<()>| async {
+                if true {
+                    panic!("a bug in a handler");
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            },
+        ));
+        let request = http::Request::builder()
+            .uri("/schemagate.v1.Catalog/GetRevision")
+            .body(())
+            .unwrap();
+        let response = service.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(grpc_status(response.headers()), Some(13));
+        assert_eq!(
+            response.headers().get("grpc-message").unwrap(),
+            "internal%20error%20(logged%20on%20the%20server)"
+        );
+        drop(response);
         assert!(in_flight.is_empty());
     }
 
