@@ -107,10 +107,12 @@ fn agents_report_and_each_controller_is_flagged_for_what_is_wrong() {
     .unwrap();
     let stopped = Controller::create(&path("stopped.db"), &JournalOptions::default()).unwrap();
 
-    // The one that goes quiet reports first, with a short interval.
+    // The one that goes quiet reports first, with a short interval. Its
+    // report is dated between these two instants; the staleness clock
+    // starts at that date, so only the earlier one bounds it from below.
+    let before_report = Instant::now();
     let out = report(&server, stopped.path(), "bar1-tap1", &["--interval", "1s"]);
     assert!(out.contains("status ok"), "{out}");
-    let stopped_at = Instant::now();
 
     // The healthy controller keeps pouring while its agent reads.
     let writer = healthy.start_writer(Duration::from_millis(5)).unwrap();
@@ -136,11 +138,15 @@ fn agents_report_and_each_controller_is_flagged_for_what_is_wrong() {
         assert!(
             Instant::now() < deadline,
             "bar1-tap1 not flagged stale {:?} after its only report",
-            stopped_at.elapsed()
+            before_report.elapsed()
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(stopped_at.elapsed() >= Duration::from_secs(3));
+    assert!(
+        before_report.elapsed() >= Duration::from_secs(3),
+        "flagged stale {:?} after the report began",
+        before_report.elapsed()
+    );
 
     let all = controllers(&server, &reader, None);
     assert_eq!(all.len(), 4, "{all:#?}");
