@@ -26,8 +26,8 @@ use super::model::Schema;
 use super::stamp;
 use pg_query::NodeEnum;
 use pg_query::protobuf::AlterTableType;
+use sqlx::PgConnection;
 use sqlx::postgres::types::Oid;
-use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
 
 /// Whether every statement of `sql` only creates objects or changes
@@ -171,10 +171,7 @@ pub async fn introspect_after(
     before: Schema,
     xid: &str,
 ) -> Result<(Reading, Triggers), sqlx::Error> {
-    let mut tx = conn
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .await?;
-    introspect::prepare(&mut tx).await?;
+    let mut tx = introspect::begin_read(conn).await?;
     let changes = stamp::read(&mut tx, Some(xid)).await?;
     let mut schema = before;
     if changes.globals {

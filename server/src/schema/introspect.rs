@@ -211,12 +211,12 @@ pub struct Reading {
 /// [`introspect`], with the catalog stamp and the snapshot it was read in.
 pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx::Error> {
     let mut tx = if conn.is_in_transaction() {
-        conn.begin().await?
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(PREPARE).execute(&mut *tx).await?;
+        tx
     } else {
-        conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?
+        begin_read(conn).await?
     };
-    prepare(&mut tx).await?;
     let changes = super::stamp::read(&mut tx, None).await?;
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
@@ -231,14 +231,24 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
 /// relations of an incremental read) keep their first plan instead of being
 /// planned again at every run, which for these catalog joins costs
 /// milliseconds.
-pub(super) async fn prepare(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
+macro_rules! prepare {
+    () => {
         "SET LOCAL search_path TO pg_catalog; SET LOCAL quote_all_identifiers TO off; \
-         SET LOCAL plan_cache_mode TO force_generic_plan",
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+         SET LOCAL plan_cache_mode TO force_generic_plan"
+    };
+}
+const PREPARE: &str = prepare!();
+
+/// Opens the read-only, repeatable-read transaction a reading is made in,
+/// prepared as [`PREPARE`] says, in one round trip.
+pub(super) async fn begin_read(
+    conn: &mut PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    conn.begin_with(concat!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ",
+        prepare!()
+    ))
+    .await
 }
 
 /// Schemas, extensions, enums and functions.
