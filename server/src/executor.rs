@@ -480,7 +480,7 @@ async fn run_locked(
             Some(keyword) => Applied {
                 statements_run: 0,
                 error: Some(format!(
-                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run (the server refuses such SQL at submit since the transaction-control rule)",
+                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
                     revision.id
                 )),
                 xid: None,
@@ -764,7 +764,6 @@ async fn apply(
 }
 
 /// What a revision's SQL does to the session it runs in, from one parse.
-#[derive(Debug, PartialEq, Eq)]
 struct SessionEffects {
     /// The first statement that begins or ends a transaction, which the
     /// executor does not run (the server refuses such SQL at submit; an

@@ -83,26 +83,27 @@ pub fn traceable(sql: &str) -> bool {
 /// towards yes: a view naming a function calls nothing. SQL that does not
 /// parse may.
 pub fn may_call_functions(sql: &str) -> bool {
+    // A large revision is mostly data statements: one answers before the
+    // tree is printed.
+    if has_data_statement(sql) {
+        return true;
+    }
     let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
         return true;
     };
-    let statements = &parsed.protobuf.stmts;
-    // A large revision is mostly data statements: the first one answers.
-    if statements.iter().any(|raw| {
-        raw.stmt
-            .as_ref()
-            .and_then(|stmt| stmt.node.as_ref())
-            .is_some_and(is_data_statement)
-    }) {
-        return true;
-    }
     // pg_query's node walker skips some fields (a column default's
     // expression); the printed tree names every node, however deep. A string
     // constant spelling a node's name only errs towards yes.
-    let tree = format!("{statements:?}");
+    let tree = format!("{:?}", parsed.protobuf.stmts);
     ["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("]
         .iter()
         .any(|node| tree.contains(node))
+}
+
+/// Whether `sql` has a top-level data statement. SQL that does not parse
+/// may: "has one" is "not every statement is something else".
+fn has_data_statement(sql: &str) -> bool {
+    !every_statement(sql, |node| !is_data_statement(node))
 }
 
 fn is_data_statement(node: &NodeEnum) -> bool {
@@ -230,9 +231,7 @@ impl Triggers {
     /// row trigger when `sql` has a data statement. SQL that does not parse
     /// may have.
     pub fn may_have_fired(self, sql: &str) -> bool {
-        // "Has a data statement" is "not every statement is something else",
-        // which also holds for SQL that does not parse.
-        self.event || (self.row && !every_statement(sql, |node| !is_data_statement(node)))
+        self.event || (self.row && has_data_statement(sql))
     }
 }
 
