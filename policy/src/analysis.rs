@@ -83,6 +83,29 @@ struct Parsed {
     protobuf: protobuf::ParseResult,
 }
 
+/// The report on an up migration that could not be read. Fails closed: what
+/// cannot be read cannot be proven additive.
+pub fn unreadable(parse_error: ParseError, down_parse_error: Option<ParseError>) -> LintReport {
+    LintReport {
+        findings: Vec::new(),
+        exemptions: Vec::new(),
+        risk: RiskClass::Destructive,
+        statements: 0,
+        transactional: true,
+        parse_error: Some(parse_error),
+        down_parse_error,
+    }
+}
+
+/// What a panic inside the parser or a rule is reported as.
+pub fn internal_parser_error() -> ParseError {
+    ParseError {
+        message: "internal error in the SQL parser".to_string(),
+        line: 1,
+        column: 1,
+    }
+}
+
 fn parse(sql: &str) -> Result<Parsed, ParseError> {
     // pg_query's summary pass (tables/functions) indexes into node lists; a
     // tree shape it does not expect must become an error, not a crash of the
@@ -93,11 +116,7 @@ fn parse(sql: &str) -> Result<Parsed, ParseError> {
             protobuf: result.protobuf,
         }),
         Ok(Err(err)) => Err(parse_error::locate(sql, &err.to_string())),
-        Err(_) => Err(ParseError {
-            message: "internal error in the SQL parser".to_string(),
-            line: 1,
-            column: 1,
-        }),
+        Err(_) => Err(internal_parser_error()),
     }
 }
 
@@ -141,18 +160,7 @@ pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintR
 
     let parsed = match parse(up) {
         Ok(p) => p,
-        Err(e) => {
-            // Fail closed: what we cannot read cannot be proven additive.
-            return LintReport {
-                findings: Vec::new(),
-                exemptions: Vec::new(),
-                risk: RiskClass::Destructive,
-                statements: 0,
-                transactional: true,
-                parse_error: Some(e),
-                down_parse_error,
-            };
-        }
+        Err(e) => return unreadable(e, down_parse_error),
     };
 
     let stmts = statements(up, &parsed);

@@ -9,6 +9,7 @@
 mod analysis;
 mod exemptions;
 mod parse_error;
+pub mod parser_stack;
 mod render;
 pub mod rules;
 mod source;
@@ -195,6 +196,12 @@ pub struct LintReport {
 }
 
 impl LintReport {
+    /// The report when the parser or a rule failed (panicked): the up
+    /// migration could not be read, so it is refused.
+    pub fn parser_failed() -> LintReport {
+        analysis::unreadable(analysis::internal_parser_error(), None)
+    }
+
     /// Highest severity among all findings, exempted ones included.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -230,9 +237,12 @@ pub fn risk_of(findings: &[Finding]) -> RiskClass {
 }
 
 /// Lints one revision. Rules apply to `up_sql` only; `down_sql` is parsed so
-/// that a broken down migration is caught before it is needed. Never panics.
+/// that a broken down migration is caught before it is needed. Never panics:
+/// it runs on a [parser thread](parser_stack), and a panic there is reported
+/// as a parse error of the up migration.
 pub fn lint(up_sql: &str, down_sql: Option<&str>, config: &LintConfig) -> LintReport {
-    analysis::lint_revision(up_sql, down_sql, config)
+    parser_stack::on_parser_stack(|| analysis::lint_revision(up_sql, down_sql, config))
+        .unwrap_or_else(LintReport::parser_failed)
 }
 
 #[cfg(test)]

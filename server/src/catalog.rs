@@ -238,10 +238,21 @@ fn validate(new: &NewRevision) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// Lints a revision's SQL off the runtime's worker threads: megabytes of SQL
+/// take seconds, which would stall every other request on that worker. A
+/// blank down SQL is none.
+pub async fn lint_sql(up_sql: String, down_sql: String) -> LintReport {
+    tokio::task::spawn_blocking(move || {
+        let down = (!down_sql.trim().is_empty()).then_some(down_sql.as_str());
+        schemagate_policy::lint(&up_sql, down, &LintConfig::default())
+    })
+    .await
+    .unwrap_or_else(|_| LintReport::parser_failed())
+}
+
 /// Lints the up SQL and refuses what does not parse or holds no statement.
-fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
-    let down = (!new.down_sql.trim().is_empty()).then_some(new.down_sql.as_str());
-    let report = schemagate_policy::lint(&new.up_sql, down, &LintConfig::default());
+async fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
+    let report = lint_sql(new.up_sql.clone(), new.down_sql.clone()).await;
     // The parser quotes the offending token, which can be megabytes long.
     let short = |message: &str| -> String {
         let mut kept: String = message.chars().take(300).collect();
@@ -271,8 +282,8 @@ fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
         )));
     }
     refuse_transaction_control(&new.id, "up", &report)?;
-    if let Some(down) = down {
-        let down_report = schemagate_policy::lint(down, None, &LintConfig::default());
+    if !new.down_sql.trim().is_empty() {
+        let down_report = lint_sql(new.down_sql.clone(), String::new()).await;
         refuse_transaction_control(&new.id, "down", &down_report)?;
     }
     Ok(report)
@@ -341,7 +352,7 @@ async fn submit_inner(
     new: &NewRevision,
 ) -> Result<(Revision, bool), CatalogError> {
     validate(new)?;
-    let report = lint(new)?;
+    let report = lint(new).await?;
     let checksum = checksum(&new.up_sql, &new.down_sql);
 
     let mut tx = db.pool.begin().await?;

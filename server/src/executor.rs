@@ -475,9 +475,9 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let effects = session_effects(request.action.sql(revision));
-        let applied = match effects.transaction_control {
-            Some(keyword) => Applied {
+        let sql = RevisionSql::read(request.action.sql(revision), record.transactional);
+        let applied = match (sql.effects.transaction_control, &sql.statements) {
+            (Some(keyword), _) => Applied {
                 statements_run: 0,
                 error: Some(format!(
                     "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
@@ -485,14 +485,28 @@ async fn run_locked(
                 )),
                 xid: None,
             },
-            None => {
-                apply(env, target, conn, revision, request, &record, version_table)
-                    .instrument(tracing::info_span!(
-                        "apply",
-                        revision = %revision.id,
-                        transactional = record.transactional
-                    ))
-                    .await
+            (None, Err(err)) => Applied {
+                statements_run: 0,
+                error: Some(format!("the SQL does not parse: {err}")),
+                xid: None,
+            },
+            (None, Ok(statements)) => {
+                apply(
+                    env,
+                    target,
+                    conn,
+                    revision,
+                    request,
+                    &record,
+                    statements,
+                    version_table,
+                )
+                .instrument(tracing::info_span!(
+                    "apply",
+                    revision = %revision.id,
+                    transactional = record.transactional
+                ))
+                .await
             }
         };
         record.statements_run = i64::from(applied.statements_run);
@@ -512,7 +526,7 @@ async fn run_locked(
         version_table = true;
         // After a failure the execution stops, and this connection runs no
         // other revision.
-        if !record.transactional || effects.lasting_state {
+        if !record.transactional || sql.effects.lasting_state {
             reset_session(conn).await.map_err(|e| target.failed(&e))?;
         }
 
@@ -522,7 +536,7 @@ async fn run_locked(
             conn,
             last.take(),
             applied.xid.as_deref(),
-            request.action.sql(revision),
+            &sql.traits,
             last_of_plan,
         )
         .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
@@ -581,11 +595,11 @@ enum Read {
 /// The schema after a revision. Read incrementally (only the relations the
 /// revision's transaction wrote, merged into `before`; no catalog stamp)
 /// when the revision ran in one transaction, its SQL is
-/// [traceable](schema::traceable), no other transaction committed since
+/// [traceable](schema::SqlTraits::traceable), no other transaction committed since
 /// `before` was read ([`schema::only_commit_between`], checked before the
 /// read and again on its snapshot), no trigger may have fired
 /// ([`schema::Triggers`]) and it called no function on a target that has
-/// code to call ([`schema::may_call_functions`]); in full, with its stamp,
+/// code to call ([`schema::SqlTraits::may_call_functions`]); in full, with its stamp,
 /// for the first revision of an execution and for the last, where the
 /// incremental result is checked against the full read so that an
 /// execution ends on a reference read in full ([`keep_reference`] does the
@@ -594,11 +608,11 @@ async fn schema_after(
     conn: &mut PgConnection,
     before: Option<Recording>,
     xid: Option<&str>,
-    sql: &str,
+    sql: &schema::SqlTraits,
     last: bool,
 ) -> Result<After, sqlx::Error> {
     if let (Some(before), Some(xid)) = (before, xid)
-        && schema::traceable(sql)
+        && sql.traceable
         && schema::only_commit_between(
             &before.reading.snapshot,
             &target::snapshot(conn).await?,
@@ -614,7 +628,7 @@ async fn schema_after(
             );
             return read_in_full(conn).await;
         }
-        if incremental.schema.has_callable_code() && schema::may_call_functions(sql) {
+        if incremental.schema.has_callable_code() && sql.may_call_functions {
             tracing::info!(
                 "the revision may have called a function of the target's, which can run DDL of any kind; read in full"
             );
@@ -671,6 +685,7 @@ struct Applied {
 /// transactional revision commits both at once or neither; a
 /// non-transactional one runs statement by statement and records how far
 /// it got.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     env: &Environment,
     target: &Target,
@@ -678,20 +693,11 @@ async fn apply(
     revision: &Revision,
     request: &Request,
     record: &Record,
+    statements: &Statements,
     version_table: bool,
 ) -> Applied {
     let sql = request.action.sql(revision);
-    let statements: Vec<String> = match pg_query::split_with_parser(sql) {
-        Ok(parts) => parts.into_iter().map(str::to_string).collect(),
-        Err(err) => {
-            return Applied {
-                statements_run: 0,
-                error: Some(format!("the SQL does not parse: {err}")),
-                xid: None,
-            };
-        }
-    };
-    let total = statements.len() as u32;
+    let total = statements.count() as u32;
     if record.transactional {
         let result: Result<String, sqlx::Error> = async {
             let mut tx = conn.begin().await?;
@@ -733,7 +739,7 @@ async fn apply(
             .bind(&env.statement_timeout)
             .fetch_one(&mut *conn)
             .await?;
-        for statement in &statements {
+        for statement in statements.one_by_one() {
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
                 .execute(&mut *conn)
                 .await?;
@@ -763,7 +769,71 @@ async fn apply(
     }
 }
 
-/// What a revision's SQL does to the session it runs in, from one parse.
+/// What the executor needs to know of a revision's SQL (up or down), read
+/// at once on a [parser thread](schemagate_policy::parser_stack), where a
+/// tree of any depth pg_query returns can be walked.
+struct RevisionSql {
+    /// Its statements, or the parser's message when it does not parse.
+    statements: Result<Statements, String>,
+    effects: SessionEffects,
+    traits: schema::SqlTraits,
+}
+
+/// A revision's statements: counted when it runs in one transaction, split
+/// when it runs statement by statement.
+enum Statements {
+    Counted(usize),
+    Split(Vec<String>),
+}
+
+impl Statements {
+    fn count(&self) -> usize {
+        match self {
+            Statements::Counted(count) => *count,
+            Statements::Split(statements) => statements.len(),
+        }
+    }
+
+    fn one_by_one(&self) -> &[String] {
+        match self {
+            Statements::Counted(_) => &[],
+            Statements::Split(statements) => statements,
+        }
+    }
+}
+
+impl RevisionSql {
+    fn read(sql: &str, transactional: bool) -> RevisionSql {
+        let set_config = sql.to_ascii_lowercase().contains("set_config");
+        let unparsed = |message: String| RevisionSql {
+            statements: Err(message),
+            effects: SessionEffects::UNPARSED,
+            traits: schema::SqlTraits::UNPARSED,
+        };
+        schemagate_policy::parser_stack::on_parser_stack(|| {
+            let parsed = match pg_query::parse(sql, 0) {
+                Ok(parsed) => parsed,
+                Err(err) => return unparsed(err.to_string()),
+            };
+            let stmts = &parsed.protobuf.stmts;
+            let statements = if transactional {
+                Ok(Statements::Counted(stmts.len()))
+            } else {
+                pg_query::split_with_parser(sql)
+                    .map(|parts| Statements::Split(parts.into_iter().map(str::to_string).collect()))
+                    .map_err(|err| err.to_string())
+            };
+            RevisionSql {
+                statements,
+                effects: SessionEffects::of(stmts, set_config),
+                traits: schema::SqlTraits::of_statements(stmts),
+            }
+        })
+        .unwrap_or_else(|| unparsed("internal error in the SQL parser".to_string()))
+    }
+}
+
+/// What a revision's SQL does to the session it runs in.
 struct SessionEffects {
     /// The first statement that begins or ends a transaction, which the
     /// executor does not run (the server refuses such SQL at submit; an
@@ -779,44 +849,43 @@ struct SessionEffects {
     lasting_state: bool,
 }
 
-fn session_effects(sql: &str) -> SessionEffects {
-    use pg_query::NodeEnum;
-    // pg_query's summary pass can panic on a tree shape it does not expect.
-    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
-        return SessionEffects {
-            transaction_control: None,
-            lasting_state: true,
+impl SessionEffects {
+    const UNPARSED: SessionEffects = SessionEffects {
+        transaction_control: None,
+        lasting_state: true,
+    };
+
+    /// `set_config` tells whether the text mentions `set_config`.
+    fn of(stmts: &[pg_query::protobuf::RawStmt], set_config: bool) -> SessionEffects {
+        use pg_query::NodeEnum;
+        let nodes = || {
+            stmts
+                .iter()
+                .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
         };
-    };
-    let nodes = || {
-        parsed
-            .protobuf
-            .stmts
-            .iter()
-            .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
-    };
-    let temporary = |relation: Option<&pg_query::protobuf::RangeVar>| {
-        relation.is_some_and(|relation| relation.relpersistence == "t")
-    };
-    SessionEffects {
-        transaction_control: nodes()
-            .find_map(schemagate_policy::rules::transaction_control::transaction_control),
-        lasting_state: sql.to_ascii_lowercase().contains("set_config")
-            || nodes().any(|node| match node {
-                NodeEnum::VariableSetStmt(set) => !set.is_local,
-                NodeEnum::CreateStmt(create) => temporary(create.relation.as_ref()),
-                NodeEnum::CreateTableAsStmt(create) => {
-                    temporary(create.into.as_ref().and_then(|into| into.rel.as_ref()))
-                }
-                NodeEnum::SelectStmt(select) => temporary(
-                    select
-                        .into_clause
-                        .as_ref()
-                        .and_then(|into| into.rel.as_ref()),
-                ),
-                NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => true,
-                _ => false,
-            }),
+        let temporary = |relation: Option<&pg_query::protobuf::RangeVar>| {
+            relation.is_some_and(|relation| relation.relpersistence == "t")
+        };
+        SessionEffects {
+            transaction_control: nodes()
+                .find_map(schemagate_policy::rules::transaction_control::transaction_control),
+            lasting_state: set_config
+                || nodes().any(|node| match node {
+                    NodeEnum::VariableSetStmt(set) => !set.is_local,
+                    NodeEnum::CreateStmt(create) => temporary(create.relation.as_ref()),
+                    NodeEnum::CreateTableAsStmt(create) => {
+                        temporary(create.into.as_ref().and_then(|into| into.rel.as_ref()))
+                    }
+                    NodeEnum::SelectStmt(select) => temporary(
+                        select
+                            .into_clause
+                            .as_ref()
+                            .and_then(|into| into.rel.as_ref()),
+                    ),
+                    NodeEnum::DoStmt(_) | NodeEnum::CallStmt(_) => true,
+                    _ => false,
+                }),
+        }
     }
 }
 
@@ -1214,7 +1283,11 @@ pub async fn recent(
 
 #[cfg(test)]
 mod tests {
-    use super::session_effects;
+    use super::{RevisionSql, SessionEffects, Statements};
+
+    fn session_effects(sql: &str) -> SessionEffects {
+        RevisionSql::read(sql, true).effects
+    }
 
     #[test]
     fn session_state_that_outlives_the_revision_is_noticed() {
@@ -1247,5 +1320,28 @@ mod tests {
         assert!(!effects.lasting_state);
         let effects = session_effects("SAVEPOINT a; ROLLBACK TO SAVEPOINT a");
         assert_eq!(effects.transaction_control, None);
+    }
+
+    #[test]
+    fn sql_nested_as_deep_as_postgresql_parses_it_is_read() {
+        // 600 terms nest 1,200 protobuf messages, past prost's default
+        // decode limit of 100.
+        let sum = format!("SELECT 1{}", "+1".repeat(599));
+        let read = RevisionSql::read(&sum, true);
+        assert!(matches!(read.statements, Ok(Statements::Counted(1))));
+        assert!(!read.effects.lasting_state);
+        assert!(!read.traits.may_call_functions);
+
+        let read = RevisionSql::read(&format!("{sum}; CREATE INDEX CONCURRENTLY ON t (a)"), false);
+        let Ok(Statements::Split(statements)) = read.statements else {
+            panic!("split: {:?}", read.statements.err());
+        };
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[1], "CREATE INDEX CONCURRENTLY ON t (a)");
+
+        let read = RevisionSql::read("CREATE TABLE (", false);
+        assert!(read.statements.is_err());
+        assert!(read.effects.lasting_state);
+        assert!(!read.traits.traceable);
     }
 }

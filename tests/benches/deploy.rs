@@ -586,7 +586,11 @@ fn profile(revisions: &[Revision]) -> Profile {
             tx.commit().await.expect("commit");
             p.apply_executor += started.elapsed();
 
-            assert!(schema::traceable(&revision.up), "{}", revision.up);
+            assert!(
+                schema::SqlTraits::of(&revision.up).traceable,
+                "{}",
+                revision.up
+            );
             let started = Instant::now();
             let now = schemagate_server::target::snapshot(&mut conn)
                 .await
@@ -599,7 +603,7 @@ fn profile(revisions: &[Revision]) -> Profile {
                 .await
                 .expect("introspect after");
             assert!(
-                !triggers.may_have_fired(&revision.up),
+                !triggers.may_have_fired(&schema::SqlTraits::of(&revision.up)),
                 "the bench creates no trigger"
             );
             p.introspect_after += started.elapsed();

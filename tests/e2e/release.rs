@@ -600,6 +600,45 @@ fn a_revision_runs_in_a_fresh_session_whatever_the_one_before_set() {
 }
 
 #[test]
+fn sql_nested_as_deep_as_postgresql_runs_it_is_linted_and_deployed() {
+    // A CSV line of 200 columns nests one level per `||`: 400 levels, each
+    // two protobuf messages deep, where prost's default decode limit of 100
+    // once made the linter and the executor call such SQL unparsable.
+    let line = (0..200)
+        .map(|n| format!("c{n}::text"))
+        .collect::<Vec<_>>()
+        .join(" || ',' || ");
+    let columns = (0..200)
+        .map(|n| format!("c{n} int"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let up = format!(
+        "CREATE TABLE readings ({columns});\nCREATE VIEW readings_csv AS SELECT {line} AS line FROM readings;\n"
+    );
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[(
+            "0001_readings_csv",
+            &up,
+            "DROP VIEW readings_csv;\nDROP TABLE readings;\n",
+        )],
+    );
+    f.approve(&t.carol, "0001_readings_csv", &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    assert_eq!(applied(&f.dev), 1);
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM pg_views WHERE viewname = 'readings_csv'"
+        ),
+        1
+    );
+    f.run(&t.erin, &["drift", "--env", "dev"]).ok();
+}
+
+#[test]
 fn a_policy_change_voids_earlier_approvals() {
     let t = tokens();
     let dir = tempfile::tempdir().unwrap();

@@ -111,9 +111,7 @@ impl v1::policy_server::Policy for Services {
                 catalog::MAX_SQL_BYTES
             )));
         }
-        let down = (!req.down_sql.trim().is_empty()).then_some(req.down_sql.as_str());
-        let report =
-            schemagate_policy::lint(&req.up_sql, down, &schemagate_policy::LintConfig::default());
+        let report = catalog::lint_sql(req.up_sql, req.down_sql).await;
         Ok(Response::new(convert::lint_report(&report)))
     }
 

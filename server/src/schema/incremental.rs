@@ -8,13 +8,14 @@
 //! That is exact only when the revision created or changed objects without
 //! renaming or removing any: a rename changes the text other objects
 //! deparse to (an index or a foreign key naming the table) without touching
-//! their rows, and a removal leaves no row to find. [`traceable`] admits
-//! only statements of that kind; anything else is read in full. User code
-//! can run any DDL on a revision's behalf, so the executor reads in full
+//! their rows, and a removal leaves no row to find.
+//! [`SqlTraits::traceable`] admits only statements of that kind; anything
+//! else is read in full. User code can run any DDL on a revision's behalf,
+//! so the executor reads in full
 //! whenever a trigger may have fired ([`Triggers`]: an event trigger exists,
 //! or a row trigger does and the revision has data statements) and whenever
 //! the revision may have called a function on a target that has code to call
-//! ([`Schema::has_callable_code`], [`may_call_functions`]).
+//! ([`Schema::has_callable_code`], [`SqlTraits::may_call_functions`]).
 //!
 //! It is exact only when no other transaction committed between the read
 //! before the revision and the read after it: what another transaction
@@ -25,16 +26,71 @@ use super::introspect::{self, Reading};
 use super::model::Schema;
 use super::stamp;
 use pg_query::NodeEnum;
-use pg_query::protobuf::AlterTableType;
+use pg_query::protobuf::{AlterTableType, RawStmt};
+use schemagate_policy::parser_stack::with_statements;
 use sqlx::PgConnection;
 use sqlx::postgres::types::Oid;
 use std::collections::BTreeSet;
 
-/// Whether every statement of `sql` only creates objects or changes
-/// existing ones in place, so that [`introspect_after`] gives exactly what a
-/// full read would. Unparseable SQL is not traceable.
-pub fn traceable(sql: &str) -> bool {
-    every_statement(sql, |node| match node {
+/// What the incremental read needs to know of a revision's SQL, from one
+/// parse. SQL that does not parse is [`SqlTraits::UNPARSED`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqlTraits {
+    /// Every statement only creates objects or changes existing ones in
+    /// place, so that [`introspect_after`] gives exactly what a full read
+    /// would.
+    pub traceable: bool,
+    /// A top-level data statement, which may fire a row trigger.
+    pub data_statement: bool,
+    /// Running it may call a function: a data statement (which calls one
+    /// directly, or through a column default, a check or a trigger) or a
+    /// function call anywhere (a volatile default or a check evaluated on
+    /// existing rows, an index expression, `USING`). It errs towards yes: a
+    /// view naming a function calls nothing.
+    pub may_call_functions: bool,
+}
+
+impl SqlTraits {
+    /// Not traceable, and it may do anything.
+    pub const UNPARSED: SqlTraits = SqlTraits {
+        traceable: false,
+        data_statement: true,
+        may_call_functions: true,
+    };
+
+    /// Parses `sql` on a [parser thread](with_statements).
+    pub fn of(sql: &str) -> SqlTraits {
+        with_statements(sql, SqlTraits::of_statements).unwrap_or(SqlTraits::UNPARSED)
+    }
+
+    pub fn of_statements(stmts: &[RawStmt]) -> SqlTraits {
+        let nodes = || {
+            stmts
+                .iter()
+                .map(|raw| raw.stmt.as_ref().and_then(|stmt| stmt.node.as_ref()))
+        };
+        let data_statement = nodes().flatten().any(is_data_statement);
+        SqlTraits {
+            traceable: nodes().all(|node| node.is_none_or(is_traceable)),
+            data_statement,
+            // pg_query's node walker skips some fields (a column default's
+            // expression); the printed tree names every node, however deep.
+            // A string constant spelling a node's name only errs towards
+            // yes. A large revision is mostly data statements, which answer
+            // before the tree is printed.
+            may_call_functions: data_statement || {
+                let tree = format!("{stmts:?}");
+                ["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("]
+                    .iter()
+                    .any(|node| tree.contains(node))
+            },
+        }
+    }
+}
+
+/// Whether `node` only creates objects or changes existing ones in place.
+fn is_traceable(node: &NodeEnum) -> bool {
+    match node {
         NodeEnum::CreateStmt(_)
         | NodeEnum::CreateTableAsStmt(_)
         | NodeEnum::IndexStmt(_)
@@ -73,37 +129,7 @@ pub fn traceable(sql: &str) -> bool {
             )
         }),
         _ => false,
-    })
-}
-
-/// Whether running `sql` may call a function: it has a data statement
-/// (which calls one directly, or through a column default, a check or a
-/// trigger) or a function call anywhere (a volatile default or a check
-/// evaluated on existing rows, an index expression, `USING`). It errs
-/// towards yes: a view naming a function calls nothing. SQL that does not
-/// parse may.
-pub fn may_call_functions(sql: &str) -> bool {
-    // A large revision is mostly data statements: one answers before the
-    // tree is printed.
-    if has_data_statement(sql) {
-        return true;
     }
-    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
-        return true;
-    };
-    // pg_query's node walker skips some fields (a column default's
-    // expression); the printed tree names every node, however deep. A string
-    // constant spelling a node's name only errs towards yes.
-    let tree = format!("{:?}", parsed.protobuf.stmts);
-    ["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("]
-        .iter()
-        .any(|node| tree.contains(node))
-}
-
-/// Whether `sql` has a top-level data statement. SQL that does not parse
-/// may: "has one" is "not every statement is something else".
-fn has_data_statement(sql: &str) -> bool {
-    !every_statement(sql, |node| !is_data_statement(node))
 }
 
 fn is_data_statement(node: &NodeEnum) -> bool {
@@ -111,21 +137,6 @@ fn is_data_statement(node: &NodeEnum) -> bool {
         node,
         NodeEnum::InsertStmt(_) | NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_)
     )
-}
-
-/// Whether `sql` parses and `admit` holds for each of its statements.
-fn every_statement(sql: &str, admit: impl Fn(&NodeEnum) -> bool) -> bool {
-    // pg_query's summary pass can panic on a tree shape it does not expect;
-    // that only means "no".
-    let Ok(Ok(parsed)) = std::panic::catch_unwind(|| pg_query::parse(sql, 0)) else {
-        return false;
-    };
-    parsed.protobuf.stmts.iter().all(|raw| {
-        raw.stmt
-            .as_ref()
-            .and_then(|stmt| stmt.node.as_ref())
-            .is_none_or(&admit)
-    })
 }
 
 /// Whether transaction `xid` (a `xid8`, as `pg_current_xact_id()` prints
@@ -226,12 +237,11 @@ pub struct Triggers {
 }
 
 impl Triggers {
-    /// Whether running `sql` may have fired one of them, so that an
-    /// incremental read after it cannot be trusted: any event trigger, or a
-    /// row trigger when `sql` has a data statement. SQL that does not parse
-    /// may have.
-    pub fn may_have_fired(self, sql: &str) -> bool {
-        self.event || (self.row && has_data_statement(sql))
+    /// Whether running SQL of these traits may have fired one of them, so
+    /// that an incremental read after it cannot be trusted: any event
+    /// trigger, or a row trigger when the SQL has a data statement.
+    pub fn may_have_fired(self, sql: &SqlTraits) -> bool {
+        self.event || (self.row && sql.data_statement)
     }
 }
 
@@ -249,7 +259,15 @@ impl Changes {
 
 #[cfg(test)]
 mod tests {
-    use super::{may_call_functions, only_commit_between, traceable};
+    use super::{SqlTraits, only_commit_between};
+
+    fn traceable(sql: &str) -> bool {
+        SqlTraits::of(sql).traceable
+    }
+
+    fn may_call_functions(sql: &str) -> bool {
+        SqlTraits::of(sql).may_call_functions
+    }
 
     #[test]
     fn only_a_lone_commit_of_the_revision_lets_it_be_read_incrementally() {

@@ -13,9 +13,7 @@ mod model;
 mod stamp;
 
 pub use diff::{Difference, diff};
-pub use incremental::{
-    Triggers, introspect_after, may_call_functions, only_commit_between, traceable,
-};
+pub use incremental::{SqlTraits, Triggers, introspect_after, only_commit_between};
 pub use introspect::{Reading, introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,

@@ -1,0 +1,110 @@
+//! Where pg_query's parse trees are built, walked and dropped: a thread of
+//! its own, with a stack sized for the deepest tree pg_query returns.
+//!
+//! pg_query serialises a parse tree up to 10,000 protobuf messages deep and
+//! PostgreSQL runs expressions that deep (`a || b || …` nests one level per
+//! term). Decoding, walking, printing and dropping such a tree all recurse
+//! once per level, which a runtime worker's 2 MiB stack does not hold; prost's
+//! default decode limit of 100 messages, which used to guard this, refused a
+//! 48-term sum as unparsable. So the limit is lifted (the policy crate enables
+//! prost's `no-recursion-limit` for pg_query's prost) and every use of a tree
+//! runs here instead. The thread's stack is reserved address space: only the
+//! pages a deep tree touches are ever committed.
+
+/// The parser thread's stack: room for libpg_query's own limit (2 MiB plus
+/// its 512 KiB slop) and for the Rust side at 10,000 levels, with margin.
+pub const PARSER_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Runs `work` on a parser thread and returns what it returns; `None` when
+/// it panicked (pg_query's summary pass panics on tree shapes it does not
+/// expect) or no thread could be started. The panic is reported by the
+/// process's panic hook, as any other.
+pub fn on_parser_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("sql-parser".to_string())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, work)
+            .ok()?
+            .join()
+            .ok()
+    })
+}
+
+/// Parses `sql` on a parser thread and hands its statements to `inspect`;
+/// `None` when the SQL does not parse or the parser panicked.
+pub fn with_statements<R: Send>(
+    sql: &str,
+    inspect: impl FnOnce(&[pg_query::protobuf::RawStmt]) -> R + Send,
+) -> Option<R> {
+    on_parser_stack(|| {
+        let parsed = pg_query::parse(sql, 0).ok()?;
+        Some(inspect(&parsed.protobuf.stmts))
+    })
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_on_the_parser_thread_is_none() {
+        assert_eq!(on_parser_stack(|| -> u8 { panic!("tree shape") }), None);
+        assert_eq!(on_parser_stack(|| 7), Some(7));
+    }
+
+    #[test]
+    fn statements_of_sql_that_does_not_parse_are_none() {
+        assert_eq!(with_statements("SELEC 1", <[_]>::len), None);
+        assert_eq!(with_statements("SELECT 1; SELECT 2", <[_]>::len), Some(2));
+    }
+
+    /// For each shape, the deepest tree pg_query returns (it refuses deeper
+    /// SQL itself, "stack depth limit exceeded") decodes, prints and drops on
+    /// the parser thread, called from a thread with a small stack.
+    #[test]
+    fn the_deepest_trees_pg_query_returns_fit_the_parser_stack() {
+        fn sql(shape: &str, depth: usize) -> String {
+            let nest = |open: &str, inner: &str, close: &str| {
+                format!(
+                    "SELECT {}{inner}{};",
+                    open.repeat(depth),
+                    close.repeat(depth)
+                )
+            };
+            match shape {
+                "a sum" => format!("SELECT 1{};", "+1".repeat(depth)),
+                "a concatenation" => format!("SELECT 'a'{};", " || 'b'".repeat(depth)),
+                "function calls" => nest("f(", "1", ")"),
+                "subqueries" => nest("(SELECT ", "1", ")"),
+                "CASE" => nest("CASE WHEN true THEN ", "1", " END"),
+                _ => format!("SELECT {}true;", "NOT ".repeat(depth)),
+            }
+        }
+        let small = std::thread::Builder::new().stack_size(256 * 1024);
+        small
+            .spawn(|| {
+                for shape in [
+                    "a sum",
+                    "a concatenation",
+                    "function calls",
+                    "subqueries",
+                    "CASE",
+                    "NOT",
+                ] {
+                    let mut depth = 50;
+                    while with_statements(&sql(shape, depth), |stmts| format!("{stmts:?}").len())
+                        .is_some()
+                    {
+                        depth += 25;
+                        assert!(depth < 20_000, "{shape}: pg_query parses any depth");
+                    }
+                    assert!(depth > 200, "{shape}: refused at depth {depth}");
+                }
+            })
+            .expect("a thread")
+            .join()
+            .expect("no overflow, no panic");
+    }
+}
