@@ -595,15 +595,15 @@ enum Read {
 /// The schema after a revision. Read incrementally (only the relations the
 /// revision's transaction wrote, merged into `before`; no catalog stamp)
 /// when the revision ran in one transaction, its SQL is
-/// [traceable](schema::SqlTraits::traceable), no other transaction committed since
-/// `before` was read ([`schema::only_commit_between`], checked before the
-/// read and again on its snapshot), no trigger may have fired
-/// ([`schema::Triggers`]) and it called no function on a target that has
-/// code to call ([`schema::SqlTraits::may_call_functions`]); in full, with its stamp,
-/// for the first revision of an execution and for the last, where the
-/// incremental result is checked against the full read so that an
-/// execution ends on a reference read in full ([`keep_reference`] does the
-/// same for one that stops early).
+/// [traceable](schema::SqlTraits::traceable), no other transaction
+/// committed since `before` was read ([`schema::only_commit_between`],
+/// checked before the read and again on its snapshot), no trigger may have
+/// fired ([`schema::Triggers`]) and it called no function on a target that
+/// has code to call ([`schema::SqlTraits::may_call_functions`]); in full,
+/// with its stamp, for the first revision of an execution and for the
+/// last, where the incremental result is checked against the full read so
+/// that an execution ends on a reference read in full ([`keep_reference`]
+/// does the same for one that stops early).
 async fn schema_after(
     conn: &mut PgConnection,
     before: Option<Recording>,
