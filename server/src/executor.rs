@@ -475,7 +475,8 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let sql = RevisionSql::read(request.action.sql(revision), record.transactional);
+        let sql =
+            RevisionSql::read_off_runtime(request.action.sql(revision), record.transactional).await;
         let applied = match (sql.effects.transaction_control, &sql.statements) {
             (Some(keyword), _) => Applied {
                 statements_run: 0,
@@ -803,17 +804,22 @@ impl Statements {
 }
 
 impl RevisionSql {
+    /// [`RevisionSql::read`] on tokio's blocking pool: a large revision
+    /// parses for seconds, which would stall the runtime worker's other
+    /// requests.
+    async fn read_off_runtime(sql: &str, transactional: bool) -> RevisionSql {
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || RevisionSql::read(&sql, transactional))
+            .await
+            .unwrap_or_else(|_| RevisionSql::unparsed(PARSER_FAILED.to_string()))
+    }
+
     fn read(sql: &str, transactional: bool) -> RevisionSql {
         let set_config = sql.to_ascii_lowercase().contains("set_config");
-        let unparsed = |message: String| RevisionSql {
-            statements: Err(message),
-            effects: SessionEffects::UNPARSED,
-            traits: schema::SqlTraits::UNPARSED,
-        };
         schemagate_policy::parser_stack::on_parser_stack(|| {
             let parsed = match pg_query::parse(sql, 0) {
                 Ok(parsed) => parsed,
-                Err(err) => return unparsed(err.to_string()),
+                Err(err) => return RevisionSql::unparsed(err.to_string()),
             };
             let stmts = &parsed.protobuf.stmts;
             let statements = if transactional {
@@ -829,9 +835,20 @@ impl RevisionSql {
                 traits: schema::SqlTraits::of_statements(stmts),
             }
         })
-        .unwrap_or_else(|| unparsed("internal error in the SQL parser".to_string()))
+        .unwrap_or_else(|| RevisionSql::unparsed(PARSER_FAILED.to_string()))
+    }
+
+    fn unparsed(message: String) -> RevisionSql {
+        RevisionSql {
+            statements: Err(message),
+            effects: SessionEffects::UNPARSED,
+            traits: schema::SqlTraits::UNPARSED,
+        }
     }
 }
+
+/// Why a revision that panicked the parser is not run.
+const PARSER_FAILED: &str = "internal error in the SQL parser";
 
 /// What a revision's SQL does to the session it runs in.
 struct SessionEffects {
