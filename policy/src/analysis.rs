@@ -97,10 +97,10 @@ pub fn unreadable(parse_error: ParseError, down_parse_error: Option<ParseError>)
     }
 }
 
-/// What a panic inside the parser or a rule is reported as.
-pub fn internal_parser_error() -> ParseError {
+/// What a panic inside the parser is reported as.
+fn internal_parser_error() -> ParseError {
     ParseError {
-        message: "internal error in the SQL parser".to_string(),
+        message: crate::parser_stack::ParserFailure::Panicked.to_string(),
         line: 1,
         column: 1,
     }

@@ -196,10 +196,17 @@ pub struct LintReport {
 }
 
 impl LintReport {
-    /// The report when the parser or a rule failed (panicked): the up
-    /// migration could not be read, so it is refused.
-    pub fn parser_failed() -> LintReport {
-        analysis::unreadable(analysis::internal_parser_error(), None)
+    /// The report when the parser thread failed: the up migration could not
+    /// be read, so it is refused.
+    pub fn parser_failed(failure: &parser_stack::ParserFailure) -> LintReport {
+        analysis::unreadable(
+            ParseError {
+                message: failure.to_string(),
+                line: 1,
+                column: 1,
+            },
+            None,
+        )
     }
 
     /// Highest severity among all findings, exempted ones included.
@@ -242,7 +249,7 @@ pub fn risk_of(findings: &[Finding]) -> RiskClass {
 /// as a parse error of the up migration.
 pub fn lint(up_sql: &str, down_sql: Option<&str>, config: &LintConfig) -> LintReport {
     parser_stack::on_parser_stack(|| analysis::lint_revision(up_sql, down_sql, config))
-        .unwrap_or_else(LintReport::parser_failed)
+        .unwrap_or_else(|failure| LintReport::parser_failed(&failure))
 }
 
 #[cfg(test)]

@@ -15,19 +15,37 @@
 /// its 512 KiB slop) and for the Rust side at 10,000 levels, with margin.
 pub const PARSER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
-/// Runs `work` on a parser thread and returns what it returns; `None` when
-/// it panicked (pg_query's summary pass panics on tree shapes it does not
-/// expect) or no thread could be started. The panic is reported by the
-/// process's panic hook, as any other.
-pub fn on_parser_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Option<R> {
+/// Why work given to a parser thread returned nothing.
+#[derive(Debug)]
+pub enum ParserFailure {
+    /// It panicked (pg_query's summary pass does on tree shapes it does not
+    /// expect); the process's panic hook reported it, as any other.
+    Panicked,
+    /// No thread could be started: the process is out of memory or threads.
+    NoThread(std::io::Error),
+}
+
+impl std::fmt::Display for ParserFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParserFailure::Panicked => f.write_str("internal error in the SQL parser"),
+            ParserFailure::NoThread(err) => {
+                write!(f, "no thread could be started to parse the SQL: {err}")
+            }
+        }
+    }
+}
+
+/// Runs `work` on a parser thread and returns what it returns.
+pub fn on_parser_stack<R: Send>(work: impl FnOnce() -> R + Send) -> Result<R, ParserFailure> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("sql-parser".to_string())
             .stack_size(PARSER_STACK_BYTES)
             .spawn_scoped(scope, work)
-            .ok()?
+            .map_err(ParserFailure::NoThread)?
             .join()
-            .ok()
+            .map_err(|_| ParserFailure::Panicked)
     })
 }
 
@@ -41,6 +59,7 @@ pub fn with_statements<R: Send>(
         let parsed = pg_query::parse(sql, 0).ok()?;
         Some(inspect(&parsed.protobuf.stmts))
     })
+    .ok()
     .flatten()
 }
 
@@ -49,9 +68,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_panic_on_the_parser_thread_is_none() {
-        assert_eq!(on_parser_stack(|| -> u8 { panic!("tree shape") }), None);
-        assert_eq!(on_parser_stack(|| 7), Some(7));
+    fn a_panic_on_the_parser_thread_is_a_failure() {
+        let failure = on_parser_stack(|| -> u8 { panic!("tree shape") }).unwrap_err();
+        assert!(matches!(failure, ParserFailure::Panicked));
+        assert_eq!(failure.to_string(), "internal error in the SQL parser");
+        assert_eq!(on_parser_stack(|| 7).ok(), Some(7));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::audit::{self, Event, Outcome};
 use crate::db::{Db, now_ms};
+use schemagate_policy::parser_stack::ParserFailure;
 use schemagate_policy::{LintConfig, LintReport, RiskClass};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -247,7 +248,7 @@ pub async fn lint_sql(up_sql: String, down_sql: String) -> LintReport {
         schemagate_policy::lint(&up_sql, down, &LintConfig::default())
     })
     .await
-    .unwrap_or_else(|_| LintReport::parser_failed())
+    .unwrap_or_else(|_| LintReport::parser_failed(&ParserFailure::Panicked))
 }
 
 /// Lints the up SQL and refuses what does not parse or holds no statement.

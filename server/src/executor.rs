@@ -17,6 +17,7 @@ use crate::gate::{self, Lock};
 use crate::release::{self, Action, ReleaseError};
 use crate::schema;
 use crate::target::{self, Target, VersionRow};
+use schemagate_policy::parser_stack::{ParserFailure, on_parser_stack};
 use sqlx::{AnyConnection, Connection, PgConnection, Row};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -811,12 +812,12 @@ impl RevisionSql {
         let sql = sql.to_owned();
         tokio::task::spawn_blocking(move || RevisionSql::read(&sql, transactional))
             .await
-            .unwrap_or_else(|_| RevisionSql::unparsed(PARSER_FAILED.to_string()))
+            .unwrap_or_else(|_| RevisionSql::unparsed(ParserFailure::Panicked.to_string()))
     }
 
     fn read(sql: &str, transactional: bool) -> RevisionSql {
         let set_config = sql.to_ascii_lowercase().contains("set_config");
-        schemagate_policy::parser_stack::on_parser_stack(|| {
+        on_parser_stack(|| {
             let parsed = match pg_query::parse(sql, 0) {
                 Ok(parsed) => parsed,
                 Err(err) => return RevisionSql::unparsed(err.to_string()),
@@ -835,7 +836,7 @@ impl RevisionSql {
                 traits: schema::SqlTraits::of_statements(stmts),
             }
         })
-        .unwrap_or_else(|| RevisionSql::unparsed(PARSER_FAILED.to_string()))
+        .unwrap_or_else(|failure| RevisionSql::unparsed(failure.to_string()))
     }
 
     fn unparsed(message: String) -> RevisionSql {
@@ -846,9 +847,6 @@ impl RevisionSql {
         }
     }
 }
-
-/// Why a revision that panicked the parser is not run.
-const PARSER_FAILED: &str = "internal error in the SQL parser";
 
 /// What a revision's SQL does to the session it runs in.
 struct SessionEffects {
