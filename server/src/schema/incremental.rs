@@ -78,14 +78,52 @@ impl SqlTraits {
             // A string constant spelling a node's name only errs towards
             // yes. A large revision is mostly data statements, which answer
             // before the tree is printed.
-            may_call_functions: data_statement || {
-                let tree = format!("{stmts:?}");
-                ["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("]
-                    .iter()
-                    .any(|node| tree.contains(node))
-            },
+            may_call_functions: data_statement
+                || prints_any(
+                    stmts,
+                    &["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("],
+                ),
         }
     }
+}
+
+/// Whether `value`'s `Debug` output contains one of `needles`. The output is
+/// scanned as it is written and never held whole (a large revision's tree
+/// prints to hundreds of megabytes), and printing stops at the first match.
+fn prints_any(value: &(impl std::fmt::Debug + ?Sized), needles: &[&str]) -> bool {
+    use std::fmt::Write;
+    /// The end of what was written so far, long enough to hold a needle
+    /// split across two writes.
+    struct Scan<'a> {
+        needles: &'a [&'a str],
+        keep: usize,
+        tail: String,
+        found: bool,
+    }
+    impl Write for Scan<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.tail.push_str(text);
+            if self.needles.iter().any(|needle| self.tail.contains(needle)) {
+                self.found = true;
+                // Stops the printing.
+                return Err(std::fmt::Error);
+            }
+            let mut cut = self.tail.len().saturating_sub(self.keep);
+            while !self.tail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.tail.drain(..cut);
+            Ok(())
+        }
+    }
+    let mut scan = Scan {
+        needles,
+        keep: needles.iter().map(|needle| needle.len()).max().unwrap_or(0),
+        tail: String::new(),
+        found: false,
+    };
+    let _stopped_or_done = write!(scan, "{value:?}");
+    scan.found
 }
 
 /// Whether `node` only creates objects or changes existing ones in place.
@@ -259,7 +297,7 @@ impl Changes {
 
 #[cfg(test)]
 mod tests {
-    use super::{SqlTraits, only_commit_between};
+    use super::{SqlTraits, only_commit_between, prints_any};
 
     fn traceable(sql: &str) -> bool {
         SqlTraits::of(sql).traceable
@@ -329,6 +367,29 @@ mod tests {
         ] {
             assert!(!may_call_functions(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_printed_value_is_scanned_across_writes() {
+        // A derived Debug writes a variant's name and its "(" apart.
+        #[derive(Debug)]
+        enum Node {
+            FuncCall(u8),
+            List(Vec<Node>),
+        }
+        let call = Node::List(vec![Node::List(vec![]), Node::FuncCall(1)]);
+        assert!(prints_any(&call, &["FuncCall("]));
+        assert!(!prints_any(
+            &Node::List(vec![Node::List(vec![])]),
+            &["FuncCall("]
+        ));
+        // What is kept between writes is cut on a character boundary.
+        assert!(!prints_any(
+            &vec!["\u{e9}b"; 1000],
+            &["FuncCall(", "Insert"]
+        ));
+        assert!(prints_any(&vec!["\u{e9}b"; 1000], &["b\", \"\u{e9}"]));
+        assert!(!prints_any(&"", &["FuncCall("]));
     }
 
     #[test]
