@@ -97,10 +97,11 @@ pub fn unreadable(parse_error: ParseError, down_parse_error: Option<ParseError>)
     }
 }
 
-/// What a panic inside the parser is reported as.
-fn internal_parser_error() -> ParseError {
+/// What a failure of the parser thread, or a panic inside the parser, is
+/// reported as.
+pub fn parser_failure(failure: &crate::parser_stack::ParserFailure) -> ParseError {
     ParseError {
-        message: crate::parser_stack::ParserFailure::Panicked.to_string(),
+        message: failure.to_string(),
         line: 1,
         column: 1,
     }
@@ -116,7 +117,9 @@ fn parse(sql: &str) -> Result<Parsed, ParseError> {
             protobuf: result.protobuf,
         }),
         Ok(Err(err)) => Err(parse_error::locate(sql, &err.to_string())),
-        Err(_) => Err(internal_parser_error()),
+        Err(_) => Err(parser_failure(
+            &crate::parser_stack::ParserFailure::Panicked,
+        )),
     }
 }
 

@@ -199,14 +199,7 @@ impl LintReport {
     /// The report when the parser thread failed: the up migration could not
     /// be read, so it is refused.
     pub fn parser_failed(failure: &parser_stack::ParserFailure) -> LintReport {
-        analysis::unreadable(
-            ParseError {
-                message: failure.to_string(),
-                line: 1,
-                column: 1,
-            },
-            None,
-        )
+        analysis::unreadable(analysis::parser_failure(failure), None)
     }
 
     /// Highest severity among all findings, exempted ones included.
