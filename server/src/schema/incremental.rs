@@ -373,6 +373,7 @@ mod tests {
     fn a_printed_value_is_scanned_across_writes() {
         // A derived Debug writes a variant's name and its "(" apart.
         #[derive(Debug)]
+        #[allow(dead_code, reason = "only printed")]
         enum Node {
             FuncCall(u8),
             List(Vec<Node>),
