@@ -626,7 +626,7 @@ async fn schema_after(
             schema::introspect_after(conn, before.reading.schema, xid).await?;
         if triggers.may_have_fired(sql) {
             tracing::info!(
-                "the target has triggers this revision may have fired, which can run DDL of any kind; read in full"
+                "the target has user code this revision may have run without calling it (a trigger, or a function behind an operator, cast, operator class or domain check), which can run DDL of any kind; read in full"
             );
             return read_in_full(conn).await;
         }

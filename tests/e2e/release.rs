@@ -1140,6 +1140,50 @@ fn a_function_called_through_a_column_default_is_read_in_full() {
     );
 }
 
+/// Functions that run DDL, reached with no call in a revision's SQL: through
+/// an operator and through a domain's check. Each drops a table, which the
+/// incremental read cannot see (a removal leaves no catalog row to find).
+const IMPLICIT_CALL_BASELINE: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE taps (id bigint PRIMARY KEY, name text);\n\
+     INSERT INTO taps VALUES (1, 'north');\n\
+     CREATE TABLE doomed_by_operator (id int);\n\
+     CREATE TABLE doomed_by_domain (id int);\n\
+     CREATE FUNCTION drops_a_table(bigint, int) RETURNS boolean LANGUAGE plpgsql AS $$\n\
+     BEGIN EXECUTE 'DROP TABLE IF EXISTS doomed_by_operator'; RETURN $1 = $2; END $$;\n\
+     CREATE OPERATOR === (LEFTARG = bigint, RIGHTARG = int, FUNCTION = drops_a_table);\n\
+     CREATE FUNCTION positive_dropping_a_table(int) RETURNS boolean LANGUAGE plpgsql AS $$\n\
+     BEGIN EXECUTE 'DROP TABLE IF EXISTS doomed_by_domain'; RETURN $1 > 0; END $$;\n\
+     CREATE DOMAIN positive AS int CHECK (positive_dropping_a_table(VALUE));\n",
+    "DROP TABLE taps;\nDROP TABLE IF EXISTS doomed_by_operator, doomed_by_domain;\n\
+     DROP DOMAIN positive;\nDROP OPERATOR === (bigint, int);\n\
+     DROP FUNCTION drops_a_table(bigint, int), positive_dropping_a_table(int);\n",
+);
+
+#[test]
+fn a_function_reached_through_an_operator_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        IMPLICIT_CALL_BASELINE,
+        (
+            "0002_first_tap",
+            "ALTER TABLE taps ADD COLUMN first boolean DEFAULT (2::bigint === 1);\n",
+            "ALTER TABLE taps DROP COLUMN first;\n",
+        ),
+    );
+}
+
+#[test]
+fn a_function_reached_through_a_domain_check_is_read_in_full() {
+    assert_recorded_after_a_full_read(
+        IMPLICIT_CALL_BASELINE,
+        (
+            "0002_tap_rank",
+            "ALTER TABLE taps ADD COLUMN rank positive NOT NULL DEFAULT 1;\n",
+            "ALTER TABLE taps DROP COLUMN rank;\n",
+        ),
+    );
+}
+
 #[test]
 fn two_concurrent_deploys_apply_the_revision_once() {
     let t = tokens();

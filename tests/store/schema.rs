@@ -502,7 +502,8 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
             triggers,
             schema::Triggers {
                 row: true,
-                event: false
+                event: false,
+                implicit: false,
             },
             "{sql}"
         );
@@ -576,7 +577,8 @@ async fn an_incremental_read_names_the_triggers_that_may_have_run_ddl() {
         found,
         schema::Triggers {
             row: true,
-            event: false
+            event: false,
+            implicit: false,
         }
     );
     assert!(found.may_have_fired(&schema::SqlTraits::of(
@@ -601,4 +603,49 @@ async fn an_incremental_read_names_the_triggers_that_may_have_run_ddl() {
     let found = triggers_after(&mut conn, "ALTER EVENT TRIGGER audit_ddl ENABLE").await;
     assert!(found.event, "{found:?}");
     assert!(found.may_have_fired(&schema::SqlTraits::of("CREATE TABLE kegs (id int)")));
+}
+
+#[tokio::test]
+async fn an_incremental_read_names_functions_reached_without_a_call() {
+    // A domain whose check uses built-in code only calls nothing of ours.
+    let mut conn = database("CREATE TABLE taps (id bigint PRIMARY KEY)").await;
+    let found = triggers_after(&mut conn, "CREATE DOMAIN positive AS int CHECK (VALUE > 0)").await;
+    assert_eq!(found, schema::Triggers::default());
+    assert!(!found.may_have_fired(&schema::SqlTraits::of("CREATE TABLE kegs (id int)")));
+    // A function alone is called only where the SQL names it.
+    let found = triggers_after(
+        &mut conn,
+        "CREATE FUNCTION is_even(int) RETURNS boolean LANGUAGE sql AS 'SELECT $1 % 2 = 0'",
+    )
+    .await;
+    assert!(!found.implicit, "{found:?}");
+
+    for (what, sql) in [
+        (
+            "a domain's check",
+            "CREATE DOMAIN even AS int CHECK (is_even(VALUE))",
+        ),
+        (
+            "an operator",
+            "CREATE OPERATOR ~~~ (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq_user)",
+        ),
+        (
+            "a cast",
+            "CREATE TYPE mood AS ENUM ('ok'); \
+             CREATE FUNCTION mood_of(int) RETURNS mood LANGUAGE sql AS 'SELECT ''ok''::mood'; \
+             CREATE CAST (int AS mood) WITH FUNCTION mood_of(int)",
+        ),
+    ] {
+        let mut conn = database(
+            "CREATE FUNCTION is_even(int) RETURNS boolean LANGUAGE sql AS 'SELECT $1 % 2 = 0'; \
+             CREATE FUNCTION int4eq_user(int, int) RETURNS boolean LANGUAGE sql AS 'SELECT $1 = $2'",
+        )
+        .await;
+        let found = triggers_after(&mut conn, sql).await;
+        assert!(found.implicit, "{what}: {found:?}");
+        assert!(
+            found.may_have_fired(&schema::SqlTraits::of("ALTER TABLE t ADD COLUMN c int")),
+            "{what}"
+        );
+    }
 }

@@ -11,10 +11,11 @@
 //! their rows, and a removal leaves no row to find.
 //! [`SqlTraits::traceable`] admits only statements of that kind; anything
 //! else is read in full. User code can run any DDL on a revision's behalf,
-//! so the executor reads in full
-//! whenever a trigger may have fired ([`Triggers`]: an event trigger exists,
-//! or a row trigger does and the revision has data statements) and whenever
-//! the revision may have called a function on a target that has code to call
+//! so the executor reads in full whenever such code may have run without
+//! being called ([`Triggers`]: an event trigger exists, or a function behind
+//! an operator, cast, operator class or domain check, or a row trigger does
+//! and the revision has data statements) and whenever the revision may have
+//! called a function on a target that has code to call
 //! ([`Schema::has_callable_code`], [`SqlTraits::may_call_functions`]).
 //!
 //! It is exact only when no other transaction committed between the read
@@ -263,23 +264,30 @@ pub(super) struct Changes {
     pub triggers: Triggers,
 }
 
-/// User code a transaction may have run besides its own statements: a row
-/// trigger (fired by a data statement) or an enabled event trigger (fired
-/// by DDL), either of which can run DDL of any kind.
+/// User code a transaction may have run besides its own statements, which
+/// can run DDL of any kind: a row trigger (fired by a data statement), an
+/// enabled event trigger (fired by DDL), or a function reached with no call
+/// in the SQL.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Triggers {
     /// A user trigger exists on some table or view.
     pub row: bool,
     /// An enabled event trigger exists.
     pub event: bool,
+    /// A function that is not built in (a user's or an extension's) backs
+    /// an operator, a cast, an operator class or a domain's check. Any
+    /// statement may run it without naming it: a default, a check or an
+    /// index built over existing rows, a column converted to a domain.
+    pub implicit: bool,
 }
 
 impl Triggers {
-    /// Whether running SQL of these traits may have fired one of them, so
+    /// Whether running SQL of these traits may have run any of them, so
     /// that an incremental read after it cannot be trusted: any event
-    /// trigger, or a row trigger when the SQL has a data statement.
+    /// trigger or implicitly called function, or a row trigger when the SQL
+    /// has a data statement.
     pub fn may_have_fired(self, sql: &SqlTraits) -> bool {
-        self.event || (self.row && sql.data_statement)
+        self.event || self.implicit || (self.row && sql.data_statement)
     }
 }
 

@@ -128,19 +128,28 @@ const STAMP: &str = concat!(
     "WITH ",
     summary!(
         stamp_part,
-        ", false AS row_triggers, false AS event_triggers"
+        ", false AS row_triggers, false AS event_triggers, false AS implicit_calls"
     )
 );
 /// What transaction `$1` (a `xid8`) changed, without the stamp: the
 /// catalogs that name no relation are not read and no row is hashed, which
-/// halves the pass. With whether a user trigger or an enabled event
-/// trigger exists: user code the transaction may have run.
+/// halves the pass. With whether a user trigger, an enabled event trigger
+/// or a function that is not built in behind an operator, a cast, an
+/// operator class or a domain's check exists: user code the transaction may
+/// have run (see [`super::Triggers`]).
 const CHANGES: &str = concat!(
     "WITH x (xid) AS (SELECT $1::text::xid8::xid), ",
     summary!(
         changes_part,
         ", EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal) AS row_triggers, \
-           EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers"
+           EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers, \
+           EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode::oid >= 16384) \
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castfunc >= 16384) \
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc p WHERE p.amproc::oid >= 16384) \
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_depend d \
+                        ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
+                      WHERE c.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                        AND d.refobjid >= 16384) AS implicit_calls"
     )
 );
 
@@ -169,6 +178,7 @@ pub(super) async fn read(
         triggers: super::Triggers {
             row: row.try_get("row_triggers")?,
             event: row.try_get("event_triggers")?,
+            implicit: row.try_get("implicit_calls")?,
         },
     })
 }
