@@ -47,7 +47,9 @@ pub struct SqlTraits {
     /// directly, or through a column default, a check or a trigger) or a
     /// function call anywhere (a volatile default or a check evaluated on
     /// existing rows, an index expression, `USING`). It errs towards yes: a
-    /// view naming a function calls nothing.
+    /// view naming a function calls nothing. A function reached without a
+    /// call (behind an operator, a cast or a domain's check) is told by the
+    /// target's catalogs instead: [`Triggers::implicit`].
     pub may_call_functions: bool,
 }
 
@@ -64,6 +66,7 @@ impl SqlTraits {
         with_statements(sql, SqlTraits::of_statements).unwrap_or(SqlTraits::UNPARSED)
     }
 
+    /// The traits of parsed statements; the caller is on a parser thread.
     pub fn of_statements(stmts: &[RawStmt]) -> SqlTraits {
         let nodes = || {
             stmts
