@@ -210,7 +210,7 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 
 /// The schema after the transaction `xid` (a `xid8`) committed, given
 /// `before`, the schema right before it, for a revision whose SQL is
-/// [`traceable`] when no other transaction committed since `before` was
+/// [traceable](SqlTraits::traceable) when no other transaction committed since `before` was
 /// read (the caller checks that with [`only_commit_between`] and the
 /// snapshot this returns). Reads, in one snapshot, the relations `xid`
 /// wrote rows for (sequences included), those relations alone, and the
