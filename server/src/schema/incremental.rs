@@ -210,12 +210,12 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 
 /// The schema after the transaction `xid` (a `xid8`) committed, given
 /// `before`, the schema right before it, for a revision whose SQL is
-/// [traceable](SqlTraits::traceable) when no other transaction committed since `before` was
-/// read (the caller checks that with [`only_commit_between`] and the
-/// snapshot this returns). Reads, in one snapshot, the relations `xid`
-/// wrote rows for (sequences included), those relations alone, and the
-/// schemas, extensions, enums and functions only when `xid` changed one of
-/// them.
+/// [traceable](SqlTraits::traceable) when no other transaction committed
+/// since `before` was read (the caller checks that with
+/// [`only_commit_between`] and the snapshot this returns). Reads, in one
+/// snapshot, the relations `xid` wrote rows for (sequences included), those
+/// relations alone, and the schemas, extensions, enums and functions only
+/// when `xid` changed one of them.
 /// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
 /// digesting every catalog would cost more than the rest of the read. It
 /// comes with the [`Triggers`] that exist, which may have run more than the
