@@ -816,7 +816,11 @@ impl RevisionSql {
     }
 
     fn read(sql: &str, transactional: bool) -> RevisionSql {
-        let set_config = sql.to_ascii_lowercase().contains("set_config");
+        // Without a lowercased copy: a data revision can be megabytes.
+        let set_config = sql
+            .as_bytes()
+            .windows(b"set_config".len())
+            .any(|window| window.eq_ignore_ascii_case(b"set_config"));
         on_parser_stack(|| {
             let parsed = match pg_query::parse(sql, 0) {
                 Ok(parsed) => parsed,
