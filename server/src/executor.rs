@@ -701,21 +701,8 @@ async fn apply(
     let sql = request.action.sql(revision);
     let total = statements.count() as u32;
     if record.transactional {
-        let result: Result<String, sqlx::Error> = async {
-            let mut tx = conn.begin().await?;
-            let xid: String = sqlx::query_scalar(
-                "SELECT pg_current_xact_id()::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
-            )
-            .bind(&env.lock_timeout)
-            .bind(&env.statement_timeout)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut *tx).await?;
-            version_row(&mut tx, revision, request, record, version_table).await?;
-            tx.commit().await?;
-            Ok(xid)
-        }
-        .await;
+        let message = one_transaction(env, revision, request, record, sql, version_table);
+        let result = run_in_one_trip(conn, message).await;
         return match result {
             Ok(xid) => Applied {
                 statements_run: total,
@@ -769,6 +756,88 @@ async fn apply(
             xid: None,
         },
     }
+}
+
+/// A transactional revision as one message, sent in one round trip: the
+/// timeouts (local to the transaction) and its id, the revision's SQL, then
+/// its version-row change (the version table created first when the target
+/// has none), committed together. PostgreSQL skips the rest of a message at
+/// its first error, so nothing after a failing statement runs, the commit
+/// included. The SQL parsed into whole statements; the line break ends a
+/// trailing comment.
+///
+/// The commit travels with the SQL, so PostgreSQL would commit a revision
+/// whose server died while it ran. `client_connection_check_interval`
+/// (PostgreSQL 14 and newer) has it look for the closed connection every
+/// second and cancel instead, as it did when the commit was sent apart.
+fn one_transaction(
+    env: &Environment,
+    revision: &Revision,
+    request: &Request,
+    record: &Record,
+    sql: &str,
+    version_table: bool,
+) -> String {
+    let version_row = match request.action {
+        Action::Apply => target::version_row_insert(
+            revision,
+            &VersionRow {
+                executed_by: &request.caller.subject,
+                execution_id: &record.id,
+                transactional: true,
+                stamped: false,
+            },
+        ),
+        Action::Rollback => target::version_row_delete(revision),
+    };
+    let create_version_table = if version_table {
+        ""
+    } else {
+        target::VERSION_TABLE_DDL
+    };
+    format!(
+        "BEGIN;\n\
+         SELECT pg_catalog.pg_current_xact_id()::text, \
+                pg_catalog.set_config('lock_timeout', {}, true), \
+                pg_catalog.set_config('statement_timeout', {}, true), \
+                CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000 \
+                     THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END;\n\
+         {sql}\n;\n\
+         {create_version_table};\n\
+         {version_row};\n\
+         COMMIT",
+        target::literal(&env.lock_timeout),
+        target::literal(&env.statement_timeout),
+    )
+}
+
+/// Runs a message built by [`one_transaction`] and returns the id of the
+/// transaction it committed: the first row is the one its `SELECT` returns,
+/// whatever rows the revision's own statements return after it. After an
+/// error the transaction is still open, and aborted: it is rolled back.
+async fn run_in_one_trip(conn: &mut PgConnection, message: String) -> Result<String, sqlx::Error> {
+    use tokio_stream::StreamExt;
+    let outcome = async {
+        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(message)).fetch(&mut *conn);
+        let mut xid = None;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            if xid.is_none() {
+                xid = Some(row.try_get::<String, _>(0)?);
+            }
+        }
+        xid.ok_or_else(|| sqlx::Error::Protocol("the transaction returned no id".into()))
+    }
+    .await;
+    if outcome.is_err() {
+        // After a failed COMMIT there is no transaction left, and PostgreSQL
+        // only warns. A connection too broken to roll back takes the
+        // transaction down with it; the revision's error is the one to report.
+        if let Err(err) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+            tracing::warn!(error = %err, "could not roll back the failed revision's transaction");
+        }
+    }
+    outcome
 }
 
 /// What the executor needs to know of a revision's SQL (up or down), read

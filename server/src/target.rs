@@ -277,6 +277,51 @@ pub async fn insert_version_row(
     Ok(())
 }
 
+/// The statement [`insert_version_row`] runs, with its values written in,
+/// for a message that carries the revision's SQL too.
+pub fn version_row_insert(revision: &crate::catalog::Revision, row: &VersionRow<'_>) -> String {
+    format!(
+        "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+         VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+        literal(&revision.project),
+        literal(&revision.id),
+        literal(&revision.checksum),
+        revision.sequence,
+        literal(row.executed_by),
+        literal(row.execution_id),
+        row.transactional,
+        row.stamped,
+    )
+}
+
+/// The statement that removes `revision`'s version row, with its values
+/// written in.
+pub fn version_row_delete(revision: &crate::catalog::Revision) -> String {
+    format!(
+        "DELETE FROM schemagate.applied_revisions WHERE project = {} AND id = {}",
+        literal(&revision.project),
+        literal(&revision.id)
+    )
+}
+
+/// `text` as a string constant that reads the same whatever SQL ran before
+/// it in the session: an escape string (`E'...'`) does not depend on
+/// `standard_conforming_strings`, and a quote is doubled rather than
+/// escaped, which `backslash_quote = off` would refuse.
+pub fn literal(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 3);
+    quoted.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("''"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
 pub async fn has_version_table(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
         .fetch_one(&mut *conn)

@@ -1367,3 +1367,57 @@ fn a_non_transactional_revision_runs_statement_by_statement_and_is_recorded_as_s
         "{status:#}"
     );
 }
+
+/// A transactional revision travels in one message with its version row.
+/// What its SQL leaves behind in that message (rows it returns, a last line
+/// that is a comment with no line break, string settings changed for its
+/// transaction) does not change the version row written after it: a
+/// deployer whose name holds a quote and a backslash is recorded as is.
+#[test]
+fn a_revision_sent_with_its_version_row_leaves_the_row_as_it_is() {
+    let t = tokens();
+    let deployer_name = r"o'hara\ops";
+    let deployer = token(deployer_name, &["deployer"]);
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_baseline",
+                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+                "DROP TABLE venues;\n",
+            ),
+            (
+                "0002_taps",
+                "SET LOCAL standard_conforming_strings TO off;\n\
+                 SET LOCAL backslash_quote TO off;\n\
+                 SELECT 42 AS answer, 'x' AS letter;\n\
+                 CREATE TABLE taps (id bigint PRIMARY KEY);\n\
+                 -- the last line, with no line break",
+                "DROP TABLE taps;\n",
+            ),
+        ],
+    );
+    for id in ["0001_baseline", "0002_taps"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let out = f.run(&deployer, &["--json", "deploy", "--env", "dev"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_taps"]);
+    let recorded: Vec<(String, String)> = block_on(async {
+        let mut conn = PgConnection::connect(&f.dev).await.unwrap();
+        sqlx::query_as(
+            "SELECT executed_by, execution_id FROM schemagate.applied_revisions ORDER BY sequence",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    });
+    for (executed_by, execution_id) in &recorded {
+        assert_eq!(executed_by, deployer_name);
+        assert!(
+            out.stdout.contains(execution_id.as_str()),
+            "{execution_id} is not among the execution ids the deploy printed: {out:#?}"
+        );
+    }
+}

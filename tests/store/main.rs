@@ -4,6 +4,7 @@
 mod drift;
 mod fleet_writer;
 mod schema;
+mod target;
 
 use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision};
