@@ -236,9 +236,10 @@ pub async fn introspect_after(
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
     if !changes.relations.is_empty() {
-        let names: BTreeSet<String> = introspect::relation_names(&mut tx, &changes.relations)
-            .await?
+        let mut relations = introspect::read_relations(&mut tx, Some(&changes.relations)).await?;
+        let names: BTreeSet<String> = std::mem::take(&mut relations.names)
             .into_iter()
+            .map(|relation| relation.name)
             .collect();
         for name in &names {
             schema.tables.remove(name);
@@ -246,8 +247,7 @@ pub async fn introspect_after(
             schema.sequences.remove(name);
         }
         schema.indexes.retain(|index| !names.contains(&index.table));
-        introspect::read_relations(&mut tx, &mut schema, Some(&changes.relations)).await?;
-        introspect::read_sequences(&mut tx, &mut schema, Some(&changes.relations)).await?;
+        relations.merge_into(&mut schema);
     }
     tx.rollback().await?;
     let triggers = changes.triggers;

@@ -6,12 +6,10 @@
 //! `FirstNormalObjectId` (16384); a condition on that lets the scans of
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
-use super::model::{
-    Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
-};
-use sqlx::postgres::PgRow;
+use super::model::Schema;
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use std::sync::LazyLock;
 
 /// The namespaces that are the user's schema, as a condition on `$alias.nspname`.
 macro_rules! user_namespace {
@@ -185,6 +183,10 @@ const TRIGGERS: &str = concat!(
     user_namespace!("n")
 );
 
+/// The qualified name of every relation, of any kind.
+const NAMES: &str = "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE true";
+
 /// Reads the schema of the database `conn` is connected to. Runs in its own
 /// read-only repeatable-read transaction (or a savepoint when the caller is
 /// already in a transaction) and changes nothing. Needs PostgreSQL 13 or
@@ -220,8 +222,7 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
     let changes = super::stamp::read(&mut tx, None).await?;
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
-    read_sequences(&mut tx, &mut schema, None).await?;
-    read_relations(&mut tx, &mut schema, None).await?;
+    read_relations(&mut tx, None).await?.merge_into(&mut schema);
     tx.rollback().await?;
     Ok(changes.reading(schema))
 }
@@ -251,189 +252,325 @@ pub(super) async fn begin_read(
     .await
 }
 
+/// One query whose single row is a JSON object holding, under each name,
+/// the rows of that query (restricted by `filter`, which every query's
+/// `WHERE` clause takes): a reading costs one round trip, and one plan
+/// cached with the prepared statement, whatever the number of kinds.
+fn rows_as_json(parts: &[(&str, &str)], filter: &str) -> String {
+    let fields: Vec<String> = parts
+        .iter()
+        .map(|(name, query)| {
+            format!("'{name}', (SELECT coalesce(json_agg(r), '[]'::json) FROM ({query}{filter}) r)")
+        })
+        .collect();
+    format!("SELECT json_build_object({})::text", fields.join(", "))
+}
+
+static GLOBALS: LazyLock<String> = LazyLock::new(|| {
+    rows_as_json(
+        &[
+            ("schemas", SCHEMAS),
+            ("extensions", EXTENSIONS),
+            ("enums", ENUMS),
+            ("functions", FUNCTIONS),
+        ],
+        "",
+    )
+});
+
+/// The relation queries; each names the relation an object belongs to `c`.
+const RELATIONS: [(&str, &str); 7] = [
+    ("sequences", SEQUENCES),
+    ("tables", TABLES),
+    ("columns", COLUMNS),
+    ("constraints", CONSTRAINTS),
+    ("indexes", INDEXES),
+    ("views", VIEWS),
+    ("triggers", TRIGGERS),
+];
+
+/// Every relation.
+static ALL_RELATIONS: LazyLock<String> = LazyLock::new(|| rows_as_json(&RELATIONS, ""));
+
+/// The relations `$1` (an `oid[]`), with the names of all of them, of any
+/// kind.
+static SOME_RELATIONS: LazyLock<String> = LazyLock::new(|| {
+    rows_as_json(
+        &[&[("names", NAMES)], RELATIONS.as_slice()].concat(),
+        " AND c.oid = ANY($1)",
+    )
+});
+
+/// The one row of a [`rows_as_json`] query, decoded.
+async fn fetch_json<T: serde::de::DeserializeOwned>(
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    conn: &mut PgConnection,
+) -> Result<T, sqlx::Error> {
+    let text: String = query.fetch_one(conn).await?.try_get(0)?;
+    serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
 /// Schemas, extensions, enums and functions.
 pub(super) async fn read_globals(
     conn: &mut PgConnection,
     schema: &mut Schema,
 ) -> Result<(), sqlx::Error> {
-    for row in sqlx::query(SCHEMAS).fetch_all(&mut *conn).await? {
-        schema.schemas.insert(row.try_get("name")?);
-    }
-    for row in sqlx::query(EXTENSIONS).fetch_all(&mut *conn).await? {
-        schema.extensions.insert(row.try_get("name")?);
-    }
-    for row in sqlx::query(ENUMS).fetch_all(&mut *conn).await? {
-        schema
-            .enums
-            .insert(row.try_get("name")?, row.try_get("labels")?);
-    }
-    for row in sqlx::query(FUNCTIONS).fetch_all(&mut *conn).await? {
-        schema
-            .functions
-            .insert(row.try_get("name")?, row.try_get("definition")?);
-    }
+    let rows: rows::Globals =
+        fetch_json(sqlx::query(AssertSqlSafe(GLOBALS.as_str())), conn).await?;
+    schema
+        .schemas
+        .extend(rows.schemas.into_iter().map(|row| row.name));
+    schema
+        .extensions
+        .extend(rows.extensions.into_iter().map(|row| row.name));
+    schema
+        .enums
+        .extend(rows.enums.into_iter().map(|row| (row.name, row.labels)));
+    schema.functions.extend(
+        rows.functions
+            .into_iter()
+            .map(|row| (row.name, row.definition)),
+    );
     Ok(())
 }
 
-/// Sequences; of the relations `only` when given.
-pub(super) async fn read_sequences(
+/// Sequences, tables with their columns, constraints and triggers, indexes
+/// and views; of the relations `only` when given, with their names.
+pub(super) async fn read_relations(
     conn: &mut PgConnection,
-    schema: &mut Schema,
     only: Option<&[Oid]>,
-) -> Result<(), sqlx::Error> {
-    for row in fetch_relations(conn, SEQUENCES, only).await? {
-        schema.sequences.insert(
-            row.try_get("name")?,
-            Sequence {
-                data_type: row.try_get("data_type")?,
-                start: row.try_get("seqstart")?,
-                increment: row.try_get("seqincrement")?,
-                min: row.try_get("seqmin")?,
-                max: row.try_get("seqmax")?,
-                cycle: row.try_get("seqcycle")?,
-            },
-        );
-    }
-    Ok(())
-}
-
-/// The qualified names of relations `oids`, whatever kind they are.
-pub(super) async fn relation_names(
-    conn: &mut PgConnection,
-    oids: &[Oid],
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1)",
-    )
-    .bind(oids)
-    .fetch_all(conn)
-    .await
-}
-
-/// Runs a relation query, restricted to the relations `only` when given
-/// (every such query names the relation an object belongs to `c`).
-async fn fetch_relations(
-    conn: &mut PgConnection,
-    query: &'static str,
-    only: Option<&[Oid]>,
-) -> Result<Vec<PgRow>, sqlx::Error> {
+) -> Result<rows::Relations, sqlx::Error> {
     match only {
-        None => sqlx::query(query).fetch_all(conn).await,
+        None => fetch_json(sqlx::query(AssertSqlSafe(ALL_RELATIONS.as_str())), conn).await,
         Some(oids) => {
-            sqlx::query(AssertSqlSafe(format!("{query} AND c.oid = ANY($1)")))
-                .bind(oids)
-                .fetch_all(conn)
-                .await
+            fetch_json(
+                sqlx::query(AssertSqlSafe(SOME_RELATIONS.as_str())).bind(oids),
+                conn,
+            )
+            .await
         }
     }
 }
 
-/// Tables with their columns, constraints and triggers, indexes and views;
-/// of the relations `only` when given.
-pub(super) async fn read_relations(
-    conn: &mut PgConnection,
-    schema: &mut Schema,
-    only: Option<&[Oid]>,
-) -> Result<(), sqlx::Error> {
-    for row in fetch_relations(conn, TABLES, only).await? {
-        schema.tables.insert(
-            row.try_get("name")?,
-            Table {
-                partition_key: row.try_get("partition_key")?,
-                partition_of: row.try_get("partition_of")?,
-                ..Table::default()
-            },
-        );
+/// The rows of the introspection queries, as their JSON names them.
+pub(super) mod rows {
+    use super::super::model::{
+        Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
+    };
+    use super::without_index_name;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Named {
+        pub name: String,
     }
-    for row in fetch_relations(conn, COLUMNS, only).await? {
-        let table: String = row.try_get("tbl")?;
-        // A table created between two queries is not in this snapshot's
-        // table list; its columns are skipped with it.
-        let Some(table) = schema.tables.get_mut(&table) else {
-            continue;
-        };
-        let identity = match row.try_get::<Option<String>, _>("identity")? {
-            Some(generation) => Some(Identity {
-                generation,
-                sequence: Sequence {
-                    data_type: row
-                        .try_get::<Option<String>, _>("seq_type")?
-                        .unwrap_or_default(),
-                    start: row.try_get::<Option<i64>, _>("seqstart")?.unwrap_or(0),
-                    increment: row.try_get::<Option<i64>, _>("seqincrement")?.unwrap_or(0),
-                    min: row.try_get::<Option<i64>, _>("seqmin")?.unwrap_or(0),
-                    max: row.try_get::<Option<i64>, _>("seqmax")?.unwrap_or(0),
-                    cycle: row.try_get::<Option<bool>, _>("seqcycle")?.unwrap_or(false),
-                },
-            }),
-            None => None,
-        };
-        table.columns.insert(
-            row.try_get("name")?,
-            Column {
-                data_type: row.try_get("data_type")?,
-                collation: row.try_get("collation")?,
-                not_null: row.try_get("not_null")?,
-                default: row.try_get("default_expr")?,
-                generated: row.try_get("generated")?,
-                identity,
-                position: Info(row.try_get("position")?),
-            },
-        );
+
+    #[derive(Deserialize)]
+    pub struct Enum {
+        pub name: String,
+        pub labels: Vec<String>,
     }
-    for row in fetch_relations(conn, CONSTRAINTS, only).await? {
-        let table: String = row.try_get("tbl")?;
-        let Some(table) = schema.tables.get_mut(&table) else {
-            continue;
-        };
-        let kind = match row.try_get::<String, _>("kind")?.as_str() {
-            "p" => ConstraintKind::PrimaryKey,
-            "u" => ConstraintKind::Unique,
-            "c" => ConstraintKind::Check,
-            "f" => ConstraintKind::ForeignKey,
-            _ => ConstraintKind::Exclusion,
-        };
-        table.constraints.push(Constraint {
-            kind,
-            definition: row.try_get("definition")?,
-            name: Info(row.try_get("name")?),
-        });
+
+    #[derive(Deserialize)]
+    pub struct Function {
+        pub name: String,
+        pub definition: String,
     }
-    for row in fetch_relations(conn, INDEXES, only).await? {
-        let bare: String = row.try_get("bare")?;
-        let definition: String = row.try_get("definition")?;
-        schema.indexes.push(Index {
-            table: row.try_get("tbl")?,
-            definition: without_index_name(&definition, &bare),
-            valid: row.try_get("valid")?,
-            name: Info(row.try_get("name")?),
-        });
+
+    #[derive(Deserialize)]
+    pub struct Globals {
+        pub schemas: Vec<Named>,
+        pub extensions: Vec<Named>,
+        pub enums: Vec<Enum>,
+        pub functions: Vec<Function>,
     }
-    for row in fetch_relations(conn, VIEWS, only).await? {
-        let definition: String = row.try_get("definition")?;
-        schema.views.insert(
-            row.try_get("name")?,
-            View {
-                materialized: row.try_get("materialized")?,
-                definition: definition
-                    .trim()
-                    .trim_end_matches(';')
-                    .trim_end()
-                    .to_string(),
-            },
-        );
+
+    #[derive(Deserialize)]
+    pub struct SequenceRow {
+        name: String,
+        data_type: String,
+        seqstart: i64,
+        seqincrement: i64,
+        seqmin: i64,
+        seqmax: i64,
+        seqcycle: bool,
     }
-    for row in fetch_relations(conn, TRIGGERS, only).await? {
-        let table: String = row.try_get("tbl")?;
-        let Some(table) = schema.tables.get_mut(&table) else {
-            continue;
-        };
-        table
-            .triggers
-            .insert(row.try_get("name")?, row.try_get("definition")?);
+
+    #[derive(Deserialize)]
+    pub struct TableRow {
+        name: String,
+        partition_key: Option<String>,
+        partition_of: Option<String>,
     }
-    Ok(())
+
+    #[derive(Deserialize)]
+    pub struct ColumnRow {
+        tbl: String,
+        name: String,
+        position: i16,
+        data_type: String,
+        not_null: bool,
+        default_expr: Option<String>,
+        generated: Option<String>,
+        identity: Option<String>,
+        collation: Option<String>,
+        seq_type: Option<String>,
+        seqstart: Option<i64>,
+        seqincrement: Option<i64>,
+        seqmin: Option<i64>,
+        seqmax: Option<i64>,
+        seqcycle: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ConstraintRow {
+        tbl: String,
+        name: String,
+        kind: String,
+        definition: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct IndexRow {
+        name: String,
+        bare: String,
+        tbl: String,
+        definition: String,
+        valid: bool,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ViewRow {
+        name: String,
+        materialized: bool,
+        definition: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct TriggerRow {
+        tbl: String,
+        name: String,
+        definition: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Relations {
+        /// The qualified names of the relations asked for, whatever their
+        /// kind; only when some were.
+        #[serde(default)]
+        pub names: Vec<Named>,
+        sequences: Vec<SequenceRow>,
+        tables: Vec<TableRow>,
+        columns: Vec<ColumnRow>,
+        constraints: Vec<ConstraintRow>,
+        indexes: Vec<IndexRow>,
+        views: Vec<ViewRow>,
+        triggers: Vec<TriggerRow>,
+    }
+
+    impl Relations {
+        /// Adds the relations to `schema`, replacing any of the same name.
+        pub fn merge_into(self, schema: &mut Schema) {
+            for row in self.sequences {
+                schema.sequences.insert(
+                    row.name,
+                    Sequence {
+                        data_type: row.data_type,
+                        start: row.seqstart,
+                        increment: row.seqincrement,
+                        min: row.seqmin,
+                        max: row.seqmax,
+                        cycle: row.seqcycle,
+                    },
+                );
+            }
+            for row in self.tables {
+                schema.tables.insert(
+                    row.name,
+                    Table {
+                        partition_key: row.partition_key,
+                        partition_of: row.partition_of,
+                        ..Table::default()
+                    },
+                );
+            }
+            for row in self.columns {
+                // A column of a table the snapshot does not list (none: the
+                // rows come from one snapshot) would have nowhere to go.
+                let Some(table) = schema.tables.get_mut(&row.tbl) else {
+                    continue;
+                };
+                let identity = row.identity.map(|generation| Identity {
+                    generation,
+                    sequence: Sequence {
+                        data_type: row.seq_type.unwrap_or_default(),
+                        start: row.seqstart.unwrap_or(0),
+                        increment: row.seqincrement.unwrap_or(0),
+                        min: row.seqmin.unwrap_or(0),
+                        max: row.seqmax.unwrap_or(0),
+                        cycle: row.seqcycle.unwrap_or(false),
+                    },
+                });
+                table.columns.insert(
+                    row.name,
+                    Column {
+                        data_type: row.data_type,
+                        collation: row.collation,
+                        not_null: row.not_null,
+                        default: row.default_expr,
+                        generated: row.generated,
+                        identity,
+                        position: Info(row.position),
+                    },
+                );
+            }
+            for row in self.constraints {
+                let Some(table) = schema.tables.get_mut(&row.tbl) else {
+                    continue;
+                };
+                let kind = match row.kind.as_str() {
+                    "p" => ConstraintKind::PrimaryKey,
+                    "u" => ConstraintKind::Unique,
+                    "c" => ConstraintKind::Check,
+                    "f" => ConstraintKind::ForeignKey,
+                    _ => ConstraintKind::Exclusion,
+                };
+                table.constraints.push(Constraint {
+                    kind,
+                    definition: row.definition,
+                    name: Info(row.name),
+                });
+            }
+            for row in self.indexes {
+                schema.indexes.push(Index {
+                    table: row.tbl,
+                    definition: without_index_name(&row.definition, &row.bare),
+                    valid: row.valid,
+                    name: Info(row.name),
+                });
+            }
+            for row in self.views {
+                schema.views.insert(
+                    row.name,
+                    View {
+                        materialized: row.materialized,
+                        definition: row
+                            .definition
+                            .trim()
+                            .trim_end_matches(';')
+                            .trim_end()
+                            .to_string(),
+                    },
+                );
+            }
+            for row in self.triggers {
+                let Some(table) = schema.tables.get_mut(&row.tbl) else {
+                    continue;
+                };
+                table.triggers.insert(row.name, row.definition);
+            }
+        }
+    }
 }
 
 /// `CREATE INDEX pours_tap_idx ON ...` → `CREATE INDEX ON ...`, so that an
