@@ -355,7 +355,12 @@ async fn run_locked(
             .await
             .map_err(|e| target.failed(&e))?;
     let final_position = plan.len().saturating_sub(1);
-    for (position, revision) in plan.into_iter().enumerate() {
+    // Each revision's SQL is read while the one before it runs.
+    let read_sql = |revision: &Revision| {
+        RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
+    };
+    let mut next_sql = plan.first().map(|revision| read_sql(revision));
+    for (position, revision) in plan.iter().copied().enumerate() {
         let mut record = Record {
             id: release::new_id(),
             project: project.clone(),
@@ -476,8 +481,9 @@ async fn run_locked(
                 0,
             ))
             .await;
-        let sql =
-            RevisionSql::read_off_runtime(request.action.sql(revision), record.transactional).await;
+        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
+        next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
+        let sql = RevisionSql::finish_reading(reading).await;
         let applied = match (sql.effects.transaction_control, &sql.statements) {
             (Some(keyword), _) => Applied {
                 statements_run: 0,
@@ -874,12 +880,16 @@ impl Statements {
 }
 
 impl RevisionSql {
-    /// [`RevisionSql::read`] on tokio's blocking pool: a large revision
-    /// parses for seconds, which would stall the runtime worker's other
-    /// requests.
-    async fn read_off_runtime(sql: &str, transactional: bool) -> RevisionSql {
+    /// Starts [`RevisionSql::read`] on tokio's blocking pool: a large
+    /// revision parses for seconds, which would stall the runtime worker's
+    /// other requests.
+    fn start_reading(sql: &str, transactional: bool) -> tokio::task::JoinHandle<RevisionSql> {
         let sql = sql.to_owned();
         tokio::task::spawn_blocking(move || RevisionSql::read(&sql, transactional))
+    }
+
+    async fn finish_reading(reading: tokio::task::JoinHandle<RevisionSql>) -> RevisionSql {
+        reading
             .await
             .unwrap_or_else(|_| RevisionSql::unparsed(ParserFailure::Panicked.to_string()))
     }
