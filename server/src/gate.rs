@@ -60,6 +60,8 @@ pub enum Lock<'a> {
 
 /// Evaluates every condition. `target` is the connection to the target, or
 /// why there is none; the conditions that need it fail with that reason.
+/// The catalog's conditions and the target's are read at once: each waits
+/// on its own database.
 pub async fn check(
     db: &Db,
     policy: &Policy,
@@ -69,18 +71,56 @@ pub async fn check(
     target: Result<&mut PgConnection, &TargetError>,
     lock: Lock<'_>,
 ) -> Result<Verdict, ReleaseError> {
-    let mut conditions = Vec::with_capacity(7);
-    let pass = |name, reason: String| Condition {
+    let (catalog, target) = tokio::join!(
+        catalog_conditions(db, policy, env, revision, action),
+        target_conditions(db, env, revision, action, target, lock),
+    );
+    let mut catalog = catalog?.into_iter();
+    let mut target = target?.into_iter();
+    // In the order the verdict lists them: approvals, parent, promotion,
+    // window, freeze, drift, exclusive.
+    let conditions: Vec<Condition> = catalog
+        .next()
+        .into_iter()
+        .chain(target.next())
+        .chain(catalog)
+        .chain(target)
+        .collect();
+    Ok(Verdict {
+        open: conditions.iter().all(|c| c.passed),
+        conditions,
+        revision_id: revision.id.clone(),
+        environment: env.name.clone(),
+        action,
+        risk: revision.risk,
+    })
+}
+
+fn pass(name: &'static str, reason: String) -> Condition {
+    Condition {
         name,
         passed: true,
         reason,
-    };
-    let fail = |name, reason: String| Condition {
+    }
+}
+
+fn fail(name: &'static str, reason: String) -> Condition {
+    Condition {
         name,
         passed: false,
         reason,
-    };
+    }
+}
 
+/// Approvals, promotion, window and freeze, from the catalog.
+async fn catalog_conditions(
+    db: &Db,
+    policy: &Policy,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+) -> Result<Vec<Condition>, ReleaseError> {
+    let mut conditions = Vec::with_capacity(4);
     // An approval vouches for the checksum; the SQL that runs must still
     // have it.
     if crate::catalog::checksum(&revision.up_sql, &revision.down_sql) != revision.checksum {
@@ -102,6 +142,42 @@ pub async fn check(
         });
     }
 
+    conditions.push(promotion(db, policy, env, revision, action).await?);
+    let controls = controls(db, &env.name).await?;
+    conditions.push(window(env, &controls, now_ms()));
+    conditions.push(if controls.frozen && action == Action::Rollback {
+        // A freeze is what an operator does first in an incident; the way
+        // out of it must stay open.
+        pass(
+            "freeze",
+            format!(
+                "{} is frozen by {}: {}; a freeze stops deploys, not rollbacks",
+                env.name, controls.changed_by, controls.freeze_reason
+            ),
+        )
+    } else if controls.frozen {
+        fail(
+            "freeze",
+            format!(
+                "{} is frozen by {}: {}",
+                env.name, controls.changed_by, controls.freeze_reason
+            ),
+        )
+    } else {
+        pass("freeze", format!("{} is not frozen", env.name))
+    });
+    Ok(conditions)
+}
+
+/// Parent, drift and exclusive, from the target.
+async fn target_conditions(
+    db: &Db,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+    target: Result<&mut PgConnection, &TargetError>,
+    lock: Lock<'_>,
+) -> Result<Vec<Condition>, ReleaseError> {
     let project = &revision.project;
     let mut target_conditions = Vec::with_capacity(3);
     match target {
@@ -188,45 +264,7 @@ pub async fn check(
             });
         }
     }
-    let mut target_conditions = target_conditions.into_iter();
-    if let Some(parent) = target_conditions.next() {
-        conditions.push(parent);
-    }
-
-    conditions.push(promotion(db, policy, env, revision, action).await?);
-    let controls = controls(db, &env.name).await?;
-    conditions.push(window(env, &controls, now_ms()));
-    conditions.push(if controls.frozen && action == Action::Rollback {
-        // A freeze is what an operator does first in an incident; the way
-        // out of it must stay open.
-        pass(
-            "freeze",
-            format!(
-                "{} is frozen by {}: {}; a freeze stops deploys, not rollbacks",
-                env.name, controls.changed_by, controls.freeze_reason
-            ),
-        )
-    } else if controls.frozen {
-        fail(
-            "freeze",
-            format!(
-                "{} is frozen by {}: {}",
-                env.name, controls.changed_by, controls.freeze_reason
-            ),
-        )
-    } else {
-        pass("freeze", format!("{} is not frozen", env.name))
-    });
-    conditions.extend(target_conditions);
-
-    Ok(Verdict {
-        open: conditions.iter().all(|c| c.passed),
-        conditions,
-        revision_id: revision.id.clone(),
-        environment: env.name.clone(),
-        action,
-        risk: revision.risk,
-    })
+    Ok(target_conditions)
 }
 
 fn target_error(env: &Environment, err: &sqlx::Error) -> ReleaseError {
