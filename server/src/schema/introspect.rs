@@ -1,6 +1,8 @@
 //! Reads a live PostgreSQL database's schema from `pg_catalog` into the
-//! canonical model: one query per object kind, in one read-only,
-//! repeatable-read transaction, with `search_path` emptied so every
+//! canonical model: one query per object kind, sent as one statement per
+//! reading of the relations and one of the global objects (each row set
+//! aggregated to JSON), in one read-only, repeatable-read transaction,
+//! with `search_path` emptied so every
 //! expression and definition names user objects schema-qualified whatever
 //! the connection's settings. Objects built into PostgreSQL have oids below
 //! `FirstNormalObjectId` (16384); a condition on that lets the scans of
