@@ -784,18 +784,7 @@ fn one_transaction(
     sql: &str,
     version_table: bool,
 ) -> String {
-    let version_row = match request.action {
-        Action::Apply => target::version_row_insert(
-            revision,
-            &VersionRow {
-                executed_by: &request.caller.subject,
-                execution_id: &record.id,
-                transactional: true,
-                stamped: false,
-            },
-        ),
-        Action::Rollback => target::version_row_delete(revision),
-    };
+    let version_row = version_row_change(revision, request, record);
     let create_version_table = if version_table {
         ""
     } else {
@@ -1005,32 +994,32 @@ async fn version_row(
     record: &Record,
     version_table: bool,
 ) -> Result<(), sqlx::Error> {
-    match request.action {
-        Action::Apply => {
-            if !version_table {
-                target::create_version_table(conn).await?;
-            }
-            target::insert_version_row(
-                conn,
-                revision,
-                &VersionRow {
-                    executed_by: &request.caller.subject,
-                    execution_id: &record.id,
-                    transactional: record.transactional,
-                    stamped: false,
-                },
-            )
-            .await?;
-        }
-        Action::Rollback => {
-            sqlx::query("DELETE FROM schemagate.applied_revisions WHERE project = $1 AND id = $2")
-                .bind(&revision.project)
-                .bind(&revision.id)
-                .execute(&mut *conn)
-                .await?;
-        }
+    if request.action == Action::Apply && !version_table {
+        target::create_version_table(conn).await?;
     }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(version_row_change(
+        revision, request, record,
+    )))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
+}
+
+/// The statement that adds (apply) or removes (rollback) the revision's
+/// version row, with its values written in.
+fn version_row_change(revision: &Revision, request: &Request, record: &Record) -> String {
+    match request.action {
+        Action::Apply => target::version_row_insert(
+            revision,
+            &VersionRow {
+                executed_by: &request.caller.subject,
+                execution_id: &record.id,
+                transactional: record.transactional,
+                stamped: false,
+            },
+        ),
+        Action::Rollback => target::version_row_delete(revision),
+    }
 }
 
 /// Writes a new running execution record.

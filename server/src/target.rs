@@ -260,25 +260,15 @@ pub async fn insert_version_row(
     revision: &crate::catalog::Revision,
     row: &VersionRow<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&revision.project)
-    .bind(&revision.id)
-    .bind(&revision.checksum)
-    .bind(revision.sequence)
-    .bind(row.executed_by)
-    .bind(row.execution_id)
-    .bind(row.transactional)
-    .bind(row.stamped)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(version_row_insert(revision, row)))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// The statement [`insert_version_row`] runs, with its values written in,
-/// for a message that carries the revision's SQL too.
+/// The statement that adds `revision`'s version row, with its values
+/// written in (so that it can travel in one message with the revision's
+/// SQL).
 pub fn version_row_insert(revision: &crate::catalog::Revision, row: &VersionRow<'_>) -> String {
     format!(
         "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
