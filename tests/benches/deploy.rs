@@ -45,7 +45,7 @@
 
 use schemagate_e2e::{Server, block_on, postgres, token, write_revisions};
 use schemagate_server::schema;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Row};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -554,36 +554,30 @@ fn profile(revisions: &[Revision]) -> Profile {
                     ..Profile::default()
                 };
             }
+            // As the executor sends a transactional revision: one message.
             let started = Instant::now();
-            let mut tx = conn.begin().await.expect("begin");
-            let xid: String = sqlx::query_scalar(
-                "SELECT pg_current_xact_id()::text FROM (SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)) timeouts",
-            )
-            .bind("5s")
-            .bind("5min")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("set timeouts");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(revision.up.clone()))
-                .execute(&mut *tx)
+            let message = format!(
+                "BEGIN;\nSELECT pg_catalog.pg_current_xact_id()::text, \
+                 pg_catalog.set_config('lock_timeout', '5s', true), \
+                 pg_catalog.set_config('statement_timeout', '5min', true), \
+                 pg_catalog.set_config('client_connection_check_interval', '1s', true);\n\
+                 {}\n;\n{};\n\
+                 INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
+                 VALUES ('default', {}, 'x', {}, 'bench', 'bench', true, false);\nCOMMIT",
+                revision.up,
+                if n == 0 {
+                    schemagate_server::target::VERSION_TABLE_DDL
+                } else {
+                    ""
+                },
+                schemagate_server::target::literal(&revision.id),
+                n + 1,
+            );
+            let xid: String = sqlx::raw_sql(sqlx::AssertSqlSafe(message))
+                .fetch_one(&mut conn)
                 .await
-                .expect("apply");
-            if n == 0 {
-                sqlx::raw_sql(schemagate_server::target::VERSION_TABLE_DDL)
-                    .execute(&mut *tx)
-                    .await
-                    .expect("version table");
-            }
-            sqlx::query(
-                "INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional, stamped) \
-                 VALUES ('default', $1, 'x', $2, 'bench', 'bench', true, false)",
-            )
-            .bind(&revision.id)
-            .bind(n as i64 + 1)
-            .execute(&mut *tx)
-            .await
-            .expect("version row");
-            tx.commit().await.expect("commit");
+                .expect("apply")
+                .get(0);
             p.apply_executor += started.elapsed();
 
             assert!(
@@ -824,7 +818,7 @@ fn main() {
     println!("in-process, per revision on the growing schema (mean over {timed}):");
     println!("  apply SQL in a transaction  {}", ms(p.apply / n));
     println!(
-        "  apply as the executor does  {} (timeouts and xid, SQL, version row; version-table DDL once)",
+        "  apply as the executor does  {} (one message: timeouts and xid, SQL, version row, commit; version-table DDL once)",
         ms(p.apply_executor / n)
     );
     println!(
