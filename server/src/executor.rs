@@ -766,8 +766,7 @@ async fn apply(
 
 /// A transactional revision as one message, sent in one round trip: the
 /// timeouts (local to the transaction) and its id, the revision's SQL, then
-/// its version-row change (the version table created first when the target
-/// has none), committed together. PostgreSQL skips the rest of a message at
+/// its [version-row change](version_row_change), committed together. PostgreSQL skips the rest of a message at
 /// its first error, so nothing after a failing statement runs, the commit
 /// included. The SQL parsed into whole statements; the line break ends a
 /// trailing comment.
@@ -784,12 +783,7 @@ fn one_transaction(
     sql: &str,
     version_table: bool,
 ) -> String {
-    let version_row = version_row_change(revision, request, record);
-    let create_version_table = if version_table {
-        ""
-    } else {
-        target::VERSION_TABLE_DDL
-    };
+    let version_row = version_row_change(revision, request, record, version_table);
     format!(
         "BEGIN;\n\
          SELECT pg_catalog.pg_current_xact_id()::text, \
@@ -798,7 +792,6 @@ fn one_transaction(
                 CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000 \
                      THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END;\n\
          {sql}\n;\n\
-         {create_version_table};\n\
          {version_row};\n\
          COMMIT",
         target::literal(&env.lock_timeout),
@@ -985,8 +978,7 @@ async fn reset_session(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Adds (apply) or removes (rollback) the revision's version row, creating
-/// the version table first when the target has none yet.
+/// Runs the [version-row change](version_row_change) on its own.
 async fn version_row(
     conn: &mut PgConnection,
     revision: &Revision,
@@ -994,30 +986,39 @@ async fn version_row(
     record: &Record,
     version_table: bool,
 ) -> Result<(), sqlx::Error> {
-    if request.action == Action::Apply && !version_table {
-        target::create_version_table(conn).await?;
-    }
-    sqlx::raw_sql(sqlx::AssertSqlSafe(version_row_change(
-        revision, request, record,
-    )))
-    .execute(&mut *conn)
-    .await?;
+    let change = version_row_change(revision, request, record, version_table);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(change))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// The statement that adds (apply) or removes (rollback) the revision's
-/// version row, with its values written in.
-fn version_row_change(revision: &Revision, request: &Request, record: &Record) -> String {
+/// The statements that add (apply) or remove (rollback) the revision's
+/// version row, with their values written in; an apply on a target without
+/// the version table creates it first.
+fn version_row_change(
+    revision: &Revision,
+    request: &Request,
+    record: &Record,
+    version_table: bool,
+) -> String {
     match request.action {
-        Action::Apply => target::version_row_insert(
-            revision,
-            &VersionRow {
-                executed_by: &request.caller.subject,
-                execution_id: &record.id,
-                transactional: record.transactional,
-                stamped: false,
-            },
-        ),
+        Action::Apply => {
+            let insert = target::version_row_insert(
+                revision,
+                &VersionRow {
+                    executed_by: &request.caller.subject,
+                    execution_id: &record.id,
+                    transactional: record.transactional,
+                    stamped: false,
+                },
+            );
+            if version_table {
+                insert
+            } else {
+                format!("{};\n{insert}", target::VERSION_TABLE_DDL)
+            }
+        }
         Action::Rollback => target::version_row_delete(revision),
     }
 }

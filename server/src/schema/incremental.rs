@@ -236,14 +236,6 @@ pub async fn introspect_after(
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
     if !changes.relations.is_empty() {
-        // The query is planned once for any list of relations, and that
-        // plan scans `pg_class` whole in each of its eight parts rather than
-        // look the few relations up by oid: twice as slow. The scans above
-        // need sequential scans, so they are turned off only now, for the
-        // rest of this transaction.
-        sqlx::raw_sql("SET LOCAL enable_seqscan TO off")
-            .execute(&mut *tx)
-            .await?;
         let mut relations = introspect::read_relations(&mut tx, Some(&changes.relations)).await?;
         let names: BTreeSet<String> = std::mem::take(&mut relations.names)
             .into_iter()
