@@ -200,8 +200,11 @@ pub struct Recorded<'a> {
 
 /// Compares the live schema behind `conn` with the reference of its
 /// current revision. A target without a current revision must be empty.
-/// Nothing is read when the caller `recorded` the reference itself and no
-/// transaction committed on the target since it was read
+/// When the caller `recorded` the current revision's reference itself (an
+/// execution holding the target's executor lock), that reading is the
+/// reference: the catalog's copy may still be on its way (see
+/// [`executor`](crate::executor)). Nothing is read when no transaction
+/// committed on the target since the reference was read
 /// ([`committed_since`](crate::target::committed_since)), or when the
 /// target's catalog stamp still equals the one read with the reference (no
 /// DDL ran since).
@@ -213,41 +216,22 @@ pub async fn check(
     current: Option<&Applied>,
     recorded: Option<Recorded<'_>>,
 ) -> Result<Report, sqlx::Error> {
+    if let (Some(current), Some(recorded)) = (current, recorded)
+        && recorded.revision_id == current.id
+    {
+        return check_recorded(conn, &current.id, recorded).await;
+    }
     let reference = match current {
         Some(current) => reference(db, project, environment)
             .await?
             .filter(|r| r.revision_id == current.id),
         None => None,
     };
-    if let (Some(current), Some(reference)) = (current, &reference) {
-        let untouched = match recorded {
-            Some(recorded)
-                if recorded.revision_id == current.id
-                    && recorded.fingerprint == reference.fingerprint =>
-            {
-                !crate::target::committed_since(conn, &recorded.reading.snapshot).await?
-            }
-            _ => false,
-        };
-        if untouched
-            || (!reference.catalog_stamp.is_empty()
-                && schema::catalog_stamp(conn).await? == reference.catalog_stamp)
-        {
-            return Ok(Report {
-                drifted: false,
-                live_fingerprint: reference.fingerprint.clone(),
-                expected_fingerprint: reference.fingerprint.clone(),
-                differences: Vec::new(),
-                summary: if untouched {
-                    format!(
-                        "live schema matches the one recorded after {}: no transaction committed on the target since it was read",
-                        current.id
-                    )
-                } else {
-                    format!("live schema matches the one recorded after {}", current.id)
-                },
-            });
-        }
+    if let (Some(current), Some(reference)) = (current, &reference)
+        && !reference.catalog_stamp.is_empty()
+        && schema::catalog_stamp(conn).await? == reference.catalog_stamp
+    {
+        return Ok(matches(&current.id, &reference.fingerprint, ""));
     }
     let live = schema::introspect(conn).await?;
     let live_fingerprint = live.fingerprint();
@@ -312,25 +296,75 @@ pub async fn check(
             ),
         });
     };
-    // A reference recorded without its schema is compared with the reading
-    // the caller holds for it, or else by fingerprint alone.
-    let held = recorded
-        .filter(|r| r.revision_id == current.id && r.fingerprint == expected_fingerprint)
-        .map(|r| &r.reading.schema);
-    let expected = match (&kept, held) {
-        (Some(kept), _) => kept,
-        (None, Some(held)) => held,
-        (None, None) => {
-            return Ok(by_fingerprint(
-                &current.id,
-                expected_fingerprint,
-                live_fingerprint,
-            ));
-        }
-    };
-    let differences = schema::diff(expected, &live);
+    // A reference recorded without its schema is compared by fingerprint
+    // alone.
+    Ok(match kept {
+        Some(kept) => compare(
+            &current.id,
+            expected_fingerprint,
+            &kept,
+            &live,
+            live_fingerprint,
+        ),
+        None => by_fingerprint(&current.id, expected_fingerprint, live_fingerprint),
+    })
+}
+
+/// The check against a reference the caller recorded itself, reading in
+/// hand: unchanged when no transaction committed since it was read or the
+/// catalog stamp read with it is unchanged, and otherwise compared with the
+/// live schema, difference by difference.
+async fn check_recorded(
+    conn: &mut PgConnection,
+    revision_id: &str,
+    recorded: Recorded<'_>,
+) -> Result<Report, sqlx::Error> {
+    if !crate::target::committed_since(conn, &recorded.reading.snapshot).await? {
+        return Ok(matches(
+            revision_id,
+            recorded.fingerprint,
+            ": no transaction committed on the target since it was read",
+        ));
+    }
+    let stamp = &recorded.reading.stamp;
+    if !stamp.is_empty() && schema::catalog_stamp(conn).await? == *stamp {
+        return Ok(matches(revision_id, recorded.fingerprint, ""));
+    }
+    let live = schema::introspect(conn).await?;
+    let live_fingerprint = live.fingerprint();
+    Ok(compare(
+        revision_id,
+        recorded.fingerprint.to_string(),
+        &recorded.reading.schema,
+        &live,
+        live_fingerprint,
+    ))
+}
+
+/// The report of a live schema known to match the reference recorded after
+/// `revision_id` without reading it; `why` ends the summary.
+fn matches(revision_id: &str, fingerprint: &str, why: &str) -> Report {
+    Report {
+        drifted: false,
+        live_fingerprint: fingerprint.to_string(),
+        expected_fingerprint: fingerprint.to_string(),
+        differences: Vec::new(),
+        summary: format!("live schema matches the one recorded after {revision_id}{why}"),
+    }
+}
+
+/// The report of the live schema compared with the `expected` one recorded
+/// after `revision_id`.
+fn compare(
+    revision_id: &str,
+    expected_fingerprint: String,
+    expected: &Schema,
+    live: &Schema,
+    live_fingerprint: String,
+) -> Report {
+    let differences = schema::diff(expected, live);
     let drifted = !differences.is_empty();
-    Ok(Report {
+    Report {
         drifted,
         summary: if drifted {
             let first = differences
@@ -340,17 +374,16 @@ pub async fn check(
                 .collect::<Vec<_>>()
                 .join("; ");
             format!(
-                "live schema differs from the one recorded after {} ({} difference(s)): {first}",
-                current.id,
+                "live schema differs from the one recorded after {revision_id} ({} difference(s)): {first}",
                 differences.len()
             )
         } else {
-            format!("live schema matches the one recorded after {}", current.id)
+            format!("live schema matches the one recorded after {revision_id}")
         },
         expected_fingerprint,
         live_fingerprint,
         differences,
-    })
+    }
 }
 
 /// The check of a live schema against a reference that kept no schema:

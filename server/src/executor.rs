@@ -360,6 +360,9 @@ async fn run_locked(
         RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
     };
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
+    // A revision that succeeded, closed but not yet written: every revision
+    // but the last is written while the next one's gate is checked.
+    let mut unwritten: Option<Unwritten> = None;
     for (position, revision) in plan.iter().copied().enumerate() {
         let mut record = Record {
             id: release::new_id(),
@@ -384,7 +387,7 @@ async fn run_locked(
             statements_run,
         };
 
-        let verdict = gate::check(
+        let gate = gate::check(
             db,
             policy,
             env,
@@ -397,8 +400,24 @@ async fn run_locked(
                 reading: &last.reading,
             })),
         )
-        .instrument(tracing::info_span!("gate", revision = %revision.id))
-        .await?;
+        .instrument(tracing::info_span!("gate", revision = %revision.id));
+        let verdict = match unwritten.take() {
+            // The revision before this one is written to the catalog while
+            // this one's gate is checked: the check reads that revision's
+            // reference from the execution, not from the catalog. Nothing
+            // of this revision runs before the write has committed.
+            Some(previous) => {
+                let reference = last
+                    .as_ref()
+                    .map(|last| (previous.revision, &last.reading, drift::Keep::Fingerprint));
+                let (written, verdict) =
+                    tokio::join!(write_finished(db, &previous.record, reference), gate);
+                written?;
+                progress.send(previous.done).await;
+                verdict?
+            }
+            None => gate.await?,
+        };
         if !verdict.open {
             let refusal = verdict.refusal();
             record.error = format!("gate closed: {refusal}");
@@ -551,37 +570,41 @@ async fn run_locked(
         .await
         .map_err(|e| target.failed(&e))?;
         record.fingerprint = after.fingerprint.clone();
+        close(&mut record, State::Succeeded);
+        let done = event(
+            "done",
+            format!(
+                "{} {} on {} in {} ms; schema fingerprint {}",
+                if request.action == Action::Apply {
+                    "applied"
+                } else {
+                    "rolled back"
+                },
+                revision.id,
+                env.name,
+                record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
+                record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
+            ),
+            State::Succeeded,
+            applied.statements_run,
+        );
         let keep = if last_of_plan {
+            write_finished(
+                db,
+                &record,
+                Some((revision, &after.reading, drift::Keep::Schema)),
+            )
+            .await?;
+            progress.send(done).await;
             drift::Keep::Schema
         } else {
+            unwritten = Some(Unwritten {
+                record,
+                revision,
+                done,
+            });
             drift::Keep::Fingerprint
         };
-        finish(
-            db,
-            &mut record,
-            State::Succeeded,
-            Some((revision, &after.reading, keep)),
-        )
-        .await?;
-        progress
-            .send(event(
-                "done",
-                format!(
-                    "{} {} on {} in {} ms; schema fingerprint {}",
-                    if request.action == Action::Apply {
-                        "applied"
-                    } else {
-                        "rolled back"
-                    },
-                    revision.id,
-                    env.name,
-                    record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
-                    record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
-                ),
-                State::Succeeded,
-                applied.statements_run,
-            ))
-            .await;
         *last = Some(Recording {
             revision_id: request.action.lands_on(revision).to_string(),
             fingerprint: after.fingerprint,
@@ -605,7 +628,7 @@ enum Read {
 /// when the revision ran in one transaction, its SQL is
 /// [traceable](schema::SqlTraits::traceable), no other transaction
 /// committed since `before` was read ([`schema::only_commit_between`],
-/// checked before the read and again on its snapshot), no trigger may have
+/// checked on the snapshot of the read), no trigger may have
 /// fired ([`schema::Triggers`]) and it called no function on a target that
 /// has code to call ([`schema::SqlTraits::may_call_functions`]); in full,
 /// with its stamp, for the first revision of an execution and for the
@@ -621,11 +644,6 @@ async fn schema_after(
 ) -> Result<After, sqlx::Error> {
     if let (Some(before), Some(xid)) = (before, xid)
         && sql.traceable
-        && schema::only_commit_between(
-            &before.reading.snapshot,
-            &target::snapshot(conn).await?,
-            xid,
-        )
     {
         let snapshot_before = before.reading.snapshot;
         let (incremental, triggers) =
@@ -1059,17 +1077,40 @@ async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// Finishes a record in one catalog transaction with its audit row and,
-/// on success, the target's new schema reference (and, for a rollback, the
-/// consumption of its approvals).
+/// A revision's record that succeeded, closed but not yet written, with
+/// the event that announces it.
+struct Unwritten<'a> {
+    record: Record,
+    revision: &'a Revision,
+    done: Event,
+}
+
+/// Finishes a record: [closes](close) it and [writes](write_finished) it.
 async fn finish(
     db: &Db,
     record: &mut Record,
     state: State,
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
 ) -> Result<(), sqlx::Error> {
+    close(record, state);
+    write_finished(db, record, succeeded).await
+}
+
+/// Gives a record its final state and end time.
+fn close(record: &mut Record, state: State) {
     record.state = state.as_str().to_string();
     record.finished_at_ms = Some(now_ms());
+}
+
+/// Writes a closed record in one catalog transaction with its audit row
+/// and, on success, the target's new schema reference (and, for a
+/// rollback, the consumption of its approvals).
+async fn write_finished(
+    db: &Db,
+    record: &Record,
+    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
+) -> Result<(), sqlx::Error> {
+    let state = State::parse(&record.state);
     let mut tx = db.pool.begin().await?;
     write(&mut tx, record).await?;
     if let Some((revision, live, keep)) = succeeded {

@@ -203,15 +203,6 @@ pub async fn current(
     .transpose()
 }
 
-/// The target's current snapshot (`pg_current_snapshot()`,
-/// `xmin:xmax:xip`): two equal snapshots taken at two moments mean no
-/// transaction committed or aborted in between.
-pub async fn snapshot(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_catalog.pg_current_snapshot()::text")
-        .fetch_one(conn)
-        .await
-}
-
 /// Whether a transaction may have committed on the target since `snapshot`
 /// (as [`snapshot`] prints it) was taken: one that was in progress then or
 /// started after it, has finished by now, and did not abort. A transaction

@@ -22,7 +22,7 @@
 //! where the gated time goes: per-phase times from the deploy's own event
 //! stream, and the in-process cost of what the server does per revision
 //! (the schema read in full with its catalog stamp and incrementally,
-//! fingerprint, schema JSON, the target's snapshot, the commit check, the
+//! fingerprint, schema JSON, the commit check, the
 //! stamp alone)
 //! measured on a fourth database, where the incremental read is also checked
 //! against the full one after every revision.
@@ -496,9 +496,6 @@ struct Profile {
     /// changed, merged into the schema before it (what the executor does
     /// between the first and the last revision of an execution).
     introspect_after: Duration,
-    /// The target's snapshot, taken before the incremental read (did
-    /// anything else commit?).
-    snapshot: Duration,
     /// The next gate's drift check: did anything commit since the read?
     committed_since: Duration,
     /// Revisions the executor's rule would read incrementally: nothing but
@@ -585,11 +582,6 @@ fn profile(revisions: &[Revision]) -> Profile {
                 "{}",
                 revision.up
             );
-            let started = Instant::now();
-            let now = schemagate_server::target::snapshot(&mut conn)
-                .await
-                .expect("snapshot");
-            p.snapshot += started.elapsed();
             // The executor hands its reading over; the bench keeps its own.
             let before_schema = before.schema.clone();
             let started = Instant::now();
@@ -601,9 +593,7 @@ fn profile(revisions: &[Revision]) -> Profile {
                 "the bench creates no trigger"
             );
             p.introspect_after += started.elapsed();
-            if schema::only_commit_between(&before.snapshot, &now, &xid)
-                && schema::only_commit_between(&before.snapshot, &incremental.snapshot, &xid)
-            {
+            if schema::only_commit_between(&before.snapshot, &incremental.snapshot, &xid) {
                 p.alone += 1;
             }
 
@@ -838,10 +828,6 @@ fn main() {
         p.json_bytes
     );
     println!(
-        "  the target's snapshot       {} (before the incremental read)",
-        ms(p.snapshot / n)
-    );
-    println!(
         "  catalog stamp alone         {} (a drift check when something committed since the read)",
         ms(p.stamp / n)
     );
@@ -853,9 +839,9 @@ fn main() {
         "  committed since the read?   {} (the next gate's drift check)",
         ms(p.committed_since / n)
     );
-    let server_side = p.introspect_after + p.snapshot + p.committed_since + p.fingerprint;
+    let server_side = p.introspect_after + p.committed_since + p.fingerprint;
     println!(
-        "  on a quiet target, per revision, the executor takes a snapshot, reads the schema incrementally \
+        "  on a quiet target, per revision, the executor reads the schema incrementally \
          and takes a fingerprint, and the next gate asks whether anything committed: {} in all, {} per revision",
         secs(server_side),
         ms(server_side / n)
