@@ -401,6 +401,16 @@ async fn run_locked(
             })),
         )
         .instrument(tracing::info_span!("gate", revision = %revision.id));
+        // A transactional revision's record is written as running with the
+        // record of the revision before it, while its gate is checked: a
+        // server stopped then leaves it to be settled as not committed,
+        // which it is. A statement-by-statement revision's record is
+        // written once its gate is open, since one left running would ask
+        // for a manual review of statements that never ran.
+        let running_early = unwritten.is_some() && record.transactional;
+        if running_early && env.backup {
+            record.backup = backup.clone().unwrap_or_default();
+        }
         let verdict = match unwritten.take() {
             // The revision before this one is written to the catalog while
             // this one's gate is checked: the check reads that revision's
@@ -410,11 +420,23 @@ async fn run_locked(
                 let reference = last
                     .as_ref()
                     .map(|last| (previous.revision, &last.reading, drift::Keep::Fingerprint));
-                let (written, verdict) =
-                    tokio::join!(write_finished(db, &previous.record, reference), gate);
+                let running = running_early.then_some(&record);
+                let (written, verdict) = tokio::join!(
+                    write_finished(db, &previous.record, reference, running),
+                    gate
+                );
                 written?;
                 progress.send(previous.done).await;
-                verdict?
+                match verdict {
+                    Ok(verdict) => verdict,
+                    Err(err) => {
+                        if running_early {
+                            record.error = format!("the gate could not be checked: {err}");
+                            finish(db, &mut record, State::Failed, None).await?;
+                        }
+                        return Err(err);
+                    }
+                }
             }
             None => gate.await?,
         };
@@ -477,7 +499,9 @@ async fn run_locked(
             record.backup = backup.clone().unwrap_or_default();
         }
 
-        insert(db, &record).await?;
+        if !running_early {
+            insert(db, &record).await?;
+        }
         progress
             .send(event(
                 "apply",
@@ -593,6 +617,7 @@ async fn run_locked(
                 db,
                 &record,
                 Some((revision, &after.reading, drift::Keep::Schema)),
+                None,
             )
             .await?;
             progress.send(done).await;
@@ -1093,7 +1118,7 @@ async fn finish(
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
 ) -> Result<(), sqlx::Error> {
     close(record, state);
-    write_finished(db, record, succeeded).await
+    write_finished(db, record, succeeded, None).await
 }
 
 /// Gives a record its final state and end time.
@@ -1104,11 +1129,13 @@ fn close(record: &mut Record, state: State) {
 
 /// Writes a closed record in one catalog transaction with its audit row
 /// and, on success, the target's new schema reference (and, for a
-/// rollback, the consumption of its approvals).
+/// rollback, the consumption of its approvals), with the `running` record
+/// of the next revision when there is one.
 async fn write_finished(
     db: &Db,
     record: &Record,
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
+    running: Option<&Record>,
 ) -> Result<(), sqlx::Error> {
     let state = State::parse(&record.state);
     let mut tx = db.pool.begin().await?;
@@ -1171,6 +1198,9 @@ async fn write_finished(
         },
     )
     .await?;
+    if let Some(running) = running {
+        write(&mut tx, running).await?;
+    }
     tx.commit().await
 }
 

@@ -227,13 +227,18 @@ struct Gated {
     /// Spawn to the first revision's gate verdict: process start, connect,
     /// lineage read, executor lock, first gate check.
     startup: Duration,
-    /// Per revision after the first: previous `done` to this `gate`
-    /// (the gate check: approvals, parent, drift with an introspection, ...).
+    /// Per revision after the first: previous `done` to this `gate`. The
+    /// executor sends a revision's `done` once its record is written, which
+    /// it does while the next gate is checked, so this is about nothing.
     gate: Vec<Duration>,
-    /// `gate` to `apply`: writing the running execution record.
+    /// `gate` to `apply`: writing the running execution record, for the
+    /// first revision only (the others' is written with the record of the
+    /// revision before, during their gate check).
     record: Vec<Duration>,
-    /// `apply` to `done`: the SQL with its version row, the introspection
-    /// for the fingerprint and the catalog transaction closing the record.
+    /// `apply` to `done`: the SQL with its version row, the read for the
+    /// fingerprint, and then, at once, the catalog transaction closing the
+    /// record (with the next revision's running record) and the next gate
+    /// check.
     apply: Vec<Duration>,
 }
 
@@ -788,9 +793,9 @@ fn main() {
         );
         println!("  start-up to first gate verdict  {}", ms(g.startup));
         for (name, values) in [
-            ("gate check (done -> gate)      ", &g.gate),
-            ("execution record (gate -> apply)", &g.record),
-            ("apply + fingerprint + record    ", &g.apply),
+            ("done -> next gate               ", &g.gate),
+            ("gate -> apply (running record)  ", &g.record),
+            ("apply -> done (SQL, read, record)", &g.apply),
         ] {
             println!(
                 "  {name} total {}, median {}, first 20 {}, last 20 {}",

@@ -2,7 +2,9 @@
 //! execution recorded is trusted while no transaction committed on the
 //! target (one that aborted does not count), and anything committed since
 //! (DDL or not, open at the time of the reading or started after it) sends
-//! the check back to the catalog.
+//! the check to the catalog stamp and then to the live schema, compared
+//! with the reading the execution holds (the catalog's copy of it may not
+//! be written yet).
 
 use super::sqlite;
 use schemagate_e2e::postgres::Cluster;
@@ -147,9 +149,8 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
         report.summary
     );
 
-    // A reading the caller made for another revision, or one the catalog's
-    // reference no longer is, is not trusted even with nothing committed
-    // since: the check goes to the catalog stamp.
+    // A reading the caller made for another revision is not trusted even
+    // with nothing committed since: the check goes to the catalog stamp.
     let (reading, fingerprint) = read_and_record(&db, &mut target).await;
     let elsewhere = Recorded {
         revision_id: "0002_other",
@@ -159,13 +160,35 @@ async fn a_recorded_reference_is_trusted_only_while_nothing_committed() {
     let report = check(&db, &mut target, elsewhere).await;
     assert!(!report.drifted, "{}", report.summary);
     assert!(!trusted(&report), "{}", report.summary);
-    let replaced = Recorded {
+
+    // The caller's reading of the current revision is the reference even
+    // when the catalog's copy is not written yet (the executor writes it
+    // while the next gate is checked): here the catalog still holds the
+    // reference of an earlier schema.
+    run(&mut other, "ALTER TABLE taps ADD COLUMN rinsed boolean").await;
+    let later = schema::introspect_stamped(&mut target)
+        .await
+        .expect("introspect");
+    let later_fingerprint = later.schema.fingerprint();
+    let ahead = Recorded {
         revision_id: REVISION,
-        fingerprint: "a fingerprint recorded before",
-        reading: &reading,
+        fingerprint: &later_fingerprint,
+        reading: &later,
     };
-    let report = check(&db, &mut target, replaced).await;
-    assert!(!trusted(&report), "{}", report.summary);
+    let report = check(&db, &mut target, ahead).await;
+    assert!(!report.drifted, "{}", report.summary);
+    assert!(trusted(&report), "{}", report.summary);
+    assert_eq!(report.expected_fingerprint, later_fingerprint);
+    run(&mut other, "ALTER TABLE taps DROP COLUMN rinsed").await;
+    let report = check(&db, &mut target, ahead).await;
+    assert!(report.drifted, "{}", report.summary);
+    assert!(report.summary.contains("rinsed"), "{}", report.summary);
+    let report = probe(&db, &mut target).await;
+    assert!(
+        !report.drifted,
+        "the catalog's reference is the schema without the column: {}",
+        report.summary
+    );
 
     // A reference without a stamp (read incrementally) is trusted while
     // nothing committed; after a commit the schema is read and compared.
