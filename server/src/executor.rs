@@ -363,6 +363,9 @@ async fn run_locked(
     // A revision that succeeded, closed but not yet written: every revision
     // but the last is written while the next one's gate is checked.
     let mut unwritten: Option<Unwritten> = None;
+    // The catalog's conditions of a revision's gate, read while the revision
+    // before it ran.
+    let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
     for (position, revision) in plan.iter().copied().enumerate() {
         let mut record = Record {
             id: release::new_id(),
@@ -387,19 +390,40 @@ async fn run_locked(
             statements_run,
         };
 
-        let gate = gate::check(
-            db,
-            policy,
-            env,
-            revision,
-            request.action,
-            Ok(&mut *conn),
-            Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
-                revision_id: &last.revision_id,
-                fingerprint: &last.fingerprint,
-                reading: &last.reading,
-            })),
-        )
+        let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
+            revision_id: &last.revision_id,
+            fingerprint: &last.fingerprint,
+            reading: &last.reading,
+        }));
+        let catalog = catalog_read_ahead.take();
+        let gate = async {
+            match catalog {
+                Some(catalog) => {
+                    gate::check_with_catalog(
+                        catalog,
+                        db,
+                        env,
+                        revision,
+                        request.action,
+                        Ok(&mut *conn),
+                        lock,
+                    )
+                    .await
+                }
+                None => {
+                    gate::check(
+                        db,
+                        policy,
+                        env,
+                        revision,
+                        request.action,
+                        Ok(&mut *conn),
+                        lock,
+                    )
+                    .await
+                }
+            }
+        }
         .instrument(tracing::info_span!("gate", revision = %revision.id));
         // A transactional revision's record is written as running with the
         // record of the revision before it, while its gate is checked: a
@@ -542,22 +566,36 @@ async fn run_locked(
                 xid: None,
             },
             (None, Ok(statements)) => {
-                apply(
-                    env,
-                    target,
-                    conn,
-                    revision,
-                    request,
-                    &record,
-                    statements,
-                    version_table,
-                )
-                .instrument(tracing::info_span!(
-                    "apply",
-                    revision = %revision.id,
-                    transactional = record.transactional
-                ))
-                .await
+                // The catalog's conditions of the next revision's gate are
+                // read while this one runs on the target.
+                let catalog_of_next = async {
+                    match plan.get(position + 1) {
+                        Some(next) => Some(
+                            gate::catalog_conditions(db, policy, env, next, request.action).await,
+                        ),
+                        None => None,
+                    }
+                };
+                let (applied, catalog_of_next) = tokio::join!(
+                    apply(
+                        env,
+                        target,
+                        conn,
+                        revision,
+                        request,
+                        &record,
+                        statements,
+                        version_table,
+                    )
+                    .instrument(tracing::info_span!(
+                        "apply",
+                        revision = %revision.id,
+                        transactional = record.transactional
+                    )),
+                    catalog_of_next
+                );
+                catalog_read_ahead = catalog_of_next;
+                applied
             }
         };
         record.statements_run = i64::from(applied.statements_run);

@@ -75,6 +75,32 @@ pub async fn check(
         catalog_conditions(db, policy, env, revision, action),
         target_conditions(db, env, revision, action, target, lock),
     );
+    verdict(env, revision, action, catalog, target)
+}
+
+/// [`check`] with the catalog's conditions read before, by
+/// [`catalog_conditions`]: an executor reads them for its next revision
+/// while the current one runs on the target.
+pub async fn check_with_catalog(
+    catalog: Result<Vec<Condition>, ReleaseError>,
+    db: &Db,
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+    target: Result<&mut PgConnection, &TargetError>,
+    lock: Lock<'_>,
+) -> Result<Verdict, ReleaseError> {
+    let target = target_conditions(db, env, revision, action, target, lock).await;
+    verdict(env, revision, action, catalog, target)
+}
+
+fn verdict(
+    env: &Environment,
+    revision: &Revision,
+    action: Action,
+    catalog: Result<Vec<Condition>, ReleaseError>,
+    target: Result<Vec<Condition>, ReleaseError>,
+) -> Result<Verdict, ReleaseError> {
     let mut catalog = catalog?.into_iter();
     let mut target = target?.into_iter();
     // In the order the verdict lists them: approvals, parent, promotion,
@@ -113,7 +139,7 @@ fn fail(name: &'static str, reason: String) -> Condition {
 }
 
 /// Approvals, promotion, window and freeze, from the catalog.
-async fn catalog_conditions(
+pub async fn catalog_conditions(
     db: &Db,
     policy: &Policy,
     env: &Environment,
