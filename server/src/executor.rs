@@ -361,322 +361,332 @@ async fn run_locked(
     };
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
     // A revision that succeeded, closed but not yet written: every revision
-    // but the last is written while the next one's gate is checked.
+    // but the last is written while the next one runs.
     let mut unwritten: Option<Unwritten> = None;
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
     let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
-    for (position, revision) in plan.iter().copied().enumerate() {
-        let mut record = Record {
-            id: release::new_id(),
-            project: project.clone(),
-            environment: env.name.clone(),
-            revision_id: revision.id.clone(),
-            action: request.action.as_str().to_string(),
-            state: State::Running.as_str().to_string(),
-            started_at_ms: now_ms(),
-            executed_by: request.caller.subject.clone(),
-            policy_sha256: policy.sha256.clone(),
-            transactional: revision.lint.transactional,
-            ..Record::default()
-        };
-        let execution_id = record.id.clone();
-        let event = |step, message: String, state, statements_run| Event {
-            execution_id: execution_id.clone(),
-            step,
-            revision_id: revision.id.clone(),
-            message,
-            state,
-            statements_run,
-        };
+    let outcome = async {
+        for (position, revision) in plan.iter().copied().enumerate() {
+            let mut record = Record {
+                id: release::new_id(),
+                project: project.clone(),
+                environment: env.name.clone(),
+                revision_id: revision.id.clone(),
+                action: request.action.as_str().to_string(),
+                state: State::Running.as_str().to_string(),
+                started_at_ms: now_ms(),
+                executed_by: request.caller.subject.clone(),
+                policy_sha256: policy.sha256.clone(),
+                transactional: revision.lint.transactional,
+                ..Record::default()
+            };
+            let execution_id = record.id.clone();
+            let event = |step, message: String, state, statements_run| Event {
+                execution_id: execution_id.clone(),
+                step,
+                revision_id: revision.id.clone(),
+                message,
+                state,
+                statements_run,
+            };
 
-        let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
-            revision_id: &last.revision_id,
-            fingerprint: &last.fingerprint,
-            reading: &last.reading,
-        }));
-        let catalog = catalog_read_ahead.take();
-        let gate = async {
-            match catalog {
-                Some(catalog) => {
-                    gate::check_with_catalog(
-                        catalog,
-                        db,
-                        env,
-                        revision,
-                        request.action,
-                        Ok(&mut *conn),
-                        lock,
-                    )
-                    .await
-                }
-                None => {
-                    gate::check(
-                        db,
-                        policy,
-                        env,
-                        revision,
-                        request.action,
-                        Ok(&mut *conn),
-                        lock,
-                    )
-                    .await
+            let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
+                revision_id: &last.revision_id,
+                fingerprint: &last.fingerprint,
+                reading: &last.reading,
+            }));
+            let catalog = catalog_read_ahead.take();
+            let gate = async {
+                match catalog {
+                    Some(catalog) => {
+                        gate::check_with_catalog(
+                            catalog,
+                            db,
+                            env,
+                            revision,
+                            request.action,
+                            Ok(&mut *conn),
+                            lock,
+                        )
+                        .await
+                    }
+                    None => {
+                        gate::check(
+                            db,
+                            policy,
+                            env,
+                            revision,
+                            request.action,
+                            Ok(&mut *conn),
+                            lock,
+                        )
+                        .await
+                    }
                 }
             }
-        }
-        .instrument(tracing::info_span!("gate", revision = %revision.id));
-        // A transactional revision's record is written as running with the
-        // record of the revision before it, while its gate is checked: a
-        // server stopped then leaves it to be settled as not committed,
-        // which it is. A statement-by-statement revision's record is
-        // written once its gate is open, since one left running would ask
-        // for a manual review of statements that never ran.
-        let running_early = unwritten.is_some() && record.transactional;
-        if running_early && env.backup {
-            record.backup = backup.clone().unwrap_or_default();
-        }
-        let verdict = match unwritten.take() {
-            // The revision before this one is written to the catalog while
-            // this one's gate is checked: the check reads that revision's
-            // reference from the execution, not from the catalog. Nothing
-            // of this revision runs before the write has committed.
-            Some(previous) => {
-                let reference = last
-                    .as_ref()
-                    .map(|last| (previous.revision, &last.reading, drift::Keep::Fingerprint));
-                let running = running_early.then_some(&record);
-                let (written, verdict) = tokio::join!(
-                    write_finished(db, &previous.record, reference, running),
-                    gate
-                );
+            .instrument(tracing::info_span!("gate", revision = %revision.id));
+            // A transactional revision's record is written as running while its
+            // gate is checked (after the first, whose backup comes first): a
+            // server stopped then leaves it to be settled as not committed,
+            // which it is. A statement-by-statement revision's record is
+            // written once its gate is open, since one left running would ask
+            // for a manual review of statements that never ran.
+            let running_early = position > 0 && record.transactional;
+            if running_early && env.backup {
+                record.backup = backup.clone().unwrap_or_default();
+            }
+            let verdict = if running_early {
+                let (written, verdict) = tokio::join!(insert(db, &record), gate);
                 written?;
-                progress.send(previous.done).await;
                 match verdict {
                     Ok(verdict) => verdict,
                     Err(err) => {
-                        if running_early {
-                            record.error = format!("the gate could not be checked: {err}");
-                            finish(db, &mut record, State::Failed, None).await?;
-                        }
+                        record.error = format!("the gate could not be checked: {err}");
+                        finish(db, &mut record, State::Failed, None).await?;
                         return Err(err);
                     }
                 }
-            }
-            None => gate.await?,
-        };
-        if !verdict.open {
-            let refusal = verdict.refusal();
-            record.error = format!("gate closed: {refusal}");
-            finish(db, &mut record, State::Refused, None).await?;
-            progress
-                .send(event("gate", record.error.clone(), State::Refused, 0))
-                .await;
-            return Ok(());
-        }
-        progress
-            .send(event(
-                "gate",
-                "gate open: every condition passed".into(),
-                State::Running,
-                0,
-            ))
-            .await;
-
-        if env.backup {
-            if backup.is_none() {
+            } else {
+                gate.await?
+            };
+            if !verdict.open {
+                let refusal = verdict.refusal();
+                record.error = format!("gate closed: {refusal}");
+                finish(db, &mut record, State::Refused, None).await?;
                 progress
-                    .send(event(
-                        "backup",
-                        "pg_dump -Fc of the target".into(),
-                        State::Running,
-                        0,
-                    ))
+                    .send(event("gate", record.error.clone(), State::Refused, 0))
                     .await;
-                match backup::take(env, target, &record.id)
-                    .instrument(tracing::info_span!("backup"))
-                    .await
-                {
-                    Ok(taken) => {
-                        progress
-                            .send(event(
-                                "backup",
-                                format!(
-                                    "backup verified: {} ({} bytes, sha256 {})",
-                                    taken.path, taken.bytes, taken.sha256
-                                ),
-                                State::Running,
-                                0,
-                            ))
-                            .await;
-                        backup = Some(taken);
-                    }
-                    Err(err) => {
-                        record.error = err.to_string();
-                        finish(db, &mut record, State::Failed, None).await?;
-                        progress
-                            .send(event("backup", record.error.clone(), State::Failed, 0))
-                            .await;
-                        return Ok(());
+                return Ok(());
+            }
+            progress
+                .send(event(
+                    "gate",
+                    "gate open: every condition passed".into(),
+                    State::Running,
+                    0,
+                ))
+                .await;
+
+            if env.backup {
+                if backup.is_none() {
+                    progress
+                        .send(event(
+                            "backup",
+                            "pg_dump -Fc of the target".into(),
+                            State::Running,
+                            0,
+                        ))
+                        .await;
+                    match backup::take(env, target, &record.id)
+                        .instrument(tracing::info_span!("backup"))
+                        .await
+                    {
+                        Ok(taken) => {
+                            progress
+                                .send(event(
+                                    "backup",
+                                    format!(
+                                        "backup verified: {} ({} bytes, sha256 {})",
+                                        taken.path, taken.bytes, taken.sha256
+                                    ),
+                                    State::Running,
+                                    0,
+                                ))
+                                .await;
+                            backup = Some(taken);
+                        }
+                        Err(err) => {
+                            record.error = err.to_string();
+                            finish(db, &mut record, State::Failed, None).await?;
+                            progress
+                                .send(event("backup", record.error.clone(), State::Failed, 0))
+                                .await;
+                            return Ok(());
+                        }
                     }
                 }
+                record.backup = backup.clone().unwrap_or_default();
             }
-            record.backup = backup.clone().unwrap_or_default();
-        }
 
-        if !running_early {
-            insert(db, &record).await?;
-        }
-        progress
-            .send(event(
-                "apply",
-                format!(
-                    "{} {} ({} statement(s), {})",
-                    if request.action == Action::Apply {
-                        "applying"
-                    } else {
-                        "rolling back"
-                    },
-                    revision.id,
-                    revision.lint.statements,
-                    if record.transactional {
-                        "one transaction"
-                    } else {
-                        "statement by statement"
-                    }
-                ),
-                State::Running,
-                0,
-            ))
-            .await;
-        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
-        next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
-        let sql = RevisionSql::finish_reading(reading).await;
-        let applied = match (sql.effects.transaction_control, &sql.statements) {
-            (Some(keyword), _) => Applied {
-                statements_run: 0,
-                error: Some(format!(
-                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
-                    revision.id
-                )),
-                xid: None,
-            },
-            (None, Err(err)) => Applied {
-                statements_run: 0,
-                error: Some(format!("the SQL does not parse: {err}")),
-                xid: None,
-            },
-            (None, Ok(statements)) => {
-                // The catalog's conditions of the next revision's gate are
-                // read while this one runs on the target.
-                let catalog_of_next = async {
-                    match plan.get(position + 1) {
-                        Some(next) => Some(
-                            gate::catalog_conditions(db, policy, env, next, request.action).await,
-                        ),
-                        None => None,
-                    }
-                };
-                let (applied, catalog_of_next) = tokio::join!(
-                    apply(
-                        env,
-                        target,
-                        conn,
-                        revision,
-                        request,
-                        &record,
-                        statements,
-                        version_table,
-                    )
-                    .instrument(tracing::info_span!(
-                        "apply",
-                        revision = %revision.id,
-                        transactional = record.transactional
-                    )),
-                    catalog_of_next
-                );
-                catalog_read_ahead = catalog_of_next;
-                applied
+            if !running_early {
+                insert(db, &record).await?;
             }
-        };
-        record.statements_run = i64::from(applied.statements_run);
-        if let Some(err) = applied.error {
-            record.error = err;
-            finish(db, &mut record, State::Failed, None).await?;
             progress
                 .send(event(
                     "apply",
-                    record.error.clone(),
-                    State::Failed,
-                    applied.statements_run,
+                    format!(
+                        "{} {} ({} statement(s), {})",
+                        if request.action == Action::Apply {
+                            "applying"
+                        } else {
+                            "rolling back"
+                        },
+                        revision.id,
+                        revision.lint.statements,
+                        if record.transactional {
+                            "one transaction"
+                        } else {
+                            "statement by statement"
+                        }
+                    ),
+                    State::Running,
+                    0,
                 ))
                 .await;
-            return Ok(());
-        }
-        version_table = true;
-        // After a failure the execution stops, and this connection runs no
-        // other revision.
-        if !record.transactional || sql.effects.lasting_state {
-            reset_session(conn).await.map_err(|e| target.failed(&e))?;
-        }
-
-        // The reading before is merged into the one after, not copied.
-        let last_of_plan = position == final_position;
-        let after = schema_after(
-            conn,
-            last.take(),
-            applied.xid.as_deref(),
-            &sql.traits,
-            last_of_plan,
-        )
-        .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
-        .await
-        .map_err(|e| target.failed(&e))?;
-        record.fingerprint = after.fingerprint.clone();
-        close(&mut record, State::Succeeded);
-        let done = event(
-            "done",
-            format!(
-                "{} {} on {} in {} ms; schema fingerprint {}",
-                if request.action == Action::Apply {
-                    "applied"
-                } else {
-                    "rolled back"
+            let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
+            next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
+            let sql = RevisionSql::finish_reading(reading).await;
+            let applied = match (sql.effects.transaction_control, &sql.statements) {
+                (Some(keyword), _) => Applied {
+                    statements_run: 0,
+                    error: Some(format!(
+                        "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
+                        revision.id
+                    )),
+                    xid: None,
                 },
-                revision.id,
-                env.name,
-                record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
-                record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
-            ),
-            State::Succeeded,
-            applied.statements_run,
-        );
-        let keep = if last_of_plan {
-            write_finished(
-                db,
-                &record,
-                Some((revision, &after.reading, drift::Keep::Schema)),
-                None,
+                (None, Err(err)) => Applied {
+                    statements_run: 0,
+                    error: Some(format!("the SQL does not parse: {err}")),
+                    xid: None,
+                },
+                (None, Ok(statements)) => {
+                    // The catalog's conditions of the next revision's gate are
+                    // read while this one runs on the target.
+                    let catalog_of_next = async {
+                        match plan.get(position + 1) {
+                            Some(next) => Some(
+                                gate::catalog_conditions(db, policy, env, next, request.action).await,
+                            ),
+                            None => None,
+                        }
+                    };
+                    // So is the record of the revision before it: its revision
+                    // committed, and this one's running record is written.
+                    let previous = unwritten.take();
+                    let write_previous = async {
+                        match previous {
+                            Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
+                            None => Ok(()),
+                        }
+                    };
+                    let (applied, catalog_of_next, written) = tokio::join!(
+                        apply(
+                            env,
+                            target,
+                            conn,
+                            revision,
+                            request,
+                            &record,
+                            statements,
+                            version_table,
+                        )
+                        .instrument(tracing::info_span!(
+                            "apply",
+                            revision = %revision.id,
+                            transactional = record.transactional
+                        )),
+                        catalog_of_next,
+                        write_previous
+                    );
+                    written?;
+                    catalog_read_ahead = catalog_of_next;
+                    applied
+                }
+            };
+            record.statements_run = i64::from(applied.statements_run);
+            if let Some(err) = applied.error {
+                record.error = err;
+                finish(db, &mut record, State::Failed, None).await?;
+                progress
+                    .send(event(
+                        "apply",
+                        record.error.clone(),
+                        State::Failed,
+                        applied.statements_run,
+                    ))
+                    .await;
+                return Ok(());
+            }
+            version_table = true;
+            // After a failure the execution stops, and this connection runs no
+            // other revision.
+            if !record.transactional || sql.effects.lasting_state {
+                reset_session(conn).await.map_err(|e| target.failed(&e))?;
+            }
+
+            // The reading before is merged into the one after, not copied.
+            let last_of_plan = position == final_position;
+            let after = schema_after(
+                conn,
+                last.take(),
+                applied.xid.as_deref(),
+                &sql.traits,
+                last_of_plan,
             )
-            .await?;
+            .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
+            .await
+            .map_err(|e| target.failed(&e))?;
+            record.fingerprint = after.fingerprint.clone();
+            close(&mut record, State::Succeeded);
+            let done = event(
+                "done",
+                format!(
+                    "{} {} on {} in {} ms; schema fingerprint {}",
+                    if request.action == Action::Apply {
+                        "applied"
+                    } else {
+                        "rolled back"
+                    },
+                    revision.id,
+                    env.name,
+                    record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
+                    record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
+                ),
+                State::Succeeded,
+                applied.statements_run,
+            );
+            let keep = if last_of_plan {
+                write_finished(
+                    db,
+                    &record,
+                    Some((revision, &after.reading, drift::Keep::Schema)),
+                )
+                .await?;
+                drift::Keep::Schema
+            } else {
+                unwritten = Some(Unwritten { record, revision });
+                drift::Keep::Fingerprint
+            };
             progress.send(done).await;
-            drift::Keep::Schema
-        } else {
-            unwritten = Some(Unwritten {
-                record,
-                revision,
-                done,
+            *last = Some(Recording {
+                revision_id: request.action.lands_on(revision).to_string(),
+                fingerprint: after.fingerprint,
+                reading: after.reading,
+                read: after.read,
+                keep,
             });
-            drift::Keep::Fingerprint
-        };
-        *last = Some(Recording {
-            revision_id: request.action.lands_on(revision).to_string(),
-            fingerprint: after.fingerprint,
-            reading: after.reading,
-            read: after.read,
-            keep,
-        });
+        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    // An execution that stopped before the next revision ran leaves the
+    // record of the one before it to write.
+    let written = match unwritten.take() {
+        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
+        None => Ok(()),
+    };
+    match (outcome, written) {
+        (Err(err), Err(unwritten)) => {
+            tracing::error!(error = %unwritten, "the record of the last revision that ran could not be written; the next start settles it from the target's version table");
+            Err(err)
+        }
+        (outcome, written) => {
+            written?;
+            outcome
+        }
+    }
 }
 
 /// How the schema after a revision was read.
@@ -1140,12 +1150,22 @@ async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// A revision's record that succeeded, closed but not yet written, with
-/// the event that announces it.
+/// A revision's record that succeeded, closed but not yet written: the
+/// executor writes it while the next revision runs.
 struct Unwritten<'a> {
     record: Record,
     revision: &'a Revision,
-    done: Event,
+}
+
+/// Writes an [`Unwritten`] record with the reference read after its
+/// revision, `last`, which keeps only its fingerprint.
+async fn write_unwritten(
+    db: &Db,
+    unwritten: Unwritten<'_>,
+    last: Option<&Recording>,
+) -> Result<(), sqlx::Error> {
+    let reference = last.map(|last| (unwritten.revision, &last.reading, drift::Keep::Fingerprint));
+    write_finished(db, &unwritten.record, reference).await
 }
 
 /// Finishes a record: [closes](close) it and [writes](write_finished) it.
@@ -1156,7 +1176,7 @@ async fn finish(
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
 ) -> Result<(), sqlx::Error> {
     close(record, state);
-    write_finished(db, record, succeeded, None).await
+    write_finished(db, record, succeeded).await
 }
 
 /// Gives a record its final state and end time.
@@ -1167,13 +1187,11 @@ fn close(record: &mut Record, state: State) {
 
 /// Writes a closed record in one catalog transaction with its audit row
 /// and, on success, the target's new schema reference (and, for a
-/// rollback, the consumption of its approvals), with the `running` record
-/// of the next revision when there is one.
+/// rollback, the consumption of its approvals).
 async fn write_finished(
     db: &Db,
     record: &Record,
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
-    running: Option<&Record>,
 ) -> Result<(), sqlx::Error> {
     let state = State::parse(&record.state);
     let mut tx = db.pool.begin().await?;
@@ -1236,9 +1254,6 @@ async fn write_finished(
         },
     )
     .await?;
-    if let Some(running) = running {
-        write(&mut tx, running).await?;
-    }
     tx.commit().await
 }
 

@@ -257,36 +257,50 @@ async fn target_conditions(
                     ),
                 ),
             });
-            let recorded = match lock {
-                Lock::HeldByThisExecution(recorded) => recorded,
-                Lock::Probe => None,
+            let (recorded, holder) = match lock {
+                Lock::HeldByThisExecution(recorded) => (recorded, None),
+                Lock::Probe => (
+                    None,
+                    target::holder(conn, project)
+                        .await
+                        .map_err(|e| target_error(env, &e))?,
+                ),
             };
-            let report = drift::check(db, project, &env.name, conn, current.as_ref(), recorded)
-                .await
-                .map_err(|e| target_error(env, &e))?;
-            target_conditions.push(Condition {
-                name: "drift",
-                passed: !report.drifted,
-                reason: report.summary,
+            // While an execution runs, the schema and the catalog's
+            // reference change under the check (the reference follows each
+            // revision a moment later): only that execution can tell drift.
+            target_conditions.push(match &holder {
+                Some(holder) => fail(
+                    "drift",
+                    format!(
+                        "not checked while an execution changes the target ({holder}); it checks drift before each of its revisions"
+                    ),
+                ),
+                None => {
+                    let report =
+                        drift::check(db, project, &env.name, conn, current.as_ref(), recorded)
+                            .await
+                            .map_err(|e| target_error(env, &e))?;
+                    Condition {
+                        name: "drift",
+                        passed: !report.drifted,
+                        reason: report.summary,
+                    }
+                }
             });
-            target_conditions.push(match lock {
-                Lock::HeldByThisExecution(_) => pass(
+            target_conditions.push(match (lock, holder) {
+                (Lock::HeldByThisExecution(_), _) => pass(
                     "exclusive",
                     "this execution holds the target's executor lock".into(),
                 ),
-                Lock::Probe => match target::holder(conn, project)
-                    .await
-                    .map_err(|e| target_error(env, &e))?
-                {
-                    Some(holder) => fail(
-                        "exclusive",
-                        format!("another execution is running: {holder}"),
-                    ),
-                    None => pass(
-                        "exclusive",
-                        "no other execution is running on the target".into(),
-                    ),
-                },
+                (Lock::Probe, Some(holder)) => fail(
+                    "exclusive",
+                    format!("another execution is running: {holder}"),
+                ),
+                (Lock::Probe, None) => pass(
+                    "exclusive",
+                    "no other execution is running on the target".into(),
+                ),
             });
         }
     }

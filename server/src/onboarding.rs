@@ -388,6 +388,17 @@ pub async fn check_drift(
     let target = Target::of(env)?;
     let mut conn: PgConnection = target.connect("schemagate drift check").await?;
     let result = async {
+        // An execution's reference trails its revisions by a moment: only
+        // the execution itself can tell drift while it runs.
+        if let Some(holder) = target::holder(&mut conn, project)
+            .await
+            .map_err(|e| target.failed(&e))?
+        {
+            return Err(ReleaseError::Busy(format!(
+                "an execution is changing {}'s target ({holder}); check drift when it ends",
+                env.name
+            )));
+        }
         let current = target::current(&mut conn, project)
             .await
             .map_err(|e| target.failed(&e))?;

@@ -1213,6 +1213,75 @@ fn two_concurrent_deploys_apply_the_revision_once() {
 }
 
 #[test]
+fn while_an_execution_holds_the_target_drift_is_left_to_it() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_baseline",
+                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+                "DROP TABLE venues;\n",
+            ),
+            (
+                "0002_taps",
+                "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+                "DROP TABLE taps;\n",
+            ),
+        ],
+    );
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_taps", &["dev"]);
+    let deploy = f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    );
+    assert_eq!(deploy.code, 0, "{deploy:#?}");
+    // The executor lock, held the way an execution holds it: its catalog
+    // reference trails its revisions, so only it can tell drift.
+    // One runtime for the connection's whole life.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut execution = runtime.block_on(PgConnection::connect(&f.dev)).unwrap();
+    let locked = runtime
+        .block_on(schemagate_server::target::try_lock(
+            &mut execution,
+            "default",
+        ))
+        .unwrap();
+    assert!(locked.is_ok(), "{locked:?}");
+    let gate = f.run(&t.erin, &["--json", "gate", "0002_taps", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    let verdict = gate.json();
+    let condition = |name: &str| {
+        verdict["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(condition("drift")["passed"], false, "{verdict:#}");
+    assert!(
+        condition("drift")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not checked while an execution changes the target"),
+        "{verdict:#}"
+    );
+    assert_eq!(condition("exclusive")["passed"], false, "{verdict:#}");
+    f.run(&t.erin, &["drift", "--env", "dev"])
+        .fails(1, "check drift when it ends");
+
+    runtime.block_on(execution.close()).unwrap();
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+    let gate = f.run(&t.erin, &["gate", "0002_taps", "--env", "dev"]);
+    assert_eq!(gate.code, 0, "{gate:#?}");
+}
+
+#[test]
 fn rollback_needs_its_own_approvals_and_runs_the_down_sql() {
     let t = tokens();
     let f = Fixture::start(|p| p);
