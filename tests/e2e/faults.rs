@@ -138,6 +138,27 @@ fn a_reference_left_without_its_schema_by_a_killed_server_is_kept_by_the_next_ex
         &["deploy", "--env", "dev", "--to", "0001_baseline"],
     );
     assert_eq!(settle.code, 0, "{settle:#?}");
+    // The baseline's record (written while the second revision ran, or
+    // settled from the version table had the server died before that) says
+    // succeeded; the second's says it did not commit.
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    let records = status["recent_executions"].as_array().unwrap();
+    let state_of = |revision: &str| {
+        records
+            .iter()
+            .find(|r| r["revision_id"] == revision)
+            .map(|r| r["state"].clone())
+    };
+    assert_eq!(
+        state_of("0001_baseline").unwrap(),
+        "succeeded",
+        "{status:#}"
+    );
+    assert_eq!(state_of("0002_slow").unwrap(), "failed", "{status:#}");
+    assert!(
+        records.iter().all(|r| r["state"] != "running"),
+        "{status:#}"
+    );
     execute(&f.dev, "CREATE INDEX venues_out_of_band ON venues (id)");
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 1, "{drift:#?}");
