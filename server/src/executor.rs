@@ -554,10 +554,12 @@ async fn run_locked(
                 (None, Ok(statements)) => {
                     // The catalog's conditions of the next revision's gate are
                     // read while this one runs on the target.
+                    let next = plan.get(position + 1);
                     let catalog_of_next = async {
-                        match plan.get(position + 1) {
+                        match next {
                             Some(next) => Some(
-                                gate::catalog_conditions(db, policy, env, next, request.action).await,
+                                gate::catalog_conditions(db, policy, env, next, request.action)
+                                    .await,
                             ),
                             None => None,
                         }
