@@ -396,35 +396,16 @@ async fn run_locked(
                 fingerprint: &last.fingerprint,
                 reading: &last.reading,
             }));
-            let catalog = catalog_read_ahead.take();
-            let gate = async {
-                match catalog {
-                    Some(catalog) => {
-                        gate::check_with_catalog(
-                            catalog,
-                            db,
-                            env,
-                            revision,
-                            request.action,
-                            Ok(&mut *conn),
-                            lock,
-                        )
-                        .await
-                    }
-                    None => {
-                        gate::check(
-                            db,
-                            policy,
-                            env,
-                            revision,
-                            request.action,
-                            Ok(&mut *conn),
-                            lock,
-                        )
-                        .await
-                    }
-                }
-            }
+            let gate = gate::check_with_catalog(
+                catalog_read_ahead.take(),
+                db,
+                policy,
+                env,
+                revision,
+                request.action,
+                Ok(&mut *conn),
+                lock,
+            )
             .instrument(tracing::info_span!("gate", revision = %revision.id));
             // A transactional revision's record is written as running while its
             // gate is checked (after the first, whose backup comes first): a

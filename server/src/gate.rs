@@ -71,26 +71,33 @@ pub async fn check(
     target: Result<&mut PgConnection, &TargetError>,
     lock: Lock<'_>,
 ) -> Result<Verdict, ReleaseError> {
-    let (catalog, target) = tokio::join!(
-        catalog_conditions(db, policy, env, revision, action),
-        target_conditions(db, env, revision, action, target, lock),
-    );
-    verdict(env, revision, action, catalog, target)
+    check_with_catalog(None, db, policy, env, revision, action, target, lock).await
 }
 
-/// [`check`] with the catalog's conditions read before, by
-/// [`catalog_conditions`]: an executor reads them for its next revision
+/// [`check`], taking the catalog's conditions when they were read before
+/// by [`catalog_conditions`]: an executor reads them for its next revision
 /// while the current one runs on the target.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_with_catalog(
-    catalog: Result<Vec<Condition>, ReleaseError>,
+    catalog: Option<Result<Vec<Condition>, ReleaseError>>,
     db: &Db,
+    policy: &Policy,
     env: &Environment,
     revision: &Revision,
     action: Action,
     target: Result<&mut PgConnection, &TargetError>,
     lock: Lock<'_>,
 ) -> Result<Verdict, ReleaseError> {
-    let target = target_conditions(db, env, revision, action, target, lock).await;
+    let catalog = async {
+        match catalog {
+            Some(read) => read,
+            None => catalog_conditions(db, policy, env, revision, action).await,
+        }
+    };
+    let (catalog, target) = tokio::join!(
+        catalog,
+        target_conditions(db, env, revision, action, target, lock),
+    );
     verdict(env, revision, action, catalog, target)
 }
 
