@@ -363,24 +363,36 @@ async fn run_locked(
     // A revision that succeeded, closed but not yet written: every revision
     // but the last is written while the next one runs.
     let mut unwritten: Option<Unwritten> = None;
+    // The next revision's record, written as running ahead of it.
+    let mut written_ahead: Option<Record> = None;
+    let new_record = |revision: &Revision| Record {
+        id: release::new_id(),
+        project: project.clone(),
+        environment: env.name.clone(),
+        revision_id: revision.id.clone(),
+        action: request.action.as_str().to_string(),
+        state: State::Running.as_str().to_string(),
+        started_at_ms: now_ms(),
+        executed_by: request.caller.subject.clone(),
+        policy_sha256: policy.sha256.clone(),
+        transactional: revision.lint.transactional,
+        ..Record::default()
+    };
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
     let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
     let outcome = async {
         for (position, revision) in plan.iter().copied().enumerate() {
-            let mut record = Record {
-                id: release::new_id(),
-                project: project.clone(),
-                environment: env.name.clone(),
-                revision_id: revision.id.clone(),
-                action: request.action.as_str().to_string(),
-                state: State::Running.as_str().to_string(),
-                started_at_ms: now_ms(),
-                executed_by: request.caller.subject.clone(),
-                policy_sha256: policy.sha256.clone(),
-                transactional: revision.lint.transactional,
-                ..Record::default()
-            };
+            // A transactional revision's record is written as running while
+            // the schema after the revision before it is read (the first
+            // revision's once its backup is taken): a server stopped then
+            // leaves it to be settled as not committed, which it is. A
+            // statement-by-statement revision's record is written once its
+            // gate is open, since one left running would ask for a manual
+            // review of statements that never ran.
+            let written_early = written_ahead.take();
+            let running_early = written_early.is_some();
+            let mut record = written_early.unwrap_or_else(|| new_record(revision));
             let execution_id = record.id.clone();
             let event = |step, message: String, state, statements_run| Event {
                 execution_id: execution_id.clone(),
@@ -407,29 +419,15 @@ async fn run_locked(
                 lock,
             )
             .instrument(tracing::info_span!("gate", revision = %revision.id));
-            // A transactional revision's record is written as running while its
-            // gate is checked (after the first, whose backup comes first): a
-            // server stopped then leaves it to be settled as not committed,
-            // which it is. A statement-by-statement revision's record is
-            // written once its gate is open, since one left running would ask
-            // for a manual review of statements that never ran.
-            let running_early = position > 0 && record.transactional;
-            if running_early && env.backup {
-                record.backup = backup.clone().unwrap_or_default();
-            }
-            let verdict = if running_early {
-                let (written, verdict) = tokio::join!(insert(db, &record), gate);
-                written?;
-                match verdict {
-                    Ok(verdict) => verdict,
-                    Err(err) => {
+            let verdict = match gate.await {
+                Ok(verdict) => verdict,
+                Err(err) => {
+                    if running_early {
                         record.error = format!("the gate could not be checked: {err}");
                         finish(db, &mut record, State::Failed, None).await?;
-                        return Err(err);
                     }
+                    return Err(err);
                 }
-            } else {
-                gate.await?
             };
             if !verdict.open {
                 let refusal = verdict.refusal();
@@ -601,16 +599,49 @@ async fn run_locked(
 
             // The reading before is merged into the one after, not copied.
             let last_of_plan = position == final_position;
-            let after = schema_after(
-                conn,
-                last.take(),
-                applied.xid.as_deref(),
-                &sql.traits,
-                last_of_plan,
-            )
-            .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
-            .await
-            .map_err(|e| target.failed(&e))?;
+            let next_record = plan
+                .get(position + 1)
+                .filter(|next| next.lint.transactional)
+                .map(|next| {
+                    let mut next_record = new_record(next);
+                    if env.backup {
+                        next_record.backup = backup.clone().unwrap_or_default();
+                    }
+                    next_record
+                });
+            let write_next = async {
+                match &next_record {
+                    Some(next_record) => insert(db, next_record).await,
+                    None => Ok(()),
+                }
+            };
+            let (after, written_next) = tokio::join!(
+                schema_after(
+                    conn,
+                    last.take(),
+                    applied.xid.as_deref(),
+                    &sql.traits,
+                    last_of_plan,
+                )
+                .instrument(tracing::info_span!("fingerprint", revision = %revision.id)),
+                write_next
+            );
+            let after = match after {
+                Ok(after) => after,
+                Err(err) => {
+                    if let (Some(mut next_record), Ok(())) = (next_record, written_next) {
+                        next_record.error = format!(
+                            "not run: the schema after {} could not be read: {}",
+                            revision.id,
+                            target::describe(&err)
+                        );
+                        finish(db, &mut next_record, State::Failed, None).await?;
+                    }
+                    return Err(target.failed(&err).into());
+                }
+            };
+            written_next?;
+            written_ahead = next_record;
             record.fingerprint = after.fingerprint.clone();
             close(&mut record, State::Succeeded);
             let done = event(

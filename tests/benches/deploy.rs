@@ -227,18 +227,17 @@ struct Gated {
     /// Spawn to the first revision's gate verdict: process start, connect,
     /// lineage read, executor lock, first gate check.
     startup: Duration,
-    /// Per revision after the first: previous `done` to this `gate`. The
-    /// executor sends a revision's `done` once its record is written, which
-    /// it does while the next gate is checked, so this is about nothing.
+    /// Per revision after the first: previous `done` to this `gate`: the
+    /// gate's target conditions (its catalog conditions were read while the
+    /// revision before ran).
     gate: Vec<Duration>,
     /// `gate` to `apply`: writing the running execution record, for the
-    /// first revision only (the others' is written with the record of the
-    /// revision before, during their gate check).
+    /// first revision only (the others' is written while the schema after
+    /// the revision before is read).
     record: Vec<Duration>,
-    /// `apply` to `done`: the SQL with its version row, the read for the
-    /// fingerprint, and then, at once, the catalog transaction closing the
-    /// record (with the next revision's running record) and the next gate
-    /// check.
+    /// `apply` to `done`: the SQL with its version row (while the record of
+    /// the revision before is written) and the read for the fingerprint
+    /// (while the next revision's running record is written).
     apply: Vec<Duration>,
 }
 
