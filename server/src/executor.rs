@@ -176,10 +176,35 @@ async fn run(
     );
     let mut conn = target.connect(&application_name).await?;
     let mut last = None;
-    let result = run_locked(
-        db, policy, env, &target, &mut conn, &history, request, progress, &mut last,
+    // A revision that succeeded, closed but not yet written: every revision
+    // but the last is written while the next one runs.
+    let mut unwritten = None;
+    let outcome = run_locked(
+        db,
+        policy,
+        env,
+        &target,
+        &mut conn,
+        &history,
+        request,
+        progress,
+        &mut last,
+        &mut unwritten,
     )
     .await;
+    // An execution that stopped before the next revision ran leaves the
+    // record of the one before it to write.
+    let written = match unwritten {
+        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
+        None => Ok(()),
+    };
+    let result = match (outcome, written) {
+        (Err(err), Err(unwritten)) => {
+            tracing::error!(error = %unwritten, "the record of the last revision that ran could not be written; the next start settles it from the target's version table");
+            Err(err)
+        }
+        (outcome, written) => written.map_err(ReleaseError::from).and(outcome),
+    };
     // Still holding the executor lock: nothing of Schemagate's runs on the
     // target in between.
     if let Some(last) = last.filter(|last| last.keep == drift::Keep::Fingerprint) {
@@ -270,16 +295,17 @@ fn same_reading(incremental: &schema::Schema, full: &schema::Schema) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_locked(
+async fn run_locked<'a>(
     db: &Db,
     policy: &Policy,
     env: &Environment,
     target: &Target,
     conn: &mut PgConnection,
-    history: &[Revision],
+    history: &'a [Revision],
     request: &Request,
     progress: &Progress,
     last: &mut Option<Recording>,
+    unwritten: &mut Option<Unwritten<'a>>,
 ) -> Result<(), ReleaseError> {
     let project = &request.project;
     if let Err(holder) = target::try_lock(conn, project)
@@ -360,9 +386,6 @@ async fn run_locked(
         RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
     };
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
-    // A revision that succeeded, closed but not yet written: every revision
-    // but the last is written while the next one runs.
-    let mut unwritten: Option<Unwritten> = None;
     // The next revision's record, written as running ahead of it.
     let mut written_ahead: Option<Record> = None;
     let new_record = |revision: &Revision| Record {
@@ -381,326 +404,306 @@ async fn run_locked(
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
     let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
-    let outcome = async {
-        for (position, revision) in plan.iter().copied().enumerate() {
-            // A transactional revision's record is written as running while
-            // the schema after the revision before it is read (the first
-            // revision's once its backup is taken): a server stopped then
-            // leaves it to be settled as not committed, which it is. A
-            // statement-by-statement revision's record is written once its
-            // gate is open, since one left running would ask for a manual
-            // review of statements that never ran.
-            let written_early = written_ahead.take();
-            let running_early = written_early.is_some();
-            let mut record = written_early.unwrap_or_else(|| new_record(revision));
-            let execution_id = record.id.clone();
-            let event = |step, message: String, state, statements_run| Event {
-                execution_id: execution_id.clone(),
-                step,
-                revision_id: revision.id.clone(),
-                message,
-                state,
-                statements_run,
-            };
+    for (position, revision) in plan.iter().copied().enumerate() {
+        // A transactional revision's record is written as running while
+        // the schema after the revision before it is read (the first
+        // revision's once its backup is taken): a server stopped then
+        // leaves it to be settled as not committed, which it is. A
+        // statement-by-statement revision's record is written once its
+        // gate is open, since one left running would ask for a manual
+        // review of statements that never ran.
+        let written_early = written_ahead.take();
+        let running_early = written_early.is_some();
+        let mut record = written_early.unwrap_or_else(|| new_record(revision));
+        let execution_id = record.id.clone();
+        let event = |step, message: String, state, statements_run| Event {
+            execution_id: execution_id.clone(),
+            step,
+            revision_id: revision.id.clone(),
+            message,
+            state,
+            statements_run,
+        };
 
-            let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
-                revision_id: &last.revision_id,
-                fingerprint: &last.fingerprint,
-                reading: &last.reading,
-            }));
-            let gate = gate::check_with_catalog(
-                catalog_read_ahead.take(),
-                db,
-                policy,
-                env,
-                revision,
-                request.action,
-                Ok(&mut *conn),
-                lock,
-            )
-            .instrument(tracing::info_span!("gate", revision = %revision.id));
-            let verdict = match gate.await {
-                Ok(verdict) => verdict,
-                Err(err) => {
-                    if running_early {
-                        record.error = format!("the gate could not be checked: {err}");
-                        finish(db, &mut record, State::Failed, None).await?;
-                    }
-                    return Err(err);
+        let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
+            revision_id: &last.revision_id,
+            fingerprint: &last.fingerprint,
+            reading: &last.reading,
+        }));
+        let gate = gate::check_with_catalog(
+            catalog_read_ahead.take(),
+            db,
+            policy,
+            env,
+            revision,
+            request.action,
+            Ok(&mut *conn),
+            lock,
+        )
+        .instrument(tracing::info_span!("gate", revision = %revision.id));
+        let verdict = match gate.await {
+            Ok(verdict) => verdict,
+            Err(err) => {
+                if running_early {
+                    record.error = format!("the gate could not be checked: {err}");
+                    finish(db, &mut record, State::Failed, None).await?;
                 }
-            };
-            if !verdict.open {
-                let refusal = verdict.refusal();
-                record.error = format!("gate closed: {refusal}");
-                finish(db, &mut record, State::Refused, None).await?;
-                progress
-                    .send(event("gate", record.error.clone(), State::Refused, 0))
-                    .await;
-                return Ok(());
+                return Err(err);
             }
+        };
+        if !verdict.open {
+            let refusal = verdict.refusal();
+            record.error = format!("gate closed: {refusal}");
+            finish(db, &mut record, State::Refused, None).await?;
             progress
-                .send(event(
-                    "gate",
-                    "gate open: every condition passed".into(),
-                    State::Running,
-                    0,
-                ))
+                .send(event("gate", record.error.clone(), State::Refused, 0))
                 .await;
+            return Ok(());
+        }
+        progress
+            .send(event(
+                "gate",
+                "gate open: every condition passed".into(),
+                State::Running,
+                0,
+            ))
+            .await;
 
-            if env.backup {
-                if backup.is_none() {
-                    progress
-                        .send(event(
-                            "backup",
-                            "pg_dump -Fc of the target".into(),
-                            State::Running,
-                            0,
-                        ))
-                        .await;
-                    match backup::take(env, target, &record.id)
-                        .instrument(tracing::info_span!("backup"))
-                        .await
-                    {
-                        Ok(taken) => {
-                            progress
-                                .send(event(
-                                    "backup",
-                                    format!(
-                                        "backup verified: {} ({} bytes, sha256 {})",
-                                        taken.path, taken.bytes, taken.sha256
-                                    ),
-                                    State::Running,
-                                    0,
-                                ))
-                                .await;
-                            backup = Some(taken);
-                        }
-                        Err(err) => {
-                            record.error = err.to_string();
-                            finish(db, &mut record, State::Failed, None).await?;
-                            progress
-                                .send(event("backup", record.error.clone(), State::Failed, 0))
-                                .await;
-                            return Ok(());
-                        }
+        if env.backup {
+            if backup.is_none() {
+                progress
+                    .send(event(
+                        "backup",
+                        "pg_dump -Fc of the target".into(),
+                        State::Running,
+                        0,
+                    ))
+                    .await;
+                match backup::take(env, target, &record.id)
+                    .instrument(tracing::info_span!("backup"))
+                    .await
+                {
+                    Ok(taken) => {
+                        progress
+                            .send(event(
+                                "backup",
+                                format!(
+                                    "backup verified: {} ({} bytes, sha256 {})",
+                                    taken.path, taken.bytes, taken.sha256
+                                ),
+                                State::Running,
+                                0,
+                            ))
+                            .await;
+                        backup = Some(taken);
+                    }
+                    Err(err) => {
+                        record.error = err.to_string();
+                        finish(db, &mut record, State::Failed, None).await?;
+                        progress
+                            .send(event("backup", record.error.clone(), State::Failed, 0))
+                            .await;
+                        return Ok(());
                     }
                 }
-                record.backup = backup.clone().unwrap_or_default();
             }
+            record.backup = backup.clone().unwrap_or_default();
+        }
 
-            if !running_early {
-                insert(db, &record).await?;
+        if !running_early {
+            insert(db, &record).await?;
+        }
+        progress
+            .send(event(
+                "apply",
+                format!(
+                    "{} {} ({} statement(s), {})",
+                    if request.action == Action::Apply {
+                        "applying"
+                    } else {
+                        "rolling back"
+                    },
+                    revision.id,
+                    revision.lint.statements,
+                    if record.transactional {
+                        "one transaction"
+                    } else {
+                        "statement by statement"
+                    }
+                ),
+                State::Running,
+                0,
+            ))
+            .await;
+        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
+        next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
+        let sql = RevisionSql::finish_reading(reading).await;
+        let applied = match (sql.effects.transaction_control, &sql.statements) {
+            (Some(keyword), _) => Applied {
+                statements_run: 0,
+                error: Some(format!(
+                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
+                    revision.id
+                )),
+                xid: None,
+            },
+            (None, Err(err)) => Applied {
+                statements_run: 0,
+                error: Some(format!("the SQL does not parse: {err}")),
+                xid: None,
+            },
+            (None, Ok(statements)) => {
+                // The catalog's conditions of the next revision's gate are
+                // read while this one runs on the target.
+                let next = plan.get(position + 1);
+                let catalog_of_next = async {
+                    match next {
+                        Some(next) => Some(
+                            gate::catalog_conditions(db, policy, env, next, request.action).await,
+                        ),
+                        None => None,
+                    }
+                };
+                // So is the record of the revision before it: its revision
+                // committed, and this one's running record is written.
+                let previous = unwritten.take();
+                let write_previous = async {
+                    match previous {
+                        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
+                        None => Ok(()),
+                    }
+                };
+                let (applied, catalog_of_next, written) = tokio::join!(
+                    apply(
+                        env,
+                        target,
+                        conn,
+                        revision,
+                        request,
+                        &record,
+                        statements,
+                        version_table,
+                    )
+                    .instrument(tracing::info_span!(
+                        "apply",
+                        revision = %revision.id,
+                        transactional = record.transactional
+                    )),
+                    catalog_of_next,
+                    write_previous
+                );
+                written?;
+                catalog_read_ahead = catalog_of_next;
+                applied
             }
+        };
+        record.statements_run = i64::from(applied.statements_run);
+        if let Some(err) = applied.error {
+            record.error = err;
+            finish(db, &mut record, State::Failed, None).await?;
             progress
                 .send(event(
                     "apply",
-                    format!(
-                        "{} {} ({} statement(s), {})",
-                        if request.action == Action::Apply {
-                            "applying"
-                        } else {
-                            "rolling back"
-                        },
-                        revision.id,
-                        revision.lint.statements,
-                        if record.transactional {
-                            "one transaction"
-                        } else {
-                            "statement by statement"
-                        }
-                    ),
-                    State::Running,
-                    0,
+                    record.error.clone(),
+                    State::Failed,
+                    applied.statements_run,
                 ))
                 .await;
-            let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
-            next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
-            let sql = RevisionSql::finish_reading(reading).await;
-            let applied = match (sql.effects.transaction_control, &sql.statements) {
-                (Some(keyword), _) => Applied {
-                    statements_run: 0,
-                    error: Some(format!(
-                        "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
-                        revision.id
-                    )),
-                    xid: None,
-                },
-                (None, Err(err)) => Applied {
-                    statements_run: 0,
-                    error: Some(format!("the SQL does not parse: {err}")),
-                    xid: None,
-                },
-                (None, Ok(statements)) => {
-                    // The catalog's conditions of the next revision's gate are
-                    // read while this one runs on the target.
-                    let next = plan.get(position + 1);
-                    let catalog_of_next = async {
-                        match next {
-                            Some(next) => Some(
-                                gate::catalog_conditions(db, policy, env, next, request.action)
-                                    .await,
-                            ),
-                            None => None,
-                        }
-                    };
-                    // So is the record of the revision before it: its revision
-                    // committed, and this one's running record is written.
-                    let previous = unwritten.take();
-                    let write_previous = async {
-                        match previous {
-                            Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
-                            None => Ok(()),
-                        }
-                    };
-                    let (applied, catalog_of_next, written) = tokio::join!(
-                        apply(
-                            env,
-                            target,
-                            conn,
-                            revision,
-                            request,
-                            &record,
-                            statements,
-                            version_table,
-                        )
-                        .instrument(tracing::info_span!(
-                            "apply",
-                            revision = %revision.id,
-                            transactional = record.transactional
-                        )),
-                        catalog_of_next,
-                        write_previous
-                    );
-                    written?;
-                    catalog_read_ahead = catalog_of_next;
-                    applied
-                }
-            };
-            record.statements_run = i64::from(applied.statements_run);
-            if let Some(err) = applied.error {
-                record.error = err;
-                finish(db, &mut record, State::Failed, None).await?;
-                progress
-                    .send(event(
-                        "apply",
-                        record.error.clone(),
-                        State::Failed,
-                        applied.statements_run,
-                    ))
-                    .await;
-                return Ok(());
-            }
-            version_table = true;
-            // After a failure the execution stops, and this connection runs no
-            // other revision.
-            if !record.transactional || sql.effects.lasting_state {
-                reset_session(conn).await.map_err(|e| target.failed(&e))?;
-            }
+            return Ok(());
+        }
+        version_table = true;
+        // After a failure the execution stops, and this connection runs no
+        // other revision.
+        if !record.transactional || sql.effects.lasting_state {
+            reset_session(conn).await.map_err(|e| target.failed(&e))?;
+        }
 
-            // The reading before is merged into the one after, not copied.
-            let last_of_plan = position == final_position;
-            let next_record = plan
-                .get(position + 1)
-                .filter(|next| next.lint.transactional)
-                .map(|next| {
-                    let mut next_record = new_record(next);
-                    if env.backup {
-                        next_record.backup = backup.clone().unwrap_or_default();
-                    }
-                    next_record
-                });
-            let write_next = async {
-                match &next_record {
-                    Some(next_record) => insert(db, next_record).await,
-                    None => Ok(()),
+        // The reading before is merged into the one after, not copied.
+        let last_of_plan = position == final_position;
+        let next_record = plan
+            .get(position + 1)
+            .filter(|next| next.lint.transactional)
+            .map(|next| {
+                let mut next_record = new_record(next);
+                if env.backup {
+                    next_record.backup = backup.clone().unwrap_or_default();
                 }
-            };
-            let (after, written_next) = tokio::join!(
-                schema_after(
-                    conn,
-                    last.take(),
-                    applied.xid.as_deref(),
-                    &sql.traits,
-                    last_of_plan,
-                )
-                .instrument(tracing::info_span!("fingerprint", revision = %revision.id)),
-                write_next
-            );
-            let after = match after {
-                Ok(after) => after,
-                Err(err) => {
-                    if let (Some(mut next_record), Ok(())) = (next_record, written_next) {
-                        next_record.error = format!(
-                            "not run: the schema after {} could not be read: {}",
-                            revision.id,
-                            target::describe(&err)
-                        );
-                        finish(db, &mut next_record, State::Failed, None).await?;
-                    }
-                    return Err(target.failed(&err).into());
-                }
-            };
-            written_next?;
-            written_ahead = next_record;
-            record.fingerprint = after.fingerprint.clone();
-            close(&mut record, State::Succeeded);
-            let done = event(
-                "done",
-                format!(
-                    "{} {} on {} in {} ms; schema fingerprint {}",
-                    if request.action == Action::Apply {
-                        "applied"
-                    } else {
-                        "rolled back"
-                    },
-                    revision.id,
-                    env.name,
-                    record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
-                    record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
-                ),
-                State::Succeeded,
-                applied.statements_run,
-            );
-            let keep = if last_of_plan {
-                write_finished(
-                    db,
-                    &record,
-                    Some((revision, &after.reading, drift::Keep::Schema)),
-                )
-                .await?;
-                drift::Keep::Schema
-            } else {
-                unwritten = Some(Unwritten { record, revision });
-                drift::Keep::Fingerprint
-            };
-            progress.send(done).await;
-            *last = Some(Recording {
-                revision_id: request.action.lands_on(revision).to_string(),
-                fingerprint: after.fingerprint,
-                reading: after.reading,
-                read: after.read,
-                keep,
+                next_record
             });
-        }
-        Ok(())
+        let write_next = async {
+            match &next_record {
+                Some(next_record) => insert(db, next_record).await,
+                None => Ok(()),
+            }
+        };
+        let (after, written_next) = tokio::join!(
+            schema_after(
+                conn,
+                last.take(),
+                applied.xid.as_deref(),
+                &sql.traits,
+                last_of_plan,
+            )
+            .instrument(tracing::info_span!("fingerprint", revision = %revision.id)),
+            write_next
+        );
+        let after = match after {
+            Ok(after) => after,
+            Err(err) => {
+                if let (Some(mut next_record), Ok(())) = (next_record, written_next) {
+                    next_record.error = format!(
+                        "not run: the schema after {} could not be read: {}",
+                        revision.id,
+                        target::describe(&err)
+                    );
+                    finish(db, &mut next_record, State::Failed, None).await?;
+                }
+                return Err(target.failed(&err).into());
+            }
+        };
+        written_next?;
+        written_ahead = next_record;
+        record.fingerprint = after.fingerprint.clone();
+        close(&mut record, State::Succeeded);
+        let done = event(
+            "done",
+            format!(
+                "{} {} on {} in {} ms; schema fingerprint {}",
+                if request.action == Action::Apply {
+                    "applied"
+                } else {
+                    "rolled back"
+                },
+                revision.id,
+                env.name,
+                record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
+                record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
+            ),
+            State::Succeeded,
+            applied.statements_run,
+        );
+        let keep = if last_of_plan {
+            write_finished(
+                db,
+                &record,
+                Some((revision, &after.reading, drift::Keep::Schema)),
+            )
+            .await?;
+            drift::Keep::Schema
+        } else {
+            *unwritten = Some(Unwritten { record, revision });
+            drift::Keep::Fingerprint
+        };
+        progress.send(done).await;
+        *last = Some(Recording {
+            revision_id: request.action.lands_on(revision).to_string(),
+            fingerprint: after.fingerprint,
+            reading: after.reading,
+            read: after.read,
+            keep,
+        });
     }
-    .await;
-    // An execution that stopped before the next revision ran leaves the
-    // record of the one before it to write.
-    let written = match unwritten.take() {
-        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
-        None => Ok(()),
-    };
-    match (outcome, written) {
-        (Err(err), Err(unwritten)) => {
-            tracing::error!(error = %unwritten, "the record of the last revision that ran could not be written; the next start settles it from the target's version table");
-            Err(err)
-        }
-        (outcome, written) => {
-            written?;
-            outcome
-        }
-    }
+    Ok(())
 }
 
 /// How the schema after a revision was read.
