@@ -175,40 +175,38 @@ async fn run(
         request.caller.subject
     );
     let mut conn = target.connect(&application_name).await?;
-    let mut last = None;
-    // A revision that succeeded, closed but not yet written: every revision
-    // but the last is written while the next one runs.
-    let mut unwritten = None;
+    let mut trail = Trail::default();
     let outcome = run_locked(
-        db,
-        policy,
-        env,
-        &target,
-        &mut conn,
-        &history,
-        request,
-        progress,
-        &mut last,
-        &mut unwritten,
+        db, policy, env, &target, &mut conn, &history, request, progress, &mut trail,
     )
     .await;
-    // An execution that stopped before the next revision ran leaves the
-    // record of the one before it to write.
-    let written = match unwritten {
-        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
-        None => Ok(()),
-    };
-    let result = match (outcome, written) {
-        (Err(err), Err(unwritten)) => {
-            tracing::error!(error = %unwritten, "the record of the last revision that ran could not be written; the next start settles it from the target's version table");
+    // An execution that stopped between two revisions leaves the schema
+    // after the one before to read and the record of that one to write.
+    let caught_up = catch_up(db, request, progress, &target, &mut conn, &mut trail).await;
+    let mut written = write_records(db, trail.unwritten.take(), None)
+        .await
+        .map_err(ReleaseError::from);
+    // The next revision's record, written ahead, did not run.
+    if let Some(ahead) = trail.ahead.take() {
+        written = written.and(remove_unrun(db, &ahead).await.map_err(ReleaseError::from));
+    }
+    let result = match (outcome, caught_up.and(written)) {
+        (Err(err), Err(unsettled)) => {
+            tracing::error!(error = %unsettled, "the last revision that ran could not be settled; the next start settles it from the target's version table");
             Err(err)
         }
-        (outcome, written) => written.map_err(ReleaseError::from).and(outcome),
+        (outcome, settled) => settled.and(outcome),
     };
     // Still holding the executor lock: nothing of Schemagate's runs on the
     // target in between.
-    if let Some(last) = last.filter(|last| last.keep == drift::Keep::Fingerprint) {
+    if let Some(last) = trail
+        .last
+        .filter(|last| last.keep == drift::Keep::Fingerprint)
+    {
         keep_reference(db, env, &target, &mut conn, &request.project, last).await;
+    }
+    if let Reader::Open(reader) = trail.reader {
+        target::close(reader).await;
     }
     target::close(conn).await;
     result
@@ -304,8 +302,7 @@ async fn run_locked<'a>(
     history: &'a [Revision],
     request: &Request,
     progress: &Progress,
-    last: &mut Option<Recording>,
-    unwritten: &mut Option<Unwritten<'a>>,
+    trail: &mut Trail<'a>,
 ) -> Result<(), ReleaseError> {
     let project = &request.project;
     if let Err(holder) = target::try_lock(conn, project)
@@ -386,9 +383,10 @@ async fn run_locked<'a>(
         RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
     };
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
-    // The next revision's record, written as running ahead of it.
-    let mut written_ahead: Option<Record> = None;
-    let new_record = |revision: &Revision| Record {
+    // The catalog's conditions of a revision's gate, read while the revision
+    // before it ran.
+    let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
+    let new_record = |revision: &Revision, backup: &Option<Backup>| Record {
         id: release::new_id(),
         project: project.clone(),
         environment: env.name.clone(),
@@ -399,22 +397,18 @@ async fn run_locked<'a>(
         executed_by: request.caller.subject.clone(),
         policy_sha256: policy.sha256.clone(),
         transactional: revision.lint.transactional,
+        backup: backup.clone().unwrap_or_default(),
         ..Record::default()
     };
-    // The catalog's conditions of a revision's gate, read while the revision
-    // before it ran.
-    let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
     for (position, revision) in plan.iter().copied().enumerate() {
-        // A transactional revision's record is written as running while
-        // the schema after the revision before it is read (the first
-        // revision's once its backup is taken): a server stopped then
-        // leaves it to be settled as not committed, which it is. A
-        // statement-by-statement revision's record is written once its
-        // gate is open, since one left running would ask for a manual
-        // review of statements that never ran.
-        let written_early = written_ahead.take();
-        let running_early = written_early.is_some();
-        let mut record = written_early.unwrap_or_else(|| new_record(revision));
+        // Written as running while the revision before it ran, the record
+        // stays in the trail until this revision runs or is refused: an
+        // execution that stops first removes it.
+        let written_ahead = trail.ahead.is_some();
+        let mut record = trail
+            .ahead
+            .clone()
+            .unwrap_or_else(|| new_record(revision, &backup));
         let execution_id = record.id.clone();
         let event = |step, message: String, state, statements_run| Event {
             execution_id: execution_id.clone(),
@@ -425,12 +419,32 @@ async fn run_locked<'a>(
             statements_run,
         };
 
-        let lock = Lock::HeldByThisExecution(last.as_ref().map(|last| drift::Recorded {
-            revision_id: &last.revision_id,
-            fingerprint: &last.fingerprint,
-            reading: &last.reading,
-        }));
-        let gate = gate::check_with_catalog(
+        // Behind a revision whose schema is not read yet, one round trip
+        // tells the gate the target's current revision and that nothing
+        // else committed since the execution's last reading. When something
+        // did, that schema is read first, and drift is checked against it.
+        let unchanged = match (&trail.behind, &trail.last) {
+            (Some(behind), Some(last)) => {
+                target::current_unless_committed(conn, project, &last.reading.snapshot, &behind.xid)
+                    .await
+                    .map_err(|e| target.failed(&e))?
+            }
+            _ => None,
+        };
+        if unchanged.is_none() {
+            catch_up(db, request, progress, target, conn, trail).await?;
+        }
+        let lock = match &unchanged {
+            Some(current) => Lock::HeldAndUnchanged {
+                current: current.as_ref(),
+            },
+            None => Lock::HeldByThisExecution(trail.last.as_ref().map(|last| drift::Recorded {
+                revision_id: &last.revision_id,
+                fingerprint: &last.fingerprint,
+                reading: &last.reading,
+            })),
+        };
+        let verdict = gate::check_with_catalog(
             catalog_read_ahead.take(),
             db,
             policy,
@@ -440,140 +454,110 @@ async fn run_locked<'a>(
             Ok(&mut *conn),
             lock,
         )
-        .instrument(tracing::info_span!("gate", revision = %revision.id));
-        let verdict = match gate.await {
-            Ok(verdict) => verdict,
-            Err(err) => {
-                if running_early {
-                    record.error = format!("the gate could not be checked: {err}");
-                    finish(db, &mut record, State::Failed, None).await?;
-                }
-                return Err(err);
-            }
-        };
+        .instrument(tracing::info_span!("gate", revision = %revision.id))
+        .await?;
         if !verdict.open {
-            let refusal = verdict.refusal();
-            record.error = format!("gate closed: {refusal}");
-            finish(db, &mut record, State::Refused, None).await?;
+            catch_up(db, request, progress, target, conn, trail).await?;
+            record.error = format!("gate closed: {}", verdict.refusal());
+            finish_in_order(db, trail, &mut record, State::Refused).await?;
+            trail.ahead = None;
             progress
                 .send(event("gate", record.error.clone(), State::Refused, 0))
                 .await;
             return Ok(());
         }
-        progress
-            .send(event(
-                "gate",
-                "gate open: every condition passed".into(),
-                State::Running,
-                0,
-            ))
-            .await;
-
-        if env.backup {
-            if backup.is_none() {
-                progress
-                    .send(event(
-                        "backup",
-                        "pg_dump -Fc of the target".into(),
-                        State::Running,
-                        0,
-                    ))
-                    .await;
-                match backup::take(env, target, &record.id)
-                    .instrument(tracing::info_span!("backup"))
-                    .await
-                {
-                    Ok(taken) => {
-                        progress
-                            .send(event(
-                                "backup",
-                                format!(
-                                    "backup verified: {} ({} bytes, sha256 {})",
-                                    taken.path, taken.bytes, taken.sha256
-                                ),
-                                State::Running,
-                                0,
-                            ))
-                            .await;
-                        backup = Some(taken);
-                    }
-                    Err(err) => {
-                        record.error = err.to_string();
-                        finish(db, &mut record, State::Failed, None).await?;
-                        progress
-                            .send(event("backup", record.error.clone(), State::Failed, 0))
-                            .await;
-                        return Ok(());
-                    }
+        // Behind a revision whose schema is not read yet, this one's events
+        // follow that revision's `done`.
+        let mut unannounced = vec![event(
+            "gate",
+            "gate open: every condition passed".into(),
+            State::Running,
+            0,
+        )];
+        if trail.behind.is_none() {
+            announce(progress, &mut unannounced).await;
+        }
+        if env.backup && backup.is_none() {
+            progress
+                .send(event(
+                    "backup",
+                    "pg_dump -Fc of the target".into(),
+                    State::Running,
+                    0,
+                ))
+                .await;
+            match backup::take(env, target, &record.id)
+                .instrument(tracing::info_span!("backup"))
+                .await
+            {
+                Ok(taken) => {
+                    progress
+                        .send(event(
+                            "backup",
+                            format!(
+                                "backup verified: {} ({} bytes, sha256 {})",
+                                taken.path, taken.bytes, taken.sha256
+                            ),
+                            State::Running,
+                            0,
+                        ))
+                        .await;
+                    record.backup = taken.clone();
+                    backup = Some(taken);
+                }
+                Err(err) => {
+                    record.error = err.to_string();
+                    finish_in_order(db, trail, &mut record, State::Failed).await?;
+                    progress
+                        .send(event("backup", record.error.clone(), State::Failed, 0))
+                        .await;
+                    return Ok(());
                 }
             }
-            record.backup = backup.clone().unwrap_or_default();
         }
 
-        if !running_early {
+        if !written_ahead {
             insert(db, &record).await?;
         }
-        progress
-            .send(event(
-                "apply",
-                format!(
-                    "{} {} ({} statement(s), {})",
-                    if request.action == Action::Apply {
-                        "applying"
-                    } else {
-                        "rolling back"
-                    },
-                    revision.id,
-                    revision.lint.statements,
-                    if record.transactional {
-                        "one transaction"
-                    } else {
-                        "statement by statement"
-                    }
-                ),
-                State::Running,
-                0,
-            ))
-            .await;
+        trail.ahead = None;
+        unannounced.push(event(
+            "apply",
+            format!(
+                "{} {} ({} statement(s), {})",
+                if request.action == Action::Apply {
+                    "applying"
+                } else {
+                    "rolling back"
+                },
+                revision.id,
+                revision.lint.statements,
+                if record.transactional {
+                    "one transaction"
+                } else {
+                    "statement by statement"
+                }
+            ),
+            State::Running,
+            0,
+        ));
+        if trail.behind.is_none() {
+            announce(progress, &mut unannounced).await;
+        }
         let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
         next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
         let sql = RevisionSql::finish_reading(reading).await;
+        if sql.statements.is_err() || sql.effects.transaction_control.is_some() {
+            catch_up(db, request, progress, target, conn, trail).await?;
+            announce(progress, &mut unannounced).await;
+        }
         let applied = match (sql.effects.transaction_control, &sql.statements) {
-            (Some(keyword), _) => Applied {
-                statements_run: 0,
-                error: Some(format!(
-                    "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
-                    revision.id
-                )),
-                xid: None,
-            },
-            (None, Err(err)) => Applied {
-                statements_run: 0,
-                error: Some(format!("the SQL does not parse: {err}")),
-                xid: None,
-            },
+            (Some(keyword), _) => Applied::failed(format!(
+                "{} holds {keyword}, which would end the transaction it runs in before its version row is written; nothing was run. The server refuses such SQL at submit (rule transaction-control), so this revision was stored before that rule existed",
+                revision.id
+            )),
+            (None, Err(err)) => Applied::failed(format!("the SQL does not parse: {err}")),
             (None, Ok(statements)) => {
-                // The catalog's conditions of the next revision's gate are
-                // read while this one runs on the target.
-                let next = plan.get(position + 1);
-                let catalog_of_next = async {
-                    match next {
-                        Some(next) => Some(
-                            gate::catalog_conditions(db, policy, env, next, request.action).await,
-                        ),
-                        None => None,
-                    }
-                };
-                // So is the record of the revision before it: its revision
-                // committed, and this one's running record is written.
-                let previous = unwritten.take();
-                let write_previous = async {
-                    match previous {
-                        Some(previous) => write_unwritten(db, previous, last.as_ref()).await,
-                        None => Ok(()),
-                    }
-                };
-                let (applied, catalog_of_next, written) = tokio::join!(
+                let apply = async |conn: &mut PgConnection| {
                     apply(
                         env,
                         target,
@@ -588,19 +572,89 @@ async fn run_locked<'a>(
                         "apply",
                         revision = %revision.id,
                         transactional = record.transactional
-                    )),
-                    catalog_of_next,
-                    write_previous
-                );
-                written?;
+                    ))
+                    .await
+                };
+                // While the revision runs (a transactional one up to its
+                // commit): the catalog's conditions of the next revision's
+                // gate are read; the record of the revision before it and
+                // the next one's running record are written; and the schema
+                // behind it is read on the reader, as the revision behind
+                // left it, since this one has not committed. A
+                // statement-by-statement revision's record is written once
+                // its gate is open: one left running would ask for a manual
+                // review of statements that never ran.
+                let next = plan.get(position + 1);
+                let catalog_of_next = async {
+                    match next {
+                        Some(next) => Some(
+                            gate::catalog_conditions(db, policy, env, next, request.action).await,
+                        ),
+                        None => None,
+                    }
+                };
+                let next_record = next
+                    .filter(|next| next.lint.transactional)
+                    .map(|next| new_record(next, &backup));
+                let records = write_records(db, trail.unwritten.take(), next_record.as_ref());
+                let behind = trail.behind.take();
+                let before = behind.as_ref().and_then(|_| trail.last.take());
+                let read_behind = async {
+                    match &behind {
+                        Some(behind) => {
+                            Some(trail.reader.read(target, request, before, behind).await)
+                        }
+                        None => None,
+                    }
+                };
+                let (applied, catalog_of_next, written, read_behind) =
+                    tokio::join!(apply(&mut *conn), catalog_of_next, records, read_behind);
                 catalog_read_ahead = catalog_of_next;
+                let open = record.transactional && applied.error.is_none();
+                if let Err(err) = written {
+                    if open {
+                        rollback(conn).await;
+                    }
+                    return Err(err.into());
+                }
+                trail.ahead = next_record;
+                let (applied, settled) = match (behind, read_behind) {
+                    (Some(behind), Some(Ok(after))) => (applied, Some((behind.committed, after))),
+                    (Some(behind), Some(Err(why))) => {
+                        // Read it here, with nothing open beside it, and
+                        // run this revision again after it.
+                        tracing::info!(
+                            revision = %behind.committed.revision.id,
+                            error = %why,
+                            "the schema after this revision could not be read beside the next one; it is read on its own and the next revision runs again"
+                        );
+                        if open {
+                            rollback(conn).await;
+                        }
+                        let after = read_in_full(conn).await.map_err(|e| target.failed(&e))?;
+                        settle(db, request, progress, trail, behind.committed, after, false)
+                            .await?;
+                        announce(progress, &mut unannounced).await;
+                        (apply(&mut *conn).await, None)
+                    }
+                    _ => (applied, None),
+                };
+                let applied = if record.transactional && applied.error.is_none() {
+                    commit(conn, revision, target, applied).await
+                } else {
+                    applied
+                };
+                if let Some((committed, after)) = settled {
+                    settle(db, request, progress, trail, committed, after, false).await?;
+                    announce(progress, &mut unannounced).await;
+                }
                 applied
             }
         };
         record.statements_run = i64::from(applied.statements_run);
         if let Some(err) = applied.error {
             record.error = err;
-            finish(db, &mut record, State::Failed, None).await?;
+            finish_in_order(db, trail, &mut record, State::Failed).await?;
             progress
                 .send(event(
                     "apply",
@@ -611,6 +665,7 @@ async fn run_locked<'a>(
                 .await;
             return Ok(());
         }
+        close(&mut record, State::Succeeded);
         version_table = true;
         // After a failure the execution stops, and this connection runs no
         // other revision.
@@ -618,92 +673,246 @@ async fn run_locked<'a>(
             reset_session(conn).await.map_err(|e| target.failed(&e))?;
         }
 
-        // The reading before is merged into the one after, not copied.
+        let committed = Committed { record, revision };
         let last_of_plan = position == final_position;
-        let next_record = plan
+        // The schema after a transactional revision is read while the next
+        // one runs, when that one is transactional too (its commit waits
+        // for the reading) and a reading before this revision bounds what
+        // else may have committed since.
+        let next_transactional = plan
             .get(position + 1)
-            .filter(|next| next.lint.transactional)
-            .map(|next| {
-                let mut next_record = new_record(next);
-                if env.backup {
-                    next_record.backup = backup.clone().unwrap_or_default();
-                }
-                next_record
+            .is_some_and(|next| next.lint.transactional);
+        if let (Some(xid), true, true, false) = (
+            &applied.xid,
+            next_transactional,
+            trail.last.is_some(),
+            matches!(trail.reader, Reader::Failed),
+        ) {
+            trail.behind = Some(Behind {
+                committed,
+                xid: xid.clone(),
+                traits: sql.traits,
             });
-        let write_next = async {
-            match &next_record {
-                Some(next_record) => insert(db, next_record).await,
-                None => Ok(()),
-            }
-        };
-        let (after, written_next) = tokio::join!(
-            schema_after(
-                conn,
-                last.take(),
-                applied.xid.as_deref(),
-                &sql.traits,
-                last_of_plan,
-            )
-            .instrument(tracing::info_span!("fingerprint", revision = %revision.id)),
-            write_next
-        );
-        let after = match after {
-            Ok(after) => after,
-            Err(err) => {
-                if let (Some(mut next_record), Ok(())) = (next_record, written_next) {
-                    next_record.error = format!(
-                        "not run: the schema after {} could not be read: {}",
-                        revision.id,
-                        target::describe(&err)
-                    );
-                    finish(db, &mut next_record, State::Failed, None).await?;
-                }
-                return Err(target.failed(&err).into());
-            }
-        };
-        written_next?;
-        written_ahead = next_record;
-        record.fingerprint = after.fingerprint.clone();
-        close(&mut record, State::Succeeded);
-        let done = event(
-            "done",
-            format!(
-                "{} {} on {} in {} ms; schema fingerprint {}",
-                if request.action == Action::Apply {
-                    "applied"
-                } else {
-                    "rolled back"
-                },
-                revision.id,
-                env.name,
-                record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
-                record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
-            ),
-            State::Succeeded,
-            applied.statements_run,
-        );
-        let keep = if last_of_plan {
-            write_finished(
-                db,
-                &record,
-                Some((revision, &after.reading, drift::Keep::Schema)),
-            )
-            .await?;
-            drift::Keep::Schema
-        } else {
-            *unwritten = Some(Unwritten { record, revision });
-            drift::Keep::Fingerprint
-        };
-        progress.send(done).await;
-        *last = Some(Recording {
-            revision_id: request.action.lands_on(revision).to_string(),
-            fingerprint: after.fingerprint,
-            reading: after.reading,
-            read: after.read,
-            keep,
-        });
+            continue;
+        }
+        let after = schema_after(
+            conn,
+            trail.last.take(),
+            applied.xid.as_deref(),
+            &sql.traits,
+            last_of_plan,
+        )
+        .instrument(tracing::info_span!("fingerprint", revision = %revision.id))
+        .await
+        .map_err(|e| target.failed(&e))?;
+        settle(db, request, progress, trail, committed, after, last_of_plan).await?;
     }
     Ok(())
+}
+
+/// What an execution carries from one revision to the next.
+#[derive(Default)]
+struct Trail<'a> {
+    /// The reference recorded last.
+    last: Option<Recording>,
+    /// A revision that succeeded, closed but not yet written: every
+    /// revision's record but the last one's is written while the next
+    /// revision runs.
+    unwritten: Option<Unwritten<'a>>,
+    /// A revision that committed and whose schema is read while the next
+    /// one runs.
+    behind: Option<Behind<'a>>,
+    /// The next revision's record, written as running while the revision
+    /// before it ran, so that no revision starts without its record.
+    ahead: Option<Record>,
+    /// The connection the schema behind is read on.
+    reader: Reader,
+}
+
+/// A revision that committed, with its record, closed as succeeded but
+/// without its fingerprint yet.
+struct Committed<'a> {
+    record: Record,
+    revision: &'a Revision,
+}
+
+/// A committed revision whose schema is read while the next revision runs
+/// on the target: that revision's commit waits for the reading, so the
+/// reading sees the target as this one left it.
+struct Behind<'a> {
+    committed: Committed<'a>,
+    /// Its transaction id, a `xid8`.
+    xid: String,
+    traits: schema::SqlTraits,
+}
+
+/// The second connection to the target, which reads the schema behind
+/// while the executor's own connection runs the next revision.
+#[derive(Default)]
+enum Reader {
+    #[default]
+    Unopened,
+    Open(PgConnection),
+    /// It failed once; every schema is read on the executor's connection
+    /// for the rest of the execution.
+    Failed,
+}
+
+impl Reader {
+    /// How long the reader waits for a lock: one it needs may be held by
+    /// the uncommitted revision beside it, which waits for the reading.
+    const LOCK_TIMEOUT: &str = "SET lock_timeout TO '100ms'";
+
+    /// Reads the schema after `behind`. A reader that fails is closed at
+    /// once, which ends its transaction and every lock in it (the revision
+    /// beside it may be waiting for one), and is not opened again.
+    async fn read(
+        &mut self,
+        target: &Target,
+        request: &Request,
+        before: Option<Recording>,
+        behind: &Behind<'_>,
+    ) -> Result<After, String> {
+        let mut conn = match std::mem::replace(self, Reader::Failed) {
+            Reader::Open(conn) => conn,
+            Reader::Failed => return Err("the reader failed before".into()),
+            Reader::Unopened => {
+                let name = format!(
+                    "schemagate {} by {} (schema reader)",
+                    request.action.as_str(),
+                    request.caller.subject
+                );
+                let mut conn = target.connect(&name).await.map_err(|e| e.to_string())?;
+                sqlx::raw_sql(Self::LOCK_TIMEOUT)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| target.failed(&e).to_string())?;
+                conn
+            }
+        };
+        let after = schema_after(&mut conn, before, Some(&behind.xid), &behind.traits, false)
+            .instrument(
+                tracing::info_span!("fingerprint", revision = %behind.committed.revision.id),
+            )
+            .await
+            .map_err(|e| target.failed(&e).to_string())?;
+        *self = Reader::Open(conn);
+        Ok(after)
+    }
+}
+
+/// Reads the schema after the revision behind, if there is one, on the
+/// executor's connection, and settles its record.
+async fn catch_up(
+    db: &Db,
+    request: &Request,
+    progress: &Progress,
+    target: &Target,
+    conn: &mut PgConnection,
+    trail: &mut Trail<'_>,
+) -> Result<(), ReleaseError> {
+    let Some(behind) = trail.behind.take() else {
+        return Ok(());
+    };
+    let after = schema_after(
+        conn,
+        trail.last.take(),
+        Some(&behind.xid),
+        &behind.traits,
+        false,
+    )
+    .instrument(tracing::info_span!("fingerprint", revision = %behind.committed.revision.id))
+    .await
+    .map_err(|e| target.failed(&e))?;
+    settle(db, request, progress, trail, behind.committed, after, false).await
+}
+
+/// Gives a committed revision's record the fingerprint read after it,
+/// sends its `done` event and makes that reading the execution's last. The
+/// record is left unwritten, to be written while the next revision runs,
+/// unless it is the plan's last: that one is written now, with the schema.
+async fn settle<'a>(
+    db: &Db,
+    request: &Request,
+    progress: &Progress,
+    trail: &mut Trail<'a>,
+    Committed {
+        mut record,
+        revision,
+    }: Committed<'a>,
+    after: After,
+    last_of_plan: bool,
+) -> Result<(), ReleaseError> {
+    record.fingerprint = after.fingerprint.clone();
+    let done = Event {
+        execution_id: record.id.clone(),
+        step: "done",
+        revision_id: revision.id.clone(),
+        message: format!(
+            "{} {} on {} in {} ms; schema fingerprint {}",
+            if request.action == Action::Apply {
+                "applied"
+            } else {
+                "rolled back"
+            },
+            revision.id,
+            record.environment,
+            record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
+            record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
+        ),
+        state: State::Succeeded,
+        statements_run: u32::try_from(record.statements_run).unwrap_or(u32::MAX),
+    };
+    // Records are written in the order their revisions ran.
+    if let Some(previous) = trail.unwritten.take() {
+        write_records(db, Some(previous), None).await?;
+    }
+    let keep = if last_of_plan {
+        write_finished(
+            db,
+            &record,
+            Some((revision, &after.reading, drift::Keep::Schema)),
+        )
+        .await?;
+        drift::Keep::Schema
+    } else {
+        trail.unwritten = Some(Unwritten {
+            stamp: after.reading.stamp.clone(),
+            record,
+            revision,
+        });
+        drift::Keep::Fingerprint
+    };
+    progress.send(done).await;
+    trail.last = Some(Recording {
+        revision_id: request.action.lands_on(revision).to_string(),
+        fingerprint: after.fingerprint,
+        reading: after.reading,
+        read: after.read,
+        keep,
+    });
+    Ok(())
+}
+
+/// Sends the events not sent yet.
+async fn announce(progress: &Progress, unannounced: &mut Vec<Event>) {
+    for event in unannounced.drain(..) {
+        progress.send(event).await;
+    }
+}
+
+/// Finishes a record that did not succeed, after the record left unwritten:
+/// records are written in the order their revisions ran.
+async fn finish_in_order(
+    db: &Db,
+    trail: &mut Trail<'_>,
+    record: &mut Record,
+    state: State,
+) -> Result<(), sqlx::Error> {
+    if let Some(previous) = trail.unwritten.take() {
+        write_records(db, Some(previous), None).await?;
+    }
+    finish(db, record, state, None).await
 }
 
 /// How the schema after a revision was read.
@@ -792,13 +1001,51 @@ async fn read_in_full(conn: &mut PgConnection) -> Result<After, sqlx::Error> {
 struct Applied {
     statements_run: u32,
     error: Option<String>,
-    /// The transaction id (a `xid8`) the revision committed under, when it
-    /// ran in one.
+    /// The transaction id (a `xid8`) the revision runs under, when it runs
+    /// in one.
     xid: Option<String>,
 }
 
+impl Applied {
+    /// A revision of which nothing ran.
+    fn failed(error: String) -> Applied {
+        Applied {
+            statements_run: 0,
+            error: Some(error),
+            xid: None,
+        }
+    }
+}
+
+/// Commits the transaction [`apply`] left open for a revision that ran in
+/// one. PostgreSQL ends a transaction whose commit fails.
+async fn commit(
+    conn: &mut PgConnection,
+    revision: &Revision,
+    target: &Target,
+    applied: Applied,
+) -> Applied {
+    match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
+        Ok(_) => applied,
+        Err(err) => Applied::failed(format!(
+            "{} failed at its commit and was rolled back: {}",
+            revision.id,
+            target.failed(&err)
+        )),
+    }
+}
+
+/// Rolls back a revision's open transaction. A connection too broken to
+/// roll back takes the transaction down with it.
+async fn rollback(conn: &mut PgConnection) {
+    if let Err(err) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+        tracing::warn!(error = %err, "could not roll back a revision's transaction");
+    }
+}
+
 /// Runs the revision's SQL (up or down) and its version-row change. A
-/// transactional revision commits both at once or neither; a
+/// transactional revision runs both in one transaction, left open for the
+/// caller to [`commit`] (or roll back): both commit at once or neither. A
 /// non-transactional one runs statement by statement and records how far
 /// it got.
 #[allow(clippy::too_many_arguments)]
@@ -816,22 +1063,17 @@ async fn apply(
     let total = statements.count() as u32;
     if record.transactional {
         let message = one_transaction(env, revision, request, record, sql, version_table);
-        let result = run_in_one_trip(conn, message).await;
-        return match result {
+        return match run_in_one_trip(conn, message).await {
             Ok(xid) => Applied {
                 statements_run: total,
                 error: None,
                 xid: Some(xid),
             },
-            Err(err) => Applied {
-                statements_run: 0,
-                error: Some(format!(
-                    "{} failed and was rolled back: {}",
-                    revision.id,
-                    target.failed(&err)
-                )),
-                xid: None,
-            },
+            Err(err) => Applied::failed(format!(
+                "{} failed and was rolled back: {}",
+                revision.id,
+                target.failed(&err)
+            )),
         };
     }
 
@@ -873,16 +1115,17 @@ async fn apply(
 }
 
 /// A transactional revision as one message, sent in one round trip: the
-/// timeouts (local to the transaction) and its id, the revision's SQL, then
-/// its [version-row change](version_row_change), committed together. PostgreSQL skips the rest of a message at
-/// its first error, so nothing after a failing statement runs, the commit
-/// included. The SQL parsed into whole statements; the line break ends a
-/// trailing comment.
+/// transaction's start, its timeouts (local to it) and its id, the
+/// revision's SQL, then its [version-row change](version_row_change).
+/// PostgreSQL skips the rest of a message at its first error, so nothing
+/// after a failing statement runs. The SQL parsed into whole statements;
+/// the line break ends a trailing comment.
 ///
-/// The commit travels with the SQL, so PostgreSQL would commit a revision
-/// whose server died while it ran. `client_connection_check_interval`
-/// (PostgreSQL 14 and newer) has it look for the closed connection every
-/// second and cancel instead, as it did when the commit was sent apart.
+/// The commit is sent apart, once the revision's running record is written
+/// (and the schema behind it read): a server that dies before sending it
+/// leaves nothing committed. `client_connection_check_interval`
+/// (PostgreSQL 14 and newer) has PostgreSQL cancel a revision whose server
+/// died while it ran rather than run it to its end.
 fn one_transaction(
     env: &Environment,
     revision: &Revision,
@@ -900,15 +1143,14 @@ fn one_transaction(
                 CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000 \
                      THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END;\n\
          {sql}\n;\n\
-         {version_row};\n\
-         COMMIT",
+         {version_row}",
         target::literal(&env.lock_timeout),
         target::literal(&env.statement_timeout),
     )
 }
 
 /// Runs a message built by [`one_transaction`] and returns the id of the
-/// transaction it committed: the first row is the one its `SELECT` returns,
+/// transaction it left open: the first row is the one its `SELECT` returns,
 /// whatever rows the revision's own statements return after it. After an
 /// error the transaction is still open, and aborted: it is rolled back.
 async fn run_in_one_trip(conn: &mut PgConnection, message: String) -> Result<String, sqlx::Error> {
@@ -926,12 +1168,8 @@ async fn run_in_one_trip(conn: &mut PgConnection, message: String) -> Result<Str
     }
     .await;
     if outcome.is_err() {
-        // After a failed COMMIT there is no transaction left, and PostgreSQL
-        // only warns. A connection too broken to roll back takes the
-        // transaction down with it; the revision's error is the one to report.
-        if let Err(err) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
-            tracing::warn!(error = %err, "could not roll back the failed revision's transaction");
-        }
+        // The revision's error is the one to report.
+        rollback(conn).await;
     }
     outcome
 }
@@ -1131,6 +1369,15 @@ fn version_row_change(
     }
 }
 
+/// Removes the running record of a revision that never started.
+async fn remove_unrun(db: &Db, record: &Record) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM executions WHERE id = $1 AND state = 'running'")
+        .bind(&record.id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 /// Writes a new running execution record.
 async fn insert(db: &Db, record: &Record) -> Result<(), sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
@@ -1172,17 +1419,46 @@ async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Er
 struct Unwritten<'a> {
     record: Record,
     revision: &'a Revision,
+    /// The catalog stamp of the reading after it, which its reference
+    /// keeps with the fingerprint.
+    stamp: String,
 }
 
-/// Writes an [`Unwritten`] record with the reference read after its
-/// revision, `last`, which keeps only its fingerprint.
-async fn write_unwritten(
+/// Writes, in one catalog transaction, the record left `unwritten` with
+/// its reference (the fingerprint, no schema) and the `running` record of
+/// the next revision.
+async fn write_records(
     db: &Db,
-    unwritten: Unwritten<'_>,
-    last: Option<&Recording>,
+    unwritten: Option<Unwritten<'_>>,
+    running: Option<&Record>,
 ) -> Result<(), sqlx::Error> {
-    let reference = last.map(|last| (unwritten.revision, &last.reading, drift::Keep::Fingerprint));
-    write_finished(db, &unwritten.record, reference).await
+    if unwritten.is_none() && running.is_none() {
+        return Ok(());
+    }
+    let mut tx = db.pool.begin().await?;
+    if let Some(Unwritten {
+        record,
+        revision,
+        stamp,
+    }) = unwritten
+    {
+        let reading = schema::Reading {
+            stamp,
+            snapshot: String::new(),
+            schema: schema::Schema::default(),
+        };
+        write_finished_in(
+            db,
+            &mut tx,
+            &record,
+            Some((revision, &reading, drift::Keep::Fingerprint)),
+        )
+        .await?;
+    }
+    if let Some(running) = running {
+        write(&mut tx, running).await?;
+    }
+    tx.commit().await
 }
 
 /// Finishes a record: [closes](close) it and [writes](write_finished) it.
@@ -1210,13 +1486,24 @@ async fn write_finished(
     record: &Record,
     succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
 ) -> Result<(), sqlx::Error> {
-    let state = State::parse(&record.state);
     let mut tx = db.pool.begin().await?;
-    write(&mut tx, record).await?;
+    write_finished_in(db, &mut tx, record, succeeded).await?;
+    tx.commit().await
+}
+
+/// [`write_finished`] in the caller's catalog transaction.
+async fn write_finished_in(
+    db: &Db,
+    tx: &mut AnyConnection,
+    record: &Record,
+    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
+) -> Result<(), sqlx::Error> {
+    let state = State::parse(&record.state);
+    write(&mut *tx, record).await?;
     if let Some((revision, live, keep)) = succeeded {
         let action = Action::from_rollback_flag(record.action == "rollback");
         drift::record(
-            &mut tx,
+            &mut *tx,
             &record.project,
             &record.environment,
             action.lands_on(revision),
@@ -1226,7 +1513,7 @@ async fn write_finished(
         .await?;
         if record.action == "rollback" {
             approvals::consume_rollback(
-                &mut tx,
+                &mut *tx,
                 &record.project,
                 &revision.id,
                 &record.environment,
@@ -1236,7 +1523,7 @@ async fn write_finished(
     }
     audit::append(
         db,
-        &mut tx,
+        &mut *tx,
         &AuditEvent {
             actor: &record.executed_by,
             action: if record.action == "rollback" {
@@ -1270,8 +1557,7 @@ async fn write_finished(
             ),
         },
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 /// Settles the records of `env` left "running" by a server that stopped in

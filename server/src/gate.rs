@@ -56,6 +56,14 @@ pub enum Lock<'a> {
     /// The executor asking holds the lock itself, with the reference it
     /// recorded last when it recorded one (see [`drift::check`]).
     HeldByThisExecution(Option<drift::Recorded<'a>>),
+    /// The executor asking holds the lock, and has just read the target's
+    /// `current` revision and that no transaction but that revision's
+    /// committed since its last reading
+    /// ([`target::current_unless_committed`]): the live schema is the one
+    /// the revision left, which the executor reads while the next one runs.
+    HeldAndUnchanged {
+        current: Option<&'a target::Applied>,
+    },
 }
 
 /// Evaluates every condition. `target` is the connection to the target, or
@@ -220,9 +228,12 @@ async fn target_conditions(
             }
         }
         Ok(conn) => {
-            let current = target::current(conn, project)
-                .await
-                .map_err(|e| target_error(env, &e))?;
+            let current = match lock {
+                Lock::HeldAndUnchanged { current } => current.cloned(),
+                _ => target::current(conn, project)
+                    .await
+                    .map_err(|e| target_error(env, &e))?,
+            };
             let current_id = current.as_ref().map(|c| c.id.as_str());
             target_conditions.push(match (action, current_id) {
                 (Action::Apply, Some(id)) if id == revision.id => fail(
@@ -266,6 +277,7 @@ async fn target_conditions(
             });
             let (recorded, holder) = match lock {
                 Lock::HeldByThisExecution(recorded) => (recorded, None),
+                Lock::HeldAndUnchanged { .. } => (None, None),
                 Lock::Probe => (
                     None,
                     target::holder(conn, project)
@@ -276,14 +288,21 @@ async fn target_conditions(
             // While an execution runs, the schema and the catalog's
             // reference change under the check (the reference follows each
             // revision a moment later): only that execution can tell drift.
-            target_conditions.push(match &holder {
-                Some(holder) => fail(
+            target_conditions.push(match (&holder, lock) {
+                (Some(holder), _) => fail(
                     "drift",
                     format!(
                         "not checked while an execution changes the target ({holder}); it checks drift before each of its revisions"
                     ),
                 ),
-                None => {
+                (None, Lock::HeldAndUnchanged { .. }) => pass(
+                    "drift",
+                    format!(
+                        "live schema is the one {} left: no other transaction committed on the target since this execution read the schema before it",
+                        current_id.unwrap_or("the last revision")
+                    ),
+                ),
+                (None, _) => {
                     let report =
                         drift::check(db, project, &env.name, conn, current.as_ref(), recorded)
                             .await
@@ -296,7 +315,7 @@ async fn target_conditions(
                 }
             });
             target_conditions.push(match (lock, holder) {
-                (Lock::HeldByThisExecution(_), _) => pass(
+                (Lock::HeldByThisExecution(_) | Lock::HeldAndUnchanged { .. }, _) => pass(
                     "exclusive",
                     "this execution holds the target's executor lock".into(),
                 ),

@@ -203,14 +203,14 @@ pub async fn current(
     .transpose()
 }
 
-/// Whether a transaction may have committed on the target since `snapshot`
-/// (as [`snapshot`] prints it) was taken: one that was in progress then or
-/// started after it, has finished by now, and did not abort. A transaction
-/// whose status PostgreSQL no longer keeps counts as committed, and so do
-/// more than 100,000 transactions started since: the answer is then "read
-/// again", never a false "nothing changed".
-pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+/// Whether a transaction other than `$2` (a `xid8`, or NULL for none) may
+/// have committed on the target since snapshot `$1` was taken: one that was
+/// in progress then or started after it, has finished by now, and did not
+/// abort. A transaction whose status PostgreSQL no longer keeps counts as
+/// committed, and so do more than 100,000 transactions started since: the
+/// answer is then "read again", never a false "nothing changed".
+macro_rules! committed_since {
+    () => {
         "WITH s (before, now) AS (SELECT $1::text::pg_catalog.pg_snapshot, pg_catalog.pg_current_snapshot()), \
          bounds (low, high) AS (SELECT pg_catalog.pg_snapshot_xmax(before)::text::bigint, \
                                        pg_catalog.pg_snapshot_xmax(now)::text::bigint FROM s) \
@@ -221,11 +221,55 @@ pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<
                  SELECT n::text::pg_catalog.xid8 FROM bounds, generate_series(low, least(high, low + 100000) - 1) AS n \
              ) AS finished \
              WHERE pg_catalog.pg_visible_in_snapshot(finished.xid, s.now) \
-               AND pg_catalog.pg_xact_status(finished.xid) IS DISTINCT FROM 'aborted')",
-    )
+               AND finished.xid IS DISTINCT FROM $2::text::pg_catalog.xid8 \
+               AND pg_catalog.pg_xact_status(finished.xid) IS DISTINCT FROM 'aborted')"
+    };
+}
+
+/// Whether a transaction may have committed on the target since `snapshot`
+/// (as `pg_current_snapshot()` prints it) was taken, as the
+/// `committed_since!` query tells.
+pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(committed_since!())
+        .bind(snapshot)
+        .bind(None::<&str>)
+        .fetch_one(conn)
+        .await
+}
+
+/// The current revision of `project` on a target known to have the version
+/// table, unless a transaction other than `xid` (a `xid8`) may have
+/// committed since `snapshot` (then `None`): in one round trip, what an
+/// execution needs to know between two of its revisions.
+pub async fn current_unless_committed(
+    conn: &mut PgConnection,
+    project: &str,
+    snapshot: &str,
+    xid: &str,
+) -> Result<Option<Option<Applied>>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT c.committed, r.id, r.checksum, r.sequence FROM (",
+        committed_since!(),
+        ") AS c (committed) LEFT JOIN LATERAL (SELECT id, checksum, sequence FROM schemagate.applied_revisions \
+         WHERE project = $3 ORDER BY sequence DESC LIMIT 1) AS r ON true"
+    ))
     .bind(snapshot)
+    .bind(xid)
+    .bind(project)
     .fetch_one(conn)
-    .await
+    .await?;
+    if row.try_get::<bool, _>(0)? {
+        return Ok(None);
+    }
+    let current = match row.try_get::<Option<String>, _>(1)? {
+        Some(id) => Some(Applied {
+            id,
+            checksum: row.try_get(2)?,
+            sequence: row.try_get(3)?,
+        }),
+        None => None,
+    };
+    Ok(Some(current))
 }
 
 /// How a revision came to be on the target, for its version row.

@@ -1490,3 +1490,125 @@ fn a_revision_sent_with_its_version_row_leaves_the_row_as_it_is() {
         );
     }
 }
+
+/// The fingerprint a full read gives after running `revisions`' SQL by hand
+/// on a fresh database.
+fn fingerprint_by_hand(revisions: &[(&str, &str, &str)]) -> String {
+    let by_hand = block_on(postgres().create_database());
+    for revision in revisions {
+        execute(&by_hand, revision.1);
+    }
+    block_on(async {
+        let mut conn = PgConnection::connect(&by_hand).await.unwrap();
+        schemagate_server::schema::introspect(&mut conn)
+            .await
+            .unwrap()
+            .fingerprint()
+    })
+}
+
+/// The schema after a revision is read on a second connection while the
+/// next revision runs, whose commit waits for that reading. A reading that
+/// needs a lock the running revision holds (here the new view's table,
+/// which the next revision alters) gives up at once: that revision is
+/// rolled back, the schema is read on its own, and the revision runs again.
+/// Every revision is applied once, every record is settled, and the
+/// fingerprint recorded is that of a full read.
+#[test]
+fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
+    let t = tokens();
+    let f = Fixture::start_with_quiet_dev(|p| p);
+    let revisions = [
+        (
+            "0001_taps",
+            "CREATE TABLE taps (id bigint PRIMARY KEY, name text NOT NULL);\n",
+            "DROP TABLE taps;\n",
+        ),
+        (
+            "0002_tap_names",
+            "CREATE VIEW tap_names AS SELECT name FROM taps;\n",
+            "DROP VIEW tap_names;\n",
+        ),
+        (
+            "0003_tap_notes",
+            "ALTER TABLE taps ADD COLUMN note text;\nSELECT pg_sleep(0.5);\n",
+            "ALTER TABLE taps DROP COLUMN note;\n",
+        ),
+        (
+            "0004_more_taps",
+            "CREATE TABLE more_taps (id int);\n",
+            "DROP TABLE more_taps;\n",
+        ),
+    ];
+    f.submit(&t, &revisions);
+    for revision in &revisions {
+        f.approve(&t.carol, revision.0, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let log = f.server.log();
+    assert!(
+        log.contains("could not be read beside the next one"),
+        "the reading should have given way: {log}"
+    );
+    assert!(!log.contains("differs from the full read"), "{log}");
+    assert_eq!(
+        applied_ids(&f.dev),
+        [
+            "0001_taps",
+            "0002_tap_names",
+            "0003_tap_notes",
+            "0004_more_taps"
+        ]
+    );
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'taps' AND column_name = 'note'"
+        ),
+        1
+    );
+    let states: Vec<(String, String)> = {
+        let catalog = f.open_catalog();
+        let mut statement = catalog
+            .prepare(
+                "SELECT revision_id, state FROM executions ORDER BY started_at_ms, revision_id",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        states,
+        revisions
+            .iter()
+            .map(|r| (r.0.to_string(), "succeeded".to_string()))
+            .collect::<Vec<_>>()
+    );
+    // The events follow the revisions' order, each revision's `done` before
+    // the next one's `gate`.
+    let steps: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|line| line.contains("gate open") || line.contains(" on dev in "))
+        .collect();
+    assert_eq!(steps.len(), 8, "{out:#?}");
+    for (n, pair) in steps.chunks(2).enumerate() {
+        assert!(
+            pair[0].contains("gate open")
+                && pair[1].contains(&format!("applied {}", revisions[n].0)),
+            "{steps:#?}"
+        );
+    }
+    let line = steps[3];
+    let fingerprint = fingerprint_by_hand(&revisions[..2]);
+    assert!(
+        line.contains(&format!("schema fingerprint {}", &fingerprint[..12])),
+        "{line}: a full read gives {fingerprint}"
+    );
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+}

@@ -182,30 +182,45 @@ fn is_data_statement(node: &NodeEnum) -> bool {
 }
 
 /// Whether transaction `xid` (a `xid8`, as `pg_current_xact_id()` prints
-/// it) is the only one that committed between two snapshots, as
-/// `pg_current_snapshot()` prints them (`xmin:xmax:xip,...`): no transaction
-/// completed between `before` and `xid` (it is `before`'s `xmax`, the next
-/// after the last completed), none but `xid` completed after it (`after`'s
-/// `xmax` follows it), and the same transactions are still in progress.
-/// Anything else (another commit or abort, a subtransaction of `xid`, text
-/// that does not parse) is `false`, which only means "read in full".
+/// it) is the only one that finished between two snapshots, as
+/// `pg_current_snapshot()` prints them (`xmin:xmax:xip,...`): of the
+/// transactions not finished in `before` (those in progress, and those from
+/// its `xmax` on), every one but `xid` is still in progress in `after`, and
+/// `xid` is not. Transactions that started after `before` and are still in
+/// progress (the executor's next revision, whose commit waits for this
+/// reading) changed nothing either snapshot sees. Anything else (another
+/// commit or abort, a subtransaction of `xid`, more than 10,000
+/// transactions started in between, text that does not parse) is `false`,
+/// which only means "read in full".
 pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
-    fn xmax_and_running(snapshot: &str) -> Option<(u64, &str)> {
+    /// A snapshot's `xmax` and the transactions in progress below it.
+    fn parse(snapshot: &str) -> Option<(u64, BTreeSet<u64>)> {
         let mut fields = snapshot.splitn(3, ':');
-        let _xmin = fields.next()?;
+        let _xmin: u64 = fields.next()?.parse().ok()?;
         let xmax = fields.next()?.parse().ok()?;
-        Some((xmax, fields.next()?))
+        let running = match fields.next()? {
+            "" => BTreeSet::new(),
+            list => list
+                .split(',')
+                .map(|xid| xid.parse().ok())
+                .collect::<Option<_>>()?,
+        };
+        Some((xmax, running))
     }
-    match (
-        xmax_and_running(before),
-        xmax_and_running(after),
-        xid.parse::<u64>(),
-    ) {
-        (Some((xmax_before, running_before)), Some((xmax_after, running_after)), Ok(xid)) => {
-            xmax_before == xid && xmax_after == xid + 1 && running_before == running_after
-        }
-        _ => false,
+    let (Some((xmax_before, running_before)), Some((xmax_after, running_after)), Ok(xid)) =
+        (parse(before), parse(after), xid.parse::<u64>())
+    else {
+        return false;
+    };
+    if xmax_after < xmax_before || xmax_after - xmax_before > 10_000 {
+        return false;
     }
+    let mut finished = running_before
+        .iter()
+        .copied()
+        .chain(xmax_before..xmax_after)
+        .filter(|transaction| !running_after.contains(transaction));
+    finished.next() == Some(xid) && finished.next().is_none()
 }
 
 /// The schema after the transaction `xid` (a `xid8`) committed, given
@@ -324,16 +339,27 @@ mod tests {
         assert!(only_commit_between("700:700:", "701:701:", "700"));
         // A transaction in progress throughout, before and after.
         assert!(only_commit_between("650:700:650", "650:701:650", "700"));
-        // Another transaction took an id first (it may have committed)...
-        assert!(!only_commit_between("700:700:", "700:702:700", "701"));
+        // One that took an id before the revision and is still in progress
+        // changed nothing either snapshot sees...
+        assert!(only_commit_between("700:700:", "700:702:700", "701"));
+        // ...and so did the next revision, in progress beside the reading
+        // (its id is at or past `after`'s xmax, or listed as in progress).
+        assert!(only_commit_between("700:700:", "701:701:", "700"));
+        assert!(only_commit_between("700:700:", "701:702:701", "700"));
+        // Another transaction finished between the two (committed or not;
+        // a subtransaction of the revision takes an id of its own)...
         assert!(!only_commit_between("700:700:", "702:702:", "701"));
-        // ...or one (or a subtransaction of the revision) finished after
-        // it, or one in progress before has finished.
         assert!(!only_commit_between("700:700:", "702:702:", "700"));
+        // ...or one in progress before has finished, or the revision itself
+        // had finished before.
         assert!(!only_commit_between("650:700:650", "701:701:", "700"));
+        assert!(!only_commit_between("701:701:", "702:702:", "700"));
+        // Too many started in between to list.
+        assert!(!only_commit_between("700:700:", "20701:20701:", "700"));
         // Text that is no snapshot.
         assert!(!only_commit_between("", "701:701:", "700"));
         assert!(!only_commit_between("700:700:", "701:701:", "x"));
+        assert!(!only_commit_between("700:700:x", "701:701:", "700"));
     }
 
     #[test]
