@@ -19,6 +19,7 @@ use crate::schema;
 use crate::target::{self, Target, VersionRow};
 use schemagate_policy::parser_stack::{ParserFailure, on_parser_stack};
 use sqlx::{AnyConnection, Connection, PgConnection, Row};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -205,7 +206,7 @@ async fn run(
     {
         keep_reference(db, env, &target, &mut conn, &request.project, last).await;
     }
-    if let Reader::Open(reader) = trail.reader {
+    if let Some(reader) = trail.reader.conn {
         target::close(reader).await;
     }
     target::close(conn).await;
@@ -386,6 +387,9 @@ async fn run_locked<'a>(
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
     let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
+    // The next revision's SQL, when it was read to decide whether the
+    // schema behind this one is read beside it.
+    let mut parsed_next: Option<RevisionSql> = None;
     let new_record = |revision: &Revision, backup: &Option<Backup>| Record {
         id: release::new_id(),
         project: project.clone(),
@@ -543,9 +547,15 @@ async fn run_locked<'a>(
         if trail.behind.is_none() {
             announce(progress, &mut unannounced).await;
         }
-        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
+        let reading = match parsed_next.take() {
+            Some(sql) => Ok(sql),
+            None => Err(next_sql.take().unwrap_or_else(|| read_sql(revision))),
+        };
         next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
-        let sql = RevisionSql::finish_reading(reading).await;
+        let sql = match reading {
+            Ok(sql) => sql,
+            Err(reading) => RevisionSql::finish_reading(reading).await,
+        };
         if sql.statements.is_err() || sql.effects.transaction_control.is_some() {
             catch_up(db, request, progress, target, conn, trail).await?;
             announce(progress, &mut unannounced).await;
@@ -677,23 +687,42 @@ async fn run_locked<'a>(
         let last_of_plan = position == final_position;
         // The schema after a transactional revision is read while the next
         // one runs, when that one is transactional too (its commit waits
-        // for the reading) and a reading before this revision bounds what
-        // else may have committed since.
-        let next_transactional = plan
+        // for the reading), a reading before this revision bounds what else
+        // may have committed since, and the reading will not wait for the
+        // next revision's locks: it is read incrementally (the revision
+        // cannot call code that runs DDL) and the two name no relation in
+        // common. A reading that waits all the same gives way.
+        let next = plan
             .get(position + 1)
-            .is_some_and(|next| next.lint.transactional);
-        if let (Some(xid), true, true, false) = (
+            .filter(|next| next.lint.transactional);
+        let incremental = sql.traits.traceable
+            && !(sql.traits.may_call_functions
+                && trail
+                    .last
+                    .as_ref()
+                    .is_some_and(|last| last.reading.schema.has_callable_code()));
+        if let (Some(xid), Some(_), true, true, true) = (
             &applied.xid,
-            next_transactional,
+            next,
             trail.last.is_some(),
-            matches!(trail.reader, Reader::Failed),
-        ) {
-            trail.behind = Some(Behind {
-                committed,
-                xid: xid.clone(),
-                traits: sql.traits,
-            });
-            continue;
+            trail.reader.usable(),
+            incremental,
+        ) && let Some(reading) = next_sql.take()
+        {
+            let next_sql = RevisionSql::finish_reading(reading).await;
+            let apart = matches!(
+                (&sql.relations, &next_sql.relations),
+                (Some(these), Some(those)) if these.is_disjoint(those)
+            );
+            parsed_next = Some(next_sql);
+            if apart {
+                trail.behind = Some(Behind {
+                    committed,
+                    xid: xid.clone(),
+                    traits: sql.traits,
+                });
+                continue;
+            }
         }
         let after = schema_after(
             conn,
@@ -749,23 +778,26 @@ struct Behind<'a> {
 /// The second connection to the target, which reads the schema behind
 /// while the executor's own connection runs the next revision.
 #[derive(Default)]
-enum Reader {
-    #[default]
-    Unopened,
-    Open(PgConnection),
-    /// It failed once; every schema is read on the executor's connection
-    /// for the rest of the execution.
-    Failed,
+struct Reader {
+    conn: Option<PgConnection>,
+    failures: u32,
 }
 
 impl Reader {
     /// How long the reader waits for a lock: one it needs may be held by
     /// the uncommitted revision beside it, which waits for the reading.
     const LOCK_TIMEOUT: &str = "SET lock_timeout TO '100ms'";
+    /// After this many failures every schema is read on the executor's
+    /// connection for the rest of the execution.
+    const GIVE_UP_AFTER: u32 = 3;
+
+    fn usable(&self) -> bool {
+        self.failures < Self::GIVE_UP_AFTER
+    }
 
     /// Reads the schema after `behind`. A reader that fails is closed at
     /// once, which ends its transaction and every lock in it (the revision
-    /// beside it may be waiting for one), and is not opened again.
+    /// beside it may be waiting for one); the next reading opens another.
     async fn read(
         &mut self,
         target: &Target,
@@ -773,31 +805,44 @@ impl Reader {
         before: Option<Recording>,
         behind: &Behind<'_>,
     ) -> Result<After, String> {
-        let mut conn = match std::mem::replace(self, Reader::Failed) {
-            Reader::Open(conn) => conn,
-            Reader::Failed => return Err("the reader failed before".into()),
-            Reader::Unopened => {
-                let name = format!(
-                    "schemagate {} by {} (schema reader)",
-                    request.action.as_str(),
-                    request.caller.subject
-                );
-                let mut conn = target.connect(&name).await.map_err(|e| e.to_string())?;
-                sqlx::raw_sql(Self::LOCK_TIMEOUT)
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| target.failed(&e).to_string())?;
-                conn
-            }
+        let read = async {
+            let mut conn = match self.conn.take() {
+                Some(conn) => conn,
+                None => {
+                    tracing::info!(
+                        "the schema after a revision is read on a second connection while the next one runs"
+                    );
+                    let name = format!(
+                        "schemagate {} by {} (schema reader)",
+                        request.action.as_str(),
+                        request.caller.subject
+                    );
+                    let mut conn = target.connect(&name).await.map_err(|e| e.to_string())?;
+                    sqlx::raw_sql(Self::LOCK_TIMEOUT)
+                        .execute(&mut conn)
+                        .await
+                        .map_err(|e| target.failed(&e).to_string())?;
+                    conn
+                }
+            };
+            let after = schema_after(&mut conn, before, Some(&behind.xid), &behind.traits, false)
+                .instrument(
+                    tracing::info_span!("fingerprint", revision = %behind.committed.revision.id),
+                )
+                .await
+                .map_err(|e| target.failed(&e).to_string())?;
+            Ok((conn, after))
         };
-        let after = schema_after(&mut conn, before, Some(&behind.xid), &behind.traits, false)
-            .instrument(
-                tracing::info_span!("fingerprint", revision = %behind.committed.revision.id),
-            )
-            .await
-            .map_err(|e| target.failed(&e).to_string())?;
-        *self = Reader::Open(conn);
-        Ok(after)
+        match read.await {
+            Ok((conn, after)) => {
+                self.conn = Some(conn);
+                Ok(after)
+            }
+            Err(why) => {
+                self.failures += 1;
+                Err(why)
+            }
+        }
     }
 }
 
@@ -1182,6 +1227,8 @@ struct RevisionSql {
     statements: Result<Statements, String>,
     effects: SessionEffects,
     traits: schema::SqlTraits,
+    /// The relations it names, when it locks no others ([`named_relations`]).
+    relations: Option<BTreeSet<String>>,
 }
 
 /// A revision's statements: counted when it runs in one transaction, split
@@ -1245,6 +1292,7 @@ impl RevisionSql {
                 statements,
                 effects: SessionEffects::of(stmts, set_config),
                 traits: schema::SqlTraits::of_statements(stmts),
+                relations: named_relations(stmts, sql.len()),
             }
         })
         .unwrap_or_else(|failure| RevisionSql::unparsed(failure.to_string()))
@@ -1255,6 +1303,7 @@ impl RevisionSql {
             statements: Err(message),
             effects: SessionEffects::UNPARSED,
             traits: schema::SqlTraits::UNPARSED,
+            relations: None,
         }
     }
 }
@@ -1313,6 +1362,60 @@ impl SessionEffects {
                 }),
         }
     }
+}
+
+/// The names of the relations `stmts` mention anywhere (a table, an index's
+/// table, a view's or a foreign key's tables), when every statement is of a
+/// kind that takes its locks on relations it names (those the incremental
+/// read admits, and queries) and the SQL is small enough to print whole;
+/// otherwise `None`. The reader reading the schema behind a revision locks
+/// only relations that revision names; the revision beside it, only those
+/// it names: when the two sets do not meet, the reader never waits for it.
+/// Names are compared without their schema, which only errs towards
+/// "they meet".
+fn named_relations(
+    stmts: &[pg_query::protobuf::RawStmt],
+    sql_len: usize,
+) -> Option<BTreeSet<String>> {
+    const PRINTABLE: usize = 64 * 1024;
+    let kinds_known = stmts
+        .iter()
+        .filter_map(|raw| raw.stmt.as_ref()?.node.as_ref())
+        .all(|node| {
+            matches!(node, pg_query::NodeEnum::SelectStmt(_)) || schema::is_traceable(node)
+        });
+    if !kinds_known || sql_len > PRINTABLE {
+        return None;
+    }
+    // The printed tree names every node, however deep; a relation is a
+    // `RangeVar`, the only node with a `relname`.
+    let printed = format!("{stmts:?}");
+    let mut names = BTreeSet::new();
+    let mut rest = printed.as_str();
+    while let Some(at) = rest.find("relname: \"") {
+        rest = &rest[at + "relname: \"".len()..];
+        let mut name = String::new();
+        let mut chars = rest.char_indices();
+        let mut end = rest.len();
+        while let Some((index, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    name.push(c);
+                    if let Some((_, escaped)) = chars.next() {
+                        name.push(escaped);
+                    }
+                }
+                '"' => {
+                    end = index + 1;
+                    break;
+                }
+                _ => name.push(c),
+            }
+        }
+        names.insert(name);
+        rest = &rest[end..];
+    }
+    Some(names)
 }
 
 /// Returns the session to the state it was opened in (settings, role,
@@ -1802,6 +1905,52 @@ mod tests {
 
     fn session_effects(sql: &str) -> SessionEffects {
         RevisionSql::read(sql, true).effects
+    }
+
+    fn relations(sql: &str) -> Option<Vec<String>> {
+        RevisionSql::read(sql, true)
+            .relations
+            .map(|names| names.into_iter().collect())
+    }
+
+    #[test]
+    fn the_relations_a_revision_names_are_found_however_deep() {
+        assert_eq!(
+            relations(
+                "CREATE TABLE pours (id int REFERENCES taps (id), at timestamptz DEFAULT now());\n\
+                 CREATE INDEX ON pours (at)"
+            ),
+            Some(vec!["pours".to_string(), "taps".to_string()])
+        );
+        assert_eq!(
+            relations(
+                "CREATE VIEW busy AS SELECT t.id FROM app.taps t JOIN (SELECT tap_id FROM pours) p ON p.tap_id = t.id"
+            ),
+            Some(vec![
+                "busy".to_string(),
+                "pours".to_string(),
+                "taps".to_string()
+            ])
+        );
+        // A quoted name keeps its quotes escaped, the same in every revision.
+        assert_eq!(
+            relations("ALTER TABLE \"Odd\"\"Name\" ADD COLUMN note text; SELECT 1"),
+            Some(vec!["Odd\\\"Name".to_string()])
+        );
+        assert_eq!(relations("SET lock_timeout = '1s'"), Some(vec![]));
+        // A statement that locks what it does not name as a relation (a
+        // drop names its objects as plain strings; code can lock anything),
+        // SQL too large to print, or SQL that does not parse: not known.
+        for sql in [
+            "DROP TABLE taps",
+            "DO $$ BEGIN EXECUTE 'ALTER TABLE taps ADD COLUMN x int'; END $$",
+            "CALL refresh()",
+            "CREATE TABLE t (",
+        ] {
+            assert_eq!(relations(sql), None, "{sql}");
+        }
+        let large = "INSERT INTO pours VALUES (1);\n".repeat(3000);
+        assert_eq!(relations(&large), None);
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn prints_any(value: &(impl std::fmt::Debug + ?Sized), needles: &[&str]) -> bool
 }
 
 /// Whether `node` only creates objects or changes existing ones in place.
-fn is_traceable(node: &NodeEnum) -> bool {
+pub fn is_traceable(node: &NodeEnum) -> bool {
     match node {
         NodeEnum::CreateStmt(_)
         | NodeEnum::CreateTableAsStmt(_)

@@ -13,7 +13,7 @@ mod model;
 mod stamp;
 
 pub use diff::{Difference, diff};
-pub use incremental::{SqlTraits, Triggers, introspect_after, only_commit_between};
+pub use incremental::{SqlTraits, Triggers, introspect_after, is_traceable, only_commit_between};
 pub use introspect::{Reading, introspect, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
