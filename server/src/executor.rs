@@ -692,23 +692,22 @@ async fn run_locked<'a>(
         // next revision's locks: it is read incrementally (the revision
         // cannot call code that runs DDL) and the two name no relation in
         // common. A reading that waits all the same gives way.
-        let next = plan
+        let next_transactional = plan
             .get(position + 1)
-            .filter(|next| next.lint.transactional);
+            .is_some_and(|next| next.lint.transactional);
         let incremental = sql.traits.traceable
             && !(sql.traits.may_call_functions
                 && trail
                     .last
                     .as_ref()
                     .is_some_and(|last| last.reading.schema.has_callable_code()));
-        if let (Some(xid), Some(_), true, true, true) = (
-            &applied.xid,
-            next,
-            trail.last.is_some(),
-            trail.reader.usable(),
-            incremental,
-        ) && let Some(reading) = next_sql.take()
-        {
+        let may_read_behind = applied.xid.is_some()
+            && next_transactional
+            && trail.last.is_some()
+            && trail.reader.usable()
+            && incremental;
+        // The next revision's SQL was read while this one ran.
+        if may_read_behind && let (Some(xid), Some(reading)) = (&applied.xid, next_sql.take()) {
             let next_sql = RevisionSql::finish_reading(reading).await;
             let apart = matches!(
                 (&sql.relations, &next_sql.relations),
