@@ -908,9 +908,7 @@ async fn settle<'a>(
         statements_run: u32::try_from(record.statements_run).unwrap_or(u32::MAX),
     };
     // Records are written in the order their revisions ran.
-    if let Some(previous) = trail.unwritten.take() {
-        write_records(db, Some(previous), None).await?;
-    }
+    write_records(db, trail.unwritten.take(), None).await?;
     let keep = if last_of_plan {
         write_finished(
             db,
@@ -953,9 +951,7 @@ async fn finish_in_order(
     record: &mut Record,
     state: State,
 ) -> Result<(), sqlx::Error> {
-    if let Some(previous) = trail.unwritten.take() {
-        write_records(db, Some(previous), None).await?;
-    }
+    write_records(db, trail.unwritten.take(), None).await?;
     finish(db, record, state, None).await
 }
 

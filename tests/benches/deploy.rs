@@ -817,7 +817,7 @@ fn main() {
     println!("in-process, per revision on the growing schema (mean over {timed}):");
     println!("  apply SQL in a transaction  {}", ms(p.apply / n));
     println!(
-        "  apply as the executor does  {} (one message: timeouts and xid, SQL, version row, commit; version-table DDL once)",
+        "  apply as the executor does  {} (one message: timeouts and xid, SQL, version row; the commit apart; version-table DDL once)",
         ms(p.apply_executor / n)
     );
     println!(
