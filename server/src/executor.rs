@@ -184,7 +184,7 @@ async fn run(
     // An execution that stopped between two revisions leaves the schema
     // after the one before to read and the record of that one to write.
     let caught_up = catch_up(db, request, progress, &target, &mut conn, &mut trail).await;
-    let mut written = write_records(db, trail.unwritten.take(), None)
+    let mut written = write_records(db, trail.unwritten.take(), None, None)
         .await
         .map_err(ReleaseError::from);
     // The next revision's record, written ahead, did not run.
@@ -606,7 +606,7 @@ async fn run_locked<'a>(
                 let next_record = next
                     .filter(|next| next.lint.transactional)
                     .map(|next| new_record(next, &backup));
-                let records = write_records(db, trail.unwritten.take(), next_record.as_ref());
+                let records = write_records(db, trail.unwritten.take(), None, next_record.as_ref());
                 let behind = trail.behind.take();
                 let before = behind.as_ref().and_then(|_| trail.last.take());
                 let read_behind = async {
@@ -774,6 +774,20 @@ struct Behind<'a> {
     traits: schema::SqlTraits,
 }
 
+impl Behind<'_> {
+    /// Reads the schema after this revision on `conn`, `before` being the
+    /// reading before it.
+    async fn read_after(
+        &self,
+        conn: &mut PgConnection,
+        before: Option<Recording>,
+    ) -> Result<After, sqlx::Error> {
+        schema_after(conn, before, Some(&self.xid), &self.traits, false)
+            .instrument(tracing::info_span!("fingerprint", revision = %self.committed.revision.id))
+            .await
+    }
+}
+
 /// The second connection to the target, which reads the schema behind
 /// while the executor's own connection runs the next revision.
 #[derive(Default)]
@@ -824,10 +838,8 @@ impl Reader {
                     conn
                 }
             };
-            let after = schema_after(&mut conn, before, Some(&behind.xid), &behind.traits, false)
-                .instrument(
-                    tracing::info_span!("fingerprint", revision = %behind.committed.revision.id),
-                )
+            let after = behind
+                .read_after(&mut conn, before)
                 .await
                 .map_err(|e| target.failed(&e).to_string())?;
             Ok((conn, after))
@@ -858,16 +870,10 @@ async fn catch_up(
     let Some(behind) = trail.behind.take() else {
         return Ok(());
     };
-    let after = schema_after(
-        conn,
-        trail.last.take(),
-        Some(&behind.xid),
-        &behind.traits,
-        false,
-    )
-    .instrument(tracing::info_span!("fingerprint", revision = %behind.committed.revision.id))
-    .await
-    .map_err(|e| target.failed(&e))?;
+    let after = behind
+        .read_after(conn, trail.last.take())
+        .await
+        .map_err(|e| target.failed(&e))?;
     settle(db, request, progress, trail, behind.committed, after, false).await
 }
 
@@ -908,16 +914,20 @@ async fn settle<'a>(
         statements_run: u32::try_from(record.statements_run).unwrap_or(u32::MAX),
     };
     // Records are written in the order their revisions ran.
-    write_records(db, trail.unwritten.take(), None).await?;
     let keep = if last_of_plan {
-        write_finished(
+        write_records(
             db,
-            &record,
-            Some((revision, &after.reading, drift::Keep::Schema)),
+            trail.unwritten.take(),
+            Some((
+                &record,
+                Some((revision, &after.reading, drift::Keep::Schema)),
+            )),
+            None,
         )
         .await?;
         drift::Keep::Schema
     } else {
+        write_records(db, trail.unwritten.take(), None, None).await?;
         trail.unwritten = Some(Unwritten {
             stamp: after.reading.stamp.clone(),
             record,
@@ -951,8 +961,8 @@ async fn finish_in_order(
     record: &mut Record,
     state: State,
 ) -> Result<(), sqlx::Error> {
-    write_records(db, trail.unwritten.take(), None).await?;
-    finish(db, record, state, None).await
+    close(record, state);
+    write_records(db, trail.unwritten.take(), Some((record, None)), None).await
 }
 
 /// How the schema after a revision was read.
@@ -1522,15 +1532,21 @@ struct Unwritten<'a> {
     stamp: String,
 }
 
-/// Writes, in one catalog transaction, the record left `unwritten` with
-/// its reference (the fingerprint, no schema) and the `running` record of
-/// the next revision.
+/// What a revision that succeeded is recorded with: its revision, the
+/// schema read after it and what of that the reference keeps.
+type Succeeded<'r> = (&'r Revision, &'r schema::Reading, drift::Keep);
+
+/// Writes, in one catalog transaction and in the order the revisions ran:
+/// the record left `unwritten` with its reference (the fingerprint, no
+/// schema), a record `finished` now, and the `running` record of the next
+/// revision.
 async fn write_records(
     db: &Db,
     unwritten: Option<Unwritten<'_>>,
+    finished: Option<(&Record, Option<Succeeded<'_>>)>,
     running: Option<&Record>,
 ) -> Result<(), sqlx::Error> {
-    if unwritten.is_none() && running.is_none() {
+    if unwritten.is_none() && finished.is_none() && running.is_none() {
         return Ok(());
     }
     let mut tx = db.pool.begin().await?;
@@ -1553,21 +1569,26 @@ async fn write_records(
         )
         .await?;
     }
+    if let Some((record, succeeded)) = finished {
+        write_finished_in(db, &mut tx, record, succeeded).await?;
+    }
     if let Some(running) = running {
         write(&mut tx, running).await?;
     }
     tx.commit().await
 }
 
-/// Finishes a record: [closes](close) it and [writes](write_finished) it.
+/// Finishes a record: [closes](close) it and writes it in one catalog
+/// transaction with its audit row and, on success, the target's new schema
+/// reference ([`write_finished_in`]).
 async fn finish(
     db: &Db,
     record: &mut Record,
     state: State,
-    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
+    succeeded: Option<Succeeded<'_>>,
 ) -> Result<(), sqlx::Error> {
     close(record, state);
-    write_finished(db, record, succeeded).await
+    write_records(db, None, Some((record, succeeded)), None).await
 }
 
 /// Gives a record its final state and end time.
@@ -1576,25 +1597,14 @@ fn close(record: &mut Record, state: State) {
     record.finished_at_ms = Some(now_ms());
 }
 
-/// Writes a closed record in one catalog transaction with its audit row
-/// and, on success, the target's new schema reference (and, for a
-/// rollback, the consumption of its approvals).
-async fn write_finished(
-    db: &Db,
-    record: &Record,
-    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
-    write_finished_in(db, &mut tx, record, succeeded).await?;
-    tx.commit().await
-}
-
-/// [`write_finished`] in the caller's catalog transaction.
+/// Writes a closed record, in the caller's catalog transaction, with its
+/// audit row and, on success, the target's new schema reference (and, for
+/// a rollback, the consumption of its approvals).
 async fn write_finished_in(
     db: &Db,
     tx: &mut AnyConnection,
     record: &Record,
-    succeeded: Option<(&Revision, &schema::Reading, drift::Keep)>,
+    succeeded: Option<Succeeded<'_>>,
 ) -> Result<(), sqlx::Error> {
     let state = State::parse(&record.state);
     write(&mut *tx, record).await?;
