@@ -94,6 +94,7 @@ pub fn unreadable(parse_error: ParseError, down_parse_error: Option<ParseError>)
         transactional: true,
         parse_error: Some(parse_error),
         down_parse_error,
+        down_transaction_control: None,
     }
 }
 
@@ -153,11 +154,15 @@ fn statements<'a>(source: &'a str, parsed: &'a Parsed) -> Vec<Stmt<'a>> {
 }
 
 pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintReport {
-    let (down_missing, down_parse_error) = match down {
-        None => (true, None),
+    let (down_missing, down_parse_error, down_transaction_control) = match down {
+        None => (true, None, None),
         Some(d) => match parse(d) {
-            Ok(p) => (p.protobuf.stmts.is_empty(), None),
-            Err(e) => (false, Some(e)),
+            Ok(p) => (
+                p.protobuf.stmts.is_empty(),
+                None,
+                transaction_control_in(d, &p, config),
+            ),
+            Err(e) => (false, Some(e), None),
         },
     };
 
@@ -183,24 +188,7 @@ pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintR
     let mut findings: Vec<(usize, usize, Finding)> = hits
         .into_iter()
         .map(|(rule_pos, hit)| {
-            let rule = RULES[rule_pos];
-            let info = rule.info();
-            let stmt = rev.stmts.get(hit.statement);
-            let at = hit.at.or(stmt.map(|s| s.start)).unwrap_or(0);
-            let (line, column) = index.line_col(at);
-            let finding = Finding {
-                rule: info.id,
-                severity: hit.severity.unwrap_or(info.severity),
-                category: info.category,
-                statement_index: hit.statement,
-                line,
-                column,
-                statement: stmt.map(|s| s.text.to_string()).unwrap_or_default(),
-                message: hit.message.unwrap_or_else(|| info.message.to_string()),
-                help: info.help.to_string(),
-                exempted: false,
-                exemption_reason: None,
-            };
+            let (at, finding) = located(RULES[rule_pos], hit, &rev, &index);
             (at, rule_pos, finding)
         })
         .collect();
@@ -251,7 +239,49 @@ pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintR
         transactional,
         parse_error: None,
         down_parse_error,
+        down_transaction_control,
     }
+}
+
+/// A rule's hit as a finding at its line and column in `rev`'s source,
+/// with the byte offset it is at.
+fn located(
+    rule: &dyn crate::rules::Rule,
+    hit: Hit,
+    rev: &Revision<'_>,
+    index: &LineIndex<'_>,
+) -> (usize, Finding) {
+    let info = rule.info();
+    let stmt = rev.stmts.get(hit.statement);
+    let at = hit.at.or(stmt.map(|s| s.start)).unwrap_or(0);
+    let (line, column) = index.line_col(at);
+    let finding = Finding {
+        rule: info.id,
+        severity: hit.severity.unwrap_or(info.severity),
+        category: info.category,
+        statement_index: hit.statement,
+        line,
+        column,
+        statement: stmt.map(|s| s.text.to_string()).unwrap_or_default(),
+        message: hit.message.unwrap_or_else(|| info.message.to_string()),
+        help: info.help.to_string(),
+        exempted: false,
+        exemption_reason: None,
+    };
+    (at, finding)
+}
+
+/// The down migration's first statement that begins or ends a transaction:
+/// the executor runs the down in one transaction with its version row like
+/// the up, so the server refuses it at submit. No other rule reads the down.
+fn transaction_control_in(down: &str, parsed: &Parsed, config: &LintConfig) -> Option<Finding> {
+    use crate::rules::Rule;
+    use crate::rules::transaction_control::TransactionControl;
+    let rev = build_revision(down, statements(down, parsed), config, false);
+    let mut hits = Vec::new();
+    TransactionControl.check(&rev, &mut hits);
+    let first = hits.into_iter().next()?;
+    Some(located(&TransactionControl, first, &rev, &LineIndex::new(down)).1)
 }
 
 /// Marks findings covered by an allow comment; returns the allows that

@@ -191,8 +191,13 @@ pub struct LintReport {
     pub transactional: bool,
     /// Syntax error in the up migration; no rules ran when this is set.
     pub parse_error: Option<ParseError>,
-    /// Syntax error in the down migration (rules never apply to the down).
+    /// Syntax error in the down migration.
     pub down_parse_error: Option<ParseError>,
+    /// The down migration's first BEGIN, COMMIT or ROLLBACK
+    /// (`transaction-control`, line and column in the down SQL): the one
+    /// rule that applies to the down, since the executor runs it in one
+    /// transaction too.
+    pub down_transaction_control: Option<Finding>,
 }
 
 impl LintReport {
@@ -212,6 +217,7 @@ impl LintReport {
     pub fn has_errors(&self) -> bool {
         self.parse_error.is_some()
             || self.down_parse_error.is_some()
+            || self.down_transaction_control.is_some()
             || self
                 .findings
                 .iter()
@@ -236,8 +242,9 @@ pub fn risk_of(findings: &[Finding]) -> RiskClass {
         .unwrap_or(RiskClass::Additive)
 }
 
-/// Lints one revision. Rules apply to `up_sql` only; `down_sql` is parsed so
-/// that a broken down migration is caught before it is needed. Never panics:
+/// Lints one revision. Rules apply to `up_sql`; `down_sql` is parsed so
+/// that a broken down migration is caught before it is needed, and checked
+/// for transaction control (`transaction-control`) alone. Never panics:
 /// it runs on a [parser thread](parser_stack), and a panic there is reported
 /// as a parse error of the up migration.
 pub fn lint(up_sql: &str, down_sql: Option<&str>, config: &LintConfig) -> LintReport {

@@ -27,6 +27,19 @@ pub fn render_human(report: &LintReport, path: &str, source: &str) -> String {
             e.line, e.column, e.message
         );
     }
+    if let Some(f) = &report.down_transaction_control {
+        let _ = writeln!(
+            out,
+            "{path} (down):{}:{}: {}[{}]: {}\n{}= help: {}\n",
+            f.line,
+            f.column,
+            f.severity,
+            f.rule,
+            f.message,
+            gutter_pad(f.line),
+            f.help
+        );
+    }
     for f in &report.findings {
         let tag = if f.exempted { " (exempted)" } else { "" };
         let _ = writeln!(

@@ -282,33 +282,22 @@ async fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
             new.id
         )));
     }
-    refuse_transaction_control(&new.id, "up", &report)?;
-    if !new.down_sql.trim().is_empty() {
-        let down_report = lint_sql(new.down_sql.clone(), String::new()).await;
-        refuse_transaction_control(&new.id, "down", &down_report)?;
-    }
-    Ok(report)
-}
-
-/// The executor runs a revision (up or down) in one transaction with its
-/// version row, which a BEGIN, COMMIT or ROLLBACK inside would break (the
-/// `transaction-control` rule).
-fn refuse_transaction_control(
-    id: &str,
-    part: &str,
-    report: &LintReport,
-) -> Result<(), CatalogError> {
-    match report
+    // The executor runs a revision (up or down) in one transaction with its
+    // version row, which a BEGIN, COMMIT or ROLLBACK inside would break.
+    let up = report
         .findings
         .iter()
-        .find(|f| f.rule == schemagate_policy::rules::transaction_control::INFO.id)
-    {
-        Some(found) => Err(CatalogError::InvalidInput(format!(
-            "revision {id}, {part} SQL line {}: {} [{}]; {}",
-            found.line, found.message, found.rule, found.help
-        ))),
-        None => Ok(()),
+        .find(|f| f.rule == schemagate_policy::rules::transaction_control::INFO.id);
+    let down = report.down_transaction_control.as_ref();
+    for (part, found) in [("up", up), ("down", down)] {
+        if let Some(found) = found {
+            return Err(CatalogError::InvalidInput(format!(
+                "revision {}, {part} SQL line {}: {} [{}]; {}",
+                new.id, found.line, found.message, found.rule, found.help
+            )));
+        }
     }
+    Ok(report)
 }
 
 /// Appends a revision on top of the head. Returns the stored revision and

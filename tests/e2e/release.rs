@@ -527,6 +527,15 @@ fn a_revision_that_controls_its_own_transaction_is_refused_and_never_run() {
         dir,
         &[("0001_baseline", venues, "DROP TABLE venues;\nROLLBACK;\n")],
     );
+    // `sgctl lint` reads the down file beside the up and says so first.
+    let lint = f.run(&t.alice, &["lint", up.to_str().unwrap()]);
+    assert_eq!(lint.code, 1, "{lint:#?}");
+    assert!(
+        lint.stdout.contains(
+            "0001_baseline.up.sql (down):2:1: error[transaction-control]: ROLLBACK in a revision"
+        ),
+        "{lint:#?}"
+    );
     f.run(&t.alice, &["submit", dir.to_str().unwrap()])
         .fails(2, "0001_baseline, down SQL line 2: ROLLBACK in a revision");
     assert!(

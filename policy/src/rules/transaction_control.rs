@@ -107,6 +107,37 @@ mod tests {
     }
 
     #[test]
+    fn the_down_sql_is_checked_too_and_alone() {
+        let report = lint(
+            "CREATE TABLE kegs (id int);",
+            Some("-- undo\nDROP TABLE kegs;\n  COMMIT;\nROLLBACK;"),
+            &LintConfig::default(),
+        );
+        let found = report
+            .down_transaction_control
+            .as_ref()
+            .expect("the down's COMMIT is found");
+        assert_eq!((found.rule, found.line, found.column), (ID, 3, 3));
+        assert!(
+            found.message.starts_with("COMMIT in a revision"),
+            "{}",
+            found.message
+        );
+        assert!(report.has_errors());
+        // The down's DROP TABLE is what a down does: no rule but this one
+        // reads it.
+        assert!(report.findings.iter().all(|f| f.rule != "drop-table"));
+
+        let clean = lint(
+            "CREATE TABLE kegs (id int);",
+            Some("DROP TABLE kegs;"),
+            &LintConfig::default(),
+        );
+        assert!(clean.down_transaction_control.is_none());
+        assert!(!clean.has_errors(), "{:?}", clean.findings);
+    }
+
+    #[test]
     fn an_exemption_does_not_silence_it() {
         let report = lint(
             "-- schemagate:allow transaction-control: we know\nCOMMIT;",
