@@ -984,6 +984,15 @@ enum Read {
 /// last, where the incremental result is checked against the full read so
 /// that an execution ends on a reference read in full ([`keep_reference`]
 /// does the same for one that stops early).
+///
+/// When another transaction committed meanwhile, the schema is read in full
+/// too. If that reading differs from the incremental one (the schema before
+/// with what the revision wrote), the difference is DDL run outside
+/// Schemagate while the revision ran: the incremental reading, the schema
+/// the revision left, is returned as the reference, with no stamp and the
+/// snapshot before the revision, so that the next drift check reads the
+/// live schema and reports the change rather than the reference taking it
+/// in.
 async fn schema_after(
     conn: &mut PgConnection,
     before: Option<Recording>,
@@ -1016,10 +1025,30 @@ async fn schema_after(
             return Ok(incremental);
         }
         let full = read_in_full(conn).await?;
-        if full.reading.snapshot == incremental.reading.snapshot {
-            same_reading(&incremental.reading.schema, &full.reading.schema);
+        if alone {
+            if full.reading.snapshot == incremental.reading.snapshot {
+                same_reading(&incremental.reading.schema, &full.reading.schema);
+            }
+            return Ok(full);
         }
-        return Ok(full);
+        if full.fingerprint == incremental.fingerprint {
+            return Ok(full);
+        }
+        let changed = schema::diff(&incremental.reading.schema, &full.reading.schema);
+        tracing::warn!(
+            differences = changed.len(),
+            first = changed.first().map(ToString::to_string).unwrap_or_default(),
+            "the schema changed outside Schemagate while this revision ran; the reference keeps the schema the revision left, so the next drift check reports the change"
+        );
+        return Ok(After {
+            reading: schema::Reading {
+                stamp: String::new(),
+                snapshot: snapshot_before,
+                schema: incremental.reading.schema,
+            },
+            fingerprint: incremental.fingerprint,
+            read: Read::Incremental,
+        });
     }
     read_in_full(conn).await
 }

@@ -6,6 +6,7 @@ use schemagate_e2e::postgres::Cluster;
 use schemagate_e2e::{Run, Server, block_on, postgres, token, write_revisions};
 use sqlx::{Connection, PgConnection};
 use std::path::Path;
+use std::time::Duration;
 
 pub const BASELINE: (&str, &str, &str) = (
     "0001_baseline",
@@ -1623,4 +1624,84 @@ fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
     );
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 0, "{drift:#?}");
+}
+
+#[test]
+fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(
+        &t,
+        &[
+            (
+                "0001_baseline",
+                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+                "DROP TABLE venues;\n",
+            ),
+            // Waits, inside its transaction, for a lock the test holds.
+            (
+                "0002_waits",
+                "CREATE TABLE waited AS SELECT 1 AS n FROM pg_advisory_xact_lock(4242);\n",
+                "DROP TABLE waited;\n",
+            ),
+            (
+                "0003_taps",
+                "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+                "DROP TABLE taps;\n",
+            ),
+        ],
+    );
+    for id in ["0001_baseline", "0002_waits", "0003_taps"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut holder = runtime.block_on(PgConnection::connect(&f.dev)).unwrap();
+    runtime
+        .block_on(sqlx::raw_sql("SELECT pg_advisory_lock(4242)").execute(&mut holder))
+        .unwrap();
+    let deploy = std::thread::scope(|scope| {
+        let deploy = scope.spawn(|| f.run(&t.erin, &["deploy", "--env", "dev"]));
+        // 0002 waits for the lock (dev's lock_timeout is 5 s): DDL from
+        // elsewhere commits meanwhile.
+        let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted";
+        let started = std::time::Instant::now();
+        while query_i64(&f.dev, waiting) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "0002 never waited"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        execute(&f.dev, "CREATE TABLE intruder (id int)");
+        runtime
+            .block_on(sqlx::raw_sql("SELECT pg_advisory_unlock(4242)").execute(&mut holder))
+            .unwrap();
+        deploy.join().unwrap()
+    });
+
+    // 0002 ran and is recorded; the reference after it is the schema it
+    // left, without the intruder, so 0003's gate finds drift.
+    assert_eq!(deploy.code, 1, "{deploy:#?}");
+    assert!(
+        deploy.stdout.contains("drift") && deploy.stdout.contains("intruder"),
+        "{deploy:#?}"
+    );
+    assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_waits"]);
+    assert!(!table_exists(&f.dev, "taps"));
+    assert!(
+        f.server
+            .log()
+            .contains("the schema changed outside Schemagate while this revision ran"),
+        "{}",
+        f.server.log()
+    );
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 1, "{drift:#?}");
+    assert!(drift.stdout.contains("intruder"), "{drift:#?}");
+
+    // Undone by hand, the schema is the one 0002 left: the gate opens.
+    execute(&f.dev, "DROP TABLE intruder");
+    f.run(&t.erin, &["drift", "--env", "dev"]).ok();
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "taps"));
 }
