@@ -92,7 +92,7 @@ async fn select_reference(
 /// The fingerprint and, when it was kept, the schema recorded on an
 /// environment's target after `revision_id`; `None` when the reference is
 /// for another revision.
-async fn recorded_schema(
+pub async fn recorded_schema(
     db: &Db,
     project: &str,
     environment: &str,

@@ -213,6 +213,42 @@ async fn run(
     result
 }
 
+/// The schema the catalog kept after the target's current revision, with
+/// the target's snapshot now, when it kept one. The first revision's schema
+/// is read against it ([`schema_after`]), so that DDL committed elsewhere
+/// while that revision runs is told from what the revision did. The first
+/// gate checks that the live schema is still the kept one: a change
+/// committed after this snapshot and before that check is drift there.
+async fn kept_reading(
+    db: &Db,
+    target: &Target,
+    conn: &mut PgConnection,
+    project: &str,
+    environment: &str,
+    revision_id: &str,
+) -> Result<Option<Recording>, ReleaseError> {
+    let Some((fingerprint, Some(schema))) =
+        drift::recorded_schema(db, project, environment, revision_id).await?
+    else {
+        return Ok(None);
+    };
+    let snapshot: String = sqlx::query_scalar("SELECT pg_catalog.pg_current_snapshot()::text")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| target.failed(&e))?;
+    Ok(Some(Recording {
+        revision_id: revision_id.to_string(),
+        fingerprint,
+        reading: schema::Reading {
+            stamp: String::new(),
+            snapshot,
+            schema,
+        },
+        read: Read::Full,
+        keep: drift::Keep::Schema,
+    }))
+}
+
 /// The reference an execution recorded last: the revision the target is
 /// at after it, the schema's fingerprint, the reading, how it was read and
 /// what the catalog kept of it.
@@ -379,6 +415,10 @@ async fn run_locked<'a>(
             .await
             .map_err(|e| target.failed(&e))?;
     let final_position = plan.len().saturating_sub(1);
+    let mut kept_before = match &current_id {
+        Some(id) => kept_reading(db, target, conn, project, &env.name, id).await?,
+        None => None,
+    };
     // Each revision's SQL is read while the one before it runs.
     let read_sql = |revision: &Revision| {
         RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
@@ -725,7 +765,7 @@ async fn run_locked<'a>(
         }
         let after = schema_after(
             conn,
-            trail.last.take(),
+            trail.last.take().or_else(|| kept_before.take()),
             applied.xid.as_deref(),
             &sql.traits,
             last_of_plan,
@@ -979,9 +1019,11 @@ enum Read {
 /// committed since `before` was read ([`schema::only_commit_between`],
 /// checked on the snapshot of the read), no trigger may have
 /// fired ([`schema::Triggers`]) and it called no function on a target that
-/// has code to call ([`schema::SqlTraits::may_call_functions`]); in full,
-/// with its stamp, for the first revision of an execution and for the
-/// last, where the incremental result is checked against the full read so
+/// has code to call ([`schema::SqlTraits::may_call_functions`]); `before`
+/// is, for an execution's first revision, the schema the catalog kept
+/// ([`kept_reading`]). In full, with its stamp, for a first revision whose
+/// catalog kept no schema and for the last revision, where the incremental
+/// result is checked against the full read so
 /// that an execution ends on a reference read in full ([`keep_reference`]
 /// does the same for one that stops early).
 ///
