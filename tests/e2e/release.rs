@@ -1626,19 +1626,20 @@ fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
     assert_eq!(drift.code, 0, "{drift:#?}");
 }
 
-/// Runs `sgctl deploy` with `args` while a revision of it waits, inside its
+/// Runs `sgctl deploy --env dev` while a revision of it waits, inside its
 /// transaction, for advisory lock 4242, held here until `ddl` committed on
 /// the dev target beside it.
-fn deploy_beside(f: &Fixture, t: &Tokens, args: &[&str], ddl: &str) -> Run {
+fn deploy_beside(f: &Fixture, t: &Tokens, ddl: &str) -> Run {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut holder = runtime.block_on(PgConnection::connect(&f.dev)).unwrap();
     runtime
         .block_on(sqlx::raw_sql("SELECT pg_advisory_lock(4242)").execute(&mut holder))
         .unwrap();
     std::thread::scope(|scope| {
-        let deploy = scope.spawn(|| f.run(&t.erin, args));
-        // dev's lock_timeout is 5 s.
-        let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted";
+        let deploy = scope.spawn(|| f.run(&t.erin, &["deploy", "--env", "dev"]));
+        // dev's lock_timeout is 5 s. pg_locks shows every database's locks.
+        let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                       WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = 4242 AND NOT l.granted";
         let started = std::time::Instant::now();
         while query_i64(&f.dev, waiting) == 0 {
             assert!(
@@ -1656,28 +1657,28 @@ fn deploy_beside(f: &Fixture, t: &Tokens, args: &[&str], ddl: &str) -> Run {
 }
 
 /// A revision that waits for [`deploy_beside`]'s lock.
-fn waits(id: &'static str, table: &'static str) -> (&'static str, String, String) {
-    (
-        id,
-        format!("CREATE TABLE {table} AS SELECT 1 AS n FROM pg_advisory_xact_lock(4242);\n"),
-        format!("DROP TABLE {table};\n"),
-    )
+const WAITS: (&str, &str, &str) = (
+    "0002_waits",
+    "CREATE TABLE waited AS SELECT 1 AS n FROM pg_advisory_xact_lock(4242);\n",
+    "DROP TABLE waited;\n",
+);
+
+/// Whether the server said it kept DDL from elsewhere out of a reference.
+fn logged_a_change_outside(f: &Fixture) -> bool {
+    f.server
+        .log()
+        .contains("the schema changed outside Schemagate while this revision ran")
 }
 
 #[test]
 fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    let (id, up, down) = waits("0002_waits", "waited");
     f.submit(
         &t,
         &[
-            (
-                "0001_baseline",
-                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-                "DROP TABLE venues;\n",
-            ),
-            (id, &up, &down),
+            BASELINE,
+            WAITS,
             (
                 "0003_taps",
                 "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
@@ -1688,12 +1689,7 @@ fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution
     for id in ["0001_baseline", "0002_waits", "0003_taps"] {
         f.approve(&t.carol, id, &["dev"]);
     }
-    let deploy = deploy_beside(
-        &f,
-        &t,
-        &["deploy", "--env", "dev"],
-        "CREATE TABLE intruder (id int)",
-    );
+    let deploy = deploy_beside(&f, &t, "CREATE TABLE intruder (id int)");
 
     // 0002 ran and is recorded; the reference after it is the schema it
     // left, without the intruder, so 0003's gate finds drift.
@@ -1704,13 +1700,7 @@ fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution
     );
     assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_waits"]);
     assert!(!table_exists(&f.dev, "taps"));
-    assert!(
-        f.server
-            .log()
-            .contains("the schema changed outside Schemagate while this revision ran"),
-        "{}",
-        f.server.log()
-    );
+    assert!(logged_a_change_outside(&f), "{}", f.server.log());
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 1, "{drift:#?}");
     assert!(drift.stdout.contains("intruder"), "{drift:#?}");
@@ -1726,18 +1716,7 @@ fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution
 fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    let (id, up, down) = waits("0002_waits", "waited");
-    f.submit(
-        &t,
-        &[
-            (
-                "0001_baseline",
-                "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-                "DROP TABLE venues;\n",
-            ),
-            (id, &up, &down),
-        ],
-    );
+    f.submit(&t, &[BASELINE, WAITS]);
     f.approve(&t.carol, "0001_baseline", &["dev"]);
     f.approve(&t.carol, "0002_waits", &["dev"]);
     f.run(
@@ -1748,22 +1727,11 @@ fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
 
     // One revision, the first and last of its execution: it succeeds, and
     // the reference after it leaves the intruder out.
-    let deploy = deploy_beside(
-        &f,
-        &t,
-        &["deploy", "--env", "dev"],
-        "ALTER TABLE venues ADD COLUMN intruder int",
-    );
+    let deploy = deploy_beside(&f, &t, "ALTER TABLE venues ADD COLUMN intruder int");
     assert_eq!(deploy.code, 0, "{deploy:#?}");
     assert_eq!(applied_ids(&f.dev), ["0001_baseline", "0002_waits"]);
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
     assert_eq!(drift.code, 1, "{drift:#?}");
     assert!(drift.stdout.contains("intruder"), "{drift:#?}");
-    assert!(
-        f.server
-            .log()
-            .contains("the schema changed outside Schemagate while this revision ran"),
-        "{}",
-        f.server.log()
-    );
+    assert!(logged_a_change_outside(&f), "{}", f.server.log());
 }
