@@ -219,6 +219,9 @@ async fn run(
 /// while that revision runs is told from what the revision did. The first
 /// gate checks that the live schema is still the kept one: a change
 /// committed after this snapshot and before that check is drift there.
+/// A schema kept by a server whose model compared other things (its
+/// fingerprint, computed again, differs) or that no longer decodes is not
+/// used: the first revision is then read in full, as before.
 async fn kept_reading(
     db: &Db,
     target: &Target,
@@ -227,10 +230,17 @@ async fn kept_reading(
     environment: &str,
     revision_id: &str,
 ) -> Result<Option<Recording>, ReleaseError> {
-    let Some((fingerprint, Some(schema))) =
-        drift::recorded_schema(db, project, environment, revision_id).await?
-    else {
-        return Ok(None);
+    let (fingerprint, schema) = match drift::recorded_schema(db, project, environment, revision_id)
+        .await
+    {
+        Ok(Some((fingerprint, Some(schema)))) if schema.fingerprint() == fingerprint => {
+            (fingerprint, schema)
+        }
+        Ok(_) => return Ok(None),
+        Err(err) => {
+            tracing::warn!(error = %err, "the schema kept after the current revision could not be read; the first revision's schema is read in full");
+            return Ok(None);
+        }
     };
     let snapshot: String = sqlx::query_scalar("SELECT pg_catalog.pg_current_snapshot()::text")
         .fetch_one(&mut *conn)

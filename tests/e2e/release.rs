@@ -1735,3 +1735,33 @@ fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
     assert!(drift.stdout.contains("intruder"), "{drift:#?}");
     assert!(logged_a_change_outside(&f), "{}", f.server.log());
 }
+
+#[test]
+fn a_kept_schema_whose_fingerprint_no_longer_matches_is_not_read_against() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE, WAITS]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_waits", &["dev"]);
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    )
+    .ok();
+    // As kept by a server whose model read something else: the recorded
+    // fingerprint is not the kept schema's.
+    let changed = f
+        .open_catalog()
+        .execute(
+            "UPDATE target_schemas SET schema_json = replace(schema_json, 'venues', 'venues_then')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    // A transaction that changes no schema commits beside the revision.
+    let deploy = deploy_beside(&f, &t, "SELECT pg_current_xact_id()");
+    assert_eq!(deploy.code, 0, "{deploy:#?}");
+    f.run(&t.erin, &["drift", "--env", "dev"]).ok();
+    assert!(!logged_a_change_outside(&f), "{}", f.server.log());
+}
