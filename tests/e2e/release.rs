@@ -839,14 +839,7 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
 fn out_of_band_changes_are_drift_and_close_the_gate() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, ADD_TAPS]);
-    f.approve(&t.carol, "0001_baseline", &["dev"]);
-    f.approve(&t.carol, "0002_add_taps", &["dev"]);
-    f.run(
-        &t.erin,
-        &["deploy", "--env", "dev", "--to", "0001_baseline"],
-    )
-    .ok();
+    baseline_deployed_before(&f, &t, ADD_TAPS);
     assert!(
         f.run(&t.erin, &["drift", "--env", "dev"])
             .ok()
@@ -1656,6 +1649,16 @@ fn deploy_beside(f: &Fixture, t: &Tokens, ddl: &str) -> Run {
     })
 }
 
+/// Submits [`BASELINE`] and `next`, approves both for dev and deploys the
+/// baseline alone.
+fn baseline_deployed_before(f: &Fixture, t: &Tokens, next: (&str, &str, &str)) {
+    f.submit(t, &[BASELINE, next]);
+    f.approve(&t.carol, BASELINE.0, &["dev"]);
+    f.approve(&t.carol, next.0, &["dev"]);
+    f.run(&t.erin, &["deploy", "--env", "dev", "--to", BASELINE.0])
+        .ok();
+}
+
 /// A revision that waits for [`deploy_beside`]'s lock.
 const WAITS: (&str, &str, &str) = (
     "0002_waits",
@@ -1716,14 +1719,7 @@ fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution
 fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, WAITS]);
-    f.approve(&t.carol, "0001_baseline", &["dev"]);
-    f.approve(&t.carol, "0002_waits", &["dev"]);
-    f.run(
-        &t.erin,
-        &["deploy", "--env", "dev", "--to", "0001_baseline"],
-    )
-    .ok();
+    baseline_deployed_before(&f, &t, WAITS);
 
     // One revision, the first and last of its execution: it succeeds, and
     // the reference after it leaves the intruder out.
@@ -1740,14 +1736,7 @@ fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
 fn a_kept_schema_whose_fingerprint_no_longer_matches_is_not_read_against() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, WAITS]);
-    f.approve(&t.carol, "0001_baseline", &["dev"]);
-    f.approve(&t.carol, "0002_waits", &["dev"]);
-    f.run(
-        &t.erin,
-        &["deploy", "--env", "dev", "--to", "0001_baseline"],
-    )
-    .ok();
+    baseline_deployed_before(&f, &t, WAITS);
     // As kept by a server whose model read something else: the recorded
     // fingerprint is not the kept schema's.
     let changed = f
