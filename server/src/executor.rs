@@ -431,15 +431,15 @@ async fn run_locked<'a>(
     };
     // Each revision's SQL is read while the one before it runs.
     let read_sql = |revision: &Revision| {
-        RevisionSql::start_reading(request.action.sql(revision), revision.lint.transactional)
+        NextSql::Reading(RevisionSql::start_reading(
+            request.action.sql(revision),
+            revision.lint.transactional,
+        ))
     };
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
     let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
-    // The next revision's SQL, when it was read to decide whether the
-    // schema behind this one is read beside it.
-    let mut parsed_next: Option<RevisionSql> = None;
     let new_record = |revision: &Revision, backup: &Option<Backup>| Record {
         id: release::new_id(),
         project: project.clone(),
@@ -597,15 +597,9 @@ async fn run_locked<'a>(
         if trail.behind.is_none() {
             announce(progress, &mut unannounced).await;
         }
-        let reading = match parsed_next.take() {
-            Some(sql) => Ok(sql),
-            None => Err(next_sql.take().unwrap_or_else(|| read_sql(revision))),
-        };
+        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
         next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
-        let sql = match reading {
-            Ok(sql) => sql,
-            Err(reading) => RevisionSql::finish_reading(reading).await,
-        };
+        let sql = reading.read().await;
         if sql.statements.is_err() || sql.effects.transaction_control.is_some() {
             catch_up(db, request, progress, target, conn, trail).await?;
             announce(progress, &mut unannounced).await;
@@ -758,12 +752,12 @@ async fn run_locked<'a>(
             && incremental;
         // The next revision's SQL was read while this one ran.
         if may_read_behind && let (Some(xid), Some(reading)) = (&applied.xid, next_sql.take()) {
-            let next_sql = RevisionSql::finish_reading(reading).await;
+            let next = reading.read().await;
             let apart = matches!(
-                (&sql.relations, &next_sql.relations),
+                (&sql.relations, &next.relations),
                 (Some(these), Some(those)) if these.is_disjoint(those)
             );
-            parsed_next = Some(next_sql);
+            next_sql = Some(NextSql::Read(next));
             if apart {
                 trail.behind = Some(Behind {
                     committed,
@@ -1315,6 +1309,23 @@ struct RevisionSql {
     traits: schema::SqlTraits,
     /// The relations it names, when it locks no others ([`named_relations`]).
     relations: Option<BTreeSet<String>>,
+}
+
+/// A revision's SQL, read on a parser thread while the revision before it
+/// runs, or already read (to decide whether the schema behind that one is
+/// read beside it).
+enum NextSql {
+    Reading(tokio::task::JoinHandle<RevisionSql>),
+    Read(RevisionSql),
+}
+
+impl NextSql {
+    async fn read(self) -> RevisionSql {
+        match self {
+            NextSql::Reading(reading) => RevisionSql::finish_reading(reading).await,
+            NextSql::Read(sql) => sql,
+        }
+    }
 }
 
 /// A revision's statements: counted when it runs in one transaction, split
