@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
-pub use render::render_human;
+pub use render::{Source, render_human};
 pub use rules::{RULES, Rule, rule_by_id};
 
 /// How bad a single finding is.

@@ -12,33 +12,47 @@ use crate::source::LineIndex;
 use crate::{LintReport, ParseError, Severity};
 use std::fmt::Write;
 
-/// Renders `report` for `path`, quoting lines of `source` (the up SQL).
-pub fn render_human(report: &LintReport, path: &str, source: &str) -> String {
-    let index = LineIndex::new(source);
+/// The text a lint report was made from, and the name it is shown under.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+/// Renders `report` for the up SQL `up` and, when it was linted with one,
+/// its down SQL `down`, quoting the line of each finding. Without `down`,
+/// a problem of the down SQL is located as `UP-PATH (down):LINE:COLUMN`.
+pub fn render_human(report: &LintReport, up: Source<'_>, down: Option<Source<'_>>) -> String {
+    let path = up.path;
+    let index = LineIndex::new(up.text);
     let mut out = String::new();
     if let Some(e) = &report.parse_error {
-        render_parse_error(&mut out, path, &index, e, "up");
+        render_parse_error(&mut out, path, &index, e);
     }
+    let down_path = down.map_or_else(|| format!("{path} (down)"), |d| d.path.to_string());
+    let down_index = down.map(|d| LineIndex::new(d.text));
+    let down_snippet = |out: &mut String, line, column| {
+        if let Some(index) = &down_index {
+            snippet(out, index, line, column);
+        }
+    };
     if let Some(e) = &report.down_parse_error {
-        // The down text is not available here; point at it by position only.
         let _ = writeln!(
             out,
-            "{path} (down):{}:{}: error[parse-error]: {}\n",
+            "{down_path}:{}:{}: error[parse-error]: {}",
             e.line, e.column, e.message
         );
+        down_snippet(&mut out, e.line, e.column);
+        out.push('\n');
     }
     if let Some(f) = &report.down_transaction_control {
         let _ = writeln!(
             out,
-            "{path} (down):{}:{}: {}[{}]: {}\n{}= help: {}\n",
-            f.line,
-            f.column,
-            f.severity,
-            f.rule,
-            f.message,
-            gutter_pad(f.line),
-            f.help
+            "{down_path}:{}:{}: {}[{}]: {}",
+            f.line, f.column, f.severity, f.rule, f.message
         );
+        down_snippet(&mut out, f.line, f.column);
+        let _ = writeln!(out, "{}= help: {}\n", gutter_pad(f.line), f.help);
     }
     for f in &report.findings {
         let tag = if f.exempted { " (exempted)" } else { "" };
@@ -88,13 +102,7 @@ pub fn render_human(report: &LintReport, path: &str, source: &str) -> String {
     out
 }
 
-fn render_parse_error(
-    out: &mut String,
-    path: &str,
-    index: &LineIndex<'_>,
-    e: &ParseError,
-    _which: &str,
-) {
+fn render_parse_error(out: &mut String, path: &str, index: &LineIndex<'_>, e: &ParseError) {
     let _ = writeln!(
         out,
         "{path}:{}:{}: error[parse-error]: {}",
@@ -123,13 +131,18 @@ fn snippet(out: &mut String, index: &LineIndex<'_>, line: u32, column: u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::Source;
     use crate::{LintConfig, lint, render_human};
+
+    fn up<'a>(path: &'a str, text: &'a str) -> Source<'a> {
+        Source { path, text }
+    }
 
     #[test]
     fn renders_like_a_compiler() {
         let src = "CREATE TABLE a (id int);\n  DROP TABLE kegs;\n";
         let report = lint(src, Some("SELECT 1;"), &LintConfig::default());
-        let out = render_human(&report, "up.sql", src);
+        let out = render_human(&report, up("up.sql", src), None);
         assert!(
             out.contains("up.sql:2:3: error[drop-table]: DROP TABLE kegs deletes"),
             "{out}"
@@ -143,7 +156,11 @@ mod tests {
     #[test]
     fn renders_parse_errors_and_exemptions() {
         let src = "SELECT 1;\nSELEC 2;";
-        let out = render_human(&lint(src, None, &LintConfig::default()), "x.sql", src);
+        let out = render_human(
+            &lint(src, None, &LintConfig::default()),
+            up("x.sql", src),
+            None,
+        );
         assert!(
             out.starts_with("x.sql:2:1: error[parse-error]: syntax error"),
             "{out}"
@@ -151,10 +168,42 @@ mod tests {
         let src = "-- schemagate:allow drop-table reason=\"archived\"\nDROP TABLE kegs;";
         let out = render_human(
             &lint(src, Some("SELECT 1;"), &LintConfig::default()),
-            "x.sql",
-            src,
+            up("x.sql", src),
+            None,
         );
         assert!(out.contains("error[drop-table] (exempted)"), "{out}");
         assert!(out.contains("= exempted: archived"), "{out}");
+    }
+
+    #[test]
+    fn a_problem_of_the_down_sql_is_quoted_from_the_down_file() {
+        let src = "CREATE TABLE a (id int);\n";
+        let down = "DROP TABLE a;\n  ROLLBACK;\n";
+        let report = lint(src, Some(down), &LintConfig::default());
+        let out = render_human(&report, up("x.up.sql", src), Some(up("x.down.sql", down)));
+        assert!(
+            out.contains("x.down.sql:2:3: error[transaction-control]: ROLLBACK in a revision"),
+            "{out}"
+        );
+        assert!(out.contains("2 |   ROLLBACK;\n  |   ^\n"), "{out}");
+        // Without the down text, the position alone.
+        let out = render_human(&report, up("x.up.sql", src), None);
+        assert!(
+            out.contains("x.up.sql (down):2:3: error[transaction-control]"),
+            "{out}"
+        );
+        assert!(!out.contains("ROLLBACK;\n"), "{out}");
+
+        let report = lint(src, Some("DROP TABLE a;\nDRP 1;\n"), &LintConfig::default());
+        let out = render_human(
+            &report,
+            up("x.up.sql", src),
+            Some(up("x.down.sql", "DROP TABLE a;\nDRP 1;\n")),
+        );
+        assert!(
+            out.contains("x.down.sql:2:1: error[parse-error]: syntax error"),
+            "{out}"
+        );
+        assert!(out.contains("2 | DRP 1;\n  | ^\n"), "{out}");
     }
 }

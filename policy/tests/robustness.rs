@@ -6,7 +6,7 @@
 //! see docs/reliability.md for a longer run.
 
 use proptest::prelude::*;
-use schemagate_policy::{LintConfig, LintReport, lint, render_human};
+use schemagate_policy::{LintConfig, LintReport, Source, lint, render_human};
 use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -30,7 +30,14 @@ fn corpus() -> &'static Vec<String> {
 
 fn check(sql: &str, down: Option<&str>) {
     let report: LintReport = lint(sql, down, &LintConfig::default());
-    let _ = render_human(&report, "fuzz.sql", sql);
+    let _ = render_human(
+        &report,
+        Source {
+            path: "fuzz.sql",
+            text: sql,
+        },
+        None,
+    );
     let _ = serde_json::to_string(&report).expect("serializes");
     for f in &report.findings {
         assert!(f.line >= 1 && f.column >= 1);

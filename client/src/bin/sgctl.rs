@@ -593,13 +593,15 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
     for path in files {
         let sql = revision_files::read_utf8(path)?;
         // A revision's down file, when it sits beside the up file, counts as its down migration.
-        let down = path
+        let down_path = path
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".up.sql"))
             .map(|id| path.with_file_name(format!("{id}.down.sql")))
-            .filter(|p| p.is_file())
-            .map(|p| revision_files::read_utf8(&p))
+            .filter(|p| p.is_file());
+        let down = down_path
+            .as_ref()
+            .map(|p| revision_files::read_utf8(p))
             .transpose()?;
         let is_down_file = path.to_string_lossy().ends_with(".down.sql");
         let config = if is_down_file {
@@ -622,9 +624,22 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
         if as_json {
             reports.push(json!({ "file": path.display().to_string(), "report": report }));
         } else {
+            let up_path = path.display().to_string();
+            let down_path = down_path.map(|p| p.display().to_string());
+            let down = down_path
+                .as_deref()
+                .zip(down.as_deref())
+                .map(|(path, text)| schemagate_policy::Source { path, text });
             print!(
                 "{}",
-                schemagate_policy::render_human(&report, &path.display().to_string(), &sql)
+                schemagate_policy::render_human(
+                    &report,
+                    schemagate_policy::Source {
+                        path: &up_path,
+                        text: &sql
+                    },
+                    down
+                )
             );
         }
     }
