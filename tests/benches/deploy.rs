@@ -39,6 +39,11 @@
 //! with an index, that the first revision creates besides its own, so that
 //! the others run on a schema of that size.
 //!
+//! `SCHEMAGATE_BENCH_GATED_ONLY=1` times the gated deploy alone (no psql,
+//! no sqlx, no in-process figures): a few seconds a run, for comparing two
+//! builds of the server run after run (`SCHEMAGATE_E2E_BIN_DIR` names the
+//! directory of the binaries to time).
+//!
 //! Without `SCHEMAGATE_TEST_DATABASE_URL` the harness starts a throwaway
 //! cluster (with fsync off). `sqlx` (sqlx-cli) and `psql` must be on PATH; a
 //! missing one is reported and its row skipped.
@@ -657,6 +662,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let count = env_usize("SCHEMAGATE_BENCH_REVISIONS", 200);
     let runs = env_usize("SCHEMAGATE_BENCH_RUNS", 3);
+    let gated_only = std::env::var("SCHEMAGATE_BENCH_GATED_ONLY").is_ok_and(|v| v == "1");
     let revisions = revisions(count);
     let ids: Vec<String> = revisions.iter().map(|r| r.id.clone()).collect();
 
@@ -744,12 +750,12 @@ fn main() {
                     println!("  run {}: gated  {}", run + 1, secs(g.total));
                     gated.push(g);
                 }
-                1 if psql.is_some() => {
+                1 if psql.is_some() && !gated_only => {
                     let t = psql_run(first_sql, &all_sql, count);
                     println!("  run {}: psql   {}", run + 1, secs(t));
                     psql_times.push(t);
                 }
-                2 if sqlx_cli.is_some() => {
+                2 if sqlx_cli.is_some() && !gated_only => {
                     let t = sqlx_run(&dir, count);
                     println!("  run {}: sqlx   {}", run + 1, secs(t));
                     sqlx_times.push(t);
@@ -811,6 +817,9 @@ fn main() {
         }
     }
 
+    if gated_only {
+        return;
+    }
     let p = profile(&revisions);
     let n = timed as u32;
     println!();
