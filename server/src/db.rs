@@ -31,6 +31,12 @@ pub enum DbError {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
+    /// Reads that run beside a write: the executor reads the next gate's
+    /// catalog conditions while it writes the records of the revision
+    /// before. SQLite's single writing connection would queue the two;
+    /// in WAL mode a second connection reads the last commit while the
+    /// first one commits. With PostgreSQL, the pool itself.
+    reads: AnyPool,
     pub backend: Backend,
 }
 
@@ -40,33 +46,48 @@ impl Db {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
         let options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
-        let pool = match backend {
+        let (pool, reads) = match backend {
             // SQLite takes one writer at a time; a single connection turns
             // would-be SQLITE_BUSY errors into an orderly queue and makes every
             // transaction serializable, which the audit chain relies on.
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        Ok(())
-                    })
-                })
-                .connect_with(options)
-                .await
-                .map_err(DbError::Connect)?,
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await
-                .map_err(DbError::Connect)?,
+            Backend::Sqlite => {
+                let pool = sqlite_pool(options.clone(), false).await?;
+                MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
+                // A second connection to an in-memory database would open
+                // another, empty one.
+                let reads = if url.contains(":memory:") || url.contains("mode=memory") {
+                    pool.clone()
+                } else {
+                    sqlite_pool(options, true).await?
+                };
+                (pool, reads)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(DbError::Connect)?;
+                MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
+                (pool.clone(), pool)
+            }
         };
-        MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            reads,
+            backend,
+        })
+    }
+
+    /// This catalog with [reads that run beside a write](Db::reads) as its
+    /// pool: for reads only (on SQLite, its connection refuses writes).
+    pub fn for_reads(&self) -> Db {
+        Db {
+            pool: self.reads.clone(),
+            reads: self.reads.clone(),
+            backend: self.backend,
+        }
     }
 
     /// Serializes writers of `key` until the surrounding transaction ends.
@@ -85,6 +106,28 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
+}
+
+/// A pool of one SQLite connection: the writer, or a reader whose
+/// connection refuses writes (`query_only`).
+async fn sqlite_pool(options: AnyConnectOptions, query_only: bool) -> Result<AnyPool, DbError> {
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                if query_only {
+                    conn.execute("PRAGMA query_only = ON").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)
 }
 
 fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {

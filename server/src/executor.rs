@@ -184,7 +184,7 @@ async fn run(
     // An execution that stopped between two revisions leaves the schema
     // after the one before to read and the record of that one to write.
     let caught_up = catch_up(db, request, progress, &target, &mut conn, &mut trail).await;
-    let mut written = write_records(db, trail.unwritten.take(), None, None)
+    let mut written = write_records(db, std::mem::take(&mut trail.unwritten), None, None)
         .await
         .map_err(ReleaseError::from);
     // The next revision's record, written ahead, did not run.
@@ -473,17 +473,21 @@ async fn run_locked<'a>(
             statements_run,
         };
 
-        // Behind a revision whose schema is not read yet, one round trip
-        // tells the gate the target's current revision and that nothing
-        // else committed since the execution's last reading. When something
-        // did, that schema is read first, and drift is checked against it.
-        let unchanged = match (&trail.behind, &trail.last) {
-            (Some(behind), Some(last)) => {
-                target::current_unless_committed(conn, project, &last.reading.snapshot, &behind.xid)
-                    .await
-                    .map_err(|e| target.failed(&e))?
-            }
-            _ => None,
+        // After a revision of this execution, one round trip tells the gate
+        // the target's current revision and that nothing else (besides the
+        // revision behind, whose schema is not read yet) committed since
+        // the execution's last reading. When something did, the schema
+        // behind is read first, and drift is checked against it.
+        let unchanged = match &trail.last {
+            Some(last) => target::current_unless_committed(
+                conn,
+                project,
+                &last.reading.snapshot,
+                trail.behind.as_ref().map(|behind| behind.xid.as_str()),
+            )
+            .await
+            .map_err(|e| target.failed(&e))?,
+            None => None,
         };
         if unchanged.is_none() {
             catch_up(db, request, progress, target, conn, trail).await?;
@@ -642,7 +646,14 @@ async fn run_locked<'a>(
                 let catalog_of_next = async {
                     match next {
                         Some(next) => Some(
-                            gate::catalog_conditions(db, policy, env, next, request.action).await,
+                            gate::catalog_conditions(
+                                &db.for_reads(),
+                                policy,
+                                env,
+                                next,
+                                request.action,
+                            )
+                            .await,
                         ),
                         None => None,
                     }
@@ -650,7 +661,12 @@ async fn run_locked<'a>(
                 let next_record = next
                     .filter(|next| next.lint.transactional)
                     .map(|next| new_record(next, &backup));
-                let records = write_records(db, trail.unwritten.take(), None, next_record.as_ref());
+                let records = write_records(
+                    db,
+                    std::mem::take(&mut trail.unwritten),
+                    None,
+                    next_record.as_ref(),
+                );
                 let behind = trail.behind.take();
                 let before = behind.as_ref().and_then(|_| trail.last.take());
                 let read_behind = async {
@@ -739,17 +755,13 @@ async fn run_locked<'a>(
         let next_transactional = plan
             .get(position + 1)
             .is_some_and(|next| next.lint.transactional);
-        let incremental = sql.traits.traceable
-            && !(sql.traits.may_call_functions
-                && trail
-                    .last
-                    .as_ref()
-                    .is_some_and(|last| last.reading.schema.has_callable_code()));
         let may_read_behind = applied.xid.is_some()
             && next_transactional
-            && trail.last.is_some()
-            && trail.reader.usable()
-            && incremental;
+            && trail
+                .last
+                .as_ref()
+                .is_some_and(|last| sql.traits.readable_incrementally_on(&last.reading.schema))
+            && trail.reader.usable();
         // The next revision's SQL was read while this one ran.
         if may_read_behind && let (Some(xid), Some(reading)) = (&applied.xid, next_sql.take()) {
             let next = reading.read().await;
@@ -787,10 +799,10 @@ async fn run_locked<'a>(
 struct Trail<'a> {
     /// The reference recorded last.
     last: Option<Recording>,
-    /// A revision that succeeded, closed but not yet written: every
-    /// revision's record but the last one's is written while the next
-    /// revision runs.
-    unwritten: Option<Unwritten<'a>>,
+    /// Revisions that succeeded, closed but not yet written, in the order
+    /// they ran: every revision's record but the last one's is written
+    /// while a revision after it runs.
+    unwritten: Vec<Unwritten<'a>>,
     /// A revision that committed and whose schema is read while the next
     /// one runs.
     behind: Option<Behind<'a>>,
@@ -961,7 +973,7 @@ async fn settle<'a>(
     let keep = if last_of_plan {
         write_records(
             db,
-            trail.unwritten.take(),
+            std::mem::take(&mut trail.unwritten),
             Some((
                 &record,
                 Some((revision, &after.reading, drift::Keep::Schema)),
@@ -971,8 +983,7 @@ async fn settle<'a>(
         .await?;
         drift::Keep::Schema
     } else {
-        write_records(db, trail.unwritten.take(), None, None).await?;
-        trail.unwritten = Some(Unwritten {
+        trail.unwritten.push(Unwritten {
             stamp: after.reading.stamp.clone(),
             record,
             revision,
@@ -1006,7 +1017,13 @@ async fn finish_in_order(
     state: State,
 ) -> Result<(), sqlx::Error> {
     close(record, state);
-    write_records(db, trail.unwritten.take(), Some((record, None)), None).await
+    write_records(
+        db,
+        std::mem::take(&mut trail.unwritten),
+        Some((record, None)),
+        None,
+    )
+    .await
 }
 
 /// How the schema after a revision was read.
@@ -1058,7 +1075,7 @@ async fn schema_after(
             );
             return read_in_full(conn).await;
         }
-        if incremental.schema.has_callable_code() && sql.may_call_functions {
+        if !sql.readable_incrementally_on(&incremental.schema) {
             tracing::info!(
                 "the revision may have called a function of the target's, which can run DDL of any kind; read in full"
             );
@@ -1629,24 +1646,24 @@ struct Unwritten<'a> {
 type Succeeded<'r> = (&'r Revision, &'r schema::Reading, drift::Keep);
 
 /// Writes, in one catalog transaction and in the order the revisions ran:
-/// the record left `unwritten` with its reference (the fingerprint, no
+/// the records left `unwritten` with their references (the fingerprint, no
 /// schema), a record `finished` now, and the `running` record of the next
 /// revision.
 async fn write_records(
     db: &Db,
-    unwritten: Option<Unwritten<'_>>,
+    unwritten: Vec<Unwritten<'_>>,
     finished: Option<(&Record, Option<Succeeded<'_>>)>,
     running: Option<&Record>,
 ) -> Result<(), sqlx::Error> {
-    if unwritten.is_none() && finished.is_none() && running.is_none() {
+    if unwritten.is_empty() && finished.is_none() && running.is_none() {
         return Ok(());
     }
     let mut tx = db.pool.begin().await?;
-    if let Some(Unwritten {
+    for Unwritten {
         record,
         revision,
         stamp,
-    }) = unwritten
+    } in unwritten
     {
         let reading = schema::Reading {
             stamp,
@@ -1680,7 +1697,7 @@ async fn finish(
     succeeded: Option<Succeeded<'_>>,
 ) -> Result<(), sqlx::Error> {
     close(record, state);
-    write_records(db, None, Some((record, succeeded)), None).await
+    write_records(db, Vec::new(), Some((record, succeeded)), None).await
 }
 
 /// Gives a record its final state and end time.

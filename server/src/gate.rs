@@ -60,7 +60,8 @@ pub enum Lock<'a> {
     /// `current` revision and that no transaction but that revision's
     /// committed since its last reading
     /// ([`target::current_unless_committed`]): the live schema is the one
-    /// the revision left, which the executor reads while the next one runs.
+    /// the revision left, which the executor has read or reads while the
+    /// next one runs.
     HeldAndUnchanged {
         current: Option<&'a target::Applied>,
     },
@@ -298,7 +299,7 @@ async fn target_conditions(
                 (None, Lock::HeldAndUnchanged { .. }) => pass(
                     "drift",
                     format!(
-                        "live schema is the one {} left: no other transaction committed on the target since this execution read the schema before it",
+                        "live schema is the one {} left: no other transaction committed on the target since this execution last read its schema",
                         current_id.unwrap_or("the last revision")
                     ),
                 ),

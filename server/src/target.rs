@@ -238,14 +238,14 @@ pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<
 }
 
 /// The current revision of `project` on a target known to have the version
-/// table, unless a transaction other than `xid` (a `xid8`) may have
-/// committed since `snapshot` (then `None`): in one round trip, what an
+/// table, unless a transaction (other than `xid`, a `xid8`, when given) may
+/// have committed since `snapshot` (then `None`): in one round trip, what an
 /// execution needs to know between two of its revisions.
 pub async fn current_unless_committed(
     conn: &mut PgConnection,
     project: &str,
     snapshot: &str,
-    xid: &str,
+    xid: Option<&str>,
 ) -> Result<Option<Option<Applied>>, sqlx::Error> {
     let row = sqlx::query(concat!(
         "SELECT c.committed, r.id, r.checksum, r.sequence FROM (",

@@ -91,7 +91,7 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
         .execute(&mut executor)
         .await
         .expect("commit");
-    let current = current_unless_committed(&mut executor, "default", &reading, &xid)
+    let current = current_unless_committed(&mut executor, "default", &reading, Some(&xid))
         .await
         .expect("ask")
         .expect("only the revision committed");
@@ -101,7 +101,7 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
     );
     // Another project's revisions are not this one's.
     assert_eq!(
-        current_unless_committed(&mut executor, "other", &reading, &xid)
+        current_unless_committed(&mut executor, "other", &reading, Some(&xid))
             .await
             .expect("ask")
             .map(|current| current.is_none()),
@@ -109,7 +109,7 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
     );
     // Named as the revision, another transaction's commit is not excused.
     assert!(
-        current_unless_committed(&mut executor, "default", &reading, "1")
+        current_unless_committed(&mut executor, "default", &reading, Some("1"))
             .await
             .expect("ask")
             .is_none()
@@ -121,7 +121,7 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
         .await
         .expect("rolled back");
     assert!(
-        current_unless_committed(&mut executor, "default", &reading, &xid)
+        current_unless_committed(&mut executor, "default", &reading, Some(&xid))
             .await
             .expect("ask")
             .is_some()
@@ -132,7 +132,7 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
         .await
         .expect("committed");
     assert!(
-        current_unless_committed(&mut executor, "default", &reading, &xid)
+        current_unless_committed(&mut executor, "default", &reading, Some(&xid))
             .await
             .expect("ask")
             .is_none()

@@ -61,6 +61,15 @@ impl SqlTraits {
         may_call_functions: true,
     };
 
+    /// Whether what this SQL changed can be read incrementally on a target
+    /// whose schema is `schema`: it is traceable, and it cannot call code
+    /// of the target's, which could run DDL of any kind. (User code it may
+    /// run without calling it, [`Triggers`], is told by the target's
+    /// catalogs at the read.)
+    pub fn readable_incrementally_on(&self, schema: &Schema) -> bool {
+        self.traceable && !(self.may_call_functions && schema.has_callable_code())
+    }
+
     /// Parses `sql` on a [parser thread](with_statements).
     pub fn of(sql: &str) -> SqlTraits {
         with_statements(sql, SqlTraits::of_statements).unwrap_or(SqlTraits::UNPARSED)
