@@ -47,6 +47,50 @@ async fn suite(db: &Db) {
     audit_chain_records_every_change_and_detects_tampering(db).await;
     concurrent_submits_on_one_parent_yield_one_child(db).await;
     fleet_reports_are_checked_stored_and_bounded(db).await;
+    reads_beside_a_write_see_the_last_commit(db).await;
+}
+
+/// The executor reads the next gate's catalog conditions while it writes
+/// records: such reads must not queue behind a write in progress (on
+/// SQLite, the one writing connection), and see the last commit.
+async fn reads_beside_a_write_see_the_last_commit(db: &Db) {
+    let reads = db.for_reads();
+    let count = "SELECT count(*) FROM environment_controls WHERE environment = 'beside'";
+    let mut write = db.pool.begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, window_reason, window_opened_by) \
+         VALUES ('beside', 1, 'a reason', 'alice', 0, '', '')",
+    )
+    .execute(&mut *write)
+    .await
+    .expect("insert");
+    let beside = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::query_scalar::<_, i64>(count).fetch_one(&reads.pool),
+    )
+    .await
+    .expect("a read beside a write in progress does not wait for it")
+    .expect("read");
+    assert_eq!(beside, 0, "the write has not committed");
+    assert!(
+        !catalog::history(&reads, "default")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    write.commit().await.expect("commit");
+    let after: i64 = sqlx::query_scalar(count)
+        .fetch_one(&reads.pool)
+        .await
+        .expect("read");
+    assert_eq!(after, 1, "the commit is seen");
+    if db.backend == Backend::Sqlite {
+        let refused = sqlx::query("DELETE FROM environment_controls")
+            .execute(&reads.pool)
+            .await
+            .expect_err("the reading connection refuses writes");
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+    }
 }
 
 fn journal_report(id: &str, extra_column: bool) -> JournalReport {

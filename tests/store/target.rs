@@ -114,6 +114,26 @@ async fn the_current_revision_is_told_unless_another_transaction_committed() {
             .expect("ask")
             .is_none()
     );
+    // With no revision behind (its schema was read after its commit), the
+    // revision's own commit counts against a reading taken before it...
+    assert!(
+        current_unless_committed(&mut executor, "default", &reading, None)
+            .await
+            .expect("ask")
+            .is_none()
+    );
+    // ...and not against one taken after it.
+    let reading_after: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(&mut other)
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        current_unless_committed(&mut executor, "default", &reading_after, None)
+            .await
+            .expect("ask")
+            .map(|current| current.map(|c| c.id)),
+        Some(Some("0002_b".to_string()))
+    );
 
     // A transaction that rolled back changed nothing...
     sqlx::raw_sql("BEGIN; CREATE TABLE elsewhere (id int); ROLLBACK")
