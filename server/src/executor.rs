@@ -181,8 +181,9 @@ async fn run(
         db, policy, env, &target, &mut conn, &history, request, progress, &mut trail,
     )
     .await;
-    // An execution that stopped between two revisions leaves the schema
-    // after the one before to read and the record of that one to write.
+    // An execution that stopped between two revisions may leave the
+    // schema after the last one to read and the records of the last ones
+    // to write.
     let caught_up = catch_up(db, request, progress, &target, &mut conn, &mut trail).await;
     let mut written = write_records(db, std::mem::take(&mut trail.unwritten), None, None)
         .await
