@@ -1619,6 +1619,101 @@ fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
     assert_eq!(drift.code, 0, "{drift:#?}");
 }
 
+/// A revision read behind the next one and a revision read after its own
+/// commit (the next one alters its table) leave their records to the next
+/// revision's catalog transaction. When that revision fails, both are
+/// written before its failed record, each with the fingerprint a full read
+/// gives after it, and the execution ends on the last one's schema.
+#[test]
+fn records_left_for_the_next_revision_are_written_when_it_fails() {
+    let t = tokens();
+    let f = Fixture::start_with_quiet_dev(|p| p);
+    let revisions = [
+        (
+            "0001_taps",
+            "CREATE TABLE taps (id int);\n",
+            "DROP TABLE taps;\n",
+        ),
+        (
+            "0002_pours",
+            "CREATE TABLE pours (id int);\n",
+            "DROP TABLE pours;\n",
+        ),
+        (
+            "0003_kegs",
+            "CREATE TABLE kegs (id int);\n",
+            "DROP TABLE kegs;\n",
+        ),
+        (
+            "0004_keg_sizes",
+            "ALTER TABLE kegs ADD COLUMN litres int;\nINSERT INTO no_such_table VALUES (1);\n",
+            "ALTER TABLE kegs DROP COLUMN litres;\n",
+        ),
+    ];
+    f.submit(&t, &revisions);
+    for revision in &revisions {
+        f.approve(&t.carol, revision.0, &["dev"]);
+    }
+    let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.contains("no_such_table"), "{out:#?}");
+    assert!(
+        f.server
+            .log()
+            .contains("read on a second connection while the next one runs"),
+        "0002 should have been read behind 0003: {}",
+        f.server.log()
+    );
+    assert_eq!(
+        applied_ids(&f.dev),
+        ["0001_taps", "0002_pours", "0003_kegs"]
+    );
+    let records: Vec<(String, String, String)> = {
+        let catalog = f.open_catalog();
+        let mut statement = catalog
+            .prepare(
+                "SELECT revision_id, state, fingerprint FROM executions ORDER BY started_at_ms, revision_id",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let states: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(id, state, _)| (id.as_str(), state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("0001_taps", "succeeded"),
+            ("0002_pours", "succeeded"),
+            ("0003_kegs", "succeeded"),
+            ("0004_keg_sizes", "failed"),
+        ]
+    );
+    for (n, (id, _, fingerprint)) in records.iter().take(3).enumerate() {
+        assert_eq!(
+            fingerprint,
+            &fingerprint_by_hand(&revisions[..=n]),
+            "{id}'s fingerprint"
+        );
+    }
+    let reference: String = f
+        .open_catalog()
+        .query_row(
+            "SELECT revision_id FROM target_schemas WHERE environment = 'dev'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(reference, "0003_kegs");
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+}
+
 /// Runs `sgctl deploy --env dev` while a revision of it waits, inside its
 /// transaction, for advisory lock 4242, held here until `ddl` committed on
 /// the dev target beside it.
