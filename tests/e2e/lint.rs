@@ -46,6 +46,14 @@ fn lint_needs_no_server_and_exits_by_severity() {
         "{json:#}"
     );
     assert_eq!(json[0]["report"]["risk"], "destructive");
+    assert!(json[0]["down_file"].is_null(), "{json:#}");
+    // The down file beside an up file is linted with it, and named.
+    let json = sgctl(&["--json", "lint", &clean], &[]).json();
+    assert_eq!(
+        json[0]["down_file"],
+        clean.replace(".up.sql", ".down.sql").as_str(),
+        "{json:#}"
+    );
 
     let out = sgctl(&["lint", &broken], &[]);
     assert_eq!(out.code, 2, "{out:#?}");

@@ -70,7 +70,7 @@ enum Command {
     Show { id: String },
     /// Lint SQL files offline against the additive-first policy (no server needed).
     #[command(
-        after_help = "Exit 0 when clean, 1 when any finding is at error level, 2 when a file cannot be read or parsed.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\""
+        after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\""
     )]
     Lint {
         #[arg(required = true)]
@@ -621,11 +621,15 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
             exit::OK
         };
         worst = worst.max(code);
+        let down_path = down_path.map(|p| p.display().to_string());
         if as_json {
-            reports.push(json!({ "file": path.display().to_string(), "report": report }));
+            reports.push(json!({
+                "file": path.display().to_string(),
+                "down_file": down_path,
+                "report": report
+            }));
         } else {
             let up_path = path.display().to_string();
-            let down_path = down_path.map(|p| p.display().to_string());
             let down = down_path
                 .as_deref()
                 .zip(down.as_deref())
