@@ -1494,6 +1494,22 @@ fn a_revision_sent_with_its_version_row_leaves_the_row_as_it_is() {
     }
 }
 
+/// Every execution record in the catalog, in the order the revisions
+/// started: revision, state and fingerprint.
+fn execution_records(f: &Fixture) -> Vec<(String, String, String)> {
+    let catalog = f.open_catalog();
+    let mut statement = catalog
+        .prepare(
+            "SELECT revision_id, state, fingerprint FROM executions ORDER BY started_at_ms, revision_id",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// The fingerprint a full read gives after running `revisions`' SQL by hand
 /// on a fresh database.
 fn fingerprint_by_hand(revisions: &[(&str, &str, &str)]) -> String {
@@ -1574,19 +1590,10 @@ fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
         ),
         1
     );
-    let states: Vec<(String, String)> = {
-        let catalog = f.open_catalog();
-        let mut statement = catalog
-            .prepare(
-                "SELECT revision_id, state FROM executions ORDER BY started_at_ms, revision_id",
-            )
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let states: Vec<(String, String)> = execution_records(&f)
+        .into_iter()
+        .map(|(id, state, _)| (id, state))
+        .collect();
     assert_eq!(
         states,
         revisions
@@ -1668,19 +1675,7 @@ fn records_left_for_the_next_revision_are_written_when_it_fails() {
         applied_ids(&f.dev),
         ["0001_taps", "0002_pours", "0003_kegs"]
     );
-    let records: Vec<(String, String, String)> = {
-        let catalog = f.open_catalog();
-        let mut statement = catalog
-            .prepare(
-                "SELECT revision_id, state, fingerprint FROM executions ORDER BY started_at_ms, revision_id",
-            )
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
+    let records = execution_records(&f);
     let states: Vec<(&str, &str)> = records
         .iter()
         .map(|(id, state, _)| (id.as_str(), state.as_str()))
