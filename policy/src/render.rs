@@ -9,7 +9,7 @@
 //! ```
 
 use crate::source::LineIndex;
-use crate::{LintReport, ParseError, Severity};
+use crate::{Finding, LintReport, ParseError, Severity};
 use std::fmt::Write;
 
 /// The text a lint report was made from, and the name it is shown under.
@@ -25,48 +25,20 @@ pub struct Source<'a> {
 pub fn render_human(report: &LintReport, up: Source<'_>, down: Option<Source<'_>>) -> String {
     let path = up.path;
     let index = LineIndex::new(up.text);
-    let mut out = String::new();
-    if let Some(e) = &report.parse_error {
-        render_parse_error(&mut out, path, &index, e);
-    }
     let down_path = down.map_or_else(|| format!("{path} (down)"), |d| d.path.to_string());
     let down_index = down.map(|d| LineIndex::new(d.text));
-    let down_snippet = |out: &mut String, line, column| {
-        if let Some(index) = &down_index {
-            snippet(out, index, line, column);
-        }
-    };
+    let mut out = String::new();
+    if let Some(e) = &report.parse_error {
+        render_parse_error(&mut out, path, Some(&index), e);
+    }
     if let Some(e) = &report.down_parse_error {
-        let _ = writeln!(
-            out,
-            "{down_path}:{}:{}: error[parse-error]: {}",
-            e.line, e.column, e.message
-        );
-        down_snippet(&mut out, e.line, e.column);
-        out.push('\n');
+        render_parse_error(&mut out, &down_path, down_index.as_ref(), e);
     }
     if let Some(f) = &report.down_transaction_control {
-        let _ = writeln!(
-            out,
-            "{down_path}:{}:{}: {}[{}]: {}",
-            f.line, f.column, f.severity, f.rule, f.message
-        );
-        down_snippet(&mut out, f.line, f.column);
-        let _ = writeln!(out, "{}= help: {}\n", gutter_pad(f.line), f.help);
+        render_finding(&mut out, &down_path, down_index.as_ref(), f);
     }
     for f in &report.findings {
-        let tag = if f.exempted { " (exempted)" } else { "" };
-        let _ = writeln!(
-            out,
-            "{path}:{}:{}: {}[{}]{tag}: {}",
-            f.line, f.column, f.severity, f.rule, f.message
-        );
-        snippet(&mut out, &index, f.line, f.column);
-        let _ = writeln!(out, "{}= help: {}", gutter_pad(f.line), f.help);
-        if let Some(reason) = &f.exemption_reason {
-            let _ = writeln!(out, "{}= exempted: {}", gutter_pad(f.line), reason);
-        }
-        out.push('\n');
+        render_finding(&mut out, path, Some(&index), f);
     }
     let count = |s: Severity| {
         report
@@ -102,13 +74,36 @@ pub fn render_human(report: &LintReport, up: Source<'_>, down: Option<Source<'_>
     out
 }
 
-fn render_parse_error(out: &mut String, path: &str, index: &LineIndex<'_>, e: &ParseError) {
+/// A syntax error at its position in `path`, with the line quoted when
+/// the text is at hand (`index`).
+fn render_parse_error(out: &mut String, path: &str, index: Option<&LineIndex<'_>>, e: &ParseError) {
     let _ = writeln!(
         out,
         "{path}:{}:{}: error[parse-error]: {}",
         e.line, e.column, e.message
     );
-    snippet(out, index, e.line, e.column);
+    if let Some(index) = index {
+        snippet(out, index, e.line, e.column);
+    }
+    out.push('\n');
+}
+
+/// A finding at its position in `path`, with the line quoted when the text
+/// is at hand (`index`), its help and its exemption.
+fn render_finding(out: &mut String, path: &str, index: Option<&LineIndex<'_>>, f: &Finding) {
+    let tag = if f.exempted { " (exempted)" } else { "" };
+    let _ = writeln!(
+        out,
+        "{path}:{}:{}: {}[{}]{tag}: {}",
+        f.line, f.column, f.severity, f.rule, f.message
+    );
+    if let Some(index) = index {
+        snippet(out, index, f.line, f.column);
+    }
+    let _ = writeln!(out, "{}= help: {}", gutter_pad(f.line), f.help);
+    if let Some(reason) = &f.exemption_reason {
+        let _ = writeln!(out, "{}= exempted: {}", gutter_pad(f.line), reason);
+    }
     out.push('\n');
 }
 

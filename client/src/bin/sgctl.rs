@@ -593,16 +593,19 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
     for path in files {
         let sql = revision_files::read_utf8(path)?;
         // A revision's down file, when it sits beside the up file, counts as its down migration.
-        let down_path = path
+        let down = match path
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".up.sql"))
             .map(|id| path.with_file_name(format!("{id}.down.sql")))
-            .filter(|p| p.is_file());
-        let down = down_path
-            .as_ref()
-            .map(|p| revision_files::read_utf8(p))
-            .transpose()?;
+            .filter(|p| p.is_file())
+        {
+            Some(down_path) => Some((
+                down_path.display().to_string(),
+                revision_files::read_utf8(&down_path)?,
+            )),
+            None => None,
+        };
         let is_down_file = path.to_string_lossy().ends_with(".down.sql");
         let config = if is_down_file {
             schemagate_policy::LintConfig {
@@ -612,7 +615,8 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
         } else {
             config.clone()
         };
-        let report = schemagate_policy::lint(&sql, down.as_deref(), &config);
+        let report =
+            schemagate_policy::lint(&sql, down.as_ref().map(|(_, text)| text.as_str()), &config);
         let code = if report.parse_error.is_some() {
             exit::BAD_INPUT
         } else if report.has_errors() {
@@ -621,30 +625,22 @@ fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
             exit::OK
         };
         worst = worst.max(code);
-        let down_path = down_path.map(|p| p.display().to_string());
         if as_json {
             reports.push(json!({
                 "file": path.display().to_string(),
-                "down_file": down_path,
+                "down_file": down.as_ref().map(|(down_path, _)| down_path),
                 "report": report
             }));
         } else {
             let up_path = path.display().to_string();
-            let down = down_path
-                .as_deref()
-                .zip(down.as_deref())
+            let up = schemagate_policy::Source {
+                path: &up_path,
+                text: &sql,
+            };
+            let down = down
+                .as_ref()
                 .map(|(path, text)| schemagate_policy::Source { path, text });
-            print!(
-                "{}",
-                schemagate_policy::render_human(
-                    &report,
-                    schemagate_policy::Source {
-                        path: &up_path,
-                        text: &sql
-                    },
-                    down
-                )
-            );
+            print!("{}", schemagate_policy::render_human(&report, up, down));
         }
     }
     if as_json {
