@@ -1069,7 +1069,7 @@ async fn schema_after(
     {
         let snapshot_before = before.reading.snapshot;
         let (incremental, triggers) =
-            schema::introspect_after(conn, before.reading.schema, xid).await?;
+            schema::introspect_after(conn, before.reading.schema, xid, sql).await?;
         if triggers.may_have_fired(sql) {
             tracing::info!(
                 "the target has user code this revision may have run without calling it (a trigger, or a function behind an operator, cast, operator class or domain check), which can run DDL of any kind; read in full"

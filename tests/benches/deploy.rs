@@ -598,12 +598,14 @@ fn profile(revisions: &[Revision]) -> Profile {
             );
             // The executor hands its reading over; the bench keeps its own.
             let before_schema = before.schema.clone();
+            let traits = schema::SqlTraits::of(&revision.up);
             let started = Instant::now();
-            let (incremental, triggers) = schema::introspect_after(&mut conn, before_schema, &xid)
-                .await
-                .expect("introspect after");
+            let (incremental, triggers) =
+                schema::introspect_after(&mut conn, before_schema, &xid, &traits)
+                    .await
+                    .expect("introspect after");
             assert!(
-                !triggers.may_have_fired(&schema::SqlTraits::of(&revision.up)),
+                !triggers.may_have_fired(&traits),
                 "the bench creates no trigger"
             );
             p.introspect_after += started.elapsed();

@@ -462,6 +462,13 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "CREATE TABLE cellars (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL UNIQUE, opened date DEFAULT current_date)",
     "CREATE TABLE racks (id serial PRIMARY KEY, cellar_id bigint NOT NULL REFERENCES cellars (id), slot int CHECK (slot > 0))",
     "CREATE INDEX racks_slot_idx ON racks (cellar_id, slot DESC) WHERE slot IS NOT NULL; CREATE INDEX ON taps (lower(name))",
+    // Read without the catalog of columns (no column changed in place):
+    // adding a column rewrites its table's pg_class row, a constraint
+    // writes a pg_constraint row, validating it rewrites that row.
+    "ALTER TABLE kegs ADD COLUMN origin text",
+    "ALTER TABLE racks ADD CONSTRAINT racks_slot_small CHECK (slot < 1000) NOT VALID",
+    "ALTER TABLE racks VALIDATE CONSTRAINT racks_slot_small",
+    "ALTER TABLE taps ADD CONSTRAINT taps_name_id UNIQUE (name, id)",
     "ALTER TABLE pours ADD COLUMN rack_id integer REFERENCES racks (id), ADD COLUMN note text DEFAULT 'none' NOT NULL",
     "ALTER TABLE kegs ADD CONSTRAINT kegs_style_known CHECK (style <> ''), ALTER COLUMN style SET DEFAULT 'lager', ALTER COLUMN style SET NOT NULL",
     "ALTER TABLE kegs ALTER COLUMN id TYPE bigint",
@@ -483,7 +490,8 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
     let mut conn = database(CATALOG).await;
     let mut before = introspect(&mut conn).await;
     for sql in TRACEABLE_REVISIONS {
-        assert!(schema::SqlTraits::of(sql).traceable, "{sql}");
+        let traits = schema::SqlTraits::of(sql);
+        assert!(traits.traceable, "{sql}");
         let xid = commit(&mut conn, sql).await;
 
         let (
@@ -493,7 +501,7 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
                 ..
             },
             triggers,
-        ) = schema::introspect_after(&mut conn, before.clone(), &xid)
+        ) = schema::introspect_after(&mut conn, before.clone(), &xid, &traits)
             .await
             .expect("introspect after");
         // The catalog has a row trigger (pours_guard), so any data statement
@@ -508,7 +516,7 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
             "{sql}"
         );
         assert_eq!(
-            triggers.may_have_fired(&schema::SqlTraits::of(sql)),
+            triggers.may_have_fired(&traits),
             sql.contains("INSERT"),
             "{sql}"
         );
@@ -529,6 +537,37 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
     }
 }
 
+#[tokio::test]
+async fn a_column_changed_in_place_is_found_in_the_catalog_of_columns_alone() {
+    let mut conn = database(CATALOG).await;
+    let before = introspect(&mut conn).await;
+    let sql =
+        "ALTER TABLE pours ALTER COLUMN keg_id SET NOT NULL, ALTER COLUMN comment DROP DEFAULT";
+    let traits = schema::SqlTraits::of(sql);
+    assert!(traits.traceable && traits.changes_columns_in_place);
+    let xid = commit(&mut conn, sql).await;
+    let full = introspect(&mut conn).await;
+    let read_after = async |conn: &mut PgConnection, traits: &schema::SqlTraits| {
+        let (reading, _) = schema::introspect_after(conn, before.clone(), &xid, traits)
+            .await
+            .expect("introspect after");
+        serde_json::to_value(&reading.schema).expect("json")
+    };
+    assert_eq!(
+        read_after(&mut conn, &traits).await,
+        serde_json::to_value(&full).expect("json")
+    );
+    // Without that catalog, the pass finds nothing the revision wrote.
+    let without_columns = schema::SqlTraits {
+        changes_columns_in_place: false,
+        ..traits
+    };
+    assert_eq!(
+        read_after(&mut conn, &without_columns).await,
+        serde_json::to_value(&before).expect("json")
+    );
+}
+
 /// Runs `sql` in a transaction of its own, as the executor runs a
 /// revision, and returns that transaction's id (a `xid8`).
 async fn commit(conn: &mut PgConnection, sql: &str) -> String {
@@ -546,7 +585,7 @@ async fn commit(conn: &mut PgConnection, sql: &str) -> String {
 async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
     let before = introspect(conn).await;
     let xid = commit(conn, sql).await;
-    let (_, triggers) = schema::introspect_after(conn, before, &xid)
+    let (_, triggers) = schema::introspect_after(conn, before, &xid, &schema::SqlTraits::of(sql))
         .await
         .expect("introspect after");
     triggers

@@ -51,6 +51,14 @@ pub struct SqlTraits {
     /// call (behind an operator, a cast or a domain's check) is told by the
     /// target's catalogs instead: [`Triggers::implicit`].
     pub may_call_functions: bool,
+    /// An `ALTER TABLE` changes a column in place (its default, its
+    /// nullability, type, identity, statistics or storage), which may leave
+    /// a trace in `pg_attribute` alone. Only then does [`introspect_after`]
+    /// scan that catalog, the largest it reads: every other change the
+    /// incremental read follows writes a row that names its relation in
+    /// another catalog (`pg_class` for a new relation or column, `pg_index`,
+    /// `pg_constraint`, `pg_attrdef`, `pg_trigger`...).
+    pub changes_columns_in_place: bool,
 }
 
 impl SqlTraits {
@@ -59,6 +67,7 @@ impl SqlTraits {
         traceable: false,
         data_statement: true,
         may_call_functions: true,
+        changes_columns_in_place: true,
     };
 
     /// Whether what this SQL changed can be read incrementally on a target
@@ -96,6 +105,7 @@ impl SqlTraits {
                     stmts,
                     &["FuncCall(", "InsertStmt(", "UpdateStmt(", "DeleteStmt("],
                 ),
+            changes_columns_in_place: nodes().flatten().any(changes_columns_in_place),
         }
     }
 }
@@ -183,6 +193,28 @@ pub fn is_traceable(node: &NodeEnum) -> bool {
     }
 }
 
+/// Whether `node` is an `ALTER TABLE` with a subcommand other than those
+/// known to write a row naming the table outside `pg_attribute`: adding a
+/// column (which updates the table's `pg_class` row), an index or a
+/// constraint, or validating one.
+fn changes_columns_in_place(node: &NodeEnum) -> bool {
+    let NodeEnum::AlterTableStmt(alter) = node else {
+        return false;
+    };
+    alter.cmds.iter().any(|cmd| {
+        let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
+            return true;
+        };
+        !matches!(
+            AlterTableType::try_from(cmd.subtype),
+            Ok(AlterTableType::AtAddColumn
+                | AlterTableType::AtAddIndex
+                | AlterTableType::AtAddConstraint
+                | AlterTableType::AtValidateConstraint)
+        )
+    })
+}
+
 fn is_data_statement(node: &NodeEnum) -> bool {
     matches!(
         node,
@@ -234,12 +266,14 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 
 /// The schema after the transaction `xid` (a `xid8`) committed, given
 /// `before`, the schema right before it, for a revision whose SQL is
-/// [traceable](SqlTraits::traceable) when no other transaction committed
-/// since `before` was read (the caller checks that with
-/// [`only_commit_between`] and the snapshot this returns). Reads, in one
-/// snapshot, the relations `xid` wrote rows for (sequences included), those
-/// relations alone, and the schemas, extensions, enums and functions only
-/// when `xid` changed one of them.
+/// [traceable](SqlTraits::traceable) and has the traits `sql`, when no
+/// other transaction committed since `before` was read (the caller checks
+/// that with [`only_commit_between`] and the snapshot this returns). Reads,
+/// in one snapshot, the relations `xid` wrote rows for (sequences
+/// included; columns only when [the SQL may have changed one in
+/// place](SqlTraits::changes_columns_in_place)), those relations alone, and
+/// the schemas, extensions, enums and functions only when `xid` changed one
+/// of them.
 /// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
 /// digesting every catalog would cost more than the rest of the read. It
 /// comes with the [`Triggers`] that exist, which may have run more than the
@@ -248,9 +282,14 @@ pub async fn introspect_after(
     conn: &mut PgConnection,
     before: Schema,
     xid: &str,
+    sql: &SqlTraits,
 ) -> Result<(Reading, Triggers), sqlx::Error> {
     let mut tx = introspect::begin_read(conn).await?;
-    let changes = stamp::read(&mut tx, Some(xid)).await?;
+    let pass = stamp::Pass::ChangesOf {
+        xid,
+        columns: sql.changes_columns_in_place,
+    };
+    let changes = stamp::read(&mut tx, pass).await?;
     let mut schema = before;
     if changes.globals {
         schema.schemas.clear();
@@ -412,6 +451,35 @@ mod tests {
             "SET lock_timeout = '2s'; COMMENT ON TABLE t IS 'taps'",
         ] {
             assert!(!may_call_functions(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn changing_a_column_in_place_is_told_from_adding_to_a_table() {
+        let in_place = |sql| SqlTraits::of(sql).changes_columns_in_place;
+        for sql in [
+            "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+            "ALTER TABLE t ALTER COLUMN a DROP NOT NULL",
+            "ALTER TABLE t ALTER COLUMN a DROP DEFAULT",
+            "ALTER TABLE t ALTER COLUMN a SET DEFAULT 0",
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint",
+            "ALTER TABLE t ALTER COLUMN a ADD GENERATED ALWAYS AS IDENTITY",
+            "ALTER TABLE t ALTER COLUMN a SET STATISTICS 500",
+            "ALTER TABLE t ALTER COLUMN a SET STORAGE EXTERNAL",
+            "CREATE TABLE u (id int); ALTER TABLE t ADD COLUMN b int, ALTER COLUMN b SET NOT NULL",
+            "ALTER TABLE t (",
+        ] {
+            assert!(in_place(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE t (id int NOT NULL DEFAULT 0)",
+            "CREATE INDEX ON t (a)",
+            "ALTER TABLE t ADD COLUMN b int NOT NULL DEFAULT 0",
+            "ALTER TABLE t ADD CONSTRAINT positive CHECK (a > 0) NOT VALID, ADD PRIMARY KEY (id)",
+            "ALTER TABLE t VALIDATE CONSTRAINT positive",
+            "CREATE VIEW v AS SELECT a FROM t; INSERT INTO t VALUES (1)",
+        ] {
+            assert!(!in_place(sql), "{sql}");
         }
     }
 

@@ -221,7 +221,7 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
     } else {
         begin_read(conn).await?
     };
-    let changes = super::stamp::read(&mut tx, None).await?;
+    let changes = super::stamp::read(&mut tx, super::stamp::Pass::Stamp).await?;
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
     read_relations(&mut tx, None).await?.merge_into(&mut schema);

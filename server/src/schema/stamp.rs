@@ -16,7 +16,10 @@ use sqlx::{PgConnection, Row};
 
 /// Every catalog the stamp digests, one `$part!` per catalog: whether the
 /// rows can name a relation or a global object a transaction changed
-/// (`named`) or are only digested (`digest`), the part's name, the catalog,
+/// (`named`), can too but need not be scanned for a transaction that changed
+/// no column in place (`columns`: see
+/// [`SqlTraits::changes_columns_in_place`](super::SqlTraits::changes_columns_in_place))
+/// or are only digested (`digest`), the part's name, the catalog,
 /// the filter that leaves built-in rows out, and, for transaction `x.xid`,
 /// the relations its rows name (`touched`) and whether it wrote a schema,
 /// extension, enum or function (`global`).
@@ -38,7 +41,7 @@ macro_rules! catalogs {
             " UNION ALL ",
             $part!(named, "class", "pg_class", "WHERE c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
             " UNION ALL ",
-            $part!(named, "attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $part!(columns, "attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             " UNION ALL ",
             $part!(named, "attrdef", "pg_attrdef", "WHERE c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             " UNION ALL ",
@@ -88,6 +91,9 @@ macro_rules! changes_part {
     (digest, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
         "SELECT NULL, NULL::pg_catalog.oid[], false WHERE false"
     };
+    (columns, $($part:literal),*) => {
+        changes_part!(named, $($part),*)
+    };
     (named, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
         concat!(
             "SELECT NULL, ",
@@ -99,6 +105,16 @@ macro_rules! changes_part {
             " c JOIN x ON c.xmin = x.xid ",
             $filter
         )
+    };
+}
+
+/// [`changes_part`], leaving out the catalog of columns.
+macro_rules! changes_part_but_columns {
+    (columns, $($part:literal),*) => {
+        changes_part!(digest, $($part),*)
+    };
+    ($kind:ident, $($part:literal),*) => {
+        changes_part!($kind, $($part),*)
     };
 }
 
@@ -131,44 +147,66 @@ const STAMP: &str = concat!(
         ", false AS row_triggers, false AS event_triggers, false AS implicit_calls"
     )
 );
-/// What transaction `$1` (a `xid8`) changed, without the stamp: the
-/// catalogs that name no relation are not read and no row is hashed, which
-/// halves the pass. With whether a user trigger, an enabled event trigger
-/// or a function that is not built in behind an operator, a cast, an
-/// operator class or a domain's check exists: user code the transaction may
-/// have run (see [`super::Triggers`]).
-const CHANGES: &str = concat!(
-    "WITH x (xid) AS (SELECT $1::text::xid8::xid), ",
-    summary!(
-        changes_part,
-        ", EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal) AS row_triggers, \
-           EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers, \
-           EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode::oid >= 16384) \
-           OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castfunc >= 16384) \
-           OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc p WHERE p.amproc::oid >= 16384) \
-           OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_depend d \
-                        ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
-                      WHERE c.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                        AND d.refobjid >= 16384) AS implicit_calls"
-    )
-);
+/// What transaction `$1` (a `xid8`) changed, without the stamp, with
+/// `$part!` for each catalog: the catalogs that name no relation are not
+/// read and no row is hashed, which halves the pass. With whether a user
+/// trigger, an enabled event trigger or a function that is not built in
+/// behind an operator, a cast, an operator class or a domain's check
+/// exists: user code the transaction may have run (see
+/// [`super::Triggers`]).
+macro_rules! changes {
+    ($part:ident) => {
+        concat!(
+            "WITH x (xid) AS (SELECT $1::text::xid8::xid), ",
+            summary!(
+                $part,
+                ", EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal) AS row_triggers, \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers, \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode::oid >= 16384) \
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castfunc >= 16384) \
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc p WHERE p.amproc::oid >= 16384) \
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_depend d \
+                                ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
+                              WHERE c.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                                AND d.refobjid >= 16384) AS implicit_calls"
+            )
+        )
+    };
+}
+/// What a transaction changed, every catalog that names a relation read.
+const CHANGES: &str = changes!(changes_part);
+/// The same but for the catalog of columns, which holds most of the rows
+/// (every column of every table, view and index).
+const CHANGES_BUT_COLUMNS: &str = changes!(changes_part_but_columns);
+
+/// One pass over the catalogs.
+pub(super) enum Pass<'a> {
+    /// The catalog stamp.
+    Stamp,
+    /// What transaction `xid` changed, with an empty stamp; the catalog of
+    /// columns is scanned only when `columns` is true.
+    ChangesOf { xid: &'a str, columns: bool },
+}
 
 /// The catalog stamp of the database behind `conn`, read in the caller's
 /// transaction when there is one (so that it describes the same snapshot as
 /// an introspection that follows in it).
 pub async fn catalog_stamp(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-    Ok(read(conn, None).await?.stamp)
+    Ok(read(conn, Pass::Stamp).await?.stamp)
 }
 
-/// The stamp (no transaction given), or what transaction `xid` changed
-/// with an empty stamp.
-pub(super) async fn read(
-    conn: &mut PgConnection,
-    xid: Option<&str>,
-) -> Result<Changes, sqlx::Error> {
-    let row = match xid {
-        None => sqlx::query(STAMP).fetch_one(conn).await?,
-        Some(xid) => sqlx::query(CHANGES).bind(xid).fetch_one(conn).await?,
+/// Reads the catalogs in one `pass`.
+pub(super) async fn read(conn: &mut PgConnection, pass: Pass<'_>) -> Result<Changes, sqlx::Error> {
+    let row = match pass {
+        Pass::Stamp => sqlx::query(STAMP).fetch_one(conn).await?,
+        Pass::ChangesOf { xid, columns } => {
+            let query = if columns {
+                CHANGES
+            } else {
+                CHANGES_BUT_COLUMNS
+            };
+            sqlx::query(query).bind(xid).fetch_one(conn).await?
+        }
     };
     Ok(Changes {
         stamp: row.try_get("stamp")?,
