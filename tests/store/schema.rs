@@ -469,6 +469,9 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "ALTER TABLE racks ADD CONSTRAINT racks_slot_small CHECK (slot < 1000) NOT VALID",
     "ALTER TABLE racks VALIDATE CONSTRAINT racks_slot_small",
     "ALTER TABLE taps ADD CONSTRAINT taps_name_id UNIQUE (name, id)",
+    // A primary key sets its columns NOT NULL, found through its index.
+    "CREATE TABLE labels (code text, note text)",
+    "ALTER TABLE labels ADD PRIMARY KEY (code)",
     "ALTER TABLE pours ADD COLUMN rack_id integer REFERENCES racks (id), ADD COLUMN note text DEFAULT 'none' NOT NULL",
     "ALTER TABLE kegs ADD CONSTRAINT kegs_style_known CHECK (style <> ''), ALTER COLUMN style SET DEFAULT 'lager', ALTER COLUMN style SET NOT NULL",
     "ALTER TABLE kegs ALTER COLUMN id TYPE bigint",
@@ -492,6 +495,12 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
     for sql in TRACEABLE_REVISIONS {
         let traits = schema::SqlTraits::of(sql);
         assert!(traits.traceable, "{sql}");
+        // Only these scan the catalog of columns.
+        assert_eq!(
+            traits.changes_columns_in_place,
+            sql.contains("ALTER COLUMN"),
+            "{sql}"
+        );
         let xid = commit(&mut conn, sql).await;
 
         let (
