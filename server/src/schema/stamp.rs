@@ -7,8 +7,9 @@
 //!
 //! A lighter pass over the same catalogs finds the rows one transaction
 //! wrote, for [`introspect_after`](super::introspect_after): it reads only
-//! the catalogs whose rows name a relation or a global object, and hashes
-//! nothing.
+//! the catalogs whose rows name a relation or a global object (the
+//! columns' only for a transaction that may have changed a column in
+//! place), and hashes nothing.
 
 use super::incremental::Changes;
 use sqlx::postgres::types::Oid;
