@@ -44,6 +44,11 @@
 //! builds of the server run after run (`SCHEMAGATE_E2E_BIN_DIR` names the
 //! directory of the binaries to time).
 //!
+//! `SCHEMAGATE_BENCH_TRAFFIC=N` commits N small transactions a second on
+//! another database of the same cluster while all three run, as an
+//! application would on a live target; the in-process figures, which need a
+//! cluster where nothing else commits, are then skipped.
+//!
 //! Without `SCHEMAGATE_TEST_DATABASE_URL` the harness starts a throwaway
 //! cluster (with fsync off). `sqlx` (sqlx-cli) and `psql` must be on PATH; a
 //! missing one is reported and its row skipped.
@@ -74,6 +79,60 @@ risky = { approvals = 2, roles = ["approver"] }
 destructive = "forbidden"
 rollback = { approvals = 1, roles = ["approver"] }
 "#;
+
+/// Commits `per_second` one-row inserts a second on a database of its own
+/// until dropped, on a thread of its own: other transactions committing on
+/// the target's cluster, as on a live target.
+struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+    database: String,
+}
+
+impl Traffic {
+    fn start(per_second: usize) -> Traffic {
+        let database = block_on(postgres().create_database());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = database.clone();
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            block_on(async move {
+                let mut conn = PgConnection::connect(&url).await.expect("connect");
+                sqlx::raw_sql("CREATE TABLE hits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+                    .execute(&mut conn)
+                    .await
+                    .expect("create hits");
+                let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
+                let mut commits = 0;
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    tick.tick().await;
+                    sqlx::raw_sql("INSERT INTO hits DEFAULT VALUES")
+                        .execute(&mut conn)
+                        .await
+                        .expect("insert");
+                    commits += 1;
+                }
+                commits
+            })
+        });
+        Traffic {
+            stop,
+            thread: Some(thread),
+            database,
+        }
+    }
+
+    /// Stops the traffic and returns how many transactions it committed.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let commits = self
+            .thread
+            .take()
+            .map_or(0, |thread| thread.join().expect("traffic thread"));
+        drop_database(&self.database);
+        commits
+    }
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -665,6 +724,7 @@ fn main() {
     let count = env_usize("SCHEMAGATE_BENCH_REVISIONS", 200);
     let runs = env_usize("SCHEMAGATE_BENCH_RUNS", 3);
     let gated_only = std::env::var("SCHEMAGATE_BENCH_GATED_ONLY").is_ok_and(|v| v == "1");
+    let traffic_per_second = env_usize("SCHEMAGATE_BENCH_TRAFFIC", 0);
     let revisions = revisions(count);
     let ids: Vec<String> = revisions.iter().map(|r| r.id.clone()).collect();
 
@@ -740,6 +800,13 @@ fn main() {
         busy_note()
     );
 
+    let traffic = (traffic_per_second > 0).then(|| {
+        println!(
+            "  traffic: {traffic_per_second} one-row insert(s) a second, each its own transaction, on another database of the cluster"
+        );
+        (Instant::now(), Traffic::start(traffic_per_second))
+    });
+
     let mut gated: Vec<Gated> = Vec::new();
     let mut psql_times = Vec::new();
     let mut sqlx_times = Vec::new();
@@ -766,6 +833,14 @@ fn main() {
             }
         }
         println!("  after run {}: {}", run + 1, busy_note());
+    }
+    if let Some((started, traffic)) = traffic {
+        let seconds = started.elapsed().as_secs_f64();
+        let commits = traffic.stop();
+        println!(
+            "  traffic committed {commits} transaction(s) in {seconds:.1} s ({:.0} a second)",
+            commits as f64 / seconds
+        );
     }
 
     let gated_median = median(&gated.iter().map(|g| g.total).collect::<Vec<_>>());
@@ -820,6 +895,13 @@ fn main() {
     }
 
     if gated_only {
+        return;
+    }
+    if traffic_per_second > 0 {
+        println!();
+        println!(
+            "in-process figures skipped: they need a cluster where nothing else commits (SCHEMAGATE_BENCH_TRAFFIC is set)"
+        );
         return;
     }
     let p = profile(&revisions);
