@@ -235,7 +235,7 @@ pub(super) struct After {
 }
 
 impl After {
-    pub(super) fn of(reading: schema::Reading, read: Read) -> After {
+    fn of(reading: schema::Reading, read: Read) -> After {
         After {
             fingerprint: reading.schema.fingerprint(),
             reading,

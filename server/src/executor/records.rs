@@ -42,7 +42,7 @@ pub(super) async fn insert(db: &Db, record: &Record) -> Result<(), sqlx::Error> 
     write(&mut conn, record).await
 }
 
-pub(super) async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
+async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
          statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint) \

@@ -70,15 +70,13 @@ impl RevisionSql {
         tokio::task::spawn_blocking(move || RevisionSql::read(&sql, transactional))
     }
 
-    pub(super) async fn finish_reading(
-        reading: tokio::task::JoinHandle<RevisionSql>,
-    ) -> RevisionSql {
+    async fn finish_reading(reading: tokio::task::JoinHandle<RevisionSql>) -> RevisionSql {
         reading
             .await
             .unwrap_or_else(|_| RevisionSql::unparsed(ParserFailure::Panicked.to_string()))
     }
 
-    pub(super) fn read(sql: &str, transactional: bool) -> RevisionSql {
+    fn read(sql: &str, transactional: bool) -> RevisionSql {
         // Without a lowercased copy: a data revision can be megabytes.
         let set_config = sql
             .as_bytes()
@@ -107,7 +105,7 @@ impl RevisionSql {
         .unwrap_or_else(|failure| RevisionSql::unparsed(failure.to_string()))
     }
 
-    pub(super) fn unparsed(message: String) -> RevisionSql {
+    fn unparsed(message: String) -> RevisionSql {
         RevisionSql {
             statements: Err(message),
             effects: SessionEffects::UNPARSED,
@@ -140,7 +138,7 @@ impl SessionEffects {
     };
 
     /// `set_config` tells whether the text mentions `set_config`.
-    pub(super) fn of(stmts: &[pg_query::protobuf::RawStmt], set_config: bool) -> SessionEffects {
+    fn of(stmts: &[pg_query::protobuf::RawStmt], set_config: bool) -> SessionEffects {
         use pg_query::NodeEnum;
         let nodes = || {
             stmts
