@@ -311,9 +311,11 @@ pub async fn check(
 }
 
 /// The check against a reference the caller recorded itself, reading in
-/// hand: unchanged when no transaction committed since it was read or the
-/// catalog stamp read with it is unchanged, and otherwise compared with the
-/// live schema, difference by difference.
+/// hand: unchanged when no transaction committed since it was read, when
+/// none of those that did changed a catalog (told by the catalogs' row
+/// counts read with it, [`schema::only_writer`]) or when the catalog stamp
+/// read with it is unchanged; otherwise compared with the live schema,
+/// difference by difference.
 async fn check_recorded(
     conn: &mut PgConnection,
     revision_id: &str,
@@ -324,6 +326,16 @@ async fn check_recorded(
             revision_id,
             recorded.fingerprint,
             ": no transaction committed on the target since it was read",
+        ));
+    }
+    if let Some(rows) = &recorded.reading.rows
+        && let Some(counted) = schema::count(conn, None, &recorded.reading.snapshot).await?
+        && schema::only_writer(&recorded.reading.snapshot, rows, &counted, None)
+    {
+        return Ok(matches(
+            revision_id,
+            recorded.fingerprint,
+            ": no transaction that committed on the target since it was read changed a catalog",
         ));
     }
     let stamp = &recorded.reading.stamp;

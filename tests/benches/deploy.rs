@@ -656,19 +656,21 @@ fn profile(revisions: &[Revision]) -> Profile {
                 revision.up
             );
             // The executor hands its reading over; the bench keeps its own.
-            let before_schema = before.schema.clone();
             let traits = schema::SqlTraits::of(&revision.up);
             let started = Instant::now();
-            let (incremental, triggers) =
-                schema::introspect_after(&mut conn, before_schema, &xid, &traits)
-                    .await
-                    .expect("introspect after");
+            let schema::Incremental {
+                reading: incremental,
+                triggers,
+                alone,
+            } = schema::introspect_after(&mut conn, before.clone(), &xid, &traits, None)
+                .await
+                .expect("introspect after");
             assert!(
                 !triggers.may_have_fired(&traits),
                 "the bench creates no trigger"
             );
             p.introspect_after += started.elapsed();
-            if schema::only_commit_between(&before.snapshot, &incremental.snapshot, &xid) {
+            if alone {
                 p.alone += 1;
             }
 

@@ -503,16 +503,16 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
         );
         let xid = commit(&mut conn, sql).await;
 
-        let (
-            schema::Reading {
-                stamp,
-                schema: incremental,
-                ..
-            },
+        let schema::Incremental {
+            reading:
+                schema::Reading {
+                    stamp,
+                    schema: incremental,
+                    ..
+                },
             triggers,
-        ) = schema::introspect_after(&mut conn, before.clone(), &xid, &traits)
-            .await
-            .expect("introspect after");
+            ..
+        } = read_after(&mut conn, &before, &xid, &traits).await;
         // The catalog has a row trigger (pours_guard), so any data statement
         // may have fired it.
         assert_eq!(
@@ -556,14 +556,12 @@ async fn a_column_changed_in_place_is_found_in_the_catalog_of_columns_alone() {
     assert!(traits.traceable && traits.changes_columns_in_place);
     let xid = commit(&mut conn, sql).await;
     let full = introspect(&mut conn).await;
-    let read_after = async |conn: &mut PgConnection, traits: &schema::SqlTraits| {
-        let (reading, _) = schema::introspect_after(conn, before.clone(), &xid, traits)
-            .await
-            .expect("introspect after");
-        serde_json::to_value(&reading.schema).expect("json")
+    let read = async |conn: &mut PgConnection, traits: &schema::SqlTraits| {
+        let after = read_after(conn, &before, &xid, traits).await;
+        serde_json::to_value(&after.reading.schema).expect("json")
     };
     assert_eq!(
-        read_after(&mut conn, &traits).await,
+        read(&mut conn, &traits).await,
         serde_json::to_value(&full).expect("json")
     );
     // Without that catalog, the pass finds nothing the revision wrote.
@@ -572,7 +570,7 @@ async fn a_column_changed_in_place_is_found_in_the_catalog_of_columns_alone() {
         ..traits
     };
     assert_eq!(
-        read_after(&mut conn, &without_columns).await,
+        read(&mut conn, &without_columns).await,
         serde_json::to_value(&before).expect("json")
     );
 }
@@ -590,14 +588,177 @@ async fn commit(conn: &mut PgConnection, sql: &str) -> String {
     xid
 }
 
+/// Runs `sql` as the executor runs a revision: in a transaction of its own,
+/// with the catalogs' statistics counters read at its start and at its end.
+/// Returns the transaction's id and what it wrote to the catalogs.
+async fn commit_counted(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> (String, Option<schema::CatalogWrites>) {
+    let mut tx = conn.begin().await.expect("begin");
+    let (xid, start): (String, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_current_xact_id()::text, {}",
+        schema::CATALOG_WRITES
+    )))
+    .fetch_one(&mut *tx)
+    .await
+    .expect("counters at the start");
+    run(&mut tx, sql).await;
+    let end: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT {}",
+        schema::CATALOG_WRITES
+    )))
+    .fetch_one(&mut *tx)
+    .await
+    .expect("counters at the end");
+    tx.commit().await.expect("commit");
+    (
+        xid,
+        schema::CatalogWrites::between(start.as_deref(), end.as_deref()),
+    )
+}
+
+/// DDL another transaction may commit while a revision runs: catalog rows
+/// inserted, updated, or only deleted.
+const DDL_ELSEWHERE: &[&str] = &[
+    "CREATE TABLE elsewhere (id int)",
+    "DROP TABLE scratch",
+    "DROP INDEX scratch_note_idx",
+    "ALTER TABLE scratch ALTER COLUMN note SET NOT NULL",
+    "ALTER TABLE taps ALTER COLUMN installed_at DROP DEFAULT",
+    "COMMENT ON TABLE scratch IS 'not a catalog the stamp digests'; ALTER TABLE scratch RENAME TO scratched",
+];
+
+/// Puts back what [`DDL_ELSEWHERE`] changes.
+const RESET_ELSEWHERE: &str = "DROP TABLE IF EXISTS scratch, scratched, elsewhere; \
+    CREATE TABLE scratch (id int, note text); CREATE INDEX scratch_note_idx ON scratch (note); \
+    ALTER TABLE taps ALTER COLUMN installed_at SET DEFAULT now()";
+
+const AN_APPLICATIONS_COMMIT: &str =
+    "INSERT INTO taps (name, installed_at) VALUES (gen_random_uuid()::text, now())";
+
+#[tokio::test]
+async fn the_catalog_counts_prove_a_revision_the_only_writer_beside_an_applications_commits() {
+    let url = schemagate_e2e::postgres().create_database().await;
+    let mut conn = PgConnection::connect(&url).await.expect("connect");
+    let mut app = PgConnection::connect(&url).await.expect("connect");
+    run(&mut conn, CATALOG).await;
+    run(&mut conn, RESET_ELSEWHERE).await;
+
+    // A table created and altered twice in one transaction (its pg_class
+    // row written three times), a column and an index on another.
+    let revision = "CREATE TABLE cellars (id serial PRIMARY KEY, code text NOT NULL); \
+        ALTER TABLE cellars ADD COLUMN opened date; ALTER TABLE cellars ADD COLUMN closed date; \
+        ALTER TABLE kegs ADD COLUMN origin text; CREATE INDEX ON kegs (origin)";
+    let traits = schema::SqlTraits::of(revision);
+    let before = schema::introspect_counted(&mut conn).await.expect("read");
+    assert!(before.rows.is_some(), "a full read counts the catalogs");
+    run(&mut app, AN_APPLICATIONS_COMMIT).await;
+    let (xid, writes) = commit_counted(&mut conn, revision).await;
+    assert!(writes.is_some(), "this PostgreSQL counts catalog writes");
+    run(&mut app, AN_APPLICATIONS_COMMIT).await;
+    let after = schema::introspect_after(&mut conn, before, &xid, &traits, writes.as_ref())
+        .await
+        .expect("introspect after");
+    assert!(
+        after.alone,
+        "the application's commits wrote no catalog, yet the revision was not proved alone"
+    );
+    let full = introspect(&mut conn).await;
+    assert_eq!(
+        serde_json::to_value(&after.reading.schema).expect("json"),
+        serde_json::to_value(&full).expect("json"),
+        "{:?}",
+        lines(&full, &after.reading.schema)
+    );
+
+    // A gate's check against that reading, no writer expected: the
+    // application's commits change nothing.
+    run(&mut app, AN_APPLICATIONS_COMMIT).await;
+    let reference = after.reading;
+    let rows = reference.rows.as_ref().expect("counted while read");
+    let counted = schema::count(&mut conn, None, &reference.snapshot)
+        .await
+        .expect("count")
+        .expect("counted");
+    assert!(schema::only_writer(
+        &reference.snapshot,
+        rows,
+        &counted,
+        None
+    ));
+
+    for (at, ddl) in DDL_ELSEWHERE.iter().enumerate() {
+        // Beside a revision...
+        run(&mut conn, RESET_ELSEWHERE).await;
+        let before = schema::introspect_counted(&mut conn).await.expect("read");
+        run(&mut app, ddl).await;
+        run(&mut app, AN_APPLICATIONS_COMMIT).await;
+        let revision = format!("CREATE TABLE racks_{at} (id int)");
+        let (xid, writes) = commit_counted(&mut conn, &revision).await;
+        let after = schema::introspect_after(
+            &mut conn,
+            before,
+            &xid,
+            &schema::SqlTraits::of(&revision),
+            writes.as_ref(),
+        )
+        .await
+        .expect("introspect after");
+        assert!(
+            !after.alone,
+            "{ddl} committed beside a revision went unseen"
+        );
+
+        // ... and before a gate.
+        run(&mut conn, RESET_ELSEWHERE).await;
+        let reference = schema::introspect_counted(&mut conn).await.expect("read");
+        run(&mut app, ddl).await;
+        let counted = schema::count(&mut conn, None, &reference.snapshot)
+            .await
+            .expect("count")
+            .expect("counted");
+        assert!(
+            !schema::only_writer(
+                &reference.snapshot,
+                reference.rows.as_ref().expect("counted"),
+                &counted,
+                None
+            ),
+            "{ddl} committed since the reference went unseen"
+        );
+    }
+}
+
+/// Reads incrementally after transaction `xid` from the schema `before`,
+/// with neither its snapshot nor its counts (so it is never
+/// [alone](schema::Incremental::alone)).
+async fn read_after(
+    conn: &mut PgConnection,
+    before: &Schema,
+    xid: &str,
+    traits: &schema::SqlTraits,
+) -> schema::Incremental {
+    let before = schema::Reading {
+        stamp: String::new(),
+        snapshot: String::new(),
+        schema: before.clone(),
+        rows: None,
+    };
+    let after = schema::introspect_after(conn, before, xid, traits, None)
+        .await
+        .expect("introspect after");
+    assert!(!after.alone, "proved alone with nothing to prove it");
+    after
+}
+
 /// Runs `sql` in a transaction of its own and reads incrementally after it.
 async fn triggers_after(conn: &mut PgConnection, sql: &str) -> schema::Triggers {
     let before = introspect(conn).await;
     let xid = commit(conn, sql).await;
-    let (_, triggers) = schema::introspect_after(conn, before, &xid, &schema::SqlTraits::of(sql))
+    read_after(conn, &before, &xid, &schema::SqlTraits::of(sql))
         .await
-        .expect("introspect after");
-    triggers
+        .triggers
 }
 
 #[tokio::test]

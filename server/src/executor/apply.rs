@@ -8,6 +8,7 @@ use super::{Record, Request};
 use crate::catalog::Revision;
 use crate::config::Environment;
 use crate::release::Action;
+use crate::schema;
 use crate::target::{self, Target, VersionRow};
 use sqlx::{Connection, PgConnection, Row};
 
@@ -17,6 +18,9 @@ pub(super) struct Applied {
     /// The transaction id (a `xid8`) the revision runs under, when it runs
     /// in one.
     pub(super) xid: Option<String>,
+    /// What that transaction wrote to the catalogs, when the target counts
+    /// it.
+    pub(super) catalog_writes: Option<schema::CatalogWrites>,
 }
 
 impl Applied {
@@ -26,6 +30,7 @@ impl Applied {
             statements_run: 0,
             error: Some(error),
             xid: None,
+            catalog_writes: None,
         }
     }
 }
@@ -77,10 +82,11 @@ pub(super) async fn apply(
     if record.transactional {
         let message = one_transaction(env, revision, request, record, sql, version_table);
         return match run_in_one_trip(conn, message).await {
-            Ok(xid) => Applied {
+            Ok((xid, catalog_writes)) => Applied {
                 statements_run: total,
                 error: None,
                 xid: Some(xid),
+                catalog_writes,
             },
             Err(err) => Applied::failed(format!(
                 "{} failed and was rolled back: {}",
@@ -113,6 +119,7 @@ pub(super) async fn apply(
             statements_run: run,
             error: None,
             xid: None,
+            catalog_writes: None,
         },
         Err(err) => Applied {
             statements_run: run,
@@ -123,13 +130,16 @@ pub(super) async fn apply(
                 target.failed(&err)
             )),
             xid: None,
+            catalog_writes: None,
         },
     }
 }
 
 /// A transactional revision as one message, sent in one round trip: the
 /// transaction's start, its timeouts (local to it) and its id, the
-/// revision's SQL, then its [version-row change](version_row_change).
+/// revision's SQL, then its [version-row change](version_row_change);
+/// the [catalog counters](schema::CATALOG_WRITES) are read first and last,
+/// for what the revision wrote to the catalogs.
 /// PostgreSQL skips the rest of a message at its first error, so nothing
 /// after a failing statement runs. The SQL parsed into whole statements;
 /// the line break ends a trailing comment.
@@ -154,30 +164,52 @@ fn one_transaction(
                 pg_catalog.set_config('lock_timeout', {}, true), \
                 pg_catalog.set_config('statement_timeout', {}, true), \
                 CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000 \
-                     THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END;\n\
+                     THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END, \
+                {writes};\n\
          {sql}\n;\n\
-         {version_row}",
+         {version_row};\n\
+         SELECT {writes}",
         target::literal(&env.lock_timeout),
         target::literal(&env.statement_timeout),
+        writes = schema::CATALOG_WRITES,
     )
 }
 
 /// Runs a message built by [`one_transaction`] and returns the id of the
-/// transaction it left open: the first row is the one its `SELECT` returns,
-/// whatever rows the revision's own statements return after it. After an
-/// error the transaction is still open, and aborted: it is rolled back.
-async fn run_in_one_trip(conn: &mut PgConnection, message: String) -> Result<String, sqlx::Error> {
+/// transaction it left open and what it wrote to the catalogs: the first
+/// row is the one its first `SELECT` returns and the last row its last
+/// one's, whatever rows the revision's own statements return between them.
+/// After an error the transaction is still open, and aborted: it is rolled
+/// back.
+async fn run_in_one_trip(
+    conn: &mut PgConnection,
+    message: String,
+) -> Result<(String, Option<schema::CatalogWrites>), sqlx::Error> {
     use tokio_stream::StreamExt;
     let outcome = async {
         let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(message)).fetch(&mut *conn);
-        let mut xid = None;
+        let mut first = None;
+        let mut last = None;
         while let Some(row) = rows.next().await {
             let row = row?;
-            if xid.is_none() {
-                xid = Some(row.try_get::<String, _>(0)?);
+            if first.is_none() {
+                first = Some((
+                    row.try_get::<String, _>(0)?,
+                    row.try_get::<Option<String>, _>(4)?,
+                ));
+            } else {
+                last = Some(row);
             }
         }
-        xid.ok_or_else(|| sqlx::Error::Protocol("the transaction returned no id".into()))
+        let (xid, writes_at_start) =
+            first.ok_or_else(|| sqlx::Error::Protocol("the transaction returned no id".into()))?;
+        let writes_at_end = match last {
+            Some(row) => row.try_get::<Option<String>, _>(0)?,
+            None => None,
+        };
+        let writes =
+            schema::CatalogWrites::between(writes_at_start.as_deref(), writes_at_end.as_deref());
+        Ok((xid, writes))
     }
     .await;
     if outcome.is_err() {

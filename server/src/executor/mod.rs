@@ -652,6 +652,7 @@ async fn run_locked<'a>(
                 trail.behind = Some(Behind {
                     committed,
                     xid: xid.clone(),
+                    writes: applied.catalog_writes,
                     traits: sql.traits,
                 });
                 continue;
@@ -661,6 +662,7 @@ async fn run_locked<'a>(
             conn,
             trail.last.take().or_else(|| kept_before.take()),
             applied.xid.as_deref(),
+            applied.catalog_writes.as_ref(),
             &sql.traits,
             last_of_plan,
         )

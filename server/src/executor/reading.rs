@@ -51,6 +51,7 @@ pub(super) async fn kept_reading(
             stamp: String::new(),
             snapshot,
             schema,
+            rows: None,
         },
         read: Read::Full,
         keep: drift::Keep::Schema,
@@ -147,54 +148,57 @@ pub(super) enum Read {
 /// The schema after a revision. Read incrementally (only the relations the
 /// revision's transaction wrote, merged into `before`; no catalog stamp)
 /// when the revision ran in one transaction, its SQL is
-/// [traceable](schema::SqlTraits::traceable), no other transaction
-/// committed since `before` was read ([`schema::only_commit_between`],
-/// checked on the snapshot of the read), no trigger may have
-/// fired ([`schema::Triggers`]) and it called no function on a target that
-/// has code to call ([`schema::SqlTraits::may_call_functions`]); `before`
-/// is, for an execution's first revision, the schema the catalog kept
-/// ([`kept_reading`]). In full, with its stamp, for a first revision whose
-/// catalog kept no schema and for the last revision, where the incremental
-/// result is checked against the full read so
-/// that an execution ends on a reference read in full ([`keep_reference`]
-/// does the same for one that stops early).
+/// [traceable](schema::SqlTraits::traceable), no other transaction changed
+/// the catalogs since `before` was read ([`schema::Incremental::alone`]:
+/// none committed, or the catalogs' row counts and what the revision wrote,
+/// `writes`, prove that those that did wrote no catalog), no trigger may
+/// have fired ([`schema::Triggers`]) and it called no function on a target
+/// that has code to call ([`schema::SqlTraits::may_call_functions`]);
+/// `before` is, for an execution's first revision, the schema the catalog
+/// kept ([`kept_reading`]). In full, with its stamp and row counts, for a
+/// first revision whose catalog kept no schema and for the last revision,
+/// where the incremental result is checked against the full read so that an
+/// execution ends on a reference read in full ([`keep_reference`] does the
+/// same for one that stops early).
 ///
-/// When another transaction committed meanwhile, the schema is read in full
-/// too. If that reading differs from the incremental one (the schema before
-/// with what the revision wrote), the difference is DDL run outside
-/// Schemagate while the revision ran: the incremental reading, the schema
-/// the revision left, is returned as the reference, with no stamp and the
-/// snapshot before the revision, so that the next drift check reads the
-/// live schema and reports the change rather than the reference taking it
-/// in.
+/// When another transaction may have changed the catalogs meanwhile, the
+/// schema is read in full too. If that reading differs from the incremental
+/// one (the schema before with what the revision wrote), the difference is
+/// DDL run outside Schemagate while the revision ran: the incremental
+/// reading, the schema the revision left, is returned as the reference,
+/// with no stamp, no counts and the snapshot before the revision, so that
+/// the next drift check reads the live schema and reports the change rather
+/// than the reference taking it in.
 pub(super) async fn schema_after(
     conn: &mut PgConnection,
     before: Option<Recording>,
     xid: Option<&str>,
+    writes: Option<&schema::CatalogWrites>,
     sql: &schema::SqlTraits,
     last: bool,
 ) -> Result<After, sqlx::Error> {
     if let (Some(before), Some(xid)) = (before, xid)
         && sql.traceable
     {
-        let snapshot_before = before.reading.snapshot;
-        let (incremental, triggers) =
-            schema::introspect_after(conn, before.reading.schema, xid, sql).await?;
+        let snapshot_before = before.reading.snapshot.clone();
+        let schema::Incremental {
+            reading,
+            triggers,
+            alone,
+        } = schema::introspect_after(conn, before.reading, xid, sql, writes).await?;
         if triggers.may_have_fired(sql) {
             tracing::info!(
                 "the target has user code this revision may have run without calling it (a trigger, or a function behind an operator, cast, operator class or domain check), which can run DDL of any kind; read in full"
             );
             return read_in_full(conn).await;
         }
-        if !sql.readable_incrementally_on(&incremental.schema) {
+        if !sql.readable_incrementally_on(&reading.schema) {
             tracing::info!(
                 "the revision may have called a function of the target's, which can run DDL of any kind; read in full"
             );
             return read_in_full(conn).await;
         }
-        let incremental = After::of(incremental, Read::Incremental);
-        let alone =
-            schema::only_commit_between(&snapshot_before, &incremental.reading.snapshot, xid);
+        let incremental = After::of(reading, Read::Incremental);
         if alone && !last {
             return Ok(incremental);
         }
@@ -219,6 +223,7 @@ pub(super) async fn schema_after(
                 stamp: String::new(),
                 snapshot: snapshot_before,
                 schema: incremental.reading.schema,
+                rows: None,
             },
             fingerprint: incremental.fingerprint,
             read: Read::Incremental,
@@ -244,9 +249,12 @@ impl After {
     }
 }
 
+/// The schema read in full, with its stamp and the catalogs' row counts
+/// (from which the next revision's reading can prove that no other
+/// transaction changed the schema).
 pub(super) async fn read_in_full(conn: &mut PgConnection) -> Result<After, sqlx::Error> {
     Ok(After::of(
-        schema::introspect_stamped(conn).await?,
+        schema::introspect_counted(conn).await?,
         Read::Full,
     ))
 }

@@ -110,6 +110,7 @@ pub(super) async fn write_records(
             stamp,
             snapshot: String::new(),
             schema: schema::Schema::default(),
+            rows: None,
         };
         write_finished_in(
             db,

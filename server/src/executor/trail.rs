@@ -48,6 +48,8 @@ pub(super) struct Behind<'a> {
     pub(super) committed: Committed<'a>,
     /// Its transaction id, a `xid8`.
     pub(super) xid: String,
+    /// What its transaction wrote to the catalogs.
+    pub(super) writes: Option<schema::CatalogWrites>,
     pub(super) traits: schema::SqlTraits,
 }
 
@@ -59,9 +61,16 @@ impl Behind<'_> {
         conn: &mut PgConnection,
         before: Option<Recording>,
     ) -> Result<After, sqlx::Error> {
-        schema_after(conn, before, Some(&self.xid), &self.traits, false)
-            .instrument(tracing::info_span!("fingerprint", revision = %self.committed.revision.id))
-            .await
+        schema_after(
+            conn,
+            before,
+            Some(&self.xid),
+            self.writes.as_ref(),
+            &self.traits,
+            false,
+        )
+        .instrument(tracing::info_span!("fingerprint", revision = %self.committed.revision.id))
+        .await
     }
 }
 

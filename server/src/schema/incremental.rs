@@ -18,11 +18,15 @@
 //! called a function on a target that has code to call
 //! ([`Schema::has_callable_code`], [`SqlTraits::may_call_functions`]).
 //!
-//! It is exact only when no other transaction committed between the read
-//! before the revision and the read after it: what another transaction
-//! changed is not among the relations the revision wrote.
-//! [`only_commit_between`] tells that from the two reads' snapshots.
+//! It is exact only when no other transaction changed the catalogs between
+//! the read before the revision and the read after it: what another
+//! transaction changed is not among the relations the revision wrote.
+//! [`only_commit_between`] tells that no other transaction committed at all,
+//! from the two reads' snapshots; on a target where an application commits
+//! all the time, the catalogs' row counts tell that none of those commits
+//! wrote a catalog ([`counts`](super::counts)).
 
+use super::counts::{self, CatalogWrites, Snapshot};
 use super::introspect::{self, Reading};
 use super::model::Schema;
 use super::stamp;
@@ -234,63 +238,73 @@ fn is_data_statement(node: &NodeEnum) -> bool {
 /// transactions started in between, text that does not parse) is `false`,
 /// which only means "read in full".
 pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
-    /// A snapshot's `xmax` and the transactions in progress below it.
-    fn parse(snapshot: &str) -> Option<(u64, BTreeSet<u64>)> {
-        let mut fields = snapshot.splitn(3, ':');
-        let _xmin: u64 = fields.next()?.parse().ok()?;
-        let xmax = fields.next()?.parse().ok()?;
-        let running = match fields.next()? {
-            "" => BTreeSet::new(),
-            list => list
-                .split(',')
-                .map(|xid| xid.parse().ok())
-                .collect::<Option<_>>()?,
-        };
-        Some((xmax, running))
-    }
-    let (Some((xmax_before, running_before)), Some((xmax_after, running_after)), Ok(xid)) =
-        (parse(before), parse(after), xid.parse::<u64>())
-    else {
+    let (Some(before), Some(after), Ok(xid)) = (
+        Snapshot::parse(before),
+        Snapshot::parse(after),
+        xid.parse::<u64>(),
+    ) else {
         return false;
     };
-    if xmax_after < xmax_before || xmax_after - xmax_before > 10_000 {
+    if after.xmax < before.xmax || after.xmax - before.xmax > 10_000 {
         return false;
     }
-    let mut finished = running_before
+    let mut finished = before
+        .running
         .iter()
         .copied()
-        .chain(xmax_before..xmax_after)
-        .filter(|transaction| !running_after.contains(transaction));
+        .chain(before.xmax..after.xmax)
+        .filter(|transaction| !after.running.contains(transaction));
     finished.next() == Some(xid) && finished.next().is_none()
 }
 
 /// The schema after the transaction `xid` (a `xid8`) committed, given
-/// `before`, the schema right before it, for a revision whose SQL is
-/// [traceable](SqlTraits::traceable) and has the traits `sql`, when no
-/// other transaction committed since `before` was read (the caller checks
-/// that with [`only_commit_between`] and the snapshot this returns). Reads,
-/// in one snapshot, the relations `xid` wrote rows for (sequences
-/// included; columns only when [the SQL may have changed one in
+/// `before`, the reading right before it, for a revision whose SQL is
+/// [traceable](SqlTraits::traceable) and has the traits `sql`; `writes` is
+/// what `xid` wrote to the catalogs ([`CatalogWrites`]). Reads, in one
+/// snapshot, the relations `xid` wrote rows for (sequences included;
+/// columns only when [the SQL may have changed one in
 /// place](SqlTraits::changes_columns_in_place)), those relations alone, and
 /// the schemas, extensions, enums and functions only when `xid` changed one
 /// of them.
+///
+/// The result is exact when `xid` was the only transaction to change the
+/// catalogs since `before` was read, which [`Incremental::alone`] tells:
+/// either no other transaction committed at all
+/// ([`only_commit_between`]), or, when some did and `before` has its
+/// catalogs' row counts, the catalogs counted again prove that none of the
+/// others wrote them ([`only_writer`](super::only_writer)).
 /// The reading has no [catalog stamp](super::catalog_stamp) (it is empty):
 /// digesting every catalog would cost more than the rest of the read. It
 /// comes with the [`Triggers`] that exist, which may have run more than the
 /// revision's own statements.
 pub async fn introspect_after(
     conn: &mut PgConnection,
-    before: Schema,
+    before: Reading,
     xid: &str,
     sql: &SqlTraits,
-) -> Result<(Reading, Triggers), sqlx::Error> {
+    writes: Option<&CatalogWrites>,
+) -> Result<Incremental, sqlx::Error> {
     let mut tx = introspect::begin_read(conn).await?;
     let pass = stamp::Pass::ChangesOf {
         xid,
         columns: sql.changes_columns_in_place,
     };
     let changes = stamp::read(&mut tx, pass).await?;
-    let mut schema = before;
+    let (alone, rows) = if only_commit_between(&before.snapshot, &changes.snapshot, xid) {
+        let rows = before.rows.as_ref().zip(writes);
+        (true, rows.and_then(|(rows, writes)| rows.after(writes)))
+    } else if let (Some(rows), Some(writes)) = (&before.rows, writes) {
+        match counts::count(&mut tx, Some(xid), &before.snapshot).await? {
+            Some(counted) => (
+                counts::only_writer(&before.snapshot, rows, &counted, Some(writes)),
+                Some(counted.rows),
+            ),
+            None => (false, None),
+        }
+    } else {
+        (false, None)
+    };
+    let mut schema = before.schema;
     if changes.globals {
         schema.schemas.clear();
         schema.extensions.clear();
@@ -314,7 +328,22 @@ pub async fn introspect_after(
     }
     tx.rollback().await?;
     let triggers = changes.triggers;
-    Ok((changes.reading(schema), triggers))
+    let mut reading = changes.reading(schema);
+    reading.rows = rows;
+    Ok(Incremental {
+        reading,
+        triggers,
+        alone,
+    })
+}
+
+/// What [`introspect_after`] read.
+pub struct Incremental {
+    pub reading: Reading,
+    pub triggers: Triggers,
+    /// No other transaction changed the catalogs since the reading before,
+    /// so that `reading` is exact (given no trigger fired).
+    pub alone: bool,
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
@@ -365,6 +394,7 @@ impl Changes {
             stamp: self.stamp,
             snapshot: self.snapshot,
             schema,
+            rows: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! `FirstNormalObjectId` (16384); a condition on that lets the scans of
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
+use super::CatalogRows;
 use super::model::Schema;
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
@@ -210,10 +211,24 @@ pub struct Reading {
     /// nothing can have changed.
     pub snapshot: String,
     pub schema: Schema,
+    /// The row count of every catalog the stamp digests in the snapshot,
+    /// when counted: with a later count, they prove that no other
+    /// transaction changed the schema even when others committed
+    /// ([`only_writer`](super::only_writer)).
+    pub rows: Option<CatalogRows>,
 }
 
 /// [`introspect`], with the catalog stamp and the snapshot it was read in.
 pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx::Error> {
+    read_whole(conn, false).await
+}
+
+/// [`introspect_stamped`], with the catalogs' [row counts](Reading::rows).
+pub async fn introspect_counted(conn: &mut PgConnection) -> Result<Reading, sqlx::Error> {
+    read_whole(conn, true).await
+}
+
+async fn read_whole(conn: &mut PgConnection, counted: bool) -> Result<Reading, sqlx::Error> {
     let mut tx = if conn.is_in_transaction() {
         let mut tx = conn.begin().await?;
         sqlx::raw_sql(PREPARE).execute(&mut *tx).await?;
@@ -222,11 +237,19 @@ pub async fn introspect_stamped(conn: &mut PgConnection) -> Result<Reading, sqlx
         begin_read(conn).await?
     };
     let changes = super::stamp::read(&mut tx, super::stamp::Pass::Stamp).await?;
+    let rows = match counted {
+        true => super::count(&mut tx, None, &changes.snapshot)
+            .await?
+            .map(|counted| counted.rows),
+        false => None,
+    };
     let mut schema = Schema::default();
     read_globals(&mut tx, &mut schema).await?;
     read_relations(&mut tx, None).await?.merge_into(&mut schema);
     tx.rollback().await?;
-    Ok(changes.reading(schema))
+    let mut reading = changes.reading(schema);
+    reading.rows = rows;
+    Ok(reading)
 }
 
 /// Empties `search_path` for the rest of the transaction: user objects then

@@ -6,19 +6,23 @@
 //! check). What is compared and what is ignored is described in
 //! `docs/onboarding.md`.
 
+mod counts;
 mod diff;
 mod incremental;
 mod introspect;
 mod model;
 mod stamp;
 
+pub use counts::{CatalogRows, CatalogWrites, Counted, count, only_writer};
 pub use diff::{Difference, diff};
-pub use incremental::{SqlTraits, Triggers, introspect_after, is_traceable, only_commit_between};
-pub use introspect::{Reading, introspect, introspect_stamped};
+pub use incremental::{
+    Incremental, SqlTraits, Triggers, introspect_after, is_traceable, only_commit_between,
+};
+pub use introspect::{Reading, introspect, introspect_counted, introspect_stamped};
 pub use model::{
     Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
 };
-pub use stamp::catalog_stamp;
+pub use stamp::{CATALOG_WRITES, catalog_stamp};
 
 /// Splits a qualified, quoted name (`public."a.b"`) at the dot between its
 /// schema and its object name.

@@ -21,7 +21,7 @@ use sqlx::{PgConnection, Row};
 /// no column in place (`columns`: see
 /// [`SqlTraits::changes_columns_in_place`](super::SqlTraits::changes_columns_in_place))
 /// or are only digested (`digest`), the part's name, the catalog,
-/// the filter that leaves built-in rows out, and, for transaction `x.xid`,
+/// the condition that leaves built-in rows out, and, for transaction `x.xid`,
 /// the relations its rows name (`touched`) and whether it wrote a schema,
 /// extension, enum or function (`global`).
 ///
@@ -35,39 +35,42 @@ use sqlx::{PgConnection, Row};
 /// namespace and extension catalogs are read whole.
 macro_rules! catalogs {
     ($part:ident) => {
+        catalogs!($part, " UNION ALL ")
+    };
+    ($part:ident, $sep:literal) => {
         concat!(
-            $part!(named, "namespace", "pg_namespace", "", "NULL::pg_catalog.oid[]", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            $part!(named, "extension", "pg_extension", "", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            $part!(named, "class", "pg_class", "WHERE c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(columns, "attribute", "pg_attribute", "WHERE c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "attrdef", "pg_attrdef", "WHERE c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "constraint", "pg_constraint", "WHERE c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "index", "pg_index", "WHERE c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "type", "pg_type", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
-            " UNION ALL ",
-            $part!(named, "enum", "pg_enum", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            $part!(named, "proc", "pg_proc", "WHERE c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
-            " UNION ALL ",
-            $part!(named, "sequence", "pg_sequence", "WHERE c.seqrelid >= 16384", "array_agg(c.seqrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "trigger", "pg_trigger", "WHERE c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "inherits", "pg_inherits", "WHERE c.inhrelid >= 16384",
+            $part!(named, "namespace", "pg_namespace", "2615", "true", "NULL::pg_catalog.oid[]", "bool_or(c.xmin = x.xid)"),
+            $sep,
+            $part!(named, "extension", "pg_extension", "3079", "true", "NULL", "bool_or(c.xmin = x.xid)"),
+            $sep,
+            $part!(named, "class", "pg_class", "1259", "c.oid >= 16384", "array_agg(c.oid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(columns, "attribute", "pg_attribute", "1249", "c.attrelid >= 16384 AND c.attnum > 0", "array_agg(c.attrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "attrdef", "pg_attrdef", "2604", "c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "constraint", "pg_constraint", "2606", "c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "index", "pg_index", "2610", "c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "type", "pg_type", "1247", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
+            $sep,
+            $part!(named, "enum", "pg_enum", "3501", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            $sep,
+            $part!(named, "proc", "pg_proc", "1255", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
+            $sep,
+            $part!(named, "sequence", "pg_sequence", "2224", "c.seqrelid >= 16384", "array_agg(c.seqrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "trigger", "pg_trigger", "2620", "c.oid >= 16384", "array_agg(c.tgrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "inherits", "pg_inherits", "2611", "c.inhrelid >= 16384",
                 "array_agg(c.inhrelid) FILTER (WHERE c.xmin = x.xid) || array_agg(c.inhparent) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(named, "rewrite", "pg_rewrite", "WHERE c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
-            " UNION ALL ",
-            $part!(digest, "depend", "pg_depend", "WHERE c.objid >= 16384", "NULL", "false"),
-            " UNION ALL ",
-            $part!(digest, "collation", "pg_collation", "WHERE c.oid >= 16384", "NULL", "false"),
+            $sep,
+            $part!(named, "rewrite", "pg_rewrite", "2618", "c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(digest, "depend", "pg_depend", "2608", "c.objid >= 16384", "NULL", "false"),
+            $sep,
+            $part!(digest, "collation", "pg_collation", "3456", "c.oid >= 16384", "NULL", "false"),
         )
     };
 }
@@ -77,10 +80,10 @@ macro_rules! catalogs {
 /// needs no sort, and a change that leaves both equal by accident has a
 /// chance of about 2^-64.
 macro_rules! stamp_part {
-    ($kind:ident, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+    ($kind:ident, $name:literal, $catalog:literal, $oid:literal, $filter:literal, $touched:literal, $global:literal) => {
         concat!(
             "SELECT '", $name, "' || count(*) || ':' || coalesce(sum(hashtidextended(c.ctid, c.xmin::text::bigint)), 0), NULL::pg_catalog.oid[], false FROM pg_catalog.",
-            $catalog, " c ", $filter
+            $catalog, " c WHERE ", $filter
         )
     };
 }
@@ -89,13 +92,13 @@ macro_rules! stamp_part {
 /// alone (the join is a filter: `x` has one row); a catalog whose rows name
 /// no relation is not read.
 macro_rules! changes_part {
-    (digest, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+    (digest, $name:literal, $catalog:literal, $oid:literal, $filter:literal, $touched:literal, $global:literal) => {
         "SELECT NULL, NULL::pg_catalog.oid[], false WHERE false"
     };
     (columns, $($part:literal),*) => {
         changes_part!(named, $($part),*)
     };
-    (named, $name:literal, $catalog:literal, $filter:literal, $touched:literal, $global:literal) => {
+    (named, $name:literal, $catalog:literal, $oid:literal, $filter:literal, $touched:literal, $global:literal) => {
         concat!(
             "SELECT NULL, ",
             $touched,
@@ -103,7 +106,7 @@ macro_rules! changes_part {
             $global,
             " FROM pg_catalog.",
             $catalog,
-            " c JOIN x ON c.xmin = x.xid ",
+            " c JOIN x ON c.xmin = x.xid WHERE ",
             $filter
         )
     };
@@ -179,6 +182,74 @@ const CHANGES: &str = changes!(changes_part);
 /// The same but for the catalog of columns, which holds most of the rows
 /// (every column of every table, view and index).
 const CHANGES_BUT_COLUMNS: &str = changes!(changes_part_but_columns);
+
+/// A catalog's row count, for [`COUNTS`]: all its rows (the statistics
+/// counters that [`CATALOG_WRITES`] reads count every row a transaction
+/// wrote), how many of the rows the stamp digests transaction `x.xid`
+/// wrote, and the distinct other transactions that wrote any of those rows
+/// from `x.horizon` on (an age: older rows cannot be new; `age` runs only
+/// on the rows the condition keeps, which leaves the built-in ones out).
+macro_rules! count_part {
+    ($kind:ident, $name:literal, $catalog:literal, $oid:literal, $filter:literal, $touched:literal, $global:literal) => {
+        concat!(
+            "SELECT 'pg_catalog.",
+            $catalog,
+            "'::pg_catalog.regclass::pg_catalog.oid AS part, count(*) AS rows, \
+             count(*) FILTER (WHERE ",
+            $filter,
+            " AND c.xmin = x.xid) AS written, \
+             array_agg(DISTINCT c.xmin::text) FILTER (WHERE ",
+            $filter,
+            " AND c.xmin <> x.xid \
+               AND pg_catalog.age(c.xmin) <= x.horizon) AS newer \
+             FROM pg_catalog.",
+            $catalog,
+            " c, x"
+        )
+    };
+}
+
+/// Every catalog's row count (see [`count_part`]) for transaction `$1` (a
+/// `xid8`; `0` for none) and transactions from `$2` on (a `xid8`), as one
+/// text `oid=rows,written,xid xid...;...` (the catalog's oid found by its
+/// name: an oid in [`CATALOG_WRITES`] that is not the catalog's matches
+/// nothing, and proves nothing), with the snapshot.
+pub(super) const COUNTS: &str = concat!(
+    "WITH x (xid, horizon) AS (SELECT $1::text::pg_catalog.xid8::pg_catalog.xid, \
+       pg_catalog.age($2::text::pg_catalog.xid8::pg_catalog.xid)) \
+     SELECT pg_catalog.pg_current_snapshot()::text AS snapshot, \
+       string_agg(part || '=' || rows || ',' || written || ',' || coalesce(array_to_string(newer, ' '), ''), ';') AS counts \
+     FROM (",
+    catalogs!(count_part),
+    ") AS p"
+);
+
+/// A catalog's oid, for the list [`CATALOG_WRITES`] reads.
+macro_rules! catalog_oid {
+    ($kind:ident, $name:literal, $catalog:literal, $oid:literal, $($rest:literal),*) => {
+        $oid
+    };
+}
+
+/// An expression: the rows the backend inserted, updated and deleted in
+/// every catalog the stamp digests, as text (`oid=inserted,updated,deleted;...`),
+/// or NULL when `track_counts` is off (the counters then stay at zero).
+/// They include what the backend's earlier transactions wrote until its
+/// statistics are flushed, which happens only between transactions: the
+/// writes of one transaction are the difference between the values read at
+/// its start and at its end ([`CatalogWrites::between`](super::CatalogWrites::between)).
+/// The catalogs go by their oids, fixed in every PostgreSQL version, so
+/// that the expression stays short: it opens each revision's message,
+/// which `pg_stat_activity` shows only the first kilobyte of.
+pub const CATALOG_WRITES: &str = concat!(
+    "(SELECT CASE WHEN pg_catalog.current_setting('track_counts')::bool THEN \
+       pg_catalog.string_agg(r || '=' || pg_catalog.pg_stat_get_xact_tuples_inserted(r) || ',' \
+         || pg_catalog.pg_stat_get_xact_tuples_updated(r) || ',' \
+         || pg_catalog.pg_stat_get_xact_tuples_deleted(r), ';') END \
+     FROM pg_catalog.unnest('{",
+    catalogs!(catalog_oid, ","),
+    "}'::pg_catalog.oid[]) AS r)"
+);
 
 /// One pass over the catalogs.
 pub(super) enum Pass<'a> {
