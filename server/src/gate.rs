@@ -59,9 +59,10 @@ pub enum Lock<'a> {
     /// The executor asking holds the lock, and has just read the target's
     /// `current` revision and that no transaction but that revision's
     /// committed since its last reading
-    /// ([`target::current_unless_committed`]): the live schema is the one
-    /// the revision left, which the executor has read or reads while the
-    /// next one runs.
+    /// ([`target::current_unless_committed`]), or changed a catalog
+    /// ([`schema::only_writer`](crate::schema::only_writer)): the live
+    /// schema is the one the revision left, which the executor has read or
+    /// reads while the next one runs.
     HeldAndUnchanged {
         current: Option<&'a target::Applied>,
     },
@@ -299,7 +300,7 @@ async fn target_conditions(
                 (None, Lock::HeldAndUnchanged { .. }) => pass(
                     "drift",
                     format!(
-                        "live schema is the one {} left: no other transaction committed on the target since this execution last read its schema",
+                        "live schema is the one {} left: no other transaction changed the target's catalogs since this execution last read its schema",
                         current_id.unwrap_or("the last revision")
                     ),
                 ),

@@ -1805,6 +1805,146 @@ fn ddl_outside_schemagate_while_a_revision_runs_is_drift_and_stops_the_execution
     assert!(table_exists(&f.dev, "taps"));
 }
 
+/// Commits a transaction on `url` every few milliseconds, as an
+/// application does, until the returned guard drops. Each takes a
+/// transaction id and writes nothing.
+fn application_commits(url: &str) -> impl Drop {
+    struct Stop(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        Option<std::thread::JoinHandle<u64>>,
+    );
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(thread) = self.1.take() {
+                let committed = thread.join().unwrap();
+                assert!(committed > 0, "the application committed nothing");
+            }
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = url.to_string();
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        block_on(async {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            let mut committed = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::raw_sql("SELECT pg_current_xact_id()")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                committed += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            committed
+        })
+    });
+    Stop(stop, Some(thread))
+}
+
+/// Logged when a revision's schema could not be read incrementally alone.
+const READ_IN_FULL_AS_WELL: &str =
+    "another transaction may have changed the target's catalogs since the last reading";
+
+#[test]
+fn an_applications_commits_beside_an_execution_leave_each_revision_read_incrementally() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let revisions = [
+        BASELINE,
+        ADD_TAPS,
+        (
+            "0003_kegs",
+            "CREATE TABLE kegs (id bigint PRIMARY KEY, tap_id bigint REFERENCES taps (id));\nCREATE INDEX ON kegs (tap_id);\n",
+            "DROP TABLE kegs;\n",
+        ),
+        (
+            "0004_tap_label",
+            "ALTER TABLE taps ADD COLUMN label text DEFAULT 'none';\n",
+            "ALTER TABLE taps DROP COLUMN label;\n",
+        ),
+        (
+            "0005_pours",
+            "CREATE TABLE pours (id bigserial PRIMARY KEY, keg_id bigint NOT NULL REFERENCES kegs (id), volume_ml int CHECK (volume_ml > 0));\n",
+            "DROP TABLE pours;\n",
+        ),
+    ];
+    f.submit(&t, &revisions);
+    for revision in &revisions {
+        f.approve(&t.carol, revision.0, &["dev"]);
+    }
+    let application = application_commits(&f.dev);
+    let deploy = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    drop(application);
+
+    assert_eq!(deploy.code, 0, "{deploy:#?}");
+    assert_eq!(
+        applied_ids(&f.dev),
+        revisions.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let log = f.server.log();
+    assert!(!log.contains(READ_IN_FULL_AS_WELL), "{log}");
+    assert!(!log.contains("differs from the full read"), "{log}");
+    // Every recorded fingerprint is a full read's.
+    for (n, (id, _, fingerprint)) in execution_records(&f).iter().enumerate() {
+        assert_eq!(
+            fingerprint,
+            &fingerprint_by_hand(&revisions[..=n]),
+            "{id}'s fingerprint"
+        );
+    }
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert_eq!(drift.code, 0, "{drift:#?}");
+}
+
+#[test]
+fn ddl_that_only_removes_beside_an_applications_commits_is_drift_and_stops_the_execution() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    // The index dropped beside 0003 comes from the first revision, read in
+    // full before 0003 starts: whichever reading follows the drop, the
+    // revision it reads after wrote nothing the drop touched.
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY, name text NOT NULL);\n\
+         CREATE TABLE spare (id int);\nCREATE INDEX spare_id ON spare (id);\n",
+        "DROP TABLE spare;\nDROP TABLE venues;\n",
+    );
+    let pours = (
+        "0002_pours",
+        "CREATE TABLE pours (id int);\n",
+        "DROP TABLE pours;\n",
+    );
+    let waits = ("0003_waits", WAITS.1, WAITS.2);
+    let taps = (
+        "0004_taps",
+        "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+        "DROP TABLE taps;\n",
+    );
+    f.submit(&t, &[baseline, pours, waits, taps]);
+    for id in ["0001_baseline", "0002_pours", "0003_waits", "0004_taps"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let application = application_commits(&f.dev);
+    // Deletes catalog rows and writes none.
+    let deploy = deploy_beside(&f, &t, "DROP INDEX spare_id");
+    drop(application);
+
+    assert_eq!(deploy.code, 1, "{deploy:#?}\n{}", f.server.log());
+    assert!(
+        deploy.stdout.contains("drift") && deploy.stdout.contains("spare_id"),
+        "{deploy:#?}"
+    );
+    assert_eq!(
+        applied_ids(&f.dev),
+        ["0001_baseline", "0002_pours", "0003_waits"]
+    );
+    assert!(!table_exists(&f.dev, "taps"));
+    assert!(f.server.log().contains(READ_IN_FULL_AS_WELL));
+    assert!(logged_a_change_outside(&f), "{}", f.server.log());
+}
+
 #[test]
 fn ddl_outside_schemagate_while_an_execution_s_first_revision_runs_is_drift() {
     let t = tokens();

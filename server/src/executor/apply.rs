@@ -63,7 +63,8 @@ pub(super) async fn rollback(conn: &mut PgConnection) {
 
 /// Runs the revision's SQL (up or down) and its version-row change. A
 /// transactional revision runs both in one transaction, left open for the
-/// caller to [`commit`] (or roll back): both commit at once or neither. A
+/// caller to [`commit`] (or roll back): both commit at once or neither;
+/// with `count_writes`, what it wrote to the catalogs is read as well. A
 /// non-transactional one runs statement by statement and records how far
 /// it got.
 #[allow(clippy::too_many_arguments)]
@@ -76,12 +77,21 @@ pub(super) async fn apply(
     record: &Record,
     statements: &Statements,
     version_table: bool,
+    count_writes: bool,
 ) -> Applied {
     let sql = request.action.sql(revision);
     let total = statements.count() as u32;
     if record.transactional {
-        let message = one_transaction(env, revision, request, record, sql, version_table);
-        return match run_in_one_trip(conn, message).await {
+        let message = one_transaction(
+            env,
+            revision,
+            request,
+            record,
+            sql,
+            version_table,
+            count_writes,
+        );
+        return match run_in_one_trip(conn, message, count_writes).await {
             Ok((xid, catalog_writes)) => Applied {
                 statements_run: total,
                 error: None,
@@ -137,9 +147,11 @@ pub(super) async fn apply(
 
 /// A transactional revision as one message, sent in one round trip: the
 /// transaction's start, its timeouts (local to it) and its id, the
-/// revision's SQL, then its [version-row change](version_row_change);
-/// the [catalog counters](schema::CATALOG_WRITES) are read first and last,
-/// for what the revision wrote to the catalogs.
+/// revision's SQL, then its [version-row change](version_row_change). With
+/// `count_writes`, the [catalog counters](schema::CATALOG_WRITES) are read
+/// first and last, for what the revision wrote to the catalogs; that costs
+/// a few tenths of a millisecond, spent only where it can pay off (see
+/// [`super::reading::schema_after`]).
 /// PostgreSQL skips the rest of a message at its first error, so nothing
 /// after a failing statement runs. The SQL parsed into whole statements;
 /// the line break ends a trailing comment.
@@ -156,8 +168,17 @@ fn one_transaction(
     record: &Record,
     sql: &str,
     version_table: bool,
+    count_writes: bool,
 ) -> String {
     let version_row = version_row_change(revision, request, record, version_table);
+    let (writes_at_start, writes_at_end) = if count_writes {
+        (
+            schema::CATALOG_WRITES.to_string(),
+            format!(";\nSELECT {}", schema::CATALOG_WRITES),
+        )
+    } else {
+        ("NULL::text".to_string(), String::new())
+    };
     format!(
         "BEGIN;\n\
          SELECT pg_catalog.pg_current_xact_id()::text, \
@@ -165,25 +186,25 @@ fn one_transaction(
                 pg_catalog.set_config('statement_timeout', {}, true), \
                 CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000 \
                      THEN pg_catalog.set_config('client_connection_check_interval', '1s', true) END, \
-                {writes};\n\
+                {writes_at_start};\n\
          {sql}\n;\n\
-         {version_row};\n\
-         SELECT {writes}",
+         {version_row}{writes_at_end}",
         target::literal(&env.lock_timeout),
         target::literal(&env.statement_timeout),
-        writes = schema::CATALOG_WRITES,
     )
 }
 
 /// Runs a message built by [`one_transaction`] and returns the id of the
-/// transaction it left open and what it wrote to the catalogs: the first
-/// row is the one its first `SELECT` returns and the last row its last
-/// one's, whatever rows the revision's own statements return between them.
+/// transaction it left open and, when it counts them (`count_writes`), what
+/// it wrote to the catalogs: the first row is the one its first `SELECT`
+/// returns and the last row its last one's, whatever rows the revision's
+/// own statements return between them.
 /// After an error the transaction is still open, and aborted: it is rolled
 /// back.
 async fn run_in_one_trip(
     conn: &mut PgConnection,
     message: String,
+    count_writes: bool,
 ) -> Result<(String, Option<schema::CatalogWrites>), sqlx::Error> {
     use tokio_stream::StreamExt;
     let outcome = async {
@@ -204,8 +225,8 @@ async fn run_in_one_trip(
         let (xid, writes_at_start) =
             first.ok_or_else(|| sqlx::Error::Protocol("the transaction returned no id".into()))?;
         let writes_at_end = match last {
-            Some(row) => row.try_get::<Option<String>, _>(0)?,
-            None => None,
+            Some(row) if count_writes => row.try_get::<Option<String>, _>(0)?,
+            _ => None,
         };
         let writes =
             schema::CatalogWrites::between(writes_at_start.as_deref(), writes_at_end.as_deref());

@@ -29,7 +29,7 @@ use crate::gate::{self, Lock};
 use crate::release::{self, Action, ReleaseError};
 use crate::target::{self, Target};
 use apply::{Applied, apply, commit, reset_session, rollback};
-use reading::{keep_reference, kept_reading, read_in_full, schema_after};
+use reading::{current_unless_catalogs_changed, keep_reference, kept_reading, schema_after};
 use records::{close, insert, remove_unrun, write_records};
 use revision_sql::{NextSql, RevisionSql};
 use sqlx::PgConnection;
@@ -356,15 +356,36 @@ async fn run_locked<'a>(
         // revision behind, whose schema is not read yet) committed since
         // the execution's last reading. When something did, the schema
         // behind is read first, and drift is checked against it.
+        // On a target where others commit, the catalogs' row counts may
+        // still prove that none of them changed the schema; this revision's
+        // catalog writes are then counted too, for the next proof.
+        let mut others_commit = false;
         let unchanged = match &trail.last {
-            Some(last) => target::current_unless_committed(
-                conn,
-                project,
-                &last.reading.snapshot,
-                trail.behind.as_ref().map(|behind| behind.xid.as_str()),
-            )
-            .await
-            .map_err(|e| target.failed(&e))?,
+            Some(last) => {
+                let behind = trail.behind.as_ref();
+                let committed = target::current_unless_committed(
+                    conn,
+                    project,
+                    &last.reading.snapshot,
+                    behind.map(|behind| behind.xid.as_str()),
+                )
+                .await
+                .map_err(|e| target.failed(&e))?;
+                match committed {
+                    Some(current) => Some(current),
+                    None => {
+                        others_commit = true;
+                        current_unless_catalogs_changed(
+                            conn,
+                            project,
+                            last,
+                            behind.map(|behind| (behind.xid.as_str(), behind.writes.as_ref())),
+                        )
+                        .await
+                        .map_err(|e| target.failed(&e))?
+                    }
+                }
+            }
             None => None,
         };
         if unchanged.is_none() {
@@ -503,6 +524,7 @@ async fn run_locked<'a>(
                         &record,
                         statements,
                         version_table,
+                        others_commit,
                     )
                     .instrument(tracing::info_span!(
                         "apply",
@@ -568,9 +590,11 @@ async fn run_locked<'a>(
                 trail.ahead = next_record;
                 let (applied, settled) = match (behind, read_behind) {
                     (Some(behind), Some(Ok(after))) => (applied, Some((behind.committed, after))),
-                    (Some(behind), Some(Err(why))) => {
+                    (Some(behind), Some(Err((why, before)))) => {
                         // Read it here, with nothing open beside it, and
-                        // run this revision again after it.
+                        // run this revision again after it. Read against
+                        // the reading before it, as beside the next one:
+                        // DDL committed elsewhere meanwhile is told apart.
                         tracing::info!(
                             revision = %behind.committed.revision.id,
                             error = %why,
@@ -579,7 +603,10 @@ async fn run_locked<'a>(
                         if open {
                             rollback(conn).await;
                         }
-                        let after = read_in_full(conn).await.map_err(|e| target.failed(&e))?;
+                        let after = behind
+                            .read_after(conn, before)
+                            .await
+                            .map_err(|e| target.failed(&e))?;
                         settle(db, request, progress, trail, behind.committed, after, false)
                             .await?;
                         announce(progress, &mut unannounced).await;

@@ -61,12 +61,44 @@ pub(super) async fn kept_reading(
 /// The reference an execution recorded last: the revision the target is
 /// at after it, the schema's fingerprint, the reading, how it was read and
 /// what the catalog kept of it.
+#[derive(Clone)]
 pub(super) struct Recording {
     pub(super) revision_id: String,
     pub(super) fingerprint: String,
     pub(super) reading: schema::Reading,
     pub(super) read: Read,
     pub(super) keep: drift::Keep,
+}
+
+/// The target's current revision when, although other transactions
+/// committed since the `last` reading, none of them changed a catalog the
+/// schema is read from, besides the revision `behind` (its transaction id
+/// and what it wrote, when its schema is not read yet): the catalogs'
+/// row counts prove it ([`schema::only_writer`]). `None` when they cannot:
+/// the last reading was not counted, the revision behind has no counters,
+/// or something else did change the catalogs.
+pub(super) async fn current_unless_catalogs_changed(
+    conn: &mut PgConnection,
+    project: &str,
+    last: &Recording,
+    behind: Option<(&str, Option<&schema::CatalogWrites>)>,
+) -> Result<Option<Option<target::Applied>>, sqlx::Error> {
+    let Some(rows) = &last.reading.rows else {
+        return Ok(None);
+    };
+    let (xid, writes) = match behind {
+        Some((xid, Some(writes))) => (Some(xid), Some(writes)),
+        Some((_, None)) => return Ok(None),
+        None => (None, None),
+    };
+    let snapshot = &last.reading.snapshot;
+    let Some(counted) = schema::count(conn, xid, snapshot).await? else {
+        return Ok(None);
+    };
+    if !schema::only_writer(snapshot, rows, &counted, writes) {
+        return Ok(None);
+    }
+    Ok(Some(target::current(conn, project).await?))
 }
 
 /// An execution that stopped before its last revision (the next was
@@ -202,6 +234,11 @@ pub(super) async fn schema_after(
         if alone && !last {
             return Ok(incremental);
         }
+        if !alone {
+            tracing::info!(
+                "another transaction may have changed the target's catalogs since the last reading; the schema is read in full as well"
+            );
+        }
         let full = read_in_full(conn).await?;
         if alone {
             if full.reading.snapshot == incremental.reading.snapshot {
@@ -252,7 +289,7 @@ impl After {
 /// The schema read in full, with its stamp and the catalogs' row counts
 /// (from which the next revision's reading can prove that no other
 /// transaction changed the schema).
-pub(super) async fn read_in_full(conn: &mut PgConnection) -> Result<After, sqlx::Error> {
+async fn read_in_full(conn: &mut PgConnection) -> Result<After, sqlx::Error> {
     Ok(After::of(
         schema::introspect_counted(conn).await?,
         Read::Full,

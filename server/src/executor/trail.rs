@@ -97,13 +97,15 @@ impl Reader {
     /// Reads the schema after `behind`. A reader that fails is closed at
     /// once, which ends its transaction and every lock in it (the revision
     /// beside it may be waiting for one); the next reading opens another.
+    /// The error comes with `before`, for the reading to be made again.
     pub(super) async fn read(
         &mut self,
         target: &Target,
         request: &Request,
         before: Option<Recording>,
         behind: &Behind<'_>,
-    ) -> Result<After, String> {
+    ) -> Result<After, (String, Option<Recording>)> {
+        let again = before.clone();
         let read = async {
             let mut conn = match self.conn.take() {
                 Some(conn) => conn,
@@ -137,7 +139,7 @@ impl Reader {
             }
             Err(why) => {
                 self.failures += 1;
-                Err(why)
+                Err((why, again))
             }
         }
     }
