@@ -10,6 +10,10 @@
 //! the catalogs whose rows name a relation or a global object (the
 //! columns' only for a transaction that may have changed a column in
 //! place), and hashes nothing.
+//!
+//! The same list of catalogs gives the row counts and the statistics
+//! counters that tell another transaction's DDL from its other writes
+//! ([`counts`](super::counts)).
 
 use super::incremental::Changes;
 use sqlx::postgres::types::Oid;
@@ -20,10 +24,11 @@ use sqlx::{PgConnection, Row};
 /// (`named`), can too but need not be scanned for a transaction that changed
 /// no column in place (`columns`: see
 /// [`SqlTraits::changes_columns_in_place`](super::SqlTraits::changes_columns_in_place))
-/// or are only digested (`digest`), the part's name, the catalog,
-/// the condition that leaves built-in rows out, and, for transaction `x.xid`,
-/// the relations its rows name (`touched`) and whether it wrote a schema,
-/// extension, enum or function (`global`).
+/// or are only digested (`digest`), the part's name, the catalog, its oid
+/// (fixed in every PostgreSQL version), the condition that leaves built-in
+/// rows out, and, for transaction `x.xid`, the relations its rows name
+/// (`touched`) and whether it wrote a schema, extension, enum or function
+/// (`global`). The parts are joined by `$sep`, `UNION ALL` unless given.
 ///
 /// A sequence's definition is its `pg_sequence` row, which `ALTER SEQUENCE`
 /// rewrites (PostgreSQL 15 rewrites its `pg_class` row too; the scan does
@@ -31,7 +36,7 @@ use sqlx::{PgConnection, Row};
 ///
 /// Rows of built-in objects (oid below `FirstNormalObjectId`, 16384) and
 /// system columns (attnum < 1, created and dropped with their table) cannot
-/// change by user DDL; leaving them out keeps both passes cheap. The small
+/// change by user DDL; leaving them out keeps the passes cheap. The small
 /// namespace and extension catalogs are read whole.
 macro_rules! catalogs {
     ($part:ident) => {
