@@ -44,8 +44,6 @@ struct Writes {
 /// A count of the catalogs against a snapshot before it: see [`count`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counted {
-    /// The snapshot counted in.
-    pub snapshot: String,
     pub rows: CatalogRows,
     /// Per catalog, the rows the stamp digests that the counted transaction
     /// wrote.
@@ -142,19 +140,13 @@ pub async fn count(
         .bind(horizon.to_string())
         .fetch_one(conn)
         .await?;
-    let snapshot: String = row.try_get("snapshot")?;
     let counts: Option<String> = row.try_get("counts")?;
-    Ok(counts
-        .as_deref()
-        .and_then(|counts| Counted::parse(snapshot, counts)))
+    Ok(counts.as_deref().and_then(Counted::parse))
 }
 
 impl Counted {
-    fn parse(snapshot: String, text: &str) -> Option<Counted> {
-        let mut counted = Counted {
-            snapshot,
-            ..Counted::default()
-        };
+    fn parse(text: &str) -> Option<Counted> {
+        let mut counted = Counted::default();
         for (name, values) in fields(text)? {
             let [rows, written, newer] = values.as_slice() else {
                 return None;
@@ -250,7 +242,7 @@ mod tests {
     use super::{CatalogRows, CatalogWrites, Counted, Snapshot, only_writer};
 
     fn rows(text: &str) -> CatalogRows {
-        Counted::parse(String::new(), text).map(|c| c.rows).unwrap()
+        Counted::parse(text).map(|c| c.rows).unwrap()
     }
 
     #[test]
@@ -296,7 +288,7 @@ mod tests {
             Some("class=2,1,0;attribute=7,0,0"),
         )
         .unwrap();
-        let after = |text: &str| Counted::parse("701:701:".into(), text).unwrap();
+        let after = |text: &str| Counted::parse(text).unwrap();
         // The revision alone: two tables, one changed; others committed
         // outside the catalogs.
         assert!(only_writer(

@@ -220,12 +220,11 @@ macro_rules! count_part {
 /// `xid8`; `0` for none) and transactions from `$2` on (a `xid8`), as one
 /// text `oid=rows,written,xid xid...;...` (the catalog's oid found by its
 /// name: an oid in [`CATALOG_WRITES`] that is not the catalog's matches
-/// nothing, and proves nothing), with the snapshot.
+/// nothing, and proves nothing).
 pub(super) const COUNTS: &str = concat!(
     "WITH x (xid, horizon) AS (SELECT $1::text::pg_catalog.xid8::pg_catalog.xid, \
        pg_catalog.age($2::text::pg_catalog.xid8::pg_catalog.xid)) \
-     SELECT pg_catalog.pg_current_snapshot()::text AS snapshot, \
-       string_agg(part || '=' || rows || ',' || written || ',' || coalesce(array_to_string(newer, ' '), ''), ';') AS counts \
+     SELECT string_agg(part || '=' || rows || ',' || written || ',' || coalesce(array_to_string(newer, ' '), ''), ';') AS counts \
      FROM (",
     catalogs!(count_part),
     ") AS p"
