@@ -59,7 +59,7 @@ pub enum Lock<'a> {
     /// The executor asking holds the lock, and has just read the target's
     /// `current` revision and that no transaction but that revision's
     /// committed since its last reading
-    /// ([`target::current_unless_committed`]), or changed a catalog
+    /// ([`target::current_and_committed`]), or changed a catalog
     /// ([`schema::only_writer`](crate::schema::only_writer)): the live
     /// schema is the one the revision left, which the executor has read or
     /// reads while the next one runs.

@@ -247,6 +247,19 @@ pub async fn current_unless_committed(
     snapshot: &str,
     xid: Option<&str>,
 ) -> Result<Option<Option<Applied>>, sqlx::Error> {
+    let (current, committed) = current_and_committed(conn, project, snapshot, xid).await?;
+    Ok((!committed).then_some(current))
+}
+
+/// The current revision of `project` on a target known to have the version
+/// table, and whether a transaction other than `xid` may have committed
+/// since `snapshot`, in one round trip.
+pub async fn current_and_committed(
+    conn: &mut PgConnection,
+    project: &str,
+    snapshot: &str,
+    xid: Option<&str>,
+) -> Result<(Option<Applied>, bool), sqlx::Error> {
     let row = sqlx::query(concat!(
         "SELECT c.committed, r.id, r.checksum, r.sequence FROM (",
         committed_since!(),
@@ -258,9 +271,6 @@ pub async fn current_unless_committed(
     .bind(project)
     .fetch_one(conn)
     .await?;
-    if row.try_get::<bool, _>(0)? {
-        return Ok(None);
-    }
     let current = match row.try_get::<Option<String>, _>(1)? {
         Some(id) => Some(Applied {
             id,
@@ -269,7 +279,7 @@ pub async fn current_unless_committed(
         }),
         None => None,
     };
-    Ok(Some(current))
+    Ok((current, row.try_get::<bool, _>(0)?))
 }
 
 /// How a revision came to be on the target, for its version row.

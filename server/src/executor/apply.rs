@@ -173,11 +173,11 @@ fn one_transaction(
     let version_row = version_row_change(revision, request, record, version_table);
     let (writes_at_start, writes_at_end) = if count_writes {
         (
-            schema::CATALOG_WRITES.to_string(),
+            schema::CATALOG_WRITES,
             format!(";\nSELECT {}", schema::CATALOG_WRITES),
         )
     } else {
-        ("NULL::text".to_string(), String::new())
+        ("NULL::text", String::new())
     };
     format!(
         "BEGIN;\n\

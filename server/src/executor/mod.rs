@@ -29,7 +29,7 @@ use crate::gate::{self, Lock};
 use crate::release::{self, Action, ReleaseError};
 use crate::target::{self, Target};
 use apply::{Applied, apply, commit, reset_session, rollback};
-use reading::{current_unless_catalogs_changed, keep_reference, kept_reading, schema_after};
+use reading::{catalogs_unchanged_since, keep_reference, kept_reading, schema_after};
 use records::{close, insert, remove_unrun, write_records};
 use revision_sql::{NextSql, RevisionSql};
 use sqlx::PgConnection;
@@ -352,18 +352,18 @@ async fn run_locked<'a>(
         };
 
         // After a revision of this execution, one round trip tells the gate
-        // the target's current revision and that nothing else (besides the
-        // revision behind, whose schema is not read yet) committed since
-        // the execution's last reading. When something did, the schema
-        // behind is read first, and drift is checked against it.
-        // On a target where others commit, the catalogs' row counts may
-        // still prove that none of them changed the schema; this revision's
-        // catalog writes are then counted too, for the next proof.
+        // the target's current revision and whether anything else (besides
+        // the revision behind, whose schema is not read yet) committed since
+        // the execution's last reading. When something did, the catalogs'
+        // row counts may still prove that none of it changed the schema (and
+        // this revision's catalog writes are counted, for the next proof);
+        // otherwise the schema behind is read first, and drift is checked
+        // against it.
         let mut others_commit = false;
         let unchanged = match &trail.last {
             Some(last) => {
                 let behind = trail.behind.as_ref();
-                let committed = target::current_unless_committed(
+                let (current, committed) = target::current_and_committed(
                     conn,
                     project,
                     &last.reading.snapshot,
@@ -371,20 +371,16 @@ async fn run_locked<'a>(
                 )
                 .await
                 .map_err(|e| target.failed(&e))?;
-                match committed {
-                    Some(current) => Some(current),
-                    None => {
-                        others_commit = true;
-                        current_unless_catalogs_changed(
-                            conn,
-                            project,
-                            last,
-                            behind.map(|behind| (behind.xid.as_str(), behind.writes.as_ref())),
-                        )
-                        .await
-                        .map_err(|e| target.failed(&e))?
-                    }
-                }
+                others_commit = committed;
+                let unchanged = !committed
+                    || catalogs_unchanged_since(
+                        conn,
+                        last,
+                        behind.map(|behind| (behind.xid.as_str(), behind.writes.as_ref())),
+                    )
+                    .await
+                    .map_err(|e| target.failed(&e))?;
+                unchanged.then_some(current)
             }
             None => None,
         };

@@ -70,35 +70,31 @@ pub(super) struct Recording {
     pub(super) keep: drift::Keep,
 }
 
-/// The target's current revision when, although other transactions
-/// committed since the `last` reading, none of them changed a catalog the
-/// schema is read from, besides the revision `behind` (its transaction id
-/// and what it wrote, when its schema is not read yet): the catalogs'
-/// row counts prove it ([`schema::only_writer`]). `None` when they cannot:
-/// the last reading was not counted, the revision behind has no counters,
-/// or something else did change the catalogs.
-pub(super) async fn current_unless_catalogs_changed(
+/// Whether, although other transactions committed since the `last`
+/// reading, none of them changed a catalog the schema is read from, besides
+/// the revision `behind` (its transaction id and what it wrote, when its
+/// schema is not read yet): the catalogs' row counts prove it
+/// ([`schema::only_writer`]). `false` when they cannot: the last reading
+/// was not counted, the revision behind has no counters, or something else
+/// did change the catalogs.
+pub(super) async fn catalogs_unchanged_since(
     conn: &mut PgConnection,
-    project: &str,
     last: &Recording,
     behind: Option<(&str, Option<&schema::CatalogWrites>)>,
-) -> Result<Option<Option<target::Applied>>, sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let Some(rows) = &last.reading.rows else {
-        return Ok(None);
+        return Ok(false);
     };
     let (xid, writes) = match behind {
         Some((xid, Some(writes))) => (Some(xid), Some(writes)),
-        Some((_, None)) => return Ok(None),
+        Some((_, None)) => return Ok(false),
         None => (None, None),
     };
     let snapshot = &last.reading.snapshot;
-    let Some(counted) = schema::count(conn, xid, snapshot).await? else {
-        return Ok(None);
-    };
-    if !schema::only_writer(snapshot, rows, &counted, writes) {
-        return Ok(None);
-    }
-    Ok(Some(target::current(conn, project).await?))
+    Ok(match schema::count(conn, xid, snapshot).await? {
+        Some(counted) => schema::only_writer(snapshot, rows, &counted, writes),
+        None => false,
+    })
 }
 
 /// An execution that stopped before its last revision (the next was
