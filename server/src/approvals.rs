@@ -427,7 +427,8 @@ pub struct Evaluation {
 }
 
 /// Evaluates the matrix for `action` on `revision` in `env` from the
-/// decisions that still count.
+/// decisions that still count (and the approvals a rollback used up, which
+/// the reason names).
 pub async fn evaluate(
     db: &Db,
     policy: &Policy,
@@ -438,7 +439,7 @@ pub async fn evaluate(
     let rows = sqlx::query(concat!(
         select_approvals!(),
         " WHERE project = $1 AND revision_id = $2 AND environment = $3 AND action = $4 \
-          AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL ORDER BY created_at_ms, id"
+          AND revoked_at_ms IS NULL ORDER BY created_at_ms, id"
     ))
     .bind(&revision.project)
     .bind(&revision.id)
@@ -450,7 +451,8 @@ pub async fn evaluate(
     Ok(judge(policy, env, revision, action, &decisions))
 }
 
-/// The matrix rule itself, over the active decisions.
+/// The matrix rule itself, over the decisions not revoked; those a rollback
+/// used up count only towards the reason.
 pub fn judge(
     policy: &Policy,
     env: &Environment,
@@ -458,14 +460,24 @@ pub fn judge(
     action: Action,
     decisions: &[Approval],
 ) -> Evaluation {
-    let (current, void): (Vec<&Approval>, Vec<&Approval>) =
-        decisions.iter().partition(|a| counts(a, revision, policy));
-    let void_note = match void.len() {
+    let (used, unused): (Vec<&Approval>, Vec<&Approval>) =
+        decisions.iter().partition(|a| a.consumed);
+    let (current, void): (Vec<&Approval>, Vec<&Approval>) = unused
+        .into_iter()
+        .partition(|a| counts(a, revision, policy));
+    let mut void_note = match void.len() {
         0 => String::new(),
         n => {
             format!("; {n} earlier decision(s) void: given for another checksum or policy version")
         }
     };
+    match used.iter().filter(|a| a.kind == "approve").count() {
+        0 => {}
+        n => void_note.push_str(&format!(
+            "; {n} earlier approval(s) used up by a rollback of this revision on {}, so it needs fresh ones",
+            env.name
+        )),
+    }
     if let Some(reject) = current.iter().find(|a| a.kind == "reject") {
         return Evaluation {
             satisfied: false,
@@ -561,9 +573,13 @@ fn action_noun(action: Action, revision: &Revision) -> String {
     }
 }
 
-/// Marks the rollback approvals of a revision as used once the rollback ran,
-/// so rolling the same revision back again needs fresh sign-off.
-pub async fn consume_rollback(
+/// Marks a revision's decisions on `environment` as used once its rollback
+/// ran: the rollback decisions, so rolling it back again needs fresh
+/// sign-off, and the approvals to apply it, so it does not go out again on
+/// the approvals given before the rollback (the next deploy of the
+/// environment would otherwise run it again at once). Rejections to apply
+/// it keep blocking.
+pub async fn use_up_after_rollback(
     conn: &mut AnyConnection,
     project: &str,
     revision_id: &str,
@@ -571,7 +587,8 @@ pub async fn consume_rollback(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND revision_id = $3 \
-         AND environment = $4 AND action = 'rollback' AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL",
+         AND environment = $4 AND (action = 'rollback' OR (action = 'apply' AND kind = 'approve')) \
+         AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL",
     )
     .bind(now_ms())
     .bind(project)

@@ -401,9 +401,20 @@ fn developer_drill_create_lint_submit_approve_deploy_roll_back_deploy_again() {
     let pending = status["pending"].as_array().unwrap();
     assert_eq!(pending.len(), 1, "{status:#}");
     assert_eq!(pending[0]["revision_id"], "0004_add_venue_capacity");
-    // The rollback approval was used up; the apply approval still stands.
-    assert_eq!(pending[0]["gate"]["open"], true, "{status:#}");
+    // The rollback used up its own approval and the approval to apply the
+    // revision: it goes out again only on a fresh one.
+    assert_eq!(pending[0]["gate"]["open"], false, "{status:#}");
+    let refused = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused
+            .stdout
+            .contains("used up by a rollback of this revision on dev"),
+        "{refused:#?}"
+    );
+    assert_eq!(query_i64(&f.dev, column), 0);
 
+    f.approve(&t.carol, "0004_add_venue_capacity", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert_eq!(query_i64(&f.dev, column), 1);
     assert_eq!(applied(&f.dev), 4);

@@ -1285,7 +1285,7 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
 }
 
 #[test]
-fn rollback_needs_its_own_approvals_and_runs_the_down_sql() {
+fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_to_apply() {
     let t = tokens();
     let f = Fixture::start(|p| p);
     f.submit(&t, &[BASELINE, ADD_TAPS]);
@@ -1314,11 +1314,30 @@ fn rollback_needs_its_own_approvals_and_runs_the_down_sql() {
             .contains("no drift")
     );
 
-    // Deploy again; a second rollback needs fresh approval.
+    // The rollback used up the approvals to apply it as well: the next
+    // deploy does not run it again until someone approves it again.
+    let redeploy = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(redeploy.code, 1, "{redeploy:#?}");
+    assert!(
+        redeploy
+            .stdout
+            .contains("1 earlier approval(s) used up by a rollback of this revision on dev"),
+        "{redeploy:#?}"
+    );
+    assert!(!table_exists(&f.dev, "taps"));
+    f.approve(&t.carol, "0002_add_taps", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(table_exists(&f.dev, "taps"));
+
+    // A second rollback needs fresh rollback approval.
     let again = f.run(&t.erin, &["rollback", "--env", "dev"]);
     assert_eq!(again.code, 1, "{again:#?}");
+    assert!(
+        again
+            .stdout
+            .contains("1 earlier approval(s) used up by a rollback"),
+        "{again:#?}"
+    );
     assert!(table_exists(&f.dev, "taps"));
 }
 

@@ -171,7 +171,7 @@ async fn write_finished_in(
         )
         .await?;
         if record.action == "rollback" {
-            approvals::consume_rollback(
+            approvals::use_up_after_rollback(
                 &mut *tx,
                 &record.project,
                 &revision.id,
