@@ -363,17 +363,27 @@ async fn promotion(
             reason: format!("{} is the first environment in promotion order", env.name),
         });
     };
-    let ran: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM executions WHERE project = $1 AND environment = $2 AND revision_id = $3 \
-         AND state = 'succeeded' AND action IN ('apply', 'stamp') ORDER BY started_at_ms DESC LIMIT 1",
+    // The last run of the revision there decides: one rolled back since
+    // it ran has not proved itself on the previous environment.
+    let last: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, action FROM executions WHERE project = $1 AND environment = $2 AND revision_id = $3 \
+         AND state = 'succeeded' AND action IN ('apply', 'stamp', 'rollback') ORDER BY started_at_ms DESC, id DESC LIMIT 1",
     )
     .bind(&revision.project)
     .bind(&previous.name)
     .bind(&revision.id)
     .fetch_optional(&db.pool)
     .await?;
-    Ok(match ran {
-        Some(id) => Condition {
+    Ok(match last {
+        Some((id, action)) if action == "rollback" => Condition {
+            name: "promotion",
+            passed: false,
+            reason: format!(
+                "{} was rolled back on {} (execution {id}) after it ran there; run it on {} again first",
+                revision.id, previous.name, previous.name
+            ),
+        },
+        Some((id, _)) => Condition {
             name: "promotion",
             passed: true,
             reason: format!("ran on {} first (execution {id})", previous.name),

@@ -1342,6 +1342,46 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
 }
 
 #[test]
+fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_runs_there_again() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    for id in ["0001_baseline", "0002_add_taps"] {
+        f.approve(&t.carol, id, &["dev", "ci", "pilot"]);
+    }
+    f.deploy(&t.erin, &["dev", "ci"]);
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "pilot", "--to", "0001_baseline"],
+    )
+    .ok();
+    f.run(
+        &t.dave,
+        &["approve", "0002_add_taps", "--env", "ci", "--rollback"],
+    )
+    .ok();
+    f.run(&t.erin, &["rollback", "--env", "ci"]).ok();
+    assert!(!table_exists(&f.ci, "taps"));
+
+    // It ran on ci, but was rolled back there since: pilot refuses it.
+    let gate = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "pilot"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(
+        gate.stdout
+            .contains("0002_add_taps was rolled back on ci (execution"),
+        "{gate:#?}"
+    );
+    let refused = f.run(&t.erin, &["deploy", "--env", "pilot"]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(!table_exists(&f.pilot, "taps"));
+
+    // Approved and run on ci again, it goes on to pilot.
+    f.approve(&t.carol, "0002_add_taps", &["ci"]);
+    f.deploy(&t.erin, &["ci", "pilot"]);
+    assert!(table_exists(&f.pilot, "taps"));
+}
+
+#[test]
 fn target_credentials_appear_in_no_response_log_or_error() {
     let t = tokens();
     const SECRET: &str = "Sup3rSecretPassw0rd";
