@@ -465,7 +465,7 @@ pub fn judge(
     let (current, void): (Vec<&Approval>, Vec<&Approval>) = unused
         .into_iter()
         .partition(|a| counts(a, revision, policy));
-    let mut void_note = match void.len() {
+    let mut notes = match void.len() {
         0 => String::new(),
         n => {
             format!("; {n} earlier decision(s) void: given for another checksum or policy version")
@@ -473,7 +473,7 @@ pub fn judge(
     };
     match used.iter().filter(|a| a.kind == "approve").count() {
         0 => {}
-        n => void_note.push_str(&format!(
+        n => notes.push_str(&format!(
             "; {n} earlier approval(s) used up by a rollback of this revision on {}, so it needs fresh ones",
             env.name
         )),
@@ -512,7 +512,7 @@ pub fn judge(
             Evaluation {
                 satisfied: given >= *count,
                 reason: format!(
-                    "{given} of {count} {} approval(s) from {} for {}{who}{}{void_note}",
+                    "{given} of {count} {} approval(s) from {} for {}{who}{}{notes}",
                     action_noun(action, revision),
                     roles.join(" or "),
                     env.name,
@@ -553,7 +553,7 @@ pub fn judge(
             Evaluation {
                 satisfied,
                 reason: format!(
-                    "{} is forbidden by the matrix on {}; emergency path: {}/{} admin and {}/{} approver approvals with a written reason{void_note}",
+                    "{} is forbidden by the matrix on {}; emergency path: {}/{} admin and {}/{} approver approvals with a written reason{notes}",
                     action_noun(action, revision),
                     env.name,
                     admins.len(),
@@ -578,22 +578,25 @@ fn action_noun(action: Action, revision: &Revision) -> String {
 /// sign-off, and the approvals to apply it, so it does not go out again on
 /// the approvals given before the rollback (the next deploy of the
 /// environment would otherwise run it again at once). Rejections to apply
-/// it keep blocking.
+/// it keep blocking, and decisions given after the rollback started
+/// (`started_at_ms`) stand.
 pub async fn use_up_after_rollback(
     conn: &mut AnyConnection,
     project: &str,
     revision_id: &str,
     environment: &str,
+    started_at_ms: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND revision_id = $3 \
          AND environment = $4 AND (action = 'rollback' OR (action = 'apply' AND kind = 'approve')) \
-         AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL",
+         AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL AND created_at_ms <= $5",
     )
     .bind(now_ms())
     .bind(project)
     .bind(revision_id)
     .bind(environment)
+    .bind(started_at_ms)
     .execute(&mut *conn)
     .await?;
     Ok(())

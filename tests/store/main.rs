@@ -1,6 +1,7 @@
 //! The catalog store suite, run unchanged against the embedded SQLite file and
 //! a real PostgreSQL database: both backends must behave identically.
 
+mod approvals;
 mod drift;
 mod fleet_writer;
 mod schema;
@@ -48,6 +49,7 @@ async fn suite(db: &Db) {
     concurrent_submits_on_one_parent_yield_one_child(db).await;
     fleet_reports_are_checked_stored_and_bounded(db).await;
     reads_beside_a_write_see_the_last_commit(db).await;
+    approvals::a_rollback_uses_up_the_approvals_given_before_it_started(db).await;
 }
 
 /// The executor reads the next gate's catalog conditions while it writes

@@ -176,6 +176,7 @@ async fn write_finished_in(
                 &record.project,
                 &revision.id,
                 &record.environment,
+                record.started_at_ms,
             )
             .await?;
         }

@@ -1,0 +1,126 @@
+//! Approvals a rollback uses up, on either catalog backend.
+
+use schemagate_server::approvals::{self, Decision};
+use schemagate_server::auth::{Caller, Role};
+use schemagate_server::catalog::{self, NewRevision};
+use schemagate_server::config::Policy;
+use schemagate_server::db::{Db, now_ms};
+use schemagate_server::release::Action;
+
+const PROJECT: &str = "rollback-approvals";
+
+fn caller(subject: &str) -> Caller {
+    Caller {
+        subject: subject.into(),
+        roles: vec![Role::Approver],
+        controller_id: None,
+    }
+}
+
+async fn decide(db: &Db, policy: &Policy, who: &str, action: Action, approve: bool) {
+    approvals::decide(
+        db,
+        policy,
+        &caller(who),
+        &Decision {
+            project: PROJECT,
+            revision_id: "0001_base",
+            environment: "dev",
+            action,
+            approve,
+            reason: if approve { "" } else { "not again" },
+            comment: "",
+        },
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{who} decides on {}: {err}", action.as_str()));
+}
+
+/// A rollback that ran uses up the approvals to roll back and to apply that
+/// were given before it started; a decision given after it started, and a
+/// rejection, stand.
+pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/schemagate.toml"
+    ))
+    .expect("example policy");
+    let policy = Policy::parse("schemagate.toml", &source).expect("example policy parses");
+    let (revision, _) = catalog::submit(
+        db,
+        "alice",
+        NewRevision {
+            project: PROJECT.into(),
+            id: "0001_base".into(),
+            parent_id: String::new(),
+            up_sql: "CREATE TABLE base (id bigint PRIMARY KEY);".into(),
+            down_sql: "DROP TABLE base;".into(),
+            description: "a baseline".into(),
+        },
+    )
+    .await
+    .expect("submit");
+    let dev = policy.environment("dev").expect("dev");
+
+    decide(db, &policy, "carol", Action::Apply, true).await;
+    decide(db, &policy, "dave", Action::Rollback, true).await;
+    let started = now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    decide(db, &policy, "dave", Action::Apply, true).await;
+
+    let mut conn = db.pool.acquire().await.expect("connection");
+    approvals::use_up_after_rollback(&mut conn, PROJECT, "0001_base", "dev", started)
+        .await
+        .expect("use up");
+    drop(conn);
+
+    let apply = approvals::evaluate(db, &policy, dev, &revision, Action::Apply)
+        .await
+        .expect("evaluate apply");
+    assert!(apply.satisfied, "{apply:?}");
+    assert!(apply.reason.contains("(dave)"), "{apply:?}");
+    assert!(
+        apply
+            .reason
+            .contains("1 earlier approval(s) used up by a rollback of this revision on dev"),
+        "{apply:?}"
+    );
+    let rollback = approvals::evaluate(db, &policy, dev, &revision, Action::Rollback)
+        .await
+        .expect("evaluate rollback");
+    assert!(!rollback.satisfied, "{rollback:?}");
+    assert!(
+        rollback.reason.contains("used up by a rollback"),
+        "{rollback:?}"
+    );
+
+    // A rejection is not used up: it still blocks after the next rollback.
+    decide(db, &policy, "frank", Action::Apply, false).await;
+    let mut conn = db.pool.acquire().await.expect("connection");
+    approvals::use_up_after_rollback(&mut conn, PROJECT, "0001_base", "dev", now_ms())
+        .await
+        .expect("use up");
+    drop(conn);
+    let apply = approvals::evaluate(db, &policy, dev, &revision, Action::Apply)
+        .await
+        .expect("evaluate apply");
+    assert!(!apply.satisfied, "{apply:?}");
+    assert!(apply.reason.contains("rejected by frank"), "{apply:?}");
+    let listed = approvals::list(db, &policy, PROJECT, "0001_base", Some("dev"))
+        .await
+        .expect("list");
+    let consumed: Vec<(&str, &str, &str)> = listed
+        .iter()
+        .filter(|a| a.consumed)
+        .map(|a| (a.approver.as_str(), a.action.as_str(), a.kind.as_str()))
+        .collect();
+    assert_eq!(
+        consumed,
+        [
+            ("carol", "apply", "approve"),
+            ("dave", "rollback", "approve"),
+            ("dave", "apply", "approve"),
+        ],
+        "{listed:#?}"
+    );
+}
