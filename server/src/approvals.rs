@@ -474,7 +474,7 @@ pub fn judge(
     match used.iter().filter(|a| a.kind == "approve").count() {
         0 => {}
         n => notes.push_str(&format!(
-            "; {n} earlier approval(s) used up by a rollback of this revision on {}, so it needs fresh ones",
+            "; {n} earlier approval(s) used up by a rollback or restore on {}, so it needs fresh ones",
             env.name
         )),
     }
@@ -571,6 +571,36 @@ fn action_noun(action: Action, revision: &Revision) -> String {
         Action::Apply => format!("{} revision", revision.risk.as_str()),
         Action::Rollback => "rollback".to_string(),
     }
+}
+
+/// Marks the approvals to apply every revision after the one at sequence
+/// `restored_sequence` on `environment` as used, once a target restored
+/// from a backup was recorded at that revision: the revisions the restore
+/// took off the target go out again only on fresh sign-off, and so do
+/// those that were still pending there, whose approvals were given for a
+/// target the restore changed. Approvals given after `started_at_ms`, and
+/// rejections, stand.
+pub async fn use_up_after_restore(
+    conn: &mut AnyConnection,
+    project: &str,
+    environment: &str,
+    restored_sequence: i64,
+    started_at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND environment = $3 \
+         AND action = 'apply' AND kind = 'approve' AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL \
+         AND created_at_ms <= $4 \
+         AND revision_id IN (SELECT id FROM revisions WHERE project = $2 AND sequence > $5)",
+    )
+    .bind(now_ms())
+    .bind(project)
+    .bind(environment)
+    .bind(started_at_ms)
+    .bind(restored_sequence)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks a revision's decisions on `environment` as used once its rollback

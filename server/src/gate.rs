@@ -363,19 +363,25 @@ async fn promotion(
             reason: format!("{} is the first environment in promotion order", env.name),
         });
     };
-    // The last run of the revision there decides: one rolled back since
-    // it ran has not proved itself on the previous environment.
-    let last: Option<(String, String)> = sqlx::query_as(
-        "SELECT id, action FROM executions WHERE project = $1 AND environment = $2 AND revision_id = $3 \
-         AND state = 'succeeded' AND action IN ('apply', 'stamp', 'rollback') ORDER BY started_at_ms DESC, id DESC LIMIT 1",
+    // The last execution there that put the revision on the target or took
+    // it off decides: a rollback of it, or a stamp at an earlier revision
+    // (a restore), leaves it unproved on the previous environment.
+    let last: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT e.id, e.action, e.revision_id FROM executions e \
+         JOIN revisions r ON r.project = e.project AND r.id = e.revision_id \
+         WHERE e.project = $1 AND e.environment = $2 AND e.state = 'succeeded' \
+           AND ((e.revision_id = $3 AND e.action IN ('apply', 'stamp', 'rollback')) \
+             OR (e.action = 'stamp' AND r.sequence < $4)) \
+         ORDER BY e.started_at_ms DESC, e.id DESC LIMIT 1",
     )
     .bind(&revision.project)
     .bind(&previous.name)
     .bind(&revision.id)
+    .bind(revision.sequence)
     .fetch_optional(&db.pool)
     .await?;
     Ok(match last {
-        Some((id, action)) if action == "rollback" => Condition {
+        Some((id, action, _)) if action == "rollback" => Condition {
             name: "promotion",
             passed: false,
             reason: format!(
@@ -383,7 +389,15 @@ async fn promotion(
                 revision.id, previous.name, previous.name
             ),
         },
-        Some((id, _)) => Condition {
+        Some((id, _, stamped)) if stamped != revision.id => Condition {
+            name: "promotion",
+            passed: false,
+            reason: format!(
+                "{} has not run on {} since its target was recorded at the earlier {stamped} (execution {id}: a restored backup or a new database); run it on {} first",
+                revision.id, previous.name, previous.name
+            ),
+        },
+        Some((id, _, _)) => Condition {
             name: "promotion",
             passed: true,
             reason: format!("ran on {} first (execution {id})", previous.name),

@@ -234,6 +234,16 @@ async fn stamp_inner(
             drift::Keep::Schema,
         )
         .await?;
+        if request.restored {
+            approvals::use_up_after_restore(
+                &mut catalog_tx,
+                &revision.project,
+                &env.name,
+                revision.sequence,
+                record.started_at_ms,
+            )
+            .await?;
+        }
         audit::append(
             db,
             &mut catalog_tx,

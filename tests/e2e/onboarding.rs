@@ -409,7 +409,7 @@ fn developer_drill_create_lint_submit_approve_deploy_roll_back_deploy_again() {
     assert!(
         refused
             .stdout
-            .contains("used up by a rollback of this revision on dev"),
+            .contains("used up by a rollback or restore on dev"),
         "{refused:#?}"
     );
     assert_eq!(query_i64(&f.dev, column), 0);

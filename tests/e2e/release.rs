@@ -1321,7 +1321,7 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
     assert!(
         redeploy
             .stdout
-            .contains("1 earlier approval(s) used up by a rollback of this revision on dev"),
+            .contains("1 earlier approval(s) used up by a rollback or restore on dev"),
         "{redeploy:#?}"
     );
     assert!(!table_exists(&f.dev, "taps"));
@@ -1376,6 +1376,75 @@ fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_r
     assert!(!table_exists(&f.pilot, "taps"));
 
     // Approved and run on ci again, it goes on to pilot.
+    f.approve(&t.carol, "0002_add_taps", &["ci"]);
+    f.deploy(&t.erin, &["ci", "pilot"]);
+    assert!(table_exists(&f.pilot, "taps"));
+}
+
+#[test]
+fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotion() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    for id in ["0001_baseline", "0002_add_taps"] {
+        f.approve(&t.carol, id, &["dev", "ci", "pilot"]);
+    }
+    f.deploy(&t.erin, &["dev", "ci"]);
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "pilot", "--to", "0001_baseline"],
+    )
+    .ok();
+
+    // ci restored from a backup taken before 0002_add_taps: the dump brings
+    // back the schema and the version table of 0001_baseline.
+    execute(
+        &f.ci,
+        "DROP TABLE taps; DELETE FROM schemagate.applied_revisions WHERE id = '0002_add_taps'",
+    );
+    f.run(
+        &t.erin,
+        &[
+            "stamp",
+            "--env",
+            "ci",
+            "--revision",
+            "0001_baseline",
+            "--restored",
+        ],
+    )
+    .ok();
+
+    let gate = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "pilot"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(
+        gate.stdout.contains(
+            "0002_add_taps has not run on ci since its target was recorded at the earlier 0001_baseline"
+        ),
+        "{gate:#?}"
+    );
+    let on_ci = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "ci"]);
+    assert_eq!(on_ci.code, 1, "{on_ci:#?}");
+    assert!(
+        on_ci
+            .stdout
+            .contains("1 earlier approval(s) used up by a rollback or restore on ci"),
+        "{on_ci:#?}"
+    );
+    // dev was not restored: its approvals and its target are as they were.
+    assert!(table_exists(&f.dev, "taps"));
+    let on_dev = f
+        .run(
+            &t.erin,
+            &["--json", "approvals", "0002_add_taps", "--env", "dev"],
+        )
+        .json();
+    let decisions = on_dev.as_array().expect("a list of decisions");
+    assert!(
+        !decisions.is_empty() && decisions.iter().all(|a| a["valid"] == true),
+        "{on_dev:#}"
+    );
+
     f.approve(&t.carol, "0002_add_taps", &["ci"]);
     f.deploy(&t.erin, &["ci", "pilot"]);
     assert!(table_exists(&f.pilot, "taps"));

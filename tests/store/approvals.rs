@@ -18,13 +18,24 @@ fn caller(subject: &str) -> Caller {
 }
 
 async fn decide(db: &Db, policy: &Policy, who: &str, action: Action, approve: bool) {
+    decide_on(db, policy, "0001_base", who, action, approve).await;
+}
+
+async fn decide_on(
+    db: &Db,
+    policy: &Policy,
+    revision_id: &str,
+    who: &str,
+    action: Action,
+    approve: bool,
+) {
     approvals::decide(
         db,
         policy,
         &caller(who),
         &Decision {
             project: PROJECT,
-            revision_id: "0001_base",
+            revision_id,
             environment: "dev",
             action,
             approve,
@@ -82,7 +93,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
     assert!(
         apply
             .reason
-            .contains("1 earlier approval(s) used up by a rollback of this revision on dev"),
+            .contains("1 earlier approval(s) used up by a rollback or restore on dev"),
         "{apply:?}"
     );
     let rollback = approvals::evaluate(db, &policy, dev, &revision, Action::Rollback)
@@ -122,5 +133,66 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
             ("dave", "apply", "approve"),
         ],
         "{listed:#?}"
+    );
+
+    // A restore recorded at the base uses up the approvals to apply every
+    // later revision on that environment, given before the stamp started,
+    // and leaves the base's and other environments' alone.
+    let (later, _) = catalog::submit(
+        db,
+        "alice",
+        NewRevision {
+            project: PROJECT.into(),
+            id: "0002_more".into(),
+            parent_id: "0001_base".into(),
+            up_sql: "CREATE TABLE more (id bigint PRIMARY KEY);".into(),
+            down_sql: "DROP TABLE more;".into(),
+            description: "a second revision".into(),
+        },
+    )
+    .await
+    .expect("submit");
+    decide_on(db, &policy, "0002_more", "carol", Action::Apply, true).await;
+    let ci = policy.environment("ci").expect("ci");
+    let mut conn = db.pool.acquire().await.expect("connection");
+    sqlx::query(
+        "UPDATE approvals SET environment = 'ci' WHERE project = $1 AND revision_id = '0002_more'",
+    )
+    .bind(PROJECT)
+    .execute(&mut *conn)
+    .await
+    .expect("move the approval to ci");
+    drop(conn);
+    decide_on(db, &policy, "0002_more", "carol", Action::Apply, true).await;
+    decide(db, &policy, "grace", Action::Apply, true).await;
+    let restored_at = now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    decide_on(db, &policy, "0002_more", "dave", Action::Apply, true).await;
+    let base_before = approvals::list(db, &policy, PROJECT, "0001_base", None)
+        .await
+        .expect("list");
+    let mut conn = db.pool.acquire().await.expect("connection");
+    approvals::use_up_after_restore(&mut conn, PROJECT, "dev", revision.sequence, restored_at)
+        .await
+        .expect("use up");
+    drop(conn);
+    let on_dev = approvals::list(db, &policy, PROJECT, "0002_more", Some("dev"))
+        .await
+        .expect("list");
+    let used: Vec<(&str, bool)> = on_dev
+        .iter()
+        .map(|a| (a.approver.as_str(), a.consumed))
+        .collect();
+    assert_eq!(used, [("carol", true), ("dave", false)], "{on_dev:#?}");
+    let on_ci = approvals::evaluate(db, &policy, ci, &later, Action::Apply)
+        .await
+        .expect("evaluate on ci");
+    assert!(on_ci.satisfied, "{on_ci:?}");
+    let base = approvals::list(db, &policy, PROJECT, "0001_base", None)
+        .await
+        .expect("list");
+    assert_eq!(
+        base, base_before,
+        "the restored revision's own decisions stand"
     );
 }

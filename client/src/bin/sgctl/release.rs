@@ -63,7 +63,7 @@ pub enum Command {
     },
     /// List the approvals and rejections of a revision, revoked and voided ones included.
     #[command(
-        after_help = "VALID is no once the revision's checksum or the policy changed since the approval was given: it no longer counts.\n\nExample:\n  sgctl approvals 0002_add_kegs --env pilot"
+        after_help = "VALID is no once the decision no longer counts: the revision's checksum or the policy changed since it was given, or a rollback or a restore of the environment used it up.\n\nExample:\n  sgctl approvals 0002_add_kegs --env pilot"
     )]
     Approvals {
         /// Revision id.
