@@ -1316,36 +1316,24 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
 
     // The rollback used up the approvals to apply it as well: the next
     // deploy does not run it again until someone approves it again.
-    let redeploy = f.run(&t.erin, &["deploy", "--env", "dev"]);
-    assert_eq!(redeploy.code, 1, "{redeploy:#?}");
-    assert!(
-        redeploy
-            .stdout
-            .contains("1 earlier approval(s) used up by a rollback or restore on dev"),
-        "{redeploy:#?}"
-    );
+    f.run(&t.erin, &["deploy", "--env", "dev"])
+        .refused("1 earlier approval(s) used up by a rollback or restore on dev");
     assert!(!table_exists(&f.dev, "taps"));
     f.approve(&t.carol, "0002_add_taps", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(table_exists(&f.dev, "taps"));
 
     // A second rollback needs fresh rollback approval.
-    let again = f.run(&t.erin, &["rollback", "--env", "dev"]);
-    assert_eq!(again.code, 1, "{again:#?}");
-    assert!(
-        again
-            .stdout
-            .contains("1 earlier approval(s) used up by a rollback"),
-        "{again:#?}"
-    );
+    f.run(&t.erin, &["rollback", "--env", "dev"])
+        .refused("1 earlier approval(s) used up by a rollback");
     assert!(table_exists(&f.dev, "taps"));
 }
 
-#[test]
-fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_runs_there_again() {
-    let t = tokens();
+/// Both revisions on dev and ci, pilot at the baseline: `0002_add_taps`
+/// waits for pilot.
+fn taps_on_dev_and_ci_not_yet_on_pilot(t: &Tokens) -> Fixture {
     let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, ADD_TAPS]);
+    f.submit(t, &[BASELINE, ADD_TAPS]);
     for id in ["0001_baseline", "0002_add_taps"] {
         f.approve(&t.carol, id, &["dev", "ci", "pilot"]);
     }
@@ -1355,6 +1343,27 @@ fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_r
         &["deploy", "--env", "pilot", "--to", "0001_baseline"],
     )
     .ok();
+    f
+}
+
+/// `0002_add_taps`, taken off ci, is refused on pilot; approved and run on
+/// ci again, it goes on to pilot.
+fn taps_reach_pilot_only_after_ci_again(f: &Fixture, t: &Tokens, why: &str) {
+    f.run(&t.erin, &["gate", "0002_add_taps", "--env", "pilot"])
+        .refused(why);
+    f.run(&t.erin, &["deploy", "--env", "pilot"]).refused(why);
+    assert!(!table_exists(&f.pilot, "taps"));
+    f.run(&t.erin, &["gate", "0002_add_taps", "--env", "ci"])
+        .refused("1 earlier approval(s) used up by a rollback or restore on ci");
+    f.approve(&t.carol, "0002_add_taps", &["ci"]);
+    f.deploy(&t.erin, &["ci", "pilot"]);
+    assert!(table_exists(&f.pilot, "taps"));
+}
+
+#[test]
+fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_runs_there_again() {
+    let t = tokens();
+    let f = taps_on_dev_and_ci_not_yet_on_pilot(&t);
     f.run(
         &t.dave,
         &["approve", "0002_add_taps", "--env", "ci", "--rollback"],
@@ -1362,40 +1371,13 @@ fn a_revision_rolled_back_on_the_previous_environment_is_not_promoted_until_it_r
     .ok();
     f.run(&t.erin, &["rollback", "--env", "ci"]).ok();
     assert!(!table_exists(&f.ci, "taps"));
-
-    // It ran on ci, but was rolled back there since: pilot refuses it.
-    let gate = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "pilot"]);
-    assert_eq!(gate.code, 1, "{gate:#?}");
-    assert!(
-        gate.stdout
-            .contains("0002_add_taps was rolled back on ci (execution"),
-        "{gate:#?}"
-    );
-    let refused = f.run(&t.erin, &["deploy", "--env", "pilot"]);
-    assert_eq!(refused.code, 1, "{refused:#?}");
-    assert!(!table_exists(&f.pilot, "taps"));
-
-    // Approved and run on ci again, it goes on to pilot.
-    f.approve(&t.carol, "0002_add_taps", &["ci"]);
-    f.deploy(&t.erin, &["ci", "pilot"]);
-    assert!(table_exists(&f.pilot, "taps"));
+    taps_reach_pilot_only_after_ci_again(&f, &t, "0002_add_taps was rolled back on ci (execution");
 }
 
 #[test]
 fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotion() {
     let t = tokens();
-    let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, ADD_TAPS]);
-    for id in ["0001_baseline", "0002_add_taps"] {
-        f.approve(&t.carol, id, &["dev", "ci", "pilot"]);
-    }
-    f.deploy(&t.erin, &["dev", "ci"]);
-    f.run(
-        &t.erin,
-        &["deploy", "--env", "pilot", "--to", "0001_baseline"],
-    )
-    .ok();
-
+    let f = taps_on_dev_and_ci_not_yet_on_pilot(&t);
     // ci restored from a backup taken before 0002_add_taps: the dump brings
     // back the schema and the version table of 0001_baseline.
     execute(
@@ -1414,25 +1396,7 @@ fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotio
         ],
     )
     .ok();
-
-    let gate = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "pilot"]);
-    assert_eq!(gate.code, 1, "{gate:#?}");
-    assert!(
-        gate.stdout.contains(
-            "0002_add_taps has not run on ci since its target was recorded at the earlier 0001_baseline"
-        ),
-        "{gate:#?}"
-    );
-    let on_ci = f.run(&t.erin, &["gate", "0002_add_taps", "--env", "ci"]);
-    assert_eq!(on_ci.code, 1, "{on_ci:#?}");
-    assert!(
-        on_ci
-            .stdout
-            .contains("1 earlier approval(s) used up by a rollback or restore on ci"),
-        "{on_ci:#?}"
-    );
-    // dev was not restored: its approvals and its target are as they were.
-    assert!(table_exists(&f.dev, "taps"));
+    // dev was not restored: its decisions stand.
     let on_dev = f
         .run(
             &t.erin,
@@ -1444,10 +1408,11 @@ fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotio
         !decisions.is_empty() && decisions.iter().all(|a| a["valid"] == true),
         "{on_dev:#}"
     );
-
-    f.approve(&t.carol, "0002_add_taps", &["ci"]);
-    f.deploy(&t.erin, &["ci", "pilot"]);
-    assert!(table_exists(&f.pilot, "taps"));
+    taps_reach_pilot_only_after_ci_again(
+        &f,
+        &t,
+        "0002_add_taps has not run on ci since its target was recorded at the earlier 0001_baseline",
+    );
 }
 
 #[test]

@@ -107,6 +107,17 @@ impl Run {
         );
     }
 
+    /// Asserts a refusal (exit 1) whose printed verdict or progress
+    /// mentions `needle`: a closed gate is an answer, printed on stdout.
+    #[track_caller]
+    pub fn refused(&self, needle: &str) {
+        assert_eq!(self.code, 1, "expected a refusal, got {self:#?}");
+        assert!(
+            self.stdout.contains(needle),
+            "stdout should mention {needle:?}: {self:#?}"
+        );
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {self:#?}"))

@@ -47,6 +47,14 @@ async fn decide_on(
     .unwrap_or_else(|err| panic!("{who} decides on {}: {err}", action.as_str()));
 }
 
+/// The base's rollback, started at `started_at_ms`, was recorded.
+async fn rolled_back(db: &Db, started_at_ms: i64) {
+    let mut conn = db.pool.acquire().await.expect("connection");
+    approvals::use_up_after_rollback(&mut conn, PROJECT, "0001_base", "dev", started_at_ms)
+        .await
+        .expect("use up");
+}
+
 /// A rollback that ran uses up the approvals to roll back and to apply that
 /// were given before it started; a decision given after it started, and a
 /// rejection, stand.
@@ -79,11 +87,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     decide(db, &policy, "dave", Action::Apply, true).await;
 
-    let mut conn = db.pool.acquire().await.expect("connection");
-    approvals::use_up_after_rollback(&mut conn, PROJECT, "0001_base", "dev", started)
-        .await
-        .expect("use up");
-    drop(conn);
+    rolled_back(db, started).await;
 
     let apply = approvals::evaluate(db, &policy, dev, &revision, Action::Apply)
         .await
@@ -107,11 +111,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
 
     // A rejection is not used up: it still blocks after the next rollback.
     decide(db, &policy, "frank", Action::Apply, false).await;
-    let mut conn = db.pool.acquire().await.expect("connection");
-    approvals::use_up_after_rollback(&mut conn, PROJECT, "0001_base", "dev", now_ms())
-        .await
-        .expect("use up");
-    drop(conn);
+    rolled_back(db, now_ms()).await;
     let apply = approvals::evaluate(db, &policy, dev, &revision, Action::Apply)
         .await
         .expect("evaluate apply");
