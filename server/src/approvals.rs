@@ -579,15 +579,15 @@ fn action_noun(action: Action, revision: &Revision) -> String {
 /// took off the target go out again only on fresh sign-off, and so do
 /// those that were still pending there, whose approvals were given for a
 /// target the restore changed. Approvals given after `started_at_ms`, and
-/// rejections, stand.
+/// rejections, stand. Returns how many were used up.
 pub async fn use_up_after_restore(
     conn: &mut AnyConnection,
     project: &str,
     environment: &str,
     restored_sequence: i64,
     started_at_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<u64, sqlx::Error> {
+    let used_up = sqlx::query(
         "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND environment = $3 \
          AND action = 'apply' AND kind = 'approve' AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL \
          AND created_at_ms <= $4 \
@@ -600,7 +600,7 @@ pub async fn use_up_after_restore(
     .bind(restored_sequence)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(used_up.rows_affected())
 }
 
 /// Marks a revision's decisions on `environment` as used once its rollback
@@ -609,15 +609,15 @@ pub async fn use_up_after_restore(
 /// the approvals given before the rollback (the next deploy of the
 /// environment would otherwise run it again at once). Rejections to apply
 /// it keep blocking, and decisions given after the rollback started
-/// (`started_at_ms`) stand.
+/// (`started_at_ms`) stand. Returns how many were used up.
 pub async fn use_up_after_rollback(
     conn: &mut AnyConnection,
     project: &str,
     revision_id: &str,
     environment: &str,
     started_at_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<u64, sqlx::Error> {
+    let used_up = sqlx::query(
         "UPDATE approvals SET consumed_at_ms = $1 WHERE project = $2 AND revision_id = $3 \
          AND environment = $4 AND (action = 'rollback' OR (action = 'apply' AND kind = 'approve')) \
          AND revoked_at_ms IS NULL AND consumed_at_ms IS NULL AND created_at_ms <= $5",
@@ -629,5 +629,5 @@ pub async fn use_up_after_rollback(
     .bind(started_at_ms)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(used_up.rows_affected())
 }

@@ -234,7 +234,7 @@ async fn stamp_inner(
             drift::Keep::Schema,
         )
         .await?;
-        if request.restored {
+        let used_up = if request.restored {
             approvals::use_up_after_restore(
                 &mut catalog_tx,
                 &revision.project,
@@ -242,8 +242,14 @@ async fn stamp_inner(
                 revision.sequence,
                 record.started_at_ms,
             )
-            .await?;
-        }
+            .await?
+        } else {
+            0
+        };
+        let used_up = match used_up {
+            0 => String::new(),
+            n => format!("; approvals_used_up={n} (to apply the revisions after it)"),
+        };
         audit::append(
             db,
             &mut catalog_tx,
@@ -261,12 +267,15 @@ async fn stamp_inner(
                 outcome: Outcome::Ok,
                 detail: if forced {
                     format!(
-                        "forced over {} difference(s); reason: {reason}; fingerprint={}",
+                        "forced over {} difference(s); reason: {reason}; fingerprint={}{used_up}",
                         differences.len(),
                         record.fingerprint
                     )
                 } else {
-                    format!("parity check passed; fingerprint={}", record.fingerprint)
+                    format!(
+                        "parity check passed; fingerprint={}{used_up}",
+                        record.fingerprint
+                    )
                 },
             },
         )

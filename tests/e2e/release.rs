@@ -1318,6 +1318,9 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
     // deploy does not run it again until someone approves it again.
     f.run(&t.erin, &["deploy", "--env", "dev"])
         .refused("1 earlier approval(s) used up by a rollback or restore on dev");
+    // dave's approval to roll back and carol's to apply, in the audit row.
+    let detail = audit_detail(&f, &t, "execution.rollback", "0002_add_taps");
+    assert!(detail.contains("approvals_used_up=2"), "{detail}");
     assert!(!table_exists(&f.dev, "taps"));
     f.approve(&t.carol, "0002_add_taps", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
@@ -1327,6 +1330,22 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
     f.run(&t.erin, &["rollback", "--env", "dev"])
         .refused("1 earlier approval(s) used up by a rollback");
     assert!(table_exists(&f.dev, "taps"));
+}
+
+/// The detail of the one successful audit row with `action` on `subject`.
+fn audit_detail(f: &Fixture, t: &Tokens, action: &str, subject: &str) -> String {
+    let audit = f.run(&t.root, &["--json", "audit"]).json();
+    let rows: Vec<&serde_json::Value> = audit
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .filter(|e| e["action"] == action && e["subject"] == subject && e["outcome"] == "ok")
+        .collect();
+    assert_eq!(rows.len(), 1, "{audit:#}");
+    rows.first()
+        .and_then(|e| e["detail"].as_str())
+        .unwrap_or_else(|| panic!("no {action} row for {subject}: {audit:#}"))
+        .to_string()
 }
 
 /// Both revisions on dev and ci, pilot at the baseline: `0002_add_taps`
@@ -1396,6 +1415,8 @@ fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotio
         ],
     )
     .ok();
+    let detail = audit_detail(&f, &t, "target.stamp_restored", "0001_baseline");
+    assert!(detail.contains("approvals_used_up=1"), "{detail}");
     // dev was not restored: its decisions stand.
     let on_dev = f
         .run(

@@ -159,6 +159,7 @@ async fn write_finished_in(
 ) -> Result<(), sqlx::Error> {
     let state = State::parse(&record.state);
     write(&mut *tx, record).await?;
+    let mut used_up = 0;
     if let Some((revision, live, keep)) = succeeded {
         let action = Action::from_rollback_flag(record.action == "rollback");
         drift::record(
@@ -171,7 +172,7 @@ async fn write_finished_in(
         )
         .await?;
         if record.action == "rollback" {
-            approvals::use_up_after_rollback(
+            used_up = approvals::use_up_after_rollback(
                 &mut *tx,
                 &record.project,
                 &revision.id,
@@ -200,7 +201,7 @@ async fn write_finished_in(
                 State::Failed => Outcome::Failed,
             },
             detail: format!(
-                "execution={} statements={} backup={} fingerprint={}{}",
+                "execution={} statements={} backup={} fingerprint={}{}{}",
                 record.id,
                 record.statements_run,
                 if record.backup.path.is_empty() {
@@ -209,6 +210,11 @@ async fn write_finished_in(
                     &record.backup.path
                 },
                 record.fingerprint,
+                if used_up == 0 {
+                    String::new()
+                } else {
+                    format!(" approvals_used_up={used_up}")
+                },
                 if record.error.is_empty() {
                     String::new()
                 } else {
