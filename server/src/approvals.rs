@@ -427,8 +427,8 @@ pub struct Evaluation {
 }
 
 /// Evaluates the matrix for `action` on `revision` in `env` from the
-/// decisions that still count (and the approvals a rollback used up, which
-/// the reason names).
+/// decisions that still count (and the approvals a rollback or a restore
+/// used up, which the reason names).
 pub async fn evaluate(
     db: &Db,
     policy: &Policy,
@@ -452,7 +452,7 @@ pub async fn evaluate(
 }
 
 /// The matrix rule itself, over the decisions not revoked; those a rollback
-/// used up count only towards the reason.
+/// or a restore used up count only towards the reason.
 pub fn judge(
     policy: &Policy,
     env: &Environment,
