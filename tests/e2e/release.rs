@@ -1417,6 +1417,17 @@ fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotio
     .ok();
     let detail = audit_detail(&f, &t, "target.stamp_restored", "0001_baseline");
     assert!(detail.contains("approvals_used_up=1"), "{detail}");
+    let on_ci = f
+        .run(
+            &t.erin,
+            &["--json", "approvals", "0002_add_taps", "--env", "ci"],
+        )
+        .json();
+    assert_eq!(on_ci[0]["approver"], "carol", "{on_ci:#}");
+    assert_eq!(on_ci[0]["used_up"], true, "{on_ci:#}");
+    assert_eq!(on_ci[0]["valid"], false, "{on_ci:#}");
+    let table = f.run(&t.erin, &["approvals", "0002_add_taps", "--env", "ci"]);
+    assert!(table.ok().contains("no (used up)"), "{table:#?}");
     // dev was not restored: its decisions stand.
     let on_dev = f
         .run(

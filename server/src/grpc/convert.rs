@@ -130,6 +130,7 @@ pub fn approval(approval: crate::approvals::Approval) -> v1::ApprovalRecord {
         rollback: approval.action == "rollback",
         comment: approval.comment,
         valid: approval.valid,
+        used_up: approval.consumed,
     }
 }
 

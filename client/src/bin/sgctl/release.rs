@@ -356,6 +356,7 @@ fn approval_json(a: &v1::ApprovalRecord) -> Value {
         "created_at": time_text(a.created_at.as_ref()),
         "revoked": a.revoked,
         "valid": a.valid,
+        "used_up": a.used_up,
     })
 }
 
@@ -514,7 +515,11 @@ async fn approvals(cli: &Cli, revision: &str, env: Option<&str>) -> Outcome {
                 action_text(a.rollback).into(),
                 a.approver.clone(),
                 or_dash(&a.approver_roles.join(",")),
-                yes_no(a.valid),
+                if a.used_up {
+                    "no (used up)".into()
+                } else {
+                    yes_no(a.valid)
+                },
                 yes_no(a.revoked),
                 time_text(a.created_at.as_ref()),
                 or_dash(&note.join(" / ")),
