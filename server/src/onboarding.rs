@@ -246,7 +246,7 @@ async fn stamp_inner(
         } else {
             0
         };
-        let used_up = match used_up {
+        let used_up_note = match used_up {
             0 => String::new(),
             n => format!("; approvals_used_up={n} (to apply the revisions after it)"),
         };
@@ -267,13 +267,13 @@ async fn stamp_inner(
                 outcome: Outcome::Ok,
                 detail: if forced {
                     format!(
-                        "forced over {} difference(s); reason: {reason}; fingerprint={}{used_up}",
+                        "forced over {} difference(s); reason: {reason}; fingerprint={}{used_up_note}",
                         differences.len(),
                         record.fingerprint
                     )
                 } else {
                     format!(
-                        "parity check passed; fingerprint={}{used_up}",
+                        "parity check passed; fingerprint={}{used_up_note}",
                         record.fingerprint
                     )
                 },

@@ -238,22 +238,9 @@ pub async fn committed_since(conn: &mut PgConnection, snapshot: &str) -> Result<
 }
 
 /// The current revision of `project` on a target known to have the version
-/// table, unless a transaction (other than `xid`, a `xid8`, when given) may
-/// have committed since `snapshot` (then `None`): in one round trip, what an
+/// table, and whether a transaction other than `xid` (a `xid8`, when given)
+/// may have committed since `snapshot`: in one round trip, what an
 /// execution needs to know between two of its revisions.
-pub async fn current_unless_committed(
-    conn: &mut PgConnection,
-    project: &str,
-    snapshot: &str,
-    xid: Option<&str>,
-) -> Result<Option<Option<Applied>>, sqlx::Error> {
-    let (current, committed) = current_and_committed(conn, project, snapshot, xid).await?;
-    Ok((!committed).then_some(current))
-}
-
-/// The current revision of `project` on a target known to have the version
-/// table, and whether a transaction other than `xid` may have committed
-/// since `snapshot`, in one round trip.
 pub async fn current_and_committed(
     conn: &mut PgConnection,
     project: &str,

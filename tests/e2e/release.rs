@@ -192,6 +192,15 @@ impl Fixture {
             .ok();
     }
 
+    /// Submits `revisions` (by alice) and has carol approve each of them
+    /// on `envs`.
+    pub fn submit_approved(&self, t: &Tokens, revisions: &[(&str, &str, &str)], envs: &[&str]) {
+        self.submit(t, revisions);
+        for revision in revisions {
+            self.approve(&t.carol, revision.0, envs);
+        }
+    }
+
     pub fn run(&self, token: &str, args: &[&str]) -> Run {
         self.server.sgctl(token, args)
     }
@@ -1051,10 +1060,7 @@ fn assert_recorded_after_a_full_read(baseline: (&str, &str, &str), revision: (&s
         "CREATE TABLE more_taps (id int);\n",
         "DROP TABLE more_taps;\n",
     );
-    f.submit(&t, &[baseline, revision, more]);
-    for id in [baseline.0, revision.0, more.0] {
-        f.approve(&t.carol, id, &["dev"]);
-    }
+    f.submit_approved(&t, &[baseline, revision, more], &["dev"]);
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(
@@ -1288,10 +1294,7 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
 fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_to_apply() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    f.submit(&t, &[BASELINE, ADD_TAPS]);
-    for id in ["0001_baseline", "0002_add_taps"] {
-        f.approve(&t.carol, id, &["dev"]);
-    }
+    f.submit_approved(&t, &[BASELINE, ADD_TAPS], &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(table_exists(&f.dev, "taps"));
 
@@ -1352,10 +1355,7 @@ fn audit_detail(f: &Fixture, t: &Tokens, action: &str, subject: &str) -> String 
 /// waits for pilot.
 fn taps_on_dev_and_ci_not_yet_on_pilot(t: &Tokens) -> Fixture {
     let f = Fixture::start(|p| p);
-    f.submit(t, &[BASELINE, ADD_TAPS]);
-    for id in ["0001_baseline", "0002_add_taps"] {
-        f.approve(&t.carol, id, &["dev", "ci", "pilot"]);
-    }
+    f.submit_approved(t, &[BASELINE, ADD_TAPS], &["dev", "ci", "pilot"]);
     f.deploy(&t.erin, &["dev", "ci"]);
     f.run(
         &t.erin,
@@ -1688,10 +1688,7 @@ fn a_reading_that_waits_for_the_next_revision_gives_way_to_it() {
             "DROP TABLE more_taps;\n",
         ),
     ];
-    f.submit(&t, &revisions);
-    for revision in &revisions {
-        f.approve(&t.carol, revision.0, &["dev"]);
-    }
+    f.submit_approved(&t, &revisions, &["dev"]);
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(out.code, 0, "{out:#?}");
     let log = f.server.log();
@@ -1782,10 +1779,7 @@ fn records_left_for_the_next_revision_are_written_when_it_fails() {
             "ALTER TABLE kegs DROP COLUMN litres;\n",
         ),
     ];
-    f.submit(&t, &revisions);
-    for revision in &revisions {
-        f.approve(&t.carol, revision.0, &["dev"]);
-    }
+    f.submit_approved(&t, &revisions, &["dev"]);
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("no_such_table"), "{out:#?}");
@@ -1995,10 +1989,7 @@ fn an_applications_commits_beside_an_execution_leave_each_revision_read_incremen
             "DROP TABLE pours;\n",
         ),
     ];
-    f.submit(&t, &revisions);
-    for revision in &revisions {
-        f.approve(&t.carol, revision.0, &["dev"]);
-    }
+    f.submit_approved(&t, &revisions, &["dev"]);
     let application = application_commits(&f.dev);
     let deploy = f.run(&t.erin, &["deploy", "--env", "dev"]);
     drop(application);
@@ -2047,10 +2038,7 @@ fn ddl_that_only_removes_beside_an_applications_commits_is_drift_and_stops_the_e
         "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
         "DROP TABLE taps;\n",
     );
-    f.submit(&t, &[baseline, pours, waits, taps]);
-    for id in ["0001_baseline", "0002_pours", "0003_waits", "0004_taps"] {
-        f.approve(&t.carol, id, &["dev"]);
-    }
+    f.submit_approved(&t, &[baseline, pours, waits, taps], &["dev"]);
     let application = application_commits(&f.dev);
     // Deletes catalog rows and writes none.
     let deploy = deploy_beside(&f, &t, "DROP INDEX spare_id");

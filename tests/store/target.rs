@@ -47,7 +47,17 @@ async fn a_literal_reads_back_as_it_was_whatever_the_string_settings() {
 /// revision's committed since its last reading.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_current_revision_is_told_unless_another_transaction_committed() {
-    use schemagate_server::target::{VERSION_TABLE_DDL, current_unless_committed};
+    use schemagate_server::target::{Applied, VERSION_TABLE_DDL, current_and_committed};
+    // The current revision, unless something else committed (then `None`).
+    async fn current_unless_committed(
+        conn: &mut PgConnection,
+        project: &str,
+        snapshot: &str,
+        xid: Option<&str>,
+    ) -> Result<Option<Option<Applied>>, sqlx::Error> {
+        let (current, committed) = current_and_committed(conn, project, snapshot, xid).await?;
+        Ok((!committed).then_some(current))
+    }
     // A cluster of its own: the question covers every database of the
     // cluster, and other tests commit in theirs.
     let cluster = tokio::task::spawn_blocking(schemagate_e2e::postgres::Cluster::start)
