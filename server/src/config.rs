@@ -524,7 +524,8 @@ fn day(name: &str) -> Option<i8> {
         .map(|(_, d)| d.to_monday_one_offset())
 }
 
-/// Parses `mon-fri 13:00-17:00`, `sat 09:00-12:00` or `daily 02:00-04:00`.
+/// Parses `mon-fri 13:00-17:00`, `sat 09:00-12:00`, `mon,wed-fri
+/// 08:00-10:00` or `daily 02:00-04:00`.
 pub fn parse_window(text: &str) -> Result<Window, String> {
     let bad = || {
         format!(
@@ -532,21 +533,26 @@ pub fn parse_window(text: &str) -> Result<Window, String> {
         )
     };
     let (days_text, hours) = text.trim().split_once(' ').ok_or_else(bad)?;
-    let days: BTreeSet<i8> = if days_text == "daily" {
-        (1..=7).collect()
-    } else if let Some((from, to)) = days_text.split_once('-') {
-        let (from, to) = (day(from).ok_or_else(bad)?, day(to).ok_or_else(bad)?);
-        if from <= to {
-            (from..=to).collect()
-        } else {
-            (from..=7).chain(1..=to).collect()
-        }
+    let mut days = BTreeSet::new();
+    if days_text == "daily" {
+        days.extend(1..=7);
     } else {
-        days_text
-            .split(',')
-            .map(|d| day(d).ok_or_else(bad))
-            .collect::<Result<_, _>>()?
-    };
+        for part in days_text.split(',') {
+            match part.split_once('-') {
+                Some((from, to)) => {
+                    let (from, to) = (day(from).ok_or_else(bad)?, day(to).ok_or_else(bad)?);
+                    if from <= to {
+                        days.extend(from..=to);
+                    } else {
+                        days.extend((from..=7).chain(1..=to));
+                    }
+                }
+                None => {
+                    days.insert(day(part).ok_or_else(bad)?);
+                }
+            }
+        }
+    }
     let (start, end) = hours.trim().split_once('-').ok_or_else(bad)?;
     let parse_time = |t: &str| Time::strptime("%H:%M", t).map_err(|_| bad());
     let (start, end) = (parse_time(start)?, parse_time(end)?);
@@ -556,7 +562,65 @@ pub fn parse_window(text: &str) -> Result<Window, String> {
     Ok(Window { days, start, end })
 }
 
+impl Requirement {
+    /// As people read it: `forbidden`, `1 approval from approver`, `2
+    /// approvals from approver or admin`.
+    pub fn describe(&self) -> String {
+        match self {
+            Requirement::Forbidden => "forbidden".to_string(),
+            Requirement::Approvals { count, roles } => format!(
+                "{count} approval{} from {}",
+                if *count == 1 { "" } else { "s" },
+                roles.join(" or ")
+            ),
+        }
+    }
+}
+
+impl Emergency {
+    /// As people read it: `1 admin and 2 approvers, each with a written
+    /// reason`.
+    pub fn describe(&self) -> String {
+        let plural = |n: u32, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{} and {}{}",
+            plural(self.admins, "admin"),
+            plural(self.approvers, "approver"),
+            if self.reason_required {
+                ", each with a written reason"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 impl Environment {
+    /// The deployment windows as people read them: `always`, or the weekly
+    /// ranges with the time zone, `mon-fri 13:00-17:00 (Europe/Berlin)`.
+    pub fn describe_windows(&self) -> String {
+        if self.always_open {
+            return "always".to_string();
+        }
+        let ranges: Vec<String> = self
+            .windows
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} {}-{}",
+                    describe_days(&w.days),
+                    w.start.strftime("%H:%M"),
+                    w.end.strftime("%H:%M")
+                )
+            })
+            .collect();
+        format!(
+            "{} ({})",
+            ranges.join(", "),
+            self.time_zone.iana_name().unwrap_or("UTC")
+        )
+    }
+
     /// Whether a deployment window is open at `now`.
     pub fn window_open(&self, now: jiff::Timestamp) -> bool {
         if self.always_open {
@@ -569,6 +633,35 @@ impl Environment {
             .iter()
             .any(|w| w.days.contains(&weekday) && w.start <= time && time < w.end)
     }
+}
+
+/// Days 1 (Monday) to 7 as the policy file writes them: three or more
+/// days in a row as a range (`mon-fri`), others one by one (`sat,sun`).
+fn describe_days(days: &BTreeSet<i8>) -> String {
+    let name = |d: i8| {
+        DAYS.iter()
+            .find(|(_, weekday)| weekday.to_monday_one_offset() == d)
+            .map_or("?", |(name, _)| *name)
+    };
+    if days.len() == 7 {
+        return "daily".to_string();
+    }
+    let mut runs: Vec<(i8, i8)> = Vec::new();
+    for &day in days {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == day => *last = day,
+            _ => runs.push((day, day)),
+        }
+    }
+    let mut parts = Vec::new();
+    for (first, last) in runs {
+        if last - first >= 2 {
+            parts.push(format!("{}-{}", name(first), name(last)));
+        } else {
+            parts.extend((first..=last).map(|d| name(d).to_string()));
+        }
+    }
+    parts.join(",")
 }
 
 #[cfg(test)]
@@ -731,5 +824,54 @@ mod tests {
         assert_eq!(w.days.iter().copied().collect::<Vec<_>>(), [1, 5, 6, 7]);
         assert!(parse_window("mon 17:00-13:00").is_err());
         assert_eq!(parse_window("daily 02:00-04:00").unwrap().days.len(), 7);
+    }
+
+    #[test]
+    fn windows_matrix_and_emergency_are_described_as_the_file_writes_them() {
+        for (text, described) in [
+            ("mon-fri 13:00-17:00", "mon-fri 13:00-17:00"),
+            ("sat,sun 09:00-12:00", "sat,sun 09:00-12:00"),
+            ("fri-mon 22:00-23:30", "mon,fri-sun 22:00-23:30"),
+            ("mon,wed,fri 08:00-09:00", "mon,wed,fri 08:00-09:00"),
+            ("daily 02:00-04:00", "daily 02:00-04:00"),
+        ] {
+            let window = parse_window(text).unwrap();
+            let again = format!(
+                "{} {}-{}",
+                describe_days(&window.days),
+                window.start.strftime("%H:%M"),
+                window.end.strftime("%H:%M")
+            );
+            assert_eq!(again, described);
+            assert_eq!(parse_window(&again).unwrap(), window, "{again}");
+        }
+
+        let policy = Policy::parse("examples/schemagate.toml", EXAMPLE).unwrap();
+        let described: Vec<String> = policy
+            .environments
+            .iter()
+            .map(Environment::describe_windows)
+            .collect();
+        assert_eq!(
+            described,
+            ["always", "always", "mon-fri 13:00-17:00 (Europe/Berlin)"]
+        );
+        let pilot = &policy.environments[2].matrix;
+        assert_eq!(pilot.additive.describe(), "1 approval from approver");
+        assert_eq!(pilot.risky.describe(), "2 approvals from approver");
+        assert_eq!(pilot.destructive.describe(), "forbidden");
+        let both = Requirement::Approvals {
+            count: 1,
+            roles: vec!["approver".into(), "admin".into()],
+        };
+        assert_eq!(both.describe(), "1 approval from approver or admin");
+        assert_eq!(
+            policy
+                .emergency
+                .as_ref()
+                .map(Emergency::describe)
+                .as_deref(),
+            Some("1 admin and 2 approvers, each with a written reason")
+        );
     }
 }

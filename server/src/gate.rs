@@ -419,7 +419,7 @@ fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
         let reason = if env.always_open {
             format!("{} is always open", env.name)
         } else {
-            format!("inside the deployment window {}", describe_windows(env))
+            format!("inside the deployment window {}", env.describe_windows())
         };
         return Condition {
             name: "window",
@@ -445,36 +445,10 @@ fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
         passed: false,
         reason: format!(
             "outside the deployment window {}; it is {} there now (an admin can open a one-off window with `sgctl open-window`)",
-            describe_windows(env),
+            env.describe_windows(),
             local.strftime("%a %H:%M")
         ),
     }
-}
-
-fn describe_windows(env: &Environment) -> String {
-    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    let ranges: Vec<String> = env
-        .windows
-        .iter()
-        .map(|w| {
-            let days: Vec<&str> = w
-                .days
-                .iter()
-                .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)).copied())
-                .collect();
-            format!(
-                "{} {}-{}",
-                days.join(","),
-                w.start.strftime("%H:%M"),
-                w.end.strftime("%H:%M")
-            )
-        })
-        .collect();
-    format!(
-        "{} ({})",
-        ranges.join(", "),
-        env.time_zone.iana_name().unwrap_or("UTC")
-    )
 }
 
 fn show_time(ms: i64) -> String {
