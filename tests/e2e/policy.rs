@@ -16,7 +16,15 @@ fn example() -> String {
 fn the_loaded_policy_is_served_with_its_hash_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    let server = Server::start(&url, &[("SCHEMAGATE_CONFIG", &example())]);
+    let dev_url = "postgres://deployer:hunter2@127.0.0.1:1/app";
+    let server = Server::start(
+        &url,
+        &[
+            ("SCHEMAGATE_CONFIG", &example()),
+            ("SCHEMAGATE_TARGET_DEV_URL", dev_url),
+            ("SCHEMAGATE_TARGET_CI_URL", "mysql://root@127.0.0.1/app"),
+        ],
+    );
     let approver = token("carol", &["approver"]);
     let policy = server.sgctl(&approver, &["--json", "policy"]).json();
     assert_eq!(
@@ -27,6 +35,47 @@ fn the_loaded_policy_is_served_with_its_hash_and_audited() {
     assert_eq!(policy["source"], source);
     let human = server.sgctl(&approver, &["policy"]).ok().to_string();
     assert!(human.contains("dev -> ci -> pilot"), "{human}");
+
+    // What each environment demands, with its target's variable as the
+    // server sees it; the URL itself (and its password) is never sent.
+    let details = &policy["details"];
+    let targets: Vec<&str> = (0..3)
+        .map(|i| details[i]["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["set", "not a postgres:// URL", "unset"]);
+    assert_eq!(details[2]["target_url_env"], "SCHEMAGATE_TARGET_PILOT_URL");
+    assert_eq!(details[2]["windows"], "mon-fri 13:00-17:00 (Europe/Berlin)");
+    assert_eq!(
+        details[2]["backup"],
+        "pg_dump into $SCHEMAGATE_BACKUP_DIR (unset)"
+    );
+    assert_eq!(details[0]["backup"], "no");
+    assert_eq!(details[2]["rollback"], "2 approvals from approver");
+    assert_eq!(details[2]["destructive"], "forbidden");
+    assert_eq!(details[2]["lock_timeout"], "3s");
+    assert!(
+        policy["emergency"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 admin and 2 approvers, each with a written reason"),
+        "{policy:#}"
+    );
+    for line in [
+        "ENVIRONMENT  TARGET",
+        "dev          $SCHEMAGATE_TARGET_DEV_URL (set)",
+        "pilot        $SCHEMAGATE_TARGET_PILOT_URL (unset)",
+        "mon-fri 13:00-17:00 (Europe/Berlin)",
+        "lock 3s, statement 2min",
+        "ENVIRONMENT  ADDITIVE",
+        "1 approval from approver  2 approvals from approver  forbidden",
+    ] {
+        assert!(human.contains(line), "{line} in:\n{human}");
+    }
+    let answers = format!("{policy}{human}");
+    assert!(
+        !answers.contains("hunter2") && !answers.contains(dev_url),
+        "{answers}"
+    );
     let sha = policy["sha256"].as_str().unwrap();
     let audit = server.sgctl(&approver, &["--json", "audit"]).json();
     assert!(

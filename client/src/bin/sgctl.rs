@@ -91,7 +91,10 @@ enum Command {
         #[arg(long)]
         flag: Option<String>,
     },
-    /// Show the server's policy file: environments in promotion order and its sha256.
+    /// Show the server's policy file: environments in promotion order, what each demands, and its sha256.
+    #[command(
+        after_help = "For each environment: its target (the variable holding the URL, and whether the server has it set; the URL itself never leaves the server), deployment windows, backup duty, timeouts, and the approvals each risk class and a rollback need. The sha256 is recorded with every approval and execution: an approval given under another policy file (any edit, even to a comment) no longer counts.\n\nExamples:\n  sgctl policy\n  sgctl policy --source > schemagate.toml\n  sgctl --json policy | jq '.details[] | {name, target}'"
+    )]
     Policy {
         /// Print the whole policy file.
         #[arg(long)]
@@ -744,9 +747,30 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
         .await?
         .into_inner();
     if cli.json {
+        let details: Vec<Value> = policy
+            .details
+            .iter()
+            .map(|env| {
+                json!({
+                    "name": env.name,
+                    "target_url_env": env.target_url_env,
+                    "target": env.target,
+                    "windows": env.windows,
+                    "backup": env.backup,
+                    "lock_timeout": env.lock_timeout,
+                    "statement_timeout": env.statement_timeout,
+                    "additive": env.additive,
+                    "risky": env.risky,
+                    "destructive": env.destructive,
+                    "rollback": env.rollback,
+                })
+            })
+            .collect();
         print_json(&json!({
             "sha256": policy.sha256,
             "environments": policy.environments,
+            "details": details,
+            "emergency": policy.emergency,
             "source": policy.source,
         }));
     } else if source {
@@ -754,6 +778,65 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
     } else {
         println!("sha256        {}", policy.sha256);
         println!("environments  {}", policy.environments.join(" -> "));
+        println!(
+            "emergency     {}",
+            if policy.emergency.is_empty() {
+                "none: what the matrix forbids never passes"
+            } else {
+                &policy.emergency
+            }
+        );
+        let where_rows: Vec<Vec<String>> = policy
+            .details
+            .iter()
+            .map(|env| {
+                vec![
+                    env.name.clone(),
+                    format!("${} ({})", env.target_url_env, env.target),
+                    env.windows.clone(),
+                    env.backup.clone(),
+                    format!(
+                        "lock {}, statement {}",
+                        env.lock_timeout, env.statement_timeout
+                    ),
+                ]
+            })
+            .collect();
+        println!();
+        print!(
+            "{}",
+            table::render(
+                &["ENVIRONMENT", "TARGET", "WINDOWS", "BACKUP", "TIMEOUTS"],
+                &where_rows
+            )
+        );
+        let matrix_rows: Vec<Vec<String>> = policy
+            .details
+            .iter()
+            .map(|env| {
+                vec![
+                    env.name.clone(),
+                    env.additive.clone(),
+                    env.risky.clone(),
+                    env.destructive.clone(),
+                    env.rollback.clone(),
+                ]
+            })
+            .collect();
+        println!();
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "ENVIRONMENT",
+                    "ADDITIVE",
+                    "RISKY",
+                    "DESTRUCTIVE",
+                    "ROLLBACK"
+                ],
+                &matrix_rows
+            )
+        );
     }
     Ok(exit::OK)
 }

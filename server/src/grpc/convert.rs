@@ -196,6 +196,41 @@ pub fn execution_record(record: crate::executor::Record) -> v1::ExecutionRecord 
     }
 }
 
+/// What one environment of the policy demands, as people read it. The
+/// target's URL stays on the server: only whether its variable is set.
+pub fn environment_policy(env: &crate::config::Environment) -> v1::EnvironmentPolicy {
+    use crate::target::{Target, TargetError};
+    let target = match Target::of(env) {
+        Ok(_) => "set",
+        Err(TargetError::MissingUrl { .. }) => "unset",
+        Err(_) => "not a postgres:// URL",
+    };
+    let backup = match (&env.backup_dir_env, env.backup) {
+        (Some(variable), true) => {
+            let set = std::env::var(variable).is_ok_and(|dir| !dir.trim().is_empty());
+            format!(
+                "pg_dump into ${variable} ({})",
+                if set { "set" } else { "unset" }
+            )
+        }
+        _ => "no".to_string(),
+    };
+    let matrix = &env.matrix;
+    v1::EnvironmentPolicy {
+        name: env.name.clone(),
+        target_url_env: env.target_url_env.clone(),
+        target: target.to_string(),
+        windows: env.describe_windows(),
+        backup,
+        lock_timeout: env.lock_timeout.clone(),
+        statement_timeout: env.statement_timeout.clone(),
+        additive: matrix.additive.describe(),
+        risky: matrix.risky.describe(),
+        destructive: matrix.destructive.describe(),
+        rollback: matrix.rollback.describe(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,6 +129,21 @@ impl v1::policy_server::Policy for Services {
             source: policy.source.clone(),
             sha256: policy.sha256.clone(),
             environments: policy.environments.iter().map(|e| e.name.clone()).collect(),
+            details: policy
+                .environments
+                .iter()
+                .map(convert::environment_policy)
+                .collect(),
+            emergency: policy
+                .emergency
+                .as_ref()
+                .map(|emergency| {
+                    format!(
+                        "what the matrix forbids passes only with {}",
+                        emergency.describe()
+                    )
+                })
+                .unwrap_or_default(),
         }))
     }
 }
