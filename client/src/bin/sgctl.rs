@@ -20,7 +20,7 @@ const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a preconditio
 #[command(
     name = "sgctl",
     version,
-    about = "Schemagate command line: submit, lint and inspect schema revisions.",
+    about = "Schemagate command line: submit and lint schema revisions, approve them per environment, check the release gate, deploy and roll back through the server, onboard existing databases, and watch the edge-controller fleet.",
     after_help = EXIT_CODES
 )]
 struct Cli {
