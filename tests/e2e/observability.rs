@@ -367,6 +367,25 @@ fn without_an_endpoint_nothing_is_exported_and_sigterm_exits_promptly() {
 }
 
 #[test]
+fn a_log_file_gets_plain_lines_without_colour_codes() {
+    // The harness sends the server's stderr to a file, as a service manager
+    // or a log collector would.
+    let server = Server::sqlite();
+    server
+        .sgctl(&token("carol", &["developer"]), &["history"])
+        .ok();
+    let log = server.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+    assert!(
+        log.contains(" INFO schemagate_server: catalog ready "),
+        "{log}"
+    );
+}
+
+#[test]
 fn sigterm_cuts_off_calls_still_running_after_the_grace_period() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
