@@ -188,7 +188,25 @@ pub async fn catalog_conditions(
     conditions.push(promotion(db, policy, env, revision, action).await?);
     let controls = controls(db, &env.name).await?;
     conditions.push(window(env, &controls, now_ms()));
-    conditions.push(if controls.frozen && action == Action::Rollback {
+    conditions.push(freeze(env, &controls, action));
+    Ok(conditions)
+}
+
+/// The window and freeze conditions a deploy on `env` would meet now: what
+/// `sgctl status` shows of the environment whatever is pending.
+pub async fn window_and_freeze(
+    db: &Db,
+    env: &Environment,
+) -> Result<(Condition, Condition), sqlx::Error> {
+    let controls = controls(db, &env.name).await?;
+    Ok((
+        window(env, &controls, now_ms()),
+        freeze(env, &controls, Action::Apply),
+    ))
+}
+
+fn freeze(env: &Environment, controls: &Controls, action: Action) -> Condition {
+    if controls.frozen && action == Action::Rollback {
         // A freeze is what an operator does first in an incident; the way
         // out of it must stay open.
         pass(
@@ -208,8 +226,7 @@ pub async fn catalog_conditions(
         )
     } else {
         pass("freeze", format!("{} is not frozen", env.name))
-    });
-    Ok(conditions)
+    }
 }
 
 /// Parent, drift and exclusive, from the target.

@@ -785,8 +785,26 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         "{frozen:#?}"
     );
     assert!(table_exists(&f.dev, "venues"));
+    // Status shows the freeze, who set it and why, whatever is pending.
+    let status = f.run(&t.erin, &["status", "--env", "dev"]).ok().to_string();
+    assert!(
+        status.contains("freeze       dev is frozen by root: pilot weekend"),
+        "{status}"
+    );
+    assert!(
+        status.contains("window       open: dev is always open"),
+        "{status}"
+    );
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    assert_eq!(status["freeze"]["passed"], false, "{status:#}");
+    assert_eq!(status["window"]["passed"], true, "{status:#}");
     f.run(&t.root, &["unfreeze", "--env", "dev", "--reason", "back"])
         .ok();
+    let status = f.run(&t.erin, &["status", "--env", "dev"]).ok().to_string();
+    assert!(
+        status.contains("freeze       dev is not frozen"),
+        "{status}"
+    );
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(!table_exists(&f.dev, "venues"));
 
@@ -807,6 +825,14 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         "{closed:#?}"
     );
     assert!(!table_exists(&f.pilot, "venues"));
+    let status = f
+        .run(&t.erin, &["status", "--env", "pilot"])
+        .ok()
+        .to_string();
+    assert!(
+        status.contains("window       closed: outside the deployment window"),
+        "{status}"
+    );
     f.run(
         &t.root,
         &[
@@ -820,6 +846,14 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         ],
     )
     .ok();
+    let status = f
+        .run(&t.erin, &["status", "--env", "pilot"])
+        .ok()
+        .to_string();
+    assert!(
+        status.contains("window       open: one-off window opened by root until "),
+        "{status}"
+    );
     f.run(
         &t.erin,
         &[&["deploy", "--env", "pilot"][..], &baseline_only].concat(),

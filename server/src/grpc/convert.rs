@@ -134,18 +134,18 @@ pub fn approval(approval: crate::approvals::Approval) -> v1::ApprovalRecord {
     }
 }
 
+pub fn condition(condition: crate::gate::Condition) -> v1::GateCondition {
+    v1::GateCondition {
+        name: condition.name.to_string(),
+        passed: condition.passed,
+        reason: condition.reason,
+    }
+}
+
 pub fn verdict(verdict: crate::gate::Verdict) -> v1::GateVerdict {
     v1::GateVerdict {
         open: verdict.open,
-        conditions: verdict
-            .conditions
-            .into_iter()
-            .map(|c| v1::GateCondition {
-                name: c.name.to_string(),
-                passed: c.passed,
-                reason: c.reason,
-            })
-            .collect(),
+        conditions: verdict.conditions.into_iter().map(condition).collect(),
         revision_id: verdict.revision_id,
         environment: verdict.environment,
         action: verdict.action.as_str().to_string(),

@@ -316,11 +316,16 @@ impl v1::execution_server::Execution for Services {
         let recent = executor::recent(&self.0.db, &project, &env.name, 10)
             .await
             .map_err(ReleaseError::from)?;
+        let (window, freeze) = gate::window_and_freeze(&self.0.db, env)
+            .await
+            .map_err(ReleaseError::from)?;
         Ok(Response::new(v1::StatusResponse {
             environment: env.name.clone(),
             current_revision: current.map(|c| c.id).unwrap_or_default(),
             pending_revisions: history.iter().skip(after).map(|r| r.id.clone()).collect(),
             recent_executions: recent.into_iter().map(convert::execution_record).collect(),
+            window: Some(convert::condition(window)),
+            freeze: Some(convert::condition(freeze)),
         }))
     }
 }

@@ -107,8 +107,10 @@ pub enum Command {
         #[arg(long)]
         env: String,
     },
-    /// Show an environment: its current revision, what is pending and what blocks it, recent executions.
-    #[command(after_help = "Example:\n  sgctl status --env pilot")]
+    /// Show an environment: its current revision, whether its window is open and whether it is frozen, what is pending and what blocks it, recent executions.
+    #[command(
+        after_help = "The current revision is read from the target's version table. The window and freeze lines are the gate's conditions for a deploy there now; each pending revision's GATE lists the conditions that fail for it.\n\nExample:\n  sgctl status --env pilot"
+    )]
     Status {
         /// Environment.
         #[arg(long)]
@@ -891,9 +893,15 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
                 Err(s) => json!({ "revision_id": revision, "gate": null, "gate_error": exit::describe(s) }),
             })
             .collect();
+        let condition = |c: &Option<v1::GateCondition>| {
+            c.as_ref()
+                .map(|c| json!({ "passed": c.passed, "reason": c.reason }))
+        };
         print_json(&json!({
             "environment": environment,
             "current_revision": status.current_revision,
+            "window": condition(&status.window),
+            "freeze": condition(&status.freeze),
             "pending": pending,
             "recent_executions": status.recent_executions.iter().map(execution_json).collect::<Vec<_>>(),
         }));
@@ -908,6 +916,13 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
             &status.current_revision
         }
     );
+    if let Some(window) = &status.window {
+        let state = if window.passed { "open" } else { "closed" };
+        println!("window       {state}: {}", window.reason);
+    }
+    if let Some(freeze) = &status.freeze {
+        println!("freeze       {}", freeze.reason);
+    }
     println!(
         "pending      {}",
         match status.pending_revisions.len() {
