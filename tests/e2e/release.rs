@@ -785,26 +785,20 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         "{frozen:#?}"
     );
     assert!(table_exists(&f.dev, "venues"));
-    // Status shows the freeze, who set it and why, whatever is pending.
-    let status = f.run(&t.erin, &["status", "--env", "dev"]).ok().to_string();
-    assert!(
-        status.contains("freeze       dev is frozen by root: pilot weekend"),
-        "{status}"
-    );
-    assert!(
-        status.contains("window       open: dev is always open"),
-        "{status}"
-    );
+    // Status shows the window and the freeze, who set it and why, whatever
+    // is pending.
+    let status_shows = |env: &str, line: &str| {
+        let status = f.run(&t.erin, &["status", "--env", env]).ok().to_string();
+        assert!(status.contains(line), "{line} in:\n{status}");
+    };
+    status_shows("dev", "freeze       dev is frozen by root: pilot weekend");
+    status_shows("dev", "window       open: dev is always open");
     let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
     assert_eq!(status["freeze"]["passed"], false, "{status:#}");
     assert_eq!(status["window"]["passed"], true, "{status:#}");
     f.run(&t.root, &["unfreeze", "--env", "dev", "--reason", "back"])
         .ok();
-    let status = f.run(&t.erin, &["status", "--env", "dev"]).ok().to_string();
-    assert!(
-        status.contains("freeze       dev is not frozen"),
-        "{status}"
-    );
+    status_shows("dev", "freeze       dev is not frozen");
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(!table_exists(&f.dev, "venues"));
 
@@ -825,13 +819,9 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         "{closed:#?}"
     );
     assert!(!table_exists(&f.pilot, "venues"));
-    let status = f
-        .run(&t.erin, &["status", "--env", "pilot"])
-        .ok()
-        .to_string();
-    assert!(
-        status.contains("window       closed: outside the deployment window"),
-        "{status}"
+    status_shows(
+        "pilot",
+        "window       closed: outside the deployment window",
     );
     f.run(
         &t.root,
@@ -846,13 +836,9 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         ],
     )
     .ok();
-    let status = f
-        .run(&t.erin, &["status", "--env", "pilot"])
-        .ok()
-        .to_string();
-    assert!(
-        status.contains("window       open: one-off window opened by root until "),
-        "{status}"
+    status_shows(
+        "pilot",
+        "window       open: one-off window opened by root until ",
     );
     f.run(
         &t.erin,
