@@ -179,6 +179,20 @@ pub struct Applied {
 
 /// The target's current revision of `project`, read from its version table;
 /// `None` when the table or any row is missing.
+/// The revision `env`'s target is at, read on a connection of its own
+/// named `application_name`, closed afterwards.
+pub async fn current_on(
+    env: &Environment,
+    project: &str,
+    application_name: &str,
+) -> Result<Option<Applied>, TargetError> {
+    let target = Target::of(env)?;
+    let mut conn = target.connect(application_name).await?;
+    let current = current(&mut conn, project).await;
+    close(conn).await;
+    current.map_err(|e| target.failed(&e))
+}
+
 pub async fn current(
     conn: &mut PgConnection,
     project: &str,

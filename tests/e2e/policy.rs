@@ -93,6 +93,73 @@ fn the_loaded_policy_is_served_with_its_hash_and_audited() {
 }
 
 #[test]
+fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let server = Server::start(
+        &url,
+        &[
+            ("SCHEMAGATE_CONFIG", &example()),
+            // Nothing listens on port 1.
+            (
+                "SCHEMAGATE_TARGET_DEV_URL",
+                "postgres://app:hunter2@127.0.0.1:1/app",
+            ),
+        ],
+    );
+    let erin = token("erin", &["deployer"]);
+    let root = token("root", &["admin"]);
+    server
+        .sgctl(
+            &root,
+            &["freeze", "--env", "dev", "--reason", "INC-7: target down"],
+        )
+        .ok();
+
+    let down = server.sgctl(&erin, &["status", "--env", "dev"]);
+    assert_eq!(down.code, 3, "the target did not answer: {down:#?}");
+    for line in [
+        "current      unknown: environment 'dev': the target database is unreachable",
+        "window       open: dev is always open",
+        "freeze       dev is frozen by root: INC-7: target down",
+        "pending      unknown until the target can be read",
+        "no executions on dev yet",
+    ] {
+        assert!(down.stdout.contains(line), "{line} in {down:#?}");
+    }
+    let json = server.sgctl(&erin, &["--json", "status", "--env", "dev"]);
+    assert_eq!(json.code, 3, "{json:#?}");
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(json["current_revision"].is_null(), "{json:#}");
+    assert!(json["pending"].is_null(), "{json:#}");
+    assert_eq!(json["freeze"]["passed"], false, "{json:#}");
+    assert!(
+        json["target_error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{json:#}"
+    );
+
+    let unset = server.sgctl(&erin, &["status", "--env", "pilot"]);
+    assert_eq!(unset.code, 1, "no URL for the target: {unset:#?}");
+    assert!(
+        unset
+            .stdout
+            .contains("current      unknown: environment 'pilot': the variable SCHEMAGATE_TARGET_PILOT_URL holding its target URL is not set on the server"),
+        "{unset:#?}"
+    );
+    assert!(
+        unset.stdout.contains("window       ")
+            && unset.stdout.contains("freeze       pilot is not frozen"),
+        "{unset:#?}"
+    );
+    for out in [&down, &unset] {
+        assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    }
+}
+
+#[test]
 fn a_broken_policy_file_stops_the_server_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("schemagate.toml");

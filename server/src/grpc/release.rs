@@ -8,7 +8,7 @@ use crate::executor::{self, Request as ExecutionRequest};
 use crate::gate::{self, Lock};
 use crate::onboarding::{self, StampRequest};
 use crate::release::{self, Action, ReleaseError};
-use crate::target::{self, Target};
+use crate::target::{self, Target, TargetError};
 use crate::{approvals, drift};
 use schemagate_proto::v1;
 use tokio_stream::StreamExt;
@@ -297,36 +297,44 @@ impl v1::execution_server::Execution for Services {
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         let env = release::environment(self.policy()?, &req.environment)?;
-        let target = Target::of(env).map_err(ReleaseError::from)?;
-        let mut conn = target
-            .connect("schemagate status")
-            .await
-            .map_err(ReleaseError::from)?;
-        let current = target::current(&mut conn, &project).await;
-        target::close(conn).await;
-        let current = current.map_err(|e| ReleaseError::from(target.failed(&e)))?;
+        // What the catalog knows is shown even when the target cannot be
+        // read: in an incident the target may be the thing that is down.
+        let current = target::current_on(env, &project, "schemagate status").await;
         let history = catalog::history(&self.0.db, &project).await?;
-        let after = match &current {
-            Some(c) => history
-                .iter()
-                .position(|r| r.id == c.id)
-                .map_or(0, |i| i + 1),
-            None => 0,
-        };
         let recent = executor::recent(&self.0.db, &project, &env.name, 10)
             .await
             .map_err(ReleaseError::from)?;
         let (window, freeze) = gate::window_and_freeze(&self.0.db, env)
             .await
             .map_err(ReleaseError::from)?;
-        Ok(Response::new(v1::StatusResponse {
+        let mut response = v1::StatusResponse {
             environment: env.name.clone(),
-            current_revision: current.map(|c| c.id).unwrap_or_default(),
-            pending_revisions: history.iter().skip(after).map(|r| r.id.clone()).collect(),
             recent_executions: recent.into_iter().map(convert::execution_record).collect(),
             window: Some(convert::condition(window)),
             freeze: Some(convert::condition(freeze)),
-        }))
+            ..Default::default()
+        };
+        match current {
+            Ok(current) => {
+                let after = current.as_ref().map_or(0, |c| {
+                    history
+                        .iter()
+                        .position(|r| r.id == c.id)
+                        .map_or(0, |i| i + 1)
+                });
+                response.pending_revisions =
+                    history.iter().skip(after).map(|r| r.id.clone()).collect();
+                response.current_revision = current.map(|c| c.id).unwrap_or_default();
+            }
+            Err(err) => {
+                if let TargetError::Failed { .. } = err {
+                    tracing::warn!(error = %err, "target database error");
+                }
+                response.target_unreachable = matches!(err, TargetError::Unreachable { .. });
+                response.target_error = err.to_string();
+            }
+        }
+        Ok(Response::new(response))
     }
 }
 

@@ -109,7 +109,7 @@ pub enum Command {
     },
     /// Show an environment: its current revision, whether its window is open and whether it is frozen, what is pending and what blocks it, recent executions.
     #[command(
-        after_help = "The current revision is read from the target's version table. The window and freeze lines are the gate's conditions for a deploy there now; each pending revision's GATE lists the conditions that fail for it.\n\nExample:\n  sgctl status --env pilot"
+        after_help = "The current revision is read from the target's version table. The window and freeze lines are the gate's conditions for a deploy there now; each pending revision's GATE lists the conditions that fail for it.\n\nWhen the target cannot be read, the current revision and what is pending are shown as unknown, with the reason, and the rest (window, freeze, recent executions) comes from the catalog all the same; the exit code is then 3 if the target did not answer, 1 if the server has no usable URL for it.\n\nExample:\n  sgctl status --env pilot"
     )]
     Status {
         /// Environment.
@@ -878,6 +878,14 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
     } else {
         &status.environment
     };
+    // The target could not be read: what the catalog knows is shown all the
+    // same, and the exit code says the current revision is unknown.
+    let target_unknown = !status.target_error.is_empty();
+    let code = match (target_unknown, status.target_unreachable) {
+        (false, _) => exit::OK,
+        (true, true) => exit::UNAVAILABLE,
+        (true, false) => exit::REFUSED,
+    };
     // What blocks each pending revision: its gate, asked one by one.
     let mut gates = Vec::new();
     for revision in &status.pending_revisions {
@@ -897,25 +905,26 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
             c.as_ref()
                 .map(|c| json!({ "passed": c.passed, "reason": c.reason }))
         };
+        let known = |value: Value| if target_unknown { Value::Null } else { value };
         print_json(&json!({
             "environment": environment,
-            "current_revision": status.current_revision,
+            "current_revision": known(json!(status.current_revision)),
+            "target_error": (target_unknown).then_some(&status.target_error),
             "window": condition(&status.window),
             "freeze": condition(&status.freeze),
-            "pending": pending,
+            "pending": known(json!(pending)),
             "recent_executions": status.recent_executions.iter().map(execution_json).collect::<Vec<_>>(),
         }));
-        return Ok(exit::OK);
+        return Ok(code);
     }
     println!("environment  {environment}");
-    println!(
-        "current      {}",
-        if status.current_revision.is_empty() {
-            "(none: not deployed or stamped yet)"
-        } else {
-            &status.current_revision
-        }
-    );
+    if target_unknown {
+        println!("current      unknown: {}", status.target_error);
+    } else if status.current_revision.is_empty() {
+        println!("current      (none: not deployed or stamped yet)");
+    } else {
+        println!("current      {}", status.current_revision);
+    }
     if let Some(window) = &status.window {
         let state = if window.passed { "open" } else { "closed" };
         println!("window       {state}: {}", window.reason);
@@ -926,6 +935,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
     println!(
         "pending      {}",
         match status.pending_revisions.len() {
+            _ if target_unknown => "unknown until the target can be read".to_string(),
             0 => "none: up to date".to_string(),
             1 => "1 revision".to_string(),
             n => format!("{n} revisions"),
@@ -952,7 +962,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
     println!();
     if status.recent_executions.is_empty() {
         println!("no executions on {environment} yet");
-        return Ok(exit::OK);
+        return Ok(code);
     }
     let rows: Vec<Vec<String>> = status
         .recent_executions
@@ -986,7 +996,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
             &rows
         )
     );
-    Ok(exit::OK)
+    Ok(code)
 }
 
 async fn execution(cli: &Cli, id: &str) -> Outcome {
