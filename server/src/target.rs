@@ -177,10 +177,8 @@ pub struct Applied {
     pub sequence: i64,
 }
 
-/// The target's current revision of `project`, read from its version table;
-/// `None` when the table or any row is missing.
-/// The revision `env`'s target is at, read on a connection of its own
-/// named `application_name`, closed afterwards.
+/// The revision `env`'s target is at ([`current`]), read on a connection of
+/// its own named `application_name`, closed afterwards.
 pub async fn current_on(
     env: &Environment,
     project: &str,
@@ -193,6 +191,8 @@ pub async fn current_on(
     current.map_err(|e| target.failed(&e))
 }
 
+/// The target's current revision of `project`, read from its version table;
+/// `None` when the table or any row is missing.
 pub async fn current(
     conn: &mut PgConnection,
     project: &str,

@@ -909,7 +909,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
         print_json(&json!({
             "environment": environment,
             "current_revision": known(json!(status.current_revision)),
-            "target_error": (target_unknown).then_some(&status.target_error),
+            "target_error": target_unknown.then_some(&status.target_error),
             "window": condition(&status.window),
             "freeze": condition(&status.freeze),
             "pending": known(json!(pending)),
