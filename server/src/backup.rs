@@ -44,14 +44,20 @@ fn program(name: &str) -> PathBuf {
     }
 }
 
+/// The backup directory of `env`, from the variable its policy names; `None`
+/// when the variable is unset or blank.
+pub fn directory(env: &Environment) -> Option<String> {
+    let variable = env.backup_dir_env.as_deref()?;
+    std::env::var(variable)
+        .ok()
+        .filter(|d| !d.trim().is_empty())
+}
+
 /// Dumps the target of `env` into its backup directory; `label` names the
 /// file (execution id). Nothing is left behind when the backup fails.
 pub async fn take(env: &Environment, target: &Target, label: &str) -> Result<Backup, BackupError> {
     let variable = env.backup_dir_env.clone().unwrap_or_default();
-    let dir = std::env::var(&variable)
-        .ok()
-        .filter(|d| !d.trim().is_empty());
-    let dir = dir.ok_or_else(|| BackupError::NoDirectory {
+    let dir = directory(env).ok_or_else(|| BackupError::NoDirectory {
         environment: env.name.clone(),
         variable: variable.clone(),
     })?;

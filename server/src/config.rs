@@ -595,6 +595,19 @@ impl Emergency {
     }
 }
 
+impl Window {
+    /// As the policy file writes it, `mon-fri 13:00-17:00`; it parses back
+    /// ([`parse_window`]) to the same window.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}-{}",
+            describe_days(&self.days),
+            self.start.strftime("%H:%M"),
+            self.end.strftime("%H:%M")
+        )
+    }
+}
+
 impl Environment {
     /// The deployment windows as people read them: `always`, or the weekly
     /// ranges with the time zone, `mon-fri 13:00-17:00 (Europe/Berlin)`.
@@ -602,18 +615,7 @@ impl Environment {
         if self.always_open {
             return "always".to_string();
         }
-        let ranges: Vec<String> = self
-            .windows
-            .iter()
-            .map(|w| {
-                format!(
-                    "{} {}-{}",
-                    describe_days(&w.days),
-                    w.start.strftime("%H:%M"),
-                    w.end.strftime("%H:%M")
-                )
-            })
-            .collect();
+        let ranges: Vec<String> = self.windows.iter().map(Window::describe).collect();
         format!(
             "{} ({})",
             ranges.join(", "),
@@ -836,12 +838,7 @@ mod tests {
             ("daily 02:00-04:00", "daily 02:00-04:00"),
         ] {
             let window = parse_window(text).unwrap();
-            let again = format!(
-                "{} {}-{}",
-                describe_days(&window.days),
-                window.start.strftime("%H:%M"),
-                window.end.strftime("%H:%M")
-            );
+            let again = window.describe();
             assert_eq!(again, described);
             assert_eq!(parse_window(&again).unwrap(), window, "{again}");
         }

@@ -206,13 +206,14 @@ pub fn environment_policy(env: &crate::config::Environment) -> v1::EnvironmentPo
         Err(_) => "not a postgres:// URL",
     };
     let backup = match (&env.backup_dir_env, env.backup) {
-        (Some(variable), true) => {
-            let set = std::env::var(variable).is_ok_and(|dir| !dir.trim().is_empty());
-            format!(
-                "pg_dump into ${variable} ({})",
-                if set { "set" } else { "unset" }
-            )
-        }
+        (Some(variable), true) => format!(
+            "pg_dump into ${variable} ({})",
+            if crate::backup::directory(env).is_some() {
+                "set"
+            } else {
+                "unset"
+            }
+        ),
         _ => "no".to_string(),
     };
     let matrix = &env.matrix;
