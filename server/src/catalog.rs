@@ -47,11 +47,23 @@ pub enum CatalogError {
     #[error("revision {id} not found in project {project}")]
     NotFound { project: String, id: String },
     #[error(
-        "revision {id} already exists with different content (checksum {existing}); give the new revision a new id"
+        "revision {id} already exists with different content (checksum {existing}); give the new revision a new id, or, if {id} has not landed on any environment, replace it with `sgctl submit --amend`"
     )]
     IdClash { id: String, existing: String },
+    #[error(
+        "revision {id} already exists with parent {existing}, not {submitted}; submit it with --parent {existing}, or give the new revision a new id"
+    )]
+    ParentClash {
+        id: String,
+        existing: String,
+        submitted: String,
+    },
     #[error("{0}")]
     NotOnHead(String),
+    #[error("{0}")]
+    CannotAmend(String),
+    #[error("only {author}, who submitted {id}, or an admin can amend it")]
+    NotTheAuthor { id: String, author: String },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -65,6 +77,17 @@ pub struct NewRevision {
     pub up_sql: String,
     pub down_sql: String,
     pub description: String,
+    /// Replace the stored revision of this id, if its content differs and
+    /// it has not landed on any environment ([`submit`]).
+    pub amend: bool,
+}
+
+/// Who submits: the author of a new revision. Amending another author's
+/// revision takes an admin.
+#[derive(Clone, Copy, Debug)]
+pub struct Submitter<'a> {
+    pub name: &'a str,
+    pub admin: bool,
 }
 
 /// A revision as the catalog holds it.
@@ -198,6 +221,16 @@ pub fn validate_id(id: &str) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// Whether the number that begins revision id `id` is greater than the one
+/// that begins `parent` (both [valid](validate_id): digits, then `_`).
+fn number_after(id: &str, parent: &str) -> bool {
+    fn number(id: &str) -> &str {
+        id.split('_').next().unwrap_or(id).trim_start_matches('0')
+    }
+    let (id, parent) = (number(id), number(parent));
+    (id.len(), id) > (parent.len(), parent)
+}
+
 fn validate(new: &NewRevision) -> Result<(), CatalogError> {
     validate_id(&new.id)?;
     if !new.parent_id.is_empty() {
@@ -300,18 +333,34 @@ async fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
     Ok(report)
 }
 
-/// Appends a revision on top of the head. Returns the stored revision and
-/// whether it was new (false: an identical revision was already there).
-/// Every outcome but a database failure leaves an audit row.
+/// What [`submit`] did with a revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    Created,
+    /// An identical revision was already there.
+    Unchanged,
+    /// The stored revision of that id was replaced; it had this checksum.
+    Amended {
+        previous_checksum: String,
+    },
+}
+
+/// Appends a revision on top of the head, or, with `amend`, replaces the
+/// stored revision of its id when that one is the head and has landed on no
+/// environment: a revision that fails on its first target would otherwise
+/// block every environment behind it for good. Its approvals and rejections,
+/// bound to the old checksum, no longer count. Returns the stored revision
+/// and what was done. Every outcome but a database failure leaves an audit
+/// row.
 pub async fn submit(
     db: &Db,
-    author: &str,
+    submitter: Submitter<'_>,
     new: NewRevision,
-) -> Result<(Revision, bool), CatalogError> {
-    let result = submit_inner(db, author, &new).await;
+) -> Result<(Revision, Submitted), CatalogError> {
+    let result = submit_inner(db, submitter, &new).await;
     let outcome = match &result {
-        Ok((_, true)) => None, // recorded inside the transaction
-        Ok((_, false)) => Some((
+        Ok((_, Submitted::Created | Submitted::Amended { .. })) => None, // recorded inside the transaction
+        Ok((_, Submitted::Unchanged)) => Some((
             Outcome::Ok,
             "identical revision already present".to_string(),
         )),
@@ -322,8 +371,12 @@ pub async fn submit(
         audit::record(
             db,
             &Event {
-                actor: author,
-                action: "revision.submit",
+                actor: submitter.name,
+                action: if new.amend {
+                    "revision.amend"
+                } else {
+                    "revision.submit"
+                },
                 project: &new.project,
                 environment: "",
                 subject: &new.id,
@@ -338,9 +391,9 @@ pub async fn submit(
 
 async fn submit_inner(
     db: &Db,
-    author: &str,
+    submitter: Submitter<'_>,
     new: &NewRevision,
-) -> Result<(Revision, bool), CatalogError> {
+) -> Result<(Revision, Submitted), CatalogError> {
     validate(new)?;
     let report = lint(new).await?;
     let checksum = checksum(&new.up_sql, &new.down_sql);
@@ -350,13 +403,26 @@ async fn submit_inner(
         .await?;
 
     if let Some(existing) = fetch(&mut tx, &new.project, &new.id).await? {
-        if existing.checksum == checksum && existing.parent_id == new.parent_id {
-            return Ok((existing, false));
+        if existing.parent_id != new.parent_id {
+            return Err(CatalogError::ParentClash {
+                id: new.id.clone(),
+                existing: display_parent(&existing.parent_id).to_string(),
+                submitted: display_parent(&new.parent_id).to_string(),
+            });
         }
-        return Err(CatalogError::IdClash {
-            id: new.id.clone(),
-            existing: existing.checksum,
-        });
+        if existing.checksum == checksum {
+            return Ok((existing, Submitted::Unchanged));
+        }
+        if !new.amend {
+            return Err(CatalogError::IdClash {
+                id: new.id.clone(),
+                existing: existing.checksum,
+            });
+        }
+        let previous_checksum = existing.checksum.clone();
+        let amended = amend(db, &mut tx, submitter, existing, new, &report, checksum).await?;
+        tx.commit().await?;
+        return Ok((amended, Submitted::Amended { previous_checksum }));
     }
 
     let head = head(&mut tx, &new.project).await?;
@@ -380,6 +446,12 @@ async fn submit_inner(
                 new.project
             )));
         }
+        (Some((head_id, _)), _) if !number_after(&new.id, head_id) => {
+            return Err(CatalogError::NotOnHead(format!(
+                "{} must be numbered after {head_id}, the head of project {} it applies on: `sgctl submit DIR` orders files by their number, so a lower one would rebuild another lineage; renumber it",
+                new.id, new.project
+            )));
+        }
         _ => {}
     }
     let sequence = head.map_or(1, |(_, sequence)| sequence + 1);
@@ -391,14 +463,13 @@ async fn submit_inner(
         up_sql: new.up_sql.clone(),
         down_sql: new.down_sql.clone(),
         description: new.description.clone(),
-        author: author.to_string(),
+        author: submitter.name.to_string(),
         created_at_ms: now_ms(),
         checksum,
         risk: report.risk,
         lint: LintRecord::from(&report),
     };
-    let lint_json = serde_json::to_string(&revision.lint)
-        .map_err(|err| CatalogError::InvalidInput(format!("cannot encode lint report: {err}")))?;
+    let lint_json = lint_json(&revision.lint)?;
     sqlx::query(
         "INSERT INTO revisions (project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -421,7 +492,7 @@ async fn submit_inner(
         db,
         &mut tx,
         &Event {
-            actor: author,
+            actor: submitter.name,
             action: "revision.submit",
             project: &revision.project,
             environment: "",
@@ -437,7 +508,97 @@ async fn submit_inner(
     )
     .await?;
     tx.commit().await?;
-    Ok((revision, true))
+    Ok((revision, Submitted::Created))
+}
+
+fn lint_json(lint: &LintRecord) -> Result<String, CatalogError> {
+    serde_json::to_string(lint)
+        .map_err(|err| CatalogError::InvalidInput(format!("cannot encode lint report: {err}")))
+}
+
+/// Replaces `existing`'s content with `new`'s, in the caller's transaction,
+/// which holds the lineage lock. Refused unless the submitter wrote it (or
+/// is an admin), it is the head, and it has landed on no environment (the
+/// execution records tell: [`executor::landed_on`](crate::executor::landed_on)).
+/// The amender becomes its author, for the rule against self-approval.
+async fn amend(
+    db: &Db,
+    tx: &mut AnyConnection,
+    submitter: Submitter<'_>,
+    existing: Revision,
+    new: &NewRevision,
+    report: &LintReport,
+    checksum: String,
+) -> Result<Revision, CatalogError> {
+    if existing.author != submitter.name && !submitter.admin {
+        return Err(CatalogError::NotTheAuthor {
+            id: existing.id,
+            author: existing.author,
+        });
+    }
+    if let Some((head_id, _)) = head(&mut *tx, &new.project).await?
+        && head_id != existing.id
+    {
+        return Err(CatalogError::CannotAmend(format!(
+            "{} is not the head of project {} ({head_id} is): only the newest revision can be amended; submit the fix as a new revision",
+            existing.id, new.project
+        )));
+    }
+    let landed = crate::executor::landed_on(&mut *tx, &new.project, &existing.id).await?;
+    if !landed.is_empty() {
+        return Err(CatalogError::CannotAmend(format!(
+            "{} has landed on {}: roll it back there first, or submit the fix as a new revision",
+            existing.id,
+            landed.join(", ")
+        )));
+    }
+    let (previous_checksum, previous_author) = (existing.checksum.clone(), existing.author.clone());
+    let revision = Revision {
+        up_sql: new.up_sql.clone(),
+        down_sql: new.down_sql.clone(),
+        description: new.description.clone(),
+        author: submitter.name.to_string(),
+        created_at_ms: now_ms(),
+        checksum,
+        risk: report.risk,
+        lint: LintRecord::from(report),
+        ..existing
+    };
+    sqlx::query(
+        "UPDATE revisions SET up_sql = $1, down_sql = $2, description = $3, author = $4, created_at_ms = $5, \
+         checksum = $6, risk = $7, lint_json = $8 WHERE project = $9 AND id = $10",
+    )
+    .bind(&revision.up_sql)
+    .bind(&revision.down_sql)
+    .bind(&revision.description)
+    .bind(&revision.author)
+    .bind(revision.created_at_ms)
+    .bind(&revision.checksum)
+    .bind(revision.risk.as_str())
+    .bind(lint_json(&revision.lint)?)
+    .bind(&revision.project)
+    .bind(&revision.id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        db,
+        tx,
+        &Event {
+            actor: submitter.name,
+            action: "revision.amend",
+            project: &revision.project,
+            environment: "",
+            subject: &revision.id,
+            outcome: Outcome::Ok,
+            detail: format!(
+                "checksum={} previous_checksum={previous_checksum} risk={} previous_author={previous_author}",
+                revision.checksum,
+                revision.risk.as_str(),
+            ),
+        },
+    )
+    .await?;
+    Ok(revision)
 }
 
 fn display_parent(parent: &str) -> &str {

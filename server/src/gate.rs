@@ -147,6 +147,11 @@ fn pass(name: &'static str, reason: String) -> Condition {
     }
 }
 
+/// A checksum's first twelve digits, as messages show it.
+fn short(checksum: &str) -> &str {
+    checksum.get(..12).unwrap_or(checksum)
+}
+
 fn fail(name: &'static str, reason: String) -> Condition {
     Condition {
         name,
@@ -173,7 +178,7 @@ pub async fn catalog_conditions(
                 "the SQL stored for {} no longer has its checksum {}: the catalog was changed outside Schemagate, and no approval vouches for what it holds now",
                 revision.id,
                 // What the catalog holds may be anything, not only hex.
-                revision.checksum.get(..12).unwrap_or(&revision.checksum)
+                short(&revision.checksum)
             ),
         ));
     } else {
@@ -247,14 +252,43 @@ async fn target_conditions(
             }
         }
         Ok(conn) => {
-            let current = match lock {
-                Lock::HeldAndUnchanged { current } => current.cloned(),
-                _ => target::current(conn, project)
-                    .await
-                    .map_err(|e| target_error(env, &e))?,
+            // Between two revisions of one execution, the current revision
+            // is the one the execution just ran, from the lineage it read.
+            let (current, ran_here) = match lock {
+                Lock::HeldAndUnchanged { current } => (current.cloned(), true),
+                _ => (
+                    target::current(conn, project)
+                        .await
+                        .map_err(|e| target_error(env, &e))?,
+                    false,
+                ),
             };
             let current_id = current.as_ref().map(|c| c.id.as_str());
+            // What the target ran must be what the catalog holds: an
+            // amend racing a deploy, or a hand-edited version table, would
+            // otherwise build the lineage on other SQL than it records.
+            let ran_other_content = match &current {
+                Some(current) if !ran_here => match action {
+                    Action::Rollback if current.id == revision.id => {
+                        (current.checksum != revision.checksum).then(|| revision.checksum.clone())
+                    }
+                    Action::Apply if current.id == revision.parent_id => {
+                        let parent = crate::catalog::get(db, project, &current.id).await?;
+                        (current.checksum != parent.checksum).then_some(parent.checksum)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
             target_conditions.push(match (action, current_id) {
+                (_, Some(id)) if let Some(catalog_checksum) = &ran_other_content => fail(
+                    "parent",
+                    format!(
+                        "the target ran {id} with checksum {}, but the catalog's {id} has checksum {}: it was amended after it ran there, or the target's version table was edited by hand; roll the target back to a revision both agree on, or restore it",
+                        short(current.as_ref().map_or("", |c| c.checksum.as_str())),
+                        short(catalog_checksum)
+                    ),
+                ),
                 (Action::Apply, Some(id)) if id == revision.id => fail(
                     "parent",
                     format!("{} is already applied on {}", revision.id, env.name),

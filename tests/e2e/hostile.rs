@@ -618,6 +618,7 @@ async fn call(clients: &Clients, rpc: usize, g: &mut Gen, token: &str) -> Result
             up_sql: g.sql(),
             down_sql: g.sql(),
             description: g.text(),
+            amend: false,
         })),
         1 => unary!(catalog.get_revision(v1::GetRevisionRequest {
             project: g.project(),
@@ -1025,6 +1026,7 @@ fn oversized_messages_are_refused_and_nothing_is_stored() {
             up_sql: up,
             down_sql: down,
             description,
+            amend: false,
         };
     // Valid SQL, so only the size can be the reason for a refusal.
     let sql = |bytes: usize| "SELECT 1;\n".repeat(bytes / 10 + 1);
@@ -1527,6 +1529,7 @@ fn control_characters_are_refused_or_stored_verbatim() {
                     up_sql: ADD_TAPS.1.into(),
                     down_sql: ADD_TAPS.2.into(),
                     description: description.into(),
+                    amend: false,
                 },
                 &t.alice,
             )
@@ -1803,6 +1806,7 @@ fn on_a_postgres_catalog_a_nul_is_refused_before_anything_is_written() {
                     up_sql: ADD_TAPS.1.into(),
                     down_sql: ADD_TAPS.2.into(),
                     description: "nul\0here".into(),
+                    amend: false,
                 },
                 &t.alice,
             ))

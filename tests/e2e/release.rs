@@ -933,6 +933,124 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
+/// A revision that fails on its first environment would block every one
+/// behind it for good: its author fixes its files and amends it. The
+/// approval given to the broken content does not count for the fix; once
+/// approved again it deploys. Only its author (or an admin) may amend it,
+/// and only until it lands.
+#[test]
+fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    let down = "ALTER TABLE venues DROP COLUMN capacity;\n";
+    let broken = (
+        "0002_add_capacity",
+        "ALTER TABLE venue ADD COLUMN capacity int;\n",
+        down,
+    );
+    f.submit_approved(&t, &[baseline], &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    f.submit_approved(&t, &[baseline, broken], &["dev"]);
+    let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    assert!(
+        failed.stdout.contains("\"venue\" does not exist"),
+        "{failed:#?}"
+    );
+
+    let fixed = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity int;\n",
+        down,
+    );
+    write_revisions(f.revisions.path(), &[fixed]);
+    let dir = f.revisions.path().to_str().unwrap();
+    let unasked = f.run(&t.alice, &["submit", dir]);
+    assert_eq!(unasked.code, 1, "{unasked:#?}");
+    assert!(
+        unasked.stderr.contains("sgctl submit --amend"),
+        "{unasked:#?}"
+    );
+    let bob = token("bob", &["developer"]);
+    let not_bobs = f.run(&bob, &["submit", "--amend", dir]);
+    assert_eq!(not_bobs.code, 4, "{not_bobs:#?}");
+    assert!(not_bobs.stderr.contains("only alice"), "{not_bobs:#?}");
+
+    let amended = f
+        .run(&t.alice, &["--json", "submit", "--amend", dir])
+        .json();
+    let results: Vec<(&str, &str)> = amended["submitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("0001_baseline", "unchanged"),
+            ("0002_add_capacity", "amended")
+        ]
+    );
+    let gate = f.run(&t.erin, &["gate", "0002_add_capacity", "--env", "dev"]);
+    assert_eq!(
+        gate.code, 1,
+        "the approval of the broken content counts: {gate:#?}"
+    );
+    assert!(gate.stdout.contains("approvals"), "{gate:#?}");
+    f.approve(&t.carol, "0002_add_capacity", &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'venues' AND column_name = 'capacity'"
+        ),
+        1
+    );
+
+    let again = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity bigint;\n",
+        down,
+    );
+    write_revisions(f.revisions.path(), &[again]);
+    let landed = f.run(&t.alice, &["submit", "--amend", dir]);
+    assert_eq!(landed.code, 1, "{landed:#?}");
+    assert!(
+        landed
+            .stderr
+            .contains("0002_add_capacity has landed on dev: roll it back there first"),
+        "{landed:#?}"
+    );
+    let audit = audit_detail(&f, &t, "revision.amend", "0002_add_capacity");
+    assert!(audit.contains("previous_author=alice"), "{audit}");
+
+    // The gate holds the target to the catalog's content: a version row
+    // whose checksum is not the catalog's (an amend that raced a deploy, a
+    // hand edit) refuses the next revision.
+    execute(
+        &f.dev,
+        "UPDATE schemagate.applied_revisions SET checksum = 'edited' WHERE id = '0002_add_capacity'",
+    );
+    let next = (
+        "0003_add_city",
+        "ALTER TABLE venues ADD COLUMN city text;\n",
+        "ALTER TABLE venues DROP COLUMN city;\n",
+    );
+    f.submit_approved(&t, &[fixed, next], &["dev"]);
+    let gate = f.run(&t.erin, &["gate", "0003_add_city", "--env", "dev"]);
+    assert_eq!(gate.code, 1, "{gate:#?}");
+    assert!(
+        gate.stdout.contains("the target ran 0002_add_capacity with checksum edited, but the catalog's 0002_add_capacity has checksum"),
+        "{gate:#?}"
+    );
+}
+
 /// A baseline whose `relabels` table has a trigger that renames the
 /// column `taps.name`, which the view `tap_names` reads: a revision that
 /// inserts into `relabels` changes the view's definition while none of the

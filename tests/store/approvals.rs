@@ -1,5 +1,6 @@
 //! Approvals a rollback uses up, on either catalog backend.
 
+use super::by;
 use schemagate_server::approvals::{self, Decision};
 use schemagate_server::auth::{Caller, Role};
 use schemagate_server::catalog::{self, NewRevision};
@@ -67,7 +68,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
     let policy = Policy::parse("schemagate.toml", &source).expect("example policy parses");
     let (revision, _) = catalog::submit(
         db,
-        "alice",
+        by("alice"),
         NewRevision {
             project: PROJECT.into(),
             id: "0001_base".into(),
@@ -75,6 +76,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
             up_sql: "CREATE TABLE base (id bigint PRIMARY KEY);".into(),
             down_sql: "DROP TABLE base;".into(),
             description: "a baseline".into(),
+            amend: false,
         },
     )
     .await
@@ -140,7 +142,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
     // and leaves the base's and other environments' alone.
     let (later, _) = catalog::submit(
         db,
-        "alice",
+        by("alice"),
         NewRevision {
             project: PROJECT.into(),
             id: "0002_more".into(),
@@ -148,6 +150,7 @@ pub async fn a_rollback_uses_up_the_approvals_given_before_it_started(db: &Db) {
             up_sql: "CREATE TABLE more (id bigint PRIMARY KEY);".into(),
             down_sql: "DROP TABLE more;".into(),
             description: "a second revision".into(),
+            amend: false,
         },
     )
     .await

@@ -8,7 +8,7 @@ mod schema;
 mod target;
 
 use schemagate_server::audit;
-use schemagate_server::catalog::{self, CatalogError, NewRevision};
+use schemagate_server::catalog::{self, CatalogError, NewRevision, Submitted};
 use schemagate_server::config::Fleet;
 use schemagate_server::db::{Backend, Db};
 use schemagate_server::fleet::{self, FleetError};
@@ -37,7 +37,13 @@ fn revision(id: &str, parent: &str, up: &str) -> NewRevision {
         up_sql: up.into(),
         down_sql: "SELECT 1;".into(),
         description: format!("revision {id}"),
+        amend: false,
     }
+}
+
+/// A submitter without the admin role.
+fn by(name: &str) -> catalog::Submitter<'_> {
+    catalog::Submitter { name, admin: false }
 }
 
 /// Runs every check of the suite against `db`.
@@ -50,6 +56,150 @@ async fn suite(db: &Db) {
     fleet_reports_are_checked_stored_and_bounded(db).await;
     reads_beside_a_write_see_the_last_commit(db).await;
     approvals::a_rollback_uses_up_the_approvals_given_before_it_started(db).await;
+    amending_replaces_the_head_until_it_lands(db).await;
+}
+
+/// `submit --amend` replaces the newest revision's content while it has
+/// landed nowhere, and only then; a lower number than the parent's, or a
+/// known id under another parent, is refused with what to do instead.
+async fn amending_replaces_the_head_until_it_lands(db: &Db) {
+    let in_project = |new: NewRevision| NewRevision {
+        project: "amend".into(),
+        ..new
+    };
+    let amended = |id: &str, parent: &str, up: &str| NewRevision {
+        amend: true,
+        ..in_project(revision(id, parent, up))
+    };
+    for (id, parent, up) in [
+        ("0001_base", "", "CREATE TABLE a (id int);"),
+        (
+            "0002_broken",
+            "0001_base",
+            "ALTER TABLE nope ADD COLUMN b int;",
+        ),
+    ] {
+        catalog::submit(db, by("alice"), in_project(revision(id, parent, up)))
+            .await
+            .expect("submit");
+    }
+    let fixed = "ALTER TABLE a ADD COLUMN b int;";
+
+    let lower = catalog::submit(
+        db,
+        by("alice"),
+        in_project(revision("0001_lower", "0002_broken", fixed)),
+    )
+    .await;
+    assert!(
+        matches!(&lower, Err(CatalogError::NotOnHead(m)) if m.contains("0001_lower must be numbered after 0002_broken, the head")),
+        "{lower:?}"
+    );
+    let moved = catalog::submit(db, by("alice"), amended("0002_broken", "", fixed)).await;
+    assert!(
+        matches!(&moved, Err(CatalogError::ParentClash { existing, .. }) if existing == "0001_base"),
+        "{moved:?}"
+    );
+    let unasked = catalog::submit(
+        db,
+        by("alice"),
+        in_project(revision("0002_broken", "0001_base", fixed)),
+    )
+    .await;
+    assert!(
+        matches!(&unasked, Err(e @ CatalogError::IdClash { .. }) if e.to_string().contains("--amend")),
+        "{unasked:?}"
+    );
+    let not_head = catalog::submit(
+        db,
+        by("alice"),
+        amended("0001_base", "", "CREATE TABLE a (id bigint);"),
+    )
+    .await;
+    assert!(
+        matches!(&not_head, Err(CatalogError::CannotAmend(m)) if m.contains("0002_broken is")),
+        "{not_head:?}"
+    );
+    let other = catalog::submit(db, by("bob"), amended("0002_broken", "0001_base", fixed)).await;
+    assert!(
+        matches!(&other, Err(CatalogError::NotTheAuthor { author, .. }) if author == "alice"),
+        "{other:?}"
+    );
+
+    // A failed transactional run changed nothing: the revision can still be amended.
+    let execution = |id: &str, action: &str, state: &str, at: i64| {
+        format!(
+            "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint) \
+             VALUES ('{id}', 'amend', 'dev', '0002_broken', '{action}', '{state}', {at}, 0, '', 'erin', '', '', '', 0, 1, '')"
+        )
+    };
+    sqlx::query(sqlx::AssertSqlSafe(execution("e1", "apply", "failed", 1)))
+        .execute(&db.pool)
+        .await
+        .expect("failed run");
+    let before = catalog::get(db, "amend", "0002_broken").await.expect("get");
+    let admin = catalog::Submitter {
+        name: "root",
+        admin: true,
+    };
+    let (stored, submitted) =
+        catalog::submit(db, admin, amended("0002_broken", "0001_base", fixed))
+            .await
+            .expect("amend");
+    assert_eq!(
+        submitted,
+        Submitted::Amended {
+            previous_checksum: before.checksum.clone()
+        }
+    );
+    assert_eq!(
+        stored.author, "root",
+        "the amender answers for the new content"
+    );
+    let now = catalog::get(db, "amend", "0002_broken").await.expect("get");
+    assert_eq!(now.up_sql, fixed);
+    assert_ne!(now.checksum, before.checksum);
+    assert_eq!(now.sequence, before.sequence);
+    let history = catalog::history(db, "amend").await.expect("history");
+    assert_eq!(history.len(), 2);
+    let rows = audit::list(db, None, None, 50).await.expect("audit");
+    assert!(
+        rows.iter().any(|row| row.action == "revision.amend"
+            && row.subject == "0002_broken"
+            && row
+                .detail
+                .contains(&format!("previous_checksum={}", before.checksum))),
+        "no amend row in the audit log"
+    );
+
+    // Once it succeeded on dev it has landed; a rollback there takes it off.
+    sqlx::query(sqlx::AssertSqlSafe(execution(
+        "e2",
+        "apply",
+        "succeeded",
+        2,
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("applied");
+    let again = "ALTER TABLE a ADD COLUMN b bigint;";
+    let landed = catalog::submit(db, admin, amended("0002_broken", "0001_base", again)).await;
+    assert!(
+        matches!(&landed, Err(CatalogError::CannotAmend(m)) if m.contains("has landed on dev")),
+        "{landed:?}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(execution(
+        "e3",
+        "rollback",
+        "succeeded",
+        3,
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("rolled back");
+    catalog::submit(db, admin, amended("0002_broken", "0001_base", again))
+        .await
+        .expect("amend after the rollback");
 }
 
 /// The executor reads the next gate's catalog conditions while it writes
@@ -210,7 +360,7 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
 async fn lineage_grows_only_on_the_head(db: &Db) {
     let (base, created) = catalog::submit(
         db,
-        "alice",
+        by("alice"),
         revision(
             "0001_baseline",
             "",
@@ -219,12 +369,12 @@ async fn lineage_grows_only_on_the_head(db: &Db) {
     )
     .await
     .expect("baseline");
-    assert!(created);
+    assert_eq!(created, Submitted::Created);
     assert_eq!(base.sequence, 1);
     assert_eq!(base.checksum.len(), 64);
     catalog::submit(
         db,
-        "alice",
+        by("alice"),
         revision(
             "0002_taps",
             "0001_baseline",
@@ -237,7 +387,7 @@ async fn lineage_grows_only_on_the_head(db: &Db) {
     // A second child of the baseline is a fork.
     let fork = catalog::submit(
         db,
-        "bob",
+        by("bob"),
         revision(
             "0003_fork",
             "0001_baseline",
@@ -254,7 +404,7 @@ async fn lineage_grows_only_on_the_head(db: &Db) {
     // A second baseline is a fork too.
     let second_baseline = catalog::submit(
         db,
-        "bob",
+        by("bob"),
         revision("0009_other_base", "", "CREATE TABLE x (id int);"),
     )
     .await;
@@ -273,8 +423,10 @@ async fn identical_resubmission_is_idempotent_and_clashes_are_refused(db: &Db) {
         "0001_baseline",
         "CREATE TABLE taps (id bigint PRIMARY KEY);",
     );
-    let (stored, created) = catalog::submit(db, "carol", again).await.expect("resubmit");
-    assert!(!created);
+    let (stored, submitted) = catalog::submit(db, by("carol"), again)
+        .await
+        .expect("resubmit");
+    assert_eq!(submitted, Submitted::Unchanged);
     assert_eq!(stored.author, "alice", "the original stays untouched");
 
     let changed = revision(
@@ -282,7 +434,7 @@ async fn identical_resubmission_is_idempotent_and_clashes_are_refused(db: &Db) {
         "0001_baseline",
         "CREATE TABLE taps (id int PRIMARY KEY);",
     );
-    let clash = catalog::submit(db, "carol", changed).await;
+    let clash = catalog::submit(db, by("carol"), changed).await;
     assert!(
         matches!(clash, Err(CatalogError::IdClash { .. })),
         "{clash:?}"
@@ -313,7 +465,7 @@ async fn bad_input_leaves_nothing_behind(db: &Db) {
     ];
     for case in cases {
         let id = case.id.clone();
-        let result = catalog::submit(db, "alice", case).await;
+        let result = catalog::submit(db, by("alice"), case).await;
         assert!(
             matches!(
                 result,
@@ -385,7 +537,7 @@ async fn concurrent_submits_on_one_parent_yield_one_child(db: &Db) {
             let id = format!("0100_racer_{i}");
             catalog::submit(
                 &db,
-                "racer",
+                by("racer"),
                 revision(&id, "0002_taps", "CREATE TABLE r (id int);"),
             )
             .await

@@ -51,7 +51,7 @@ enum Command {
     Health,
     /// Submit revisions: NNNN_name.up.sql files (with optional .down.sql beside them) or directories of them.
     #[command(
-        after_help = "Each revision's parent is the previous file in id order. The first one's parent is --parent when given; otherwise the catalog's current head (or none, for a baseline on an empty catalog). Revisions already in the catalog with identical content are reported as unchanged.\n\nExample:\n  sgctl submit migrations/\n  sgctl submit migrations/0004_add_tap_label.up.sql --parent 0003_add_pour_index"
+        after_help = "Each revision's parent is the previous file in id order. The first one's parent is --parent when given; otherwise the catalog's current head (or none, for a baseline on an empty catalog). A revision's number must be greater than its parent's. Revisions already in the catalog with identical content are reported as unchanged.\n\nA revision that failed before it landed anywhere (its deploy failed and was rolled back) blocks every environment behind it: fix its files and submit them again with --amend. Only the newest revision can be amended, by its author or an admin, and only while no environment has it (roll it back first where it ran); its approvals no longer count, so it is approved again.\n\nExample:\n  sgctl submit migrations/\n  sgctl submit migrations/0004_add_tap_label.up.sql --parent 0003_add_pour_index\n  sgctl submit --amend migrations/0005_add_keg_size.up.sql"
     )]
     Submit {
         /// Files or directories.
@@ -63,6 +63,9 @@ enum Command {
         /// Description, when submitting a single revision (overrides a `-- description:` line).
         #[arg(long)]
         description: Option<String>,
+        /// Replace the stored content of the newest revision, when it has landed on no environment.
+        #[arg(long)]
+        amend: bool,
     },
     /// List the lineage in order, baseline first.
     History,
@@ -223,7 +226,17 @@ async fn run(cli: Cli) -> Outcome {
             paths,
             parent,
             description,
-        } => submit(&cli, paths, parent.as_deref(), description.as_deref()).await,
+            amend,
+        } => {
+            submit(
+                &cli,
+                paths,
+                parent.as_deref(),
+                description.as_deref(),
+                *amend,
+            )
+            .await
+        }
         Command::History => history(&cli).await,
         Command::Policy { source } => policy(&cli, *source).await,
         Command::Controllers { flag } => controllers(&cli, flag.as_deref()).await,
@@ -317,6 +330,7 @@ async fn submit(
     paths: &[PathBuf],
     parent: Option<&str>,
     description: Option<&str>,
+    amend: bool,
 ) -> Outcome {
     let revisions = revision_files::read(paths)?;
     if description.is_some() && revisions.len() != 1 {
@@ -344,6 +358,7 @@ async fn submit(
             description: description
                 .map(str::to_string)
                 .unwrap_or_else(|| files.description.clone()),
+            amend,
         };
         let response = catalog.submit_revision(request).await.map_err(|status| {
             let mut failure = Failure::from(status);
@@ -359,10 +374,36 @@ async fn submit(
         };
         let revision = response.revision.unwrap_or_default();
         previous = revision.id.clone();
-        results.push((revision, response.created));
+        let result = if response.created {
+            Submitted::Created
+        } else if response.amended_checksum.is_empty() {
+            Submitted::Unchanged
+        } else {
+            Submitted::Amended {
+                previous_checksum: response.amended_checksum,
+            }
+        };
+        results.push((revision, result));
     }
     report_submitted(cli, &results);
     Ok(exit::OK)
+}
+
+/// What the server did with one submitted revision.
+enum Submitted {
+    Created,
+    Unchanged,
+    Amended { previous_checksum: String },
+}
+
+impl Submitted {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Submitted::Created => "created",
+            Submitted::Unchanged => "unchanged",
+            Submitted::Amended { .. } => "amended",
+        }
+    }
 }
 
 /// The parent of the first file when none is given: its stored parent if the
@@ -386,15 +427,20 @@ async fn implicit_parent(
         .unwrap_or(history.head))
 }
 
-fn report_submitted(cli: &Cli, results: &[(v1::Revision, bool)]) {
+fn report_submitted(cli: &Cli, results: &[(v1::Revision, Submitted)]) {
     if cli.json {
         let items: Vec<Value> = results
             .iter()
-            .map(|(r, created)| {
+            .map(|(r, result)| {
                 json!({
                     "id": r.id,
                     "parent_id": r.parent_id,
-                    "created": created,
+                    "created": matches!(result, Submitted::Created),
+                    "result": result.as_str(),
+                    "previous_checksum": match result {
+                        Submitted::Amended { previous_checksum } => Value::from(previous_checksum.as_str()),
+                        _ => Value::Null,
+                    },
                     "checksum": r.checksum,
                     "risk": risk_text(r.risk),
                     "findings": r.lint.as_ref().map_or(0, |l| l.findings.len()),
@@ -409,7 +455,7 @@ fn report_submitted(cli: &Cli, results: &[(v1::Revision, bool)]) {
     }
     let rows: Vec<Vec<String>> = results
         .iter()
-        .map(|(r, created)| {
+        .map(|(r, result)| {
             vec![
                 r.id.clone(),
                 if r.parent_id.is_empty() {
@@ -417,7 +463,7 @@ fn report_submitted(cli: &Cli, results: &[(v1::Revision, bool)]) {
                 } else {
                     r.parent_id.clone()
                 },
-                if *created { "created" } else { "unchanged" }.into(),
+                result.as_str().into(),
                 risk_text(r.risk).into(),
                 r.lint.as_ref().map_or(0, |l| l.findings.len()).to_string(),
             ]

@@ -27,6 +27,48 @@ macro_rules! select_executions {
     };
 }
 
+/// The environments where revision `revision_id` has landed, as its
+/// execution records tell, in the caller's transaction: there, its latest
+/// record that changed something is an apply or a stamp that succeeded, one
+/// still running, or a statement-by-statement run that failed part way
+/// (each named with how: `dev`, `ci (running)`, `pilot (ran in part)`). A
+/// failed transactional run changed nothing and a refused one never ran; a
+/// rollback that succeeded takes it off its environment. A restore recorded
+/// with `stamp --restored` does not: the records still show it landed,
+/// which errs on the side of refusing.
+pub async fn landed_on(
+    conn: &mut AnyConnection,
+    project: &str,
+    revision_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT environment, action, state FROM executions \
+         WHERE project = $1 AND revision_id = $2 \
+           AND (state IN ('succeeded', 'running') OR (state = 'failed' AND transactional = 0 AND statements_run > 0)) \
+         ORDER BY started_at_ms, id",
+    )
+    .bind(project)
+    .bind(revision_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut latest = std::collections::BTreeMap::new();
+    for row in &rows {
+        let environment: String = row.try_get(0)?;
+        let action: String = row.try_get(1)?;
+        let state: String = row.try_get(2)?;
+        latest.insert(environment, (action, State::parse(&state)));
+    }
+    Ok(latest
+        .into_iter()
+        .filter_map(|(environment, (action, state))| match state {
+            State::Running => Some(format!("{environment} (running)")),
+            State::Failed => Some(format!("{environment} (ran in part)")),
+            State::Succeeded if action != Action::Rollback.as_str() => Some(environment),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Removes the running record of a revision that never started.
 pub(super) async fn remove_unrun(db: &Db, record: &Record) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM executions WHERE id = $1 AND state = 'running'")

@@ -56,18 +56,29 @@ impl v1::catalog_server::Catalog for Services {
             up_sql: req.up_sql,
             down_sql: req.down_sql,
             description: req.description,
+            amend: req.amend,
         };
-        let (revision, created) = catalog::submit(&self.0.db, &caller.subject, new).await?;
+        let submitter = catalog::Submitter {
+            name: &caller.subject,
+            admin: caller.has(Role::Admin),
+        };
+        let (revision, submitted) = catalog::submit(&self.0.db, submitter, new).await?;
         tracing::info!(
             caller = %caller.subject,
             revision = %revision.id,
-            created,
+            outcome = ?submitted,
             risk = revision.risk.as_str(),
             "revision submitted"
         );
+        let (created, previous_checksum) = match submitted {
+            catalog::Submitted::Created => (true, String::new()),
+            catalog::Submitted::Unchanged => (false, String::new()),
+            catalog::Submitted::Amended { previous_checksum } => (false, previous_checksum),
+        };
         Ok(Response::new(v1::SubmitRevisionResponse {
             revision: Some(convert::revision(&revision)),
             created,
+            amended_checksum: previous_checksum,
         }))
     }
 

@@ -27,8 +27,13 @@ impl From<CatalogError> for Status {
             | CatalogError::TooLarge { .. }
             | CatalogError::Unparsable { .. } => Status::invalid_argument(err.to_string()),
             CatalogError::NotFound { .. } => Status::not_found(err.to_string()),
-            CatalogError::IdClash { .. } => Status::already_exists(err.to_string()),
-            CatalogError::NotOnHead(_) => Status::failed_precondition(err.to_string()),
+            CatalogError::IdClash { .. } | CatalogError::ParentClash { .. } => {
+                Status::already_exists(err.to_string())
+            }
+            CatalogError::NotOnHead(_) | CatalogError::CannotAmend(_) => {
+                Status::failed_precondition(err.to_string())
+            }
+            CatalogError::NotTheAuthor { .. } => Status::permission_denied(err.to_string()),
             CatalogError::Db(err) => database(err),
         })
     }
