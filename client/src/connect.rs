@@ -41,7 +41,7 @@ pub enum ConnectError {
     BadAddress(String),
     #[error("the token is not a valid header value (it must be ASCII)")]
     BadToken,
-    #[error("cannot reach the server at {server}: {source}")]
+    #[error("cannot reach the server at {server}: {}", crate::exit::causes(source))]
     Unreachable {
         server: String,
         source: tonic::transport::Error,
@@ -49,7 +49,15 @@ pub enum ConnectError {
 }
 
 impl Connection {
+    /// Connects to `server`, a URL; a bare `host:port` means plain HTTP/2
+    /// (`http://host:port`), as the server listens by default.
     pub async fn open(server: &str, token: Option<&str>) -> Result<Connection, ConnectError> {
+        let server = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
+        let server = server.as_str();
         let endpoint = Endpoint::from_shared(server.to_string())
             .map_err(|_| ConnectError::BadAddress(server.to_string()))?
             .connect_timeout(std::time::Duration::from_secs(5));

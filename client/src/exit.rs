@@ -40,9 +40,36 @@ pub fn describe(status: &tonic::Status) -> String {
         _ => "error",
     };
     let message = status.message().trim();
+    // A failure below gRPC (the connection, HTTP/2) says only "transport
+    // error"; what went wrong is in its causes.
+    let message = said_once(message, std::error::Error::source(status));
     if message.is_empty() {
         format!("{what} ({:?})", status.code())
     } else {
         format!("{what}: {message}")
     }
+}
+
+/// `err` and each error that caused it, joined by ": ", each said once.
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    said_once("", Some(err))
+}
+
+/// `first` then `cause` and each error that caused it, joined by ": ",
+/// the repeats left out (a wrapper often prints its cause's message as its
+/// own).
+fn said_once(first: &str, cause: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !first.is_empty() {
+        parts.push(first.to_string());
+    }
+    let mut next = cause;
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }

@@ -22,8 +22,8 @@ pub enum Backend {
 pub enum DbError {
     #[error("unsupported catalog database URL '{0}': use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
-    #[error("cannot open the catalog database: {0}")]
-    Connect(#[source] sqlx::Error),
+    #[error("cannot open the catalog database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
     #[error("cannot migrate the catalog database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -45,7 +45,10 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
-        let options = AnyConnectOptions::from_str(&url).map_err(DbError::Connect)?;
+        let options = AnyConnectOptions::from_str(&url).map_err(|source| DbError::Connect {
+            url: redact_url(&url),
+            source,
+        })?;
         let (pool, reads) = match backend {
             // SQLite takes one writer at a time; a single connection turns
             // would-be SQLITE_BUSY errors into an orderly queue and makes every
@@ -68,7 +71,10 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await
-                    .map_err(DbError::Connect)?;
+                    .map_err(|source| DbError::Connect {
+                        url: redact_url(&url),
+                        source,
+                    })?;
                 MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
                 (pool.clone(), pool)
             }
@@ -111,6 +117,7 @@ impl Db {
 /// A pool of one SQLite connection: the writer, or a reader whose
 /// connection refuses writes (`query_only`).
 async fn sqlite_pool(options: AnyConnectOptions, query_only: bool) -> Result<AnyPool, DbError> {
+    let url = options.database_url.to_string();
     AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
@@ -127,7 +134,10 @@ async fn sqlite_pool(options: AnyConnectOptions, query_only: bool) -> Result<Any
         })
         .connect_with(options)
         .await
-        .map_err(DbError::Connect)
+        .map_err(|source| DbError::Connect {
+            url: redact_url(&url),
+            source,
+        })
 }
 
 fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {

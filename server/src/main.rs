@@ -30,7 +30,7 @@ async fn main() -> std::process::ExitCode {
     let telemetry = match telemetry::init(format) {
         Ok(telemetry) => telemetry,
         Err(err) => {
-            eprintln!("schemagate-server: {err:#}");
+            eprintln!("schemagate-server: {}", said_once(&err));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -40,10 +40,23 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("schemagate-server: {err:#}");
+            eprintln!("schemagate-server: {}", said_once(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: most messages already end
+/// with their cause's, which `{:#}` would print again.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 async fn shutdown_signal() {

@@ -83,6 +83,9 @@ impl Target {
             .log_statements(tracing::log::LevelFilter::Off);
         match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
             Ok(Ok(conn)) => Ok(conn),
+            // The server answered and refused (no such database or role, a
+            // wrong password): not an outage, and retrying will not help.
+            Ok(Err(err @ sqlx::Error::Database(_))) => Err(self.failed(&err)),
             Ok(Err(err)) => Err(self.unreachable(&err)),
             Err(_) => Err(TargetError::Unreachable {
                 environment: self.environment.clone(),

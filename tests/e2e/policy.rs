@@ -100,6 +100,11 @@ fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
         &url,
         &[
             ("SCHEMAGATE_CONFIG", &example()),
+            // A server that answers, with no such database: a refusal, not an outage.
+            (
+                "SCHEMAGATE_TARGET_CI_URL",
+                &schemagate_e2e::postgres().url_for("no_such_database"),
+            ),
             // Nothing listens on port 1.
             (
                 "SCHEMAGATE_TARGET_DEV_URL",
@@ -139,6 +144,38 @@ fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
             .unwrap()
             .contains("unreachable"),
         "{json:#}"
+    );
+
+    // A bare host:port is the server over plain HTTP/2, as it listens by
+    // default; a server that cannot be reached is named with the cause.
+    let bare = schemagate_e2e::sgctl(
+        &["status", "--env", "dev"],
+        &[
+            (
+                "SCHEMAGATE_SERVER",
+                server.address.trim_start_matches("http://"),
+            ),
+            ("SCHEMAGATE_TOKEN", &erin),
+        ],
+    );
+    assert!(
+        bare.stdout.contains("freeze       dev is frozen"),
+        "{bare:#?}"
+    );
+    schemagate_e2e::sgctl(&["history"], &[("SCHEMAGATE_SERVER", "127.0.0.1:1")])
+        .fails(3, "cannot reach the server at http://127.0.0.1:1: transport error: tcp connect error: Connection refused");
+
+    let missing = server.sgctl(&erin, &["status", "--env", "ci"]);
+    assert_eq!(missing.code, 1, "the target refused: {missing:#?}");
+    assert!(
+        missing.stdout.contains(
+            "current      unknown: environment 'ci': the target database failed: database \"no_such_database\" does not exist (SQLSTATE 3D000)"
+        ),
+        "{missing:#?}"
+    );
+    assert!(
+        !missing.stdout.contains(" at line "),
+        "PostgreSQL's source line leaks: {missing:#?}"
     );
 
     let unset = server.sgctl(&erin, &["status", "--env", "pilot"]);
