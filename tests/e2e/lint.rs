@@ -87,3 +87,62 @@ fn output_into_a_closed_pipe_ends_quietly() {
     // Killed by SIGPIPE, as `cat` would be: the shell reports 128 + 13.
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// Every rule an exemption may name is listed, with what it flags; a
+/// directory, or a shell glob over one, lints each revision once, its down
+/// file with it.
+#[test]
+fn rules_are_listed_and_a_directory_lints_each_revision_once() {
+    let listed = sgctl(&["lint", "--list-rules"], &[]).ok().to_string();
+    for rule in ["drop-column", "missing-lock-timeout", "invalid-exemption"] {
+        assert!(
+            listed.lines().any(|line| line.starts_with(rule)),
+            "{rule} in {listed}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(sgctl(&["--json", "lint", "--list-rules"], &[]).ok()).unwrap();
+    let drop_column = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["id"] == "drop-column")
+        .expect("drop-column listed");
+    assert_eq!(drop_column["severity"], "error");
+    assert!(drop_column["help"].as_str().unwrap().len() > 20);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("0001_base.up.sql", "CREATE TABLE a (id int);\n"),
+        ("0001_base.down.sql", "DROP TABLE a;\n"),
+        ("0002_b.up.sql", "CREATE TABLE b (id int);\n"),
+        ("0002_b.down.sql", "DROP TABLE b;\n"),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let as_dir = sgctl(&["lint", dir.path().to_str().unwrap()], &[])
+        .ok()
+        .to_string();
+    let mut globbed: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path().to_str().unwrap().to_string())
+        .collect();
+    globbed.sort();
+    let mut args = vec!["lint"];
+    args.extend(globbed.iter().map(String::as_str));
+    let as_glob = sgctl(&args, &[]).ok().to_string();
+    for out in [&as_dir, &as_glob] {
+        assert_eq!(
+            out.lines().filter(|l| l.contains("risk additive")).count(),
+            2,
+            "{out}"
+        );
+        assert!(
+            !out.contains("down.sql: risk"),
+            "a down file linted as a revision: {out}"
+        );
+    }
+    let empty = tempfile::tempdir().unwrap();
+    sgctl(&["lint", empty.path().to_str().unwrap()], &[])
+        .fails(2, "holds no NNNN_name.up.sql file");
+}

@@ -73,14 +73,18 @@ enum Command {
     Show { id: String },
     /// Lint SQL files offline against the additive-first policy (no server needed).
     #[command(
-        after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\""
+        after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines (so `sgctl lint revisions/*.sql` lints each down file once, with its up file). A directory stands for its *.up.sql files.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\"\n\nExample:\n  sgctl lint revisions/\n  sgctl lint --list-rules"
     )]
     Lint {
-        #[arg(required = true)]
+        /// SQL files, or directories of NNNN_name.up.sql files.
+        #[arg(required_unless_present = "list_rules")]
         files: Vec<PathBuf>,
         /// Do not ask for a down migration.
         #[arg(long)]
         no_down: bool,
+        /// List every rule: its id (for exemptions), severity, category and what it flags.
+        #[arg(long, conflicts_with = "files")]
+        list_rules: bool,
     },
     /// Approvals, the release gate, deployment, onboarding and drift.
     #[command(flatten)]
@@ -211,7 +215,13 @@ fn restore_default_sigpipe() {
 
 async fn run(cli: Cli) -> Outcome {
     match &cli.command {
-        Command::Lint { files, no_down } => lint(files, *no_down, cli.json),
+        Command::Lint {
+            list_rules: true, ..
+        } => {
+            list_rules(cli.json);
+            Ok(exit::OK)
+        }
+        Command::Lint { files, no_down, .. } => lint(files, *no_down, cli.json),
         Command::Token { command } => match command {
             TokenCommand::Mint {
                 sub,
@@ -632,14 +642,93 @@ async fn show(cli: &Cli, id: &str) -> Outcome {
     Ok(exit::OK)
 }
 
-fn lint(files: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
+/// Every rule the linter runs, in its reporting order.
+fn list_rules(as_json: bool) {
+    let rules = schemagate_policy::RULES.iter().map(|rule| rule.info());
+    if as_json {
+        let rules: Vec<Value> = rules
+            .map(|info| {
+                json!({
+                    "id": info.id,
+                    "severity": info.severity.as_str(),
+                    "category": info.category.as_str(),
+                    "message": info.message,
+                    "help": info.help,
+                })
+            })
+            .collect();
+        print_json(&Value::Array(rules));
+        return;
+    }
+    let rows: Vec<Vec<String>> = rules
+        .map(|info| {
+            vec![
+                info.id.to_string(),
+                info.severity.as_str().to_string(),
+                info.category.as_str().to_string(),
+                info.message.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["RULE", "SEVERITY", "CATEGORY", "FLAGS"], &rows)
+    );
+}
+
+/// The files `sgctl lint` reads, in order: a directory's *.up.sql files,
+/// and every file given but a down file whose up file is linted too (it is
+/// linted with it).
+fn lint_targets(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|err| {
+                Failure::new(
+                    exit::BAD_INPUT,
+                    format!("cannot read {}: {err}", path.display()),
+                )
+            })?;
+            let mut ups: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+                .collect();
+            if ups.is_empty() {
+                return Err(Failure::new(
+                    exit::BAD_INPUT,
+                    format!("{} holds no NNNN_name.up.sql file", path.display()),
+                ));
+            }
+            ups.sort();
+            files.extend(ups);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let linted_with_its_up = |path: &PathBuf| {
+        let name = path.to_string_lossy();
+        name.strip_suffix(".down.sql").is_some_and(|stem| {
+            let up = PathBuf::from(format!("{stem}.up.sql"));
+            up.is_file() && files.iter().any(|f| f == &up)
+        })
+    };
+    let keep: Vec<bool> = files.iter().map(|f| !linted_with_its_up(f)).collect();
+    Ok(files
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(file, keep)| keep.then_some(file))
+        .collect())
+}
+
+fn lint(paths: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
     let config = schemagate_policy::LintConfig {
         require_down: !no_down,
         ..schemagate_policy::LintConfig::default()
     };
     let mut worst = exit::OK;
     let mut reports = Vec::new();
-    for path in files {
+    for path in &lint_targets(paths)? {
         let sql = revision_files::read_utf8(path)?;
         // A revision's down file, when it sits beside the up file, counts as its down migration.
         let down = match path
