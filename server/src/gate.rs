@@ -566,6 +566,31 @@ pub async fn set_frozen(
 ) -> Result<Controls, ReleaseError> {
     let reason = require_reason(reason, if frozen { "freezing" } else { "unfreezing" })?;
     let mut tx = db.pool.begin().await?;
+    db.lock(&mut tx, &format!("schemagate.controls.{environment}"))
+        .await?;
+    // A second freeze would overwrite the first one's reason, which every
+    // verdict quotes until the incident is over; an unfreeze of an
+    // environment that is not frozen would record a change that is none.
+    let now = sqlx::query(
+        "SELECT freeze_reason, changed_by FROM environment_controls WHERE environment = $1 AND frozen = 1",
+    )
+    .bind(environment)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match (&now, frozen) {
+        (Some(row), true) => {
+            let (why, by): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            return Err(ReleaseError::Refused(format!(
+                "{environment} is already frozen by {by}: {why}; unfreeze it first to freeze it for another reason"
+            )));
+        }
+        (None, false) => {
+            return Err(ReleaseError::Refused(format!(
+                "{environment} is not frozen"
+            )));
+        }
+        _ => {}
+    }
     sqlx::query(
         "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, \
          window_expires_at_ms, window_reason, window_opened_by) VALUES ($1, $2, $3, $4, $5, NULL, '', '') \

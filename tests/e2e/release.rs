@@ -796,9 +796,18 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
     let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
     assert_eq!(status["freeze"]["passed"], false, "{status:#}");
     assert_eq!(status["window"]["passed"], true, "{status:#}");
+    // A second freeze would overwrite the first one's reason: refused.
+    f.run(&t.root, &["freeze", "--env", "dev", "--reason", "another"])
+        .fails(
+            1,
+            "dev is already frozen by root: pilot weekend; unfreeze it first",
+        );
+    status_shows("dev", "freeze       dev is frozen by root: pilot weekend");
     f.run(&t.root, &["unfreeze", "--env", "dev", "--reason", "back"])
         .ok();
     status_shows("dev", "freeze       dev is not frozen");
+    f.run(&t.root, &["unfreeze", "--env", "dev", "--reason", "again"])
+        .fails(1, "dev is not frozen");
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(!table_exists(&f.dev, "venues"));
 
@@ -955,6 +964,12 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     );
     f.submit_approved(&t, &[baseline], &["dev"]);
     f.deploy(&t.erin, &["dev"]);
+    // A misspelt project is not "nothing to do".
+    f.run(&t.erin, &["--project", "nosuch", "deploy", "--env", "dev"])
+        .fails(
+            1,
+            "project nosuch has no revisions in the catalog: check --project",
+        );
     f.submit_approved(&t, &[baseline, broken], &["dev"]);
     let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(failed.code, 1, "{failed:#?}");

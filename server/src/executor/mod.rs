@@ -163,6 +163,14 @@ async fn run(
 ) -> Result<(), ReleaseError> {
     let env = release::environment(policy, &request.environment)?;
     let history = catalog::history(db, &request.project).await?;
+    if history.is_empty() {
+        // Most likely a misspelt --project, which would otherwise report
+        // "nothing to do" and succeed.
+        return Err(ReleaseError::NotFound(format!(
+            "project {} has no revisions in the catalog: check --project, or submit its baseline first",
+            request.project
+        )));
+    }
     if let Some(up_to) = &request.up_to {
         catalog::validate_id(up_to)?;
         if !history.iter().any(|r| &r.id == up_to) {
