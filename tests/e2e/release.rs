@@ -914,6 +914,11 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     let out = f.run(&t.erin, &["--json", "deploy", "--env", "dev"]);
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stdout.contains("no_such_table"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("0001_baseline failed at statement 2 of 2 (line 2) and was rolled back"),
+        "the failing statement is named: {out:#?}"
+    );
     assert!(!table_exists(&f.dev, "venues"));
     assert_eq!(
         query_i64(

@@ -98,9 +98,10 @@ pub(super) async fn apply(
                 xid: Some(xid),
                 catalog_writes,
             },
-            Err(err) => Applied::failed(format!(
-                "{} failed and was rolled back: {}",
+            Err((err, completed)) => Applied::failed(format!(
+                "{} failed{} and was rolled back: {}",
                 revision.id,
+                failed_at(statements, completed),
                 target.failed(&err)
             )),
         };
@@ -194,25 +195,54 @@ fn one_transaction(
     )
 }
 
+/// Where in a revision run as one message its error came, from the number
+/// of statements of the message that completed before it (the transaction's
+/// start and its first `SELECT` come before the revision's statements, its
+/// version row after them): " at statement 2 of 5 (line 7)".
+fn failed_at(statements: &Statements, completed: usize) -> String {
+    let total = statements.count();
+    match completed.checked_sub(2) {
+        Some(done) if done < total => format!(
+            " at statement {} of {total}{}",
+            done + 1,
+            statements
+                .line_of(done)
+                .map(|line| format!(" (line {line})"))
+                .unwrap_or_default()
+        ),
+        Some(_) => " at its version row".into(),
+        None => String::new(),
+    }
+}
+
 /// Runs a message built by [`one_transaction`] and returns the id of the
 /// transaction it left open and, when it counts them (`count_writes`), what
 /// it wrote to the catalogs: the first row is the one its first `SELECT`
 /// returns and the last row its last one's, whatever rows the revision's
 /// own statements return between them.
 /// After an error the transaction is still open, and aborted: it is rolled
-/// back.
+/// back. The error comes with the number of the message's statements that
+/// completed before it.
 async fn run_in_one_trip(
     conn: &mut PgConnection,
     message: String,
     count_writes: bool,
-) -> Result<(String, Option<schema::CatalogWrites>), sqlx::Error> {
+) -> Result<(String, Option<schema::CatalogWrites>), (sqlx::Error, usize)> {
+    use sqlx::Either;
     use tokio_stream::StreamExt;
+    let mut completed = 0;
     let outcome = async {
-        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(message)).fetch(&mut *conn);
+        let mut results = sqlx::raw_sql(sqlx::AssertSqlSafe(message)).fetch_many(&mut *conn);
         let mut first = None;
         let mut last = None;
-        while let Some(row) = rows.next().await {
-            let row = row?;
+        while let Some(result) = results.next().await {
+            let row = match result? {
+                Either::Left(_done) => {
+                    completed += 1;
+                    continue;
+                }
+                Either::Right(row) => row,
+            };
             if first.is_none() {
                 first = Some((
                     row.try_get::<String, _>(0)?,
@@ -237,7 +267,7 @@ async fn run_in_one_trip(
         // The revision's error is the one to report.
         rollback(conn).await;
     }
-    outcome
+    outcome.map_err(|err| (err, completed))
 }
 
 /// Returns the session to the state it was opened in (settings, role,

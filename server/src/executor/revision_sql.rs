@@ -35,24 +35,33 @@ impl NextSql {
     }
 }
 
-/// A revision's statements: counted when it runs in one transaction, split
-/// when it runs statement by statement.
+/// A revision's statements: the line each begins on when it runs in one
+/// transaction (to say which one failed), split when it runs statement by
+/// statement.
 pub(super) enum Statements {
-    Counted(usize),
+    InOne { lines: Vec<usize> },
     Split(Vec<String>),
 }
 
 impl Statements {
     pub(super) fn count(&self) -> usize {
         match self {
-            Statements::Counted(count) => *count,
+            Statements::InOne { lines } => lines.len(),
             Statements::Split(statements) => statements.len(),
+        }
+    }
+
+    /// The line statement `index` (from 0) begins on, when known.
+    pub(super) fn line_of(&self, index: usize) -> Option<usize> {
+        match self {
+            Statements::InOne { lines } => lines.get(index).copied(),
+            Statements::Split(_) => None,
         }
     }
 
     pub(super) fn one_by_one(&self) -> &[String] {
         match self {
-            Statements::Counted(_) => &[],
+            Statements::InOne { .. } => &[],
             Statements::Split(statements) => statements,
         }
     }
@@ -89,7 +98,9 @@ impl RevisionSql {
             };
             let stmts = &parsed.protobuf.stmts;
             let statements = if transactional {
-                Ok(Statements::Counted(stmts.len()))
+                Ok(Statements::InOne {
+                    lines: starting_lines(sql, stmts.iter().map(|stmt| stmt.stmt_location)),
+                })
             } else {
                 pg_query::split_with_parser(sql)
                     .map(|parts| Statements::Split(parts.into_iter().map(str::to_string).collect()))
@@ -111,6 +122,48 @@ impl RevisionSql {
             effects: SessionEffects::UNPARSED,
             traits: schema::SqlTraits::UNPARSED,
             relations: None,
+        }
+    }
+}
+
+/// The line (from 1) each statement begins on, given where the parser says
+/// each begins (byte offsets, in order: right after the semicolon before
+/// it, so before the blanks and comments that lead to the statement).
+fn starting_lines(sql: &str, locations: impl Iterator<Item = i32>) -> Vec<usize> {
+    let bytes = sql.as_bytes();
+    let (mut line, mut scanned) = (1, 0);
+    locations
+        .map(|location| {
+            let at = skip_blanks_and_comments(
+                bytes,
+                usize::try_from(location).unwrap_or(0).min(bytes.len()),
+            )
+            .max(scanned);
+            line += bytes[scanned..at].iter().filter(|&&b| b == b'\n').count();
+            scanned = at;
+            line
+        })
+        .collect()
+}
+
+/// Where the first token at or after `at` begins.
+fn skip_blanks_and_comments(bytes: &[u8], mut at: usize) -> usize {
+    loop {
+        match bytes.get(at..) {
+            Some([b, ..]) if b.is_ascii_whitespace() => at += 1,
+            Some([b'-', b'-', ..]) => {
+                at += bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(bytes.len() - at);
+            }
+            Some([b'/', b'*', ..]) => {
+                at += bytes[at..]
+                    .windows(2)
+                    .position(|pair| pair == b"*/")
+                    .map_or(bytes.len() - at, |end| end + 2);
+            }
+            _ => return at,
         }
     }
 }
@@ -233,6 +286,18 @@ mod tests {
         RevisionSql::read(sql, true).effects
     }
 
+    #[test]
+    fn each_statement_of_a_transactional_revision_knows_its_line() {
+        let sql = "-- description: two tables\nCREATE TABLE a (id int);\n\n  CREATE TABLE b (\n  id int\n); CREATE INDEX ON b (id);\n/* last */ SELECT 1";
+        let read = RevisionSql::read(sql, true);
+        let Ok(statements) = &read.statements else {
+            panic!("parses")
+        };
+        assert_eq!(statements.count(), 4);
+        let lines: Vec<Option<usize>> = (0..5).map(|i| statements.line_of(i)).collect();
+        assert_eq!(lines, [Some(2), Some(4), Some(6), Some(7), None]);
+    }
+
     fn relations(sql: &str) -> Option<Vec<String>> {
         RevisionSql::read(sql, true)
             .relations
@@ -318,7 +383,7 @@ mod tests {
         // decode limit of 100.
         let sum = format!("SELECT 1{}", "+1".repeat(599));
         let read = RevisionSql::read(&sum, true);
-        assert!(matches!(read.statements, Ok(Statements::Counted(1))));
+        assert!(matches!(&read.statements, Ok(s) if s.count() == 1));
         assert!(!read.effects.lasting_state);
         assert!(!read.traits.may_call_functions);
 
