@@ -455,20 +455,7 @@ async fn submit_inner(
         _ => {}
     }
     let sequence = head.map_or(1, |(_, sequence)| sequence + 1);
-    let revision = Revision {
-        project: new.project.clone(),
-        id: new.id.clone(),
-        parent_id: new.parent_id.clone(),
-        sequence,
-        up_sql: new.up_sql.clone(),
-        down_sql: new.down_sql.clone(),
-        description: new.description.clone(),
-        author: submitter.name.to_string(),
-        created_at_ms: now_ms(),
-        checksum,
-        risk: report.risk,
-        lint: LintRecord::from(&report),
-    };
+    let revision = stored(new, submitter, &report, checksum, sequence);
     let lint_json = lint_json(&revision.lint)?;
     sqlx::query(
         "INSERT INTO revisions (project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json) \
@@ -509,6 +496,30 @@ async fn submit_inner(
     .await?;
     tx.commit().await?;
     Ok((revision, Submitted::Created))
+}
+
+/// `new` as the catalog stores it at `sequence`, written now by `submitter`.
+fn stored(
+    new: &NewRevision,
+    submitter: Submitter<'_>,
+    report: &LintReport,
+    checksum: String,
+    sequence: i64,
+) -> Revision {
+    Revision {
+        project: new.project.clone(),
+        id: new.id.clone(),
+        parent_id: new.parent_id.clone(),
+        sequence,
+        up_sql: new.up_sql.clone(),
+        down_sql: new.down_sql.clone(),
+        description: new.description.clone(),
+        author: submitter.name.to_string(),
+        created_at_ms: now_ms(),
+        checksum,
+        risk: report.risk,
+        lint: LintRecord::from(report),
+    }
 }
 
 fn lint_json(lint: &LintRecord) -> Result<String, CatalogError> {
@@ -552,18 +563,9 @@ async fn amend(
             landed.join(", ")
         )));
     }
-    let (previous_checksum, previous_author) = (existing.checksum.clone(), existing.author.clone());
-    let revision = Revision {
-        up_sql: new.up_sql.clone(),
-        down_sql: new.down_sql.clone(),
-        description: new.description.clone(),
-        author: submitter.name.to_string(),
-        created_at_ms: now_ms(),
-        checksum,
-        risk: report.risk,
-        lint: LintRecord::from(report),
-        ..existing
-    };
+    // Same project, id and parent (checked by the caller), same place.
+    let revision = stored(new, submitter, report, checksum, existing.sequence);
+    let (previous_checksum, previous_author) = (existing.checksum, existing.author);
     sqlx::query(
         "UPDATE revisions SET up_sql = $1, down_sql = $2, description = $3, author = $4, created_at_ms = $5, \
          checksum = $6, risk = $7, lint_json = $8 WHERE project = $9 AND id = $10",
