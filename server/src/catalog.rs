@@ -456,25 +456,7 @@ async fn submit_inner(
     }
     let sequence = head.map_or(1, |(_, sequence)| sequence + 1);
     let revision = stored(new, submitter, &report, checksum, sequence);
-    let lint_json = lint_json(&revision.lint)?;
-    sqlx::query(
-        "INSERT INTO revisions (project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&revision.project)
-    .bind(&revision.id)
-    .bind(&revision.parent_id)
-    .bind(revision.sequence)
-    .bind(&revision.up_sql)
-    .bind(&revision.down_sql)
-    .bind(&revision.description)
-    .bind(&revision.author)
-    .bind(revision.created_at_ms)
-    .bind(&revision.checksum)
-    .bind(revision.risk.as_str())
-    .bind(&lint_json)
-    .execute(&mut *tx)
-    .await?;
+    write(&mut tx, &revision).await?;
     audit::append(
         db,
         &mut tx,
@@ -522,9 +504,33 @@ fn stored(
     }
 }
 
-fn lint_json(lint: &LintRecord) -> Result<String, CatalogError> {
-    serde_json::to_string(lint)
-        .map_err(|err| CatalogError::InvalidInput(format!("cannot encode lint report: {err}")))
+/// Stores `revision`: a new row, or the new content of the row of its id
+/// (an amend, which keeps its project, id, parent and sequence).
+async fn write(conn: &mut AnyConnection, revision: &Revision) -> Result<(), CatalogError> {
+    let lint_json = serde_json::to_string(&revision.lint)
+        .map_err(|err| CatalogError::InvalidInput(format!("cannot encode lint report: {err}")))?;
+    sqlx::query(
+        "INSERT INTO revisions (project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (project, id) DO UPDATE SET up_sql = excluded.up_sql, down_sql = excluded.down_sql, \
+         description = excluded.description, author = excluded.author, created_at_ms = excluded.created_at_ms, \
+         checksum = excluded.checksum, risk = excluded.risk, lint_json = excluded.lint_json",
+    )
+    .bind(&revision.project)
+    .bind(&revision.id)
+    .bind(&revision.parent_id)
+    .bind(revision.sequence)
+    .bind(&revision.up_sql)
+    .bind(&revision.down_sql)
+    .bind(&revision.description)
+    .bind(&revision.author)
+    .bind(revision.created_at_ms)
+    .bind(&revision.checksum)
+    .bind(revision.risk.as_str())
+    .bind(&lint_json)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Replaces `existing`'s content with `new`'s, in the caller's transaction,
@@ -566,22 +572,7 @@ async fn amend(
     // Same project, id and parent (checked by the caller), same place.
     let revision = stored(new, submitter, report, checksum, existing.sequence);
     let (previous_checksum, previous_author) = (existing.checksum, existing.author);
-    sqlx::query(
-        "UPDATE revisions SET up_sql = $1, down_sql = $2, description = $3, author = $4, created_at_ms = $5, \
-         checksum = $6, risk = $7, lint_json = $8 WHERE project = $9 AND id = $10",
-    )
-    .bind(&revision.up_sql)
-    .bind(&revision.down_sql)
-    .bind(&revision.description)
-    .bind(&revision.author)
-    .bind(revision.created_at_ms)
-    .bind(&revision.checksum)
-    .bind(revision.risk.as_str())
-    .bind(lint_json(&revision.lint)?)
-    .bind(&revision.project)
-    .bind(&revision.id)
-    .execute(&mut *tx)
-    .await?;
+    write(&mut *tx, &revision).await?;
     audit::append(
         db,
         tx,
