@@ -284,7 +284,7 @@ async fn target_conditions(
                 (_, Some(id)) if let Some(catalog_checksum) = &ran_other_content => fail(
                     "parent",
                     format!(
-                        "the target ran {id} with checksum {}, but the catalog's {id} has checksum {}: it was amended after it ran there, or the target's version table was edited by hand; roll the target back to a revision both agree on, or restore it",
+                        "the target ran {id} with checksum {}, but the catalog's {id} has checksum {}: it was amended after it ran there, or the target's version table was edited by hand; neither a deploy nor a rollback builds on that: restore the target from a backup taken before it ran, or see what ran there and correct its version row by hand",
                         short(current.as_ref().map_or("", |c| c.checksum.as_str())),
                         short(catalog_checksum)
                     ),
