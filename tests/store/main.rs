@@ -127,16 +127,17 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     );
 
     // A failed transactional run changed nothing: the revision can still be amended.
-    let execution = |id: &str, action: &str, state: &str, at: i64| {
-        format!(
+    let record = async |id: &str, action: &str, state: &str, at: i64| {
+        let insert = format!(
             "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint) \
              VALUES ('{id}', 'amend', 'dev', '0002_broken', '{action}', '{state}', {at}, 0, '', 'erin', '', '', '', 0, 1, '')"
-        )
+        );
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .execute(&db.pool)
+            .await
+            .expect("an execution record");
     };
-    sqlx::query(sqlx::AssertSqlSafe(execution("e1", "apply", "failed", 1)))
-        .execute(&db.pool)
-        .await
-        .expect("failed run");
+    record("e1", "apply", "failed", 1).await;
     let before = catalog::get(db, "amend", "0002_broken").await.expect("get");
     let admin = catalog::Submitter {
         name: "root",
@@ -173,30 +174,14 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     );
 
     // Once it succeeded on dev it has landed; a rollback there takes it off.
-    sqlx::query(sqlx::AssertSqlSafe(execution(
-        "e2",
-        "apply",
-        "succeeded",
-        2,
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("applied");
+    record("e2", "apply", "succeeded", 2).await;
     let again = "ALTER TABLE a ADD COLUMN b bigint;";
     let landed = catalog::submit(db, admin, amended("0002_broken", "0001_base", again)).await;
     assert!(
         matches!(&landed, Err(CatalogError::CannotAmend(m)) if m.contains("has landed on dev")),
         "{landed:?}"
     );
-    sqlx::query(sqlx::AssertSqlSafe(execution(
-        "e3",
-        "rollback",
-        "succeeded",
-        3,
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("rolled back");
+    record("e3", "rollback", "succeeded", 3).await;
     catalog::submit(db, admin, amended("0002_broken", "0001_base", again))
         .await
         .expect("amend after the rollback");
