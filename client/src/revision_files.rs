@@ -25,12 +25,18 @@ pub enum ReadError {
     },
     #[error("{path} is not valid UTF-8 (first bad byte at offset {offset}); save it as UTF-8")]
     NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{0} does not exist")]
+    Missing(PathBuf),
     #[error("{0} is not a revision file: expected NNNN_name.up.sql or NNNN_name.down.sql")]
     NotARevisionFile(PathBuf),
     #[error("{0} has no matching .up.sql file")]
     DownWithoutUp(PathBuf),
     #[error("no NNNN_name.up.sql files found in {0}")]
     Empty(PathBuf),
+    #[error(
+        "{0} looks like a revision file but is not named NNNN_name.up.sql or NNNN_name.down.sql (lowercase); rename it, or move it out of the directory"
+    )]
+    Misnamed(PathBuf),
 }
 
 enum Direction {
@@ -48,6 +54,20 @@ fn classify(path: &Path) -> Option<(String, Direction)> {
     }
 }
 
+/// A file in a revision directory that a person probably meant as a
+/// revision (`0002_x.sql`, `0002_x.UP.sql`) but that [`classify`] does not
+/// take: skipping it silently would submit a lineage without it.
+fn looks_like_a_revision(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    let numbered = name.starts_with(|c: char| c.is_ascii_digit());
+    lower.ends_with(".up.sql")
+        || lower.ends_with(".down.sql")
+        || (numbered && lower.ends_with(".sql"))
+}
+
 /// Reads a file that must be UTF-8.
 pub fn read_utf8(path: &Path) -> Result<String, ReadError> {
     let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
@@ -60,6 +80,43 @@ pub fn read_utf8(path: &Path) -> Result<String, ReadError> {
     })
 }
 
+/// The revision files directly inside `dir`, refusing one that looks like a
+/// misnamed revision and a directory without any up file.
+fn revision_files_in(dir: &Path) -> Result<Vec<(String, Direction, PathBuf)>, ReadError> {
+    let io = |source| ReadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        match classify(&path) {
+            Some((id, direction)) => found.push((id, direction, path)),
+            None if looks_like_a_revision(&path) => return Err(ReadError::Misnamed(path)),
+            None => {}
+        }
+    }
+    if !found
+        .iter()
+        .any(|(_, direction, _)| matches!(direction, Direction::Up))
+    {
+        return Err(ReadError::Empty(dir.to_path_buf()));
+    }
+    Ok(found)
+}
+
+/// The `NNNN_name.up.sql` files directly inside `dir`, in id order.
+pub fn up_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let mut ups: Vec<(String, PathBuf)> = revision_files_in(dir)?
+        .into_iter()
+        .filter_map(|(id, direction, path)| {
+            matches!(direction, Direction::Up).then_some((id, path))
+        })
+        .collect();
+    ups.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
+    Ok(ups.into_iter().map(|(_, path)| path).collect())
+}
+
 /// Collects the revisions named by `inputs` (files and directories), ordered
 /// by id. A directory contributes every revision file directly inside it.
 pub fn read(inputs: &[PathBuf]) -> Result<Vec<RevisionFiles>, ReadError> {
@@ -67,27 +124,14 @@ pub fn read(inputs: &[PathBuf]) -> Result<Vec<RevisionFiles>, ReadError> {
     let mut downs: BTreeMap<String, PathBuf> = BTreeMap::new();
     for input in inputs {
         if input.is_dir() {
-            let entries = std::fs::read_dir(input).map_err(|source| ReadError::Io {
-                path: input.clone(),
-                source,
-            })?;
-            let before = ups.len();
-            for entry in entries {
-                let path = entry
-                    .map_err(|source| ReadError::Io {
-                        path: input.clone(),
-                        source,
-                    })?
-                    .path();
-                match classify(&path) {
-                    Some((id, Direction::Up)) => ups.insert(id, path),
-                    Some((id, Direction::Down)) => downs.insert(id, path),
-                    None => None,
+            for (id, direction, path) in revision_files_in(input)? {
+                match direction {
+                    Direction::Up => ups.insert(id, path),
+                    Direction::Down => downs.insert(id, path),
                 };
             }
-            if ups.len() == before {
-                return Err(ReadError::Empty(input.clone()));
-            }
+        } else if !input.exists() {
+            return Err(ReadError::Missing(input.clone()));
         } else {
             match classify(input) {
                 Some((id, Direction::Up)) => {
@@ -195,5 +239,28 @@ mod tests {
             read(&[empty.path().to_path_buf()]),
             Err(ReadError::Empty(_))
         ));
+        let missing = read(&[dir.path().join("no_such_dir")]).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "{} does not exist",
+                dir.path().join("no_such_dir").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_directory_refuses_files_that_look_like_misnamed_revisions() {
+        for name in ["0002_b.sql", "0002_b.UP.sql", "0002_b.Down.SQL"] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "0001_a.up.sql", b"SELECT 1;");
+            write(dir.path(), "seed.sql", b"SELECT 0;");
+            let misnamed = write(dir.path(), name, b"SELECT 2;");
+            let err = read(&[dir.path().to_path_buf()]).unwrap_err();
+            assert!(
+                matches!(&err, ReadError::Misnamed(path) if *path == misnamed),
+                "{name}: {err}"
+            );
+        }
     }
 }

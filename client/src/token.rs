@@ -28,8 +28,37 @@ pub enum TokenError {
     UnknownRole(String),
     #[error("the agent role needs --controller-id (the controller the agent reports for)")]
     AgentWithoutController,
+    #[error("{0}")]
+    BadControllerId(String),
+    #[error("--sub is empty: name who the token speaks for (a person, or a controller's agent)")]
+    EmptySubject,
+    #[error(
+        "the signing secret is {0} bytes; the server refuses secrets shorter than {MIN_SECRET_BYTES} bytes, so none would accept this token"
+    )]
+    ShortSecret(usize),
+    #[error("--ttl must be at least 1s: a token that has already expired is refused by the server")]
+    NoLifetime,
     #[error("cannot sign the token: {0}")]
     Sign(String),
+}
+
+/// The shortest `SCHEMAGATE_JWT_SECRET` the server starts with.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Checks a controller id as the server does: 1 to 64 ASCII letters,
+/// digits, '.', '_' or '-', starting with a letter or digit.
+pub fn check_controller_id(id: &str) -> Result<(), TokenError> {
+    let mut chars = id.chars();
+    let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if starts_well && rest_ok && id.len() <= 64 {
+        Ok(())
+    } else {
+        Err(TokenError::BadControllerId(format!(
+            "controller id '{}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, e.g. bar3-tap2",
+            id.escape_debug()
+        )))
+    }
 }
 
 /// Parses `90s`, `30m`, `1h`, `7d` into seconds.
@@ -58,6 +87,15 @@ pub fn mint(
     ttl_seconds: i64,
     now: i64,
 ) -> Result<String, TokenError> {
+    if sub.trim().is_empty() {
+        return Err(TokenError::EmptySubject);
+    }
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(TokenError::ShortSecret(secret.len()));
+    }
+    if ttl_seconds <= 0 {
+        return Err(TokenError::NoLifetime);
+    }
     for role in roles {
         if !ROLES.contains(&role.as_str()) {
             return Err(TokenError::UnknownRole(role.clone()));
@@ -65,6 +103,9 @@ pub fn mint(
     }
     if roles.iter().any(|r| r == "agent") && controller_id.is_none() {
         return Err(TokenError::AgentWithoutController);
+    }
+    if let Some(id) = controller_id {
+        check_controller_id(id)?;
     }
     let claims = Claims {
         sub: sub.to_string(),
@@ -103,5 +144,39 @@ mod tests {
         assert_eq!(err, TokenError::UnknownRole("root".into()));
         let err = mint("0123456789abcdef", "a", &["agent".into()], None, 60, 0).unwrap_err();
         assert_eq!(err, TokenError::AgentWithoutController);
+    }
+
+    #[test]
+    fn tokens_no_server_would_accept_are_not_minted() {
+        let secret = "0123456789abcdef";
+        let dev = ["developer".to_string()];
+        let agent = ["agent".to_string()];
+        assert_eq!(
+            mint(secret, " ", &dev, None, 60, 0),
+            Err(TokenError::EmptySubject)
+        );
+        assert_eq!(
+            mint("short", "a", &dev, None, 60, 0),
+            Err(TokenError::ShortSecret(5))
+        );
+        assert_eq!(
+            mint(secret, "a", &dev, None, 0, 0),
+            Err(TokenError::NoLifetime)
+        );
+        for bad in ["", "-tap", "bar 3", "bär3", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    mint(secret, "a", &agent, Some(bad), 60, 0),
+                    Err(TokenError::BadControllerId(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        for good in ["bar3-tap2", "B.7_x", &"x".repeat(64)] {
+            assert!(
+                mint(secret, "a", &agent, Some(good), 60, 0).is_ok(),
+                "{good:?}"
+            );
+        }
     }
 }

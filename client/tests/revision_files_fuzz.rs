@@ -154,5 +154,5 @@ fn a_directory_named_like_a_revision_is_an_error_not_a_panic() {
         Err(ReadError::Io { .. })
     ));
     let missing = dir.path().join("0002_gone.up.sql");
-    assert!(matches!(read(&[missing]), Err(ReadError::Io { .. })));
+    assert!(matches!(read(&[missing]), Err(ReadError::Missing(_))));
 }

@@ -151,21 +151,30 @@ pub async fn record(db: &Db, event: &Event<'_>) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
-/// Newest entries first, optionally only one environment's and only those at
-/// or after `since_ms`.
-pub async fn list(
-    db: &Db,
-    environment: Option<&str>,
-    since_ms: Option<i64>,
-    limit: u32,
-) -> Result<Vec<Entry>, sqlx::Error> {
+/// Which entries [`list`] returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    /// Only this project's entries.
+    pub project: Option<&'a str>,
+    /// Only this environment's entries.
+    pub environment: Option<&'a str>,
+    /// Only entries at or after this time.
+    pub since_ms: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// The entries `filter` selects, newest first.
+pub async fn list(db: &Db, filter: Filter<'_>) -> Result<Vec<Entry>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, at_ms, actor, action, project, environment, subject, outcome, detail, prev_sha256, sha256 \
-         FROM audit_log WHERE ($1 = '' OR environment = $1) AND at_ms >= $2 ORDER BY id DESC LIMIT $3",
+         FROM audit_log WHERE ($1 = '' OR project = $1) AND ($2 = '' OR environment = $2) AND at_ms >= $3 \
+         ORDER BY id DESC LIMIT $4",
     )
-    .bind(environment.unwrap_or_default())
-    .bind(since_ms.unwrap_or(0))
-    .bind(i64::from(limit))
+    .bind(filter.project.unwrap_or_default())
+    .bind(filter.environment.unwrap_or_default())
+    .bind(filter.since_ms.unwrap_or(0))
+    .bind(i64::from(filter.limit))
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(entry_from_row).collect()

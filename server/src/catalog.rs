@@ -441,10 +441,18 @@ async fn submit_inner(
             )));
         }
         (Some((head_id, _)), parent) if parent != head_id => {
-            return Err(CatalogError::NotOnHead(format!(
-                "parent {parent} is not the head of project {}: rebase onto {head_id}",
-                new.project
-            )));
+            let message = if fetch(&mut tx, &new.project, parent).await?.is_some() {
+                format!(
+                    "parent {parent} is not the head of project {}: rebase onto {head_id}",
+                    new.project
+                )
+            } else {
+                format!(
+                    "parent {parent} does not exist in project {}: rebase onto {head_id}, the head",
+                    new.project
+                )
+            };
+            return Err(CatalogError::NotOnHead(message));
         }
         (Some((head_id, _)), _) if !number_after(&new.id, head_id) => {
             return Err(CatalogError::NotOnHead(format!(

@@ -20,6 +20,40 @@ fn every_auth_failure_is_refused_with_its_reason() {
     server
         .sgctl(other_secret.ok().trim(), &history)
         .fails(4, "bad signature");
+    // Tokens no server would accept are not minted.
+    for (args, secret, why) in [
+        (
+            &["--sub", "", "--role", "admin"][..],
+            SECRET,
+            "--sub is empty",
+        ),
+        (
+            &["--sub", "eve", "--role", "admin"][..],
+            "short",
+            "the signing secret is 5 bytes",
+        ),
+        (
+            &["--sub", "eve", "--role", "admin", "--ttl", "0s"][..],
+            SECRET,
+            "--ttl must be at least 1s",
+        ),
+        (
+            &[
+                "--sub",
+                "tap",
+                "--role",
+                "agent",
+                "--controller-id",
+                "bar 3",
+            ][..],
+            SECRET,
+            "controller id 'bar 3' must be 1 to 64 letters",
+        ),
+    ] {
+        let mut mint = vec!["token", "mint"];
+        mint.extend(args);
+        sgctl(&mint, &[("SCHEMAGATE_JWT_SECRET", secret)]).fails(2, why);
+    }
 
     // A token whose lifetime is over.
     let expired = mint_raw(serde_json::json!({

@@ -39,6 +39,28 @@ fn bad_revisions_are_refused_and_nothing_is_stored() {
         .sgctl(&dev, &["submit", &not_a_revision])
         .fails(2, "not a revision file");
 
+    let missing = dir.path().join("revisions").to_str().unwrap().to_string();
+    server
+        .sgctl(&dev, &["submit", &missing])
+        .fails(2, "revisions does not exist");
+
+    // In a directory, a revision with a misnamed file is refused whole
+    // rather than submitted without it.
+    let revisions = tempfile::tempdir().unwrap();
+    std::fs::write(
+        revisions.path().join("0001_base.up.sql"),
+        "CREATE TABLE t (id int);",
+    )
+    .unwrap();
+    std::fs::write(
+        revisions.path().join("0002_more.sql"),
+        "CREATE TABLE u (id int);",
+    )
+    .unwrap();
+    server
+        .sgctl(&dev, &["submit", revisions.path().to_str().unwrap()])
+        .fails(2, "0002_more.sql looks like a revision file");
+
     // 20 MiB of SQL: refused by the server with the limit in the message.
     let mut huge = Vec::with_capacity(21 * 1024 * 1024);
     while huge.len() < 20 * 1024 * 1024 {

@@ -68,6 +68,21 @@ fn lineage_round_trip(server: &Server) {
             ],
         )
         .fails(1, "rebase onto 0003_add_tap_label");
+    // A parent that does not exist is named as such, not as a fork.
+    server
+        .sgctl(
+            &dev,
+            &[
+                "submit",
+                fork.to_str().unwrap(),
+                "--parent",
+                "0009_nope",
+            ],
+        )
+        .fails(
+            1,
+            "parent 0009_nope does not exist in project default: rebase onto 0003_add_tap_label, the head",
+        );
 
     // The same id with other content is a clash.
     let clash_dir = tempfile::tempdir().unwrap();
@@ -137,7 +152,28 @@ fn lineage_round_trip(server: &Server) {
         .iter()
         .filter(|e| e["outcome"] == "refused")
         .count();
-    assert_eq!(refused, 2, "the fork and the clash are recorded: {audit:#}");
+    assert_eq!(
+        refused, 3,
+        "the fork, the unknown parent and the clash are recorded: {audit:#}"
+    );
+    // Without --project every project's entries are listed (the default is
+    // not a filter); with it, only that project's.
+    let entries = |args: &[&str]| server.sgctl(&dev, args).json().as_array().unwrap().len();
+    assert_eq!(
+        entries(&["--json", "audit", "--project", "default"]),
+        audit.as_array().unwrap().len()
+    );
+    assert_eq!(entries(&["--json", "audit", "--project", "other"]), 0);
+    assert_eq!(entries(&["--json", "--project", "other", "audit"]), 0);
+    let table = server
+        .sgctl(&dev, &["audit", "--limit", "1"])
+        .ok()
+        .to_string();
+    assert!(
+        table.contains("ACTION") && table.contains("PROJECT"),
+        "{table}"
+    );
+    assert!(table.contains(" default "), "{table}");
     assert!(
         server
             .sgctl(&dev, &["audit", "verify"])

@@ -57,16 +57,21 @@ fn report(server: &Server, journal: &Path, id: &str, extra: &[&str]) -> String {
     run.ok().to_string()
 }
 
-/// `sgctl --json controllers [--flag F]` as controller id → its JSON view.
+/// `sgctl --json controllers [--flag F]` as controller id → its JSON view
+/// (`controller_id`, `last_report_at`, `flags`, `last_report`).
 fn controllers(server: &Server, reader: &str, flag: Option<&str>) -> BTreeMap<String, Value> {
     let mut args = vec!["--json", "controllers"];
     if let Some(flag) = flag {
         args.extend(["--flag", flag]);
     }
     let listed = server.sgctl(reader, &args).json();
-    listed
+    assert!(
+        ["configured", "majority"].contains(&listed["schema_reference"].as_str().unwrap()),
+        "{listed:#}"
+    );
+    listed["controllers"]
         .as_array()
-        .expect("a JSON array")
+        .expect("a JSON array of controllers")
         .iter()
         .map(|c| (c["controller_id"].as_str().unwrap().to_string(), c.clone()))
         .collect()
@@ -155,8 +160,21 @@ fn agents_report_and_each_controller_is_flagged_for_what_is_wrong() {
     assert_eq!(flags(&all["bar5-tap3"]), ["schema_drift"], "{all:#?}");
     assert_eq!(flags(&all["bar1-tap1"]), ["stale"], "{all:#?}");
 
-    let healthy_view = &all["bar3-tap2"];
+    let healthy_view = &all["bar3-tap2"]["last_report"];
     assert_eq!(healthy_view["status"], "ok");
+    assert_eq!(healthy_view["status_detail"], Value::Null);
+    assert_eq!(healthy_view["interval_seconds"], 30, "{healthy_view:#}");
+    assert!(healthy_view["observed_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        healthy_view["page_count"].as_u64().unwrap() > 0,
+        "{healthy_view:#}"
+    );
+    assert!(
+        healthy_view["newest_pour_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(healthy_view["journal_mode"], "wal");
     assert_eq!(healthy_view["quick_check"], "ok");
     assert_eq!(healthy_view["user_version"], 3);
@@ -169,8 +187,8 @@ fn agents_report_and_each_controller_is_flagged_for_what_is_wrong() {
     assert!(pours["row_count"].as_u64().unwrap() >= 20, "{pours}");
     assert_eq!(pours["ddl_sha256"].as_str().unwrap().len(), 64);
     assert!(healthy_view["unsynced_pours"].as_i64().unwrap() >= 0);
-    assert_eq!(all["bar4-tap1"]["journal_mode"], "delete");
-    assert_eq!(all["bar4-tap1"]["wal_size_bytes"], 0);
+    assert_eq!(all["bar4-tap1"]["last_report"]["journal_mode"], "delete");
+    assert_eq!(all["bar4-tap1"]["last_report"]["wal_size_bytes"], 0);
 
     for flag in ["not_wal", "schema_drift"] {
         let only = controllers(&server, &reader, Some(flag));
@@ -191,7 +209,13 @@ fn a_missing_journal_is_reported_and_flagged_unreadable() {
     assert!(!journal.exists(), "the agent created the journal");
 
     let all = controllers(&server, &reader, None);
-    assert_eq!(all["bar6-tap1"]["status"], "missing");
+    let missing = &all["bar6-tap1"]["last_report"];
+    assert_eq!(missing["status"], "missing");
+    assert!(missing["status_detail"].is_string(), "{missing:#}");
+    // Nothing was read, so no journal figure is given, not even 0.
+    for figure in ["user_version", "page_count", "tables", "unsynced_pours"] {
+        assert_eq!(missing[figure], Value::Null, "{figure}: {missing:#}");
+    }
     assert!(flags(&all["bar6-tap1"]).contains(&"unreadable"), "{all:#?}");
 }
 
@@ -215,7 +239,10 @@ fn reports_without_the_right_token_are_refused_and_nothing_is_stored() {
     .fails(4, "permission denied");
 
     // No token, and a token without the agent role.
-    agent(&server.address, None, controller.path(), "bar9-tap1", &[]).fails(4, "");
+    agent(&server.address, None, controller.path(), "bar9-tap1", &[]).fails(
+        4,
+        "SCHEMAGATE_TOKEN is not set: export an agent token minted for this controller, e.g.\n  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub bar9-tap1 --role agent --controller-id bar9-tap1)",
+    );
     let developer = token("alice", &["developer"]);
     agent(
         &server.address,
@@ -224,7 +251,46 @@ fn reports_without_the_right_token_are_refused_and_nothing_is_stored() {
         "bar9-tap1",
         &[],
     )
-    .fails(4, "");
+    .fails(4, "permission denied");
+
+    // A controller id the server would refuse is bad usage, caught locally.
+    agent(
+        &server.address,
+        Some(&other),
+        controller.path(),
+        "bar 9",
+        &[],
+    )
+    .fails(2, "controller id 'bar 9' must be 1 to 64 letters");
+
+    // The daemon stops on a refused token rather than retrying forever.
+    let mut daemon = Command::new(bin_dir().join("sg-agent"))
+        .arg("--journal")
+        .arg(controller.path())
+        .args(["--controller-id", "bar9-tap1", "--interval", "1s"])
+        .env("SCHEMAGATE_TOKEN", &other)
+        .env("SCHEMAGATE_SERVER", &server.address)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sg-agent");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = daemon.kill();
+            panic!("the daemon kept running with a refused token");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("sg-agent: stopping: the server refused the token (permission denied"),
+        "{stderr}"
+    );
 
     // An interval the server would refuse is bad usage, caught locally.
     agent(
@@ -350,8 +416,9 @@ fn concurrent_reports_are_stored_and_bad_ones_refused(mut server: Server) {
     assert_eq!(all.len(), CONTROLLERS, "{all:#?}");
     assert!(!all.contains_key("bar99-tap1"));
     for id in &ids {
-        assert_eq!(all[id]["unsynced_pours"], 999, "{id}: {:#}", all[id]);
-        assert_eq!(all[id]["journal_mode"], "wal", "{id}: {:#}", all[id]);
+        let report = &all[id]["last_report"];
+        assert_eq!(report["unsynced_pours"], 999, "{id}: {report:#}");
+        assert_eq!(report["journal_mode"], "wal", "{id}: {report:#}");
     }
     let counts: Vec<(String, i64, i64)> = schemagate_e2e::block_on(async {
         let db = schemagate_server::db::Db::connect(&server.database_url)

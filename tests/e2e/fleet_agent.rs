@@ -167,7 +167,9 @@ fn a_long_running_agent_checks_every_nth_report_and_dates_the_result_it_repeats(
     // The server lists the check's time.
     let reader = token("ops", &["developer"]);
     let listed = server.sgctl(&reader, &["--json", "controllers"]).json();
-    let checked_at = listed[0]["quick_check_at"].as_str().unwrap_or_default();
+    let checked_at = listed["controllers"][0]["last_report"]["quick_check_at"]
+        .as_str()
+        .unwrap_or_default();
     assert!(checked_at.ends_with('Z'), "{listed:#}");
     let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
     assert!(table.contains("CHECKED"), "{table}");

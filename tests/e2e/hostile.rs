@@ -636,6 +636,7 @@ async fn call(clients: &Clients, rpc: usize, g: &mut Gen, token: &str) -> Result
             environment: g.environment(),
             since: g.timestamp(),
             limit: g.u32(),
+            project: g.project(),
         })),
         6 => unary!(audit.verify_audit(v1::VerifyAuditRequest {})),
         7 => unary!(fleet.report_journal_state(g.journal_report())),
@@ -1856,6 +1857,21 @@ fn on_a_postgres_catalog_a_nul_is_refused_before_anything_is_written() {
             ))
             .await;
         invalid(answer, "without control characters");
+        let answer = c
+            .audit
+            .clone()
+            .list_audit(authed(
+                v1::ListAuditRequest {
+                    project: "bar\0".into(),
+                    ..Default::default()
+                },
+                &t.root,
+            ))
+            .await;
+        invalid(
+            answer,
+            "the project filter 'bar\\u{0}' must be at most 1024 bytes",
+        );
     });
     // The target was never touched.
     assert_eq!(crate::release::applied(&pilot), 0);

@@ -144,5 +144,11 @@ fn rules_are_listed_and_a_directory_lints_each_revision_once() {
     }
     let empty = tempfile::tempdir().unwrap();
     sgctl(&["lint", empty.path().to_str().unwrap()], &[])
-        .fails(2, "holds no NNNN_name.up.sql file");
+        .fails(2, "no NNNN_name.up.sql files found in");
+    // A file that looks like a misnamed revision is not skipped in silence.
+    std::fs::write(dir.path().join("0003_c.UP.sql"), "SELECT 3;").unwrap();
+    sgctl(&["lint", dir.path().to_str().unwrap()], &[]).fails(
+        2,
+        "0003_c.UP.sql looks like a revision file but is not named NNNN_name.up.sql",
+    );
 }

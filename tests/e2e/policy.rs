@@ -52,6 +52,15 @@ fn the_loaded_policy_is_served_with_its_hash_and_audited() {
     assert_eq!(details[0]["backup"], "no");
     assert_eq!(details[2]["rollback"], "2 approvals from approver");
     assert_eq!(details[2]["destructive"], "forbidden");
+    assert_eq!(
+        details[2]["matrix"]["rollback"],
+        serde_json::json!({ "forbidden": false, "approvals": 2, "roles": ["approver"] })
+    );
+    assert_eq!(
+        details[2]["matrix"]["destructive"],
+        serde_json::json!({ "forbidden": true, "approvals": 0, "roles": [] })
+    );
+    assert_eq!(details[0]["matrix"]["additive"]["approvals"], 1);
     assert_eq!(details[2]["lock_timeout"], "3s");
     assert!(
         policy["emergency"]

@@ -163,7 +163,15 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     assert_eq!(now.sequence, before.sequence);
     let history = catalog::history(db, "amend").await.expect("history");
     assert_eq!(history.len(), 2);
-    let rows = audit::list(db, None, None, 50).await.expect("audit");
+    let rows = audit::list(
+        db,
+        audit::Filter {
+            limit: 50,
+            ..audit::Filter::default()
+        },
+    )
+    .await
+    .expect("audit");
     assert!(
         rows.iter().any(|row| row.action == "revision.amend"
             && row.subject == "0002_broken"
@@ -472,7 +480,15 @@ async fn bad_input_leaves_nothing_behind(db: &Db) {
 }
 
 async fn audit_chain_records_every_change_and_detects_tampering(db: &Db) {
-    let entries = audit::list(db, None, None, 1000).await.expect("audit");
+    let entries = audit::list(
+        db,
+        audit::Filter {
+            limit: 1000,
+            ..audit::Filter::default()
+        },
+    )
+    .await
+    .expect("audit");
     let submits: Vec<_> = entries
         .iter()
         .filter(|e| e.action == "revision.submit")

@@ -100,9 +100,10 @@ pub async fn run_once(
     Ok(report)
 }
 
-/// Observes and reports every `interval`, retrying through outages; never
-/// returns. The integrity check runs on the first observation and then on
-/// every `integrity_every`th (see [`Observer`]).
+/// Observes and reports every `interval`, retrying through outages. Returns
+/// only when the server refuses the token, which no retry can cure. The
+/// integrity check runs on the first observation and then on every
+/// `integrity_every`th (see [`Observer`]).
 pub async fn run(
     journal: &Path,
     controller_id: &str,
@@ -110,7 +111,7 @@ pub async fn run(
     integrity_every: u32,
     server: &str,
     token: Option<&str>,
-) {
+) -> SendError {
     let mut transport = reporter::Grpc::new(server, token);
     let mut observer = Observer::new(integrity_every);
     reporter::run_forever(
@@ -118,5 +119,5 @@ pub async fn run(
         || labelled(observer.observe(journal), controller_id, interval),
         &mut transport,
     )
-    .await;
+    .await
 }

@@ -148,8 +148,15 @@ impl Backoff {
     }
 }
 
-/// Observes every `interval` and delivers the newest report; never returns.
-pub(crate) async fn run_forever<T, F>(interval: Duration, mut observe: F, transport: &mut T)
+/// Observes every `interval` and delivers the newest report. Returns only
+/// when the server refuses the token (missing, invalid, expired, or for
+/// another controller): the agent's token is fixed for its life, so no
+/// later report could be delivered.
+pub(crate) async fn run_forever<T, F>(
+    interval: Duration,
+    mut observe: F,
+    transport: &mut T,
+) -> SendError
 where
     T: Transport,
     F: FnMut() -> JournalReport,
@@ -189,6 +196,7 @@ where
                     pending = Some(report);
                     wake
                 }
+                Err(err) if err.exit_code() == exit::AUTH => return err,
                 Err(err) => {
                     eprintln!("sg-agent: report refused ({err}); next report in one interval");
                     backoff.reset();

@@ -360,6 +360,55 @@ async fn an_outage_keeps_only_the_newest_report_and_retries_within_the_interval(
     }
 }
 
+/// Refuses every report with one status code, counting the attempts.
+struct Refusing {
+    code: tonic::Code,
+    attempts: u32,
+}
+
+impl Transport for Refusing {
+    async fn send(&mut self, _: &JournalReport) -> Result<(), SendError> {
+        self.attempts += 1;
+        Err(tonic::Status::new(self.code, "refused").into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_stops_the_agent_and_a_refused_report_does_not() {
+    let interval = Duration::from_secs(30);
+    for code in [tonic::Code::Unauthenticated, tonic::Code::PermissionDenied] {
+        let mut transport = Refusing { code, attempts: 0 };
+        let stopped = tokio::time::timeout(
+            interval * 10,
+            run_forever(interval, JournalReport::default, &mut transport),
+        )
+        .await
+        .expect("the agent stops on a refused token");
+        assert_eq!(stopped.exit_code(), crate::exit::AUTH, "{code:?}");
+        assert_eq!(transport.attempts, 1, "{code:?}");
+    }
+    // An invalid report: the next observation gets its chance an interval later.
+    let mut transport = Refusing {
+        code: tonic::Code::InvalidArgument,
+        attempts: 0,
+    };
+    let kept_going = tokio::time::timeout(
+        interval * 10,
+        run_forever(interval, JournalReport::default, &mut transport),
+    )
+    .await;
+    assert!(
+        kept_going.is_err(),
+        "the agent stopped on an invalid report"
+    );
+    // One each interval: at 0 s, 30 s, ... and perhaps at the timeout's 300 s.
+    assert!(
+        (10..=11).contains(&transport.attempts),
+        "{}",
+        transport.attempts
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_delivered_report_waits_for_the_next_interval() {
     let interval = Duration::from_secs(5);

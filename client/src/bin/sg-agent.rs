@@ -16,7 +16,10 @@ reported with that status rather than stopping the agent.
 
 Without --once the agent reports every interval. While the server is
 unreachable it keeps only the newest report and retries with exponential
-backoff and jitter, never waiting longer than the interval.
+backoff and jitter, never waiting longer than the interval. A report the
+server refuses as invalid is logged and the next one sent an interval later;
+a refused token (invalid, expired, or for another controller) stops the agent
+with exit code 4, since every later report would carry the same token.
 
 The integrity check (PRAGMA quick_check) reads every page of the journal, so
 the long-running agent runs it on the first report and then on every
@@ -38,7 +41,7 @@ Example:
 Expected schema for the server's policy file, from a journal known to be right:
   sg-agent --journal /var/lib/tapd/journal.db --print-schema >> schemagate.toml
 
-Exit codes (--once, --print-schema):
+Exit codes (--once, --print-schema, and a daemon that stops):
   0  the report was delivered (whatever the journal's status), or the schema printed
   2  bad usage, the server refused the report as invalid, or (--print-schema)
      the journal cannot be read
@@ -58,7 +61,12 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     journal: PathBuf,
     /// This controller's id; the token must be minted for it.
-    #[arg(long, value_name = "ID", required_unless_present = "print_schema")]
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "print_schema",
+        value_parser = parse_controller_id
+    )]
     controller_id: Option<String>,
     /// Time between reports, e.g. 30s, 5m, 1h (1s to 1d).
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
@@ -83,6 +91,12 @@ struct Cli {
     /// Server address.
     #[arg(long, env = "SCHEMAGATE_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
+}
+
+fn parse_controller_id(text: &str) -> Result<String, String> {
+    token::check_controller_id(text)
+        .map(|()| text.to_string())
+        .map_err(|err| err.to_string())
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -112,7 +126,15 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::BAD_INPUT);
     };
     // The token stays out of the command line, where `ps` would show it.
-    let token = std::env::var("SCHEMAGATE_TOKEN").ok();
+    let token = match std::env::var("SCHEMAGATE_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => token,
+        _ => {
+            eprintln!(
+                "sg-agent: SCHEMAGATE_TOKEN is not set: export an agent token minted for this controller, e.g.\n  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub {controller_id} --role agent --controller-id {controller_id})"
+            );
+            return ExitCode::from(exit::AUTH);
+        }
+    };
     // One thread is plenty for one call per interval, and keeps the agent small.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,22 +147,25 @@ fn main() -> ExitCode {
         }
     };
     if !cli.once {
-        runtime.block_on(agent::run(
+        let refused = runtime.block_on(agent::run(
             &cli.journal,
             controller_id,
             cli.interval,
             cli.integrity_every,
             &cli.server,
-            token.as_deref(),
+            Some(&token),
         ));
-        return ExitCode::from(exit::OK);
+        eprintln!(
+            "sg-agent: stopping: the server refused the token ({refused}); no later report could be delivered with it. Mint an agent token for {controller_id}, set SCHEMAGATE_TOKEN and start the agent again"
+        );
+        return ExitCode::from(refused.exit_code());
     }
     match runtime.block_on(agent::run_once(
         &cli.journal,
         controller_id,
         cli.interval,
         &cli.server,
-        token.as_deref(),
+        Some(&token),
     )) {
         Ok(report) => {
             let detail = if report.status_detail.is_empty() {

@@ -3,7 +3,7 @@
 //! that tell a refusal (1) from bad input (2), an outage (3) and an auth
 //! failure (4).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use schemagate_client::connect::{Connection, DEFAULT_SERVER};
 use schemagate_client::revision_files::{self, RevisionFiles};
 use schemagate_client::{exit, table, token, v1};
@@ -41,6 +41,10 @@ struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Whether --project (or SCHEMAGATE_PROJECT) was given rather than
+    /// defaulted: `sgctl audit` lists every project's entries unless it was.
+    #[arg(skip)]
+    project_given: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +52,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Ask the server whether it is serving (needs no token).
+    #[command(
+        after_help = "Prints SERVING and exits 0, or NOT_SERVING and exits 3 (the server is shutting down, or cannot reach its catalog); an unreachable server also exits 3. For a load balancer or a deploy script's first step.\n\nExamples:\n  sgctl health\n  sgctl --server http://schemagate.internal:50051 health"
+    )]
     Health,
     /// Submit revisions: NNNN_name.up.sql files (with optional .down.sql beside them) or directories of them.
     #[command(
@@ -68,9 +75,18 @@ enum Command {
         amend: bool,
     },
     /// List the lineage in order, baseline first.
+    #[command(
+        after_help = "One row per revision: its sequence, id, parent, risk class, author, when it was submitted, the start of its checksum and its description. With --json: {\"head\", \"revisions\"}, each revision with its full checksum and lint findings.\n\nExamples:\n  sgctl history\n  sgctl --project bar history\n  sgctl --json history | jq -r '.revisions[] | select(.risk != \"additive\") | .id'"
+    )]
     History,
     /// Show one revision: metadata, lint findings and SQL.
-    Show { id: String },
+    #[command(
+        after_help = "Prints the revision's parent, author, checksum, risk class, every lint finding (line, severity, rule, message; the fix hint is in --json), then the up and down SQL as stored, which is what a deploy runs.\n\nExamples:\n  sgctl show 0002_add_pour_tags\n  sgctl --json show 0002_add_pour_tags | jq -r .up_sql"
+    )]
+    Show {
+        /// The revision's id, e.g. 0002_add_pour_tags.
+        id: String,
+    },
     /// Lint SQL files offline against the additive-first policy (no server needed).
     #[command(
         after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines (so `sgctl lint revisions/*.sql` lints each down file once, with its up file). A directory stands for its *.up.sql files.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\"\n\nExample:\n  sgctl lint revisions/\n  sgctl lint --list-rules"
@@ -112,7 +128,10 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Read and verify the audit log.
+    /// Read and verify the audit log: every project's entries, or with --project only that project's.
+    #[command(
+        after_help = "Every change of state is a row: who, what, on which project, environment and subject, and whether it was done, refused or failed. The rows form a hash chain; `sgctl audit verify` recomputes it.\n\nExamples:\n  sgctl audit --env pilot --since 2026-11-25T00:00:00Z\n  sgctl audit --project bar --limit 20\n  sgctl audit verify"
+    )]
     Audit {
         #[command(subcommand)]
         command: Option<AuditCommand>,
@@ -191,7 +210,12 @@ type Outcome = Result<u8, Failure>;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    cli.project_given = given(&matches, "project");
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -199,6 +223,15 @@ async fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Whether the global option `id` was given on the command line or in its
+/// environment variable, at whichever subcommand level clap stored it.
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    let here = matches
+        .value_source(id)
+        .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+    here || matches.subcommand().is_some_and(|(_, sub)| given(sub, id))
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`sgctl history |
@@ -261,7 +294,10 @@ async fn run(cli: Cli) -> Outcome {
             env,
             since,
             limit,
-        } => audit_list(&cli, env.as_deref(), since.as_deref(), *limit).await,
+        } => {
+            let project = cli.project_given.then_some(cli.project.as_str());
+            audit_list(&cli, project, env.as_deref(), since.as_deref(), *limit).await
+        }
     }
 }
 
@@ -291,6 +327,29 @@ fn time_text(ts: Option<&prost_types::Timestamp>) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// In a table an absent value is `-`.
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// In `--json` output an absent text is `null`, never `""`.
+fn text_json(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::from(text)
+    }
+}
+
+/// In `--json` output an absent time is `null`, never `""`.
+fn time_json(ts: Option<&prost_types::Timestamp>) -> Value {
+    ts.map_or(Value::Null, |ts| Value::from(time_text(Some(ts))))
 }
 
 fn risk_text(risk: i32) -> &'static str {
@@ -444,7 +503,7 @@ fn report_submitted(cli: &Cli, results: &[(v1::Revision, Submitted)]) {
             .map(|(r, result)| {
                 json!({
                     "id": r.id,
-                    "parent_id": r.parent_id,
+                    "parent_id": text_json(&r.parent_id),
                     "created": matches!(result, Submitted::Created),
                     "result": result.as_str(),
                     "previous_checksum": match result {
@@ -468,11 +527,7 @@ fn report_submitted(cli: &Cli, results: &[(v1::Revision, Submitted)]) {
         .map(|(r, result)| {
             vec![
                 r.id.clone(),
-                if r.parent_id.is_empty() {
-                    "-".into()
-                } else {
-                    r.parent_id.clone()
-                },
+                or_dash(&r.parent_id),
                 result.as_str().into(),
                 risk_text(r.risk).into(),
                 r.lint.as_ref().map_or(0, |l| l.findings.len()).to_string(),
@@ -496,7 +551,7 @@ async fn history(cli: &Cli) -> Outcome {
         .into_inner();
     if cli.json {
         let items: Vec<Value> = history.revisions.iter().map(revision_json).collect();
-        print_json(&json!({ "head": history.head, "revisions": items }));
+        print_json(&json!({ "head": text_json(&history.head), "revisions": items }));
         return Ok(exit::OK);
     }
     if history.revisions.is_empty() {
@@ -510,11 +565,7 @@ async fn history(cli: &Cli) -> Outcome {
             vec![
                 r.sequence.to_string(),
                 r.id.clone(),
-                if r.parent_id.is_empty() {
-                    "-".into()
-                } else {
-                    r.parent_id.clone()
-                },
+                or_dash(&r.parent_id),
                 risk_text(r.risk).into(),
                 r.author.clone(),
                 time_text(r.created_at.as_ref()),
@@ -551,12 +602,12 @@ fn revision_json(r: &v1::Revision) -> Value {
     json!({
         "sequence": r.sequence,
         "id": r.id,
-        "parent_id": r.parent_id,
+        "parent_id": text_json(&r.parent_id),
         "risk": risk_text(r.risk),
         "author": r.author,
-        "created_at": time_text(r.created_at.as_ref()),
+        "created_at": time_json(r.created_at.as_ref()),
         "checksum": r.checksum,
-        "description": r.description,
+        "description": text_json(&r.description),
         "transactional": r.lint.as_ref().is_some_and(|l| l.transactional),
         "findings": findings,
     })
@@ -573,7 +624,7 @@ fn finding_json(f: &v1::Finding) -> Value {
         "message": f.message,
         "help": f.help,
         "exempted": f.exempted,
-        "exemption_reason": f.exemption_reason,
+        "exemption_reason": text_json(&f.exemption_reason),
     })
 }
 
@@ -683,25 +734,7 @@ fn lint_targets(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|err| {
-                Failure::new(
-                    exit::BAD_INPUT,
-                    format!("cannot read {}: {err}", path.display()),
-                )
-            })?;
-            let mut ups: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
-                .collect();
-            if ups.is_empty() {
-                return Err(Failure::new(
-                    exit::BAD_INPUT,
-                    format!("{} holds no NNNN_name.up.sql file", path.display()),
-                ));
-            }
-            ups.sort();
-            files.extend(ups);
+            files.extend(revision_files::up_files_in(path)?);
         } else {
             files.push(path.clone());
         }
@@ -803,7 +836,13 @@ fn mint(
     Ok(exit::OK)
 }
 
-async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u32) -> Outcome {
+async fn audit_list(
+    cli: &Cli,
+    project: Option<&str>,
+    env: Option<&str>,
+    since: Option<&str>,
+    limit: u32,
+) -> Outcome {
     let since = since
         .map(|text| {
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
@@ -828,6 +867,7 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
             environment: env.unwrap_or_default().to_string(),
             since,
             limit,
+            project: project.unwrap_or_default().to_string(),
         })
         .await?
         .into_inner()
@@ -837,9 +877,10 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
             .iter()
             .map(|e| {
                 json!({
-                    "id": e.id, "at": time_text(e.at.as_ref()), "actor": e.actor,
-                    "action": e.action, "project": e.project, "environment": e.environment,
-                    "subject": e.subject, "outcome": e.outcome, "detail": e.detail,
+                    "id": e.id, "at": time_json(e.at.as_ref()), "actor": e.actor,
+                    "action": e.action, "project": text_json(&e.project),
+                    "environment": text_json(&e.environment), "subject": text_json(&e.subject),
+                    "outcome": e.outcome, "detail": text_json(&e.detail),
                     "sha256": e.sha256,
                 })
             })
@@ -855,8 +896,9 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
                 time_text(e.at.as_ref()),
                 e.actor.clone(),
                 e.action.clone(),
-                e.subject.clone(),
-                e.environment.clone(),
+                or_dash(&e.project),
+                or_dash(&e.subject),
+                or_dash(&e.environment),
                 e.outcome.clone(),
                 e.detail.clone(),
             ]
@@ -866,12 +908,20 @@ async fn audit_list(cli: &Cli, env: Option<&str>, since: Option<&str>, limit: u3
         "{}",
         table::render(
             &[
-                "#", "AT", "ACTOR", "ACTION", "SUBJECT", "ENV", "OUTCOME", "DETAIL"
+                "#", "AT", "ACTOR", "ACTION", "PROJECT", "SUBJECT", "ENV", "OUTCOME", "DETAIL"
             ],
             &rows
         )
     );
     Ok(exit::OK)
+}
+
+/// `{"forbidden", "approvals", "roles"}`; `null` from a server too old to say.
+fn requirement_json(requirement: Option<&v1::ApprovalRequirement>) -> Value {
+    requirement.map_or(
+        Value::Null,
+        |r| json!({ "forbidden": r.forbidden, "approvals": r.approvals, "roles": r.roles }),
+    )
 }
 
 async fn policy(cli: &Cli, source: bool) -> Outcome {
@@ -898,6 +948,12 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
                     "risky": env.risky,
                     "destructive": env.destructive,
                     "rollback": env.rollback,
+                    "matrix": {
+                        "additive": requirement_json(env.additive_requirement.as_ref()),
+                        "risky": requirement_json(env.risky_requirement.as_ref()),
+                        "destructive": requirement_json(env.destructive_requirement.as_ref()),
+                        "rollback": requirement_json(env.rollback_requirement.as_ref()),
+                    },
                 })
             })
             .collect();
@@ -976,6 +1032,33 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
     Ok(exit::OK)
 }
 
+/// A controller's last report, whole. Journal figures are `null` when the
+/// journal could not be read (any status but `ok`), as the agent sends none.
+fn report_json(r: &v1::JournalReport) -> Value {
+    let read = r.status == "ok";
+    let figure = |value: Value| if read { value } else { Value::Null };
+    json!({
+        "observed_at": time_json(r.observed_at.as_ref()),
+        "interval_seconds": r.interval_seconds,
+        "status": r.status,
+        "status_detail": text_json(&r.status_detail),
+        "sqlite_version": text_json(&r.sqlite_version),
+        "journal_mode": text_json(&r.journal_mode),
+        "user_version": figure(json!(r.user_version)),
+        "page_size": figure(json!(r.page_size)),
+        "page_count": figure(json!(r.page_count)),
+        "freelist_count": figure(json!(r.freelist_count)),
+        "wal_size_bytes": r.wal_size_bytes,
+        "tables": figure(json!(r.tables.iter().map(|t| json!({
+            "name": t.name, "ddl_sha256": t.ddl_sha256, "row_count": t.row_count,
+        })).collect::<Vec<_>>())),
+        "newest_pour_at": time_json(r.newest_pour_at.as_ref()),
+        "unsynced_pours": (r.unsynced_pours >= 0).then_some(r.unsynced_pours),
+        "quick_check": text_json(&r.quick_check),
+        "quick_check_at": time_json(r.quick_check_at.as_ref()),
+    })
+}
+
 async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
     let connection = connect(cli).await?;
     let response = connection
@@ -990,35 +1073,18 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
         let items: Vec<Value> = controllers
             .iter()
             .map(|c| {
-                let Some(r) = c.last_report.clone() else {
-                    // An expected controller that never reported.
-                    return json!({
-                        "controller_id": c.controller_id,
-                        "last_report_at": null,
-                        "flags": c.flags,
-                        "status": null,
-                    });
-                };
                 json!({
                     "controller_id": c.controller_id,
-                    "last_report_at": time_text(c.last_report_at.as_ref()),
+                    "last_report_at": time_json(c.last_report_at.as_ref()),
                     "flags": c.flags,
-                    "status": r.status,
-                    "status_detail": r.status_detail,
-                    "journal_mode": r.journal_mode,
-                    "sqlite_version": r.sqlite_version,
-                    "user_version": r.user_version,
-                    "wal_size_bytes": r.wal_size_bytes,
-                    "unsynced_pours": r.unsynced_pours,
-                    "quick_check": r.quick_check,
-                    "quick_check_at": r.quick_check_at.as_ref().map(|at| time_text(Some(at))),
-                    "tables": r.tables.iter().map(|t| json!({
-                        "name": t.name, "ddl_sha256": t.ddl_sha256, "row_count": t.row_count,
-                    })).collect::<Vec<_>>(),
+                    "last_report": c.last_report.as_ref().map(report_json),
                 })
             })
             .collect();
-        print_json(&Value::Array(items));
+        print_json(&json!({
+            "schema_reference": text_json(&response.schema_reference),
+            "controllers": items,
+        }));
         return Ok(exit::OK);
     }
     if controllers.is_empty() {

@@ -3,6 +3,7 @@
 use crate::audit;
 use crate::catalog::LintRecord;
 use crate::catalog::Revision;
+use crate::config;
 use schemagate_policy::{LintReport, RiskClass};
 use schemagate_proto::v1;
 
@@ -198,7 +199,7 @@ pub fn execution_record(record: crate::executor::Record) -> v1::ExecutionRecord 
 
 /// What one environment of the policy demands, as people read it. The
 /// target's URL stays on the server: only whether its variable is set.
-pub fn environment_policy(env: &crate::config::Environment) -> v1::EnvironmentPolicy {
+pub fn environment_policy(env: &config::Environment) -> v1::EnvironmentPolicy {
     use crate::target::{Target, TargetError};
     let target = match Target::of(env) {
         Ok(_) => "set",
@@ -229,6 +230,24 @@ pub fn environment_policy(env: &crate::config::Environment) -> v1::EnvironmentPo
         risky: matrix.risky.describe(),
         destructive: matrix.destructive.describe(),
         rollback: matrix.rollback.describe(),
+        additive_requirement: Some(requirement(&matrix.additive)),
+        risky_requirement: Some(requirement(&matrix.risky)),
+        destructive_requirement: Some(requirement(&matrix.destructive)),
+        rollback_requirement: Some(requirement(&matrix.rollback)),
+    }
+}
+
+fn requirement(requirement: &config::Requirement) -> v1::ApprovalRequirement {
+    match requirement {
+        config::Requirement::Forbidden => v1::ApprovalRequirement {
+            forbidden: true,
+            ..v1::ApprovalRequirement::default()
+        },
+        config::Requirement::Approvals { count, roles } => v1::ApprovalRequirement {
+            forbidden: false,
+            approvals: *count,
+            roles: roles.clone(),
+        },
     }
 }
 

@@ -174,15 +174,24 @@ impl v1::audit_server::Audit for Services {
         // Any name is a valid filter (rows keep the names of environments a
         // policy no longer declares), but a control character never is, and
         // a NUL cannot even be compared on a PostgreSQL catalog.
-        if req.environment.len() > 1024 || req.environment.chars().any(char::is_control) {
-            return Err(Status::invalid_argument(format!(
-                "the environment filter '{}' must be at most 1024 bytes without control characters",
-                catalog::quoted(&req.environment)
-            )));
+        for (what, value) in [("environment", &req.environment), ("project", &req.project)] {
+            if value.len() > 1024 || value.chars().any(char::is_control) {
+                return Err(Status::invalid_argument(format!(
+                    "the {what} filter '{}' must be at most 1024 bytes without control characters",
+                    catalog::quoted(value)
+                )));
+            }
         }
-        let environment = (!req.environment.is_empty()).then_some(req.environment.as_str());
-        let since = req.since.as_ref().map(convert::timestamp_ms);
-        let entries = audit::list(&self.0.db, environment, since, limit)
+        fn given(value: &str) -> Option<&str> {
+            (!value.is_empty()).then_some(value)
+        }
+        let filter = audit::Filter {
+            project: given(&req.project),
+            environment: given(&req.environment),
+            since_ms: req.since.as_ref().map(convert::timestamp_ms),
+            limit,
+        };
+        let entries = audit::list(&self.0.db, filter)
             .await
             .map_err(status::database)?;
         Ok(Response::new(v1::ListAuditResponse {

@@ -2,7 +2,9 @@
 //! drift, freezes and deployment windows. The server holds the target
 //! credentials and decides; these commands ask, follow and report.
 
-use super::{Cli, Failure, Outcome, connect, print_json, risk_text, time_text};
+use super::{
+    Cli, Failure, Outcome, connect, or_dash, print_json, risk_text, text_json, time_json, time_text,
+};
 use clap::Subcommand;
 use schemagate_client::{exit, table, token, v1};
 use serde_json::{Value, json};
@@ -264,14 +266,6 @@ fn short(hash: &str) -> String {
     format!("{head}…")
 }
 
-fn or_dash(text: &str) -> String {
-    if text.is_empty() {
-        "-".into()
-    } else {
-        text.to_string()
-    }
-}
-
 fn yes_no(flag: bool) -> String {
     if flag { "yes" } else { "no" }.into()
 }
@@ -353,9 +347,9 @@ fn approval_json(a: &v1::ApprovalRecord) -> Value {
         "approver_roles": a.approver_roles,
         "revision_checksum": a.revision_checksum,
         "policy_sha256": a.policy_sha256,
-        "reason": a.reason,
-        "comment": a.comment,
-        "created_at": time_text(a.created_at.as_ref()),
+        "reason": text_json(&a.reason),
+        "comment": text_json(&a.comment),
+        "created_at": time_json(a.created_at.as_ref()),
         "revoked": a.revoked,
         "valid": a.valid,
         "used_up": a.used_up,
@@ -672,7 +666,7 @@ async fn freeze(cli: &Cli, env: &str, reason: &str, frozen: bool) -> Outcome {
         print_json(&json!({
             "environment": environment,
             "frozen": response.frozen,
-            "reason": response.reason,
+            "reason": text_json(&response.reason),
         }));
     } else if response.frozen {
         println!("{environment} is frozen: {}", response.reason);
@@ -848,18 +842,18 @@ fn execution_json(r: &v1::ExecutionRecord) -> Value {
         "revision_id": r.revision_id,
         "action": r.action,
         "state": state_text(r.state),
-        "started_at": time_text(r.started_at.as_ref()),
-        "finished_at": time_text(r.finished_at.as_ref()),
+        "started_at": time_json(r.started_at.as_ref()),
+        "finished_at": time_json(r.finished_at.as_ref()),
         "duration_seconds": seconds_between(r.started_at.as_ref(), r.finished_at.as_ref()),
         "statements_run": r.statements_run,
         "transactional": r.transactional,
-        "error": r.error,
+        "error": text_json(&r.error),
         "executed_by": r.executed_by,
         "policy_sha256": r.policy_sha256,
-        "backup_path": r.backup_path,
-        "backup_sha256": r.backup_sha256,
-        "backup_bytes": r.backup_bytes,
-        "fingerprint": r.fingerprint,
+        "backup_path": text_json(&r.backup_path),
+        "backup_sha256": text_json(&r.backup_sha256),
+        "backup_bytes": (!r.backup_path.is_empty()).then_some(r.backup_bytes),
+        "fingerprint": text_json(&r.fingerprint),
     })
 }
 
@@ -908,7 +902,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
         let known = |value: Value| if target_unknown { Value::Null } else { value };
         print_json(&json!({
             "environment": environment,
-            "current_revision": known(json!(status.current_revision)),
+            "current_revision": known(text_json(&status.current_revision)),
             "target_error": target_unknown.then_some(&status.target_error),
             "window": condition(&status.window),
             "freeze": condition(&status.freeze),
@@ -1093,7 +1087,7 @@ async fn stamp(
         print_json(&json!({
             "environment": env,
             "revision_id": revision,
-            "fingerprint": response.fingerprint,
+            "fingerprint": text_json(&response.fingerprint),
             "forced": response.forced,
             "differences": response.differences,
         }));
@@ -1143,9 +1137,9 @@ async fn drift(cli: &Cli, env: &str) -> Outcome {
         print_json(&json!({
             "environment": env,
             "drifted": report.drifted,
-            "current_revision": report.current_revision,
-            "expected_fingerprint": report.expected_fingerprint,
-            "live_fingerprint": report.live_fingerprint,
+            "current_revision": text_json(&report.current_revision),
+            "expected_fingerprint": text_json(&report.expected_fingerprint),
+            "live_fingerprint": text_json(&report.live_fingerprint),
             "differences": report.differences,
         }));
         return Ok(code);
