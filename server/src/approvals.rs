@@ -474,7 +474,7 @@ pub fn judge(
     match used.iter().filter(|a| a.kind == "approve").count() {
         0 => {}
         n => notes.push_str(&format!(
-            "; {n} earlier approval(s) used up by a rollback or restore on {}, so it needs fresh ones",
+            "; {n} earlier approval(s) used up by a rollback or restore on {}: only approvals given since count",
             env.name
         )),
     }

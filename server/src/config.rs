@@ -480,9 +480,12 @@ fn check_env_var_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "'{name}' is not an environment variable name: name the variable holding the value (e.g. SCHEMAGATE_TARGET_DEV_URL), never the value itself"
-        ))
+        // Not echoed: the likeliest mistake is a URL or a password put
+        // where its variable's name belongs.
+        Err(
+            "this is not an environment variable name (uppercase letters, digits and '_'; not shown, in case it is a credential): name the variable holding the value (e.g. SCHEMAGATE_TARGET_DEV_URL), never the value itself"
+                .to_string(),
+        )
     }
 }
 
@@ -503,6 +506,14 @@ fn duration_setting(
         return Err((
             value.span(),
             format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2min, 1h"),
+        ));
+    }
+    if number.bytes().all(|digit| digit == b'0') {
+        return Err((
+            value.span(),
+            format!(
+                "'{text}': PostgreSQL takes a zero timeout as no timeout at all; give a duration, e.g. 5s"
+            ),
         ));
     }
     Ok(text.to_string())
@@ -749,6 +760,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("not an environment variable name"), "{err}");
+        assert!(!err.contains("pw@"), "a credential in the error: {err}");
+        for zero in ["0s", "00ms"] {
+            let err = Policy::parse("p.toml", &EXAMPLE.replace("\"3s\"", &format!("\"{zero}\"")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("a zero timeout as no timeout"),
+                "{zero}: {err}"
+            );
+        }
         let err = Policy::parse("p.toml", "[[environment]]\nname = \"dev\"\nbogus = 1\n")
             .unwrap_err()
             .to_string();

@@ -163,8 +163,12 @@ pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+                }
+                None => url.to_string(),
+            }
         }
         _ => url.to_string(),
     }
@@ -195,5 +199,10 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("mysql://root:***@db/x"), "{message}");
         assert!(!message.contains("hunter2"));
+        // No password, nothing to hide.
+        assert_eq!(
+            redact_url("postgres://postgres@db/x"),
+            "postgres://postgres@db/x"
+        );
     }
 }

@@ -9,7 +9,7 @@ use schemagate_server::{Settings, run};
 #[command(
     version,
     about = "Schemagate: the migration history as the single source of truth, with a gate in front of every schema change.",
-    after_help = "Quick start (embedded SQLite catalog in ./schemagate.db):\n  SCHEMAGATE_JWT_SECRET=dev-secret-change-me schemagate-server\n\nThen mint a token with `sgctl token mint --sub alice --role developer` (same secret)."
+    after_help = "Quick start (embedded SQLite catalog in ./schemagate.db):\n  SCHEMAGATE_JWT_SECRET=dev-secret-change-me schemagate-server\n\nThen mint a token with `sgctl token mint --sub alice --role developer` (same secret).\n\nAlso read from the environment (never from the command line, where `ps` would show them):\n  the target URL of each environment, in the variable its target_url_env names\n    (SCHEMAGATE_TARGET_DEV_URL, ..._CI_URL, ..._PILOT_URL in examples/schemagate.toml)\n  the backup directory, in the variable backup_dir_env names (SCHEMAGATE_BACKUP_DIR there)\n  SCHEMAGATE_SHADOW_URL  a PostgreSQL server where `sgctl stamp` builds the expected\n                         schema in scratch databases (stamping needs it)\n  SCHEMAGATE_PG_BIN      directory of pg_dump and pg_restore (default: PATH)"
 )]
 struct Args {
     #[command(flatten)]

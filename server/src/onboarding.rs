@@ -404,6 +404,7 @@ pub async fn check_drift(
     environment: &str,
 ) -> Result<DriftAnswer, ReleaseError> {
     let env = release::environment(policy, environment)?;
+    release::lineage(db, project).await?;
     let target = Target::of(env)?;
     let mut conn: PgConnection = target.connect("schemagate drift check").await?;
     let result = async {

@@ -2,8 +2,9 @@
 //! its error type and the lookups every call of it starts with.
 
 use crate::backup::BackupError;
-use crate::catalog::CatalogError;
+use crate::catalog::{self, CatalogError, Revision};
 use crate::config::{Environment, Policy};
+use crate::db::Db;
 use crate::target::TargetError;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,20 @@ pub fn environment<'p>(policy: &'p Policy, name: &str) -> Result<&'p Environment
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// The lineage of `project`, refused when the catalog holds none: an
+/// environment's status, drift or deploy for a misspelt `--project` would
+/// otherwise answer for an empty lineage ("up to date", every table
+/// created out of band, "nothing to do").
+pub async fn lineage(db: &Db, project: &str) -> Result<Vec<Revision>, ReleaseError> {
+    let history = catalog::history(db, project).await?;
+    if history.is_empty() {
+        return Err(ReleaseError::NotFound(format!(
+            "project {project} has no revisions in the catalog: check --project, or submit its baseline first"
+        )));
+    }
+    Ok(history)
 }
 
 /// A new execution or approval id: time-ordered, so ids sort by creation.

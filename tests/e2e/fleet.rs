@@ -206,6 +206,10 @@ fn a_missing_journal_is_reported_and_flagged_unreadable() {
 
     let out = report(&server, &journal, "bar6-tap1", &[]);
     assert!(out.contains("status missing"), "{out}");
+    assert!(
+        out.contains("journal_mode -, - tables, quick_check -"),
+        "nothing was read, so nothing is counted: {out}"
+    );
     assert!(!journal.exists(), "the agent created the journal");
 
     let all = controllers(&server, &reader, None);
@@ -217,6 +221,15 @@ fn a_missing_journal_is_reported_and_flagged_unreadable() {
         assert_eq!(missing[figure], Value::Null, "{figure}: {missing:#}");
     }
     assert!(flags(&all["bar6-tap1"]).contains(&"unreadable"), "{all:#?}");
+    let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
+    let row = table.lines().find(|l| l.starts_with("bar6-tap1")).unwrap();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    // CONTROLLER, LAST REPORT, STATUS, then MODE, TABLES, UNSYNCED, CHECK, CHECKED.
+    assert_eq!(
+        columns[2..8],
+        ["missing", "-", "-", "-", "-", "-"],
+        "{table}"
+    );
 }
 
 #[test]

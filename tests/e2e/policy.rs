@@ -123,6 +123,23 @@ fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
     );
     let erin = token("erin", &["deployer"]);
     let root = token("root", &["admin"]);
+    // Status answers for a project the catalog knows.
+    server.sgctl(&erin, &["status", "--env", "dev"]).fails(
+        1,
+        "project default has no revisions in the catalog: check --project",
+    );
+    let revisions = tempfile::tempdir().unwrap();
+    std::fs::write(
+        revisions.path().join("0001_baseline.up.sql"),
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+    )
+    .unwrap();
+    server
+        .sgctl(
+            &token("alice", &["developer"]),
+            &["submit", revisions.path().to_str().unwrap()],
+        )
+        .ok();
     server
         .sgctl(
             &root,

@@ -947,6 +947,77 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
+/// A rollback announces the statements of the down SQL it runs, and a
+/// failed one says the revision is still applied rather than reading as
+/// though it had been rolled back.
+#[test]
+fn a_failed_rollback_says_the_revision_is_still_applied() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    let capacity = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity int;\n",
+        "ALTER TABLE venues DROP COLUMN capacity;\nDROP TABLE no_such_table;\n",
+    );
+    f.submit_approved(&t, &[baseline, capacity], &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    f.run(
+        &t.carol,
+        &["approve", "0002_add_capacity", "--env", "dev", "--rollback"],
+    )
+    .ok();
+    let failed = f.run(&t.erin, &["rollback", "--env", "dev"]);
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let out = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(
+        out.contains("rolling back 0002_add_capacity (2 statement(s), one transaction)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the rollback of 0002_add_capacity failed at statement 2 of 2 (line 2) and was undone; 0002_add_capacity is still applied"),
+        "{out}"
+    );
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    assert_eq!(
+        status["current_revision"], "0002_add_capacity",
+        "{status:#}"
+    );
+    assert_eq!(status["off_lineage"], serde_json::Value::Null, "{status:#}");
+    // An execution id given with another --project is refused, not shown.
+    let id = status["recent_executions"][0]["id"].as_str().unwrap();
+    f.run(&t.erin, &["--project", "other", "execution", id])
+        .fails(
+            1,
+            &format!("execution {id} belongs to project default, not other"),
+        );
+    f.run(&t.erin, &["execution", "nope"]).fails(
+        2,
+        "'nope' is not an execution id: `sgctl status --env ENV` lists the recent ones",
+    );
+    assert_eq!(
+        query_i64(
+            &f.dev,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'venues' AND column_name = 'capacity'"
+        ),
+        1
+    );
+
+    // A version row naming a revision outside the lineage leaves nothing
+    // pending, rather than the whole lineage.
+    execute(
+        &f.dev,
+        "UPDATE schemagate.applied_revisions SET id = '0009_ghost' WHERE id = '0002_add_capacity'",
+    );
+    f.run(&t.erin, &["status", "--env", "dev"]).refused(
+        "pending      none: the target is at 0009_ghost, which is not in the lineage of project default",
+    );
+}
+
 /// A revision that fails on its first environment would block every one
 /// behind it for good: its author fixes its files and amends it. The
 /// approval given to the broken content does not count for the fix; once
@@ -969,12 +1040,20 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     );
     f.submit_approved(&t, &[baseline], &["dev"]);
     f.deploy(&t.erin, &["dev"]);
-    // A misspelt project is not "nothing to do".
-    f.run(&t.erin, &["--project", "nosuch", "deploy", "--env", "dev"])
-        .fails(
+    // A misspelt project is not "nothing to do", "up to date" or every
+    // table drifted.
+    for command in [
+        &["deploy", "--env", "dev"][..],
+        &["status", "--env", "dev"],
+        &["drift", "--env", "dev"],
+    ] {
+        let mut args = vec!["--project", "nosuch"];
+        args.extend(command);
+        f.run(&t.erin, &args).fails(
             1,
             "project nosuch has no revisions in the catalog: check --project",
         );
+    }
     f.submit_approved(&t, &[baseline, broken], &["dev"]);
     let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(failed.code, 1, "{failed:#?}");

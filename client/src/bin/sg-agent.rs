@@ -38,7 +38,8 @@ Example:
   export SCHEMAGATE_TOKEN=$(sgctl token mint --sub tap2 --role agent --controller-id bar3-tap2)
   sg-agent --journal /var/lib/tapd/journal.db --controller-id bar3-tap2 --interval 30s
 
-Expected schema for the server's policy file, from a journal known to be right:
+Expected schema for the server's policy file, from a journal known to be right
+(delete the file's existing [fleet.expected_tables] block first, if it has one):
   sg-agent --journal /var/lib/tapd/journal.db --print-schema >> schemagate.toml
 
 Exit codes (--once, --print-schema, and a daemon that stops):
@@ -173,21 +174,25 @@ fn main() -> ExitCode {
             } else {
                 format!(" ({})", report.status_detail)
             };
+            let or_dash = |text: &str| {
+                if text.is_empty() {
+                    "-".to_string()
+                } else {
+                    text.to_string()
+                }
+            };
+            // An unread journal has no tables to count.
+            let tables = if report.status == "ok" {
+                report.tables.len().to_string()
+            } else {
+                "-".to_string()
+            };
             println!(
-                "reported {}: status {}{detail}, journal_mode {}, {} tables, quick_check {}",
+                "reported {}: status {}{detail}, journal_mode {}, {tables} tables, quick_check {}",
                 report.controller_id,
                 report.status,
-                if report.journal_mode.is_empty() {
-                    "-"
-                } else {
-                    &report.journal_mode
-                },
-                report.tables.len(),
-                if report.quick_check.is_empty() {
-                    "-"
-                } else {
-                    &report.quick_check
-                },
+                or_dash(&report.journal_mode),
+                or_dash(&report.quick_check),
             );
             ExitCode::from(exit::OK)
         }

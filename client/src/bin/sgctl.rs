@@ -1108,14 +1108,19 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                 c.controller_id.clone(),
                 time_text(c.last_report_at.as_ref()),
                 r.status.clone(),
-                r.journal_mode.clone(),
-                r.tables.len().to_string(),
+                or_dash(&r.journal_mode),
+                // An unread journal has no tables to count.
+                if r.status == "ok" {
+                    r.tables.len().to_string()
+                } else {
+                    "-".into()
+                },
                 if r.unsynced_pours < 0 {
                     "-".into()
                 } else {
                     r.unsynced_pours.to_string()
                 },
-                r.quick_check.clone(),
+                or_dash(&r.quick_check),
                 match &r.quick_check_at {
                     Some(at) => time_text(Some(at)),
                     None => "-".into(),

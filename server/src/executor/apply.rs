@@ -40,16 +40,31 @@ impl Applied {
 pub(super) async fn commit(
     conn: &mut PgConnection,
     revision: &Revision,
+    action: Action,
     target: &Target,
     applied: Applied,
 ) -> Applied {
     match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
         Ok(_) => applied,
-        Err(err) => Applied::failed(format!(
-            "{} failed at its commit and was rolled back: {}",
-            revision.id,
-            target.failed(&err)
+        Err(err) => Applied::failed(failure(
+            revision,
+            action,
+            " at its commit",
+            target.failed(&err),
         )),
+    }
+}
+
+/// `0002_x failed at statement 2 of 3 (line 4) and was rolled back: why`,
+/// or for a rollback, which must not read as though it worked, `the
+/// rollback of 0002_x failed ... and was undone; 0002_x is still applied`.
+fn failure(revision: &Revision, action: Action, at: &str, why: impl std::fmt::Display) -> String {
+    match action {
+        Action::Apply => format!("{} failed{at} and was rolled back: {why}", revision.id),
+        Action::Rollback => format!(
+            "the rollback of {id} failed{at} and was undone; {id} is still applied: {why}",
+            id = revision.id
+        ),
     }
 }
 
@@ -98,11 +113,11 @@ pub(super) async fn apply(
                 xid: Some(xid),
                 catalog_writes,
             },
-            Err((err, completed)) => Applied::failed(format!(
-                "{} failed{} and was rolled back: {}",
-                revision.id,
-                failed_at(statements, completed),
-                target.failed(&err)
+            Err((err, completed)) => Applied::failed(failure(
+                revision,
+                request.action,
+                &failed_at(statements, completed),
+                target.failed(&err),
             )),
         };
     }
@@ -136,7 +151,10 @@ pub(super) async fn apply(
             statements_run: run,
             error: Some(format!(
                 "{} failed at statement {} of {total} (run statement by statement: the {run} before it stay applied and need manual review): {}",
-                revision.id,
+                match request.action {
+                    Action::Apply => revision.id.clone(),
+                    Action::Rollback => format!("the rollback of {}", revision.id),
+                },
                 run + 1,
                 target.failed(&err)
             )),

@@ -162,15 +162,7 @@ async fn run(
     progress: &Progress,
 ) -> Result<(), ReleaseError> {
     let env = release::environment(policy, &request.environment)?;
-    let history = catalog::history(db, &request.project).await?;
-    if history.is_empty() {
-        // Most likely a misspelt --project, which would otherwise report
-        // "nothing to do" and succeed.
-        return Err(ReleaseError::NotFound(format!(
-            "project {} has no revisions in the catalog: check --project, or submit its baseline first",
-            request.project
-        )));
-    }
+    let history = release::lineage(db, &request.project).await?;
     if let Some(up_to) = &request.up_to {
         catalog::validate_id(up_to)?;
         if !history.iter().any(|r| &r.id == up_to) {
@@ -481,17 +473,25 @@ async fn run_locked<'a>(
             insert(db, &record).await?;
         }
         trail.ahead = None;
+        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
+        next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
+        let sql = reading.read().await;
+        // The statements of the SQL that runs: the down SQL's for a
+        // rollback, which the lint of the up SQL does not count.
+        let statements = match &sql.statements {
+            Ok(statements) => statements.count(),
+            Err(_) => revision.lint.statements,
+        };
         unannounced.push(event(
             "apply",
             format!(
-                "{} {} ({} statement(s), {})",
+                "{} {} ({statements} statement(s), {})",
                 if request.action == Action::Apply {
                     "applying"
                 } else {
                     "rolling back"
                 },
                 revision.id,
-                revision.lint.statements,
                 if record.transactional {
                     "one transaction"
                 } else {
@@ -504,9 +504,6 @@ async fn run_locked<'a>(
         if trail.behind.is_none() {
             announce(progress, &mut unannounced).await;
         }
-        let reading = next_sql.take().unwrap_or_else(|| read_sql(revision));
-        next_sql = plan.get(position + 1).map(|revision| read_sql(revision));
-        let sql = reading.read().await;
         if sql.statements.is_err() || sql.effects.transaction_control.is_some() {
             catch_up(db, request, progress, target, conn, trail).await?;
             announce(progress, &mut unannounced).await;
@@ -619,7 +616,7 @@ async fn run_locked<'a>(
                     _ => (applied, None),
                 };
                 let applied = if record.transactional && applied.error.is_none() {
-                    commit(conn, revision, target, applied).await
+                    commit(conn, revision, request.action, target, applied).await
                 } else {
                     applied
                 };

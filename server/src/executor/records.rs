@@ -468,7 +468,7 @@ impl Record {
 pub async fn get(db: &Db, id: &str) -> Result<Record, ReleaseError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         return Err(ReleaseError::InvalidInput(format!(
-            "'{}' is not an execution id (as printed by sgctl deploy)",
+            "'{}' is not an execution id: `sgctl status --env ENV` lists the recent ones",
             id.escape_default()
                 .to_string()
                 .chars()

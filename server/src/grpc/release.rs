@@ -299,8 +299,8 @@ impl v1::execution_server::Execution for Services {
         let env = release::environment(self.policy()?, &req.environment)?;
         // What the catalog knows is shown even when the target cannot be
         // read: in an incident the target may be the thing that is down.
+        let history = release::lineage(&self.0.db, &project).await?;
         let current = target::current_on(env, &project, "schemagate status").await;
-        let history = catalog::history(&self.0.db, &project).await?;
         let recent = executor::recent(&self.0.db, &project, &env.name, 10)
             .await
             .map_err(ReleaseError::from)?;
@@ -316,14 +316,22 @@ impl v1::execution_server::Execution for Services {
         };
         match current {
             Ok(current) => {
-                let after = current.as_ref().map_or(0, |c| {
-                    history
-                        .iter()
-                        .position(|r| r.id == c.id)
-                        .map_or(0, |i| i + 1)
-                });
-                response.pending_revisions =
-                    history.iter().skip(after).map(|r| r.id.clone()).collect();
+                let after = match &current {
+                    None => Some(0),
+                    Some(c) => history.iter().position(|r| r.id == c.id).map(|i| i + 1),
+                };
+                match after {
+                    Some(after) => {
+                        response.pending_revisions =
+                            history.iter().skip(after).map(|r| r.id.clone()).collect();
+                    }
+                    None => {
+                        response.off_lineage = format!(
+                            "the target is at {}, which is not in the lineage of project {project}: nothing can be deployed on top of it; restore the target, or correct its version row (schemagate.applied_revisions)",
+                            current.as_ref().map_or("", |c| c.id.as_str())
+                        );
+                    }
+                }
                 response.current_revision = current.map(|c| c.id).unwrap_or_default();
             }
             Err(err) => {

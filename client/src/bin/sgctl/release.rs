@@ -725,9 +725,9 @@ async fn open_window(cli: &Cli, env: &str, reason: &str, duration: &str) -> Outc
 
 fn event_json(e: &v1::ExecutionEvent) -> Value {
     json!({
-        "execution_id": e.execution_id,
+        "execution_id": text_json(&e.execution_id),
         "step": e.step,
-        "revision_id": e.revision_id,
+        "revision_id": text_json(&e.revision_id),
         "message": e.message,
         "state": state_text(e.state),
         "statements_run": e.statements_run,
@@ -876,6 +876,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
     // same, and the exit code says the current revision is unknown.
     let target_unknown = !status.target_error.is_empty();
     let code = match (target_unknown, status.target_unreachable) {
+        (false, _) if !status.off_lineage.is_empty() => exit::REFUSED,
         (false, _) => exit::OK,
         (true, true) => exit::UNAVAILABLE,
         (true, false) => exit::REFUSED,
@@ -904,6 +905,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
             "environment": environment,
             "current_revision": known(text_json(&status.current_revision)),
             "target_error": target_unknown.then_some(&status.target_error),
+            "off_lineage": text_json(&status.off_lineage),
             "window": condition(&status.window),
             "freeze": condition(&status.freeze),
             "pending": known(json!(pending)),
@@ -930,6 +932,7 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
         "pending      {}",
         match status.pending_revisions.len() {
             _ if target_unknown => "unknown until the target can be read".to_string(),
+            _ if !status.off_lineage.is_empty() => format!("none: {}", status.off_lineage),
             0 => "none: up to date".to_string(),
             1 => "1 revision".to_string(),
             n => format!("{n} revisions"),
@@ -1002,6 +1005,17 @@ async fn execution(cli: &Cli, id: &str) -> Outcome {
         })
         .await?
         .into_inner();
+    // Execution ids are unique across projects; a --project given with one
+    // is a check, not ignored.
+    if cli.project_given && r.project != cli.project {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "execution {id} belongs to project {}, not {}",
+                r.project, cli.project
+            ),
+        ));
+    }
     if cli.json {
         print_json(&execution_json(&r));
         return Ok(exit::OK);
