@@ -3,7 +3,7 @@
 //! two backends need different SQL.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,8 +22,8 @@ pub enum Backend {
 pub enum DbError {
     #[error("unsupported catalog database URL '{0}': use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
-    #[error("cannot open the catalog database {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
+    #[error("cannot open the catalog database {url}: {cause}")]
+    Connect { url: String, cause: String },
     #[error("cannot migrate the catalog database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -45,10 +45,8 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
-        let options = AnyConnectOptions::from_str(&url).map_err(|source| DbError::Connect {
-            url: redact_url(&url),
-            source,
-        })?;
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|source| connect_error(&url, &source))?;
         let (pool, reads) = match backend {
             // SQLite takes one writer at a time; a single connection turns
             // would-be SQLITE_BUSY errors into an orderly queue and makes every
@@ -66,15 +64,25 @@ impl Db {
                 (pool, reads)
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let pool = match AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
-                    .map_err(|source| DbError::Connect {
-                        url: redact_url(&url),
-                        source,
-                    })?;
+                {
+                    Ok(pool) => pool,
+                    // The pool says only that it timed out; one connection
+                    // of its own says why (connection refused, no such
+                    // database).
+                    Err(sqlx::Error::PoolTimedOut) => {
+                        let cause = match AnyConnection::connect_with(&options).await {
+                            Err(cause) => cause,
+                            Ok(_) => sqlx::Error::PoolTimedOut,
+                        };
+                        return Err(connect_error(&url, &cause));
+                    }
+                    Err(source) => return Err(connect_error(&url, &source)),
+                };
                 MIGRATOR.run(&pool).await.map_err(DbError::Migrate)?;
                 (pool.clone(), pool)
             }
@@ -134,10 +142,16 @@ async fn sqlite_pool(options: AnyConnectOptions, query_only: bool) -> Result<Any
         })
         .connect_with(options)
         .await
-        .map_err(|source| DbError::Connect {
-            url: redact_url(&url),
-            source,
-        })
+        .map_err(|source| connect_error(&url, &source))
+}
+
+/// The catalog could not be opened: its URL without the password, and what
+/// PostgreSQL or the driver said (without PostgreSQL's source location).
+fn connect_error(url: &str, source: &sqlx::Error) -> DbError {
+    DbError::Connect {
+        url: redact_url(url),
+        cause: crate::target::describe(source),
+    }
 }
 
 fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {

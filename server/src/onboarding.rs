@@ -15,10 +15,8 @@ use crate::drift;
 use crate::executor::{self, Record};
 use crate::release::{self, ReleaseError};
 use crate::schema::{self, Difference, Schema};
-use crate::target::{self, Target, TargetError, VersionRow};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
-use std::str::FromStr;
+use crate::target::{self, Target, VersionRow};
+use sqlx::{Connection, PgConnection};
 
 /// The variable naming the shadow server.
 pub const SHADOW_URL_ENV: &str = "SCHEMAGATE_SHADOW_URL";
@@ -329,32 +327,22 @@ pub async fn expected_schema(lineage: &[&Revision]) -> Result<Schema, ReleaseErr
             "the parity check needs a shadow PostgreSQL server to build the expected schema on: set {SHADOW_URL_ENV} on the server (a database is created and dropped there per check)"
         ))
     })?;
-    let shadow_error = |detail: String| {
-        ReleaseError::Target(TargetError::Unreachable {
-            environment: "shadow".into(),
-            detail: detail.replace(&url, "<shadow>"),
-        })
-    };
-    let options = PgConnectOptions::from_str(&url)
-        .map_err(|e| shadow_error(e.to_string()))?
-        .application_name("schemagate parity check")
-        .log_statements(tracing::log::LevelFilter::Off);
-    let mut admin = options
-        .connect()
-        .await
-        .map_err(|e| shadow_error(e.to_string()))?;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ReleaseError::Refused(format!(
+            "{SHADOW_URL_ENV} does not hold a postgres:// URL: the parity check builds the expected schema on a PostgreSQL server"
+        )));
+    }
+    let shadow = Target::shadow(url);
+    let mut admin = shadow.connect("schemagate parity check").await?;
     let name = format!("schemagate_shadow_{}", release::new_id().replace('-', ""));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
-        .map_err(|e| shadow_error(format!("cannot create a scratch database: {e}")))?;
+        .map_err(|e| shadow.failed_while("cannot create a scratch database: ", &e))?;
     let built = async {
-        let mut scratch = options
-            .clone()
-            .database(&name)
-            .connect()
-            .await
-            .map_err(|e| shadow_error(e.to_string()))?;
+        let mut scratch = shadow
+            .connect_to(Some(&name), "schemagate parity check")
+            .await?;
         let mut result = Ok(());
         for revision in lineage {
             if let Err(err) = sqlx::raw_sql(sqlx::AssertSqlSafe(revision.up_sql.clone()))
@@ -372,7 +360,7 @@ pub async fn expected_schema(lineage: &[&Revision]) -> Result<Schema, ReleaseErr
         let schema = match result {
             Ok(()) => schema::introspect(&mut scratch)
                 .await
-                .map_err(|e| shadow_error(e.to_string())),
+                .map_err(|e| ReleaseError::Target(shadow.failed(&e))),
             Err(err) => Err(err),
         };
         let _ = scratch.close().await;

@@ -41,10 +41,23 @@ pub enum TargetError {
         environment: String,
         variable: String,
     },
-    #[error("environment '{environment}': the target database is unreachable: {detail}")]
+    #[error("{} is unreachable: {detail}", database_of(environment))]
     Unreachable { environment: String, detail: String },
-    #[error("environment '{environment}': the target database failed: {detail}")]
+    #[error("{} failed: {detail}", database_of(environment))]
     Failed { environment: String, detail: String },
+}
+
+/// What a [`TargetError`] names as its `environment` when it is about the
+/// shadow server (no environment's name starts with `$`).
+pub const SHADOW: &str = "$SCHEMAGATE_SHADOW_URL";
+
+/// `environment 'dev': the target database`, or the shadow server.
+fn database_of(environment: &str) -> String {
+    if environment == SHADOW {
+        "the shadow server ($SCHEMAGATE_SHADOW_URL)".to_string()
+    } else {
+        format!("environment '{environment}': the target database")
+    }
 }
 
 /// A target's URL, read from the environment when needed.
@@ -71,16 +84,43 @@ impl Target {
         })
     }
 
+    /// The shadow server of the parity check, at `url` (a postgres:// URL):
+    /// its errors name it rather than an environment, and hide its password
+    /// as a target's do.
+    pub fn shadow(url: String) -> Target {
+        Target {
+            environment: SHADOW.to_string(),
+            url,
+        }
+    }
+
     /// The URL, for the backup tool only.
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     pub async fn connect(&self, application_name: &str) -> Result<PgConnection, TargetError> {
-        let options = PgConnectOptions::from_str(&self.url)
-            .map_err(|err| self.unreachable(&err))?
-            .application_name(application_name)
-            .log_statements(tracing::log::LevelFilter::Off);
+        self.connect_to(None, application_name).await
+    }
+
+    /// Connects to `database` on the target's server, or to the URL's own.
+    pub async fn connect_to(
+        &self,
+        database: Option<&str>,
+        application_name: &str,
+    ) -> Result<PgConnection, TargetError> {
+        // A URL that does not parse is the server's configuration, not an
+        // outage: retrying will not help.
+        let options = PgConnectOptions::from_str(&self.url).map_err(|err| TargetError::Failed {
+            environment: self.environment.clone(),
+            detail: self.scrub(&format!("its URL does not parse: {err}")),
+        })?;
+        let options = match database {
+            Some(database) => options.database(database),
+            None => options,
+        }
+        .application_name(application_name)
+        .log_statements(tracing::log::LevelFilter::Off);
         match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
             Ok(Ok(conn)) => Ok(conn),
             // The server answered and refused (no such database or role, a
@@ -103,9 +143,15 @@ impl Target {
 
     /// A target failure as an error fit for a response.
     pub fn failed(&self, err: &sqlx::Error) -> TargetError {
+        self.failed_while("", err)
+    }
+
+    /// A target failure, its detail after `context` (`cannot create a
+    /// scratch database: `).
+    pub fn failed_while(&self, context: &str, err: &sqlx::Error) -> TargetError {
         TargetError::Failed {
             environment: self.environment.clone(),
-            detail: self.scrub(&describe(err)),
+            detail: self.scrub(&format!("{context}{}", describe(err))),
         }
     }
 

@@ -554,3 +554,32 @@ fn stamp_restored_records_only_the_revision_the_version_table_names() {
             .contains("no drift")
     );
 }
+
+/// A shadow server that refuses is a set-up mistake named as the shadow
+/// server's (not an environment's target), exit 1 rather than an outage,
+/// without its password or PostgreSQL's source line; a URL of another
+/// database is refused as such.
+#[test]
+fn a_misconfigured_shadow_server_is_named_and_refused() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    execute(&f.dev, &bar_file("revisions/0001_baseline.up.sql"));
+    submit_bar(&f, &t.alice);
+    let admin = postgres().admin_url().to_string();
+    let (scheme, rest) = admin.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let stranger = format!("{scheme}://nobody_role:pw-secret@{host}");
+    f.restart(&[("SCHEMAGATE_SHADOW_URL", &stranger)]);
+    let stamp = ["stamp", "--env", "dev", "--revision", "0001_baseline"];
+    let refused = f.run(&t.erin, &stamp);
+    refused.fails(
+        1,
+        "the shadow server ($SCHEMAGATE_SHADOW_URL) failed: role \"nobody_role\" does not exist (SQLSTATE 28000)",
+    );
+    assert!(!refused.stderr.contains("pw-secret"), "{refused:#?}");
+    assert!(!refused.stderr.contains("at line"), "{refused:#?}");
+    f.restart(&[("SCHEMAGATE_SHADOW_URL", "mysql://root@db/app")]);
+    f.run(&t.erin, &stamp)
+        .fails(1, "SCHEMAGATE_SHADOW_URL does not hold a postgres:// URL");
+    assert_eq!(applied(&f.dev), 0, "nothing was stamped");
+}

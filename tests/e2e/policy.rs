@@ -252,3 +252,36 @@ fn a_broken_policy_file_stops_the_server_naming_the_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_catalog_that_cannot_be_opened_stops_the_server_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |catalog: &str| {
+        let output =
+            std::process::Command::new(schemagate_e2e::bin_dir().join("schemagate-server"))
+                .env_clear()
+                .env("SCHEMAGATE_LISTEN", "127.0.0.1:0")
+                .env("SCHEMAGATE_JWT_SECRET", schemagate_e2e::SECRET)
+                .env("SCHEMAGATE_DATABASE_URL", catalog)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // Nothing listens on port 1: the cause, not the pool's timeout.
+    let refused = start("postgres://app:hunter2@127.0.0.1:1/catalog");
+    assert!(
+        refused.contains("cannot open the catalog database postgres://app:***@127.0.0.1:1/catalog: error communicating with database: Connection refused"),
+        "{refused}"
+    );
+    assert!(!refused.contains("hunter2"), "{refused}");
+    // A server that answers and refuses: what it said, without its source line.
+    let url = schemagate_e2e::postgres().url_for("no_such_catalog");
+    let missing = start(&url);
+    assert!(
+        missing.contains("database \"no_such_catalog\" does not exist (SQLSTATE 3D000)"),
+        "{missing}"
+    );
+    assert!(!missing.contains("at line"), "{missing}");
+}
