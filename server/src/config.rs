@@ -566,9 +566,17 @@ pub fn parse_window(text: &str) -> Result<Window, String> {
     }
     let (start, end) = hours.trim().split_once('-').ok_or_else(bad)?;
     let parse_time = |t: &str| Time::strptime("%H:%M", t).map_err(|_| bad());
-    let (start, end) = (parse_time(start)?, parse_time(end)?);
+    let start = parse_time(start)?;
+    // 24:00 closes a window at midnight; it is kept as the day's last
+    // instant, which the window includes.
+    let end = match end.trim() {
+        "24:00" => Time::MAX,
+        end => parse_time(end)?,
+    };
     if start >= end {
-        return Err(format!("window '{text}' ends before it starts"));
+        return Err(format!(
+            "window '{text}' ends before it starts: a window ends on the day it starts, so split one that runs past midnight in two, e.g. \"fri 22:00-24:00\" and \"sat 00:00-02:00\""
+        ));
     }
     Ok(Window { days, start, end })
 }
@@ -614,8 +622,19 @@ impl Window {
             "{} {}-{}",
             describe_days(&self.days),
             self.start.strftime("%H:%M"),
-            self.end.strftime("%H:%M")
+            if self.end == Time::MAX {
+                "24:00".to_string()
+            } else {
+                self.end.strftime("%H:%M").to_string()
+            }
         )
+    }
+
+    /// Whether `time` of one of its days falls in it: from its start up to,
+    /// but not including, its end (a window to 24:00 includes the day's
+    /// last instant).
+    fn contains(&self, time: Time) -> bool {
+        self.start <= time && (time < self.end || self.end == Time::MAX)
     }
 }
 
@@ -644,7 +663,7 @@ impl Environment {
         let time = local.time();
         self.windows
             .iter()
-            .any(|w| w.days.contains(&weekday) && w.start <= time && time < w.end)
+            .any(|w| w.days.contains(&weekday) && w.contains(time))
     }
 }
 
@@ -847,6 +866,13 @@ mod tests {
         assert_eq!(w.days.iter().copied().collect::<Vec<_>>(), [1, 5, 6, 7]);
         assert!(parse_window("mon 17:00-13:00").is_err());
         assert_eq!(parse_window("daily 02:00-04:00").unwrap().days.len(), 7);
+        // Up to midnight, its last instant included.
+        let evening = parse_window("fri 22:00-24:00").unwrap();
+        assert!(evening.contains(Time::constant(23, 59, 59, 999_999_999)));
+        assert!(evening.contains(Time::constant(22, 0, 0, 0)));
+        assert!(!evening.contains(Time::constant(21, 59, 59, 0)));
+        assert!(parse_window("fri 24:00-24:00").is_err());
+        assert!(parse_window("fri 00:00-24:01").is_err());
     }
 
     #[test]
@@ -857,6 +883,7 @@ mod tests {
             ("fri-mon 22:00-23:30", "mon,fri-sun 22:00-23:30"),
             ("mon,wed,fri 08:00-09:00", "mon,wed,fri 08:00-09:00"),
             ("daily 02:00-04:00", "daily 02:00-04:00"),
+            ("sat 18:00-24:00", "sat 18:00-24:00"),
         ] {
             let window = parse_window(text).unwrap();
             let again = window.describe();

@@ -280,6 +280,18 @@ async fn target_conditions(
                 },
                 _ => None,
             };
+            // A revision the target has moved past: said so, rather than
+            // that it applies on top of its parent.
+            let passed_by = match (action, current_id) {
+                (Action::Apply, Some(id)) if id != revision.id && id != revision.parent_id => {
+                    crate::catalog::get(db, project, id)
+                        .await
+                        .ok()
+                        .filter(|current| current.sequence > revision.sequence)
+                        .map(|current| current.id)
+                }
+                _ => None,
+            };
             target_conditions.push(match (action, current_id) {
                 (_, Some(id)) if let Some(catalog_checksum) = &ran_other_content => fail(
                     "parent",
@@ -292,6 +304,13 @@ async fn target_conditions(
                 (Action::Apply, Some(id)) if id == revision.id => fail(
                     "parent",
                     format!("{} is already applied on {}", revision.id, env.name),
+                ),
+                (Action::Apply, Some(_)) if let Some(later) = &passed_by => fail(
+                    "parent",
+                    format!(
+                        "{} is already applied on {}: the target is at {later}, which comes after it",
+                        revision.id, env.name
+                    ),
                 ),
                 (Action::Apply, current) if current.unwrap_or("") == revision.parent_id => pass(
                     "parent",

@@ -988,6 +988,11 @@ fn a_failed_rollback_says_the_revision_is_still_applied() {
         "{status:#}"
     );
     assert_eq!(status["off_lineage"], serde_json::Value::Null, "{status:#}");
+    // A revision the target moved past is said to be applied, not to
+    // apply on top of an empty target.
+    f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]).refused(
+        "0001_baseline is already applied on dev: the target is at 0002_add_capacity, which comes after it",
+    );
     // An execution id given with another --project is refused, not shown.
     let id = status["recent_executions"][0]["id"].as_str().unwrap();
     f.run(&t.erin, &["--project", "other", "execution", id])
