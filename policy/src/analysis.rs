@@ -32,8 +32,9 @@ pub struct Revision<'a> {
     pub config: &'a LintConfig,
     /// True when the down migration is absent or has no statement.
     pub down_missing: bool,
-    /// Lowercased table name -> index of the statement that created it.
-    created: HashMap<String, usize>,
+    /// (schema as written, or `pg_temp` for a temporary table, or empty;
+    /// table name as parsed) -> index of the statement that created it.
+    created: HashMap<(String, String), usize>,
     /// `lock_timeout[i]`: a non-zero lock_timeout is in effect before statement i.
     lock_timeout: Vec<bool>,
     /// `in_explicit_tx[i]`: statement i sits inside a BEGIN ... COMMIT block.
@@ -45,15 +46,38 @@ impl<'a> Revision<'a> {
     /// Whether `rel` existed before this revision, as seen from statement
     /// `idx`. A table created earlier in the same revision is empty and
     /// unseen by clients, so locking and rewriting it is harmless.
+    ///
+    /// Names are compared as PostgreSQL resolves them, as far as the SQL
+    /// alone tells: the parser has folded unquoted names to lower case and
+    /// kept quoted ones, so `"Orders"` is not `orders`; a schema-qualified
+    /// name matches only a table created under that schema, and an
+    /// unqualified one a table created unqualified or as a temporary table
+    /// (which comes first on the search path). Anything else counts as
+    /// existing, so that a new `archive.orders` never hides a
+    /// `DROP TABLE public.orders`.
     pub fn is_existing(&self, rel: Option<&RangeVar>, idx: usize) -> bool {
         match rel {
-            Some(rv) => self.is_existing_name(&rv.relname, idx),
+            Some(rv) => self.is_existing_in(&rv.schemaname, &rv.relname, idx),
             None => true,
         }
     }
 
-    pub fn is_existing_name(&self, name: &str, idx: usize) -> bool {
-        !matches!(self.created.get(&name.to_ascii_lowercase()), Some(&at) if at < idx)
+    /// [`is_existing`](Self::is_existing) for a dotted name as a DROP
+    /// statement gives it (`name` or `schema.name`).
+    pub fn is_existing_name(&self, dotted: &str, idx: usize) -> bool {
+        match dotted.rsplit_once('.') {
+            Some((schema, name)) => self.is_existing_in(schema, name, idx),
+            None => self.is_existing_in("", dotted, idx),
+        }
+    }
+
+    fn is_existing_in(&self, schema: &str, name: &str, idx: usize) -> bool {
+        let created_before = |schema: &str| matches!(self.created.get(&(schema.to_string(), name.to_string())), Some(&at) if at < idx);
+        let created = match schema {
+            "" => created_before("") || created_before("pg_temp"),
+            schema => created_before(schema),
+        };
+        !created
     }
 
     pub fn lock_timeout_set_before(&self, idx: usize) -> bool {
@@ -322,8 +346,15 @@ fn build_revision<'a>(
         lock_timeout.push(lt);
         in_explicit_tx.push(tx);
         let Some(node) = s.node else { continue };
-        if let Some(name) = created_table(node) {
-            created.entry(name.to_ascii_lowercase()).or_insert(s.index);
+        if let Some(rv) = created_table(node) {
+            let schema = if rv.relpersistence == "t" {
+                "pg_temp".to_string()
+            } else {
+                rv.schemaname.clone()
+            };
+            created
+                .entry((schema, rv.relname.clone()))
+                .or_insert(s.index);
         }
         match node {
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
@@ -387,21 +418,41 @@ fn is_zero_const(n: &protobuf::Node) -> bool {
 
 /// The table a statement creates, if it certainly creates a new, empty one.
 /// `IF NOT EXISTS` does not count: the table may well exist already.
-fn created_table(node: &NodeEnum) -> Option<&str> {
+fn created_table(node: &NodeEnum) -> Option<&RangeVar> {
     match node {
-        NodeEnum::CreateStmt(c) if !c.if_not_exists => c.relation.as_ref().map(|r| &*r.relname),
-        NodeEnum::CreateTableAsStmt(c) if !c.if_not_exists => c
-            .into
-            .as_ref()
-            .and_then(|i| i.rel.as_ref())
-            .map(|r| &*r.relname),
-        NodeEnum::SelectStmt(s) => s
-            .into_clause
-            .as_ref()
-            .and_then(|i| i.rel.as_ref())
-            .map(|r| &*r.relname),
+        NodeEnum::CreateStmt(c) if !c.if_not_exists => c.relation.as_ref(),
+        NodeEnum::CreateTableAsStmt(c) if !c.if_not_exists => {
+            c.into.as_ref().and_then(|i| i.rel.as_ref())
+        }
+        NodeEnum::SelectStmt(s) => s.into_clause.as_ref().and_then(|i| i.rel.as_ref()),
         _ => None,
     }
+}
+
+/// A statement and the queries of its `WITH` clause, however deep: a
+/// data-modifying CTE (`WITH moved AS (DELETE FROM t RETURNING *) ...`)
+/// changes rows as much as the statement it is written in.
+pub fn with_ctes(node: &NodeEnum) -> Vec<&NodeEnum> {
+    let mut found = vec![node];
+    let mut at = 0;
+    while let Some(&current) = found.get(at) {
+        at += 1;
+        let with = match current {
+            NodeEnum::SelectStmt(s) => s.with_clause.as_ref(),
+            NodeEnum::InsertStmt(s) => s.with_clause.as_ref(),
+            NodeEnum::UpdateStmt(s) => s.with_clause.as_ref(),
+            NodeEnum::DeleteStmt(s) => s.with_clause.as_ref(),
+            _ => None,
+        };
+        for cte in with.map(|w| w.ctes.as_slice()).unwrap_or_default() {
+            if let Some(NodeEnum::CommonTableExpr(cte)) = cte.node.as_ref()
+                && let Some(query) = cte.ctequery.as_ref().and_then(|q| q.node.as_ref())
+            {
+                found.push(query);
+            }
+        }
+    }
+    found
 }
 
 /// Why a statement cannot run inside a transaction block, if it cannot.
@@ -579,9 +630,9 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
                     ObjectType::ObjectTable | ObjectType::ObjectIndex
                 ) =>
         {
-            drop_relnames(d)
+            drop_names(d)
+                .into_iter()
                 .find(|n| rev.is_existing_name(n, idx))
-                .map(str::to_string)
         }
         NodeEnum::TruncateStmt(t) => t.relations.iter().find_map(|r| match r.node.as_ref() {
             Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
@@ -714,8 +765,25 @@ mod tests {
         rev_of(sql, |rev| {
             assert!(rev.is_existing_name("a", 0));
             assert!(!rev.is_existing_name("a", 2));
-            assert!(!rev.is_existing_name("A", 2));
             assert!(rev.is_existing_name("b", 4));
+        });
+    }
+
+    #[test]
+    fn a_new_table_hides_no_other_table_of_its_name() {
+        let sql = "CREATE TABLE archive.orders (id int); CREATE TABLE \"Kegs\" (id int); CREATE TEMP TABLE sessions (id int); CREATE TABLE taps (id int); SELECT 1;";
+        rev_of(sql, |rev| {
+            let at = 4;
+            assert!(!rev.is_existing_name("archive.orders", at));
+            assert!(rev.is_existing_name("public.orders", at));
+            assert!(rev.is_existing_name("orders", at));
+            assert!(!rev.is_existing_name("Kegs", at));
+            assert!(rev.is_existing_name("kegs", at));
+            // A temporary table comes first on the search path.
+            assert!(!rev.is_existing_name("sessions", at));
+            assert!(rev.is_existing_name("public.sessions", at));
+            assert!(!rev.is_existing_name("taps", at));
+            assert!(rev.is_existing_name("public.taps", at));
         });
     }
 

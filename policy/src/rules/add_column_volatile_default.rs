@@ -42,15 +42,14 @@ const VOLATILE: &[&str] = &[
     "timeofday",
     "nextval",
     "setval",
-    "txid_current",
     "gen_random_bytes",
-    "statement_timestamp",
 ];
 
 /// STABLE time functions: one value for the whole statement, no rewrite.
 const STABLE_TIME: &[&str] = &[
     "now",
     "transaction_timestamp",
+    "statement_timestamp",
     "current_timestamp",
     "localtimestamp",
 ];
@@ -78,6 +77,20 @@ enum Kind {
     StableTime(String),
 }
 
+/// `CURRENT_DATE`, `LOCALTIMESTAMP`...: the SQL-standard time functions
+/// written without parentheses.
+fn sql_time_function(op: i32) -> Option<&'static str> {
+    use pg_query::protobuf::SqlValueFunctionOp as Op;
+    Some(match Op::try_from(op).ok()? {
+        Op::SvfopCurrentDate => "CURRENT_DATE",
+        Op::SvfopCurrentTime | Op::SvfopCurrentTimeN => "CURRENT_TIME",
+        Op::SvfopCurrentTimestamp | Op::SvfopCurrentTimestampN => "CURRENT_TIMESTAMP",
+        Op::SvfopLocaltime | Op::SvfopLocaltimeN => "LOCALTIME",
+        Op::SvfopLocaltimestamp | Op::SvfopLocaltimestampN => "LOCALTIMESTAMP",
+        _ => return None,
+    })
+}
+
 fn classify(expr: &Node) -> Option<Kind> {
     let node = expr.node.as_ref()?;
     let mut stable = None;
@@ -95,10 +108,11 @@ fn classify(expr: &Node) -> Option<Kind> {
                     stable = Some(Kind::StableTime(format!("{lower}()")));
                 }
             }
-            NodeRef::SqlvalueFunction(_) => {
-                stable.get_or_insert(Kind::StableTime(
-                    "CURRENT_TIMESTAMP/CURRENT_DATE".to_string(),
-                ));
+            NodeRef::SqlvalueFunction(f) => {
+                // CURRENT_USER, CURRENT_SCHEMA and the like are not times.
+                if let Some(name) = sql_time_function(f.op) {
+                    stable.get_or_insert(Kind::StableTime(name.to_string()));
+                }
             }
             _ => {}
         }
@@ -213,13 +227,41 @@ mod tests {
 
     #[test]
     fn now_is_a_warning() {
-        for def in ["now()", "CURRENT_TIMESTAMP", "pg_catalog.now()"] {
+        for (def, named) in [
+            ("now()", "now()"),
+            ("CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"),
+            ("CURRENT_DATE", "CURRENT_DATE"),
+            ("pg_catalog.now()", "now()"),
+            // STABLE, like now(): one value for the statement, no rewrite.
+            ("statement_timestamp()", "statement_timestamp()"),
+        ] {
             let h = hits(
                 &format!("ALTER TABLE kegs ADD COLUMN t timestamptz NOT NULL DEFAULT {def};"),
                 ID,
             );
             assert_eq!(h.len(), 1, "{def}");
             assert_eq!(h[0].severity, Severity::Warning);
+            assert!(h[0].message.contains(named), "{def}: {}", h[0].message);
+        }
+    }
+
+    #[test]
+    fn values_that_are_not_times_are_not_flagged() {
+        for def in [
+            "current_user",
+            "CURRENT_ROLE",
+            "session_user",
+            "current_schema",
+            "txid_current()",
+        ] {
+            assert!(
+                hits(
+                    &format!("ALTER TABLE audit_log ADD COLUMN by_whom text DEFAULT {def};"),
+                    ID
+                )
+                .is_empty(),
+                "{def}"
+            );
         }
     }
 

@@ -17,7 +17,8 @@ pub static INFO: RuleInfo = RuleInfo {
     category: Category::Locking,
     message: "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the whole table while blocking writes",
     help: "add the constraint with NOT VALID (instant), then run ALTER TABLE ... VALIDATE CONSTRAINT \
-           in a later statement or revision: validation only takes a SHARE UPDATE EXCLUSIVE lock",
+           in a later revision (in the same one, its transaction still holds the first lock while it \
+           validates): validation alone only takes a SHARE UPDATE EXCLUSIVE lock",
 };
 
 impl Rule for ConstraintMissingNotValid {

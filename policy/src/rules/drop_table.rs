@@ -32,7 +32,7 @@ impl Rule for DropTable {
             }
             let existing: Vec<String> = drop_names(d)
                 .into_iter()
-                .filter(|n| rev.is_existing_name(n.rsplit('.').next().unwrap_or(n), s.index))
+                .filter(|n| rev.is_existing_name(n, s.index))
                 .collect();
             if !existing.is_empty() {
                 out.push(Hit::new(

@@ -10,17 +10,20 @@ use crate::{Category, Severity};
 
 pub mod add_column_not_null_without_default;
 pub mod add_column_volatile_default;
+pub mod add_unique_constraint;
 pub mod alter_column_type;
 pub mod cluster;
 pub mod constraint_missing_not_valid;
 pub mod create_index_non_concurrently;
 pub mod delete_without_where;
 pub mod denied_table;
+pub mod do_block;
 pub mod drop_column;
 pub mod drop_constraint;
 pub mod drop_default;
 pub mod drop_index;
 pub mod drop_not_null;
+pub mod drop_object;
 pub mod drop_schema;
 pub mod drop_table;
 pub mod invalid_exemption;
@@ -105,6 +108,7 @@ pub static RULES: &[&dyn Rule] = &[
     &drop_table::DropTable,
     &drop_column::DropColumn,
     &drop_schema::DropSchema,
+    &drop_object::DropObject,
     &drop_index::DropIndex,
     &drop_constraint::DropConstraint,
     &truncate_table::TruncateTable,
@@ -118,6 +122,7 @@ pub static RULES: &[&dyn Rule] = &[
     // locking
     &create_index_non_concurrently::CreateIndexNonConcurrently,
     &constraint_missing_not_valid::ConstraintMissingNotValid,
+    &add_unique_constraint::AddUniqueConstraint,
     &set_not_null::SetNotNull,
     &add_column_volatile_default::AddColumnVolatileDefault,
     &add_column_not_null_without_default::AddColumnNotNullWithoutDefault,
@@ -125,6 +130,7 @@ pub static RULES: &[&dyn Rule] = &[
     &cluster::Cluster,
     &reindex_non_concurrently::ReindexNonConcurrently,
     &lock_table::LockTable,
+    &do_block::DoBlock,
     // hygiene
     &missing_lock_timeout::MissingLockTimeout,
     &non_transactional_statement::NonTransactionalStatement,

@@ -2,7 +2,7 @@
 //! (and holds row locks on all of them until commit).
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{Revision, qualified};
+use crate::analysis::{Revision, qualified, with_ctes};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 
@@ -23,16 +23,18 @@ impl Rule for UpdateWithoutWhere {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let NodeEnum::UpdateStmt(u) = node else {
-                continue;
-            };
-            if u.where_clause.is_none() && rev.is_existing(u.relation.as_ref(), s.index) {
-                let name = u.relation.as_ref().map(qualified).unwrap_or_default();
-                out.push(Hit::new(
-                    s.index,
-                    format!("UPDATE {name} without WHERE overwrites every row"),
-                ));
+        for (s, statement) in rev.nodes() {
+            for node in with_ctes(statement) {
+                let NodeEnum::UpdateStmt(u) = node else {
+                    continue;
+                };
+                if u.where_clause.is_none() && rev.is_existing(u.relation.as_ref(), s.index) {
+                    let name = u.relation.as_ref().map(qualified).unwrap_or_default();
+                    out.push(Hit::new(
+                        s.index,
+                        format!("UPDATE {name} without WHERE overwrites every row"),
+                    ));
+                }
             }
         }
     }
@@ -55,5 +57,14 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn an_update_in_a_with_clause_counts_too() {
+        let h = hits(
+            "WITH t AS (UPDATE customers SET marketing_opt_in = false RETURNING id) SELECT count(*) FROM t;",
+            "update-without-where",
+        );
+        assert_eq!(h.len(), 1);
     }
 }
