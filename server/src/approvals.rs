@@ -412,11 +412,16 @@ pub async fn list(
         .map_err(ReleaseError::Db)
 }
 
+/// Whether a decision still counts. An approval is bound to the revision's
+/// checksum and the policy file's sha256; a rejection only to the checksum:
+/// editing the policy file (and restarting the server) must not lift a
+/// rejection nobody revoked. Content the rejection was not given for (an
+/// amended revision) is judged afresh.
 fn counts(approval: &Approval, revision: &Revision, policy: &Policy) -> bool {
     !approval.revoked
         && !approval.consumed
         && approval.revision_checksum == revision.checksum
-        && approval.policy_sha256 == policy.sha256
+        && (approval.kind == "reject" || approval.policy_sha256 == policy.sha256)
 }
 
 /// Whether the matrix is satisfied, with the reason a person reads.
@@ -536,30 +541,40 @@ pub fn judge(
                 };
             };
             let reasoned = |a: &Approval| !emergency.reason_required || !a.reason.is_empty();
-            let admins: BTreeSet<&str> = approvals
+            // Each person fills one seat. Someone who holds both roles takes
+            // an admin seat only when the admins alone leave one empty.
+            let people: BTreeSet<(&str, bool, bool)> = approvals
                 .iter()
                 .filter(|a| reasoned(a))
-                .filter(|a| has(a, "admin"))
-                .map(|a| a.approver.as_str())
+                .map(|a| (a.approver.as_str(), has(a, "admin"), has(a, "approver")))
                 .collect();
-            let approvers: BTreeSet<&str> = approvals
-                .iter()
-                .filter(|a| reasoned(a))
-                .filter(|a| has(a, "approver") && !admins.contains(a.approver.as_str()))
-                .map(|a| a.approver.as_str())
-                .collect();
-            let satisfied = admins.len() as u32 >= emergency.admins
-                && approvers.len() as u32 >= emergency.approvers;
+            let count = |admin: bool, approver: bool| {
+                people
+                    .iter()
+                    .filter(|(_, a, p)| *a == admin && *p == approver)
+                    .count() as u32
+            };
+            let (only_admins, only_approvers, both) =
+                (count(true, false), count(false, true), count(true, true));
+            let both_as_admins = emergency.admins.saturating_sub(only_admins).min(both);
+            let admins = only_admins + both_as_admins;
+            let approvers = only_approvers + (both - both_as_admins);
+            let satisfied = admins >= emergency.admins && approvers >= emergency.approvers;
             Evaluation {
                 satisfied,
                 reason: format!(
-                    "{} is forbidden by the matrix on {}; emergency path: {}/{} admin and {}/{} approver approvals with a written reason{notes}",
+                    "{} is forbidden by the matrix on {}; emergency path: {}/{} admin and {}/{} approver approvals{}{notes}",
                     action_noun(action, revision),
                     env.name,
-                    admins.len(),
+                    admins,
                     emergency.admins,
-                    approvers.len(),
-                    emergency.approvers
+                    approvers,
+                    emergency.approvers,
+                    if emergency.reason_required {
+                        " with a written reason"
+                    } else {
+                        ""
+                    }
                 ),
             }
         }
@@ -630,4 +645,98 @@ pub async fn use_up_after_rollback(
     .execute(&mut *conn)
     .await?;
     Ok(used_up.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::LintRecord;
+
+    const EXAMPLE: &str = include_str!("../../examples/schemagate.toml");
+
+    fn destructive() -> Revision {
+        Revision {
+            project: "default".into(),
+            id: "0002_drop_venues".into(),
+            parent_id: "0001_baseline".into(),
+            sequence: 2,
+            up_sql: "DROP TABLE venues;".into(),
+            down_sql: String::new(),
+            description: String::new(),
+            author: "alice".into(),
+            created_at_ms: 0,
+            checksum: "c".into(),
+            risk: RiskClass::Destructive,
+            lint: LintRecord {
+                statements: 1,
+                transactional: true,
+                findings: Vec::new(),
+            },
+        }
+    }
+
+    fn approval(policy: &Policy, who: &str, roles: &[&str], reason: &str) -> Approval {
+        Approval {
+            id: who.into(),
+            project: "default".into(),
+            revision_id: "0002_drop_venues".into(),
+            environment: "dev".into(),
+            action: "apply".into(),
+            kind: "approve".into(),
+            approver: who.into(),
+            approver_roles: roles.iter().map(|r| r.to_string()).collect(),
+            revision_checksum: "c".into(),
+            policy_sha256: policy.sha256.clone(),
+            reason: reason.into(),
+            comment: String::new(),
+            created_at_ms: 0,
+            revoked: false,
+            consumed: false,
+            valid: true,
+        }
+    }
+
+    #[test]
+    fn someone_with_both_roles_fills_the_seat_left_empty() {
+        let policy = Policy::parse("p.toml", EXAMPLE).unwrap();
+        let env = policy.environment("dev").unwrap();
+        let judged =
+            |decisions: &[Approval]| judge(&policy, env, &destructive(), Action::Apply, decisions);
+        // An admin, an admin who is also an approver, and an approver: the
+        // second sits as an approver.
+        let three = [
+            approval(&policy, "root", &["admin"], "GDPR"),
+            approval(&policy, "gina", &["admin", "approver"], "GDPR"),
+            approval(&policy, "carol", &["approver"], "GDPR"),
+        ];
+        let verdict = judged(&three);
+        assert!(verdict.satisfied, "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("1/1 admin and 2/2 approver"),
+            "{}",
+            verdict.reason
+        );
+        // Without the plain admin, gina takes the admin seat and one
+        // approver is missing.
+        let verdict = judged(&three[1..]);
+        assert!(!verdict.satisfied, "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("1/1 admin and 1/2 approver"),
+            "{}",
+            verdict.reason
+        );
+        // A rejection blocks whatever the seats.
+        let mut rejected = three.to_vec();
+        let mut reject = approval(&policy, "dave", &["approver"], "no");
+        reject.kind = "reject".into();
+        reject.policy_sha256 = "an older policy file".into();
+        rejected.push(reject);
+        let verdict = judged(&rejected);
+        assert!(!verdict.satisfied, "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("rejected by dave"),
+            "{}",
+            verdict.reason
+        );
+    }
 }

@@ -646,13 +646,17 @@ pub async fn set_frozen(
 }
 
 /// Opens a one-off deployment window until `expires_at_ms`; audited.
+/// Opens a one-off window; returns the controls after it and, when another
+/// one-off window was still open, that window (which this one replaces), as
+/// people read it: a window that ends earlier than another admin meant is
+/// said out loud, in the answer and in the audit log.
 pub async fn open_window(
     db: &Db,
     caller: &Caller,
     environment: &str,
     reason: &str,
     expires_at_ms: i64,
-) -> Result<Controls, ReleaseError> {
+) -> Result<(Controls, Option<String>), ReleaseError> {
     let reason = require_reason(reason, "a one-off window")?;
     let now = now_ms();
     if expires_at_ms <= now {
@@ -665,6 +669,18 @@ pub async fn open_window(
             "a one-off window may last at most 7 days".into(),
         ));
     }
+    let before = controls(db, environment).await?;
+    let replaced = before
+        .window_expires_at_ms
+        .filter(|&until| until > now)
+        .map(|until| {
+            format!(
+                "the window {} opened until {}: {}",
+                before.window_opened_by,
+                show_time(until),
+                before.window_reason
+            )
+        });
     let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, \
@@ -689,10 +705,17 @@ pub async fn open_window(
             environment,
             subject: environment,
             outcome: Outcome::Ok,
-            detail: format!("until {}: {reason}", show_time(expires_at_ms)),
+            detail: format!(
+                "until {}: {reason}{}",
+                show_time(expires_at_ms),
+                replaced
+                    .as_ref()
+                    .map(|replaced| format!("; replaces {replaced}"))
+                    .unwrap_or_default()
+            ),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(controls(db, environment).await?)
+    Ok((controls(db, environment).await?, replaced))
 }

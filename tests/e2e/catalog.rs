@@ -180,6 +180,14 @@ fn lineage_round_trip(server: &Server) {
             .ok()
             .contains("intact")
     );
+    let verified = server.sgctl(&dev, &["--json", "audit", "verify"]).json();
+    assert_eq!(verified["intact"], true, "{verified:#}");
+    assert_eq!(
+        verified["first_broken_id"],
+        serde_json::Value::Null,
+        "{verified:#}"
+    );
+    assert_eq!(verified["detail"], serde_json::Value::Null, "{verified:#}");
 }
 
 #[test]

@@ -686,6 +686,20 @@ fn a_policy_change_voids_earlier_approvals() {
     server
         .sgctl(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
         .ok();
+    // A rejection on ci, before the edit.
+    server
+        .sgctl(
+            &t.dave,
+            &[
+                "reject",
+                "0001_baseline",
+                "--env",
+                "ci",
+                "--reason",
+                "not on ci yet",
+            ],
+        )
+        .ok();
     drop(server);
 
     let server = start(&example_policy().replace("lock_timeout = \"5s\"", "lock_timeout = \"4s\""));
@@ -693,6 +707,14 @@ fn a_policy_change_voids_earlier_approvals() {
     assert_eq!(gate.code, 1, "{gate:#?}");
     assert!(gate.stdout.contains("0 of 1"), "{gate:#?}");
     assert!(gate.stdout.contains("void"), "{gate:#?}");
+    // The rejection stands: an edit of the policy file lifts no rejection
+    // that nobody revoked, even once approvals under the new file are in.
+    server
+        .sgctl(&t.carol, &["approve", "0001_baseline", "--env", "ci"])
+        .ok();
+    server
+        .sgctl(&t.erin, &["gate", "0001_baseline", "--env", "ci"])
+        .refused("rejected by dave: not on ci yet");
 }
 
 #[test]
@@ -849,6 +871,39 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         "pilot",
         "window       open: one-off window opened by root until ",
     );
+    // A second one-off window replaces the first, and says so.
+    let again = f
+        .run(
+            &t.root,
+            &[
+                "open-window",
+                "--env",
+                "pilot",
+                "--reason",
+                "hotfix, longer",
+                "--for",
+                "45m",
+            ],
+        )
+        .ok()
+        .to_string();
+    assert!(
+        again.contains("it replaces the window root opened until ") && again.contains(": hotfix"),
+        "{again}"
+    );
+    let audit = f
+        .run(
+            &t.root,
+            &["--json", "audit", "--env", "pilot", "--limit", "1"],
+        )
+        .json();
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("; replaces the window root opened until"),
+        "{audit:#}"
+    );
     f.run(
         &t.erin,
         &[&["deploy", "--env", "pilot"][..], &baseline_only].concat(),
@@ -992,6 +1047,15 @@ fn a_failed_rollback_says_the_revision_is_still_applied() {
     // apply on top of an empty target.
     f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"]).refused(
         "0001_baseline is already applied on dev: the target is at 0002_add_capacity, which comes after it",
+    );
+    // So is a deploy pinned to it.
+    f.run(
+        &t.erin,
+        &["deploy", "--env", "dev", "--to", "0001_baseline"],
+    )
+    .fails(
+        1,
+        "dev's target is at 0002_add_capacity, which comes after 0001_baseline",
     );
     // An execution id given with another --project is refused, not shown.
     let id = status["recent_executions"][0]["id"].as_str().unwrap();

@@ -1176,8 +1176,8 @@ async fn audit_verify(cli: &Cli) -> Outcome {
         print_json(&json!({
             "intact": result.intact,
             "rows_checked": result.rows_checked,
-            "first_broken_id": result.first_broken_id,
-            "detail": result.detail,
+            "first_broken_id": (!result.intact).then_some(result.first_broken_id),
+            "detail": text_json(&result.detail),
         }));
     } else if result.intact {
         println!("audit chain intact: {} rows checked", result.rows_checked);

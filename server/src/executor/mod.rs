@@ -266,6 +266,16 @@ async fn run_locked<'a>(
                     .map_or(history.len(), |at| at + 1),
                 None => history.len(),
             };
+            // A pipeline pinned to a revision the target has moved past
+            // must not read "nothing to do" as being at that revision.
+            if let (Some(up_to), Some(current)) = (&request.up_to, &current_id)
+                && end < start
+            {
+                return Err(ReleaseError::Refused(format!(
+                    "{}'s target is at {current}, which comes after {up_to}: deploying up to {up_to} would need a rollback, not a deploy",
+                    env.name
+                )));
+            }
             history.get(start..end).unwrap_or_default().iter().collect()
         }
         Action::Rollback => match &current_id {

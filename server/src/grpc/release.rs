@@ -192,11 +192,12 @@ impl v1::gate_server::Gate for Services {
                     "expires_at is missing: say when the one-off window closes",
                 )
             })?;
-        let controls =
+        let (controls, replaced) =
             gate::open_window(&self.0.db, &caller, &env.name, &req.reason, expires).await?;
         Ok(Response::new(v1::OpenWindowResponse {
             environment: env.name.clone(),
             expires_at: controls.window_expires_at_ms.map(convert::timestamp),
+            replaced: replaced.unwrap_or_default(),
         }))
     }
 }

@@ -714,9 +714,16 @@ async fn open_window(cli: &Cli, env: &str, reason: &str, duration: &str) -> Outc
     };
     let until = time_text(response.expires_at.as_ref().or(Some(&expires_at)));
     if cli.json {
-        print_json(&json!({ "environment": environment, "expires_at": until }));
+        print_json(&json!({
+            "environment": environment,
+            "expires_at": until,
+            "replaced": text_json(&response.replaced),
+        }));
     } else {
         println!("deployment window open on {environment} until {until}");
+        if !response.replaced.is_empty() {
+            println!("it replaces {}", response.replaced);
+        }
     }
     Ok(exit::OK)
 }
