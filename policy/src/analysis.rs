@@ -366,6 +366,11 @@ fn build_revision<'a>(
             NodeEnum::VariableSetStmt(v) if v.kind == VariableSetKind::VarResetAll as i32 => {
                 lt = false;
             }
+            NodeEnum::SelectStmt(select) => {
+                if let Some(set) = lock_timeout_set_config(select) {
+                    lt = set;
+                }
+            }
             NodeEnum::TransactionStmt(t) => match TransactionStmtKind::try_from(t.kind) {
                 Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
                     tx = true;
@@ -395,6 +400,30 @@ fn build_revision<'a>(
             .filter(|t| !t.is_empty())
             .collect(),
     }
+}
+
+/// `SELECT set_config('lock_timeout', '2s', true)`, the function form of
+/// `SET [LOCAL] lock_timeout`: whether it sets a timeout (`false` for 0),
+/// or `None` when the statement sets no lock_timeout.
+fn lock_timeout_set_config(select: &protobuf::SelectStmt) -> Option<bool> {
+    select.target_list.iter().find_map(|target| {
+        let Some(NodeEnum::ResTarget(target)) = target.node.as_ref() else {
+            return None;
+        };
+        let Some(NodeEnum::FuncCall(call)) = target.val.as_ref()?.node.as_ref() else {
+            return None;
+        };
+        let name = call.funcname.last().and_then(string_value)?;
+        let setting = call.args.first().and_then(|arg| match arg.node.as_ref() {
+            Some(NodeEnum::AConst(c)) => match &c.val {
+                Some(protobuf::a_const::Val::Sval(s)) => Some(s.sval.as_str()),
+                _ => None,
+            },
+            _ => None,
+        })?;
+        (name.eq_ignore_ascii_case("set_config") && setting.eq_ignore_ascii_case("lock_timeout"))
+            .then(|| call.args.get(1).is_some_and(|value| !is_zero_const(value)))
+    })
 }
 
 /// `lock_timeout = 0` disables the timeout, so it does not count as set.
@@ -784,6 +813,17 @@ mod tests {
             assert!(rev.is_existing_name("public.sessions", at));
             assert!(!rev.is_existing_name("taps", at));
             assert!(rev.is_existing_name("public.taps", at));
+        });
+    }
+
+    #[test]
+    fn set_config_sets_the_lock_timeout_too() {
+        let sql = "SELECT pg_catalog.set_config('lock_timeout', '2s', true); SELECT 1; SELECT set_config('lock_timeout', '0', false); SELECT 1;";
+        rev_of(sql, |rev| {
+            let got: Vec<bool> = (0..rev.stmts.len())
+                .map(|i| rev.lock_timeout_set_before(i))
+                .collect();
+            assert_eq!(got, vec![false, true, true, false]);
         });
     }
 

@@ -36,14 +36,7 @@ impl Rule for AlterColumnType {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAlterColumnType)) {
                 let ty = column_def(cmd.def.as_deref())
                     .and_then(|c| c.type_name.as_ref())
-                    .map(|t| {
-                        t.names
-                            .iter()
-                            .filter_map(crate::analysis::string_value)
-                            .filter(|n| *n != "pg_catalog")
-                            .collect::<Vec<_>>()
-                            .join(".")
-                    })
+                    .map(type_text)
                     .unwrap_or_default();
                 out.push(Hit::new(
                     s.index,
@@ -52,6 +45,40 @@ impl Rule for AlterColumnType {
             }
         }
     }
+}
+
+/// The type as a reviewer tells widening from narrowing by: its name with
+/// its modifiers and array bounds, `varchar(100)`, `numeric(12,2)`, `int4[]`.
+fn type_text(t: &pg_query::protobuf::TypeName) -> String {
+    use pg_query::NodeEnum;
+    use pg_query::protobuf::a_const::Val;
+    let mut text = t
+        .names
+        .iter()
+        .filter_map(crate::analysis::string_value)
+        .filter(|n| *n != "pg_catalog")
+        .collect::<Vec<_>>()
+        .join(".");
+    let modifiers: Vec<String> = t
+        .typmods
+        .iter()
+        .filter_map(|m| match m.node.as_ref() {
+            Some(NodeEnum::AConst(c)) => match &c.val {
+                Some(Val::Ival(i)) => Some(i.ival.to_string()),
+                Some(Val::Sval(s)) => Some(s.sval.clone()),
+                Some(Val::Fval(f)) => Some(f.fval.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !modifiers.is_empty() {
+        text.push_str(&format!("({})", modifiers.join(",")));
+    }
+    for _ in &t.array_bounds {
+        text.push_str("[]");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -66,6 +93,21 @@ mod tests {
         );
         assert_eq!(h.len(), 1);
         assert!(h[0].message.contains("int4"), "{}", h[0].message);
+        // The modifiers tell a widening from a narrowing.
+        let h = hits(
+            "ALTER TABLE customers ALTER COLUMN display_name TYPE varchar(100);",
+            "alter-column-type",
+        );
+        assert!(h[0].message.contains("to varchar(100)"), "{}", h[0].message);
+        let h = hits(
+            "ALTER TABLE invoices ALTER COLUMN total TYPE numeric(12, 2)[];",
+            "alter-column-type",
+        );
+        assert!(
+            h[0].message.contains("to numeric(12,2)[]"),
+            "{}",
+            h[0].message
+        );
         assert_eq!(
             hits(
                 "ALTER TABLE t ALTER COLUMN a SET DATA TYPE text;",

@@ -8,6 +8,9 @@ use pg_query::NodeEnum;
 
 pub struct LockTable;
 
+/// `LOCKMODE` of `IN ACCESS SHARE MODE`, as PostgreSQL numbers lock modes.
+const ACCESS_SHARE: i32 = 1;
+
 pub static INFO: RuleInfo = RuleInfo {
     id: "lock-table",
     severity: Severity::Warning,
@@ -24,7 +27,9 @@ impl Rule for LockTable {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if matches!(node, NodeEnum::LockStmt(_)) {
+            // ACCESS SHARE (lock mode 1) conflicts only with ACCESS
+            // EXCLUSIVE: it blocks no reader or writer.
+            if matches!(node, NodeEnum::LockStmt(lock) if lock.mode != ACCESS_SHARE) {
                 out.push(Hit {
                     statement: s.index,
                     ..Hit::default()
@@ -45,5 +50,11 @@ mod tests {
             1
         );
         assert!(hits("SELECT 1;", "lock-table").is_empty());
+        assert!(hits("LOCK TABLE kegs IN ACCESS SHARE MODE;", "lock-table").is_empty());
+        assert_eq!(
+            hits("LOCK TABLE kegs IN SHARE MODE;", "lock-table").len(),
+            1
+        );
+        assert_eq!(hits("LOCK kegs;", "lock-table").len(), 1);
     }
 }
