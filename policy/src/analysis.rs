@@ -672,6 +672,16 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
             _ => None,
         }),
         NodeEnum::ClusterStmt(c) => existing(c.relation.as_ref()),
+        NodeEnum::CreatePolicyStmt(p) => existing(p.table.as_ref()),
+        NodeEnum::RefreshMatViewStmt(r) if !r.concurrent => existing(r.relation.as_ref()),
+        NodeEnum::AlterObjectSchemaStmt(a) => existing(a.relation.as_ref()),
+        // A new partition locks its parent.
+        NodeEnum::CreateStmt(c) if c.partbound.is_some() => {
+            c.inh_relations.iter().find_map(|r| match r.node.as_ref() {
+                Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
+                _ => None,
+            })
+        }
         NodeEnum::ReindexStmt(r) if !has_option(&r.params, "concurrently") => {
             existing(r.relation.as_ref())
         }

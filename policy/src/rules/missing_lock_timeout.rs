@@ -56,6 +56,25 @@ mod tests {
     }
 
     #[test]
+    fn statements_that_lock_an_existing_table_without_altering_it_count() {
+        for sql in [
+            "CREATE POLICY tenant_read ON orders FOR SELECT USING (tenant_id = 1);",
+            "CREATE TABLE measurements_2024_06 PARTITION OF measurements FOR VALUES FROM ('2024-06-01') TO ('2024-07-01');",
+            "REFRESH MATERIALIZED VIEW daily_sales;",
+            "ALTER TABLE invoices SET SCHEMA archive;",
+        ] {
+            assert_eq!(hits(sql, ID).len(), 1, "{sql}");
+        }
+        assert!(
+            hits(
+                "SELECT set_config('lock_timeout', '2s', true); CREATE POLICY p ON orders USING (true);",
+                ID
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
     fn satisfied_by_earlier_set() {
         assert!(
             hits(

@@ -31,9 +31,11 @@ pub mod lock_table;
 pub mod missing_down_migration;
 pub mod missing_lock_timeout;
 pub mod non_transactional_statement;
+pub mod refresh_materialized_view;
 pub mod reindex_non_concurrently;
 pub mod rename_column;
 pub mod rename_table;
+pub mod set_logged;
 pub mod set_not_null;
 pub mod transaction_control;
 pub mod truncate_table;
@@ -130,6 +132,8 @@ pub static RULES: &[&dyn Rule] = &[
     &cluster::Cluster,
     &reindex_non_concurrently::ReindexNonConcurrently,
     &lock_table::LockTable,
+    &set_logged::SetLogged,
+    &refresh_materialized_view::RefreshMaterializedView,
     &do_block::DoBlock,
     // hygiene
     &missing_lock_timeout::MissingLockTimeout,

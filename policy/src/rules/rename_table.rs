@@ -25,6 +25,27 @@ impl Rule for RenameTable {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
+            // ALTER TABLE ... SET SCHEMA moves the name as much as a rename.
+            if let NodeEnum::AlterObjectSchemaStmt(moved) = node
+                && matches!(
+                    ObjectType::try_from(moved.object_type),
+                    Ok(ObjectType::ObjectTable
+                        | ObjectType::ObjectView
+                        | ObjectType::ObjectMatview
+                        | ObjectType::ObjectForeignTable)
+                )
+                && rev.is_existing(moved.relation.as_ref(), s.index)
+            {
+                let old = moved.relation.as_ref().map(qualified).unwrap_or_default();
+                out.push(Hit::new(
+                    s.index,
+                    format!(
+                        "moving `{old}` to schema `{}` breaks clients using `{old}`",
+                        moved.newschema
+                    ),
+                ));
+                continue;
+            }
             let NodeEnum::RenameStmt(r) = node else {
                 continue;
             };
@@ -52,6 +73,27 @@ impl Rule for RenameTable {
 #[cfg(test)]
 mod tests {
     use crate::rules::hits;
+
+    #[test]
+    fn flags_a_move_to_another_schema() {
+        let h = hits(
+            "ALTER TABLE public.old_invoices SET SCHEMA archive;",
+            "rename-table",
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.contains("to schema `archive`"),
+            "{}",
+            h[0].message
+        );
+        assert!(
+            hits(
+                "CREATE TABLE t (id int); ALTER TABLE t SET SCHEMA archive;",
+                "rename-table"
+            )
+            .is_empty()
+        );
+    }
 
     #[test]
     fn flags_table_and_view_renames() {
