@@ -4,7 +4,8 @@
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Revision, alter_table_cmds, cmd_is, constr_type, constraint, qualified,
+    AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, constr_type, constraint,
+    qualified,
 };
 use crate::{Category, Severity};
 use pg_query::protobuf::ConstrType;
@@ -15,7 +16,7 @@ pub static INFO: RuleInfo = RuleInfo {
     id: "constraint-missing-not-valid",
     severity: Severity::Warning,
     category: Category::Locking,
-    message: "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the whole table while blocking writes",
+    message: "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the whole table while it is locked (a CHECK blocks reads too)",
     help: "add the constraint with NOT VALID (instant), then run ALTER TABLE ... VALIDATE CONSTRAINT \
            in a later revision (in the same one, its transaction still holds the first lock while it \
            validates): validation alone only takes a SHARE UPDATE EXCLUSIVE lock",
@@ -34,7 +35,32 @@ impl Rule for ConstraintMissingNotValid {
             if !rev.is_existing(Some(rel), s.index) {
                 continue;
             }
-            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAddConstraint)) {
+            for cmd in cmds {
+                // A CHECK written with a new column cannot be NOT VALID: it
+                // is checked against every existing row.
+                if cmd_is(cmd, AlterTableType::AtAddColumn) {
+                    let Some(column) = column_def(cmd.def.as_deref()) else {
+                        continue;
+                    };
+                    let checks = column.constraints.iter().any(|c| {
+                        constraint(Some(c))
+                            .is_some_and(|c| constr_type(c) == ConstrType::ConstrCheck)
+                    });
+                    if checks {
+                        out.push(Hit::new(
+                            s.index,
+                            format!(
+                                "the CHECK on new column `{}` of `{}` is checked against every existing row under an ACCESS EXCLUSIVE lock; add the column, then the constraint NOT VALID",
+                                column.colname,
+                                qualified(rel)
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                if !cmd_is(cmd, AlterTableType::AtAddConstraint) {
+                    continue;
+                }
                 let Some(c) = constraint(cmd.def.as_deref()) else {
                     continue;
                 };
@@ -51,7 +77,11 @@ impl Rule for ConstraintMissingNotValid {
                     };
                     out.push(Hit::new(
                         s.index,
-                        format!("{kind} constraint{name} on `{}` is validated under a write-blocking lock; add it NOT VALID", qualified(rel)),
+                        format!(
+                            "{kind} constraint{name} on `{}` is validated while the table is locked against {}; add it NOT VALID",
+                            qualified(rel),
+                            if kind == "CHECK" { "reads and writes" } else { "writes" }
+                        ),
                     ));
                 }
             }
@@ -71,6 +101,27 @@ mod tests {
         assert_eq!(
             hits("ALTER TABLE kegs ADD CHECK (volume_ml > 0);", ID).len(),
             1
+        );
+    }
+
+    #[test]
+    fn flags_a_check_written_with_a_new_column() {
+        let h = hits(
+            "ALTER TABLE orders ADD COLUMN discount_pct int DEFAULT -1 CHECK (discount_pct BETWEEN 0 AND 100);",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.contains("new column `discount_pct`"),
+            "{}",
+            h[0].message
+        );
+        assert!(
+            hits(
+                "ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';",
+                ID
+            )
+            .is_empty()
         );
     }
 
