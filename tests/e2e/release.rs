@@ -1753,6 +1753,21 @@ fn a_restore_on_the_previous_environment_takes_its_approvals_and_blocks_promotio
     );
 }
 
+/// `url` with its port replaced by 1, where nothing listens.
+fn with_port_one(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_string();
+    };
+    let host_start = at + 1;
+    let Some(colon) = url[host_start..].find(':').map(|i| host_start + i) else {
+        return url.to_string();
+    };
+    let digits = url[colon + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(url.len(), |i| colon + 1 + i);
+    format!("{}1{}", &url[..=colon], &url[digits..])
+}
+
 #[test]
 fn target_credentials_appear_in_no_response_log_or_error() {
     let t = tokens();
@@ -1767,10 +1782,10 @@ fn target_credentials_appear_in_no_response_log_or_error() {
     let f = Fixture::start_with(
         |p| p,
         |dev, ci, pilot| {
-            // ci points at a port where nothing listens.
-            let unreachable = with_password(ci)
-                .replace("127.0.0.1:", "127.0.0.1:1")
-                .replace("localhost:", "localhost:1");
+            // ci points at a port where nothing listens (port 1; prefixing
+            // the port with a digit could make it larger than 65535, which
+            // does not parse).
+            let unreachable = with_port_one(&with_password(ci));
             (with_password(dev), unreachable, with_password(pilot))
         },
     );
