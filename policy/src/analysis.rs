@@ -96,6 +96,25 @@ impl<'a> Revision<'a> {
         !self.deny.is_empty()
     }
 
+    /// Every `ALTER TABLE` of a table that existed before the revision (see
+    /// [`is_existing`](Self::is_existing)): the statement, the table and its
+    /// subcommands. What most table rules look at.
+    pub fn alters_of_existing_tables(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &Stmt<'a>,
+            &'a RangeVar,
+            impl Iterator<Item = &'a protobuf::AlterTableCmd>,
+        ),
+    > + '_ {
+        self.nodes().filter_map(move |(s, node)| {
+            let (rel, cmds) = alter_table_cmds(node)?;
+            self.is_existing(Some(rel), s.index)
+                .then_some((s, rel, cmds))
+        })
+    }
+
     /// Iterates statements with their parsed node.
     pub fn nodes(&self) -> impl Iterator<Item = (&Stmt<'a>, &'a NodeEnum)> + '_ {
         self.stmts.iter().filter_map(|s| s.node.map(|n| (s, n)))

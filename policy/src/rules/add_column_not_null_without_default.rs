@@ -3,8 +3,7 @@
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, constr_type, constraint,
-    qualified,
+    AlterTableType, Revision, cmd_is, column_def, constr_type, constraint, qualified,
 };
 use crate::{Category, Severity};
 use pg_query::protobuf::ConstrType;
@@ -26,13 +25,7 @@ impl Rule for AddColumnNotNullWithoutDefault {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAddColumn)) {
                 let Some(col) = column_def(cmd.def.as_deref()) else {
                     continue;

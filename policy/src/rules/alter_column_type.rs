@@ -6,7 +6,7 @@
 //! destructive case (narrowing, lossy casts) is the one that matters most.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, column_def, qualified};
 use crate::{Category, Severity};
 
 pub struct AlterColumnType;
@@ -26,13 +26,7 @@ impl Rule for AlterColumnType {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAlterColumnType)) {
                 let ty = column_def(cmd.def.as_deref())
                     .and_then(|c| c.type_name.as_ref())

@@ -4,8 +4,7 @@
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Revision, alter_table_cmds, cmd_is, column_def, constr_type, constraint,
-    qualified,
+    AlterTableType, Revision, cmd_is, column_def, constr_type, constraint, qualified,
 };
 use crate::{Category, Severity};
 use pg_query::protobuf::ConstrType;
@@ -28,13 +27,7 @@ impl Rule for ConstraintMissingNotValid {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
                 // A CHECK written with a new column cannot be NOT VALID: it
                 // is checked against every existing row.

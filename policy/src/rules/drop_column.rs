@@ -1,7 +1,7 @@
 //! `drop-column`: ALTER TABLE ... DROP COLUMN on an existing table.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
 use crate::{Category, Severity};
 
 pub struct DropColumn;
@@ -21,13 +21,7 @@ impl Rule for DropColumn {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropColumn)) {
                 out.push(Hit::new(
                     s.index,

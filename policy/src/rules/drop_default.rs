@@ -2,7 +2,7 @@
 //! the column on INSERT start failing (NOT NULL) or storing NULLs.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
 use crate::{Category, Severity};
 
 pub struct DropDefault;
@@ -21,13 +21,7 @@ impl Rule for DropDefault {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             // SET DEFAULT and DROP DEFAULT share a subtype; DROP has no expression.
             for cmd in
                 cmds.filter(|c| cmd_is(c, AlterTableType::AtColumnDefault) && c.def.is_none())

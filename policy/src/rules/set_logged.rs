@@ -2,7 +2,7 @@
 //! whole table under an ACCESS EXCLUSIVE lock.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
 use crate::{Category, Severity};
 
 pub struct SetLogged;
@@ -22,13 +22,7 @@ impl Rule for SetLogged {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
                 let what = if cmd_is(cmd, AlterTableType::AtSetLogged) {
                     "SET LOGGED"

@@ -2,7 +2,7 @@
 //! the whole table under an ACCESS EXCLUSIVE lock (blocking reads too).
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_table_cmds, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
 use crate::{Category, Severity};
 
 pub struct SetNotNull;
@@ -22,13 +22,7 @@ impl Rule for SetNotNull {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, node) in rev.nodes() {
-            let Some((rel, cmds)) = alter_table_cmds(node) else {
-                continue;
-            };
-            if !rev.is_existing(Some(rel), s.index) {
-                continue;
-            }
+        for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtSetNotNull)) {
                 out.push(Hit::new(
                     s.index,
