@@ -23,7 +23,12 @@ impl Rule for Cluster {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
-            if matches!(node, NodeEnum::ClusterStmt(_)) {
+            // A table created earlier in the revision is empty and unseen.
+            if let NodeEnum::ClusterStmt(c) = node
+                && c.relation
+                    .as_ref()
+                    .is_none_or(|rv| rev.is_existing(Some(rv), s.index))
+            {
                 out.push(Hit {
                     statement: s.index,
                     ..Hit::default()
@@ -41,5 +46,20 @@ mod tests {
     fn flags_cluster() {
         assert_eq!(hits("CLUSTER kegs USING kegs_pkey;", "cluster").len(), 1);
         assert!(hits("ALTER TABLE kegs CLUSTER ON kegs_pkey;", "cluster").is_empty());
+    }
+
+    #[test]
+    fn a_table_created_in_the_revision_is_not_flagged() {
+        assert!(
+            crate::rules::hits(
+                "CREATE TABLE t_sorted (id int PRIMARY KEY); CLUSTER t_sorted USING t_sorted_pkey;",
+                "cluster"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            crate::rules::hits("CLUSTER kegs USING kegs_pkey;", "cluster").len(),
+            1
+        );
     }
 }

@@ -25,6 +25,9 @@ impl Rule for ReindexNonConcurrently {
         for (s, node) in rev.nodes() {
             if let NodeEnum::ReindexStmt(r) = node
                 && !has_option(&r.params, "concurrently")
+                && r.relation
+                    .as_ref()
+                    .is_none_or(|rv| rev.is_existing(Some(rv), s.index))
             {
                 out.push(Hit {
                     statement: s.index,
@@ -62,6 +65,21 @@ mod tests {
                 "reindex-non-concurrently"
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_table_created_in_the_revision_is_not_flagged() {
+        assert!(
+            crate::rules::hits(
+                "CREATE TABLE t (id int); REINDEX TABLE t;",
+                "reindex-non-concurrently"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            crate::rules::hits("REINDEX TABLE kegs;", "reindex-non-concurrently").len(),
+            1
         );
     }
 }

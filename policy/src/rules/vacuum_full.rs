@@ -23,9 +23,21 @@ impl Rule for VacuumFull {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
+            // Without tables it rewrites the whole database; with tables
+            // all created earlier in the revision, nothing anyone sees.
+            let any_existing = |v: &pg_query::protobuf::VacuumStmt| {
+                v.rels.is_empty()
+                    || v.rels.iter().any(|r| match r.node.as_ref() {
+                        Some(NodeEnum::VacuumRelation(vr)) => {
+                            rev.is_existing(vr.relation.as_ref(), s.index)
+                        }
+                        _ => true,
+                    })
+            };
             if let NodeEnum::VacuumStmt(v) = node
                 && v.is_vacuumcmd
                 && has_option(&v.options, "full")
+                && any_existing(v)
             {
                 out.push(Hit {
                     statement: s.index,
@@ -46,5 +58,16 @@ mod tests {
         assert_eq!(hits("VACUUM (FULL, ANALYZE) kegs;", "vacuum-full").len(), 1);
         assert!(hits("VACUUM (FULL false) kegs;", "vacuum-full").is_empty());
         assert!(hits("VACUUM ANALYZE kegs;", "vacuum-full").is_empty());
+    }
+
+    #[test]
+    fn a_table_created_in_the_revision_is_not_flagged() {
+        assert!(
+            crate::rules::hits("CREATE TABLE t (id int); VACUUM FULL t;", "vacuum-full").is_empty()
+        );
+        assert_eq!(
+            crate::rules::hits("VACUUM FULL kegs;", "vacuum-full").len(),
+            1
+        );
     }
 }
