@@ -145,6 +145,14 @@ fn rules_are_listed_and_a_directory_lints_each_revision_once() {
     let empty = tempfile::tempdir().unwrap();
     sgctl(&["lint", empty.path().to_str().unwrap()], &[])
         .fails(2, "no NNNN_name.up.sql files found in");
+    // Comments alone are no revision, offline as on the server.
+    let hollow = tempfile::tempdir().unwrap();
+    let only_comments = hollow.path().join("0001_nothing.up.sql");
+    std::fs::write(&only_comments, "-- nothing yet\n\n/* still nothing */\n").unwrap();
+    sgctl(&["lint", "--no-down", only_comments.to_str().unwrap()], &[]).fails(
+        2,
+        "0001_nothing.up.sql: empty up SQL (only comments or blanks)",
+    );
     // A file that looks like a misnamed revision is not skipped in silence.
     std::fs::write(dir.path().join("0003_c.UP.sql"), "SELECT 3;").unwrap();
     sgctl(&["lint", dir.path().to_str().unwrap()], &[]).fails(

@@ -788,7 +788,16 @@ fn lint(paths: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
         };
         let report =
             schemagate_policy::lint(&sql, down.as_ref().map(|(_, text)| text.as_str()), &config);
-        let code = if report.parse_error.is_some() {
+        // The server refuses a revision without a statement; say so offline
+        // too rather than call it clean.
+        let empty = !is_down_file && report.parse_error.is_none() && report.statements == 0;
+        if empty {
+            eprintln!(
+                "sgctl: {}: empty up SQL (only comments or blanks): the server refuses a revision without a statement",
+                path.display()
+            );
+        }
+        let code = if report.parse_error.is_some() || empty {
             exit::BAD_INPUT
         } else if report.has_errors() {
             exit::REFUSED
