@@ -1,5 +1,14 @@
 //! Plain-text tables for human output: a header row and left-aligned columns.
 
+/// A cell for a value that may be absent: `-` when it is.
+pub fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
+    }
+}
+
 /// Renders `rows` under `header`, columns padded to their widest cell.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

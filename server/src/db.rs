@@ -155,7 +155,7 @@ fn connect_error(url: &str, source: &sqlx::Error) -> DbError {
 }
 
 fn normalize_url(url: &str) -> Result<(Backend, String), DbError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if crate::target::is_postgres_url(url) {
         Ok((Backend::Postgres, url.to_string()))
     } else if url.starts_with("sqlite:") {
         // Create the file on first start unless the URL says otherwise.

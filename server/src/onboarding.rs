@@ -327,7 +327,7 @@ pub async fn expected_schema(lineage: &[&Revision]) -> Result<Schema, ReleaseErr
             "the parity check needs a shadow PostgreSQL server to build the expected schema on: set {SHADOW_URL_ENV} on the server (a database is created and dropped there per check)"
         ))
     })?;
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !target::is_postgres_url(&url) {
         return Err(ReleaseError::Refused(format!(
             "{SHADOW_URL_ENV} does not hold a postgres:// URL: the parity check builds the expected schema on a PostgreSQL server"
         )));

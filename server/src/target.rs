@@ -72,7 +72,7 @@ impl Target {
             environment: env.name.clone(),
             variable: env.target_url_env.clone(),
         })?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !is_postgres_url(&url) {
             return Err(TargetError::NotPostgres {
                 environment: env.name.clone(),
                 variable: env.target_url_env.clone(),
@@ -163,6 +163,12 @@ impl Target {
         }
         text
     }
+}
+
+/// Whether `url` names a PostgreSQL server, the only kind Schemagate runs
+/// revisions or parity checks on.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// What PostgreSQL said (with its SQLSTATE), or what the driver said.

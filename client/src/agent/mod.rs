@@ -16,6 +16,12 @@ use crate::v1::JournalReport;
 use std::path::Path;
 use std::time::Duration;
 
+/// Whether the report's journal figures (mode, tables, pages, check) were
+/// read: any status but `ok` sends none of them, so a `0` there is no count.
+pub fn journal_was_read(report: &JournalReport) -> bool {
+    report.status == "ok"
+}
+
 /// The journal's schema as a `[fleet.expected_tables]` block for the
 /// server's policy file: each table with the fingerprint reports carry for
 /// it, under a comment holding the normalized statement that was hashed.

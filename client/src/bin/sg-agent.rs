@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use schemagate_client::connect::DEFAULT_SERVER;
+use schemagate_client::table::or_dash;
 use schemagate_client::{agent, exit, token};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -174,15 +175,8 @@ fn main() -> ExitCode {
             } else {
                 format!(" ({})", report.status_detail)
             };
-            let or_dash = |text: &str| {
-                if text.is_empty() {
-                    "-".to_string()
-                } else {
-                    text.to_string()
-                }
-            };
             // An unread journal has no tables to count.
-            let tables = if report.status == "ok" {
+            let tables = if agent::journal_was_read(&report) {
                 report.tables.len().to_string()
             } else {
                 "-".to_string()

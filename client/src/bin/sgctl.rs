@@ -6,7 +6,8 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use schemagate_client::connect::{Connection, DEFAULT_SERVER};
 use schemagate_client::revision_files::{self, RevisionFiles};
-use schemagate_client::{exit, table, token, v1};
+use schemagate_client::table::{self, or_dash};
+use schemagate_client::{agent, exit, token, v1};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -327,15 +328,6 @@ fn time_text(ts: Option<&prost_types::Timestamp>) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// In a table an absent value is `-`.
-fn or_dash(text: &str) -> String {
-    if text.is_empty() {
-        "-".into()
-    } else {
-        text.to_string()
-    }
 }
 
 /// In `--json` output an absent text is `null`, never `""`.
@@ -1044,7 +1036,7 @@ async fn policy(cli: &Cli, source: bool) -> Outcome {
 /// A controller's last report, whole. Journal figures are `null` when the
 /// journal could not be read (any status but `ok`), as the agent sends none.
 fn report_json(r: &v1::JournalReport) -> Value {
-    let read = r.status == "ok";
+    let read = agent::journal_was_read(r);
     let figure = |value: Value| if read { value } else { Value::Null };
     json!({
         "observed_at": time_json(r.observed_at.as_ref()),
@@ -1119,7 +1111,7 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                 r.status.clone(),
                 or_dash(&r.journal_mode),
                 // An unread journal has no tables to count.
-                if r.status == "ok" {
+                if agent::journal_was_read(&r) {
                     r.tables.len().to_string()
                 } else {
                     "-".into()

@@ -3,10 +3,11 @@
 //! credentials and decides; these commands ask, follow and report.
 
 use super::{
-    Cli, Failure, Outcome, connect, or_dash, print_json, risk_text, text_json, time_json, time_text,
+    Cli, Failure, Outcome, connect, print_json, risk_text, text_json, time_json, time_text,
 };
 use clap::Subcommand;
-use schemagate_client::{exit, table, token, v1};
+use schemagate_client::table::{self, or_dash};
+use schemagate_client::{exit, token, v1};
 use serde_json::{Value, json};
 
 /// The longest deployment window `open-window` asks for.
