@@ -650,6 +650,12 @@ pub fn dotted_name(o: &protobuf::Node) -> String {
             .filter_map(string_value)
             .collect::<Vec<_>>()
             .join("."),
+        Some(NodeEnum::ObjectWithArgs(f)) => f
+            .objname
+            .iter()
+            .filter_map(string_value)
+            .collect::<Vec<_>>()
+            .join("."),
         _ => String::from("?"),
     }
 }

@@ -1,12 +1,16 @@
 //! `constraint-missing-not-valid`: adding a FOREIGN KEY or CHECK constraint
 //! to an existing table validates every row while holding a lock that blocks
-//! writes (and, for foreign keys, writes to the referenced table too).
+//! writes (and, for foreign keys, writes to the referenced table too). The
+//! same goes for a CHECK or NOT NULL added to a domain (every column of the
+//! domain is checked), and for a constraint added NOT VALID and validated in
+//! the same revision, whose transaction keeps the first lock for the scan.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
     AlterTableType, Revision, cmd_is, column_def, constr_type, constraint, qualified,
 };
 use crate::{Category, Severity};
+use pg_query::NodeEnum;
 use pg_query::protobuf::ConstrType;
 
 pub struct ConstraintMissingNotValid;
@@ -27,6 +31,8 @@ impl Rule for ConstraintMissingNotValid {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        // (table, constraint) added NOT VALID earlier in this revision.
+        let mut added_not_valid: Vec<(String, &str)> = Vec::new();
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
                 // A CHECK written with a new column cannot be NOT VALID: it
@@ -51,6 +57,22 @@ impl Rule for ConstraintMissingNotValid {
                     }
                     continue;
                 }
+                if cmd_is(cmd, AlterTableType::AtValidateConstraint) {
+                    if added_not_valid
+                        .iter()
+                        .any(|(table, name)| *table == qualified(rel) && *name == cmd.name)
+                    {
+                        out.push(Hit::new(
+                            s.index,
+                            format!(
+                                "`{}` is validated in the revision that added it NOT VALID: the transaction still holds the lock of the ADD while it scans `{}`; validate it in a later revision",
+                                cmd.name,
+                                qualified(rel)
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 if !cmd_is(cmd, AlterTableType::AtAddConstraint) {
                     continue;
                 }
@@ -62,7 +84,9 @@ impl Rule for ConstraintMissingNotValid {
                     ConstrType::ConstrCheck => "CHECK",
                     _ => continue,
                 };
-                if !c.skip_validation {
+                if c.skip_validation {
+                    added_not_valid.push((qualified(rel), &c.conname));
+                } else {
                     let name = if c.conname.is_empty() {
                         String::new()
                     } else {
@@ -79,6 +103,35 @@ impl Rule for ConstraintMissingNotValid {
                 }
             }
         }
+        for (s, node) in rev.nodes() {
+            if let NodeEnum::AlterDomainStmt(d) = node
+                && let Some(what) = domain_check(d)
+            {
+                out.push(Hit::new(
+                    s.index,
+                    format!(
+                        "{what} on domain `{}` is checked against every value of every column of the domain, each table locked against writes meanwhile",
+                        d.type_name
+                            .iter()
+                            .filter_map(crate::analysis::string_value)
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// What an ALTER DOMAIN checks the stored values against, if anything:
+/// an added CHECK without NOT VALID, or SET NOT NULL.
+fn domain_check(d: &pg_query::protobuf::AlterDomainStmt) -> Option<&'static str> {
+    match d.subtype.as_str() {
+        "C" => constraint(d.def.as_deref())
+            .filter(|c| !c.skip_validation)
+            .map(|_| "a constraint added without NOT VALID"),
+        "O" => Some("SET NOT NULL"),
+        _ => None,
     }
 }
 
@@ -130,5 +183,49 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn flags_a_validation_in_the_revision_that_added_the_constraint() {
+        let h = hits(
+            "ALTER TABLE kegs ADD CONSTRAINT kegs_tap_fk FOREIGN KEY (tap_id) REFERENCES taps (id) NOT VALID;
+             ALTER TABLE kegs VALIDATE CONSTRAINT kegs_tap_fk;",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].line, 2);
+        assert!(h[0].message.contains("later revision"), "{}", h[0].message);
+        // Another table's constraint of the same name was added elsewhere.
+        assert!(
+            hits(
+                "ALTER TABLE kegs ADD CONSTRAINT positive CHECK (v > 0) NOT VALID;
+                 ALTER TABLE taps VALIDATE CONSTRAINT positive;",
+                ID,
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn flags_domain_constraints_that_check_stored_values() {
+        for sql in [
+            "ALTER DOMAIN positive_cents ADD CONSTRAINT positive CHECK (VALUE > 0);",
+            "ALTER DOMAIN positive_cents SET NOT NULL;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(
+                h[0].message.contains("domain `positive_cents`"),
+                "{}",
+                h[0].message
+            );
+        }
+        for sql in [
+            "ALTER DOMAIN positive_cents ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID;",
+            "ALTER DOMAIN positive_cents VALIDATE CONSTRAINT positive;",
+            "ALTER DOMAIN positive_cents DROP NOT NULL;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
     }
 }

@@ -31,12 +31,15 @@ pub mod lock_table;
 pub mod missing_down_migration;
 pub mod missing_lock_timeout;
 pub mod non_transactional_statement;
+pub mod partition_attach_detach;
 pub mod refresh_materialized_view;
 pub mod reindex_non_concurrently;
 pub mod rename_column;
+pub mod rename_object;
 pub mod rename_table;
 pub mod set_logged;
 pub mod set_not_null;
+pub mod set_tablespace;
 pub mod transaction_control;
 pub mod truncate_table;
 pub mod unused_exemption;
@@ -118,6 +121,7 @@ pub static RULES: &[&dyn Rule] = &[
     &update_without_where::UpdateWithoutWhere,
     &rename_table::RenameTable,
     &rename_column::RenameColumn,
+    &rename_object::RenameObject,
     &alter_column_type::AlterColumnType,
     &drop_default::DropDefault,
     &drop_not_null::DropNotNull,
@@ -133,6 +137,8 @@ pub static RULES: &[&dyn Rule] = &[
     &reindex_non_concurrently::ReindexNonConcurrently,
     &lock_table::LockTable,
     &set_logged::SetLogged,
+    &set_tablespace::SetTablespace,
+    &partition_attach_detach::PartitionAttachDetach,
     &refresh_materialized_view::RefreshMaterializedView,
     &do_block::DoBlock,
     // hygiene

@@ -1,5 +1,5 @@
--- expect: none
--- expect-risk: additive
+-- expect: constraint-missing-not-valid@6
+-- expect-risk: risky
 SET lock_timeout = '2s';
 ALTER TABLE kegs ADD CONSTRAINT kegs_beverage_fk
     FOREIGN KEY (beverage_id) REFERENCES beverages (id) NOT VALID;

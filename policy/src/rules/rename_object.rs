@@ -1,0 +1,181 @@
+//! `rename-object`: renaming (or moving to another schema) a schema, type,
+//! domain, enum value, type attribute, sequence, function or procedure.
+//! Tables, views and columns have rules of their own.
+
+use super::{Hit, Rule, RuleInfo};
+use crate::analysis::{Revision, dotted_name, qualified};
+use crate::{Category, Severity};
+use pg_query::NodeEnum;
+use pg_query::protobuf::{AlterEnumStmt, Node, ObjectType, RangeVar};
+
+pub struct RenameObject;
+
+pub static INFO: RuleInfo = RuleInfo {
+    id: "rename-object",
+    severity: Severity::Error,
+    category: Category::Destructive,
+    message: "renaming a schema, type, enum value, sequence or function breaks every running client and stored query that still uses the old name",
+    help: "add the new name beside the old one (a new schema or type, a new enum value, a \
+           wrapper function), move clients over, then retire the old name in a later revision",
+};
+
+/// The objects this rule covers, as `ALTER <kind>` spells them.
+fn kind(object: i32) -> Option<&'static str> {
+    Some(match ObjectType::try_from(object).ok()? {
+        ObjectType::ObjectSchema => "SCHEMA",
+        ObjectType::ObjectType => "TYPE",
+        ObjectType::ObjectDomain => "DOMAIN",
+        ObjectType::ObjectSequence => "SEQUENCE",
+        ObjectType::ObjectFunction => "FUNCTION",
+        ObjectType::ObjectProcedure => "PROCEDURE",
+        ObjectType::ObjectRoutine => "ROUTINE",
+        ObjectType::ObjectAttribute => "TYPE ATTRIBUTE",
+        _ => return None,
+    })
+}
+
+/// The renamed object's name: a relation (a sequence), else the parsed
+/// object (a schema's name, a type's dotted name, a function's name).
+fn name(relation: Option<&RangeVar>, object: Option<&Node>, subname: &str) -> String {
+    match (relation, object) {
+        (Some(rel), _) => qualified(rel),
+        (None, Some(obj)) => dotted_name(obj),
+        (None, None) => subname.to_string(),
+    }
+}
+
+fn enum_value_rename(e: &AlterEnumStmt) -> Option<String> {
+    if e.old_val.is_empty() {
+        return None; // ADD VALUE
+    }
+    let type_name = e
+        .type_name
+        .iter()
+        .filter_map(crate::analysis::string_value)
+        .collect::<Vec<_>>()
+        .join(".");
+    Some(format!(
+        "renaming value '{}' of enum `{type_name}` to '{}' breaks clients and stored queries that still use '{}'",
+        e.old_val, e.new_val, e.old_val
+    ))
+}
+
+impl Rule for RenameObject {
+    fn info(&self) -> &'static RuleInfo {
+        &INFO
+    }
+
+    fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        for (s, node) in rev.nodes() {
+            let message = match node {
+                NodeEnum::RenameStmt(r) => kind(r.rename_type).map(|kind| {
+                    let old = name(r.relation.as_ref(), r.object.as_deref(), &r.subname);
+                    let old = if kind == "TYPE ATTRIBUTE" {
+                        format!("{old}.{}", r.subname)
+                    } else {
+                        old
+                    };
+                    format!(
+                        "renaming {} `{old}` to `{}` breaks clients using `{old}`",
+                        kind.to_lowercase(),
+                        r.newname
+                    )
+                }),
+                NodeEnum::AlterObjectSchemaStmt(moved) => kind(moved.object_type)
+                    .filter(|kind| *kind != "SCHEMA")
+                    .map(|kind| {
+                        let old = name(moved.relation.as_ref(), moved.object.as_deref(), "");
+                        format!(
+                            "moving {} `{old}` to schema `{}` breaks clients using `{old}`",
+                            kind.to_lowercase(),
+                            moved.newschema
+                        )
+                    }),
+                NodeEnum::AlterEnumStmt(e) => enum_value_rename(e),
+                _ => None,
+            };
+            if let Some(message) = message {
+                out.push(Hit::new(s.index, message));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::hits;
+
+    #[test]
+    fn flags_renames_of_objects_other_rules_do_not_cover() {
+        for (sql, said) in [
+            (
+                "ALTER SCHEMA billing RENAME TO invoicing;",
+                "renaming schema `billing` to `invoicing`",
+            ),
+            (
+                "ALTER TYPE public.order_status RENAME TO order_state;",
+                "renaming type `public.order_status` to `order_state`",
+            ),
+            (
+                "ALTER DOMAIN positive_cents RENAME TO cents;",
+                "renaming domain `positive_cents`",
+            ),
+            (
+                "ALTER SEQUENCE invoice_number_seq RENAME TO invoice_seq;",
+                "renaming sequence `invoice_number_seq`",
+            ),
+            (
+                "ALTER FUNCTION set_updated_at() RENAME TO touch;",
+                "renaming function `set_updated_at` to `touch`",
+            ),
+            (
+                "ALTER PROCEDURE archive_orders(int) RENAME TO archive;",
+                "renaming procedure `archive_orders`",
+            ),
+            (
+                "ALTER TYPE address RENAME ATTRIBUTE zip TO postcode;",
+                "renaming type attribute `address.zip` to `postcode`",
+            ),
+            (
+                "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';",
+                "renaming value 'shipped' of enum `order_status` to 'dispatched'",
+            ),
+            (
+                "ALTER TYPE order_status SET SCHEMA archive;",
+                "moving type `order_status` to schema `archive`",
+            ),
+            (
+                "ALTER FUNCTION touch() SET SCHEMA util;",
+                "moving function `touch` to schema `util`",
+            ),
+        ] {
+            let h = hits(sql, "rename-object");
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains(said), "{sql}: {}", h[0].message);
+        }
+    }
+
+    #[test]
+    fn leaves_other_statements_to_their_rules() {
+        for sql in [
+            "ALTER TYPE order_status ADD VALUE 'returned';",
+            "ALTER TABLE orders RENAME TO purchases;",
+            "ALTER TABLE orders RENAME COLUMN total TO amount;",
+            "ALTER TABLE orders SET SCHEMA archive;",
+            "ALTER INDEX orders_total_idx RENAME TO orders_amount_idx;",
+            "CREATE TYPE mood AS ENUM ('ok');",
+        ] {
+            assert!(hits(sql, "rename-object").is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_renamed_enum_value_makes_the_revision_destructive() {
+        let report = crate::lint(
+            "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';",
+            Some("ALTER TYPE order_status RENAME VALUE 'dispatched' TO 'shipped';"),
+            &crate::LintConfig::default(),
+        );
+        assert_eq!(report.risk, crate::RiskClass::Destructive);
+    }
+}
