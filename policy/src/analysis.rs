@@ -101,17 +101,21 @@ impl<'a> Revision<'a> {
     /// subcommands. What most table rules look at.
     pub fn alters_of_existing_tables(
         &self,
-    ) -> impl Iterator<
-        Item = (
-            &Stmt<'a>,
-            &'a RangeVar,
-            impl Iterator<Item = &'a protobuf::AlterTableCmd>,
-        ),
-    > + '_ {
+    ) -> impl Iterator<Item = (&Stmt<'a>, &'a RangeVar, impl Iterator<Item = Cmd<'a>>)> + '_ {
         self.nodes().filter_map(move |(s, node)| {
             let (rel, cmds) = alter_table_cmds(node)?;
-            self.is_existing(Some(rel), s.index)
-                .then_some((s, rel, cmds))
+            if !self.is_existing(Some(rel), s.index) {
+                return None;
+            }
+            let cmds: Vec<_> = cmds.collect();
+            let starts = cmd_starts(self.source, s, rel, cmds.len());
+            Some((
+                s,
+                rel,
+                cmds.into_iter()
+                    .zip(starts)
+                    .map(|(cmd, at)| Cmd { cmd, at }),
+            ))
         })
     }
 
@@ -584,6 +588,73 @@ pub fn alter_table_cmds(
     }
 }
 
+/// A subcommand of an ALTER TABLE with the byte offset it starts at, so
+/// that a finding about it points at its own line in a statement written
+/// over several.
+pub struct Cmd<'a> {
+    pub cmd: &'a protobuf::AlterTableCmd,
+    pub at: Option<usize>,
+}
+
+impl std::ops::Deref for Cmd<'_> {
+    type Target = protobuf::AlterTableCmd;
+    fn deref(&self) -> &protobuf::AlterTableCmd {
+        self.cmd
+    }
+}
+
+/// Where each of the `count` subcommands of the ALTER TABLE `s` starts:
+/// the first right after the table's name, each other after a comma outside
+/// parentheses and brackets. All `None` (the findings then stay at the
+/// statement's start) when the tokens do not split into `count` commands.
+fn cmd_starts(source: &str, s: &Stmt<'_>, rel: &RangeVar, count: usize) -> Vec<Option<usize>> {
+    use protobuf::Token;
+    let unknown = vec![None; count];
+    let Some(text) = source.get(s.start..s.end) else {
+        return unknown;
+    };
+    let Ok(scanned) = pg_query::scan(text) else {
+        return unknown;
+    };
+    let tokens: Vec<(usize, Token)> = scanned
+        .tokens
+        .iter()
+        .filter_map(|t| {
+            let token = Token::try_from(t.token).ok()?;
+            let at = s.start + usize::try_from(t.start).ok()?;
+            (!matches!(token, Token::SqlComment | Token::CComment)).then_some((at, token))
+        })
+        .collect();
+    let Ok(name_at) = usize::try_from(rel.location) else {
+        return unknown;
+    };
+    let Some(mut next) = tokens.iter().position(|(at, _)| *at >= name_at) else {
+        return unknown;
+    };
+    next += 1; // the name, then `.name` parts and a `*`
+    while tokens.get(next).is_some_and(|t| t.1 == Token::Ascii46) {
+        next += 2;
+    }
+    if tokens.get(next).is_some_and(|t| t.1 == Token::Ascii42) {
+        next += 1;
+    }
+    let mut starts = vec![tokens.get(next).map(|t| t.0)];
+    let mut depth = 0i32;
+    for (i, (_, token)) in tokens.iter().enumerate().skip(next) {
+        match token {
+            Token::Ascii40 | Token::Ascii91 => depth += 1,
+            Token::Ascii41 | Token::Ascii93 => depth -= 1,
+            Token::Ascii44 if depth == 0 => starts.push(tokens.get(i + 1).map(|t| t.0)),
+            _ => {}
+        }
+    }
+    if starts.len() == count {
+        starts
+    } else {
+        unknown
+    }
+}
+
 pub fn cmd_is(cmd: &protobuf::AlterTableCmd, t: AlterTableType) -> bool {
     cmd.subtype == t as i32
 }
@@ -820,6 +891,37 @@ mod tests {
             assert_eq!(rev.stmts[0].text, "CREATE TABLE a (id int)");
             assert_eq!(rev.stmts[1].text, "ALTER TABLE a ADD COLUMN b int");
             assert!(sql[rev.stmts[1].start..].starts_with("ALTER"));
+        });
+    }
+
+    #[test]
+    fn findings_of_a_multi_line_alter_are_at_their_subcommand() {
+        let sql = "SET lock_timeout = '1s';
+ALTER TABLE ONLY public.orders
+    ADD COLUMN note text DEFAULT concat('a', 'b'),
+    ALTER COLUMN total TYPE numeric(12, 2) USING round(total, 2),
+    -- a comment, with a comma
+    SET (fillfactor = 70, autovacuum_enabled = false),
+    DROP COLUMN legacy;
+ALTER TABLE orders DROP COLUMN a, DROP COLUMN b;";
+        let report = crate::lint(sql, Some("SELECT 1;"), &LintConfig::default());
+        let at = |rule: &str| -> Vec<(u32, u32)> {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.rule == rule)
+                .map(|f| (f.line, f.column))
+                .collect()
+        };
+        assert_eq!(at("alter-column-type"), vec![(4, 5)]);
+        assert_eq!(at("drop-column"), vec![(7, 5), (8, 20), (8, 35)]);
+        rev_of(sql, |rev| {
+            let starts: Vec<Option<usize>> = rev
+                .alters_of_existing_tables()
+                .flat_map(|(_, _, cmds)| cmds.map(|c| c.at))
+                .collect();
+            assert!(starts.iter().all(Option::is_some), "{starts:?}");
+            assert_eq!(starts.len(), 6);
         });
     }
 

@@ -148,9 +148,10 @@ pub struct Finding {
     pub category: Category,
     /// 0-based index of the statement in the up migration.
     pub statement_index: usize,
-    /// 1-based line of the statement's first token.
+    /// 1-based line of the statement's first token, or of the subcommand's
+    /// for a finding about one command of an ALTER TABLE.
     pub line: u32,
-    /// 1-based column (in characters) of the statement's first token.
+    /// 1-based column (in characters) of that token.
     pub column: u32,
     pub statement: String,
     pub message: String,

@@ -52,14 +52,17 @@ impl Rule for AddColumnNotNullWithoutDefault {
                     })
                     || crate::rules::add_column_volatile_default::serial_type(col).is_some();
                 if not_null && !filled {
-                    out.push(Hit::new(
-                        s.index,
-                        format!(
-                            "column `{}` added to `{}` as NOT NULL without a DEFAULT",
-                            col.colname,
-                            qualified(rel)
-                        ),
-                    ));
+                    out.push(
+                        Hit::new(
+                            s.index,
+                            format!(
+                                "column `{}` added to `{}` as NOT NULL without a DEFAULT",
+                                col.colname,
+                                qualified(rel)
+                            ),
+                        )
+                        .at(cmd.at),
+                    );
                 }
             }
         }

@@ -148,15 +148,15 @@ impl Rule for AddColumnVolatileDefault {
                     .map(constr_type)
                     .collect();
                 if let Some(t) = serial_type(col) {
-                    out.push(Hit::new(s.index, format!("{t} column {target} fills every existing row from a sequence: table rewrite")));
+                    out.push(Hit::new(s.index, format!("{t} column {target} fills every existing row from a sequence: table rewrite")).at(cmd.at));
                 } else if kinds.contains(&ConstrType::ConstrIdentity) {
-                    out.push(Hit::new(s.index, format!("identity column {target} fills every existing row from a sequence: table rewrite")));
+                    out.push(Hit::new(s.index, format!("identity column {target} fills every existing row from a sequence: table rewrite")).at(cmd.at));
                 } else if kinds.contains(&ConstrType::ConstrGenerated) {
-                    out.push(Hit::new(s.index, format!("stored generated column {target} is computed for every existing row: table rewrite")));
+                    out.push(Hit::new(s.index, format!("stored generated column {target} is computed for every existing row: table rewrite")).at(cmd.at));
                 } else {
                     match default_expr(col).and_then(classify) {
                         Some(Kind::Volatile(f)) => {
-                            out.push(Hit::new(s.index, format!("volatile default {f} on {target} rewrites the table")));
+                            out.push(Hit::new(s.index, format!("volatile default {f} on {target} rewrites the table")).at(cmd.at));
                         }
                         Some(Kind::StableTime(f)) => out.push(Hit {
                             severity: Some(Severity::Warning),
@@ -164,6 +164,7 @@ impl Rule for AddColumnVolatileDefault {
                                 s.index,
                                 format!("default {f} on {target} stamps every existing row with the migration's time (no rewrite on PostgreSQL 11+)"),
                             )
+                            .at(cmd.at)
                         }),
                         None => {}
                     }

@@ -44,12 +44,12 @@ impl Rule for AddUniqueConstraint {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
-                let kinds: Vec<&'static str> = if cmd_is(cmd, AlterTableType::AtAddConstraint) {
+                let kinds: Vec<&'static str> = if cmd_is(&cmd, AlterTableType::AtAddConstraint) {
                     constraint(cmd.def.as_deref())
                         .and_then(builds_an_index)
                         .into_iter()
                         .collect()
-                } else if cmd_is(cmd, AlterTableType::AtAddColumn) {
+                } else if cmd_is(&cmd, AlterTableType::AtAddColumn) {
                     column_def(cmd.def.as_deref())
                         .map(|column| {
                             column
@@ -72,7 +72,7 @@ impl Rule for AddUniqueConstraint {
                             "{kind} on `{}` builds its index while the table is locked against reads and writes; build it with CREATE UNIQUE INDEX CONCURRENTLY and add the constraint USING INDEX",
                             qualified(rel)
                         ),
-                    ));
+                    ).at(cmd.at));
                 }
             }
         }

@@ -35,7 +35,7 @@ impl Rule for AlterColumnType {
                 out.push(Hit::new(
                     s.index,
                     format!("changing the type of `{}`.`{}` to {ty} may lose data and rewrite the table", qualified(rel), cmd.name),
-                ));
+                ).at(cmd.at));
             }
         }
     }

@@ -37,7 +37,7 @@ impl Rule for ConstraintMissingNotValid {
             for cmd in cmds {
                 // A CHECK written with a new column cannot be NOT VALID: it
                 // is checked against every existing row.
-                if cmd_is(cmd, AlterTableType::AtAddColumn) {
+                if cmd_is(&cmd, AlterTableType::AtAddColumn) {
                     let Some(column) = column_def(cmd.def.as_deref()) else {
                         continue;
                     };
@@ -53,11 +53,11 @@ impl Rule for ConstraintMissingNotValid {
                                 column.colname,
                                 qualified(rel)
                             ),
-                        ));
+                        ).at(cmd.at));
                     }
                     continue;
                 }
-                if cmd_is(cmd, AlterTableType::AtValidateConstraint) {
+                if cmd_is(&cmd, AlterTableType::AtValidateConstraint) {
                     if added_not_valid
                         .iter()
                         .any(|(table, name)| *table == qualified(rel) && *name == cmd.name)
@@ -69,14 +69,14 @@ impl Rule for ConstraintMissingNotValid {
                                 cmd.name,
                                 qualified(rel)
                             ),
-                        ));
+                        ).at(cmd.at));
                     }
                     continue;
                 }
-                if !cmd_is(cmd, AlterTableType::AtAddConstraint) {
+                if !cmd_is(&cmd, AlterTableType::AtAddConstraint) {
                     continue;
                 }
-                let Some(c) = constraint(cmd.def.as_deref()) else {
+                let Some(c) = constraint(cmd.cmd.def.as_deref()) else {
                     continue;
                 };
                 let kind = match constr_type(c) {
@@ -99,7 +99,7 @@ impl Rule for ConstraintMissingNotValid {
                             qualified(rel),
                             if kind == "CHECK" { "reads and writes" } else { "writes" }
                         ),
-                    ));
+                    ).at(cmd.at));
                 }
             }
         }

@@ -23,14 +23,17 @@ impl Rule for DropColumn {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropColumn)) {
-                out.push(Hit::new(
-                    s.index,
-                    format!(
-                        "dropping column `{}` of `{}` deletes its data",
-                        cmd.name,
-                        qualified(rel)
-                    ),
-                ));
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!(
+                            "dropping column `{}` of `{}` deletes its data",
+                            cmd.name,
+                            qualified(rel)
+                        ),
+                    )
+                    .at(cmd.at),
+                );
             }
         }
     }

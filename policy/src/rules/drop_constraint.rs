@@ -25,10 +25,13 @@ impl Rule for DropConstraint {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropConstraint)) {
-                out.push(Hit::new(
-                    s.index,
-                    format!("dropping constraint `{}` of `{}`", cmd.name, qualified(rel)),
-                ));
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!("dropping constraint `{}` of `{}`", cmd.name, qualified(rel)),
+                    )
+                    .at(cmd.at),
+                );
             }
         }
     }

@@ -26,14 +26,17 @@ impl Rule for DropDefault {
             for cmd in
                 cmds.filter(|c| cmd_is(c, AlterTableType::AtColumnDefault) && c.def.is_none())
             {
-                out.push(Hit::new(
-                    s.index,
-                    format!(
-                        "dropping the default of `{}`.`{}`",
-                        qualified(rel),
-                        cmd.name
-                    ),
-                ));
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!(
+                            "dropping the default of `{}`.`{}`",
+                            qualified(rel),
+                            cmd.name
+                        ),
+                    )
+                    .at(cmd.at),
+                );
             }
         }
     }

@@ -23,10 +23,13 @@ impl Rule for DropNotNull {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropNotNull)) {
-                out.push(Hit::new(
-                    s.index,
-                    format!("dropping NOT NULL on `{}`.`{}`", qualified(rel), cmd.name),
-                ));
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!("dropping NOT NULL on `{}`.`{}`", qualified(rel), cmd.name),
+                    )
+                    .at(cmd.at),
+                );
             }
         }
     }

@@ -78,6 +78,15 @@ impl Hit {
             ..Hit::default()
         }
     }
+
+    /// The hit at byte offset `at` of the source (a subcommand's start)
+    /// rather than at the statement's start, when known.
+    pub fn at(self, at: Option<usize>) -> Self {
+        Hit {
+            at: at.or(self.at),
+            ..self
+        }
+    }
 }
 
 pub trait Rule: Sync {

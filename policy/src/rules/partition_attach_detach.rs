@@ -37,11 +37,11 @@ impl Rule for PartitionAttachDetach {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, parent, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
-                let Some(partition) = partition_cmd(cmd) else {
+                let Some(partition) = partition_cmd(&cmd) else {
                     continue;
                 };
                 let name = partition.name.as_ref().map(qualified).unwrap_or_default();
-                if cmd_is(cmd, AlterTableType::AtAttachPartition)
+                if cmd_is(&cmd, AlterTableType::AtAttachPartition)
                     // A table created in this revision is empty: nothing to scan.
                     && rev.is_existing(partition.name.as_ref(), s.index)
                 {
@@ -51,15 +51,15 @@ impl Rule for PartitionAttachDetach {
                             "attaching `{name}` to `{}` scans every row of `{name}` against the bounds while it is locked, unless a validated CHECK constraint already proves them",
                             qualified(parent)
                         ),
-                    ));
-                } else if cmd_is(cmd, AlterTableType::AtDetachPartition) && !partition.concurrent {
+                    ).at(cmd.at));
+                } else if cmd_is(&cmd, AlterTableType::AtDetachPartition) && !partition.concurrent {
                     out.push(Hit::new(
                         s.index,
                         format!(
                             "detaching `{name}` locks `{}` against reads and writes, and its rows stop being part of it; use DETACH PARTITION ... CONCURRENTLY",
                             qualified(parent)
                         ),
-                    ));
+                    ).at(cmd.at));
                 }
             }
         }

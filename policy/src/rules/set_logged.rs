@@ -24,20 +24,23 @@ impl Rule for SetLogged {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
-                let what = if cmd_is(cmd, AlterTableType::AtSetLogged) {
+                let what = if cmd_is(&cmd, AlterTableType::AtSetLogged) {
                     "SET LOGGED"
-                } else if cmd_is(cmd, AlterTableType::AtSetUnLogged) {
+                } else if cmd_is(&cmd, AlterTableType::AtSetUnLogged) {
                     "SET UNLOGGED"
                 } else {
                     continue;
                 };
-                out.push(Hit::new(
-                    s.index,
-                    format!(
-                        "{what} rewrites `{}` while it is locked against reads and writes",
-                        qualified(rel)
-                    ),
-                ));
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!(
+                            "{what} rewrites `{}` while it is locked against reads and writes",
+                            qualified(rel)
+                        ),
+                    )
+                    .at(cmd.at),
+                );
             }
         }
     }

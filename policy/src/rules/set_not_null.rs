@@ -31,7 +31,7 @@ impl Rule for SetNotNull {
                         qualified(rel),
                         cmd.name
                     ),
-                ));
+                ).at(cmd.at));
             }
         }
     }
