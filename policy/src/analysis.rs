@@ -305,7 +305,7 @@ fn located(
     let finding = Finding {
         rule: info.id,
         severity: hit.severity.unwrap_or(info.severity),
-        category: info.category,
+        category: hit.category.unwrap_or(info.category),
         statement_index: hit.statement,
         line,
         column,

@@ -57,15 +57,7 @@ pub fn collect(source: &str, stmts: &[Stmt<'_>]) -> (Vec<Allow>, Vec<(usize, Hit
         let target = target_statement(source, stmts, start);
         let statement = target.unwrap_or(stmts.len().saturating_sub(1));
         let mut bad = |message: String| {
-            invalid.push((
-                invalid_pos,
-                Hit {
-                    statement,
-                    message: Some(message),
-                    severity: None,
-                    at: Some(start),
-                },
-            ));
+            invalid.push((invalid_pos, Hit::new(statement, message).at(Some(start))));
         };
         let parsed = parse_allow(rest);
         let (ids, reason) = match parsed {

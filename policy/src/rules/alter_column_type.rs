@@ -1,9 +1,12 @@
 //! `alter-column-type`: ALTER COLUMN ... TYPE on an existing table.
 //!
 //! Without the old type we cannot tell a binary-coercible widening
-//! (varchar(10) -> varchar(20), varchar -> text) from a narrowing or a full
-//! rewrite, so every type change on an existing table is reported; the
-//! destructive case (narrowing, lossy casts) is the one that matters most.
+//! (varchar(10) -> varchar(20)) from a narrowing or a full rewrite, so a
+//! type change on an existing table is destructive. One case is known to
+//! lose nothing whatever the old type: to `text` or an unbounded `varchar`
+//! without USING, since every value has a text form. That one is reported
+//! as a warning in the locking category (it rewrites the table unless the
+//! column already was text or varchar).
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{AlterTableType, Revision, cmd_is, column_def, qualified};
@@ -28,14 +31,30 @@ impl Rule for AlterColumnType {
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtAlterColumnType)) {
-                let ty = column_def(cmd.def.as_deref())
+                let column = column_def(cmd.def.as_deref());
+                let ty = column
                     .and_then(|c| c.type_name.as_ref())
                     .map(type_text)
                     .unwrap_or_default();
-                out.push(Hit::new(
-                    s.index,
-                    format!("changing the type of `{}`.`{}` to {ty} may lose data and rewrite the table", qualified(rel), cmd.name),
-                ).at(cmd.at));
+                let lossless = column.is_some_and(|c| c.raw_default.is_none())
+                    && matches!(ty.as_str(), "text" | "varchar");
+                let target = format!("`{}`.`{}`", qualified(rel), cmd.name);
+                out.push(if lossless {
+                    Hit {
+                        severity: Some(Severity::Warning),
+                        category: Some(Category::Locking),
+                        ..Hit::new(
+                            s.index,
+                            format!("changing the type of {target} to {ty} keeps every value, but rewrites the table under an ACCESS EXCLUSIVE lock unless it was text or varchar already"),
+                        )
+                    }
+                } else {
+                    Hit::new(
+                        s.index,
+                        format!("changing the type of {target} to {ty} may lose data and rewrite the table"),
+                    )
+                }
+                .at(cmd.at));
             }
         }
     }
@@ -104,11 +123,11 @@ mod tests {
         );
         assert_eq!(
             hits(
-                "ALTER TABLE t ALTER COLUMN a SET DATA TYPE text;",
+                "ALTER TABLE t ALTER COLUMN a SET DATA TYPE text USING '';",
                 "alter-column-type"
-            )
-            .len(),
-            1
+            )[0]
+            .category,
+            crate::Category::Destructive
         );
         assert!(
             hits(
@@ -117,5 +136,38 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_change_to_unbounded_text_keeps_every_value() {
+        for sql in [
+            "ALTER TABLE customers ALTER COLUMN display_name TYPE text;",
+            "ALTER TABLE customers ALTER COLUMN display_name SET DATA TYPE varchar;",
+            "ALTER TABLE customers ALTER COLUMN display_name TYPE character varying;",
+        ] {
+            let h = hits(sql, "alter-column-type");
+            assert_eq!(h.len(), 1, "{sql}");
+            assert_eq!(h[0].category, crate::Category::Locking, "{sql}");
+            assert_eq!(h[0].severity, crate::Severity::Warning, "{sql}");
+            assert!(h[0].message.contains("keeps every value"), "{sql}");
+        }
+        let report = crate::lint(
+            "SET lock_timeout = '2s';\nALTER TABLE customers ALTER COLUMN display_name TYPE text;",
+            Some("SELECT 1;"),
+            &crate::LintConfig::default(),
+        );
+        assert_eq!(report.risk, crate::RiskClass::Risky);
+        // A bound, an array or a USING expression can still lose data.
+        for sql in [
+            "ALTER TABLE customers ALTER COLUMN display_name TYPE varchar(100);",
+            "ALTER TABLE customers ALTER COLUMN tags TYPE text[];",
+            "ALTER TABLE customers ALTER COLUMN display_name TYPE text USING left(display_name, 3);",
+        ] {
+            assert_eq!(
+                hits(sql, "alter-column-type")[0].category,
+                crate::Category::Destructive,
+                "{sql}"
+            );
+        }
     }
 }
