@@ -832,6 +832,48 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         .fails(1, "dev is not frozen");
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert!(!table_exists(&f.dev, "venues"));
+    // The execution is marked as one on the emergency path, in its record
+    // and its audit row; the baseline's, which the matrix allows, is not.
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    let executions = status["recent_executions"].as_array().unwrap();
+    let emergency_of = |revision: &str| {
+        executions
+            .iter()
+            .find(|e| e["revision_id"] == revision && e["state"] == "succeeded")
+            .map(|e| e["emergency"].clone())
+    };
+    assert_eq!(
+        emergency_of("0002_drop_venues"),
+        Some(true.into()),
+        "{status:#}"
+    );
+    assert_eq!(
+        emergency_of("0001_baseline"),
+        Some(false.into()),
+        "{status:#}"
+    );
+    let forced = executions
+        .iter()
+        .find(|e| e["revision_id"] == "0002_drop_venues")
+        .and_then(|e| e["id"].as_str())
+        .unwrap()
+        .to_string();
+    let shown = f.run(&t.erin, &["execution", &forced]).ok().to_string();
+    assert!(shown.contains("approvals    emergency path"), "{shown}");
+    let audit = f
+        .run(
+            &t.root,
+            &["--json", "audit", "--env", "dev", "--limit", "1"],
+        )
+        .json();
+    assert_eq!(audit[0]["action"], "execution.apply", "{audit:#}");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("emergency_path=yes"),
+        "{audit:#}"
+    );
 
     // A closed window refuses; an admin's one-off window opens it, audited.
     let baseline_only = ["--to", "0001_baseline"];

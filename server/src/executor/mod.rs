@@ -19,10 +19,11 @@ mod trail;
 
 pub use records::{get, landed_on, recent, reconcile, reconcile_at_start, record_stamp};
 
+use crate::approvals;
 use crate::auth::Caller;
 use crate::backup::{self, Backup};
 use crate::catalog::{self, Revision};
-use crate::config::{Environment, Policy};
+use crate::config::{Environment, Policy, Requirement};
 use crate::db::{Db, now_ms};
 use crate::drift;
 use crate::gate::{self, Lock};
@@ -98,6 +99,9 @@ pub struct Record {
     pub backup: Backup,
     pub transactional: bool,
     pub fingerprint: String,
+    /// The matrix forbids the revision's class here: it ran on the
+    /// emergency path's approvals.
+    pub emergency: bool,
 }
 
 /// What a deploy or rollback was asked to do.
@@ -340,6 +344,10 @@ async fn run_locked<'a>(
         policy_sha256: policy.sha256.clone(),
         transactional: revision.lint.transactional,
         backup: backup.clone().unwrap_or_default(),
+        emergency: matches!(
+            approvals::requirement(env, revision, request.action),
+            Requirement::Forbidden
+        ),
         ..Record::default()
     };
     for (position, revision) in plan.iter().copied().enumerate() {

@@ -21,7 +21,7 @@ macro_rules! select_executions {
         concat!(
             "SELECT id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
              statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, \
-             transactional, fingerprint FROM executions ",
+             transactional, fingerprint, emergency FROM executions ",
             $rest
         )
     };
@@ -87,8 +87,8 @@ pub(super) async fn insert(db: &Db, record: &Record) -> Result<(), sqlx::Error> 
 async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
-         statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint, emergency) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_at_ms = excluded.finished_at_ms, \
          statements_run = excluded.statements_run, error = excluded.error, fingerprint = excluded.fingerprint",
     )
@@ -109,6 +109,7 @@ async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Er
     .bind(record.backup.bytes as i64)
     .bind(i64::from(record.transactional))
     .bind(&record.fingerprint)
+    .bind(i64::from(record.emergency))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -243,7 +244,7 @@ async fn write_finished_in(
                 State::Failed => Outcome::Failed,
             },
             detail: format!(
-                "execution={} statements={} backup={} fingerprint={}{}{}",
+                "execution={} statements={} backup={} fingerprint={}{}{}{}",
                 record.id,
                 record.statements_run,
                 if record.backup.path.is_empty() {
@@ -252,6 +253,11 @@ async fn write_finished_in(
                     &record.backup.path
                 },
                 record.fingerprint,
+                if record.emergency {
+                    " emergency_path=yes"
+                } else {
+                    ""
+                },
                 if used_up == 0 {
                     String::new()
                 } else {
@@ -456,6 +462,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
         },
         transactional: row.try_get::<i64, _>(15)? != 0,
         fingerprint: row.try_get(16)?,
+        emergency: row.try_get::<i64, _>(17)? != 0,
     })
 }
 

@@ -194,6 +194,7 @@ pub fn execution_record(record: crate::executor::Record) -> v1::ExecutionRecord 
         backup_bytes: record.backup.bytes,
         transactional: record.transactional,
         fingerprint: record.fingerprint,
+        emergency: record.emergency,
     }
 }
 

@@ -862,6 +862,7 @@ fn execution_json(r: &v1::ExecutionRecord) -> Value {
         "backup_sha256": text_json(&r.backup_sha256),
         "backup_bytes": (!r.backup_path.is_empty()).then_some(r.backup_bytes),
         "fingerprint": text_json(&r.fingerprint),
+        "emergency": r.emergency,
     })
 }
 
@@ -975,7 +976,11 @@ async fn status(cli: &Cli, env: &str) -> Outcome {
         .map(|r| {
             vec![
                 r.id.clone(),
-                or_dash(&r.action),
+                if r.emergency {
+                    format!("{} (emergency)", r.action)
+                } else {
+                    or_dash(&r.action)
+                },
                 or_dash(&r.revision_id),
                 state_text(r.state).into(),
                 time_text(r.started_at.as_ref()),
@@ -1033,6 +1038,9 @@ async fn execution(cli: &Cli, id: &str) -> Outcome {
     println!("environment  {}", r.environment);
     println!("revision     {}", r.revision_id);
     println!("action       {}", or_dash(&r.action));
+    if r.emergency {
+        println!("approvals    emergency path (the matrix forbids this revision's class here)");
+    }
     println!("state        {}", state_text(r.state));
     println!("executed by  {}", or_dash(&r.executed_by));
     println!(
