@@ -39,6 +39,9 @@ pub struct Revision<'a> {
     lock_timeout: Vec<bool>,
     /// `in_explicit_tx[i]`: statement i sits inside a BEGIN ... COMMIT block.
     in_explicit_tx: Vec<bool>,
+    /// `cmd_starts[i]`: where each command of ALTER TABLE statement i
+    /// starts (empty for other statements), scanned once for every rule.
+    cmd_starts: Vec<Vec<Option<usize>>>,
     deny: Vec<String>,
 }
 
@@ -107,14 +110,14 @@ impl<'a> Revision<'a> {
             if !self.is_existing(Some(rel), s.index) {
                 return None;
             }
-            let cmds: Vec<_> = cmds.collect();
-            let starts = cmd_starts(self.source, s, rel, cmds.len());
+            let starts = self.cmd_starts.get(s.index).map_or(&[][..], Vec::as_slice);
             Some((
                 s,
                 rel,
-                cmds.into_iter()
-                    .zip(starts)
-                    .map(|(cmd, at)| Cmd { cmd, at }),
+                cmds.enumerate().map(|(i, cmd)| Cmd {
+                    cmd,
+                    at: starts.get(i).copied().flatten(),
+                }),
             ))
         })
     }
@@ -363,11 +366,18 @@ fn build_revision<'a>(
     let mut created = HashMap::new();
     let mut lock_timeout = Vec::with_capacity(stmts.len());
     let mut in_explicit_tx = Vec::with_capacity(stmts.len());
+    let mut cmd_starts = Vec::with_capacity(stmts.len());
     let mut lt = false;
     let mut tx = false;
     for s in &stmts {
         lock_timeout.push(lt);
         in_explicit_tx.push(tx);
+        cmd_starts.push(
+            s.node
+                .and_then(alter_table_cmds)
+                .map(|(rel, cmds)| self::cmd_starts(source, s, rel, cmds.count()))
+                .unwrap_or_default(),
+        );
         let Some(node) = s.node else { continue };
         if let Some(rv) = created_table(node) {
             let schema = if rv.relpersistence == "t" {
@@ -416,6 +426,7 @@ fn build_revision<'a>(
         created,
         lock_timeout,
         in_explicit_tx,
+        cmd_starts,
         deny: config
             .deny_tables
             .iter()
