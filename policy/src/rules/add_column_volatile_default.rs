@@ -7,6 +7,8 @@
 //! *not* rewrite for them; they are still reported (as a warning rather than
 //! an error) because the policy asks for it and because every existing row
 //! silently gets the migration's timestamp, which is rarely the intent.
+//! A function the linter does not know is a warning too: it may be
+//! VOLATILE, and the linter cannot look it up.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
@@ -53,6 +55,82 @@ const STABLE_TIME: &[&str] = &[
     "localtimestamp",
 ];
 
+/// Built-in functions that are IMMUTABLE or STABLE (never VOLATILE) and
+/// turn up in defaults, including the ones the parser writes for SQL
+/// syntax (`EXTRACT` is `extract`, `AT TIME ZONE` is `timezone`, `TRIM` is
+/// `btrim`). A call of any other function may be VOLATILE: the linter
+/// cannot see user-defined functions.
+const NOT_VOLATILE: &[&str] = &[
+    "abs",
+    "age",
+    "array_fill",
+    "array_length",
+    "array_to_string",
+    "btrim",
+    "cardinality",
+    "ceil",
+    "chr",
+    "concat",
+    "concat_ws",
+    "current_database",
+    "current_setting",
+    "date",
+    "date_part",
+    "date_trunc",
+    "decode",
+    "encode",
+    "extract",
+    "floor",
+    "format",
+    "initcap",
+    "int4",
+    "int8",
+    "json_build_array",
+    "json_build_object",
+    "jsonb_build_array",
+    "jsonb_build_object",
+    "left",
+    "length",
+    "lower",
+    "lpad",
+    "ltrim",
+    "make_date",
+    "make_interval",
+    "make_time",
+    "make_timestamp",
+    "make_timestamptz",
+    "md5",
+    "normalize",
+    "numeric",
+    "overlay",
+    "pg_current_xact_id",
+    "position",
+    "regexp_replace",
+    "repeat",
+    "replace",
+    "right",
+    "round",
+    "rpad",
+    "rtrim",
+    "sha256",
+    "sha512",
+    "split_part",
+    "string_to_array",
+    "substring",
+    "text",
+    "timezone",
+    "to_char",
+    "to_date",
+    "to_json",
+    "to_jsonb",
+    "to_number",
+    "to_timestamp",
+    "trunc",
+    "txid_current",
+    "upper",
+    "version",
+];
+
 const SERIAL: &[&str] = &[
     "serial",
     "serial2",
@@ -73,6 +151,8 @@ pub(crate) fn serial_type(col: &ColumnDef) -> Option<&str> {
 
 enum Kind {
     Volatile(String),
+    /// A function the linter does not know, maybe VOLATILE (its name).
+    Unknown(String),
     StableTime(String),
 }
 
@@ -93,6 +173,7 @@ fn sql_time_function(op: i32) -> Option<&'static str> {
 fn classify(expr: &Node) -> Option<Kind> {
     let node = expr.node.as_ref()?;
     let mut stable = None;
+    let mut unknown = None;
     for (n, _, _, _) in node.nodes() {
         match n {
             NodeRef::FuncCall(f) => {
@@ -105,6 +186,9 @@ fn classify(expr: &Node) -> Option<Kind> {
                 }
                 if STABLE_TIME.contains(&lower.as_str()) {
                     stable = Some(Kind::StableTime(format!("{lower}()")));
+                } else if !NOT_VOLATILE.contains(&lower.as_str()) {
+                    let dotted: Vec<&str> = f.funcname.iter().filter_map(string_value).collect();
+                    unknown.get_or_insert(Kind::Unknown(dotted.join(".")));
                 }
             }
             NodeRef::SqlvalueFunction(f) => {
@@ -116,7 +200,7 @@ fn classify(expr: &Node) -> Option<Kind> {
             _ => {}
         }
     }
-    stable
+    unknown.or(stable)
 }
 
 fn default_expr(col: &ColumnDef) -> Option<&Node> {
@@ -158,6 +242,14 @@ impl Rule for AddColumnVolatileDefault {
                         Some(Kind::Volatile(f)) => {
                             out.push(Hit::new(s.index, format!("volatile default {f} on {target} rewrites the table")).at(cmd.at));
                         }
+                        Some(Kind::Unknown(f)) => out.push(Hit {
+                            severity: Some(Severity::Warning),
+                            ..Hit::new(
+                                s.index,
+                                format!("default {f}() on {target} is a function the linter does not know: if it is VOLATILE, every existing row is rewritten under an ACCESS EXCLUSIVE lock (its volatility: \\df+ {f} in psql)"),
+                            )
+                            .at(cmd.at)
+                        }),
                         Some(Kind::StableTime(f)) => out.push(Hit {
                             severity: Some(Severity::Warning),
                             ..Hit::new(
@@ -251,6 +343,45 @@ mod tests {
             assert!(
                 hits(
                     &format!("ALTER TABLE audit_log ADD COLUMN by_whom text DEFAULT {def};"),
+                    ID
+                )
+                .is_empty(),
+                "{def}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_function_the_linter_does_not_know_may_be_volatile() {
+        let h = hits(
+            "ALTER TABLE orders ADD COLUMN order_no bigint NOT NULL DEFAULT billing.next_order_no();",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].severity, Severity::Warning);
+        assert!(
+            h[0].message
+                .starts_with("default billing.next_order_no() on `orders`.`order_no` is a function the linter does not know"),
+            "{}",
+            h[0].message
+        );
+        // A known volatile function still wins; known built-ins pass.
+        let h = hits(
+            "ALTER TABLE t ADD COLUMN x text DEFAULT my_prefix() || gen_random_uuid()::text;",
+            ID,
+        );
+        assert_eq!(h[0].severity, Severity::Error);
+        for def in [
+            "lower('A')",
+            "jsonb_build_object('v', 1)",
+            "date_trunc('day', TIMESTAMP '2026-01-01')",
+            "EXTRACT(YEAR FROM DATE '2026-01-01')",
+            "TRIM(' a ')",
+            "current_setting('app.tenant')",
+        ] {
+            assert!(
+                hits(
+                    &format!("ALTER TABLE t ADD COLUMN x text DEFAULT {def};"),
                     ID
                 )
                 .is_empty(),
