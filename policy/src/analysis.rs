@@ -105,19 +105,41 @@ impl<'a> Revision<'a> {
     pub fn alters_of_existing_tables(
         &self,
     ) -> impl Iterator<Item = (&Stmt<'a>, &'a RangeVar, impl Iterator<Item = Cmd<'a>>)> + '_ {
+        self.alters()
+            .filter(|(s, alter, _)| {
+                is_table_alter(alter) && self.is_existing(alter.relation.as_ref(), s.index)
+            })
+            .filter_map(|(s, alter, cmds)| Some((s, alter.relation.as_ref()?, cmds)))
+    }
+
+    /// Every `ALTER TABLE`, `ALTER INDEX`, `ALTER MATERIALIZED VIEW` ... of
+    /// any relation, new or not, with its subcommands and where each starts.
+    pub fn alters(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &Stmt<'a>,
+            &'a protobuf::AlterTableStmt,
+            impl Iterator<Item = Cmd<'a>>,
+        ),
+    > + '_ {
         self.nodes().filter_map(move |(s, node)| {
-            let (rel, cmds) = alter_table_cmds(node)?;
-            if !self.is_existing(Some(rel), s.index) {
+            let NodeEnum::AlterTableStmt(alter) = node else {
                 return None;
-            }
+            };
             let starts = self.cmd_starts.get(s.index).map_or(&[][..], Vec::as_slice);
             Some((
                 s,
-                rel,
-                cmds.enumerate().map(|(i, cmd)| Cmd {
-                    cmd,
-                    at: starts.get(i).copied().flatten(),
-                }),
+                alter,
+                alter
+                    .cmds
+                    .iter()
+                    .filter_map(alter_cmd)
+                    .enumerate()
+                    .map(|(i, cmd)| Cmd {
+                        cmd,
+                        at: starts.get(i).copied().flatten(),
+                    }),
             ))
         })
     }
@@ -308,7 +330,7 @@ fn located(
     let finding = Finding {
         rule: info.id,
         severity: hit.severity.unwrap_or(info.severity),
-        category: hit.category.unwrap_or(info.category),
+        category: info.category,
         statement_index: hit.statement,
         line,
         column,
@@ -372,12 +394,14 @@ fn build_revision<'a>(
     for s in &stmts {
         lock_timeout.push(lt);
         in_explicit_tx.push(tx);
-        cmd_starts.push(
-            s.node
-                .and_then(alter_table_cmds)
-                .map(|(rel, cmds)| self::cmd_starts(source, s, rel, cmds.count()))
+        cmd_starts.push(match s.node {
+            Some(NodeEnum::AlterTableStmt(alter)) => alter
+                .relation
+                .as_ref()
+                .map(|rel| self::cmd_starts(source, s, rel, alter.cmds.len()))
                 .unwrap_or_default(),
-        );
+            _ => Vec::new(),
+        });
         let Some(node) = s.node else { continue };
         if let Some(rv) = created_table(node) {
             let schema = if rv.relpersistence == "t" {
@@ -541,6 +565,13 @@ pub fn non_transactional(node: &NodeEnum) -> Option<&'static str> {
         NodeEnum::DropdbStmt(_) => Some("DROP DATABASE"),
         NodeEnum::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
         NodeEnum::CreateTableSpaceStmt(_) => Some("CREATE TABLESPACE"),
+        NodeEnum::AlterDatabaseStmt(a)
+            if a.options.iter().any(|o| {
+                matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "tablespace")
+            }) =>
+        {
+            Some("ALTER DATABASE ... SET TABLESPACE")
+        }
         NodeEnum::DropTableSpaceStmt(_) => Some("DROP TABLESPACE"),
         NodeEnum::AlterTableStmt(a) if a.cmds.iter().any(|c| {
             matches!(alter_cmd(c), Some(cmd) if cmd.subtype == AlterTableType::AtDetachPartition as i32
@@ -580,18 +611,22 @@ pub fn alter_cmd(n: &protobuf::Node) -> Option<&protobuf::AlterTableCmd> {
     }
 }
 
+/// Whether an ALTER ... statement alters a table (not an index, sequence,
+/// view or type).
+pub fn is_table_alter(alter: &protobuf::AlterTableStmt) -> bool {
+    matches!(
+        ObjectType::try_from(alter.objtype),
+        Ok(ObjectType::ObjectTable | ObjectType::ObjectForeignTable)
+    )
+}
+
 /// ALTER TABLE commands of a statement on a table (not index/sequence/view),
 /// together with the target relation.
 pub fn alter_table_cmds(
     node: &NodeEnum,
 ) -> Option<(&RangeVar, impl Iterator<Item = &protobuf::AlterTableCmd>)> {
     match node {
-        NodeEnum::AlterTableStmt(a)
-            if matches!(
-                ObjectType::try_from(a.objtype),
-                Ok(ObjectType::ObjectTable | ObjectType::ObjectForeignTable)
-            ) =>
-        {
+        NodeEnum::AlterTableStmt(a) if is_table_alter(a) => {
             let rel = a.relation.as_ref()?;
             Some((rel, a.cmds.iter().filter_map(alter_cmd)))
         }
@@ -639,12 +674,17 @@ fn cmd_starts(source: &str, s: &Stmt<'_>, rel: &RangeVar, count: usize) -> Vec<O
     let Ok(name_at) = usize::try_from(rel.location) else {
         return unknown;
     };
-    let Some(mut next) = tokens.iter().position(|(at, _)| *at >= name_at) else {
+    let Some(name) = tokens.iter().position(|(at, _)| *at >= name_at) else {
         return unknown;
     };
-    next += 1; // the name, then `.name` parts and a `*`
+    // The name, then `.name` parts, the `)` of `ONLY (name)` and a `*`.
+    let mut next = name + 1;
     while tokens.get(next).is_some_and(|t| t.1 == Token::Ascii46) {
         next += 2;
+    }
+    let parenthesised = name > 0 && tokens.get(name - 1).is_some_and(|t| t.1 == Token::Ascii40);
+    if parenthesised && tokens.get(next).is_some_and(|t| t.1 == Token::Ascii41) {
+        next += 1;
     }
     if tokens.get(next).is_some_and(|t| t.1 == Token::Ascii42) {
         next += 1;
@@ -657,6 +697,9 @@ fn cmd_starts(source: &str, s: &Stmt<'_>, rel: &RangeVar, count: usize) -> Vec<O
             Token::Ascii41 | Token::Ascii93 => depth -= 1,
             Token::Ascii44 if depth == 0 => starts.push(tokens.get(i + 1).map(|t| t.0)),
             _ => {}
+        }
+        if depth < 0 {
+            return unknown; // the name was not where it was looked for
         }
     }
     if starts.len() == count {
@@ -750,11 +793,21 @@ pub fn drop_type(d: &DropStmt) -> ObjectType {
 /// Used to decide whether `lock_timeout` matters: these are the statements
 /// that can queue behind a long transaction and block all traffic meanwhile.
 pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Option<String> {
+    let table = |name: String| format!("existing table `{name}`");
     let existing = |rv: Option<&RangeVar>| {
         rv.filter(|rv| rev.is_existing(Some(rv), idx))
-            .map(qualified)
+            .map(|rv| table(qualified(rv)))
     };
     match node {
+        // Checking a domain's values locks every table using it.
+        NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O" | "V") => {
+            let name: Vec<&str> = d.type_name.iter().filter_map(string_value).collect();
+            Some(format!("every table using domain `{}`", name.join(".")))
+        }
+        NodeEnum::AlterTableMoveAllStmt(m) => Some(format!(
+            "every table in tablespace `{}`",
+            m.orig_tablespacename
+        )),
         NodeEnum::AlterTableStmt(a) => existing(a.relation.as_ref()),
         NodeEnum::RenameStmt(r) => existing(r.relation.as_ref()),
         NodeEnum::IndexStmt(i) if !i.concurrent => existing(i.relation.as_ref()),
@@ -769,6 +822,7 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
             drop_names(d)
                 .into_iter()
                 .find(|n| rev.is_existing_name(n, idx))
+                .map(table)
         }
         NodeEnum::TruncateStmt(t) => t.relations.iter().find_map(|r| match r.node.as_ref() {
             Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
@@ -925,6 +979,19 @@ ALTER TABLE orders DROP COLUMN a, DROP COLUMN b;";
                 .collect()
         };
         assert_eq!(at("alter-column-type"), vec![(4, 5)]);
+        // `ONLY (name)`: the `)` closes the name, not a command.
+        let report = crate::lint(
+            "SET lock_timeout = '1s';\nALTER TABLE ONLY (orders)\n    ADD COLUMN price numeric(10, 2),\n    DROP COLUMN legacy;",
+            Some("SELECT 1;"),
+            &LintConfig::default(),
+        );
+        let dropped: Vec<(u32, u32)> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "drop-column")
+            .map(|f| (f.line, f.column))
+            .collect();
+        assert_eq!(dropped, vec![(4, 5)]);
         assert_eq!(at("drop-column"), vec![(7, 5), (8, 20), (8, 35)]);
         rev_of(sql, |rev| {
             let starts: Vec<Option<usize>> = rev

@@ -1,12 +1,10 @@
 //! `alter-column-type`: ALTER COLUMN ... TYPE on an existing table.
 //!
 //! Without the old type we cannot tell a binary-coercible widening
-//! (varchar(10) -> varchar(20)) from a narrowing or a full rewrite, so a
-//! type change on an existing table is destructive. One case is known to
-//! lose nothing whatever the old type: to `text` or an unbounded `varchar`
-//! without USING, since every value has a text form. That one is reported
-//! as a warning in the locking category (it rewrites the table unless the
-//! column already was text or varchar).
+//! (varchar(10) -> varchar(20)) from a narrowing or a full rewrite, nor a
+//! change that keeps values but breaks clients (int -> text turns sums and
+//! comparisons into errors), so every type change on an existing table is
+//! destructive. The message says what the new type implies where it can.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{AlterTableType, Revision, cmd_is, column_def, qualified};
@@ -39,22 +37,16 @@ impl Rule for AlterColumnType {
                 let lossless = column.is_some_and(|c| c.raw_default.is_none())
                     && matches!(ty.as_str(), "text" | "varchar");
                 let target = format!("`{}`.`{}`", qualified(rel), cmd.name);
-                out.push(if lossless {
-                    Hit {
-                        severity: Some(Severity::Warning),
-                        category: Some(Category::Locking),
-                        ..Hit::new(
-                            s.index,
-                            format!("changing the type of {target} to {ty} keeps every value, but rewrites the table under an ACCESS EXCLUSIVE lock unless it was text or varchar already"),
-                        )
-                    }
-                } else {
-                    Hit::new(
-                        s.index,
-                        format!("changing the type of {target} to {ty} may lose data and rewrite the table"),
+                let message = if lossless {
+                    format!(
+                        "changing the type of {target} to {ty} keeps every value, but breaks clients that use it as its old type (sums, comparisons, ordering) unless it was textual already, and rewrites the table unless it was text or varchar"
                     )
-                }
-                .at(cmd.at));
+                } else {
+                    format!(
+                        "changing the type of {target} to {ty} may lose data and rewrite the table"
+                    )
+                };
+                out.push(Hit::new(s.index, message).at(cmd.at));
             }
         }
     }
@@ -139,33 +131,30 @@ mod tests {
     }
 
     #[test]
-    fn a_change_to_unbounded_text_keeps_every_value() {
+    fn a_change_to_unbounded_text_keeps_values_but_stays_destructive() {
         for sql in [
-            "ALTER TABLE customers ALTER COLUMN display_name TYPE text;",
+            "ALTER TABLE order_lines ALTER COLUMN quantity TYPE text;",
             "ALTER TABLE customers ALTER COLUMN display_name SET DATA TYPE varchar;",
             "ALTER TABLE customers ALTER COLUMN display_name TYPE character varying;",
         ] {
             let h = hits(sql, "alter-column-type");
             assert_eq!(h.len(), 1, "{sql}");
-            assert_eq!(h[0].category, crate::Category::Locking, "{sql}");
-            assert_eq!(h[0].severity, crate::Severity::Warning, "{sql}");
-            assert!(h[0].message.contains("keeps every value"), "{sql}");
+            assert_eq!(h[0].category, crate::Category::Destructive, "{sql}");
+            assert!(
+                h[0].message
+                    .contains("keeps every value, but breaks clients"),
+                "{sql}"
+            );
         }
-        let report = crate::lint(
-            "SET lock_timeout = '2s';\nALTER TABLE customers ALTER COLUMN display_name TYPE text;",
-            Some("SELECT 1;"),
-            &crate::LintConfig::default(),
-        );
-        assert_eq!(report.risk, crate::RiskClass::Risky);
-        // A bound, an array or a USING expression can still lose data.
         for sql in [
             "ALTER TABLE customers ALTER COLUMN display_name TYPE varchar(100);",
             "ALTER TABLE customers ALTER COLUMN tags TYPE text[];",
             "ALTER TABLE customers ALTER COLUMN display_name TYPE text USING left(display_name, 3);",
         ] {
-            assert_eq!(
-                hits(sql, "alter-column-type")[0].category,
-                crate::Category::Destructive,
+            assert!(
+                hits(sql, "alter-column-type")[0]
+                    .message
+                    .contains("may lose data"),
                 "{sql}"
             );
         }

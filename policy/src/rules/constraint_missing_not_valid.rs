@@ -11,7 +11,7 @@ use crate::analysis::{
 };
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
-use pg_query::protobuf::ConstrType;
+use pg_query::protobuf::{ConstrType, RangeVar};
 
 pub struct ConstraintMissingNotValid;
 
@@ -22,7 +22,9 @@ pub static INFO: RuleInfo = RuleInfo {
     message: "adding a FOREIGN KEY or CHECK constraint without NOT VALID scans the whole table while it is locked (a CHECK blocks reads too)",
     help: "add the constraint with NOT VALID (instant), then run ALTER TABLE ... VALIDATE CONSTRAINT \
            in a later revision (in the same one, its transaction still holds the first lock while it \
-           validates): validation alone only takes a SHARE UPDATE EXCLUSIVE lock",
+           validates): validating a table's constraint only takes a SHARE UPDATE EXCLUSIVE lock. A \
+           domain's VALIDATE still locks every table using the domain against writes: run it at a \
+           quiet time",
 };
 
 impl Rule for ConstraintMissingNotValid {
@@ -32,7 +34,7 @@ impl Rule for ConstraintMissingNotValid {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         // (table, constraint) added NOT VALID earlier in this revision.
-        let mut added_not_valid: Vec<(String, &str)> = Vec::new();
+        let mut added_not_valid: Vec<(&RangeVar, &str)> = Vec::new();
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
             for cmd in cmds {
                 // A CHECK written with a new column cannot be NOT VALID: it
@@ -60,7 +62,7 @@ impl Rule for ConstraintMissingNotValid {
                 if cmd_is(&cmd, AlterTableType::AtValidateConstraint) {
                     if added_not_valid
                         .iter()
-                        .any(|(table, name)| *table == qualified(rel) && *name == cmd.name)
+                        .any(|(table, name)| may_be_same_table(table, rel) && *name == cmd.name)
                     {
                         out.push(Hit::new(
                             s.index,
@@ -85,7 +87,7 @@ impl Rule for ConstraintMissingNotValid {
                     _ => continue,
                 };
                 if c.skip_validation {
-                    added_not_valid.push((qualified(rel), &c.conname));
+                    added_not_valid.push((rel, &c.conname));
                 } else {
                     let name = if c.conname.is_empty() {
                         String::new()
@@ -124,15 +126,24 @@ impl Rule for ConstraintMissingNotValid {
 }
 
 /// What an ALTER DOMAIN checks the stored values against, if anything:
-/// an added CHECK without NOT VALID, or SET NOT NULL.
+/// an added CHECK without NOT VALID, SET NOT NULL, or a VALIDATE, which for
+/// a domain locks the tables against writes as much as the others.
 fn domain_check(d: &pg_query::protobuf::AlterDomainStmt) -> Option<&'static str> {
     match d.subtype.as_str() {
         "C" => constraint(d.def.as_deref())
             .filter(|c| !c.skip_validation)
             .map(|_| "a constraint added without NOT VALID"),
         "O" => Some("SET NOT NULL"),
+        "V" => Some("VALIDATE CONSTRAINT"),
         _ => None,
     }
+}
+
+/// Whether two names may be the same table: the same name, and the same
+/// schema or one of them unqualified (the search path decides).
+fn may_be_same_table(a: &RangeVar, b: &RangeVar) -> bool {
+    a.relname == b.relname
+        && (a.schemaname == b.schemaname || a.schemaname.is_empty() || b.schemaname.is_empty())
 }
 
 #[cfg(test)]
@@ -195,6 +206,16 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].line, 2);
         assert!(h[0].message.contains("later revision"), "{}", h[0].message);
+        // `public.kegs` and `kegs` may well be one table.
+        assert_eq!(
+            hits(
+                "ALTER TABLE public.kegs ADD CONSTRAINT kegs_tap_fk FOREIGN KEY (tap_id) REFERENCES taps (id) NOT VALID;
+                 ALTER TABLE kegs VALIDATE CONSTRAINT kegs_tap_fk;",
+                ID,
+            )
+            .len(),
+            1
+        );
         // Another table's constraint of the same name was added elsewhere.
         assert!(
             hits(
@@ -220,9 +241,17 @@ mod tests {
                 h[0].message
             );
         }
+        // A domain's VALIDATE locks the tables against writes too.
+        assert_eq!(
+            hits(
+                "ALTER DOMAIN positive_cents VALIDATE CONSTRAINT positive;",
+                ID
+            )
+            .len(),
+            1
+        );
         for sql in [
             "ALTER DOMAIN positive_cents ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID;",
-            "ALTER DOMAIN positive_cents VALIDATE CONSTRAINT positive;",
             "ALTER DOMAIN positive_cents DROP NOT NULL;",
         ] {
             assert!(hits(sql, ID).is_empty(), "{sql}");

@@ -1,9 +1,10 @@
 //! `drop-object`: DROP of a type, domain, sequence, view, materialized
-//! view, function, procedure, trigger or extension. Tables, columns,
-//! schemas, indexes and constraints have rules of their own.
+//! view, function, procedure, trigger or extension, and ALTER TYPE ... DROP
+//! ATTRIBUTE. Tables, columns, schemas, indexes and constraints have rules
+//! of their own.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{Revision, drop_names, drop_type};
+use crate::analysis::{AlterTableType, Revision, cmd_is, drop_names, drop_type, qualified};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 use pg_query::protobuf::ObjectType;
@@ -63,6 +64,26 @@ impl Rule for DropObject {
                 ),
             ));
         }
+        // ALTER TYPE ... DROP ATTRIBUTE: PostgreSQL drops the attribute's
+        // values from every stored row of the type, even without CASCADE.
+        for (s, alter, cmds) in rev.alters() {
+            if alter.objtype != ObjectType::ObjectType as i32 {
+                continue;
+            }
+            let type_name = alter.relation.as_ref().map(qualified).unwrap_or_default();
+            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropColumn)) {
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!(
+                            "dropping attribute `{}` of type `{type_name}` deletes its value from every row that stores the type",
+                            cmd.name
+                        ),
+                    )
+                    .at(cmd.at),
+                );
+            }
+        }
     }
 }
 
@@ -102,6 +123,19 @@ mod tests {
         for sql in ["DROP TABLE t;", "DROP INDEX i;", "DROP SCHEMA s;"] {
             assert!(hits(sql, "drop-object").is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn flags_a_dropped_attribute_of_a_composite_type() {
+        let h = hits("ALTER TYPE address DROP ATTRIBUTE zip;", "drop-object");
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message
+                .starts_with("dropping attribute `zip` of type `address` deletes its value"),
+            "{}",
+            h[0].message
+        );
+        assert!(hits("ALTER TYPE address ADD ATTRIBUTE zip text;", "drop-object").is_empty());
     }
 
     #[test]

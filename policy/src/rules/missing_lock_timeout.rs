@@ -30,10 +30,10 @@ impl Rule for MissingLockTimeout {
             .nodes()
             .filter(|(s, _)| !rev.lock_timeout_set_before(s.index))
             .find_map(|(s, n)| strong_lock_target(rev, s.index, n).map(|t| (s.index, t)));
-        if let Some((index, table)) = first {
+        if let Some((index, locked)) = first {
             out.push(Hit::new(
                 index,
-                format!("statement locks existing table `{table}` with no lock_timeout set"),
+                format!("statement locks {locked} with no lock_timeout set"),
             ));
         }
     }
@@ -112,5 +112,32 @@ mod tests {
             .is_empty()
         );
         assert!(hits("CREATE INDEX CONCURRENTLY i ON kegs (tap_id);", ID).is_empty());
+    }
+
+    #[test]
+    fn domain_checks_and_tablespace_moves_lock_tables_too() {
+        for (sql, said) in [
+            (
+                "ALTER DOMAIN public.cents ADD CONSTRAINT positive CHECK (VALUE >= 0);",
+                "statement locks every table using domain `public.cents`",
+            ),
+            (
+                "ALTER DOMAIN cents VALIDATE CONSTRAINT positive;",
+                "every table using domain `cents`",
+            ),
+            (
+                "ALTER TABLE ALL IN TABLESPACE slow_hdd SET TABLESPACE fast_ssd;",
+                "every table in tablespace `slow_hdd`",
+            ),
+            (
+                "ALTER TABLE kegs ADD COLUMN x int;",
+                "statement locks existing table `kegs` with no lock_timeout set",
+            ),
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains(said), "{sql}: {}", h[0].message);
+        }
+        assert!(hits("ALTER DOMAIN cents DROP NOT NULL;", ID).is_empty());
     }
 }

@@ -60,15 +60,13 @@ pub struct RuleInfo {
 }
 
 /// What a rule reports: which statement, optionally a specific message, a
-/// severity or category other than the rule's default, or a position other
-/// than the statement start.
+/// severity other than the rule's default, or a position other than the
+/// statement start.
 #[derive(Clone, Debug, Default)]
 pub struct Hit {
     pub statement: usize,
     pub message: Option<String>,
     pub severity: Option<Severity>,
-    /// Only ever lower than the rule's: a case the rule knows to be milder.
-    pub category: Option<Category>,
     pub at: Option<usize>,
 }
 

@@ -96,6 +96,18 @@ mod tests {
     }
 
     #[test]
+    fn moving_a_database_to_another_tablespace_cannot_run_in_a_transaction() {
+        let h = hits("ALTER DATABASE beer SET TABLESPACE fast_ssd;", ID);
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.contains("ALTER DATABASE ... SET TABLESPACE"),
+            "{}",
+            h[0].message
+        );
+        assert!(hits("ALTER DATABASE beer SET work_mem = '64MB';", ID).is_empty());
+    }
+
+    #[test]
     fn mixed_is_warning_and_explicit_block_is_error() {
         let h = hits(
             "ALTER TABLE kegs ADD COLUMN x int; CREATE INDEX CONCURRENTLY i ON kegs (x);",

@@ -1,10 +1,11 @@
-//! `partition-attach-detach`: ATTACH PARTITION scans the attached table
-//! (and the default partition) to check the bounds; DETACH PARTITION
-//! without CONCURRENTLY locks the partitioned table against reads and
-//! writes, and its rows leave it.
+//! `partition-attach-detach`: ATTACH PARTITION of an existing table scans
+//! it (and the default partition) to check the bounds, whether the parent
+//! is new or not; DETACH PARTITION takes the partition's rows out of the
+//! partitioned table, and without CONCURRENTLY locks it against reads and
+//! writes.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, is_table_alter, qualified};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 use pg_query::protobuf::PartitionCmd;
@@ -17,9 +18,10 @@ pub static INFO: RuleInfo = RuleInfo {
     category: Category::Locking,
     message: "ATTACH PARTITION scans the attached table while it is locked; DETACH PARTITION without CONCURRENTLY locks the partitioned table against reads and writes, and the partition's rows stop being part of it",
     help: "before ATTACH, add a CHECK constraint matching the partition bounds (NOT VALID, then \
-           VALIDATE) in an earlier revision, so the attach skips the scan; DETACH with CONCURRENTLY \
-           in a revision of its own (it cannot run in a transaction), after clients stopped \
-           reading those rows through the parent",
+           VALIDATE) in an earlier revision, so the attach skips the scan (a default partition is \
+           still scanned); DETACH only once clients stopped reading those rows through the parent, \
+           with CONCURRENTLY in a revision of its own (it cannot run in a transaction, nor while the \
+           table has a default partition)",
 };
 
 fn partition_cmd(cmd: &pg_query::protobuf::AlterTableCmd) -> Option<&PartitionCmd> {
@@ -35,32 +37,37 @@ impl Rule for PartitionAttachDetach {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, parent, cmds) in rev.alters_of_existing_tables() {
+        for (s, alter, cmds) in rev.alters().filter(|(_, alter, _)| is_table_alter(alter)) {
+            let parent = alter.relation.as_ref().map(qualified).unwrap_or_default();
+            let parent_exists = rev.is_existing(alter.relation.as_ref(), s.index);
             for cmd in cmds {
                 let Some(partition) = partition_cmd(&cmd) else {
                     continue;
                 };
                 let name = partition.name.as_ref().map(qualified).unwrap_or_default();
-                if cmd_is(&cmd, AlterTableType::AtAttachPartition)
-                    // A table created in this revision is empty: nothing to scan.
-                    && rev.is_existing(partition.name.as_ref(), s.index)
-                {
-                    out.push(Hit::new(
-                        s.index,
+                let message = if cmd_is(&cmd, AlterTableType::AtAttachPartition) {
+                    // A table created in this revision is empty: nothing to
+                    // scan, whether the parent is new or not.
+                    if !rev.is_existing(partition.name.as_ref(), s.index) {
+                        continue;
+                    }
+                    format!(
+                        "attaching `{name}` to `{parent}` scans every row of `{name}` against the bounds while it is locked, unless a validated CHECK constraint already proves them"
+                    )
+                } else if cmd_is(&cmd, AlterTableType::AtDetachPartition) && parent_exists {
+                    if partition.concurrent {
                         format!(
-                            "attaching `{name}` to `{}` scans every row of `{name}` against the bounds while it is locked, unless a validated CHECK constraint already proves them",
-                            qualified(parent)
-                        ),
-                    ).at(cmd.at));
-                } else if cmd_is(&cmd, AlterTableType::AtDetachPartition) && !partition.concurrent {
-                    out.push(Hit::new(
-                        s.index,
+                            "detaching `{name}` from `{parent}` concurrently: its rows stop being part of `{parent}` for every query through it, and the detach waits for every transaction using `{parent}`"
+                        )
+                    } else {
                         format!(
-                            "detaching `{name}` locks `{}` against reads and writes, and its rows stop being part of it; use DETACH PARTITION ... CONCURRENTLY",
-                            qualified(parent)
-                        ),
-                    ).at(cmd.at));
-                }
+                            "detaching `{name}` locks `{parent}` against reads and writes, and its rows stop being part of it; DETACH PARTITION ... CONCURRENTLY takes a weaker lock"
+                        )
+                    }
+                } else {
+                    continue;
+                };
+                out.push(Hit::new(s.index, message).at(cmd.at));
             }
         }
     }
@@ -85,6 +92,14 @@ mod tests {
             "{}",
             h[0].message
         );
+        // An existing table attached to a new parent is scanned all the same.
+        let h = hits(
+            "CREATE TABLE pour_events (ts date NOT NULL) PARTITION BY RANGE (ts);
+             ALTER TABLE pour_events ATTACH PARTITION pour_events_2025 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].line, 2);
         // A partition created in the same revision is empty.
         assert!(
             hits(
@@ -97,19 +112,23 @@ mod tests {
     }
 
     #[test]
-    fn flags_a_blocking_detach_only() {
+    fn flags_a_detach_of_an_existing_parent() {
         let h = hits(
             "ALTER TABLE measurements DETACH PARTITION measurements_2019;",
             ID,
         );
         assert_eq!(h.len(), 1);
         assert!(h[0].message.contains("CONCURRENTLY"), "{}", h[0].message);
+        // Concurrently, the rows still leave the parent.
+        let h = hits(
+            "ALTER TABLE measurements DETACH PARTITION measurements_2019 CONCURRENTLY;",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
         assert!(
-            hits(
-                "ALTER TABLE measurements DETACH PARTITION measurements_2019 CONCURRENTLY;",
-                ID
-            )
-            .is_empty()
+            h[0].message.contains("its rows stop being part of"),
+            "{}",
+            h[0].message
         );
     }
 

@@ -1,5 +1,6 @@
 //! `rename-object`: renaming (or moving to another schema) a schema, type,
-//! domain, enum value, type attribute, sequence, function or procedure.
+//! domain, enum value, type attribute, sequence, function, procedure,
+//! aggregate, operator, collation, text search configuration or extension.
 //! Tables, views and columns have rules of their own.
 
 use super::{Hit, Rule, RuleInfo};
@@ -30,6 +31,12 @@ fn kind(object: i32) -> Option<&'static str> {
         ObjectType::ObjectProcedure => "PROCEDURE",
         ObjectType::ObjectRoutine => "ROUTINE",
         ObjectType::ObjectAttribute => "TYPE ATTRIBUTE",
+        ObjectType::ObjectAggregate => "AGGREGATE",
+        ObjectType::ObjectOperator => "OPERATOR",
+        ObjectType::ObjectCollation => "COLLATION",
+        ObjectType::ObjectTsconfiguration => "TEXT SEARCH CONFIGURATION",
+        // Only SET SCHEMA: an extension cannot be renamed.
+        ObjectType::ObjectExtension => "EXTENSION",
         _ => return None,
     })
 }
@@ -55,7 +62,7 @@ fn enum_value_rename(e: &AlterEnumStmt) -> Option<String> {
         .collect::<Vec<_>>()
         .join(".");
     Some(format!(
-        "renaming value '{}' of enum `{type_name}` to '{}' breaks clients and stored queries that still use '{}'",
+        "renaming value '{}' of enum `{type_name}` to '{}' breaks clients and function bodies that still use '{}' (stored rows, views and defaults follow the rename)",
         e.old_val, e.new_val, e.old_val
     ))
 }
@@ -147,6 +154,22 @@ mod tests {
             (
                 "ALTER FUNCTION touch() SET SCHEMA util;",
                 "moving function `touch` to schema `util`",
+            ),
+            (
+                "ALTER AGGREGATE public.median(numeric) RENAME TO percentile_50;",
+                "renaming aggregate `public.median` to `percentile_50`",
+            ),
+            (
+                "ALTER EXTENSION pgcrypto SET SCHEMA extensions;",
+                "moving extension `pgcrypto` to schema `extensions`",
+            ),
+            (
+                "ALTER COLLATION german RENAME TO de;",
+                "renaming collation `german` to `de`",
+            ),
+            (
+                "ALTER TEXT SEARCH CONFIGURATION english_stem RENAME TO en;",
+                "renaming text search configuration `english_stem`",
             ),
         ] {
             let h = hits(sql, "rename-object");

@@ -3,7 +3,7 @@
 //! under an ACCESS EXCLUSIVE lock.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, alter_cmd, cmd_is, qualified};
+use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 
@@ -25,34 +25,34 @@ impl Rule for SetTablespace {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        // Tables, indexes and materialized views alike.
+        for (s, alter, cmds) in rev.alters() {
+            if !rev.is_existing(alter.relation.as_ref(), s.index) {
+                continue;
+            }
+            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtSetTableSpace)) {
+                out.push(
+                    Hit::new(
+                        s.index,
+                        format!(
+                            "moving `{}` to tablespace `{}` copies all of it (a partitioned table has nothing to copy) while it is locked against reads and writes",
+                            alter.relation.as_ref().map(qualified).unwrap_or_default(),
+                            cmd.name
+                        ),
+                    )
+                    .at(cmd.at),
+                );
+            }
+        }
         for (s, node) in rev.nodes() {
-            match node {
-                // Tables, indexes and materialized views alike.
-                NodeEnum::AlterTableStmt(a) if rev.is_existing(a.relation.as_ref(), s.index) => {
-                    let moved = a
-                        .cmds
-                        .iter()
-                        .filter_map(alter_cmd)
-                        .find(|c| cmd_is(c, AlterTableType::AtSetTableSpace));
-                    if let Some(cmd) = moved {
-                        out.push(Hit::new(
-                            s.index,
-                            format!(
-                                "moving `{}` to tablespace `{}` copies all of it while it is locked against reads and writes",
-                                a.relation.as_ref().map(qualified).unwrap_or_default(),
-                                cmd.name
-                            ),
-                        ));
-                    }
-                }
-                NodeEnum::AlterTableMoveAllStmt(m) => out.push(Hit::new(
+            if let NodeEnum::AlterTableMoveAllStmt(m) = node {
+                out.push(Hit::new(
                     s.index,
                     format!(
                         "moving everything in tablespace `{}` to `{}` copies each relation while it is locked against reads and writes",
                         m.orig_tablespacename, m.new_tablespacename
                     ),
-                )),
-                _ => {}
+                ));
             }
         }
     }
@@ -86,6 +86,15 @@ mod tests {
             .len(),
             1
         );
+    }
+
+    #[test]
+    fn is_at_its_command_in_a_multi_line_alter() {
+        let h = hits(
+            "ALTER TABLE orders\n    ADD COLUMN note text,\n    SET TABLESPACE fast_ssd;",
+            ID,
+        );
+        assert_eq!((h[0].line, h[0].column), (3, 5));
     }
 
     #[test]
