@@ -151,6 +151,31 @@ pub async fn record(db: &Db, event: &Event<'_>) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// The id of the newest entry, 0 for an empty log.
+pub async fn head(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log")
+        .fetch_one(&db.pool)
+        .await
+}
+
+/// Whether anything that can change a gate on `environment` was recorded
+/// after entry `after`: every decision of a person (an approval, a
+/// rejection, a freeze, a window) is audited in the transaction that makes
+/// it. The executions on `environment` are left out: while one runs, it
+/// writes the only ones.
+pub async fn decided_since(db: &Db, after: i64, environment: &str) -> Result<bool, sqlx::Error> {
+    // A count, not EXISTS: SQLite answers EXISTS with an integer.
+    let decided: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE id > $1 \
+         AND NOT (environment = $2 AND action LIKE 'execution.%')",
+    )
+    .bind(after)
+    .bind(environment)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(decided > 0)
+}
+
 /// Which entries [`list`] returns.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Filter<'a> {

@@ -197,6 +197,66 @@ pub async fn catalog_conditions(
     Ok(conditions)
 }
 
+/// The catalog's conditions of a revision's gate, read while the revision
+/// before it runs, with the audit log's head from just before the read.
+pub struct ReadAhead {
+    audit_head: i64,
+    conditions: Result<Vec<Condition>, ReleaseError>,
+}
+
+impl ReadAhead {
+    pub async fn read(
+        db: &Db,
+        policy: &Policy,
+        env: &Environment,
+        revision: &Revision,
+        action: Action,
+    ) -> ReadAhead {
+        let audit_head = match audit::head(db).await {
+            Ok(head) => head,
+            Err(err) => {
+                return ReadAhead {
+                    audit_head: 0,
+                    conditions: Err(err.into()),
+                };
+            }
+        };
+        ReadAhead {
+            audit_head,
+            conditions: catalog_conditions(db, policy, env, revision, action).await,
+        }
+    }
+
+    /// The conditions as they stand now: `None` when a decision was
+    /// recorded since they were read (an approval, a rejection, a freeze, a
+    /// window: the gate then reads them again), otherwise with the window
+    /// and the freeze judged again at this moment, since a window may have
+    /// closed meanwhile.
+    pub async fn now(
+        self,
+        db: &Db,
+        env: &Environment,
+        action: Action,
+    ) -> Result<Option<Result<Vec<Condition>, ReleaseError>>, ReleaseError> {
+        let reads = db.for_reads();
+        if audit::decided_since(&reads, self.audit_head, &env.name).await? {
+            return Ok(None);
+        }
+        let Ok(mut conditions) = self.conditions else {
+            return Ok(None);
+        };
+        let controls = controls(&reads, &env.name).await?;
+        for condition in &mut conditions {
+            match condition.name {
+                "window" => *condition = window(env, &controls, now_ms()),
+                "freeze" => *condition = freeze(env, &controls, action),
+                _ => {}
+            }
+        }
+        Ok(Some(Ok(conditions)))
+    }
+}
+
 /// The window and freeze conditions a deploy on `env` would meet now: what
 /// `sgctl status` shows of the environment whatever is pending.
 pub async fn window_and_freeze(
