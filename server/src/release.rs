@@ -28,6 +28,10 @@ pub enum ReleaseError {
     /// Another execution holds the target.
     #[error("{0}")]
     Busy(String),
+    /// An execution stopped between two revisions: the server is shutting
+    /// down, or its client went away.
+    #[error("{0}")]
+    Stopped(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]

@@ -33,6 +33,8 @@ pub struct InFlight(Arc<Mutex<Registry>>);
 struct Registry {
     next_id: u64,
     calls: BTreeMap<u64, (String, Instant)>,
+    /// Shutdown was requested: long calls stop at their next safe point.
+    shutting_down: bool,
 }
 
 /// One running call: the method and how long it has been running.
@@ -59,6 +61,11 @@ impl InFlight {
             in_flight: self.clone(),
             id,
         }
+    }
+
+    /// Tells the running calls that shutdown was requested.
+    pub fn begin_shutdown(&self) {
+        self.registry().shutting_down = true;
     }
 
     /// Number of calls running now.
@@ -88,6 +95,14 @@ impl InFlight {
 pub struct CallGuard {
     in_flight: InFlight,
     id: u64,
+}
+
+impl CallGuard {
+    /// Whether shutdown was requested: a long call (an execution) stops at
+    /// its next safe point rather than run to the end of the grace period.
+    pub fn shutting_down(&self) -> bool {
+        self.in_flight.registry().shutting_down
+    }
 }
 
 impl Drop for CallGuard {

@@ -40,6 +40,7 @@ pub async fn serve_with_grace<E>(
             // The server ended on its own; `serve` reports how.
             std::future::pending::<()>().await;
         }
+        in_flight.begin_shutdown();
         tracing::info!(
             running = in_flight.len(),
             grace = ?grace,

@@ -3,7 +3,9 @@
 //! Nothing is applied twice, nothing is left "running", and the next deploy
 //! continues correctly.
 
-use crate::release::{Fixture, Tokens, applied, execute, query_i64, table_exists, tokens};
+use crate::release::{
+    Fixture, Tokens, applied, applied_ids, execute, query_i64, table_exists, tokens,
+};
 use schemagate_e2e::{Run, wait_for};
 use std::time::Duration;
 
@@ -444,4 +446,149 @@ fn sigterm_lets_a_running_execution_finish_even_when_its_client_went_away() {
     f.restart(&[]);
     let record = newest_execution(&f, &t.erin);
     assert_eq!(record["state"], "succeeded", "{record:#}");
+}
+
+/// A quick revision to follow `SLOW`.
+const TAPS: (&str, &str, &str) = (
+    "0002_add_taps",
+    "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+    "DROP TABLE taps;\n",
+);
+
+/// Submits `SLOW` then `TAPS`, approved on dev, and starts a deploy of both
+/// that is running `SLOW` when this returns.
+fn deploying_slow_then_taps(t: &Tokens, f: &Fixture) -> std::thread::JoinHandle<Run> {
+    f.submit(t, &[SLOW, TAPS]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_add_taps", &["dev"]);
+    let deploy = deploy_in_background(f, &t.erin);
+    wait_for(Duration::from_secs(30), "the slow revision to run", || {
+        sleeping_executors(&f.dev) == 1
+    });
+    deploy
+}
+
+#[test]
+fn a_freeze_while_a_revision_runs_refuses_the_next_one() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let deploy = deploying_slow_then_taps(&t, &f);
+    f.run(
+        &t.root,
+        &["freeze", "--env", "dev", "--reason", "incident 42"],
+    )
+    .ok();
+    let run = deploy.join().unwrap();
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stdout.contains("frozen by root: incident 42"),
+        "{run:#?}"
+    );
+    assert!(table_exists(&f.dev, "venues"));
+    assert!(!table_exists(&f.dev, "taps"));
+    // Each record starts when its revision does: the refused one took no
+    // time, though it was written while the slow one ran.
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    let record = |revision: &str| {
+        status["recent_executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["revision_id"] == revision)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(record("0002_add_taps")["state"], "refused", "{status:#}");
+    assert!(
+        record("0002_add_taps")["duration_seconds"]
+            .as_f64()
+            .unwrap()
+            < 2.0,
+        "{status:#}"
+    );
+    assert!(
+        record("0001_baseline")["duration_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 4.0,
+        "{status:#}"
+    );
+}
+
+#[test]
+fn an_interrupted_deploy_stops_before_the_next_revision() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[SLOW, TAPS]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.approve(&t.carol, "0002_add_taps", &["dev"]);
+    let deploy = std::process::Command::new(schemagate_e2e::bin_dir().join("sgctl"))
+        .args(["deploy", "--env", "dev"])
+        .env("SCHEMAGATE_SERVER", &f.server.address)
+        .env("SCHEMAGATE_TOKEN", &t.erin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the slow revision to run", || {
+        sleeping_executors(&f.dev) == 1
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &deploy.id().to_string()])
+        .status()
+        .unwrap();
+    let interrupted = deploy.wait_with_output().unwrap();
+    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    let said = String::from_utf8_lossy(&interrupted.stderr);
+    assert!(
+        said.contains("interrupted: the server finishes the revision it is running and stops before the next one"),
+        "{said}"
+    );
+    // The revision that ran commits; the next one never starts.
+    wait_for(Duration::from_secs(30), "the execution to end", || {
+        executors(&f.dev) == 0
+    });
+    assert_eq!(applied_ids(&f.dev), vec!["0001_baseline".to_string()]);
+    assert!(!table_exists(&f.dev, "taps"));
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    let states: Vec<(&str, &str)> = status["recent_executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["revision_id"].as_str().unwrap(),
+                e["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, vec![("0001_baseline", "succeeded")], "{status:#}");
+    assert!(
+        f.server
+            .log()
+            .contains("stopped before 0002_add_taps: the client that asked for it went away"),
+        "{}",
+        f.server.log()
+    );
+    // Deploying again goes on from there.
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert!(table_exists(&f.dev, "taps"));
+}
+
+#[test]
+fn a_server_asked_to_stop_finishes_the_running_revision_and_runs_no_other() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| p);
+    let deploy = deploying_slow_then_taps(&t, &f);
+    let stopped = f.server.terminate(Duration::from_secs(60));
+    assert!(stopped.is_some(), "the server did not stop");
+    let run = deploy.join().unwrap();
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("stopped before 0002_add_taps: the server is shutting down; 0001_baseline is applied, 1 revision(s) did not run (0002_add_taps); deploy again to go on"),
+        "{run:#?}"
+    );
+    assert!(table_exists(&f.dev, "venues"));
+    assert!(!table_exists(&f.dev, "taps"));
 }

@@ -28,6 +28,7 @@ use crate::db::{Db, now_ms};
 use crate::drift;
 use crate::gate::{self, Lock};
 use crate::release::{self, Action, ReleaseError};
+use crate::rpc::CallGuard;
 use crate::target::{self, Target};
 use apply::{Applied, apply, commit, reset_session, rollback};
 use reading::{catalogs_unchanged_since, keep_reference, kept_reading, schema_after};
@@ -115,22 +116,32 @@ pub struct Request {
 }
 
 /// Starts the execution in a task of its own, so a client that disconnects
-/// cannot cut a revision in half. `running` is held until the run ends (a
-/// registration that graceful shutdown waits for). The receiver yields
-/// progress events and, when the run could not start or failed, the error
-/// last.
+/// cannot cut a revision in half: the execution stops before its next
+/// revision instead, as it does once shutdown is requested. `running` is
+/// held until the run ends (a registration that graceful shutdown waits
+/// for). The receiver yields progress events and, when the run could not
+/// start, failed or stopped, the error last.
 pub fn start(
     db: Db,
     policy: Arc<Policy>,
     request: Request,
-    running: impl Send + 'static,
+    running: CallGuard,
 ) -> mpsc::Receiver<Result<Event, ReleaseError>> {
     let (events, receiver) = mpsc::channel(64);
     let parent = tracing::Span::current();
     tokio::spawn(
         async move {
             let progress = Progress(events.clone());
-            if let Err(err) = run(&db, &policy, &request, &progress).await {
+            let stop = || {
+                if running.shutting_down() {
+                    Some("the server is shutting down")
+                } else if events.is_closed() {
+                    Some("the client that asked for it went away")
+                } else {
+                    None
+                }
+            };
+            if let Err(err) = run(&db, &policy, &request, &progress, &stop).await {
                 let _ = events.send(Err(err)).await;
             }
             // Registered as running (for shutdown) until here.
@@ -164,6 +175,7 @@ async fn run(
     policy: &Policy,
     request: &Request,
     progress: &Progress,
+    stop: &(dyn Fn() -> Option<&'static str> + Sync),
 ) -> Result<(), ReleaseError> {
     let env = release::environment(policy, &request.environment)?;
     let history = release::lineage(db, &request.project).await?;
@@ -185,7 +197,7 @@ async fn run(
     let mut conn = target.connect(&application_name).await?;
     let mut trail = Trail::default();
     let outcome = run_locked(
-        db, policy, env, &target, &mut conn, &history, request, progress, &mut trail,
+        db, policy, env, &target, &mut conn, &history, request, progress, stop, &mut trail,
     )
     .await;
     // An execution that stopped between two revisions may leave the
@@ -231,6 +243,7 @@ async fn run_locked<'a>(
     history: &'a [Revision],
     request: &Request,
     progress: &Progress,
+    stop: &(dyn Fn() -> Option<&'static str> + Sync),
     trail: &mut Trail<'a>,
 ) -> Result<(), ReleaseError> {
     let project = &request.project;
@@ -331,7 +344,7 @@ async fn run_locked<'a>(
     let mut next_sql = plan.first().map(|revision| read_sql(revision));
     // The catalog's conditions of a revision's gate, read while the revision
     // before it ran.
-    let mut catalog_read_ahead: Option<Result<Vec<gate::Condition>, ReleaseError>> = None;
+    let mut catalog_read_ahead: Option<gate::ReadAhead> = None;
     let new_record = |revision: &Revision, backup: &Option<Backup>| Record {
         id: release::new_id(),
         project: project.clone(),
@@ -351,6 +364,19 @@ async fn run_locked<'a>(
         ..Record::default()
     };
     for (position, revision) in plan.iter().copied().enumerate() {
+        // Between two revisions, the one safe point to stop at.
+        if let (Some(why), Some(ran)) = (stop(), position.checked_sub(1)) {
+            let left: Vec<&str> = plan[position..].iter().map(|r| r.id.as_str()).collect();
+            let message = format!(
+                "stopped before {}: {why}; {} is applied, {} revision(s) did not run ({}); deploy again to go on",
+                revision.id,
+                plan[ran].id,
+                left.len(),
+                left.join(", ")
+            );
+            tracing::warn!("{message}");
+            return Err(ReleaseError::Stopped(message));
+        }
         // Written as running while the revision before it ran, the record
         // stays in the trail until this revision runs or is refused: an
         // execution that stops first removes it.
@@ -359,6 +385,8 @@ async fn run_locked<'a>(
             .ahead
             .clone()
             .unwrap_or_else(|| new_record(revision, &backup));
+        // Written ahead while the revision before ran: it starts now.
+        record.started_at_ms = now_ms();
         let execution_id = record.id.clone();
         let event = |step, message: String, state, statements_run| Event {
             execution_id: execution_id.clone(),
@@ -415,8 +443,14 @@ async fn run_locked<'a>(
                 reading: &last.reading,
             })),
         };
+        // Read while the revision before ran: stale if someone decided
+        // something meanwhile (a freeze, a rejection).
+        let catalog = match catalog_read_ahead.take() {
+            Some(read_ahead) => read_ahead.now(db, env, request.action).await?,
+            None => None,
+        };
         let verdict = gate::check_with_catalog(
-            catalog_read_ahead.take(),
+            catalog,
             db,
             policy,
             env,
@@ -565,7 +599,7 @@ async fn run_locked<'a>(
                 let catalog_of_next = async {
                     match next {
                         Some(next) => Some(
-                            gate::catalog_conditions(
+                            gate::ReadAhead::read(
                                 &db.for_reads(),
                                 policy,
                                 env,

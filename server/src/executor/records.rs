@@ -89,7 +89,7 @@ async fn write(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Er
         "INSERT INTO executions (id, project, environment, revision_id, action, state, started_at_ms, finished_at_ms, \
          statements_run, error, executed_by, policy_sha256, backup_path, backup_sha256, backup_bytes, transactional, fingerprint, emergency) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished_at_ms = excluded.finished_at_ms, \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at_ms = excluded.started_at_ms, finished_at_ms = excluded.finished_at_ms, \
          statements_run = excluded.statements_run, error = excluded.error, fingerprint = excluded.fingerprint",
     )
     .bind(&record.id)

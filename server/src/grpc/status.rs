@@ -149,6 +149,7 @@ fn release_status(err: crate::release::ReleaseError) -> Status {
         PermissionDenied(_) => Status::permission_denied(err.to_string()),
         NotFound(_) => Status::not_found(err.to_string()),
         Busy(_) => Status::aborted(err.to_string()),
+        Stopped(_) => Status::unavailable(err.to_string()),
         Catalog(err) => err.into(),
         Target(TargetError::MissingUrl { .. } | TargetError::NotPostgres { .. }) => {
             Status::failed_precondition(err.to_string())

@@ -771,8 +771,23 @@ async fn follow(cli: &Cli, env: &str, mut stream: tonic::Streaming<v1::Execution
         }
         _ => format!("see `sgctl status --env {env}`"),
     };
+    let interrupted = interrupted();
+    tokio::pin!(interrupted);
     loop {
-        match stream.message().await {
+        let next = tokio::select! {
+            next = stream.message() => next,
+            signal = &mut interrupted => {
+                // Dropping the stream tells the server its client went away.
+                return Err(Failure::new(
+                    128 + signal,
+                    format!(
+                        "interrupted: the server finishes the revision it is running and stops before the next one; {}",
+                        see(&last)
+                    ),
+                ));
+            }
+        };
+        match next {
             Ok(Some(event)) => {
                 if cli.json {
                     let value = event_json(&event);
@@ -813,6 +828,29 @@ async fn follow(cli: &Cli, env: &str, mut stream: tonic::Streaming<v1::Execution
             ),
         )),
     }
+}
+
+/// Resolves with the signal's number once sgctl is interrupted (SIGINT,
+/// or SIGTERM as a CI job's timeout sends it).
+async fn interrupted() -> u8 {
+    // A handler that cannot be installed never fires.
+    let sigint = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => 2,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                number = sigint => number,
+                _ = terminate.recv() => 15,
+            };
+        }
+    }
+    sigint.await
 }
 
 async fn deploy(cli: &Cli, env: &str, to: Option<&str>) -> Outcome {
