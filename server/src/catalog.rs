@@ -4,6 +4,7 @@
 
 use crate::audit::{self, Event, Outcome};
 use crate::db::{Db, now_ms};
+use crate::executor::Landed;
 use schemagate_policy::parser_stack::ParserFailure;
 use schemagate_policy::{LintConfig, LintReport, RiskClass};
 use serde::{Deserialize, Serialize};
@@ -569,12 +570,28 @@ async fn amend(
             existing.id, new.project
         )));
     }
+    // A run that failed part way left some statements and no version row:
+    // the target is still at the parent, so neither a rollback nor a
+    // revision after this one can help; the fix is an amend, once what
+    // those statements left is undone by hand (the drift check lists it).
     let landed = crate::executor::landed_on(&mut *tx, &new.project, &existing.id).await?;
-    if !landed.is_empty() {
+    let in_part: Vec<&str> = landed
+        .iter()
+        .filter_map(|l| match l {
+            Landed::InPart(environment) => Some(environment.as_str()),
+            _ => None,
+        })
+        .collect();
+    let blocking: Vec<String> = landed
+        .iter()
+        .filter(|l| !matches!(l, Landed::InPart(_)))
+        .map(ToString::to_string)
+        .collect();
+    if !blocking.is_empty() {
         return Err(CatalogError::CannotAmend(format!(
             "{} has landed on {}: roll it back there first, or submit the fix as a new revision",
             existing.id,
-            landed.join(", ")
+            blocking.join(", ")
         )));
     }
     // Same project, id and parent (checked by the caller), same place.
@@ -592,9 +609,14 @@ async fn amend(
             subject: &revision.id,
             outcome: Outcome::Ok,
             detail: format!(
-                "checksum={} previous_checksum={previous_checksum} risk={} previous_author={previous_author}",
+                "checksum={} previous_checksum={previous_checksum} risk={} previous_author={previous_author}{}",
                 revision.checksum,
                 revision.risk.as_str(),
+                if in_part.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ran_in_part_on={}", in_part.join(","))
+                }
             ),
         },
     )

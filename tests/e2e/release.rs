@@ -1928,6 +1928,52 @@ fn a_non_transactional_revision_runs_statement_by_statement_and_is_recorded_as_s
     );
 }
 
+/// A statement-by-statement revision that failed part way left some of its
+/// statements and no version row: the target is still at its parent, so
+/// the way on is an amend, once the leftovers are undone by hand.
+#[test]
+fn a_revision_that_ran_in_part_can_be_amended_once_its_leftovers_are_undone() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let broken = (
+        "0002_index_venues",
+        "CREATE INDEX CONCURRENTLY venues_name_idx ON venues (name);\n\
+         CREATE INDEX CONCURRENTLY venues_city_idx ON venues (city);\n",
+        "DROP INDEX CONCURRENTLY venues_name_idx;\n",
+    );
+    f.submit(&t, &[BASELINE, broken]);
+    for id in ["0001_baseline", "0002_index_venues"] {
+        f.approve(&t.carol, id, &["dev"]);
+    }
+    let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let leftover = "SELECT count(*) FROM pg_indexes WHERE indexname = 'venues_name_idx'";
+    assert_eq!(query_i64(&f.dev, leftover), 1);
+
+    let fixed = (
+        "0002_index_venues",
+        "CREATE INDEX CONCURRENTLY venues_name_idx ON venues (name);\n",
+        "DROP INDEX CONCURRENTLY venues_name_idx;\n",
+    );
+    write_revisions(f.revisions.path(), &[fixed]);
+    let dir = f.revisions.path().to_str().unwrap();
+    f.run(&t.alice, &["submit", "--amend", dir]).ok();
+    let audit = audit_detail(&f, &t, "revision.amend", "0002_index_venues");
+    assert!(audit.contains("ran_in_part_on=dev"), "{audit}");
+    f.approve(&t.carol, "0002_index_venues", &["dev"]);
+    // The leftover index is drift until it is dropped.
+    let drifted = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(drifted.code, 1, "{drifted:#?}");
+    assert!(drifted.stdout.contains("venues_name_idx"), "{drifted:#?}");
+    execute(&f.dev, "DROP INDEX venues_name_idx");
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert_eq!(query_i64(&f.dev, leftover), 1);
+    assert_eq!(
+        applied_ids(&f.dev),
+        vec!["0001_baseline".to_string(), "0002_index_venues".to_string()]
+    );
+}
+
 /// A transactional revision travels in one message with its version row.
 /// What its SQL leaves behind in that message (rows it returns, a last line
 /// that is a comment with no line break, string settings changed for its

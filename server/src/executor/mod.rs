@@ -17,7 +17,7 @@ mod records;
 mod revision_sql;
 mod trail;
 
-pub use records::{get, landed_on, recent, reconcile, reconcile_at_start, record_stamp};
+pub use records::{Landed, get, landed_on, recent, reconcile, reconcile_at_start, record_stamp};
 
 use crate::approvals;
 use crate::auth::Caller;

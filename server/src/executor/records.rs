@@ -27,11 +27,32 @@ macro_rules! select_executions {
     };
 }
 
+/// How a revision stands on an environment it has landed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landed {
+    /// Applied (or stamped) there.
+    Applied(String),
+    /// An execution of it is running there.
+    Running(String),
+    /// A statement-by-statement run failed part way there: some of its
+    /// statements stayed, without its version row.
+    InPart(String),
+}
+
+impl std::fmt::Display for Landed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Landed::Applied(environment) => write!(f, "{environment}"),
+            Landed::Running(environment) => write!(f, "{environment} (running)"),
+            Landed::InPart(environment) => write!(f, "{environment} (ran in part)"),
+        }
+    }
+}
+
 /// The environments where revision `revision_id` has landed, as its
 /// execution records tell, in the caller's transaction: there, its latest
 /// record that changed something is an apply or a stamp that succeeded, one
-/// still running, or a statement-by-statement run that failed part way
-/// (each named with how: `dev`, `ci (running)`, `pilot (ran in part)`). A
+/// still running, or a statement-by-statement run that failed part way. A
 /// failed transactional run changed nothing and a refused one never ran; a
 /// rollback that succeeded takes it off its environment. A restore recorded
 /// with `stamp --restored` does not: the records still show it landed,
@@ -40,7 +61,7 @@ pub async fn landed_on(
     conn: &mut AnyConnection,
     project: &str,
     revision_id: &str,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<Landed>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT environment, action, state FROM executions \
          WHERE project = $1 AND revision_id = $2 \
@@ -61,9 +82,11 @@ pub async fn landed_on(
     Ok(latest
         .into_iter()
         .filter_map(|(environment, (action, state))| match state {
-            State::Running => Some(format!("{environment} (running)")),
-            State::Failed => Some(format!("{environment} (ran in part)")),
-            State::Succeeded if action != Action::Rollback.as_str() => Some(environment),
+            State::Running => Some(Landed::Running(environment)),
+            State::Failed => Some(Landed::InPart(environment)),
+            State::Succeeded if action != Action::Rollback.as_str() => {
+                Some(Landed::Applied(environment))
+            }
             _ => None,
         })
         .collect())
