@@ -29,13 +29,18 @@ impl Rule for NonTransactionalStatement {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        let others = rev.nodes().any(|(_, n)| {
-            non_transactional(n).is_none()
-                && !matches!(
+        // A second statement that changes something, transactional or not:
+        // when it fails, the one before it stays applied.
+        let changing = rev
+            .nodes()
+            .filter(|(_, n)| {
+                !matches!(
                     n,
                     NodeEnum::VariableSetStmt(_) | NodeEnum::VariableShowStmt(_)
                 )
-        });
+            })
+            .count();
+        let others = changing > 1;
         for (s, node) in rev.nodes() {
             let Some(what) = non_transactional(node) else {
                 continue;
@@ -54,7 +59,7 @@ impl Rule for NonTransactionalStatement {
                 Hit::new(
                     s.index,
                     format!(
-                        "{what} cannot run in a transaction; mixed with other statements, a failure leaves the revision half-applied"
+                        "{what} cannot run in a transaction; with other statements in the revision, a failure leaves it half-applied"
                     ),
                 )
             } else {
@@ -105,6 +110,18 @@ mod tests {
             h[0].message
         );
         assert!(hits("ALTER DATABASE beer SET work_mem = '64MB';", ID).is_empty());
+    }
+
+    #[test]
+    fn two_non_transactional_statements_are_a_warning() {
+        let h = hits(
+            "SET lock_timeout = '2s';
+             CREATE INDEX CONCURRENTLY a_idx ON kegs (a);
+             CREATE INDEX CONCURRENTLY b_idx ON kegs (b);",
+            ID,
+        );
+        assert_eq!(h.len(), 2);
+        assert!(h.iter().all(|h| h.severity == Severity::Warning), "{h:?}");
     }
 
     #[test]
