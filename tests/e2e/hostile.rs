@@ -1410,6 +1410,18 @@ fn control_characters_are_refused_or_stored_verbatim() {
     .fails(2, "unknown environment");
     f.run(&t.erin, &["status", "--env", "\rdev"])
         .fails(2, "unknown environment");
+    // With --json the failure is on stdout too, for a script.
+    let failed = f.run(&t.erin, &["--json", "status", "--env", "\rdev"]);
+    failed.fails(2, "unknown environment");
+    let error = failed.json();
+    assert_eq!(error["error"]["exit_code"], 2, "{error:#}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown environment"),
+        "{error:#}"
+    );
     f.run(&t.alice, &["--project", "default\n", "history"])
         .fails(2, "invalid project name 'default\\n'");
     f.run(&t.erin, &["execution", "0190-\u{8}"])

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 #[path = "sgctl/release.rs"]
 mod release;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash, error-level lint findings\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse\n  3  the server is unreachable or unavailable\n  4  missing or invalid token, or a role the call does not allow";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash, error-level lint findings\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse\n  3  the server is unreachable or unavailable\n  4  missing or invalid token, or a role the call does not allow\n  130/143  deploy or rollback interrupted (SIGINT/SIGTERM): the server stops after the revision it is running\nWith --json, a failure also prints {\"error\": {\"exit_code\", \"message\"}} on one line of stdout.";
 
 #[derive(Parser)]
 #[command(
@@ -217,10 +217,19 @@ async fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     cli.project_given = given(&matches, "project");
+    let json = cli.json;
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("sgctl: {}", failure.message);
+            if json {
+                // A script that reads stdout learns of the failure there too,
+                // on one line, as a deploy's events are.
+                println!(
+                    "{}",
+                    json!({ "error": { "exit_code": failure.code, "message": failure.message } })
+                );
+            }
             ExitCode::from(failure.code)
         }
     }
