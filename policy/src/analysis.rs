@@ -760,27 +760,21 @@ pub fn string_value(n: &protobuf::Node) -> Option<&str> {
     }
 }
 
+/// A parsed qualified name (`schema.name`), its parts joined by dots.
+pub fn dotted(names: &[protobuf::Node]) -> String {
+    names
+        .iter()
+        .filter_map(string_value)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 pub fn dotted_name(o: &protobuf::Node) -> String {
     match o.node.as_ref() {
-        Some(NodeEnum::List(l)) => l
-            .items
-            .iter()
-            .filter_map(string_value)
-            .collect::<Vec<_>>()
-            .join("."),
+        Some(NodeEnum::List(l)) => dotted(&l.items),
         Some(NodeEnum::String(s)) => s.sval.clone(),
-        Some(NodeEnum::TypeName(t)) => t
-            .names
-            .iter()
-            .filter_map(string_value)
-            .collect::<Vec<_>>()
-            .join("."),
-        Some(NodeEnum::ObjectWithArgs(f)) => f
-            .objname
-            .iter()
-            .filter_map(string_value)
-            .collect::<Vec<_>>()
-            .join("."),
+        Some(NodeEnum::TypeName(t)) => dotted(&t.names),
+        Some(NodeEnum::ObjectWithArgs(f)) => dotted(&f.objname),
         _ => String::from("?"),
     }
 }
@@ -800,10 +794,9 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
     };
     match node {
         // Checking a domain's values locks every table using it.
-        NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O" | "V") => {
-            let name: Vec<&str> = d.type_name.iter().filter_map(string_value).collect();
-            Some(format!("every table using domain `{}`", name.join(".")))
-        }
+        NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O" | "V") => Some(
+            format!("every table using domain `{}`", dotted(&d.type_name)),
+        ),
         NodeEnum::AlterTableMoveAllStmt(m) => Some(format!(
             "every table in tablespace `{}`",
             m.orig_tablespacename

@@ -50,6 +50,19 @@ fn deploy_in_background(f: &Fixture, token: &str) -> std::thread::JoinHandle<Run
     })
 }
 
+/// Starts `sgctl deploy --env dev` as a process of its own, to be
+/// signalled; its output is piped.
+fn spawn_deploy(f: &Fixture, token: &str) -> std::process::Child {
+    std::process::Command::new(schemagate_e2e::bin_dir().join("sgctl"))
+        .args(["deploy", "--env", "dev"])
+        .env("SCHEMAGATE_SERVER", &f.server.address)
+        .env("SCHEMAGATE_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_server_killed_mid_execution_leaves_a_failed_record_and_the_next_deploy_applies_once() {
     let t = tokens();
@@ -418,14 +431,7 @@ fn sigterm_lets_a_running_execution_finish_even_when_its_client_went_away() {
     f.submit(&t, &[SLOW]);
     f.approve(&t.carol, "0001_baseline", &["dev"]);
 
-    let mut client = std::process::Command::new(schemagate_e2e::bin_dir().join("sgctl"))
-        .args(["deploy", "--env", "dev"])
-        .env("SCHEMAGATE_SERVER", &f.server.address)
-        .env("SCHEMAGATE_TOKEN", &t.erin)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut client = spawn_deploy(&f, &t.erin);
     wait_for(Duration::from_secs(30), "the revision to run", || {
         sleeping_executors(&f.dev) == 1
     });
@@ -522,14 +528,7 @@ fn an_interrupted_deploy_stops_before_the_next_revision() {
     f.submit(&t, &[SLOW, TAPS]);
     f.approve(&t.carol, "0001_baseline", &["dev"]);
     f.approve(&t.carol, "0002_add_taps", &["dev"]);
-    let deploy = std::process::Command::new(schemagate_e2e::bin_dir().join("sgctl"))
-        .args(["deploy", "--env", "dev"])
-        .env("SCHEMAGATE_SERVER", &f.server.address)
-        .env("SCHEMAGATE_TOKEN", &t.erin)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let deploy = spawn_deploy(&f, &t.erin);
     wait_for(Duration::from_secs(30), "the slow revision to run", || {
         sleeping_executors(&f.dev) == 1
     });

@@ -187,8 +187,7 @@ fn classify(expr: &Node) -> Option<Kind> {
                 if STABLE_TIME.contains(&lower.as_str()) {
                     stable = Some(Kind::StableTime(format!("{lower}()")));
                 } else if !NOT_VOLATILE.contains(&lower.as_str()) {
-                    let dotted: Vec<&str> = f.funcname.iter().filter_map(string_value).collect();
-                    unknown.get_or_insert(Kind::Unknown(dotted.join(".")));
+                    unknown.get_or_insert(Kind::Unknown(crate::analysis::dotted(&f.funcname)));
                 }
             }
             NodeRef::SqlvalueFunction(f) => {

@@ -113,11 +113,7 @@ impl Rule for ConstraintMissingNotValid {
                     s.index,
                     format!(
                         "{what} on domain `{}` is checked against every value of every column of the domain, each table locked against writes meanwhile",
-                        d.type_name
-                            .iter()
-                            .filter_map(crate::analysis::string_value)
-                            .collect::<Vec<_>>()
-                            .join(".")
+                        crate::analysis::dotted(&d.type_name)
                     ),
                 ));
             }

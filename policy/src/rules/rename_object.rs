@@ -55,12 +55,7 @@ fn enum_value_rename(e: &AlterEnumStmt) -> Option<String> {
     if e.old_val.is_empty() {
         return None; // ADD VALUE
     }
-    let type_name = e
-        .type_name
-        .iter()
-        .filter_map(crate::analysis::string_value)
-        .collect::<Vec<_>>()
-        .join(".");
+    let type_name = crate::analysis::dotted(&e.type_name);
     Some(format!(
         "renaming value '{}' of enum `{type_name}` to '{}' breaks clients and function bodies that still use '{}' (stored rows, views and defaults follow the rename)",
         e.old_val, e.new_val, e.old_val
