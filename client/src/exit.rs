@@ -33,7 +33,8 @@ pub fn describe(status: &tonic::Status) -> String {
         Code::NotFound => "not found",
         Code::Unauthenticated => "not authenticated",
         Code::PermissionDenied => "permission denied",
-        Code::Unavailable => "server unavailable",
+        // The server, or a target database behind it: the message says which.
+        Code::Unavailable => "unavailable",
         Code::ResourceExhausted => "too large",
         Code::Unimplemented => "not implemented by this server yet",
         Code::Aborted => "aborted",
