@@ -78,6 +78,8 @@ impl Rule for ConstraintMissingNotValid {
                 if !cmd_is(&cmd, AlterTableType::AtAddConstraint) {
                     continue;
                 }
+                // Through `cmd.cmd`, not the `Cmd` of this iteration: the
+                // name is kept in `added_not_valid` past it.
                 let Some(c) = constraint(cmd.cmd.def.as_deref()) else {
                     continue;
                 };

@@ -72,7 +72,7 @@ impl Rule for RenameObject {
             let message = match node {
                 NodeEnum::RenameStmt(r) => kind(r.rename_type).map(|kind| {
                     let old = name(r.relation.as_ref(), r.object.as_deref(), &r.subname);
-                    let old = if kind == "TYPE ATTRIBUTE" {
+                    let old = if r.rename_type == ObjectType::ObjectAttribute as i32 {
                         format!("{old}.{}", r.subname)
                     } else {
                         old
