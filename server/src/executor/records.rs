@@ -402,10 +402,41 @@ async fn keep_unkept_reference(
     Ok(())
 }
 
-/// Settles what every reachable target can tell at start (records left
-/// running, references left without their schema); unreachable or busy
-/// targets are settled by their next execution.
+/// Settles what every target can tell at start (records left running,
+/// references left without their schema). A target that is unreachable,
+/// or whose executor lock is still held (a killed server's backend goes on
+/// until PostgreSQL notices its client is gone), is tried again with a
+/// growing pause, so that its records settle on their own rather than at
+/// the next execution. Returns once nothing is left unsettled; a server
+/// shutting down drops it between two attempts.
 pub async fn reconcile_at_start(db: &Db, policy: &Policy) {
+    let mut pause = RETRY_FIRST;
+    let mut deferred_before = std::collections::BTreeSet::new();
+    loop {
+        let deferred = reconcile_reachable(db, policy).await;
+        if deferred.is_empty() {
+            return;
+        }
+        for (environment, reason) in deferred.difference(&deferred_before) {
+            tracing::info!(environment, reason, "reconciliation deferred; trying again");
+        }
+        deferred_before = deferred;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
+    }
+}
+
+/// The first and the longest pause between two reconciliation attempts.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(500);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One reconciliation attempt over every environment; returns the
+/// environments left unsettled, each with why.
+async fn reconcile_reachable(
+    db: &Db,
+    policy: &Policy,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut deferred = std::collections::BTreeSet::new();
     for env in &policy.environments {
         let Ok(target) = Target::of(env) else {
             continue;
@@ -414,29 +445,43 @@ pub async fn reconcile_at_start(db: &Db, policy: &Policy) {
             Ok(projects) if !projects.is_empty() => projects,
             Ok(_) => continue,
             Err(err) => {
-                tracing::warn!(environment = %env.name, error = %err, "reconciliation deferred");
+                deferred.insert((env.name.clone(), format!("catalog: {err}")));
                 continue;
             }
         };
-        let Ok(mut conn) = target.connect("schemagate reconcile").await else {
-            continue;
+        let mut conn = match target.connect("schemagate reconcile").await {
+            Ok(conn) => conn,
+            Err(err) => {
+                deferred.insert((env.name.clone(), err.to_string()));
+                continue;
+            }
         };
         for project in &projects {
-            // A project whose lock is held has a live execution; it settles its own.
-            if !matches!(target::try_lock(&mut conn, project).await, Ok(Ok(()))) {
-                continue;
+            match target::try_lock(&mut conn, project).await {
+                Ok(Ok(())) => {}
+                // A live execution settles its own at its start; a killed
+                // server's backend lets go once PostgreSQL sees it orphaned.
+                Ok(Err(holder)) => {
+                    deferred.insert((env.name.clone(), format!("{project}: locked by {holder}")));
+                    continue;
+                }
+                Err(err) => {
+                    deferred.insert((env.name.clone(), target.failed(&err).to_string()));
+                    continue;
+                }
             }
             match reconcile(db, env, project, &target, &mut conn).await {
                 Ok(n) => {
                     tracing::info!(environment = %env.name, project, settled = n, "executions reconciled")
                 }
                 Err(err) => {
-                    tracing::warn!(environment = %env.name, project, error = %err, "reconciliation deferred")
+                    deferred.insert((env.name.clone(), format!("{project}: {err}")));
                 }
             }
         }
         target::close(conn).await;
     }
+    deferred
 }
 
 /// The projects of `environment` with something a stopped server left
