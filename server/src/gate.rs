@@ -599,12 +599,21 @@ pub struct Controls {
 }
 
 pub async fn controls(db: &Db, environment: &str) -> Result<Controls, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    controls_on(&mut conn, environment).await
+}
+
+/// [`controls`], read on `conn` (in the caller's transaction).
+async fn controls_on(
+    conn: &mut sqlx::AnyConnection,
+    environment: &str,
+) -> Result<Controls, sqlx::Error> {
     let row = sqlx::query(
         "SELECT frozen, freeze_reason, changed_by, window_expires_at_ms, window_reason, window_opened_by \
          FROM environment_controls WHERE environment = $1",
     )
     .bind(environment)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(Controls::default());
@@ -729,7 +738,10 @@ pub async fn open_window(
             "a one-off window may last at most 7 days".into(),
         ));
     }
-    let before = controls(db, environment).await?;
+    // Read in the transaction that replaces it, so that the audit row
+    // names the window it replaced even when two are opened at once.
+    let mut tx = db.pool.begin().await?;
+    let before = controls_on(&mut tx, environment).await?;
     let replaced = before
         .window_expires_at_ms
         .filter(|&until| until > now)
@@ -741,7 +753,6 @@ pub async fn open_window(
                 before.window_reason
             )
         });
-    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO environment_controls (environment, frozen, freeze_reason, changed_by, changed_at_ms, \
          window_expires_at_ms, window_reason, window_opened_by) VALUES ($1, 0, '', $2, $3, $4, $5, $2) \
