@@ -77,4 +77,9 @@ fn bad_revisions_are_refused_and_nothing_is_stored() {
         0,
         "{history}"
     );
+
+    // A limit the server would read as its default is refused, not widened.
+    server
+        .sgctl(&dev, &["audit", "--limit", "0"])
+        .fails(2, "0 is not in 1..=10000");
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 #[path = "sgctl/release.rs"]
 mod release;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash, error-level lint findings\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse\n  3  the server is unreachable or unavailable\n  4  missing or invalid token, or a role the call does not allow\n  130/143  deploy or rollback interrupted (SIGINT/SIGTERM): the server stops after the revision it is running\nWith --json, a failure also prints {\"error\": {\"exit_code\", \"message\"}} on one line of stdout.";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: a precondition, a clash (e.g. another execution holds the target), error-level lint findings, a revision or project the catalog does not hold\n  2  bad usage or input: unreadable files, malformed ids, SQL that does not parse, an environment the policy does not declare\n  3  the server, or the target database behind it, is unreachable or unavailable\n  4  missing or invalid token, a role the call does not allow, or approving one's own revision\n  130/143  deploy or rollback interrupted (SIGINT/SIGTERM): the server stops after the revision it is running\nWith --json, a failure also prints {\"error\": {\"exit_code\", \"message\"}} on one line of stdout.";
 
 #[derive(Parser)]
 #[command(
@@ -142,8 +142,8 @@ enum Command {
         /// Only entries at or after this RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
         #[arg(long)]
         since: Option<String>,
-        /// At most this many entries, newest first.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many entries, newest first (1 to 10000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
 }
