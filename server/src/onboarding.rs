@@ -156,6 +156,17 @@ async fn stamp_inner(
         let current = target::current(&mut conn, request.project)
             .await
             .map_err(|e| target.failed(&e))?;
+        if let Some(current) = current
+            .as_ref()
+            .filter(|current| !history.iter().any(|r| r.id == current.id))
+        {
+            return Err(ReleaseError::Refused(format!(
+                "{}'s target has a version row for {}, which is not in the lineage of project {}: it was not \
+                 applied from this catalog; if the database holds no history of this project, delete the rows of \
+                 project {} from schemagate.applied_revisions and stamp it again",
+                env.name, current.id, request.project, request.project
+            )));
+        }
         match (&current, request.restored) {
             (Some(current), false) => {
                 return Err(ReleaseError::Refused(format!(

@@ -413,10 +413,27 @@ pub fn literal(text: &str) -> String {
     quoted
 }
 
+/// Whether the target has the version table. A table of that name without
+/// the version table's columns (left by another tool) is an error naming
+/// what it lacks, rather than a query failing on a missing column later.
 pub async fn has_version_table(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT to_regclass('schemagate.applied_revisions') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await
+    let (exists, missing): (bool, String) = sqlx::query_as(
+        "SELECT t.oid IS NOT NULL, COALESCE((SELECT string_agg(want, ', ' ORDER BY n) \
+           FROM unnest(ARRAY['project', 'id', 'checksum', 'sequence', 'executed_by', 'execution_id', 'transactional', 'stamped']) \
+             WITH ORDINALITY AS w (want, n) \
+           WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a \
+             WHERE a.attrelid = t.oid AND a.attname = w.want AND NOT a.attisdropped)), '') \
+         FROM (SELECT to_regclass('schemagate.applied_revisions')::oid AS oid) t",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists && !missing.is_empty() {
+        return Err(sqlx::Error::InvalidArgument(format!(
+            "schemagate.applied_revisions is not Schemagate's version table (it has no column {missing}): \
+             rename or drop it; Schemagate creates its own with the first revision or stamp"
+        )));
+    }
+    Ok(exists)
 }
 
 /// The execution that wrote the version row of revision `id`, if the row exists.

@@ -230,6 +230,12 @@ fn a_missing_journal_is_reported_and_flagged_unreadable() {
         ["missing", "-", "-", "-", "-", "-"],
         "{table}"
     );
+    // Why, below the table: the detail the agent sent.
+    let detail = missing["status_detail"].as_str().unwrap();
+    assert!(
+        table.contains(&format!("bar6-tap1: missing: {detail}")),
+        "{table}"
+    );
 }
 
 #[test]

@@ -260,6 +260,28 @@ fn a_mismatching_database_is_refused_with_a_diff_naming_the_column_unless_an_adm
         0
     );
     assert_eq!(data_digest(&f.dev), before, "no row changed");
+    // A script reading --json hears of the refusal, and of the diff, on stdout.
+    let refused = f
+        .run(
+            &t.erin,
+            &[
+                "--json",
+                "stamp",
+                "--env",
+                "dev",
+                "--revision",
+                "0001_baseline",
+            ],
+        )
+        .json();
+    assert_eq!(refused["error"]["exit_code"], 1, "{refused:#}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("volume_ml"),
+        "{refused:#}"
+    );
 
     // Forcing needs an admin and a reason.
     f.run(
@@ -582,4 +604,53 @@ fn a_misconfigured_shadow_server_is_named_and_refused() {
     f.run(&t.erin, &stamp)
         .fails(1, "SCHEMAGATE_SHADOW_URL does not hold a postgres:// URL");
     assert_eq!(applied(&f.dev), 0, "nothing was stamped");
+}
+
+#[test]
+fn a_version_table_another_lineage_or_tool_left_is_named_not_failed_on() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    execute(&f.dev, &bar_file("revisions/0001_baseline.up.sql"));
+    submit_bar(&f, &t.alice);
+    let stamp = || {
+        f.run(
+            &t.erin,
+            &["stamp", "--env", "dev", "--revision", "0001_baseline"],
+        )
+    };
+
+    // A table of that name without the version table's columns.
+    execute(
+        &f.dev,
+        "CREATE SCHEMA schemagate; CREATE TABLE schemagate.applied_revisions (x int)",
+    );
+    stamp().fails(
+        1,
+        "schemagate.applied_revisions is not Schemagate's version table (it has no column project, id, checksum",
+    );
+    let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
+    assert!(
+        drift.stderr.contains("is not Schemagate's version table"),
+        "{drift:#?}"
+    );
+
+    // A version row of a revision this catalog never held.
+    execute(
+        &f.dev,
+        &format!(
+            "DROP TABLE schemagate.applied_revisions; {}; \
+             INSERT INTO schemagate.applied_revisions (project, id, checksum, sequence, executed_by, execution_id, transactional) \
+             VALUES ('default', '0007_elsewhere', 'x', 7, 'someone', 'e', true)",
+            schemagate_server::target::VERSION_TABLE_DDL
+        ),
+    );
+    stamp().fails(
+        1,
+        "0007_elsewhere, which is not in the lineage of project default",
+    );
+    assert_eq!(
+        query_i64(&f.dev, "SELECT count(*) FROM schemagate.applied_revisions"),
+        1,
+        "the row is left for the operator"
+    );
 }

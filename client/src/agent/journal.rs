@@ -718,9 +718,15 @@ fn time_value(conn: &Connection, value: Value) -> Result<Option<prost_types::Tim
     let seconds = match value {
         Value::Integer(i) => Some(i as f64),
         Value::Real(r) => Some(r),
-        Value::Text(text) => conn.query_row("SELECT unixepoch(?1, 'subsec')", [text], |r| {
-            r.get::<_, Option<f64>>(0)
-        })?,
+        // Epoch numbers inserted into a TEXT column are stored as text
+        // (column affinity); SQLite's date functions would read them as
+        // Julian day numbers.
+        Value::Text(text) => match text.trim().parse::<f64>() {
+            Ok(number) => Some(number),
+            Err(_) => conn.query_row("SELECT unixepoch(?1, 'subsec')", [text], |r| {
+                r.get::<_, Option<f64>>(0)
+            })?,
+        },
         Value::Null | Value::Blob(_) => None,
     };
     Ok(seconds.filter(|s| s.is_finite()).map(|s| {
@@ -742,7 +748,17 @@ fn quick_check(conn: &Connection) -> Result<String, Failure> {
         .prepare("PRAGMA quick_check(20)")?
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
-    Ok(truncate(findings.join("; "), MAX_DETAIL))
+    Ok(truncate(one_line(&findings), MAX_DETAIL))
+}
+
+/// `quick_check`'s findings on one line, joined with `; `: a finding may
+/// span lines ("*** in database main ***\nTree 3 page 10 ...").
+pub(super) fn one_line(findings: &[String]) -> String {
+    findings
+        .iter()
+        .map(|finding| finding.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn truncate(mut text: String, max: usize) -> String {

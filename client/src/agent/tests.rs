@@ -265,6 +265,35 @@ fn sync_time_columns_and_millisecond_timestamps_are_understood() {
 }
 
 #[test]
+fn epoch_numbers_a_text_column_holds_as_text_are_read_as_epoch_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    // Column affinity stores an inserted number as text in a TEXT column.
+    custom_journal(
+        &path,
+        "CREATE TABLE pours (id INTEGER PRIMARY KEY, poured_at TEXT NOT NULL);
+         INSERT INTO pours (poured_at) VALUES (1767261600), (1767261601);",
+    );
+    let report = observe(&path);
+    assert_eq!(
+        rfc3339(report.newest_pour_at.unwrap().seconds),
+        "2026-01-01T10:00:01Z"
+    );
+}
+
+#[test]
+fn integrity_findings_are_reported_on_one_line() {
+    let findings = [
+        "*** in database main ***\nTree 3 page 10 cell 2: invalid page number".to_string(),
+        "row 4 missing from index  i".to_string(),
+    ];
+    assert_eq!(
+        super::journal::one_line(&findings),
+        "*** in database main *** Tree 3 page 10 cell 2: invalid page number; row 4 missing from index i"
+    );
+}
+
+#[test]
 fn without_a_sync_column_the_backlog_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);

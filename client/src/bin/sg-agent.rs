@@ -35,8 +35,9 @@ Environment:
   SCHEMAGATE_TOKEN   agent token for this controller (required by the server)
   SCHEMAGATE_SERVER  server address (default http://127.0.0.1:50051)
 
-Example:
-  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub tap2 --role agent --controller-id bar3-tap2)
+Example (a token lives an hour unless minted with --ttl; the daemon stops,
+exit 4, when the server refuses an expired one):
+  export SCHEMAGATE_TOKEN=$(sgctl token mint --sub tap2 --role agent --controller-id bar3-tap2 --ttl 30d)
   sg-agent --journal /var/lib/tapd/journal.db --controller-id bar3-tap2 --interval 30s
 
 Expected schema for the server's policy file, from a journal known to be right

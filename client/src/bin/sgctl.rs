@@ -1130,7 +1130,13 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
                 } else {
                     r.unsynced_pours.to_string()
                 },
-                or_dash(&r.quick_check),
+                // The findings of a failed check run long; they are
+                // printed in full below the table.
+                match r.quick_check.as_str() {
+                    "" => "-".into(),
+                    "ok" => "ok".into(),
+                    _ => "failed".into(),
+                },
                 match &r.quick_check_at {
                     Some(at) => time_text(Some(at)),
                     None => "-".into(),
@@ -1160,6 +1166,17 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
             &rows
         )
     );
+    // Why a journal could not be read, or what its check found: too long
+    // for a column, and what the operator acts on.
+    for c in &controllers {
+        let Some(r) = &c.last_report else { continue };
+        if !r.status_detail.is_empty() {
+            println!("{}: {}: {}", c.controller_id, r.status, r.status_detail);
+        }
+        if !matches!(r.quick_check.as_str(), "" | "ok") {
+            println!("{}: quick_check: {}", c.controller_id, r.quick_check);
+        }
+    }
     if controllers
         .iter()
         .any(|c| c.flags.iter().any(|f| f == "schema_drift"))

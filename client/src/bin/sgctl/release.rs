@@ -1145,9 +1145,9 @@ async fn stamp(
     let response = match response {
         Ok(response) => response.into_inner(),
         Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-            // The message is the diff between the live and the expected schema.
-            eprintln!("{}", status.message().trim_end());
-            return Ok(exit::REFUSED);
+            // The message is the diff between the live and the expected
+            // schema: printed as it is, without a prefix before its first line.
+            return Err(Failure::new(exit::REFUSED, status.message().trim_end()));
         }
         Err(status) => return Err(status.into()),
     };
