@@ -1,7 +1,7 @@
 //! Parses a revision once and builds the cross-statement context the rules
-//! need (tables created in this revision, `lock_timeout` state, explicit
-//! transaction blocks), then runs every rule, applies exemptions and derives
-//! the risk class.
+//! need (tables and other objects created in this revision, `lock_timeout`
+//! state, explicit transaction blocks), then runs every rule, applies
+//! exemptions and derives the risk class.
 
 use crate::exemptions::{self, Allow};
 use crate::rules::{Hit, RULES};
@@ -10,7 +10,8 @@ use crate::{Finding, LintConfig, LintReport, ParseError, RiskClass, parse_error,
 use pg_query::NodeEnum;
 pub use pg_query::protobuf::AlterTableType;
 use pg_query::protobuf::{
-    self, ConstrType, DropStmt, ObjectType, RangeVar, TransactionStmtKind, VariableSetKind,
+    self, ConstrType, DropStmt, FunctionParameterMode, ObjectType, RangeVar, TransactionStmtKind,
+    VariableSetKind,
 };
 use std::collections::HashMap;
 
@@ -32,9 +33,8 @@ pub struct Revision<'a> {
     pub config: &'a LintConfig,
     /// True when the down migration is absent or has no statement.
     pub down_missing: bool,
-    /// (schema as written, or `pg_temp` for a temporary table, or empty;
-    /// table name as parsed) -> index of the statement that created it.
-    created: HashMap<(String, String), usize>,
+    /// What earlier statements created, new and empty.
+    created: Created,
     /// `lock_timeout[i]`: a non-zero lock_timeout is in effect before statement i.
     lock_timeout: Vec<bool>,
     /// `in_explicit_tx[i]`: statement i sits inside a BEGIN ... COMMIT block.
@@ -75,12 +75,36 @@ impl<'a> Revision<'a> {
     }
 
     fn is_existing_in(&self, schema: &str, name: &str, idx: usize) -> bool {
-        let created_before = |schema: &str| matches!(self.created.get(&(schema.to_string(), name.to_string())), Some(&at) if at < idx);
-        let created = match schema {
-            "" => created_before("") || created_before("pg_temp"),
-            schema => created_before(schema),
+        !self.is_new(Kind::Relation, &Name::new(schema, name), idx)
+    }
+
+    /// Whether `name` is an object of `kind` created earlier in this
+    /// revision: nobody can depend on it yet, and it holds no rows. Names
+    /// match as for [`is_existing`](Self::is_existing); a routine's
+    /// argument types must match as written too, unless `name` leaves them
+    /// out.
+    pub fn is_new(&self, kind: Kind, name: &Name, idx: usize) -> bool {
+        self.created.before(kind, name, idx)
+    }
+
+    /// Whether domain `type_name` was created earlier in the revision and
+    /// no table that existed before stores values of it yet: a column of
+    /// an existing table added as, or changed to, the domain has a value
+    /// in every row, which checking the domain scans.
+    pub fn is_new_unused_domain(&self, type_name: &[protobuf::Node], idx: usize) -> bool {
+        let domain = Name::of_list(type_name);
+        let stores_it = |cmd: &Cmd<'_>| {
+            (cmd_is(cmd, AlterTableType::AtAddColumn)
+                || cmd_is(cmd, AlterTableType::AtAlterColumnType))
+                && column_def(cmd.def.as_deref())
+                    .and_then(|c| c.type_name.as_ref())
+                    .is_some_and(|t| Name::of_list(&t.names).may_be(&domain))
         };
-        !created
+        self.is_new(Kind::Type, &domain, idx)
+            && !self
+                .alters_of_existing_tables()
+                .filter(|(s, _, _)| s.index < idx)
+                .any(|(_, _, mut cmds)| cmds.any(|c| stores_it(&c)))
     }
 
     pub fn lock_timeout_set_before(&self, idx: usize) -> bool {
@@ -385,7 +409,7 @@ fn build_revision<'a>(
     config: &'a LintConfig,
     down_missing: bool,
 ) -> Revision<'a> {
-    let mut created = HashMap::new();
+    let mut created = Created::default();
     let mut lock_timeout = Vec::with_capacity(stmts.len());
     let mut in_explicit_tx = Vec::with_capacity(stmts.len());
     let mut cmd_starts = Vec::with_capacity(stmts.len());
@@ -403,15 +427,8 @@ fn build_revision<'a>(
             _ => Vec::new(),
         });
         let Some(node) = s.node else { continue };
-        if let Some(rv) = created_table(node) {
-            let schema = if rv.relpersistence == "t" {
-                "pg_temp".to_string()
-            } else {
-                rv.schemaname.clone()
-            };
-            created
-                .entry((schema, rv.relname.clone()))
-                .or_insert(s.index);
+        if let Some((kind, name)) = created_object(node, &created, s.index) {
+            created.insert(kind, name, s.index);
         }
         match node {
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
@@ -513,6 +530,252 @@ fn created_table(node: &NodeEnum) -> Option<&RangeVar> {
         }
         NodeEnum::SelectStmt(s) => s.into_clause.as_ref().and_then(|i| i.rel.as_ref()),
         _ => None,
+    }
+}
+
+/// The object statement `idx` certainly creates, new and empty, given what
+/// earlier ones created. `IF NOT EXISTS` and `OR REPLACE` do not count: the
+/// object may well exist already. An index counts only on a new table: on
+/// an existing one it holds an entry for every row.
+fn created_object(node: &NodeEnum, created: &Created, idx: usize) -> Option<(Kind, Name)> {
+    // A temporary relation lives in `pg_temp` whatever the name says.
+    let schema = |rv: &RangeVar| {
+        if rv.relpersistence == "t" {
+            "pg_temp".to_string()
+        } else {
+            rv.schemaname.clone()
+        }
+    };
+    let relation = |rv: &RangeVar| (Kind::Relation, Name::new(&schema(rv), &rv.relname));
+    if let Some(rv) = created_table(node) {
+        return Some(relation(rv));
+    }
+    Some(match node {
+        NodeEnum::CreateSeqStmt(c) if !c.if_not_exists => relation(c.sequence.as_ref()?),
+        NodeEnum::IndexStmt(i) if !i.if_not_exists && !i.idxname.is_empty() => {
+            let table = i.relation.as_ref()?;
+            if !created.before(Kind::Relation, &Name::of_rel(table), idx) {
+                return None;
+            }
+            // An index lives in its table's schema.
+            (Kind::Relation, Name::new(&schema(table), &i.idxname))
+        }
+        NodeEnum::CreateSchemaStmt(c) if !c.if_not_exists => {
+            (Kind::Schema, Name::new("", &c.schemaname))
+        }
+        NodeEnum::CreateExtensionStmt(c) if !c.if_not_exists => {
+            (Kind::Extension, Name::new("", &c.extname))
+        }
+        NodeEnum::CompositeTypeStmt(c) => (Kind::Type, Name::of_rel(c.typevar.as_ref()?)),
+        NodeEnum::CreateEnumStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
+        NodeEnum::CreateRangeStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
+        NodeEnum::CreateDomainStmt(c) => (Kind::Type, Name::of_list(&c.domainname)),
+        NodeEnum::CreateFunctionStmt(f) if !f.replace => {
+            // OUT arguments are not part of a routine's name. (ALTER
+            // PROCEDURE accepts them too; a list with them does not match
+            // here, which errs towards flagging.)
+            let args = f.parameters.iter().filter_map(|p| match p.node.as_ref() {
+                Some(NodeEnum::FunctionParameter(p))
+                    if !matches!(
+                        FunctionParameterMode::try_from(p.mode),
+                        Ok(FunctionParameterMode::FuncParamOut
+                            | FunctionParameterMode::FuncParamTable)
+                    ) =>
+                {
+                    p.arg_type.as_ref()
+                }
+                _ => None,
+            });
+            let name = Name {
+                args: Some(args.map(type_key).collect()),
+                ..Name::of_list(&f.funcname)
+            };
+            (Kind::Routine, name)
+        }
+        NodeEnum::DefineStmt(d) if !d.if_not_exists && !d.replace => {
+            match ObjectType::try_from(d.kind).ok()? {
+                ObjectType::ObjectType => (Kind::Type, Name::of_list(&d.defnames)),
+                ObjectType::ObjectCollation => (Kind::Collation, Name::of_list(&d.defnames)),
+                ObjectType::ObjectTsconfiguration => {
+                    (Kind::TextSearchConfiguration, Name::of_list(&d.defnames))
+                }
+                // `CREATE AGGREGATE name (args) (...)`; the old syntax
+                // without an argument list is left out.
+                ObjectType::ObjectAggregate if !d.oldstyle => {
+                    let Some(NodeEnum::List(args)) = d.args.first()?.node.as_ref() else {
+                        return None;
+                    };
+                    let args = args.items.iter().filter_map(|p| match p.node.as_ref() {
+                        Some(NodeEnum::FunctionParameter(p)) => p.arg_type.as_ref(),
+                        _ => None,
+                    });
+                    let name = Name {
+                        args: Some(args.map(type_key).collect()),
+                        ..Name::of_list(&d.defnames)
+                    };
+                    (Kind::Routine, name)
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Which set of names an object's name belongs to: two objects of one kind
+/// cannot share a name in a schema, two of different kinds can (a function
+/// `orders` beside a table `orders`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Tables, indexes, sequences.
+    Relation,
+    /// Types and domains.
+    Type,
+    /// Functions, procedures and aggregates, told apart by their argument
+    /// types too.
+    Routine,
+    Schema,
+    Collation,
+    TextSearchConfiguration,
+    Extension,
+}
+
+impl Kind {
+    /// The kind of what an `ALTER <object type>` names, for those tracked.
+    pub fn of(object: ObjectType) -> Option<Kind> {
+        Some(match object {
+            ObjectType::ObjectTable
+            | ObjectType::ObjectIndex
+            | ObjectType::ObjectSequence
+            | ObjectType::ObjectMatview => Kind::Relation,
+            // An attribute is renamed through its composite type.
+            ObjectType::ObjectType | ObjectType::ObjectDomain | ObjectType::ObjectAttribute => {
+                Kind::Type
+            }
+            ObjectType::ObjectFunction
+            | ObjectType::ObjectProcedure
+            | ObjectType::ObjectRoutine
+            | ObjectType::ObjectAggregate => Kind::Routine,
+            ObjectType::ObjectSchema => Kind::Schema,
+            ObjectType::ObjectCollation => Kind::Collation,
+            ObjectType::ObjectTsconfiguration => Kind::TextSearchConfiguration,
+            ObjectType::ObjectExtension => Kind::Extension,
+            _ => return None,
+        })
+    }
+}
+
+/// An object's name as a statement writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    /// The schema as written, or empty.
+    pub schema: String,
+    pub name: String,
+    /// A routine's argument types, `None` where the statement leaves them
+    /// out (`ALTER FUNCTION f RENAME TO g`).
+    pub args: Option<Vec<String>>,
+}
+
+impl Name {
+    pub fn new(schema: &str, name: &str) -> Name {
+        Name {
+            schema: schema.to_string(),
+            name: name.to_string(),
+            args: None,
+        }
+    }
+
+    pub fn of_rel(rv: &RangeVar) -> Name {
+        Name::new(&rv.schemaname, &rv.relname)
+    }
+
+    /// Whether two names may be one object's: the same name, and the same
+    /// schema or one of them unqualified (the search path decides).
+    pub fn may_be(&self, other: &Name) -> bool {
+        self.name == other.name
+            && (self.schema == other.schema || self.schema.is_empty() || other.schema.is_empty())
+    }
+
+    /// A parsed qualified name (`schema.name`, or a database too).
+    pub fn of_list(names: &[protobuf::Node]) -> Name {
+        let mut parts = names.iter().filter_map(string_value).rev();
+        let name = parts.next().unwrap_or_default();
+        Name::new(parts.next().unwrap_or_default(), name)
+    }
+
+    /// The object of an ALTER ... RENAME or SET SCHEMA: a qualified name, a
+    /// type name, a bare name (an extension's) or a routine with its
+    /// argument types.
+    pub fn of_object(o: &protobuf::Node) -> Option<Name> {
+        Some(match o.node.as_ref()? {
+            NodeEnum::List(l) => Name::of_list(&l.items),
+            NodeEnum::TypeName(t) => Name::of_list(&t.names),
+            NodeEnum::String(s) => Name::new("", &s.sval),
+            NodeEnum::ObjectWithArgs(f) => Name {
+                args: (!f.args_unspecified).then(|| {
+                    f.objargs
+                        .iter()
+                        .filter_map(|a| match a.node.as_ref() {
+                            Some(NodeEnum::TypeName(t)) => Some(type_key(t)),
+                            _ => None,
+                        })
+                        .collect()
+                }),
+                ..Name::of_list(&f.objname)
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// An argument type as written, `pg_catalog.` left out: the parser spells
+/// `int` as `pg_catalog.int4` but `int4` as it is.
+fn type_key(t: &protobuf::TypeName) -> String {
+    let name = dotted(&t.names);
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    format!("{name}{}", "[]".repeat(t.array_bounds.len()))
+}
+
+/// Objects created in a revision, by kind, schema (as written, or
+/// `pg_temp`, or empty) and name as parsed.
+#[derive(Default)]
+struct Created(HashMap<(Kind, String, String), Vec<Creation>>);
+
+/// One object of a name: a routine's argument types (`None` for other
+/// objects) and the index of the statement that created it.
+struct Creation {
+    args: Option<Vec<String>>,
+    at: usize,
+}
+
+impl Created {
+    fn insert(&mut self, kind: Kind, name: Name, at: usize) {
+        self.0
+            .entry((kind, name.schema, name.name))
+            .or_default()
+            .push(Creation {
+                args: name.args,
+                at,
+            });
+    }
+
+    /// Whether `name` was created before statement `idx`. A schema-qualified
+    /// name matches only an object created under that schema; an
+    /// unqualified one an object created unqualified, or a temporary
+    /// relation or type, which come first on the search path.
+    fn before(&self, kind: Kind, name: &Name, idx: usize) -> bool {
+        let under = |schema: &str| {
+            self.0
+                .get(&(kind, schema.to_string(), name.name.clone()))
+                .is_some_and(|all| {
+                    all.iter()
+                        .any(|c| c.at < idx && (name.args.is_none() || c.args == name.args))
+                })
+        };
+        match name.schema.as_str() {
+            "" => under("") || (matches!(kind, Kind::Relation | Kind::Type) && under("pg_temp")),
+            schema => under(schema),
+        }
     }
 }
 
@@ -793,10 +1056,17 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
             .map(|rv| table(qualified(rv)))
     };
     match node {
-        // Checking a domain's values locks every table using it.
-        NodeEnum::AlterDomainStmt(d) if matches!(d.subtype.as_str(), "C" | "O" | "V") => Some(
-            format!("every table using domain `{}`", dotted(&d.type_name)),
-        ),
+        // Checking a domain's values locks every table using it (none, for
+        // a new domain no existing table uses).
+        NodeEnum::AlterDomainStmt(d)
+            if matches!(d.subtype.as_str(), "C" | "O" | "V")
+                && !rev.is_new_unused_domain(&d.type_name, idx) =>
+        {
+            Some(format!(
+                "every table using domain `{}`",
+                dotted(&d.type_name)
+            ))
+        }
         NodeEnum::AlterTableMoveAllStmt(m) => Some(format!(
             "every table in tablespace `{}`",
             m.orig_tablespacename
@@ -1021,6 +1291,28 @@ ALTER TABLE orders DROP COLUMN a, DROP COLUMN b;";
             assert!(rev.is_existing_name("public.sessions", at));
             assert!(!rev.is_existing_name("taps", at));
             assert!(rev.is_existing_name("public.taps", at));
+        });
+    }
+
+    #[test]
+    fn created_objects_are_told_apart_by_kind_and_arguments() {
+        let sql = "CREATE FUNCTION f(int, OUT r text, VARIADIC v text[]) LANGUAGE sql AS 'select 1'; CREATE TABLE t (a int); CREATE INDEX t_a ON t (a); CREATE INDEX orders_a ON orders (a); SELECT 1;";
+        rev_of(sql, |rev| {
+            let at = 4;
+            let f = |args: Option<&[&str]>| Name {
+                args: args.map(|a| a.iter().map(|s| s.to_string()).collect()),
+                ..Name::new("", "f")
+            };
+            assert!(rev.is_new(Kind::Routine, &f(Some(&["int4", "text[]"])), at));
+            assert!(rev.is_new(Kind::Routine, &f(None), at));
+            assert!(!rev.is_new(Kind::Routine, &f(Some(&["int4"])), at));
+            assert!(!rev.is_new(Kind::Routine, &f(Some(&["int4", "text", "text[]"])), at));
+            assert!(!rev.is_new(Kind::Type, &f(None), at));
+            assert!(!rev.is_new(Kind::Routine, &f(None), 0));
+            // An index is new, and empty, only on a new table.
+            assert!(!rev.is_existing_name("t_a", at));
+            assert!(rev.is_existing_name("orders_a", at));
+            assert!(!rev.is_new(Kind::Type, &Name::new("", "t"), at));
         });
     }
 

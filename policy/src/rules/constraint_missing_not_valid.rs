@@ -2,12 +2,14 @@
 //! to an existing table validates every row while holding a lock that blocks
 //! writes (and, for foreign keys, writes to the referenced table too). The
 //! same goes for a CHECK or NOT NULL added to a domain (every column of the
-//! domain is checked), and for a constraint added NOT VALID and validated in
-//! the same revision, whose transaction keeps the first lock for the scan.
+//! domain is checked; not for a domain created earlier in the revision that
+//! no existing table uses yet), and for a constraint added NOT VALID and
+//! validated in the same revision, whose transaction keeps the first lock
+//! for the scan.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Revision, cmd_is, column_def, constr_type, constraint, qualified,
+    AlterTableType, Name, Revision, cmd_is, column_def, constr_type, constraint, qualified,
 };
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
@@ -60,10 +62,9 @@ impl Rule for ConstraintMissingNotValid {
                     continue;
                 }
                 if cmd_is(&cmd, AlterTableType::AtValidateConstraint) {
-                    if added_not_valid
-                        .iter()
-                        .any(|(table, name)| may_be_same_table(table, rel) && *name == cmd.name)
-                    {
+                    if added_not_valid.iter().any(|(table, name)| {
+                        Name::of_rel(table).may_be(&Name::of_rel(rel)) && *name == cmd.name
+                    }) {
                         out.push(Hit::new(
                             s.index,
                             format!(
@@ -110,6 +111,7 @@ impl Rule for ConstraintMissingNotValid {
         for (s, node) in rev.nodes() {
             if let NodeEnum::AlterDomainStmt(d) = node
                 && let Some(what) = domain_check(d)
+                && !rev.is_new_unused_domain(&d.type_name, s.index)
             {
                 out.push(Hit::new(
                     s.index,
@@ -135,13 +137,6 @@ fn domain_check(d: &pg_query::protobuf::AlterDomainStmt) -> Option<&'static str>
         "V" => Some("VALIDATE CONSTRAINT"),
         _ => None,
     }
-}
-
-/// Whether two names may be the same table: the same name, and the same
-/// schema or one of them unqualified (the search path decides).
-fn may_be_same_table(a: &RangeVar, b: &RangeVar) -> bool {
-    a.relname == b.relname
-        && (a.schemaname == b.schemaname || a.schemaname.is_empty() || b.schemaname.is_empty())
 }
 
 #[cfg(test)]
@@ -253,6 +248,30 @@ mod tests {
             "ALTER DOMAIN positive_cents DROP NOT NULL;",
         ] {
             assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn leaves_a_domain_created_earlier_in_the_revision_alone() {
+        for sql in [
+            "CREATE DOMAIN cents AS int; ALTER DOMAIN cents ADD CONSTRAINT positive CHECK (VALUE > 0);",
+            "CREATE DOMAIN public.cents AS int; ALTER DOMAIN public.cents SET NOT NULL;",
+            "CREATE DOMAIN cents AS int; ALTER DOMAIN cents ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID; ALTER DOMAIN cents VALIDATE CONSTRAINT positive;",
+            // A new table holds no rows anyone else sees.
+            "CREATE DOMAIN cents AS int; CREATE TABLE t (c cents); ALTER TABLE t ADD COLUMN d cents; ALTER DOMAIN cents SET NOT NULL;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+        for sql in [
+            "ALTER DOMAIN cents SET NOT NULL; CREATE DOMAIN cents AS int;",
+            "CREATE DOMAIN cents AS int; ALTER DOMAIN public.cents SET NOT NULL;",
+            // An existing table's new column has a value of it in every row.
+            "CREATE DOMAIN cents AS int; ALTER TABLE orders ADD COLUMN tip cents DEFAULT 0; ALTER DOMAIN cents SET NOT NULL;",
+            "CREATE DOMAIN public.cents AS int; ALTER TABLE orders ALTER COLUMN tip TYPE cents; ALTER DOMAIN public.cents ADD CHECK (VALUE > 0);",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains("domain `"), "{}", h[0].message);
         }
     }
 }

@@ -139,5 +139,13 @@ mod tests {
             assert!(h[0].message.contains(said), "{sql}: {}", h[0].message);
         }
         assert!(hits("ALTER DOMAIN cents DROP NOT NULL;", ID).is_empty());
+        // No table that existed before uses a new domain.
+        assert!(
+            hits(
+                "CREATE DOMAIN cents AS int; ALTER DOMAIN cents SET NOT NULL;",
+                ID
+            )
+            .is_empty()
+        );
     }
 }

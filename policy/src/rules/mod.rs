@@ -15,6 +15,7 @@ pub mod alter_column_type;
 pub mod cluster;
 pub mod constraint_missing_not_valid;
 pub mod create_index_non_concurrently;
+pub mod create_table_partition_of;
 pub mod delete_without_where;
 pub mod denied_table;
 pub mod do_block;
@@ -37,6 +38,7 @@ pub mod reindex_non_concurrently;
 pub mod rename_column;
 pub mod rename_object;
 pub mod rename_table;
+pub mod set_access_method;
 pub mod set_logged;
 pub mod set_not_null;
 pub mod set_tablespace;
@@ -146,8 +148,10 @@ pub static RULES: &[&dyn Rule] = &[
     &reindex_non_concurrently::ReindexNonConcurrently,
     &lock_table::LockTable,
     &set_logged::SetLogged,
+    &set_access_method::SetAccessMethod,
     &set_tablespace::SetTablespace,
     &partition_attach_detach::PartitionAttachDetach,
+    &create_table_partition_of::CreateTablePartitionOf,
     &refresh_materialized_view::RefreshMaterializedView,
     &do_block::DoBlock,
     // hygiene

@@ -18,8 +18,10 @@ pub static INFO: RuleInfo = RuleInfo {
     category: Category::Locking,
     message: "ATTACH PARTITION scans the attached table while it is locked; DETACH PARTITION without CONCURRENTLY locks the partitioned table against reads and writes, and the partition's rows stop being part of it",
     help: "before ATTACH, add a CHECK constraint matching the partition bounds (NOT VALID, then \
-           VALIDATE) in an earlier revision, so the attach skips the scan (a default partition is \
-           still scanned); DETACH only once clients stopped reading those rows through the parent, \
+           VALIDATE) in an earlier revision, so the attach skips the scan; a default partition of \
+           the partitioned table is locked against reads and writes and scanned for rows within \
+           the new bounds all the same, unless it has a validated CHECK constraint excluding them, \
+           added the same way; DETACH only once clients stopped reading those rows through the parent, \
            with CONCURRENTLY in a revision of its own (it cannot run in a transaction, nor while the \
            table has a default partition)",
 };
@@ -52,7 +54,7 @@ impl Rule for PartitionAttachDetach {
                         continue;
                     }
                     format!(
-                        "attaching `{name}` to `{parent}` scans every row of `{name}` against the bounds while it is locked, unless a validated CHECK constraint already proves them"
+                        "attaching `{name}` to `{parent}` scans every row of `{name}` against the bounds while it is locked, unless a validated CHECK constraint already proves them; a default partition of `{parent}`, if any, is locked against reads and writes and scanned too, unless a validated CHECK constraint on it excludes the new bounds"
                     )
                 } else if cmd_is(&cmd, AlterTableType::AtDetachPartition) && parent_exists {
                     if partition.concurrent {
@@ -89,6 +91,12 @@ mod tests {
         assert!(
             h[0].message
                 .starts_with("attaching `measurements_2026` to `measurements` scans"),
+            "{}",
+            h[0].message
+        );
+        assert!(
+            h[0].message
+                .contains("a default partition of `measurements`, if any, is locked"),
             "{}",
             h[0].message
         );

@@ -1,10 +1,11 @@
 //! `rename-object`: renaming (or moving to another schema) a schema, type,
 //! domain, enum value, type attribute, sequence, function, procedure,
-//! aggregate, operator, collation, text search configuration or extension.
-//! Tables, views and columns have rules of their own.
+//! aggregate, operator, collation, text search configuration or extension,
+//! unless it was created earlier in the revision. Tables, views and columns
+//! have rules of their own.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{Revision, dotted_name, qualified};
+use crate::analysis::{Kind, Name, Revision, dotted_name, qualified};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterEnumStmt, Node, ObjectType, RangeVar};
@@ -51,6 +52,35 @@ fn name(relation: Option<&RangeVar>, object: Option<&Node>, subname: &str) -> St
     }
 }
 
+/// Whether the object a rename, move or enum change names was created
+/// before statement `idx`.
+fn is_new_object(rev: &Revision<'_>, node: &NodeEnum, idx: usize) -> bool {
+    let (object_type, relation, object, subname) = match node {
+        NodeEnum::RenameStmt(r) => (
+            r.rename_type,
+            r.relation.as_ref(),
+            r.object.as_deref(),
+            r.subname.as_str(),
+        ),
+        NodeEnum::AlterObjectSchemaStmt(m) => {
+            (m.object_type, m.relation.as_ref(), m.object.as_deref(), "")
+        }
+        NodeEnum::AlterEnumStmt(e) => {
+            return rev.is_new(Kind::Type, &Name::of_list(&e.type_name), idx);
+        }
+        _ => return false,
+    };
+    // Like `name`: a relation (a sequence, a composite type), else the
+    // parsed object, else a schema's bare name.
+    let name = match (relation, object) {
+        (Some(rel), _) => Some(Name::of_rel(rel)),
+        (None, Some(obj)) => Name::of_object(obj),
+        (None, None) => Some(Name::new("", subname)),
+    };
+    let kind = ObjectType::try_from(object_type).ok().and_then(Kind::of);
+    matches!((kind, name), (Some(kind), Some(name)) if rev.is_new(kind, &name, idx))
+}
+
 fn enum_value_rename(e: &AlterEnumStmt) -> Option<String> {
     if e.old_val.is_empty() {
         return None; // ADD VALUE
@@ -69,6 +99,11 @@ impl Rule for RenameObject {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
+            // Nobody can use the name of an object created earlier in the
+            // revision yet.
+            if is_new_object(rev, node, s.index) {
+                continue;
+            }
             let message = match node {
                 NodeEnum::RenameStmt(r) => kind(r.rename_type).map(|kind| {
                     let old = name(r.relation.as_ref(), r.object.as_deref(), &r.subname);
@@ -184,6 +219,47 @@ mod tests {
             "CREATE TYPE mood AS ENUM ('ok');",
         ] {
             assert!(hits(sql, "rename-object").is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn leaves_objects_created_earlier_in_the_revision_alone() {
+        for sql in [
+            "CREATE SCHEMA billing; ALTER SCHEMA billing RENAME TO invoicing;",
+            "CREATE TYPE mood AS ENUM ('ok'); ALTER TYPE mood RENAME VALUE 'ok' TO 'fine';",
+            "CREATE TYPE public.mood AS ENUM ('ok'); ALTER TYPE public.mood RENAME TO feeling;",
+            "CREATE TYPE address AS (zip text); ALTER TYPE address RENAME ATTRIBUTE zip TO postcode;",
+            "CREATE TYPE span AS RANGE (subtype = int); ALTER TYPE span SET SCHEMA util;",
+            "CREATE DOMAIN cents AS int; ALTER DOMAIN cents RENAME TO amount;",
+            "CREATE SEQUENCE billing.invoice_no; ALTER SEQUENCE billing.invoice_no RENAME TO invoice_seq;",
+            "CREATE FUNCTION touch(a int, OUT b text) LANGUAGE sql AS 'select 1'; ALTER FUNCTION touch(integer) RENAME TO stamp;",
+            "CREATE FUNCTION touch(int4[]) RETURNS int LANGUAGE sql AS 'select 1'; ALTER FUNCTION touch SET SCHEMA util;",
+            "CREATE PROCEDURE archive(int) LANGUAGE sql AS 'select 1'; ALTER ROUTINE archive(int) RENAME TO archive_orders;",
+            "CREATE AGGREGATE median(numeric) (sfunc = f, stype = numeric); ALTER AGGREGATE median(numeric) RENAME TO p50;",
+            "CREATE COLLATION german (provider = icu, locale = 'de'); ALTER COLLATION german RENAME TO de;",
+            "CREATE EXTENSION pgcrypto; ALTER EXTENSION pgcrypto SET SCHEMA extensions;",
+        ] {
+            assert!(hits(sql, "rename-object").is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn flags_a_name_that_may_be_older_than_what_the_revision_created() {
+        for sql in [
+            // Renamed before it is created: the name is an older object's.
+            "ALTER TYPE mood RENAME TO feeling; CREATE TYPE mood AS ENUM ('ok');",
+            // `public.mood` may be another type than a new unqualified `mood`.
+            "CREATE TYPE mood AS ENUM ('ok'); ALTER TYPE public.mood RENAME TO feeling;",
+            "CREATE TYPE archive.mood AS ENUM ('ok'); ALTER TYPE mood RENAME TO feeling;",
+            // The object may exist already.
+            "CREATE SCHEMA IF NOT EXISTS billing; ALTER SCHEMA billing RENAME TO invoicing;",
+            "CREATE OR REPLACE FUNCTION touch() RETURNS int LANGUAGE sql AS 'select 1'; ALTER FUNCTION touch() RENAME TO stamp;",
+            // Another overload, or another kind of object of the same name.
+            "CREATE FUNCTION touch(text) RETURNS int LANGUAGE sql AS 'select 1'; ALTER FUNCTION touch(int) RENAME TO stamp;",
+            "CREATE TABLE mood (id int); ALTER TYPE mood RENAME TO feeling;",
+            "CREATE FUNCTION billing() RETURNS int LANGUAGE sql AS 'select 1'; ALTER SCHEMA billing RENAME TO invoicing;",
+        ] {
+            assert_eq!(hits(sql, "rename-object").len(), 1, "{sql}");
         }
     }
 

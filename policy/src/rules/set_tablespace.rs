@@ -108,4 +108,25 @@ mod tests {
         );
         assert!(hits("CREATE TABLE t (a int) TABLESPACE fast_ssd;", ID).is_empty());
     }
+
+    #[test]
+    fn leaves_an_index_of_a_new_table_alone() {
+        for sql in [
+            "CREATE TABLE t (a int); CREATE INDEX t_a ON t (a); ALTER INDEX t_a SET TABLESPACE fast_ssd;",
+            "CREATE TABLE billing.t (a int); CREATE INDEX t_a ON billing.t (a); ALTER INDEX billing.t_a SET TABLESPACE fast_ssd;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+        for sql in [
+            // A new index of an existing table holds an entry for every row.
+            "CREATE INDEX orders_a ON orders (a); ALTER INDEX orders_a SET TABLESPACE fast_ssd;",
+            "CREATE INDEX CONCURRENTLY orders_a ON orders (a); ALTER INDEX orders_a SET TABLESPACE fast_ssd;",
+            "CREATE TABLE t (a int); CREATE INDEX IF NOT EXISTS t_a ON t (a); ALTER INDEX t_a SET TABLESPACE fast_ssd;",
+            "ALTER INDEX t_a SET TABLESPACE fast_ssd; CREATE TABLE t (a int); CREATE INDEX t_a ON t (a);",
+            // `t_a` unqualified may be another index than `billing.t_a`.
+            "CREATE TABLE billing.t (a int); CREATE INDEX t_a ON billing.t (a); ALTER INDEX t_a SET TABLESPACE fast_ssd;",
+        ] {
+            assert_eq!(hits(sql, ID).len(), 1, "{sql}");
+        }
+    }
 }
