@@ -46,7 +46,7 @@ pub fn mismatch_message(
     differences: &[Difference],
 ) -> String {
     let mut text = format!(
-        "the schema of {environment}'s target does not match {revision_id} ({} difference(s), expected vs live); nothing was changed:\n",
+        "the schema of {environment}'s target does not match {revision_id} ({} difference(s) of the live schema from the expected one); nothing was changed:\n",
         differences.len()
     );
     for difference in differences {

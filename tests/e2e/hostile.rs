@@ -1422,6 +1422,14 @@ fn control_characters_are_refused_or_stored_verbatim() {
             .contains("unknown environment"),
         "{error:#}"
     );
+    // So is a usage error, which the command line refuses before any call.
+    let usage = f.run(&t.erin, &["--json", "stamp", "--env", "dev"]);
+    usage.fails(2, "--revision");
+    assert_eq!(
+        usage.json()["error"]["message"],
+        "the following required arguments were not provided: --revision <ID>",
+        "{usage:#?}"
+    );
     f.run(&t.alice, &["--project", "default\n", "history"])
         .fails(2, "invalid project name 'default\\n'");
     f.run(&t.erin, &["execution", "0190-\u{8}"])

@@ -434,12 +434,22 @@ pub fn table_ddl(path: &Path) -> Result<Vec<(String, String)>, String> {
     let conn = open(path, access).map_err(describe)?;
     let tables = conn
         .unchecked_transaction()
+        .map_err(Failure::from)
         .and_then(|tx| {
             let tables = read_tables(&conn)?;
+            let check = quick_check(&conn)?;
             tx.finish()?;
-            Ok(tables)
+            Ok((tables, check))
         })
-        .map_err(|err| describe(err.into()));
+        .map_err(describe)
+        .and_then(|(tables, check)| match check.as_str() {
+            "ok" => Ok(tables),
+            // The reference every journal is compared with must not come
+            // from a damaged one.
+            _ => Err(format!(
+                "the journal fails its integrity check ({check}): print the schema from a sound journal"
+            )),
+        });
     match (tables, conn.close()) {
         (Err(message), _) => Err(message),
         (Ok(_), Err((_, err))) => Err(describe(err.into())),

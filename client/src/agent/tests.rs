@@ -495,6 +495,15 @@ fn the_printed_schema_carries_the_hashes_reports_carry_and_changes_nothing() {
     let missing = super::expected_schema_toml(&dir.path().join("absent.db")).unwrap_err();
     assert!(missing.contains("does not exist"), "{missing}");
     assert!(!dir.path().join("absent.db").exists());
+
+    // The reference schema never comes from a damaged journal.
+    let damaged = dir.path().join("damaged.db");
+    journal_failing_quick_check(&damaged);
+    let refused = super::expected_schema_toml(&damaged).unwrap_err();
+    assert!(
+        refused.contains("fails its integrity check") && refused.contains("NULL value"),
+        "{refused}"
+    );
 }
 
 /// A journal whose `quick_check` finds a NULL in a NOT NULL column while

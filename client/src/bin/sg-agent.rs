@@ -41,7 +41,8 @@ exit 4, when the server refuses an expired one):
   sg-agent --journal /var/lib/tapd/journal.db --controller-id bar3-tap2 --interval 30s
 
 Expected schema for the server's policy file, from a journal known to be right
-(delete the file's existing [fleet.expected_tables] block first, if it has one):
+(one that fails its integrity check is refused; delete the file's existing
+[fleet.expected_tables] block first, if it has one):
   sg-agent --journal /var/lib/tapd/journal.db --print-schema >> schemagate.toml
 
 Exit codes (--once, --print-schema, and a daemon that stops):

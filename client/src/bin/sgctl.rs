@@ -211,11 +211,28 @@ type Outcome = Result<u8, Failure>;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     restore_default_sigpipe();
-    let matches = Cli::command().get_matches();
-    let mut cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
+    let matches = match Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)))
+    {
+        Ok(parsed) => parsed,
+        Err(err) if err.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            // A usage error is a failure like any other for a script.
+            let _ = err.print();
+            // The error's paragraph, without the usage and the hint after it.
+            let rendered = err.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            let message = message.join(" ");
+            print_failure_json(exit::BAD_INPUT, message.trim_start_matches("error: "));
+            return ExitCode::from(exit::BAD_INPUT);
+        }
         Err(err) => err.exit(),
     };
+    let (matches, mut cli) = matches;
     cli.project_given = given(&matches, "project");
     let json = cli.json;
     match run(cli).await {
@@ -223,16 +240,20 @@ async fn main() -> ExitCode {
         Err(failure) => {
             eprintln!("sgctl: {}", failure.message);
             if json {
-                // A script that reads stdout learns of the failure there too,
-                // on one line, as a deploy's events are.
-                println!(
-                    "{}",
-                    json!({ "error": { "exit_code": failure.code, "message": failure.message } })
-                );
+                print_failure_json(failure.code, &failure.message);
             }
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// A failure on one line of stdout, so that a script reading `--json` output
+/// learns of it there too, as a deploy's events are.
+fn print_failure_json(code: u8, message: &str) {
+    println!(
+        "{}",
+        json!({ "error": { "exit_code": code, "message": message } })
+    );
 }
 
 /// Whether the global option `id` was given on the command line or in its

@@ -1146,7 +1146,7 @@ async fn stamp(
         Ok(response) => response.into_inner(),
         Err(status) if status.code() == tonic::Code::FailedPrecondition => {
             // The message is the diff between the live and the expected
-            // schema: printed as it is, without a prefix before its first line.
+            // schema, complete in itself: no "refused:" before it.
             return Err(Failure::new(exit::REFUSED, status.message().trim_end()));
         }
         Err(status) => return Err(status.into()),
