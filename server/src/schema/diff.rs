@@ -123,16 +123,9 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
         match (e, l) {
             (Some(_), None) => out.push(Rank::Function, object, MISSING.into(), None),
             (None, Some(_)) => out.push(Rank::Function, object, CREATED.into(), None),
-            (Some(e), Some(l)) if e != l => out.push(
-                Rank::Function,
-                object,
-                format!(
-                    "definition differs: live {}, expected {}",
-                    one_line(l),
-                    one_line(e)
-                ),
-                None,
-            ),
+            (Some(e), Some(l)) if e != l => {
+                out.push(Rank::Function, object, definitions_differ(l, e), None)
+            }
             _ => {}
         }
     });
@@ -208,11 +201,7 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
             (Some(e), Some(l)) if e.definition != l.definition => out.push(
                 Rank::View,
                 format!("{} {name}", kind(e)),
-                format!(
-                    "definition differs: live {}, expected {}",
-                    one_line(&l.definition),
-                    one_line(&e.definition)
-                ),
+                definitions_differ(&l.definition, &e.definition),
                 None,
             ),
             _ => {}
@@ -256,6 +245,49 @@ fn literal(text: &str) -> String {
 /// Collapses runs of whitespace so a multi-line definition fits one line.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Two definitions that differ, each on one line. Short ones are given in
+/// full; of long ones (a view's query) only the part that differs, with a
+/// little context, so that one added `WHERE` does not hide in two copies
+/// of a page of SQL.
+fn definitions_differ(live: &str, expected: &str) -> String {
+    const IN_FULL: usize = 160;
+    const CONTEXT: usize = 24;
+    let (live, expected) = (one_line(live), one_line(expected));
+    if live.len() + expected.len() <= IN_FULL {
+        return format!("definition differs: live {live}, expected {expected}");
+    }
+    let (l, e): (Vec<char>, Vec<char>) = (live.chars().collect(), expected.chars().collect());
+    let prefix = l.iter().zip(&e).take_while(|(a, b)| a == b).count();
+    let suffix = l[prefix..]
+        .iter()
+        .rev()
+        .zip(e[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let excerpt = |text: &[char]| {
+        let start = prefix.saturating_sub(CONTEXT);
+        let end = (text.len() - suffix + CONTEXT).min(text.len());
+        let middle: String = text[start..end].iter().collect();
+        let middle = if middle.chars().count() > 2 * IN_FULL {
+            let cut: String = middle.chars().take(2 * IN_FULL).collect();
+            format!("{cut}…")
+        } else {
+            middle
+        };
+        format!(
+            "{}{middle}{}",
+            if start > 0 { "…" } else { "" },
+            if end < text.len() { "…" } else { "" }
+        )
+    };
+    format!(
+        "definition differs from character {}: live {}, expected {}",
+        prefix + 1,
+        excerpt(&l),
+        excerpt(&e)
+    )
 }
 
 fn enum_labels(out: &mut Out, name: &str, expected: &[String], live: &[String]) {
@@ -482,7 +514,7 @@ fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
         (Some(_), None) => push(format!("trigger {trigger}: {MISSING}"), None),
         (None, Some(_)) => push(format!("trigger {trigger}: {CREATED}"), None),
         (Some(et), Some(lt)) if et != lt => push(
-            format!("trigger {trigger}: definition differs: live {lt}, expected {et}"),
+            format!("trigger {trigger}: {}", definitions_differ(lt, et)),
             None,
         ),
         _ => {}
@@ -583,8 +615,9 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
             Some(at) => {
                 let l = live_left.remove(at);
                 lines.push(format!(
-                    "constraint {}: definition differs: live {}, expected {}",
-                    e.name.0, l.definition, e.definition
+                    "constraint {}: {}",
+                    e.name.0,
+                    definitions_differ(&l.definition, &e.definition)
                 ));
             }
             None => lines.push(format!(
@@ -627,10 +660,7 @@ fn index_differences(out: &mut Out, expected: &Schema, live: &Schema) {
                 out.push(
                     Rank::Index,
                     object,
-                    format!(
-                        "definition differs: live {}, expected {}",
-                        l.definition, e.definition
-                    ),
+                    definitions_differ(&l.definition, &e.definition),
                     None,
                 );
             }
@@ -707,6 +737,25 @@ mod tests {
             name: Info("public.pours_volume_ml_idx".into()),
         });
         schema
+    }
+
+    #[test]
+    fn long_definitions_show_where_they_differ() {
+        let select = "SELECT p.venue_id, date_trunc('day', p.poured_at) AS day, sum(p.volume_ml) AS volume_ml, count(*) AS pours FROM pour_records p";
+        let expected = format!("{select} GROUP BY p.venue_id, (date_trunc('day', p.poured_at));");
+        let live = format!(
+            "{select} WHERE (p.volume_ml > (0)::numeric) GROUP BY p.venue_id, (date_trunc('day', p.poured_at));"
+        );
+        assert_eq!(
+            definitions_differ(&live, &expected),
+            "definition differs from character 128: live …urs FROM pour_records p WHERE (p.volume_ml > (0)::numeric) GROUP BY p.venue_id, (da…, \
+             expected …urs FROM pour_records p GROUP BY p.venue_id, (da…"
+        );
+        // Short ones in full.
+        assert_eq!(
+            definitions_differ("CHECK ((a > 0))", "CHECK ((a >= 0))"),
+            "definition differs: live CHECK ((a > 0)), expected CHECK ((a >= 0))"
+        );
     }
 
     #[test]
