@@ -484,6 +484,34 @@ fn a_freeze_while_a_revision_runs_refuses_the_next_one() {
     let t = tokens();
     let f = Fixture::start(|p| p);
     let deploy = deploying_slow_then_taps(&t, &f);
+    // The next revision's record, written while the slow one runs, is
+    // shown queued, not running.
+    let states = || {
+        let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+        status["recent_executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["revision_id"].as_str().unwrap().to_string(),
+                    e["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "the next record written ahead",
+        || states().len() == 2,
+    );
+    assert_eq!(
+        states(),
+        [
+            ("0002_add_taps".to_string(), "queued".to_string()),
+            ("0001_baseline".to_string(), "running".to_string())
+        ]
+    );
     f.run(
         &t.root,
         &["freeze", "--env", "dev", "--reason", "incident 42"],

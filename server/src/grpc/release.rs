@@ -333,6 +333,7 @@ impl v1::execution_server::Execution for Services {
                         );
                     }
                 }
+                mark_queued(&mut response.recent_executions, &history, current.as_ref());
                 response.current_revision = current.map(|c| c.id).unwrap_or_default();
             }
             Err(err) => {
@@ -344,6 +345,29 @@ impl v1::execution_server::Execution for Services {
             }
         }
         Ok(Response::new(response))
+    }
+}
+
+/// An execution writes the next revision's record, as running, while the
+/// revision before it runs. A running record whose revision's parent is not
+/// the target's current revision cannot have started: it is shown queued.
+fn mark_queued(
+    records: &mut [v1::ExecutionRecord],
+    history: &[catalog::Revision],
+    current: Option<&target::Applied>,
+) {
+    let current = current.map(|c| c.id.as_str()).unwrap_or_default();
+    for record in records {
+        if record.state != i32::from(v1::ExecutionState::Running) || record.action != "apply" {
+            continue;
+        }
+        let parent = history
+            .iter()
+            .find(|r| r.id == record.revision_id)
+            .map(|r| r.parent_id.as_str());
+        if parent.is_some_and(|parent| parent != current) {
+            record.state = v1::ExecutionState::Queued.into();
+        }
     }
 }
 

@@ -293,6 +293,7 @@ fn state_text(state: i32) -> &'static str {
         v1::ExecutionState::Succeeded => "succeeded",
         v1::ExecutionState::Failed => "failed",
         v1::ExecutionState::Refused => "refused",
+        v1::ExecutionState::Queued => "queued",
         v1::ExecutionState::Unspecified => "unknown",
     }
 }
