@@ -120,8 +120,8 @@ fn verdict(
 ) -> Result<Verdict, ReleaseError> {
     let mut catalog = catalog?.into_iter();
     let mut target = target?.into_iter();
-    // In the order the verdict lists them: approvals, parent, promotion,
-    // window, freeze, drift, exclusive.
+    // In the order the verdict lists them: approvals, parent, (down, for a
+    // rollback,) promotion, window, freeze, drift, exclusive.
     let conditions: Vec<Condition> = catalog
         .next()
         .into_iter()
@@ -190,11 +190,48 @@ pub async fn catalog_conditions(
         });
     }
 
+    if action == Action::Rollback {
+        conditions.push(down_sql(revision));
+    }
     conditions.push(promotion(db, policy, env, revision, action).await?);
     let controls = controls(db, &env.name).await?;
     conditions.push(window(env, &controls, now_ms()));
     conditions.push(freeze(env, &controls, action));
     Ok(conditions)
+}
+
+/// A rollback runs the revision's down SQL and deletes its version row: with
+/// no statement to run, it would only delete the row and leave what the
+/// revision did in place, under a schema reference that takes it as intended.
+fn down_sql(revision: &Revision) -> Condition {
+    let statements = pg_query::scan(&revision.down_sql).map(|scanned| {
+        scanned
+            .tokens
+            .iter()
+            .filter(|t| {
+                !matches!(
+                    pg_query::protobuf::Token::try_from(t.token),
+                    Ok(pg_query::protobuf::Token::SqlComment
+                        | pg_query::protobuf::Token::CComment
+                        | pg_query::protobuf::Token::Ascii59)
+                )
+            })
+            .count()
+    });
+    match statements {
+        Ok(0) => fail(
+            "down",
+            format!(
+                "{} has no down SQL: a rollback would run nothing and only delete its version row, leaving its changes in place; write a new revision that undoes it and deploy that",
+                revision.id
+            ),
+        ),
+        Ok(_) => pass("down", format!("runs the down SQL of {}", revision.id)),
+        Err(err) => fail(
+            "down",
+            format!("the down SQL of {} does not scan: {err}", revision.id),
+        ),
+    }
 }
 
 /// The catalog's conditions of a revision's gate, read while the revision

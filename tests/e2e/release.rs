@@ -1044,6 +1044,75 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
+/// A revision without down SQL (none, or comments only) cannot be rolled
+/// back: the rollback would only delete its version row and leave its
+/// change in place.
+#[test]
+fn a_revision_without_down_sql_is_not_rolled_back() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    let capacity = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity int;\n",
+        "-- kept: nothing to undo here\n",
+    );
+    let no_down = ("0003_add_taps", "CREATE TABLE taps (id bigint);\n", "");
+    f.submit_approved(&t, &[baseline, capacity, no_down], &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    f.run(
+        &t.carol,
+        &["approve", "0003_add_taps", "--env", "dev", "--rollback"],
+    )
+    .ok();
+    f.run(
+        &t.erin,
+        &["gate", "0003_add_taps", "--env", "dev", "--rollback"],
+    )
+    .refused("0003_add_taps has no down SQL: a rollback would run nothing");
+    f.run(&t.erin, &["rollback", "--env", "dev"])
+        .refused("0003_add_taps has no down SQL");
+    assert!(table_exists(&f.dev, "taps"));
+    assert_eq!(applied(&f.dev), 3, "the version row stays");
+
+    // Comments only count as none.
+    execute(&f.dev, "DROP TABLE taps");
+    execute(
+        &f.dev,
+        "DELETE FROM schemagate.applied_revisions WHERE id = '0003_add_taps'",
+    );
+    f.run(
+        &t.carol,
+        &["approve", "0002_add_capacity", "--env", "dev", "--rollback"],
+    )
+    .ok();
+    let verdict = f.run(
+        &t.erin,
+        &[
+            "--json",
+            "gate",
+            "0002_add_capacity",
+            "--env",
+            "dev",
+            "--rollback",
+        ],
+    );
+    assert_eq!(verdict.code, 1, "{verdict:#?}");
+    let verdict = verdict.json();
+    let down = verdict["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "down")
+        .cloned()
+        .unwrap();
+    assert_eq!(down["passed"], false, "{verdict:#}");
+}
+
 /// A rollback announces the statements of the down SQL it runs, and a
 /// failed one says the revision is still applied rather than reading as
 /// though it had been rolled back.
