@@ -4,14 +4,14 @@
 //! decision stays on record but no longer counts. Owns the `approvals` table.
 
 use crate::audit::{self, Event, Outcome};
-use crate::auth::{Caller, Role};
+use crate::auth::{self, Caller, Role};
 use crate::catalog::{self, Revision};
 use crate::config::{Environment, Policy, Requirement};
 use crate::db::{Db, now_ms};
 use crate::release::{self, Action, ReleaseError};
 use schemagate_policy::RiskClass;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 macro_rules! select_approvals {
     () => {
@@ -126,10 +126,20 @@ async fn decide_inner(
         env.name
     );
     if decision.approve {
-        if caller.subject == revision.author {
+        let caller_person = auth::person(&caller.subject);
+        if caller_person == auth::person(&revision.author) {
             return Err(ReleaseError::PermissionDenied(format!(
                 "{} is the author of {}: an author cannot approve their own revision; ask another approver",
                 caller.subject, revision.id
+            )));
+        }
+        // An admin's amend makes the admin the author; whoever wrote an
+        // earlier version still may not approve it.
+        let earlier = audit::authors(db, &revision.project, &revision.id).await?;
+        if earlier.iter().any(|a| auth::person(a) == caller_person) {
+            return Err(ReleaseError::PermissionDenied(format!(
+                "{} submitted an earlier version of {} (amended since by {}): an author cannot approve their own revision; ask another approver",
+                caller.subject, revision.id, revision.author
             )));
         }
         match requirement(env, &revision, decision.action) {
@@ -495,15 +505,18 @@ pub fn judge(
     let approvals: Vec<&Approval> = current
         .iter()
         .copied()
-        .filter(|a| a.kind == "approve" && a.approver != revision.author)
+        .filter(|a| {
+            a.kind == "approve" && auth::person(&a.approver) != auth::person(&revision.author)
+        })
         .collect();
     let has = |a: &Approval, role: &str| a.approver_roles.iter().any(|r| r == role);
     match requirement(env, revision, action) {
         Requirement::Approvals { count, roles } => {
-            let names: BTreeSet<&str> = approvals
+            // One approval per person, however their name is written.
+            let names: BTreeMap<String, &str> = approvals
                 .iter()
                 .filter(|a| roles.iter().any(|r| has(a, r)))
-                .map(|a| a.approver.as_str())
+                .map(|a| (auth::person(&a.approver), a.approver.as_str()))
                 .collect();
             let given = names.len() as u32;
             let who = if names.is_empty() {
@@ -511,7 +524,7 @@ pub fn judge(
             } else {
                 format!(
                     " ({})",
-                    names.iter().copied().collect::<Vec<_>>().join(", ")
+                    names.values().copied().collect::<Vec<_>>().join(", ")
                 )
             };
             Evaluation {
@@ -543,15 +556,18 @@ pub fn judge(
             let reasoned = |a: &Approval| !emergency.reason_required || !a.reason.is_empty();
             // Each person fills one seat. Someone who holds both roles takes
             // an admin seat only when the admins alone leave one empty.
-            let people: BTreeSet<(&str, bool, bool)> = approvals
-                .iter()
-                .filter(|a| reasoned(a))
-                .map(|a| (a.approver.as_str(), has(a, "admin"), has(a, "approver")))
-                .collect();
+            // A person approving under two spellings of their name, with
+            // different roles, holds the roles of both.
+            let mut people: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+            for a in approvals.iter().filter(|a| reasoned(a)) {
+                let roles = people.entry(auth::person(&a.approver)).or_default();
+                roles.0 |= has(a, "admin");
+                roles.1 |= has(a, "approver");
+            }
             let count = |admin: bool, approver: bool| {
                 people
-                    .iter()
-                    .filter(|(_, a, p)| *a == admin && *p == approver)
+                    .values()
+                    .filter(|(a, p)| *a == admin && *p == approver)
                     .count() as u32
             };
             let (only_admins, only_approvers, both) =

@@ -176,6 +176,18 @@ pub async fn decided_since(db: &Db, after: i64, environment: &str) -> Result<boo
     Ok(decided > 0)
 }
 
+/// Everyone who submitted or amended revision `id` of `project`.
+pub async fn authors(db: &Db, project: &str, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT actor FROM audit_log WHERE project = $1 AND subject = $2 \
+         AND action IN ('revision.submit', 'revision.amend') AND outcome = 'ok'",
+    )
+    .bind(project)
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// Which entries [`list`] returns.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Filter<'a> {

@@ -202,6 +202,13 @@ impl Authenticator {
         if claims.sub.trim().is_empty() {
             return Err(AuthError::InvalidToken("the sub claim is empty".into()));
         }
+        // `carol ` would sign as a second carol, and look like her in a log.
+        if claims.sub.trim() != claims.sub {
+            return Err(AuthError::InvalidToken(format!(
+                "the sub claim '{}' has leading or trailing whitespace",
+                claims.sub.escape_debug()
+            )));
+        }
         // The subject is written as author, approver and actor into the
         // catalog and its audit log: a NUL cannot be stored in PostgreSQL
         // text, and other control characters would forge log lines.
@@ -232,6 +239,15 @@ impl Authenticator {
     }
 }
 
+/// The person a subject names, for telling people apart: case and Unicode
+/// compatibility forms are folded (NFKC), so `Alice`, `ALICE` and `ａlice`
+/// are one person, who cannot approve as another what they wrote, nor fill
+/// two seats of the approval matrix.
+pub fn person(subject: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    subject.nfkc().collect::<String>().to_lowercase()
+}
+
 /// Longest subject a token may carry.
 const MAX_SUBJECT_BYTES: usize = 256;
 
@@ -248,5 +264,19 @@ fn describe(err: &jsonwebtoken::errors::Error) -> String {
         }
         ErrorKind::MissingRequiredClaim(claim) => format!("the {claim} claim is missing"),
         _ => format!("malformed token ({err})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::person;
+
+    #[test]
+    fn one_person_however_the_name_is_written() {
+        for alias in ["Alice", "ALICE", "ａｌｉｃｅ", "ＡＬＩＣＥ"] {
+            assert_eq!(person(alias), person("alice"), "{alias}");
+        }
+        assert_ne!(person("alice"), person("alicia"));
+        assert_ne!(person("alice"), person("alice2"));
     }
 }

@@ -556,7 +556,9 @@ async fn amend(
     report: &LintReport,
     checksum: String,
 ) -> Result<Revision, CatalogError> {
-    if existing.author != submitter.name && !submitter.admin {
+    if crate::auth::person(&existing.author) != crate::auth::person(submitter.name)
+        && !submitter.admin
+    {
         return Err(CatalogError::NotTheAuthor {
             id: existing.id,
             author: existing.author,

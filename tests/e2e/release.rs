@@ -399,6 +399,20 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     let author = token("alice", &["developer", "approver"]);
     f.run(&author, &["approve", "0001_baseline", "--env", "dev"])
         .fails(4, "cannot approve their own revision");
+    // Nor under another spelling of the name: case and Unicode
+    // compatibility forms are one person; whitespace around it no name.
+    for alias in ["Alice", "ＡＬＩＣＥ"] {
+        f.run(
+            &token(alias, &["approver"]),
+            &["approve", "0001_baseline", "--env", "dev"],
+        )
+        .fails(4, "cannot approve their own revision");
+    }
+    f.run(
+        &token("alice ", &["approver"]),
+        &["approve", "0001_baseline", "--env", "dev"],
+    )
+    .fails(4, "leading or trailing whitespace");
     // An admin is not in dev's additive entry (approver only).
     f.run(&t.root, &["approve", "0001_baseline", "--env", "dev"])
         .fails(4, "needs approvals from the role approver");
@@ -760,6 +774,26 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
     assert_eq!(gate.code, 1);
     assert!(gate.stdout.contains("forbidden"), "{gate:#?}");
     // The emergency path: an admin and two approvers, each with a reason.
+    // One person under two spellings of their name fills one seat.
+    for who in [&t.carol, &token("Carol", &["approver"])] {
+        f.run(
+            who,
+            &[
+                "approve",
+                "0002_drop_venues",
+                "--env",
+                "dev",
+                "--reason",
+                "GDPR erasure",
+            ],
+        )
+        .ok();
+    }
+    let gate = f.run(&t.erin, &["gate", "0002_drop_venues", "--env", "dev"]);
+    assert!(
+        gate.stdout.contains("0/1 admin and 1/2 approver"),
+        "{gate:#?}"
+    );
     for who in [&t.carol, &t.dave] {
         f.run(
             who,
@@ -1282,6 +1316,23 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         "the approval of the broken content counts: {gate:#?}"
     );
     assert!(gate.stdout.contains("approvals"), "{gate:#?}");
+    // An admin's amend makes the admin its author; whoever wrote an earlier
+    // version still cannot approve it.
+    let reviewed = (
+        "0002_add_capacity",
+        "-- reviewed by root\nALTER TABLE venues ADD COLUMN capacity int;\n",
+        down,
+    );
+    write_revisions(f.revisions.path(), &[reviewed]);
+    f.run(&t.root, &["submit", "--amend", dir]).ok();
+    f.run(
+        &token("alice", &["approver"]),
+        &["approve", "0002_add_capacity", "--env", "dev"],
+    )
+    .fails(
+        4,
+        "alice submitted an earlier version of 0002_add_capacity (amended since by root)",
+    );
     f.approve(&t.carol, "0002_add_capacity", &["dev"]);
     f.deploy(&t.erin, &["dev"]);
     assert_eq!(
@@ -1298,7 +1349,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         down,
     );
     write_revisions(f.revisions.path(), &[again]);
-    let landed = f.run(&t.alice, &["submit", "--amend", dir]);
+    let landed = f.run(&t.root, &["submit", "--amend", dir]);
     assert_eq!(landed.code, 1, "{landed:#?}");
     assert!(
         landed
@@ -1306,8 +1357,27 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
             .contains("0002_add_capacity has landed on dev: roll it back there first"),
         "{landed:#?}"
     );
-    let audit = audit_detail(&f, &t, "revision.amend", "0002_add_capacity");
-    assert!(audit.contains("previous_author=alice"), "{audit}");
+    // Two amends: alice's own, and root's, which took over from her.
+    let audit = f.run(&t.root, &["--json", "audit"]).json();
+    let amends: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "revision.amend"
+                && e["subject"] == "0002_add_capacity"
+                && e["outcome"] == "ok"
+        })
+        .map(|e| (e["actor"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(amends.len(), 2, "{audit:#}");
+    assert!(
+        amends
+            .iter()
+            .all(|(_, detail)| detail.contains("previous_author=alice")),
+        "{amends:#?}"
+    );
+    assert_eq!(amends[0].0, "root", "newest first: {amends:#?}");
 
     // The gate holds the target to the catalog's content: a version row
     // whose checksum is not the catalog's (an amend that raced a deploy, a
@@ -1321,7 +1391,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         "ALTER TABLE venues ADD COLUMN city text;\n",
         "ALTER TABLE venues DROP COLUMN city;\n",
     );
-    f.submit_approved(&t, &[fixed, next], &["dev"]);
+    f.submit_approved(&t, &[reviewed, next], &["dev"]);
     let gate = f.run(&t.erin, &["gate", "0003_add_city", "--env", "dev"]);
     assert_eq!(gate.code, 1, "{gate:#?}");
     assert!(
