@@ -886,6 +886,12 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         Some(false.into()),
         "{status:#}"
     );
+    // The attempt the freeze refused forced nothing through.
+    let refused = executions
+        .iter()
+        .find(|e| e["revision_id"] == "0002_drop_venues" && e["state"] == "refused")
+        .unwrap_or_else(|| panic!("the refused attempt: {status:#}"));
+    assert_eq!(refused["emergency"], false, "{status:#}");
     let forced = executions
         .iter()
         .find(|e| e["revision_id"] == "0002_drop_venues")

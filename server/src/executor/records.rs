@@ -212,6 +212,11 @@ pub(super) async fn finish(
 pub(super) fn close(record: &mut Record, state: State) {
     record.state = state.as_str().to_string();
     record.finished_at_ms = Some(now_ms());
+    // A refused attempt forced nothing through: only what ran on the
+    // emergency path is marked so.
+    if state == State::Refused {
+        record.emergency = false;
+    }
 }
 
 /// Writes a closed record, in the caller's catalog transaction, with its
