@@ -1295,6 +1295,16 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         unasked.stderr.contains("sgctl submit --amend"),
         "{unasked:#?}"
     );
+    // With --json, what was submitted before the failure and the failure
+    // come as one object.
+    let unasked = f.run(&t.alice, &["--json", "submit", dir]);
+    assert_eq!(unasked.code, 1, "{unasked:#?}");
+    let unasked = unasked.json();
+    assert_eq!(
+        unasked["submitted"][0]["result"], "unchanged",
+        "{unasked:#}"
+    );
+    assert_eq!(unasked["error"]["exit_code"], 1, "{unasked:#}");
     let bob = token("bob", &["developer"]);
     let not_bobs = f.run(&bob, &["submit", "--amend", dir]);
     assert_eq!(not_bobs.code, 4, "{not_bobs:#?}");

@@ -183,6 +183,9 @@ enum AuditCommand {
 struct Failure {
     code: u8,
     message: String,
+    /// With `--json`, what the command did before it failed (an object),
+    /// printed in the one line that carries the error.
+    done: Option<Value>,
 }
 
 impl Failure {
@@ -190,6 +193,7 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            done: None,
         }
     }
 }
@@ -227,7 +231,7 @@ async fn main() -> ExitCode {
                 .take_while(|line| !line.is_empty())
                 .collect();
             let message = message.join(" ");
-            print_failure_json(exit::BAD_INPUT, message.trim_start_matches("error: "));
+            print_failure_json(exit::BAD_INPUT, message.trim_start_matches("error: "), None);
             return ExitCode::from(exit::BAD_INPUT);
         }
         Err(err) => err.exit(),
@@ -240,7 +244,7 @@ async fn main() -> ExitCode {
         Err(failure) => {
             eprintln!("sgctl: {}", failure.message);
             if json {
-                print_failure_json(failure.code, &failure.message);
+                print_failure_json(failure.code, &failure.message, failure.done);
             }
             ExitCode::from(failure.code)
         }
@@ -249,11 +253,16 @@ async fn main() -> ExitCode {
 
 /// A failure on one line of stdout, so that a script reading `--json` output
 /// learns of it there too, as a deploy's events are.
-fn print_failure_json(code: u8, message: &str) {
-    println!(
-        "{}",
-        json!({ "error": { "exit_code": code, "message": message } })
+fn print_failure_json(code: u8, message: &str, done: Option<Value>) {
+    let mut line = match done {
+        Some(Value::Object(done)) => done,
+        _ => serde_json::Map::new(),
+    };
+    line.insert(
+        "error".into(),
+        json!({ "exit_code": code, "message": message }),
     );
+    println!("{}", Value::Object(line));
 }
 
 /// Whether the global option `id` was given on the command line or in its
@@ -458,8 +467,12 @@ async fn submit(
         });
         let response = match response {
             Ok(response) => response.into_inner(),
-            Err(failure) => {
-                report_submitted(cli, &results);
+            Err(mut failure) => {
+                if cli.json {
+                    failure.done = Some(json!({ "submitted": submitted_json(&results) }));
+                } else {
+                    report_submitted(cli, &results);
+                }
                 return Err(failure);
             }
         };
@@ -518,27 +531,30 @@ async fn implicit_parent(
         .unwrap_or(history.head))
 }
 
+fn submitted_json(results: &[(v1::Revision, Submitted)]) -> Vec<Value> {
+    results
+        .iter()
+        .map(|(r, result)| {
+            json!({
+                "id": r.id,
+                "parent_id": text_json(&r.parent_id),
+                "created": matches!(result, Submitted::Created),
+                "result": result.as_str(),
+                "previous_checksum": match result {
+                    Submitted::Amended { previous_checksum } => Value::from(previous_checksum.as_str()),
+                    _ => Value::Null,
+                },
+                "checksum": r.checksum,
+                "risk": risk_text(r.risk),
+                "findings": r.lint.as_ref().map_or(0, |l| l.findings.len()),
+            })
+        })
+        .collect()
+}
+
 fn report_submitted(cli: &Cli, results: &[(v1::Revision, Submitted)]) {
     if cli.json {
-        let items: Vec<Value> = results
-            .iter()
-            .map(|(r, result)| {
-                json!({
-                    "id": r.id,
-                    "parent_id": text_json(&r.parent_id),
-                    "created": matches!(result, Submitted::Created),
-                    "result": result.as_str(),
-                    "previous_checksum": match result {
-                        Submitted::Amended { previous_checksum } => Value::from(previous_checksum.as_str()),
-                        _ => Value::Null,
-                    },
-                    "checksum": r.checksum,
-                    "risk": risk_text(r.risk),
-                    "findings": r.lint.as_ref().map_or(0, |l| l.findings.len()),
-                })
-            })
-            .collect();
-        print_json(&json!({ "submitted": items }));
+        print_json(&json!({ "submitted": submitted_json(results) }));
         return;
     }
     if results.is_empty() {
