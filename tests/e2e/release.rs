@@ -1785,6 +1785,18 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
     assert_eq!(condition("exclusive")["passed"], false, "{verdict:#}");
     f.run(&t.erin, &["drift", "--env", "dev"])
         .fails(1, "check drift when it ends");
+    // A deploy is turned away, and the refusal is audited.
+    f.run(&t.erin, &["deploy", "--env", "dev"])
+        .fails(1, "another execution holds dev's target");
+    let audit = f
+        .run(
+            &t.root,
+            &["--json", "audit", "--env", "dev", "--limit", "1"],
+        )
+        .json();
+    assert_eq!(audit[0]["action"], "execution.apply", "{audit:#}");
+    assert_eq!(audit[0]["outcome"], "refused", "{audit:#}");
+    assert_eq!(audit[0]["actor"], "erin", "{audit:#}");
 
     runtime.block_on(execution.close()).unwrap();
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);

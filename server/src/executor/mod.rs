@@ -20,6 +20,7 @@ mod trail;
 pub use records::{Landed, get, landed_on, recent, reconcile, reconcile_at_start, record_stamp};
 
 use crate::approvals;
+use crate::audit;
 use crate::auth::Caller;
 use crate::backup::{self, Backup};
 use crate::catalog::{self, Revision};
@@ -251,10 +252,29 @@ async fn run_locked<'a>(
         .await
         .map_err(|e| target.failed(&e))?
     {
-        return Err(ReleaseError::Busy(format!(
+        let message = format!(
             "another execution holds {}'s target: {holder}; wait for it to finish",
             env.name
-        )));
+        );
+        // No record is written for it (the target was never this
+        // execution's), but the refusal is on record like the gate's.
+        audit::record(
+            db,
+            &audit::Event {
+                actor: &request.caller.subject,
+                action: match request.action {
+                    Action::Apply => "execution.apply",
+                    Action::Rollback => "execution.rollback",
+                },
+                project,
+                environment: &env.name,
+                subject: request.up_to.as_deref().unwrap_or(""),
+                outcome: audit::Outcome::Refused,
+                detail: message.clone(),
+            },
+        )
+        .await?;
+        return Err(ReleaseError::Busy(message));
     }
     // Holding the lock, no other execution runs on this target: a record
     // still "running" was cut off (the server stopped) and is settled now.
