@@ -1153,6 +1153,50 @@ fn a_revision_without_down_sql_is_not_rolled_back() {
     assert_eq!(down["passed"], false, "{verdict:#}");
 }
 
+/// A rollback whose down SQL leaves part of the revision in place says so:
+/// the reading after it becomes the reference, so drift would not.
+#[test]
+fn a_rollback_that_leaves_part_of_the_revision_says_so() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    let two_columns = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity int, ADD COLUMN city text;\n",
+        "ALTER TABLE venues DROP COLUMN capacity;\n",
+    );
+    f.submit_approved(&t, &[baseline, two_columns], &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    f.run(
+        &t.carol,
+        &["approve", "0002_add_capacity", "--env", "dev", "--rollback"],
+    )
+    .ok();
+    let rolled_back = f.run(&t.erin, &["rollback", "--env", "dev"]);
+    assert_eq!(rolled_back.code, 0, "{rolled_back:#?}");
+    assert!(
+        rolled_back
+            .stdout
+            .contains("the schema is not the one recorded after 0001_baseline (fingerprint ")
+            && rolled_back
+                .stdout
+                .contains("the down SQL did not undo everything 0002_add_capacity did"),
+        "{rolled_back:#?}"
+    );
+    let status = f.run(&t.erin, &["--json", "status", "--env", "dev"]).json();
+    assert!(
+        status["recent_executions"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("warning: the schema is not the one recorded after 0001_baseline"),
+        "{status:#}"
+    );
+}
+
 /// A rollback announces the statements of the down SQL it runs, and a
 /// failed one says the revision is still applied rather than reading as
 /// though it had been rolled back.
@@ -1823,6 +1867,8 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
     .ok();
     let out = f.run(&t.erin, &["rollback", "--env", "dev"]);
     assert_eq!(out.code, 0, "{out:#?}");
+    // Its down SQL undid everything: back at the baseline's schema.
+    assert!(!out.stdout.contains("did not undo everything"), "{out:#?}");
     assert!(!table_exists(&f.dev, "taps"));
     assert!(table_exists(&f.dev, "venues"));
     assert_eq!(applied(&f.dev), 1);

@@ -509,6 +509,25 @@ async fn unsettled_projects(
     Ok(projects)
 }
 
+/// The fingerprint recorded after revision `id` last landed on `of`'s
+/// environment, by an apply or a stamp, if any.
+pub(super) async fn fingerprint_after(
+    db: &Db,
+    of: &Record,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT fingerprint FROM executions WHERE project = $1 AND environment = $2 AND revision_id = $3 \
+         AND action IN ('apply', 'stamp') AND state = 'succeeded' AND fingerprint <> '' \
+         ORDER BY finished_at_ms DESC LIMIT 1",
+    )
+    .bind(&of.project)
+    .bind(&of.environment)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
 /// Records a stamp as an execution, in the caller's catalog transaction.
 pub async fn record_stamp(conn: &mut AnyConnection, record: &Record) -> Result<(), sqlx::Error> {
     write(conn, record).await

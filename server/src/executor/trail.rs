@@ -4,7 +4,7 @@
 //! once its schema is read.
 
 use super::reading::{After, Recording, schema_after};
-use super::records::{Unwritten, close, write_records};
+use super::records::{self, Unwritten, close, write_records};
 use super::{Event, Progress, Record, Request, State};
 use crate::catalog::Revision;
 use crate::db::Db;
@@ -182,6 +182,24 @@ pub(super) async fn settle<'a>(
     last_of_plan: bool,
 ) -> Result<(), ReleaseError> {
     record.fingerprint = after.fingerprint.clone();
+    let mut leftover = String::new();
+    if request.action == Action::Rollback {
+        let parent = request.action.lands_on(revision);
+        if let Some(before) = records::fingerprint_after(db, &record, parent).await?
+            && before != after.fingerprint
+        {
+            // The reading after the rollback becomes the reference, so the
+            // drift check would not tell; say it now.
+            leftover = format!(
+                "; the schema is not the one recorded after {parent} (fingerprint {}): the down SQL did not undo everything {} did, check what it left",
+                before.get(..12).unwrap_or(&before),
+                revision.id
+            );
+            let warning = &leftover["; ".len()..];
+            record.error = format!("warning: {warning}");
+            tracing::warn!(revision = %revision.id, "{warning}");
+        }
+    }
     let done = Event {
         execution_id: record.id.clone(),
         step: "done",
@@ -197,7 +215,7 @@ pub(super) async fn settle<'a>(
             record.environment,
             record.finished_at_ms.unwrap_or(record.started_at_ms) - record.started_at_ms,
             record.fingerprint.get(..12).unwrap_or(&record.fingerprint)
-        ),
+        ) + &leftover,
         state: State::Succeeded,
         statements_run: u32::try_from(record.statements_run).unwrap_or(u32::MAX),
     };
