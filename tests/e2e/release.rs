@@ -1153,29 +1153,35 @@ fn a_revision_without_down_sql_is_not_rolled_back() {
     assert_eq!(down["passed"], false, "{verdict:#}");
 }
 
-/// A rollback whose down SQL leaves part of the revision in place says so:
-/// the reading after it becomes the reference, so drift would not.
-#[test]
-fn a_rollback_that_leaves_part_of_the_revision_says_so() {
-    let t = tokens();
+/// A baseline of `venues` and `0002_add_capacity` (`up`, `down`) deployed
+/// on dev, its rollback approved by carol.
+fn capacity_on_dev_approved_for_rollback(t: &Tokens, up: &str, down: &str) -> Fixture {
     let f = Fixture::start(|p| p);
     let baseline = (
         "0001_baseline",
         "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
         "DROP TABLE venues;\n",
     );
-    let two_columns = (
-        "0002_add_capacity",
-        "ALTER TABLE venues ADD COLUMN capacity int, ADD COLUMN city text;\n",
-        "ALTER TABLE venues DROP COLUMN capacity;\n",
-    );
-    f.submit_approved(&t, &[baseline, two_columns], &["dev"]);
+    f.submit_approved(t, &[baseline, ("0002_add_capacity", up, down)], &["dev"]);
     f.deploy(&t.erin, &["dev"]);
     f.run(
         &t.carol,
         &["approve", "0002_add_capacity", "--env", "dev", "--rollback"],
     )
     .ok();
+    f
+}
+
+/// A rollback whose down SQL leaves part of the revision in place says so:
+/// the reading after it becomes the reference, so drift would not.
+#[test]
+fn a_rollback_that_leaves_part_of_the_revision_says_so() {
+    let t = tokens();
+    let f = capacity_on_dev_approved_for_rollback(
+        &t,
+        "ALTER TABLE venues ADD COLUMN capacity int, ADD COLUMN city text;\n",
+        "ALTER TABLE venues DROP COLUMN capacity;\n",
+    );
     let rolled_back = f.run(&t.erin, &["rollback", "--env", "dev"]);
     assert_eq!(rolled_back.code, 0, "{rolled_back:#?}");
     assert!(
@@ -1203,24 +1209,11 @@ fn a_rollback_that_leaves_part_of_the_revision_says_so() {
 #[test]
 fn a_failed_rollback_says_the_revision_is_still_applied() {
     let t = tokens();
-    let f = Fixture::start(|p| p);
-    let baseline = (
-        "0001_baseline",
-        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-        "DROP TABLE venues;\n",
-    );
-    let capacity = (
-        "0002_add_capacity",
+    let f = capacity_on_dev_approved_for_rollback(
+        &t,
         "ALTER TABLE venues ADD COLUMN capacity int;\n",
         "ALTER TABLE venues DROP COLUMN capacity;\nDROP TABLE no_such_table;\n",
     );
-    f.submit_approved(&t, &[baseline, capacity], &["dev"]);
-    f.deploy(&t.erin, &["dev"]);
-    f.run(
-        &t.carol,
-        &["approve", "0002_add_capacity", "--env", "dev", "--rollback"],
-    )
-    .ok();
     let failed = f.run(&t.erin, &["rollback", "--env", "dev"]);
     assert_eq!(failed.code, 1, "{failed:#?}");
     let out = format!("{}{}", failed.stdout, failed.stderr);
