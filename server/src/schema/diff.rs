@@ -252,7 +252,7 @@ fn one_line(text: &str) -> String {
 /// little context, so that one added `WHERE` does not hide in two copies
 /// of a page of SQL.
 fn definitions_differ(live: &str, expected: &str) -> String {
-    const IN_FULL: usize = 160;
+    const IN_FULL: usize = 240;
     const CONTEXT: usize = 24;
     let (live, expected) = (one_line(live), one_line(expected));
     if live.len() + expected.len() <= IN_FULL {
