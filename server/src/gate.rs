@@ -34,6 +34,8 @@ pub struct Verdict {
     pub environment: String,
     pub action: Action,
     pub risk: RiskClass,
+    /// The target could not be reached: its conditions fail for that alone.
+    pub target_unreachable: bool,
 }
 
 impl Verdict {
@@ -104,11 +106,14 @@ pub async fn check_with_catalog(
             None => catalog_conditions(db, policy, env, revision, action).await,
         }
     };
+    let unreachable = matches!(target, Err(TargetError::Unreachable { .. }));
     let (catalog, target) = tokio::join!(
         catalog,
         target_conditions(db, env, revision, action, target, lock),
     );
-    verdict(env, revision, action, catalog, target)
+    let mut verdict = verdict(env, revision, action, catalog, target)?;
+    verdict.target_unreachable = unreachable;
+    Ok(verdict)
 }
 
 fn verdict(
@@ -136,6 +141,7 @@ fn verdict(
         environment: env.name.clone(),
         action,
         risk: revision.risk,
+        target_unreachable: false,
     })
 }
 

@@ -158,6 +158,18 @@ fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
     ] {
         assert!(down.stdout.contains(line), "{line} in {down:#?}");
     }
+    // So does the gate: its verdict, and an outage's exit code.
+    let gate = server.sgctl(&erin, &["gate", "0001_baseline", "--env", "dev"]);
+    assert_eq!(gate.code, 3, "{gate:#?}");
+    assert!(
+        gate.stdout
+            .contains("parent     FAIL    environment 'dev': the target database is unreachable"),
+        "{gate:#?}"
+    );
+    let gate = server
+        .sgctl(&erin, &["--json", "gate", "0001_baseline", "--env", "dev"])
+        .json();
+    assert_eq!(gate["target_unreachable"], true, "{gate:#}");
     let json = server.sgctl(&erin, &["--json", "status", "--env", "dev"]);
     assert_eq!(json.code, 3, "{json:#?}");
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();

@@ -151,6 +151,7 @@ pub fn verdict(verdict: crate::gate::Verdict) -> v1::GateVerdict {
         environment: verdict.environment,
         action: verdict.action.as_str().to_string(),
         risk: risk(verdict.risk).into(),
+        target_unreachable: verdict.target_unreachable,
     }
 }
 

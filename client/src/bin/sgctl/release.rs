@@ -553,6 +553,7 @@ fn verdict_json(v: &v1::GateVerdict) -> Value {
         "environment": v.environment,
         "action": v.action,
         "risk": risk_text(v.risk),
+        "target_unreachable": v.target_unreachable,
         "conditions": v.conditions.iter().map(|c| json!({
             "name": c.name, "passed": c.passed, "reason": c.reason,
         })).collect::<Vec<_>>(),
@@ -611,6 +612,9 @@ async fn gate(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome {
     let verdict = check_gate(&connection, cli, revision, env, rollback).await?;
     let code = if verdict.open {
         exit::OK
+    } else if verdict.target_unreachable {
+        // An outage, not a refusal: a pipeline may retry it.
+        exit::UNAVAILABLE
     } else {
         exit::REFUSED
     };
