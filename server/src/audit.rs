@@ -176,14 +176,20 @@ pub async fn decided_since(db: &Db, after: i64, environment: &str) -> Result<boo
     Ok(decided > 0)
 }
 
-/// Everyone who submitted or amended revision `id` of `project`.
+/// The detail of a submission that found the revision already stored as
+/// it is: audited, but it wrote nothing.
+pub const UNCHANGED: &str = "identical revision already present";
+
+/// Everyone who submitted or amended revision `id` of `project` (not those
+/// who sent it again unchanged).
 pub async fn authors(db: &Db, project: &str, id: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT DISTINCT actor FROM audit_log WHERE project = $1 AND subject = $2 \
-         AND action IN ('revision.submit', 'revision.amend') AND outcome = 'ok'",
+         AND action IN ('revision.submit', 'revision.amend') AND outcome = 'ok' AND detail <> $3",
     )
     .bind(project)
     .bind(id)
+    .bind(UNCHANGED)
     .fetch_all(&db.pool)
     .await
 }

@@ -361,10 +361,7 @@ pub async fn submit(
     let result = submit_inner(db, submitter, &new).await;
     let outcome = match &result {
         Ok((_, Submitted::Created | Submitted::Amended { .. })) => None, // recorded inside the transaction
-        Ok((_, Submitted::Unchanged)) => Some((
-            Outcome::Ok,
-            "identical revision already present".to_string(),
-        )),
+        Ok((_, Submitted::Unchanged)) => Some((Outcome::Ok, audit::UNCHANGED.to_string())),
         Err(CatalogError::Db(_)) => None,
         Err(err) => Some((Outcome::Refused, err.to_string())),
     };

@@ -1084,6 +1084,23 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     );
 }
 
+/// Sending a revision again as it is stores nothing, so it makes nobody an
+/// author: an approver who syncs the revisions directory can still approve.
+#[test]
+fn sending_a_revision_again_unchanged_makes_nobody_its_author() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE]);
+    let reviewer = token("mallory", &["developer", "approver"]);
+    let again = f
+        .run(&reviewer, &["submit", f.revisions.path().to_str().unwrap()])
+        .ok()
+        .to_string();
+    assert!(again.contains("unchanged"), "{again}");
+    f.run(&reviewer, &["approve", "0001_baseline", "--env", "dev"])
+        .ok();
+}
+
 /// A revision without down SQL (none, or comments only) cannot be rolled
 /// back: the rollback would only delete its version row and leave its
 /// change in place.
