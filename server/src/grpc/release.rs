@@ -350,7 +350,9 @@ impl v1::execution_server::Execution for Services {
 
 /// An execution writes the next revision's record, as running, while the
 /// revision before it runs. A running record whose revision's parent is not
-/// the target's current revision cannot have started: it is shown queued.
+/// the target's current revision, and which is not the current revision
+/// itself (committed, its record not written yet), cannot have started: it
+/// is shown queued.
 fn mark_queued(
     records: &mut [v1::ExecutionRecord],
     history: &[catalog::Revision],
@@ -365,7 +367,7 @@ fn mark_queued(
             .iter()
             .find(|r| r.id == record.revision_id)
             .map(|r| r.parent_id.as_str());
-        if parent.is_some_and(|parent| parent != current) {
+        if record.revision_id != current && parent.is_some_and(|parent| parent != current) {
             record.state = v1::ExecutionState::Queued.into();
         }
     }
