@@ -775,7 +775,7 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
     assert!(gate.stdout.contains("forbidden"), "{gate:#?}");
     // The emergency path: an admin and two approvers, each with a reason.
     // One person under two spellings of their name fills one seat.
-    for who in [&t.carol, &token("Carol", &["approver"])] {
+    let approve_with_reason = |who: &str| {
         f.run(
             who,
             &[
@@ -788,43 +788,21 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
             ],
         )
         .ok();
-    }
+    };
+    approve_with_reason(&t.carol);
+    approve_with_reason(&token("Carol", &["approver"]));
     let gate = f.run(&t.erin, &["gate", "0002_drop_venues", "--env", "dev"]);
     assert!(
         gate.stdout.contains("0/1 admin and 1/2 approver"),
         "{gate:#?}"
     );
-    for who in [&t.carol, &t.dave] {
-        f.run(
-            who,
-            &[
-                "approve",
-                "0002_drop_venues",
-                "--env",
-                "dev",
-                "--reason",
-                "GDPR erasure",
-            ],
-        )
-        .ok();
-    }
+    approve_with_reason(&t.dave);
     let gate = f.run(&t.erin, &["gate", "0002_drop_venues", "--env", "dev"]);
     assert!(
         gate.stdout.contains("0/1 admin and 2/2 approver"),
         "{gate:#?}"
     );
-    f.run(
-        &t.root,
-        &[
-            "approve",
-            "0002_drop_venues",
-            "--env",
-            "dev",
-            "--reason",
-            "GDPR erasure",
-        ],
-    )
-    .ok();
+    approve_with_reason(&t.root);
 
     // Freeze closes the gate until an admin unfreezes.
     f.run(&t.carol, &["freeze", "--env", "dev", "--reason", "x"])
