@@ -106,14 +106,12 @@ pub async fn check_with_catalog(
             None => catalog_conditions(db, policy, env, revision, action).await,
         }
     };
-    let unreachable = matches!(target, Err(TargetError::Unreachable { .. }));
+    let target_unreachable = matches!(target, Err(TargetError::Unreachable { .. }));
     let (catalog, target) = tokio::join!(
         catalog,
         target_conditions(db, env, revision, action, target, lock),
     );
-    let mut verdict = verdict(env, revision, action, catalog, target)?;
-    verdict.target_unreachable = unreachable;
-    Ok(verdict)
+    verdict(env, revision, action, catalog, target, target_unreachable)
 }
 
 fn verdict(
@@ -122,6 +120,7 @@ fn verdict(
     action: Action,
     catalog: Result<Vec<Condition>, ReleaseError>,
     target: Result<Vec<Condition>, ReleaseError>,
+    target_unreachable: bool,
 ) -> Result<Verdict, ReleaseError> {
     let mut catalog = catalog?.into_iter();
     let mut target = target?.into_iter();
@@ -141,7 +140,7 @@ fn verdict(
         environment: env.name.clone(),
         action,
         risk: revision.risk,
-        target_unreachable: false,
+        target_unreachable,
     })
 }
 

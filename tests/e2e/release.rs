@@ -1138,14 +1138,18 @@ fn a_revision_without_down_sql_is_not_rolled_back() {
     );
     assert_eq!(verdict.code, 1, "{verdict:#?}");
     let verdict = verdict.json();
-    let down = verdict["conditions"]
+    assert_eq!(condition(&verdict, "down")["passed"], false, "{verdict:#}");
+}
+
+/// The condition `name` of a `--json` gate verdict.
+fn condition(verdict: &serde_json::Value, name: &str) -> serde_json::Value {
+    verdict["conditions"]
         .as_array()
-        .unwrap()
+        .expect("the verdict's conditions")
         .iter()
-        .find(|c| c["name"] == "down")
+        .find(|c| c["name"] == name)
         .cloned()
-        .unwrap();
-    assert_eq!(down["passed"], false, "{verdict:#}");
+        .unwrap_or_else(|| panic!("no condition {name} in {verdict:#}"))
 }
 
 /// A baseline of `venues` and `0002_add_capacity` (`up`, `down`) deployed
@@ -1797,15 +1801,7 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
     let gate = f.run(&t.erin, &["--json", "gate", "0002_taps", "--env", "dev"]);
     assert_eq!(gate.code, 1, "{gate:#?}");
     let verdict = gate.json();
-    let condition = |name: &str| {
-        verdict["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
-            .unwrap()
-    };
+    let condition = |name: &str| condition(&verdict, name);
     assert_eq!(condition("drift")["passed"], false, "{verdict:#}");
     assert!(
         condition("drift")["reason"]
