@@ -83,10 +83,7 @@ pub async fn decide(
 ) -> Result<Approval, ReleaseError> {
     let result = decide_inner(db, policy, caller, decision).await;
     if let Err(err) = &result
-        && !matches!(
-            err,
-            ReleaseError::Db(_) | ReleaseError::Catalog(catalog::CatalogError::Db(_))
-        )
+        && !is_catalog_failure(err)
     {
         audit::record(
             db,
@@ -306,8 +303,57 @@ fn check_text(what: &str, text: &str) -> Result<(), ReleaseError> {
     Ok(())
 }
 
-/// Withdraws the caller's own active decision.
+/// Withdraws the caller's own active decision. Refusals are audited too,
+/// as [`decide`]'s are.
 pub async fn revoke(
+    db: &Db,
+    policy: &Policy,
+    caller: &Caller,
+    project: &str,
+    revision_id: &str,
+    environment: &str,
+    action: Action,
+) -> Result<Approval, ReleaseError> {
+    let result = revoke_inner(
+        db,
+        policy,
+        caller,
+        project,
+        revision_id,
+        environment,
+        action,
+    )
+    .await;
+    if let Err(err) = &result
+        && !is_catalog_failure(err)
+    {
+        audit::record(
+            db,
+            &Event {
+                actor: &caller.subject,
+                action: "approval.revoke",
+                project,
+                environment,
+                subject: revision_id,
+                outcome: Outcome::Refused,
+                detail: err.to_string(),
+            },
+        )
+        .await?;
+    }
+    result
+}
+
+/// The catalog itself failed: there is no refusal to audit, and writing the
+/// audit row would likely fail the same way.
+fn is_catalog_failure(err: &ReleaseError) -> bool {
+    matches!(
+        err,
+        ReleaseError::Db(_) | ReleaseError::Catalog(catalog::CatalogError::Db(_))
+    )
+}
+
+async fn revoke_inner(
     db: &Db,
     policy: &Policy,
     caller: &Caller,

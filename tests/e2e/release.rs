@@ -444,6 +444,23 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
         &["revoke", "0001_baseline", "--env", "dev", "--rollback"],
     )
     .fails(1, "no active decision");
+    // The refused revoke is audited, as refused approvals are.
+    let audit = f
+        .run(
+            &t.root,
+            &["--json", "audit", "--env", "dev", "--limit", "1"],
+        )
+        .json();
+    assert_eq!(audit[0]["action"], "approval.revoke", "{audit:#}");
+    assert_eq!(audit[0]["actor"], "carol", "{audit:#}");
+    assert_eq!(audit[0]["outcome"], "refused", "{audit:#}");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no active decision"),
+        "{audit:#}"
+    );
     f.run(&t.dave, &["revoke", "0001_baseline", "--env", "dev"])
         .ok();
     f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
