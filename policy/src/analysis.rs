@@ -87,20 +87,21 @@ impl<'a> Revision<'a> {
         self.created.before(kind, name, idx)
     }
 
-    /// Whether domain `type_name` was created earlier in the revision and
-    /// no table that existed before stores values of it yet: a column of
-    /// an existing table added as, or changed to, the domain has a value
-    /// in every row, which checking the domain scans.
-    pub fn is_new_unused_domain(&self, type_name: &[protobuf::Node], idx: usize) -> bool {
-        let domain = Name::of_list(type_name);
+    /// Whether type or domain `type_name` was created earlier in the
+    /// revision and no table that existed before stores values of it yet: a
+    /// column of an existing table added as, or changed to, the type has a
+    /// value in every row (which checking a domain scans, and dropping the
+    /// type with CASCADE deletes).
+    pub fn is_new_unused_type(&self, type_name: &[protobuf::Node], idx: usize) -> bool {
+        let new_type = Name::of_list(type_name);
         let stores_it = |cmd: &Cmd<'_>| {
             (cmd_is(cmd, AlterTableType::AtAddColumn)
                 || cmd_is(cmd, AlterTableType::AtAlterColumnType))
                 && column_def(cmd.def.as_deref())
                     .and_then(|c| c.type_name.as_ref())
-                    .is_some_and(|t| Name::of_list(&t.names).may_be(&domain))
+                    .is_some_and(|t| Name::of_list(&t.names).may_be(&new_type))
         };
-        self.is_new(Kind::Type, &domain, idx)
+        self.is_new(Kind::Type, &new_type, idx)
             && !self
                 .alters_of_existing_tables()
                 .filter(|(s, _, _)| s.index < idx)
@@ -552,6 +553,7 @@ fn created_object(node: &NodeEnum, created: &Created, idx: usize) -> Option<(Kin
     }
     Some(match node {
         NodeEnum::CreateSeqStmt(c) if !c.if_not_exists => relation(c.sequence.as_ref()?),
+        NodeEnum::ViewStmt(v) if !v.replace => relation(v.view.as_ref()?),
         NodeEnum::IndexStmt(i) if !i.if_not_exists && !i.idxname.is_empty() => {
             let table = i.relation.as_ref()?;
             if !created.before(Kind::Relation, &Name::of_rel(table), idx) {
@@ -1060,7 +1062,7 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
         // a new domain no existing table uses).
         NodeEnum::AlterDomainStmt(d)
             if matches!(d.subtype.as_str(), "C" | "O" | "V")
-                && !rev.is_new_unused_domain(&d.type_name, idx) =>
+                && !rev.is_new_unused_type(&d.type_name, idx) =>
         {
             Some(format!(
                 "every table using domain `{}`",

@@ -111,7 +111,7 @@ impl Rule for ConstraintMissingNotValid {
         for (s, node) in rev.nodes() {
             if let NodeEnum::AlterDomainStmt(d) = node
                 && let Some(what) = domain_check(d)
-                && !rev.is_new_unused_domain(&d.type_name, s.index)
+                && !rev.is_new_unused_type(&d.type_name, s.index)
             {
                 out.push(Hit::new(
                     s.index,

@@ -4,10 +4,12 @@
 //! of their own.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, cmd_is, drop_names, drop_type, qualified};
+use crate::analysis::{
+    AlterTableType, Kind, Name, Revision, cmd_is, dotted_name, drop_type, qualified,
+};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
-use pg_query::protobuf::ObjectType;
+use pg_query::protobuf::{DropBehavior, DropStmt, Node, ObjectType};
 
 pub struct DropObject;
 
@@ -38,6 +40,49 @@ fn kind(object: ObjectType) -> Option<&'static str> {
     })
 }
 
+/// Whether `object`, dropped by `d` at statement `idx`, was created
+/// earlier in the revision and nothing that existed before can depend on
+/// it: nobody uses it yet, and without CASCADE PostgreSQL refuses the drop
+/// if anything the revision made depend on it does. With CASCADE the drop
+/// may reach into an existing table (a column of the new type, a default
+/// of the new sequence), so it is flagged. A type counts only while no
+/// existing table stores it.
+fn is_new_and_unused(rev: &Revision<'_>, d: &DropStmt, object: &Node, idx: usize) -> bool {
+    if d.behavior == DropBehavior::DropCascade as i32 {
+        return false;
+    }
+    let object_type = drop_type(d);
+    if object_type == ObjectType::ObjectTrigger {
+        // `ON table` comes first, the trigger's name last: a trigger of a
+        // table created in the revision is as new as its table.
+        let Some(NodeEnum::List(parts)) = object.node.as_ref() else {
+            return false;
+        };
+        let table = &parts.items[..parts.items.len().saturating_sub(1)];
+        return !table.is_empty() && rev.is_new(Kind::Relation, &Name::of_list(table), idx);
+    }
+    if matches!(
+        object_type,
+        ObjectType::ObjectType | ObjectType::ObjectDomain
+    ) {
+        return match object.node.as_ref() {
+            Some(NodeEnum::TypeName(t)) => rev.is_new_unused_type(&t.names, idx),
+            _ => false,
+        };
+    }
+    // Views and sequences are relations, routines keep their argument
+    // types, an extension is a bare name.
+    let kind = if object_type == ObjectType::ObjectView {
+        Some(Kind::Relation)
+    } else {
+        Kind::of(object_type)
+    };
+    match (kind, Name::of_object(object)) {
+        (Some(kind), Some(name)) => rev.is_new(kind, &name, idx),
+        _ => false,
+    }
+}
+
 impl Rule for DropObject {
     fn info(&self) -> &'static RuleInfo {
         &INFO
@@ -51,7 +96,16 @@ impl Rule for DropObject {
             let Some(kind) = kind(drop_type(d)) else {
                 continue;
             };
-            let cascade = if d.behavior == pg_query::protobuf::DropBehavior::DropCascade as i32 {
+            let existing: Vec<String> = d
+                .objects
+                .iter()
+                .filter(|object| !is_new_and_unused(rev, d, object, s.index))
+                .map(dotted_name)
+                .collect();
+            if existing.is_empty() {
+                continue;
+            }
+            let cascade = if d.behavior == DropBehavior::DropCascade as i32 {
                 ", and CASCADE drops whatever depends on it (columns, defaults, triggers, views)"
             } else {
                 ""
@@ -60,7 +114,7 @@ impl Rule for DropObject {
                 s.index,
                 format!(
                     "DROP {kind} {} breaks what still uses it{cascade}",
-                    drop_names(d).join(", ")
+                    existing.join(", ")
                 ),
             ));
         }
@@ -123,6 +177,79 @@ mod tests {
         for sql in ["DROP TABLE t;", "DROP INDEX i;", "DROP SCHEMA s;"] {
             assert!(hits(sql, "drop-object").is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn ignores_objects_the_revision_created_and_nothing_old_uses() {
+        for sql in [
+            "CREATE TYPE mood AS ENUM ('ok'); DROP TYPE mood;",
+            "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); DROP DOMAIN cents;",
+            "CREATE SEQUENCE scratch_seq; DROP SEQUENCE scratch_seq;",
+            "CREATE VIEW recent AS SELECT 1 AS one; DROP VIEW recent;",
+            "CREATE MATERIALIZED VIEW daily AS SELECT 1 AS one; DROP MATERIALIZED VIEW daily;",
+            "CREATE FUNCTION tidy(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION tidy(int);",
+            "CREATE FUNCTION tidy(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION tidy;",
+            "CREATE EXTENSION pg_trgm; DROP EXTENSION pg_trgm;",
+            "CREATE TABLE staging (id int); CREATE TRIGGER touch BEFORE UPDATE ON staging FOR EACH ROW EXECUTE FUNCTION touch(); DROP TRIGGER touch ON staging;",
+        ] {
+            assert!(hits(sql, "drop-object").is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn flags_what_may_be_older_or_reach_into_existing_tables() {
+        for (sql, named) in [
+            // Dropped before it was created: an older one of the name.
+            (
+                "DROP VIEW recent; CREATE VIEW recent AS SELECT 1 AS one;",
+                "recent",
+            ),
+            // CREATE OR REPLACE and IF NOT EXISTS may have found it there.
+            (
+                "CREATE OR REPLACE VIEW recent AS SELECT 1 AS one; DROP VIEW recent;",
+                "recent",
+            ),
+            ("CREATE SEQUENCE IF NOT EXISTS s; DROP SEQUENCE s;", "s"),
+            // Another overload of the routine, another schema's view.
+            (
+                "CREATE FUNCTION tidy(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION tidy(text);",
+                "tidy",
+            ),
+            (
+                "CREATE VIEW archive.recent AS SELECT 1 AS one; DROP VIEW public.recent;",
+                "public.recent",
+            ),
+            // A new type an existing table now stores.
+            (
+                "CREATE TYPE mood AS ENUM ('ok'); ALTER TABLE visits ADD COLUMN mood mood; DROP TYPE mood;",
+                "mood",
+            ),
+            // CASCADE may drop a part of an existing table.
+            (
+                "CREATE SEQUENCE s; ALTER TABLE orders ALTER COLUMN n SET DEFAULT nextval('s'); DROP SEQUENCE s CASCADE;",
+                "s",
+            ),
+            // A trigger of an existing table.
+            (
+                "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; CREATE TRIGGER touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION f(); DROP TRIGGER touch ON orders;",
+                "orders.touch",
+            ),
+        ] {
+            let h = hits(sql, "drop-object");
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains(named), "{sql}: {}", h[0].message);
+        }
+        // Only the older of two dropped together is named.
+        let h = hits(
+            "CREATE VIEW recent AS SELECT 1 AS one; DROP VIEW recent, legacy;",
+            "drop-object",
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.starts_with("DROP VIEW legacy breaks"),
+            "{}",
+            h[0].message
+        );
     }
 
     #[test]

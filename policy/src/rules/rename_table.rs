@@ -110,5 +110,20 @@ mod tests {
             )
             .is_empty()
         );
+        assert!(
+            hits(
+                "CREATE VIEW v AS SELECT 1 AS one; ALTER VIEW v RENAME TO w;",
+                "rename-table"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            hits(
+                "CREATE OR REPLACE VIEW v AS SELECT 1 AS one; ALTER VIEW v RENAME TO w;",
+                "rename-table"
+            )
+            .len(),
+            1
+        );
     }
 }
