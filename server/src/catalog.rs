@@ -365,12 +365,15 @@ pub async fn submit(
         Err(CatalogError::Db(_)) => None,
         Err(err) => Some((Outcome::Refused, err.to_string())),
     };
+    // An identical revision sent with --amend (an unchanged file of the
+    // directory) amended nothing: it is audited as a plain submission.
+    let amend = new.amend && !matches!(result, Ok((_, Submitted::Unchanged)));
     if let Some((outcome, detail)) = outcome {
         audit::record(
             db,
             &Event {
                 actor: submitter.name,
-                action: if new.amend {
+                action: if amend {
                     "revision.amend"
                 } else {
                     "revision.submit"

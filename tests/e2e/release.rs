@@ -1440,6 +1440,15 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         .map(|e| (e["actor"].as_str().unwrap(), e["detail"].as_str().unwrap()))
         .collect();
     assert_eq!(amends.len(), 2, "{audit:#}");
+    // The unchanged baseline sent along with --amend amended nothing.
+    assert!(
+        !audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "revision.amend" && e["subject"] == "0001_baseline"),
+        "{audit:#}"
+    );
     assert!(
         amends
             .iter()
