@@ -15,7 +15,8 @@
 //! journal takes its read marks in the shared-memory `-shm` file (the WAL
 //! index, rebuilt by SQLite after a crash), as every SQLite reader must. A
 //! WAL journal whose `-wal` is absent (the controller is not running) is read
-//! as immutable so that no `-wal` or `-shm` file is created at all.
+//! as immutable so that no `-wal` or `-shm` file is created at all; such a
+//! read counts only if the file did not change under it ([`read_stopped`]).
 //!
 //! What is reported and from where:
 //! - `sqlite_version`: the library version that last wrote the file (header
@@ -287,23 +288,12 @@ fn read_report(
     let outcome = read_header(path).and_then(|header| {
         report.sqlite_version = header.version;
         let wal = wal_path(path);
-        if header.wal && !wal.exists() {
-            // A WAL journal without its -wal file: the controller is not
-            // running and the database file alone is the whole journal.
-            // A normal read-only open would create -wal and -shm here (owned
-            // by the agent's user, which can lock the controller out of its
-            // own journal), so the file is read as immutable instead...
-            let mut quiet = report.clone();
-            let outcome = read_journal(path, Access::Immutable, &mut quiet, plan, stats);
-            // ...unless the controller started meanwhile: then its -wal
-            // exists and the normal path reads the live state.
-            if !wal.exists() {
-                // Without the WAL open SQLite answers "delete"; the header
-                // is what says the journal is in WAL mode.
-                quiet.journal_mode = "wal".into();
-                report = quiet;
-                return outcome.map(|watermark| learned = watermark);
-            }
+        if header.wal
+            && !wal.exists()
+            && let Some((quiet, outcome)) = read_stopped(path, &report, plan, stats)
+        {
+            report = quiet;
+            return outcome.map(|watermark| learned = watermark);
         }
         read_journal(path, Access::Shared, &mut report, plan, stats)
             .map(|watermark| learned = watermark)
@@ -330,6 +320,76 @@ fn read_report(
     report.status_detail = truncate(detail, MAX_DETAIL);
     (report, learned)
 }
+
+/// Reads a WAL journal whose -wal file is absent: the controller is not
+/// running, or is between two connections, and the database file alone is
+/// the whole journal. A normal read-only open would create -wal and -shm
+/// here (owned by the agent's user, which can lock the controller out of
+/// its own journal), so the file is read as immutable, that is without
+/// locks. A controller that opens the journal, writes and closes it again
+/// while that read runs checkpoints into the file under the read, which
+/// then sees torn pages ("database disk image is malformed"). So a read
+/// counts only when the file was the same after it as before (size,
+/// modification time, inode), and a failed read only when a second one
+/// fails on an unchanged file too. After a read the controller wrote under,
+/// the agent waits a little for the controller's next connection: while
+/// its -wal exists, the caller reads with locks as for a running controller
+/// (`None`). A journal that changed under every read is reported `locked`.
+fn read_stopped(
+    path: &Path,
+    report: &JournalReport,
+    plan: &Plan,
+    stats: &mut ObserverStats,
+) -> Option<(JournalReport, Result<Option<Watermark>, Failure>)> {
+    let file_state = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok(), m.dev(), m.ino()))
+    };
+    let wal = wal_path(path);
+    let mut failed_unchanged = false;
+    for _ in 0..STOPPED_READ_ATTEMPTS {
+        let before = file_state();
+        let mut quiet = report.clone();
+        let outcome = read_journal(path, Access::Immutable, &mut quiet, plan, stats);
+        if wal.exists() {
+            return None;
+        }
+        if before.is_some() && file_state() == before {
+            if outcome.is_ok() || failed_unchanged {
+                // Without the WAL open SQLite answers "delete"; the header
+                // is what says the journal is in WAL mode.
+                quiet.journal_mode = "wal".into();
+                return Some((quiet, outcome));
+            }
+            failed_unchanged = true;
+            continue;
+        }
+        failed_unchanged = false;
+        let waiting_since = std::time::Instant::now();
+        while waiting_since.elapsed() < WAIT_FOR_WRITER {
+            if wal.exists() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut unread = report.clone();
+    unread.journal_mode = "wal".into();
+    Some((
+        unread,
+        Err(Failure::Locked(format!(
+            "the controller rewrote the journal during each of {STOPPED_READ_ATTEMPTS} reads (it opens and closes it for every write); the next observation tries again"
+        ))),
+    ))
+}
+
+/// Immutable reads of a stopped WAL journal before it is reported `locked`.
+const STOPPED_READ_ATTEMPTS: usize = 5;
+/// How long, after a read the controller wrote under, to wait for its next
+/// connection (its -wal) before reading without locks again.
+const WAIT_FOR_WRITER: Duration = Duration::from_millis(200);
 
 /// `<journal>-wal`, where SQLite keeps a WAL journal's recent commits.
 pub fn wal_path(path: &Path) -> PathBuf {

@@ -137,6 +137,66 @@ fn a_writer_is_never_blocked_by_repeated_observations() {
 }
 
 #[test]
+fn a_controller_that_closes_its_journal_after_every_write_is_never_read_torn() {
+    // Each close checkpoints the WAL into the file and deletes -wal, so an
+    // observation may find no -wal and read the file without locks while
+    // the next write's checkpoint rewrites its pages. Before the agent
+    // checked that the file stayed the same under such a read, this
+    // reported a sound journal `corrupt` within a few observations.
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    drop(Controller::create(&path, &JournalOptions::default()).unwrap());
+    let fill = Connection::open(&path).unwrap();
+    fill.execute_batch(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, note TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+         INSERT INTO readings (note) SELECT printf('%0100d', i) FROM n;",
+    )
+    .unwrap();
+    drop(fill);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut writes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let conn = Connection::open(&path).unwrap();
+                conn.busy_timeout(Duration::from_secs(5)).unwrap();
+                conn.execute_batch(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+                     INSERT INTO readings (note) SELECT hex(randomblob(50)) FROM n;",
+                )
+                .unwrap();
+                conn.close().unwrap();
+                writes += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            writes
+        })
+    };
+    let mut read = 0;
+    for _ in 0..60 {
+        let report = observe(&path);
+        // A journal rewritten under every read is `locked` for this
+        // observation, never `corrupt`.
+        if report.status == "locked" {
+            assert!(
+                report.status_detail.contains("rewrote the journal"),
+                "{report:#?}"
+            );
+            continue;
+        }
+        assert_eq!(report.status, "ok", "{report:#?}");
+        assert_eq!(report.quick_check, "ok", "{report:#?}");
+        assert!(table(&report, "readings").row_count >= 300000);
+        read += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert!(read > 0, "no observation read the journal");
+}
+
+#[test]
 fn a_missing_journal_is_reported_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
@@ -436,6 +496,27 @@ async fn a_refused_token_stops_the_agent_and_a_refused_report_does_not() {
         "{}",
         transport.attempts
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_does_not_answer_in_time_is_retried_before_the_next_interval() {
+    // The call's own timeout ends it as CANCELLED "Timeout expired": the
+    // server is hung, which is an outage, not a refusal of the report.
+    let interval = Duration::from_secs(30);
+    let mut transport = Refusing {
+        code: tonic::Code::Cancelled,
+        attempts: 0,
+    };
+    // Refused reports would be sent at 0 s and 30 s only.
+    let _ = tokio::time::timeout(
+        interval * 2 - Duration::from_secs(1),
+        run_forever(interval, JournalReport::default, &mut transport),
+    )
+    .await;
+    assert!(transport.attempts > 2, "{}", transport.attempts);
+    let hung = SendError::from(tonic::Status::cancelled("Timeout expired"));
+    assert_eq!(hung.exit_code(), crate::exit::UNAVAILABLE);
+    assert!(hung.is_transient());
 }
 
 #[tokio::test(start_paused = true)]
