@@ -18,7 +18,9 @@ pub const AUTH: u8 = 4;
 pub fn for_status(status: &tonic::Status) -> u8 {
     match status.code() {
         Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted => BAD_INPUT,
-        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown => UNAVAILABLE,
+        // A call that ran out of time (the client's own timeout ends it as
+        // CANCELLED "Timeout expired") met a server that did not answer.
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => UNAVAILABLE,
         Code::Unauthenticated | Code::PermissionDenied => AUTH,
         _ => REFUSED,
     }
@@ -35,6 +37,7 @@ pub fn describe(status: &tonic::Status) -> String {
         Code::PermissionDenied => "permission denied",
         // The server, or a target database behind it: the message says which.
         Code::Unavailable => "unavailable",
+        Code::DeadlineExceeded | Code::Cancelled => "no answer in time",
         Code::ResourceExhausted => "too large",
         Code::Unimplemented => "not implemented by this server yet",
         Code::Aborted => "aborted",
