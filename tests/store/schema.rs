@@ -226,6 +226,90 @@ async fn each_kind_of_drift_is_reported_with_its_own_line() {
     assert_ne!(expected.fingerprint(), live.fingerprint());
 }
 
+/// Parts of objects the model compares that DDL changes without changing
+/// their definitions.
+const STATES: &str = r#"
+CREATE TABLE taps (id int PRIMARY KEY);
+CREATE FUNCTION guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TABLE pours (id int, tap_id int REFERENCES taps (id));
+CREATE TRIGGER pours_guard BEFORE INSERT ON pours FOR EACH ROW EXECUTE FUNCTION guard();
+CREATE TRIGGER pours_audit AFTER INSERT ON pours FOR EACH ROW EXECUTE FUNCTION guard();
+CREATE TABLE old_pours (id int, tap_id int);
+CREATE TABLE archived_pours (id int, tap_id int, archived_at date);
+CREATE TABLE meters (id int PRIMARY KEY, serial_no text UNIQUE DEFERRABLE);
+CREATE TABLE readings (at int, meter_id int REFERENCES meters (id)) PARTITION BY RANGE (at);
+CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (1) TO (100);
+CREATE TABLE readings_2 PARTITION OF readings FOR VALUES FROM (100) TO (200);
+CREATE VIEW open_taps WITH (check_option = local) AS SELECT id FROM taps WHERE id > 0;
+CREATE VIEW tap_ids AS SELECT id FROM taps;
+CREATE TRIGGER tap_ids_insert INSTEAD OF INSERT ON tap_ids FOR EACH ROW EXECUTE FUNCTION guard();
+"#;
+
+#[tokio::test]
+async fn trigger_states_inheritance_view_triggers_and_options_drift_with_their_own_line() {
+    let expected = introspect(&mut database(STATES).await).await;
+    let mut live = database(STATES).await;
+    assert_eq!(
+        lines(&expected, &introspect(&mut live).await),
+        Vec::<String>::new()
+    );
+    run(
+        &mut live,
+        r#"
+        ALTER TABLE pours DISABLE TRIGGER pours_guard;
+        ALTER TABLE pours ENABLE ALWAYS TRIGGER pours_audit;
+        -- The foreign key's triggers on the referenced table, and on a
+        -- partition of the referencing one.
+        ALTER TABLE taps DISABLE TRIGGER ALL;
+        ALTER TABLE readings_2 DISABLE TRIGGER ALL;
+        -- The trigger that checks a deferred unique constraint.
+        ALTER TABLE meters DISABLE TRIGGER ALL;
+        ALTER TABLE archived_pours INHERIT old_pours;
+        ALTER TABLE readings DETACH PARTITION readings_1;
+        DROP TRIGGER tap_ids_insert ON tap_ids;
+        CREATE TRIGGER open_taps_insert INSTEAD OF INSERT ON open_taps
+            FOR EACH ROW EXECUTE FUNCTION guard();
+        ALTER VIEW open_taps RESET (check_option);
+        ALTER VIEW open_taps SET (security_invoker = on, security_barrier);
+        -- Changes no row of the function, only the text it prints.
+        ALTER LANGUAGE plpgsql RENAME TO plpgsql_renamed;
+        "#,
+    )
+    .await;
+    let live = introspect(&mut live).await;
+    let differences = schema::diff(&expected, &live);
+    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "function public.guard(): definition differs from character 75: \
+             live …trigger LANGUAGE plpgsql_renamed AS $function$ BEGIN RET…, \
+             expected …trigger LANGUAGE plpgsql AS $function$ BEGIN RET…",
+            "table public.archived_pours: inherits from public.old_pours, \
+             expected inherits from no table",
+            "table public.meters: constraint meters_serial_no_key: deferred check is not enforced \
+             (its triggers are disabled), expected enforced",
+            "table public.pours: constraint pours_tap_id_fkey: foreign key is not enforced \
+             (its triggers are disabled), expected enforced",
+            "table public.pours: trigger pours_audit: enabled always (ENABLE ALWAYS), expected enabled",
+            "table public.pours: trigger pours_guard: disabled, expected enabled",
+            "table public.readings: constraint readings_meter_id_fkey: foreign key is not enforced \
+             (its triggers are disabled), expected enforced",
+            // Detached, the partition keeps the foreign key as its own.
+            "table public.readings_1: not a partition, \
+             expected partition of public.readings FOR VALUES FROM (1) TO (100)",
+            "table public.readings_1: constraint readings_meter_id_fkey \
+             FOREIGN KEY (meter_id) REFERENCES public.meters(id): not in the catalog (added out of band)",
+            "view public.open_taps: options security_barrier=true, security_invoker=true, \
+             expected check_option=local",
+            "view public.open_taps: trigger open_taps_insert: not in the catalog (created out of band)",
+            "view public.tap_ids: trigger tap_ids_insert: missing (expected by the catalog)",
+        ]
+    );
+    assert!(differences.iter().all(|d| d.reconcile_sql.is_none()));
+    assert_ne!(expected.fingerprint(), live.fingerprint());
+}
+
 #[tokio::test]
 async fn data_and_sequence_positions_do_not_change_the_fingerprint() {
     let mut conn = database(CATALOG).await;
@@ -410,12 +494,39 @@ const MODELLED_DDL: &[&str] = &[
     "ALTER TABLE billing.invoices SET SCHEMA public",
     "CREATE TABLE extra (id int)",
     "DROP VIEW pours_per_tap",
+    "ALTER TABLE pours DISABLE TRIGGER pours_guard",
+    "ALTER TABLE pours ENABLE REPLICA TRIGGER pours_guard",
+    // Only the foreign keys' internal triggers on taps.
+    "ALTER TABLE taps DISABLE TRIGGER ALL",
+    "CREATE TRIGGER pours_per_tap_update INSTEAD OF UPDATE ON pours_per_tap FOR EACH ROW EXECUTE FUNCTION pour_guard()",
+    "ALTER VIEW pours_per_tap SET (security_invoker = true)",
+    // Changes pour_guard's definition (`LANGUAGE plpgsql_renamed`) and no
+    // row of its own.
+    "ALTER LANGUAGE plpgsql RENAME TO plpgsql_renamed",
+];
+
+/// As [`MODELLED_DDL`], each after a set-up of its own (not measured).
+const MODELLED_DDL_AFTER_SETUP: &[(&str, &str)] = &[
+    (
+        "CREATE TABLE old_taps (LIKE taps)",
+        "ALTER TABLE old_taps INHERIT taps",
+    ),
+    (
+        "CREATE TABLE readings (at int) PARTITION BY RANGE (at); \
+         CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (1) TO (2)",
+        "ALTER TABLE readings DETACH PARTITION readings_1",
+    ),
+    (
+        "CREATE VIEW big_kegs AS SELECT * FROM kegs WHERE volume_ml > 1000 WITH LOCAL CHECK OPTION",
+        "ALTER VIEW big_kegs RESET (check_option)",
+    ),
 ];
 
 #[tokio::test]
 async fn every_modelled_ddl_changes_the_catalog_stamp() {
-    for ddl in MODELLED_DDL {
-        let mut conn = database(CATALOG).await;
+    let cases = MODELLED_DDL.iter().map(|ddl| ("", *ddl));
+    for (setup, ddl) in cases.chain(MODELLED_DDL_AFTER_SETUP.iter().copied()) {
+        let mut conn = database(&format!("{CATALOG}{setup};")).await;
         let before = schema::introspect_stamped(&mut conn)
             .await
             .expect("introspect");
@@ -483,6 +594,11 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "ALTER SEQUENCE rack_labels INCREMENT BY 5 MAXVALUE 100000",
     "CREATE VIEW racks_per_cellar AS SELECT cellar_id, count(*) AS racks FROM racks GROUP BY cellar_id",
     "CREATE FUNCTION rack_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER racks_guard BEFORE UPDATE ON racks FOR EACH ROW EXECUTE FUNCTION rack_guard()",
+    // A view's trigger is read with the view, a view's options with it.
+    "CREATE TRIGGER racks_per_cellar_update INSTEAD OF UPDATE ON racks_per_cellar FOR EACH ROW EXECUTE FUNCTION rack_guard()",
+    "CREATE VIEW racks_in_use WITH (security_barrier = on) AS SELECT id, cellar_id, slot FROM racks WHERE slot IS NOT NULL WITH LOCAL CHECK OPTION",
+    // Its pg_inherits row names the new table.
+    "CREATE TABLE wide_racks (width int) INHERITS (racks)",
     "CREATE TABLE readings (at timestamptz NOT NULL, value numeric) PARTITION BY RANGE (at); CREATE TABLE readings_2026 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
     "CREATE INDEX ON readings (at); ALTER TABLE readings ADD COLUMN sensor text",
     "SET lock_timeout = '2s'; INSERT INTO cellars (code) VALUES ('north'); COMMENT ON TABLE cellars IS 'where kegs wait'; ALTER TABLE cellars ADD COLUMN note text",

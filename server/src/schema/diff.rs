@@ -4,7 +4,9 @@
 //! sequences, tables, indexes, views). Reconcile SQL is offered only for
 //! purely additive fixes; drops and type changes are left to a revision.
 
-use super::model::{Column, Constraint, ConstraintKind, Index, Schema, Sequence, Table, View};
+use super::model::{
+    Column, Constraint, ConstraintKind, Index, Schema, Sequence, Table, TriggerMode, View,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -164,48 +166,32 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
 
     index_differences(&mut out, expected, live);
 
-    compare_maps(&expected.views, &live.views, |name, e, l| {
-        let kind = |v: &View| {
-            if v.materialized {
-                "materialized view"
-            } else {
-                "view"
-            }
-        };
-        match (e, l) {
-            (Some(e), None) => {
-                let sql = format!(
-                    "CREATE {} {name} AS {};",
-                    kind(e).to_uppercase(),
-                    e.definition.trim()
-                );
-                out.push(
-                    Rank::View,
-                    format!("{} {name}", kind(e)),
-                    MISSING.into(),
-                    Some(sql),
-                );
-            }
-            (None, Some(l)) => out.push(
+    compare_maps(&expected.views, &live.views, |name, e, l| match (e, l) {
+        (Some(e), None) => {
+            let options = match e.options.is_empty() {
+                true => String::new(),
+                false => format!(" WITH ({})", e.options.join(", ")),
+            };
+            let sql = format!(
+                "CREATE {} {name}{options} AS {};",
+                view_kind(e).to_uppercase(),
+                e.definition.trim()
+            );
+            out.push(
                 Rank::View,
-                format!("{} {name}", kind(l)),
-                CREATED.into(),
-                None,
-            ),
-            (Some(e), Some(l)) if e.materialized != l.materialized => out.push(
-                Rank::View,
-                format!("{} {name}", kind(e)),
-                format!("is a {}, expected a {}", kind(l), kind(e)),
-                None,
-            ),
-            (Some(e), Some(l)) if e.definition != l.definition => out.push(
-                Rank::View,
-                format!("{} {name}", kind(e)),
-                definitions_differ(&l.definition, &e.definition),
-                None,
-            ),
-            _ => {}
+                format!("{} {name}", view_kind(e)),
+                MISSING.into(),
+                Some(sql),
+            );
         }
+        (None, Some(l)) => out.push(
+            Rank::View,
+            format!("{} {name}", view_kind(l)),
+            CREATED.into(),
+            None,
+        ),
+        (Some(e), Some(l)) => view_differences(&mut out, name, e, l),
+        (None, None) => {}
     });
 
     // Stable: the lines of one object keep the order they were found in
@@ -442,11 +428,80 @@ fn create_table(name: &str, table: &Table) -> String {
             .map(|c| format!("    CONSTRAINT {} {}", c.name.0, c.definition)),
     );
     let mut sql = format!("CREATE TABLE {name} (\n{}\n)", lines.join(",\n"));
+    if !table.inherits.is_empty() {
+        sql.push_str(&format!(" INHERITS ({})", joined(&table.inherits)));
+    }
     if let Some(key) = &table.partition_key {
         sql.push_str(&format!(" PARTITION BY {key}"));
     }
     sql.push(';');
     sql
+}
+
+fn view_kind(view: &View) -> &'static str {
+    if view.materialized {
+        "materialized view"
+    } else {
+        "view"
+    }
+}
+
+fn view_differences(out: &mut Out, name: &str, e: &View, l: &View) {
+    let object = format!("{} {name}", view_kind(e));
+    let mut push = |detail: String| out.push(Rank::View, object.clone(), detail, None);
+    if e.materialized != l.materialized {
+        // Nothing else of two kinds of objects compares.
+        push(format!(
+            "is a {}, expected a {}",
+            view_kind(l),
+            view_kind(e)
+        ));
+        return;
+    }
+    if e.definition != l.definition {
+        push(definitions_differ(&l.definition, &e.definition));
+    }
+    if e.options != l.options {
+        let text = |options: &[String]| match options.is_empty() {
+            true => "none".to_string(),
+            false => options.join(", "),
+        };
+        push(format!(
+            "options {}, expected {}",
+            text(&l.options),
+            text(&e.options)
+        ));
+    }
+    for detail in trigger_differences(&e.triggers, &l.triggers) {
+        push(detail);
+    }
+}
+
+/// The lines of triggers missing, added or redefined, `trigger name: ...`.
+fn trigger_differences(
+    expected: &BTreeMap<String, String>,
+    live: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    compare_maps(expected, live, |trigger, e, l| match (e, l) {
+        (Some(_), None) => lines.push(format!("trigger {trigger}: {MISSING}")),
+        (None, Some(_)) => lines.push(format!("trigger {trigger}: {CREATED}")),
+        (Some(e), Some(l)) if e != l => {
+            lines.push(format!("trigger {trigger}: {}", definitions_differ(l, e)))
+        }
+        _ => {}
+    });
+    lines
+}
+
+/// How a trigger fires, as a person reads it: `None` is as created.
+fn trigger_mode(mode: Option<&TriggerMode>) -> &'static str {
+    match mode {
+        None => "enabled",
+        Some(TriggerMode::Disabled) => "disabled",
+        Some(TriggerMode::Replica) => "enabled for replication only (ENABLE REPLICA)",
+        Some(TriggerMode::Always) => "enabled always (ENABLE ALWAYS)",
+    }
 }
 
 fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
@@ -466,12 +521,27 @@ fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
         );
     }
     if e.partition_of != l.partition_of {
+        let text = |p: &Option<String>| {
+            p.as_ref().map_or("not a partition".to_string(), |p| {
+                format!("partition of {p}")
+            })
+        };
         push(
             format!(
-                "partition of {}, expected {}",
-                or_none(&l.partition_of),
-                or_none(&e.partition_of)
+                "{}, expected {}",
+                text(&l.partition_of),
+                text(&e.partition_of)
             ),
+            None,
+        );
+    }
+    if e.inherits != l.inherits {
+        let text = |parents: &BTreeSet<String>| match parents.is_empty() {
+            true => "inherits from no table".to_string(),
+            false => format!("inherits from {}", joined(parents)),
+        };
+        push(
+            format!("{}, expected {}", text(&l.inherits), text(&e.inherits)),
             None,
         );
     }
@@ -510,15 +580,33 @@ fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
         push(detail, None);
     }
 
-    compare_maps(&e.triggers, &l.triggers, |trigger, et, lt| match (et, lt) {
-        (Some(_), None) => push(format!("trigger {trigger}: {MISSING}"), None),
-        (None, Some(_)) => push(format!("trigger {trigger}: {CREATED}"), None),
-        (Some(et), Some(lt)) if et != lt => push(
-            format!("trigger {trigger}: {}", definitions_differ(lt, et)),
-            None,
-        ),
-        _ => {}
-    });
+    for detail in trigger_differences(&e.triggers, &l.triggers) {
+        push(detail, None);
+    }
+    // The mode of a trigger on both sides; a missing or added one is
+    // reported above.
+    for trigger in e.triggers.keys().filter(|t| l.triggers.contains_key(*t)) {
+        let (em, lm) = (e.trigger_modes.get(trigger), l.trigger_modes.get(trigger));
+        if em != lm {
+            push(
+                format!(
+                    "trigger {trigger}: {}, expected {}",
+                    trigger_mode(lm),
+                    trigger_mode(em)
+                ),
+                None,
+            );
+        }
+    }
+}
+
+/// Names separated by commas.
+fn joined(names: &BTreeSet<String>) -> String {
+    names
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn column_differences(e: &Column, l: &Column) -> Vec<String> {
@@ -598,18 +686,19 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
     // Match by definition first (names are information), then pair leftovers.
     let mut live_left: Vec<&Constraint> = live.iter().collect();
     let mut expected_left = Vec::new();
+    let mut lines = Vec::new();
     for e in expected {
         match live_left
             .iter()
             .position(|l| l.kind == e.kind && l.definition == e.definition)
         {
             Some(at) => {
-                live_left.remove(at);
+                let l = live_left.remove(at);
+                lines.extend(enforcement_differs(e, l));
             }
             None => expected_left.push(e),
         }
     }
-    let mut lines = Vec::new();
     for e in expected_left {
         match live_left.iter().position(|l| same_constraint(e, l)) {
             Some(at) => {
@@ -619,6 +708,7 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
                     e.name.0,
                     definitions_differ(&l.definition, &e.definition)
                 ));
+                lines.extend(enforcement_differs(e, l));
             }
             None => lines.push(format!(
                 "constraint {} {}: {MISSING}",
@@ -630,6 +720,27 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
         lines.push(format!("constraint {} {}: {ADDED}", l.name.0, l.definition));
     }
     lines
+}
+
+/// The line of a constraint whose triggers are disabled on one side only.
+fn enforcement_differs(e: &Constraint, l: &Constraint) -> Option<String> {
+    let text = |disabled: bool| match disabled {
+        true => "not enforced (its triggers are disabled)",
+        false => "enforced",
+    };
+    // Other constraints have triggers only to check deferred rows.
+    let what = match e.kind {
+        ConstraintKind::ForeignKey => "foreign key",
+        _ => "deferred check",
+    };
+    (e.triggers_disabled != l.triggers_disabled).then(|| {
+        format!(
+            "constraint {}: {what} is {}, expected {}",
+            e.name.0,
+            text(l.triggers_disabled),
+            text(e.triggers_disabled)
+        )
+    })
 }
 
 fn index_differences(out: &mut Out, expected: &Schema, live: &Schema) {
@@ -719,6 +830,7 @@ mod tests {
             kind: ConstraintKind::PrimaryKey,
             definition: "PRIMARY KEY (id)".into(),
             name: Info("pours_pkey".into()),
+            triggers_disabled: false,
         });
         table
     }
@@ -878,6 +990,91 @@ mod tests {
             Some(
                 "CREATE INDEX CONCURRENTLY pours_volume_ml_idx ON public.pours USING btree (volume_ml);"
             )
+        );
+    }
+
+    #[test]
+    fn trigger_modes_enforcement_inheritance_and_view_options_are_compared() {
+        let mut expected = schema();
+        let pours = expected.tables.get_mut("public.pours").expect("pours");
+        pours
+            .triggers
+            .insert("guard".into(), "CREATE TRIGGER guard ...".into());
+        pours.constraints.push(Constraint {
+            kind: ConstraintKind::ForeignKey,
+            definition: "FOREIGN KEY (tap_id) REFERENCES public.taps(id)".into(),
+            name: Info("pours_tap_id_fkey".into()),
+            triggers_disabled: false,
+        });
+        expected.tables.insert(
+            "public.pours_2026".into(),
+            Table {
+                partition_of: Some("public.pours FOR VALUES IN (2026)".into()),
+                ..Table::default()
+            },
+        );
+        expected.views.insert(
+            "public.v".into(),
+            View {
+                definition: "SELECT 1".into(),
+                options: vec!["check_option=local".into()],
+                ..View::default()
+            },
+        );
+        let mut live = expected.clone();
+        let pours = live.tables.get_mut("public.pours").expect("pours");
+        pours
+            .trigger_modes
+            .insert("guard".into(), TriggerMode::Replica);
+        pours.constraints[1].triggers_disabled = true;
+        pours.inherits.insert("public.old_pours".into());
+        live.tables
+            .get_mut("public.pours_2026")
+            .expect("partition")
+            .partition_of = None;
+        let v = live.views.get_mut("public.v").expect("view");
+        v.options = vec!["security_invoker=true".into()];
+        v.triggers
+            .insert("v_insert".into(), "CREATE TRIGGER v_insert ...".into());
+        let lines: Vec<String> = diff(&expected, &live)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "table public.pours: inherits from public.old_pours, expected inherits from no table",
+                "table public.pours: constraint pours_tap_id_fkey: foreign key is not enforced \
+                 (its triggers are disabled), expected enforced",
+                "table public.pours: trigger guard: enabled for replication only (ENABLE REPLICA), \
+                 expected enabled",
+                "table public.pours_2026: not a partition, \
+                 expected partition of public.pours FOR VALUES IN (2026)",
+                "view public.v: options security_invoker=true, expected check_option=local",
+                "view public.v: trigger v_insert: not in the catalog (created out of band)",
+            ]
+        );
+        // A missing table is rebuilt with its parents, a view with its options.
+        let sql: Vec<Option<String>> = diff(&live, &Schema::default())
+            .into_iter()
+            .map(|d| d.reconcile_sql)
+            .filter(|sql| {
+                sql.as_deref()
+                    .is_some_and(|s| s.contains("INHERITS") || s.contains("VIEW"))
+            })
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                Some(
+                    "CREATE TABLE public.pours (\n    id bigint NOT NULL,\n    volume_ml numeric(8,2) NOT NULL,\n    \
+                     CONSTRAINT pours_pkey PRIMARY KEY (id),\n    \
+                     CONSTRAINT pours_tap_id_fkey FOREIGN KEY (tap_id) REFERENCES public.taps(id)\n) \
+                     INHERITS (public.old_pours);"
+                        .into()
+                ),
+                Some("CREATE VIEW public.v WITH (security_invoker=true) AS SELECT 1;".into()),
+            ]
         );
     }
 

@@ -95,7 +95,10 @@ const TABLES: &str = concat!(
             CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key, \
             CASE WHEN c.relispartition THEN \
               (SELECT format('%s %s', h.inhparent::pg_catalog.regclass, pg_get_expr(c.relpartbound, c.oid)) \
-               FROM pg_catalog.pg_inherits h WHERE h.inhrelid = c.oid LIMIT 1) END AS partition_of \
+               FROM pg_catalog.pg_inherits h WHERE h.inhrelid = c.oid LIMIT 1) END AS partition_of, \
+            CASE WHEN NOT c.relispartition THEN \
+              (SELECT array_agg(h.inhparent::pg_catalog.regclass::text) \
+               FROM pg_catalog.pg_inherits h WHERE h.inhrelid = c.oid) END AS inherits \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind IN ('r', 'p') AND ",
@@ -134,14 +137,25 @@ const COLUMNS: &str = concat!(
 
 const CONSTRAINTS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(k.conname) AS name, \
-            k.contype::text AS kind, pg_get_constraintdef(k.oid) AS definition \
+            k.contype::text AS kind, pg_get_constraintdef(k.oid) AS definition, \
+            CASE WHEN k.contype = 'f' OR k.condeferrable THEN EXISTS ( \
+              WITH RECURSIVE family (oid) AS ( \
+                SELECT k.oid UNION ALL \
+                SELECT p.oid FROM pg_catalog.pg_constraint p JOIN family ON p.conparentid = family.oid) \
+              SELECT 1 FROM pg_catalog.pg_trigger t JOIN family ON t.tgconstraint = family.oid \
+              WHERE t.tgenabled IN ('D', 'R')) ELSE false END AS triggers_disabled \
      FROM pg_catalog.pg_constraint k \
      JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE k.contype IN ('p', 'u', 'c', 'f', 'x') AND c.relkind IN ('r', 'p') \
        AND k.conparentid = 0 AND k.conislocal AND ",
     // Constraints cloned onto partitions (conparentid) or inherited from a
-    // parent (not conislocal) follow from the parent's definition.
+    // parent (not conislocal) follow from the parent's definition. A
+    // foreign key is enforced by internal triggers on both its tables (for
+    // a partitioned one, by those of the constraints cloned from it onto
+    // the partitions too: its `family`), a deferrable unique, primary key or
+    // exclusion constraint by one that checks deferred rows; one disabled or
+    // firing for replicas only does not fire in an ordinary session.
     user_namespace!("n")
 );
 
@@ -165,9 +179,18 @@ const INDEXES: &str = concat!(
       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
 );
 
+/// Views, with a view's options as they act whatever their spelling (`on`
+/// and `yes` are `true`, and a false one is as good as none). A
+/// materialized view's options are storage parameters, not read.
 const VIEWS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relkind = 'm' AS materialized, \
-            pg_get_viewdef(c.oid) AS definition \
+            pg_get_viewdef(c.oid) AS definition, \
+            (SELECT array_agg(o.name || '=' || o.value ORDER BY o.name) \
+             FROM (SELECT option_name AS name, \
+                          CASE WHEN option_name IN ('security_barrier', 'security_invoker') THEN option_value::bool::text \
+                               ELSE lower(option_value) END AS value \
+                   FROM pg_catalog.pg_options_to_table(c.reloptions)) o \
+             WHERE c.relkind = 'v' AND o.value <> 'false') AS options \
      FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.relkind IN ('v', 'm') AND ",
@@ -178,11 +201,11 @@ const VIEWS: &str = concat!(
 
 const TRIGGERS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(t.tgname) AS name, \
-            pg_get_triggerdef(t.oid) AS definition \
+            pg_get_triggerdef(t.oid) AS definition, t.tgenabled::text AS enabled \
      FROM pg_catalog.pg_trigger t \
      JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND c.relkind IN ('r', 'p') AND ",
+     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND c.relkind IN ('r', 'p', 'v') AND ",
     user_namespace!("n")
 );
 
@@ -360,7 +383,7 @@ pub(super) async fn read_globals(
 }
 
 /// Sequences, tables with their columns, constraints and triggers, indexes
-/// and views; of the relations `only` when given, with their names, and
+/// and views with their triggers; of the relations `only` when given, with their names, and
 /// then with sequential scans off for the rest of the caller's transaction.
 pub(super) async fn read_relations(
     conn: &mut PgConnection,
@@ -389,7 +412,8 @@ pub(super) async fn read_relations(
 /// The rows of the introspection queries, as their JSON names them.
 pub(super) mod rows {
     use super::super::model::{
-        Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table, View,
+        Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table,
+        TriggerMode, View,
     };
     use super::without_index_name;
     use serde::Deserialize;
@@ -435,6 +459,7 @@ pub(super) mod rows {
         name: String,
         partition_key: Option<String>,
         partition_of: Option<String>,
+        inherits: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -462,6 +487,7 @@ pub(super) mod rows {
         name: String,
         kind: String,
         definition: String,
+        triggers_disabled: bool,
     }
 
     #[derive(Deserialize)]
@@ -478,6 +504,7 @@ pub(super) mod rows {
         name: String,
         materialized: bool,
         definition: String,
+        options: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -485,6 +512,8 @@ pub(super) mod rows {
         tbl: String,
         name: String,
         definition: String,
+        /// `pg_trigger.tgenabled`: `O` (as created), `D`, `R` or `A`.
+        enabled: String,
     }
 
     #[derive(Deserialize)]
@@ -524,6 +553,7 @@ pub(super) mod rows {
                     Table {
                         partition_key: row.partition_key,
                         partition_of: row.partition_of,
+                        inherits: row.inherits.unwrap_or_default().into_iter().collect(),
                         ..Table::default()
                     },
                 );
@@ -573,6 +603,7 @@ pub(super) mod rows {
                     kind,
                     definition: row.definition,
                     name: Info(row.name),
+                    triggers_disabled: row.triggers_disabled,
                 });
             }
             for row in self.indexes {
@@ -594,13 +625,29 @@ pub(super) mod rows {
                             .trim_end_matches(';')
                             .trim_end()
                             .to_string(),
+                        options: row.options.unwrap_or_default(),
+                        ..View::default()
                     },
                 );
             }
             for row in self.triggers {
+                // A view's triggers cannot be disabled: it has no modes.
+                if let Some(view) = schema.views.get_mut(&row.tbl) {
+                    view.triggers.insert(row.name, row.definition);
+                    continue;
+                }
                 let Some(table) = schema.tables.get_mut(&row.tbl) else {
                     continue;
                 };
+                let mode = match row.enabled.as_str() {
+                    "D" => Some(TriggerMode::Disabled),
+                    "R" => Some(TriggerMode::Replica),
+                    "A" => Some(TriggerMode::Always),
+                    _ => None,
+                };
+                if let Some(mode) = mode {
+                    table.trigger_modes.insert(row.name.clone(), mode);
+                }
                 table.triggers.insert(row.name, row.definition);
             }
         }

@@ -17,6 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the canonical serialization; part of every fingerprint, bumped
 /// whenever the model changes what it compares.
+///
+/// Not bumped for what the model learned since (trigger modes, constraints
+/// whose triggers are disabled, inheritance, view triggers and options):
+/// each of those fields is left out of the serialization at its usual state,
+/// so a schema without them serializes, and fingerprints, exactly as before
+/// and the fingerprints recorded then stay valid.
 const CANONICAL_VERSION: &str = "schemagate-schema/1\n";
 
 /// A value carried for messages and reconcile SQL only. It never makes two
@@ -132,6 +138,27 @@ pub struct Table {
     pub partition_key: Option<String>,
     /// `public.pours FOR VALUES FROM (...) TO (...)` for a partition.
     pub partition_of: Option<String>,
+    /// User triggers not enabled as they were created (to fire in ordinary
+    /// sessions), by quoted name: disabled, or set to fire for replicas only
+    /// or always. A trigger not listed is enabled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trigger_modes: BTreeMap<String, TriggerMode>,
+    /// The tables this one inherits from (`INHERITS`), qualified; not the
+    /// parent of a partition, which is [`Table::partition_of`].
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub inherits: BTreeSet<String>,
+}
+
+/// How a trigger fires when not as created (`ALTER TABLE ... DISABLE
+/// TRIGGER`, `ENABLE REPLICA TRIGGER`, `ENABLE ALWAYS TRIGGER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerMode {
+    Disabled,
+    /// Fires only where `session_replication_role` is `replica`.
+    Replica,
+    /// Fires whatever the `session_replication_role`.
+    Always,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -175,6 +202,14 @@ pub struct Constraint {
     pub definition: String,
     /// Quoted constraint name.
     pub name: Info<String>,
+    /// Some of the constraint's internal triggers are disabled or fire for
+    /// replicas only (`ALTER TABLE ... DISABLE TRIGGER ALL`), so that rows
+    /// it forbids can be written: those of a foreign key (on the referencing
+    /// or the referenced table, or a partition of either), or the one that
+    /// checks a deferrable unique, primary key or exclusion constraint when
+    /// deferred.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub triggers_disabled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +230,16 @@ pub struct View {
     pub materialized: bool,
     /// `pg_get_viewdef` text, without the trailing semicolon.
     pub definition: String,
+    /// Triggers on a view (`INSTEAD OF`) by quoted name, with their
+    /// `pg_get_triggerdef` text. A view's triggers cannot be disabled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub triggers: BTreeMap<String, String>,
+    /// Options of a (not materialized) view, `name=value` in name order:
+    /// `check_option=local`, `security_barrier=true`,
+    /// `security_invoker=true`. A boolean option is written `true`,
+    /// and left out when false, as it is by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 impl Index {
@@ -278,11 +323,18 @@ impl Schema {
 
 impl Constraint {
     fn order(&self, other: &Constraint) -> std::cmp::Ordering {
-        (self.kind, &self.definition, &self.name.0).cmp(&(
-            other.kind,
-            &other.definition,
-            &other.name.0,
-        ))
+        (
+            self.kind,
+            &self.definition,
+            self.triggers_disabled,
+            &self.name.0,
+        )
+            .cmp(&(
+                other.kind,
+                &other.definition,
+                other.triggers_disabled,
+                &other.name.0,
+            ))
     }
 }
 
@@ -332,6 +384,7 @@ mod tests {
             kind: ConstraintKind::PrimaryKey,
             definition: "PRIMARY KEY (id)".into(),
             name: Info("t_pkey".into()),
+            triggers_disabled: false,
         });
         a.tables.insert("public.t".into(), table);
         a.indexes.push(Index {
@@ -390,6 +443,7 @@ mod tests {
             kind: ConstraintKind::Check,
             definition: "CHECK ((ml > 0))".into(),
             name: Info(name),
+            triggers_disabled: false,
         };
         let index = |name: &str, column: &str| Index {
             table: "public.pours".into(),
@@ -426,6 +480,116 @@ mod tests {
             json.contains("pours_ml_check1") && json.contains("public.z_idx"),
             "{json}"
         );
+    }
+
+    /// A small schema with a table, a partition, a foreign key, a trigger
+    /// and a view, none using what the model learned later.
+    fn fixed_schema() -> Schema {
+        let mut schema = Schema::default();
+        schema.schemas.insert("public".into());
+        let mut taps = Table::default();
+        taps.columns.insert(
+            "id".into(),
+            Column {
+                data_type: "bigint".into(),
+                not_null: true,
+                position: Info(1),
+                ..Column::default()
+            },
+        );
+        taps.constraints.push(Constraint {
+            kind: ConstraintKind::PrimaryKey,
+            definition: "PRIMARY KEY (id)".into(),
+            name: Info("taps_pkey".into()),
+            triggers_disabled: false,
+        });
+        let mut pours = Table {
+            partition_key: Some("RANGE (at)".into()),
+            ..Table::default()
+        };
+        pours.columns.insert(
+            "tap_id".into(),
+            Column {
+                data_type: "bigint".into(),
+                position: Info(1),
+                ..Column::default()
+            },
+        );
+        pours.constraints.push(Constraint {
+            kind: ConstraintKind::ForeignKey,
+            definition: "FOREIGN KEY (tap_id) REFERENCES public.taps(id)".into(),
+            name: Info("pours_tap_id_fkey".into()),
+            triggers_disabled: false,
+        });
+        pours.triggers.insert(
+            "pours_guard".into(),
+            "CREATE TRIGGER pours_guard BEFORE INSERT ON public.pours FOR EACH ROW EXECUTE FUNCTION public.guard()".into(),
+        );
+        let partition = Table {
+            partition_of: Some("public.pours FOR VALUES FROM (1) TO (2)".into()),
+            ..Table::default()
+        };
+        schema.tables.insert("public.taps".into(), taps);
+        schema.tables.insert("public.pours".into(), pours);
+        schema.tables.insert("public.pours_1".into(), partition);
+        schema.views.insert(
+            "public.v".into(),
+            View {
+                definition: "SELECT 1".into(),
+                ..View::default()
+            },
+        );
+        schema
+    }
+
+    /// [`fixed_schema`] as it was serialized, and its fingerprint, before the
+    /// model learned trigger modes, foreign keys whose triggers are
+    /// disabled, inheritance, view triggers and view options.
+    const FIXED_JSON: &str = r#"{"schemas":["public"],"extensions":[],"enums":{},"functions":{},"sequences":{},"tables":{"public.pours":{"columns":{"tap_id":{"data_type":"bigint","collation":null,"not_null":false,"default":null,"generated":null,"identity":null,"position":1}},"constraints":[{"kind":"foreign_key","definition":"FOREIGN KEY (tap_id) REFERENCES public.taps(id)","name":"pours_tap_id_fkey"}],"triggers":{"pours_guard":"CREATE TRIGGER pours_guard BEFORE INSERT ON public.pours FOR EACH ROW EXECUTE FUNCTION public.guard()"},"partition_key":"RANGE (at)","partition_of":null},"public.pours_1":{"columns":{},"constraints":[],"triggers":{},"partition_key":null,"partition_of":"public.pours FOR VALUES FROM (1) TO (2)"},"public.taps":{"columns":{"id":{"data_type":"bigint","collation":null,"not_null":true,"default":null,"generated":null,"identity":null,"position":1}},"constraints":[{"kind":"primary_key","definition":"PRIMARY KEY (id)","name":"taps_pkey"}],"triggers":{},"partition_key":null,"partition_of":null}},"indexes":[],"views":{"public.v":{"materialized":false,"definition":"SELECT 1"}}}"#;
+    const FIXED_FINGERPRINT: &str =
+        "8fd5dc2e13defceb5970bc2cbdb08890a350117b1c6df8300d42f658f7262cca";
+
+    #[test]
+    fn a_schema_without_the_later_features_fingerprints_as_before() {
+        let schema = fixed_schema();
+        assert_eq!(schema.fingerprint(), FIXED_FINGERPRINT);
+        assert_eq!(serde_json::to_string(&schema).expect("json"), FIXED_JSON);
+        let stored: Schema = serde_json::from_str(FIXED_JSON).expect("old JSON reads");
+        assert_eq!(stored, schema);
+
+        // Each of them, present, changes the fingerprint.
+        let changed = |change: fn(&mut Schema)| {
+            let mut schema = fixed_schema();
+            change(&mut schema);
+            schema.fingerprint()
+        };
+        for fingerprint in [
+            changed(|s| {
+                let pours = s.tables.get_mut("public.pours").expect("pours");
+                pours
+                    .trigger_modes
+                    .insert("pours_guard".into(), TriggerMode::Disabled);
+            }),
+            changed(|s| {
+                let pours = s.tables.get_mut("public.pours").expect("pours");
+                pours.constraints[0].triggers_disabled = true;
+            }),
+            changed(|s| {
+                let taps = s.tables.get_mut("public.taps").expect("taps");
+                taps.inherits.insert("public.pours".into());
+            }),
+            changed(|s| {
+                let v = s.views.get_mut("public.v").expect("view");
+                v.triggers
+                    .insert("v_insert".into(), "CREATE TRIGGER v_insert ...".into());
+            }),
+            changed(|s| {
+                let v = s.views.get_mut("public.v").expect("view");
+                v.options.push("security_invoker=true".into());
+            }),
+        ] {
+            assert_ne!(fingerprint, FIXED_FINGERPRINT);
+        }
     }
 
     #[test]

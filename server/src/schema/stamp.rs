@@ -1,9 +1,11 @@
 //! The catalog stamp: a digest of the row versions (`ctid`, `xmin`) of every
-//! `pg_catalog` row the introspection reads for user objects. Any DDL inserts,
-//! deletes or updates one of those rows, so an unchanged stamp proves the
-//! schema is unchanged without reading it. A changed stamp proves nothing (a
-//! `VACUUM FULL` of a catalog or a temporary table changes it too): the
-//! caller then reads and compares the whole schema.
+//! `pg_catalog` row the introspection reads for user objects, and of the rows
+//! of the objects whose names its definitions print (languages, operators,
+//! ...). Any DDL the model can see inserts, deletes or updates one of those
+//! rows, so an unchanged stamp proves the schema is unchanged without reading
+//! it. A changed stamp proves nothing (a `VACUUM FULL` of a catalog or a
+//! temporary table changes it too): the caller then reads and compares the
+//! whole schema.
 //!
 //! A lighter pass over the same catalogs finds the rows one transaction
 //! wrote, for [`introspect_after`](super::introspect_after): it reads only
@@ -34,10 +36,19 @@ use sqlx::{PgConnection, Row};
 /// rewrites (PostgreSQL 15 rewrites its `pg_class` row too; the scan does
 /// not rely on that).
 ///
-/// Rows of built-in objects (oid below `FirstNormalObjectId`, 16384) and
-/// system columns (attnum < 1, created and dropped with their table) cannot
-/// change by user DDL; leaving them out keeps the passes cheap. The small
-/// namespace and extension catalogs are read whole.
+/// Some catalogs are digested only because definitions print the names of
+/// their objects, which a rename changes without writing any other row: a
+/// function's language, a column's collation, an operator in an
+/// expression, an index's operator class, a text search configuration
+/// (`'english'::regconfig`), a constraint's index tablespace.
+///
+/// Rows of system columns (attnum < 1, created and dropped with their
+/// table) cannot change by user DDL, nor can those of built-in objects (oid
+/// below `FirstNormalObjectId`, 16384) but by a superuser's on a built-in,
+/// which the stamp does not follow; leaving them out keeps the passes
+/// cheap. The catalogs of namespaces and extensions, and the few-row ones
+/// whose objects in use are mostly built in (languages, `plpgsql`
+/// included; text search configurations; tablespaces), are read whole.
 macro_rules! catalogs {
     ($part:ident) => {
         catalogs!($part, " UNION ALL ")
@@ -76,6 +87,16 @@ macro_rules! catalogs {
             $part!(digest, "depend", "pg_depend", "2608", "c.objid >= 16384", "NULL", "false"),
             $sep,
             $part!(digest, "collation", "pg_collation", "3456", "c.oid >= 16384", "NULL", "false"),
+            $sep,
+            $part!(digest, "language", "pg_language", "2612", "true", "NULL", "false"),
+            $sep,
+            $part!(digest, "operator", "pg_operator", "2617", "c.oid >= 16384", "NULL", "false"),
+            $sep,
+            $part!(digest, "opclass", "pg_opclass", "2616", "c.oid >= 16384", "NULL", "false"),
+            $sep,
+            $part!(digest, "ts_config", "pg_ts_config", "3602", "true", "NULL", "false"),
+            $sep,
+            $part!(digest, "tablespace", "pg_tablespace", "1213", "true", "NULL", "false"),
         )
     };
 }
@@ -147,8 +168,8 @@ macro_rules! summary {
 
 /// The stamp alone. Without a parameter its plan is cached with the
 /// prepared statement; a parameter would have it planned again at every
-/// run, and planning sixteen catalog scans costs about as much as running
-/// them.
+/// run, and planning some twenty catalog scans costs about as much as
+/// running them.
 const STAMP: &str = concat!(
     "WITH ",
     summary!(
