@@ -55,9 +55,11 @@ impl<'a> Revision<'a> {
     /// kept quoted ones, so `"Orders"` is not `orders`; a schema-qualified
     /// name matches only a table created under that schema, and an
     /// unqualified one a table created unqualified or as a temporary table
-    /// (which comes first on the search path). Anything else counts as
-    /// existing, so that a new `archive.orders` never hides a
-    /// `DROP TABLE public.orders`.
+    /// (which comes first on the search path), as long as the revision has
+    /// not changed the search path since. A table dropped, renamed or moved
+    /// away before `idx` no longer counts: the name may mean an older table
+    /// by then. Anything else counts as existing, so that a new
+    /// `archive.orders` never hides a `DROP TABLE public.orders`.
     pub fn is_existing(&self, rel: Option<&RangeVar>, idx: usize) -> bool {
         match rel {
             Some(rv) => self.is_existing_in(&rv.schemaname, &rv.relname, idx),
@@ -79,8 +81,9 @@ impl<'a> Revision<'a> {
     }
 
     /// Whether `name` is an object of `kind` created earlier in this
-    /// revision: nobody can depend on it yet, and it holds no rows. Names
-    /// match as for [`is_existing`](Self::is_existing); a routine's
+    /// revision, and not dropped or renamed since: nobody can depend on it
+    /// yet, and it holds no rows. Names match as for
+    /// [`is_existing`](Self::is_existing); a routine's
     /// argument types must match as written too, unless `name` leaves them
     /// out.
     pub fn is_new(&self, kind: Kind, name: &Name, idx: usize) -> bool {
@@ -108,6 +111,12 @@ impl<'a> Revision<'a> {
                 .any(|(_, _, mut cmds)| cmds.any(|c| stores_it(&c)))
     }
 
+    /// Whether role `name` was created earlier in the revision (and not
+    /// dropped or renamed since): no client logs in as it yet.
+    pub fn is_new_role(&self, name: &str, idx: usize) -> bool {
+        self.is_new(Kind::Role, &Name::new("", name), idx)
+    }
+
     pub fn lock_timeout_set_before(&self, idx: usize) -> bool {
         self.lock_timeout.get(idx).copied().unwrap_or(false)
     }
@@ -116,8 +125,15 @@ impl<'a> Revision<'a> {
         self.in_explicit_tx.get(idx).copied().unwrap_or(false)
     }
 
+    /// Whether a table name, as parsed, is on the deny-list: compared as
+    /// PostgreSQL compares names, so a quoted `"Pours"` is not `pours`.
     pub fn denied(&self, name: &str) -> bool {
-        self.deny.iter().any(|d| d.eq_ignore_ascii_case(name))
+        self.deny.iter().any(|d| d == name)
+    }
+
+    /// The denied table names as PostgreSQL spells them once parsed.
+    pub fn deny_list(&self) -> &[String] {
+        &self.deny
     }
 
     pub fn has_deny_list(&self) -> bool {
@@ -411,6 +427,7 @@ fn build_revision<'a>(
     down_missing: bool,
 ) -> Revision<'a> {
     let mut created = Created::default();
+    let mut search_path_changes = 0;
     let mut lock_timeout = Vec::with_capacity(stmts.len());
     let mut in_explicit_tx = Vec::with_capacity(stmts.len());
     let mut cmd_starts = Vec::with_capacity(stmts.len());
@@ -427,9 +444,23 @@ fn build_revision<'a>(
                 .unwrap_or_default(),
             _ => Vec::new(),
         });
+        created.epochs.push(search_path_changes);
         let Some(node) = s.node else { continue };
         if let Some((kind, name)) = created_object(node, &created, s.index) {
             created.insert(kind, name, s.index);
+        }
+        let ended = ended_objects(node);
+        for (kind, name) in &ended.objects {
+            created.end(*kind, name, s.index);
+        }
+        for schema in &ended.schemas {
+            created.end_all(Some(schema), s.index);
+        }
+        if ended.everything {
+            created.end_all(None, s.index);
+        }
+        if changes_search_path(node, s.text) {
+            search_path_changes += 1;
         }
         match node {
             NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("lock_timeout") => {
@@ -472,9 +503,19 @@ fn build_revision<'a>(
         deny: config
             .deny_tables
             .iter()
-            .map(|t| t.trim().to_ascii_lowercase())
+            .map(|t| identifier(t))
             .filter(|t| !t.is_empty())
             .collect(),
+    }
+}
+
+/// A table name from the configuration as PostgreSQL reads an identifier:
+/// `"Pours"` (quoted) is `Pours`, `Pours` (unquoted) is `pours`.
+fn identifier(written: &str) -> String {
+    let written = written.trim();
+    match written.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => written.to_ascii_lowercase(),
     }
 }
 
@@ -568,6 +609,7 @@ fn created_object(node: &NodeEnum, created: &Created, idx: usize) -> Option<(Kin
         NodeEnum::CreateExtensionStmt(c) if !c.if_not_exists => {
             (Kind::Extension, Name::new("", &c.extname))
         }
+        NodeEnum::CreateRoleStmt(c) => (Kind::Role, Name::new("", &c.role)),
         NodeEnum::CompositeTypeStmt(c) => (Kind::Type, Name::of_rel(c.typevar.as_ref()?)),
         NodeEnum::CreateEnumStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
         NodeEnum::CreateRangeStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
@@ -640,6 +682,8 @@ pub enum Kind {
     Collation,
     TextSearchConfiguration,
     Extension,
+    /// Roles, cluster-wide: nobody logs in as one the revision created.
+    Role,
 }
 
 impl Kind {
@@ -739,72 +783,585 @@ fn type_key(t: &protobuf::TypeName) -> String {
 }
 
 /// Objects created in a revision, by kind, schema (as written, or
-/// `pg_temp`, or empty) and name as parsed.
+/// `pg_temp`, or empty) and name as parsed, and how far they live: a DROP
+/// (or a RENAME, or a move to another schema) of one ends it, after which
+/// its name refers to some older object again. `epochs[i]` counts the
+/// changes of `search_path` before statement `i`: an unqualified name
+/// means the object created under it only while the search path stays as
+/// it was.
 #[derive(Default)]
-struct Created(HashMap<(Kind, String, String), Vec<Creation>>);
+struct Created {
+    by_name: HashMap<(Kind, String, String), Vec<Creation>>,
+    epochs: Vec<usize>,
+}
 
 /// One object of a name: a routine's argument types (`None` for other
-/// objects) and the index of the statement that created it.
+/// objects), the index of the statement that created it and of the one
+/// that dropped (or renamed) it, if any.
 struct Creation {
     args: Option<Vec<String>>,
     at: usize,
+    until: Option<usize>,
+}
+
+impl Creation {
+    /// Whether the object exists, new, when statement `idx` runs: the
+    /// statement that drops it still sees it.
+    fn alive_at(&self, idx: usize) -> bool {
+        self.at < idx && self.until.is_none_or(|until| idx <= until)
+    }
 }
 
 impl Created {
     fn insert(&mut self, kind: Kind, name: Name, at: usize) {
-        self.0
+        self.by_name
             .entry((kind, name.schema, name.name))
             .or_default()
             .push(Creation {
                 args: name.args,
                 at,
+                until: None,
             });
     }
 
-    /// Whether `name` was created before statement `idx`. A schema-qualified
-    /// name matches only an object created under that schema; an
-    /// unqualified one an object created unqualified, or a temporary
-    /// relation or type, which come first on the search path.
+    fn epoch(&self, idx: usize) -> usize {
+        self.epochs.get(idx).copied().unwrap_or(usize::MAX)
+    }
+
+    /// Whether `name` was created before statement `idx` and still exists
+    /// then. A schema-qualified name matches only an object created under
+    /// that schema; an unqualified one an object created unqualified, or a
+    /// temporary relation or type, which come first on the search path, and
+    /// only while the revision has not changed the search path since.
     fn before(&self, kind: Kind, name: &Name, idx: usize) -> bool {
-        let under = |schema: &str| {
-            self.0
+        let under = |schema: &str, same_path: bool| {
+            self.by_name
                 .get(&(kind, schema.to_string(), name.name.clone()))
                 .is_some_and(|all| {
-                    all.iter()
-                        .any(|c| c.at < idx && (name.args.is_none() || c.args == name.args))
+                    all.iter().any(|c| {
+                        c.alive_at(idx)
+                            && (name.args.is_none() || c.args == name.args)
+                            && (!same_path || self.epoch(c.at) == self.epoch(idx))
+                    })
                 })
         };
+        // Schemas, extensions and roles are not looked up on the path.
+        let on_path = !matches!(kind, Kind::Schema | Kind::Extension | Kind::Role);
         match name.schema.as_str() {
-            "" => under("") || (matches!(kind, Kind::Relation | Kind::Type) && under("pg_temp")),
-            schema => under(schema),
+            "" => {
+                under("", on_path)
+                    || (matches!(kind, Kind::Relation | Kind::Type) && under("pg_temp", true))
+            }
+            schema => under(schema, false),
+        }
+    }
+
+    /// Statement `idx` drops (or renames away) every object of `kind` that
+    /// `name` may mean: an unqualified name the one created unqualified or
+    /// as a temporary object, a qualified one the one created under that
+    /// schema or unqualified. Ending too many only makes later statements
+    /// count as touching older objects, which errs towards flagging.
+    fn end(&mut self, kind: Kind, name: &Name, idx: usize) {
+        let schemas: [&str; 2] = match name.schema.as_str() {
+            "" => ["", "pg_temp"],
+            schema => [schema, ""],
+        };
+        for schema in schemas {
+            if let Some(all) = self
+                .by_name
+                .get_mut(&(kind, schema.to_string(), name.name.clone()))
+            {
+                for c in all.iter_mut().filter(|c| c.alive_at(idx)) {
+                    if name.args.is_none() || c.args == name.args {
+                        c.until = Some(idx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends every object created under `schema` (DROP SCHEMA), or every
+    /// object when `schema` is `None` (DROP OWNED BY).
+    fn end_all(&mut self, schema: Option<&str>, idx: usize) {
+        for ((_, s, _), all) in self.by_name.iter_mut() {
+            if schema.is_none_or(|schema| s == schema) {
+                for c in all.iter_mut().filter(|c| c.alive_at(idx)) {
+                    c.until = Some(idx);
+                }
+            }
         }
     }
 }
 
-/// A statement and the queries of its `WITH` clause, however deep: a
-/// data-modifying CTE (`WITH moved AS (DELETE FROM t RETURNING *) ...`)
-/// changes rows as much as the statement it is written in.
-pub fn with_ctes(node: &NodeEnum) -> Vec<&NodeEnum> {
-    let mut found = vec![node];
-    let mut at = 0;
-    while let Some(&current) = found.get(at) {
-        at += 1;
-        let with = match current {
-            NodeEnum::SelectStmt(s) => s.with_clause.as_ref(),
-            NodeEnum::InsertStmt(s) => s.with_clause.as_ref(),
-            NodeEnum::UpdateStmt(s) => s.with_clause.as_ref(),
-            NodeEnum::DeleteStmt(s) => s.with_clause.as_ref(),
-            _ => None,
-        };
-        for cte in with.map(|w| w.ctes.as_slice()).unwrap_or_default() {
+/// What a statement drops, renames away or moves to another schema, so
+/// that later statements no longer count its name as new.
+#[derive(Default)]
+struct Ended {
+    objects: Vec<(Kind, Name)>,
+    /// Schemas dropped with everything in them.
+    schemas: Vec<String>,
+    /// DROP OWNED BY: everything the revision made may be gone.
+    everything: bool,
+}
+
+fn ended_objects(node: &NodeEnum) -> Ended {
+    let relation_kind = |t: ObjectType| match t {
+        ObjectType::ObjectView | ObjectType::ObjectForeignTable => Some(Kind::Relation),
+        other => Kind::of(other),
+    };
+    let mut ended = Ended::default();
+    match node {
+        NodeEnum::DropOwnedStmt(_) => ended.everything = true,
+        NodeEnum::DropRoleStmt(d) => {
+            for role in &d.roles {
+                ended
+                    .objects
+                    .push((Kind::Role, Name::new("", &role_name(role))));
+            }
+        }
+        NodeEnum::RenameStmt(r) if r.rename_type == ObjectType::ObjectRole as i32 => {
+            ended.objects.push((Kind::Role, Name::new("", &r.subname)));
+            ended.objects.push((Kind::Role, Name::new("", &r.newname)));
+        }
+        NodeEnum::DropStmt(d) => {
+            let t = drop_type(d);
+            for object in &d.objects {
+                let Some(name) = Name::of_object(object) else {
+                    continue;
+                };
+                if t == ObjectType::ObjectSchema {
+                    ended.schemas.push(name.name.clone());
+                }
+                if let Some(kind) = relation_kind(t) {
+                    ended.objects.push((kind, name));
+                }
+            }
+        }
+        NodeEnum::RenameStmt(r) => {
+            let t = ObjectType::try_from(r.rename_type).unwrap_or(ObjectType::Undefined);
+            // Renaming a column, constraint or attribute leaves the name of
+            // its table or type alone.
+            let kind = match t {
+                ObjectType::ObjectView | ObjectType::ObjectForeignTable => Some(Kind::Relation),
+                ObjectType::ObjectAttribute => None,
+                other => Kind::of(other),
+            };
+            let old = match (&r.relation, r.object.as_deref()) {
+                (Some(rv), _) => Some(Name::of_rel(rv)),
+                (None, Some(object)) => Name::of_object(object),
+                // ALTER SCHEMA s RENAME TO t names the schema in `subname`.
+                (None, None) if kind == Some(Kind::Schema) => Some(Name::new("", &r.subname)),
+                (None, None) => None,
+            };
+            if let (Some(kind), Some(old)) = (kind, old) {
+                // What was created in a renamed schema is no longer under
+                // its old name.
+                if kind == Kind::Schema {
+                    ended.schemas.push(old.name.clone());
+                }
+                let new = Name {
+                    name: r.newname.clone(),
+                    args: None,
+                    ..old.clone()
+                };
+                ended.objects.push((kind, old));
+                ended.objects.push((kind, new));
+            }
+        }
+        NodeEnum::AlterObjectSchemaStmt(a) => {
+            let t = ObjectType::try_from(a.object_type).unwrap_or(ObjectType::Undefined);
+            let old = match &a.relation {
+                Some(rv) => Some(Name::of_rel(rv)),
+                None => a.object.as_deref().and_then(Name::of_object),
+            };
+            if let (Some(kind), Some(old)) = (relation_kind(t), old) {
+                ended.objects.push((kind, old));
+            }
+        }
+        _ => {}
+    }
+    ended
+}
+
+/// Whether `text` contains `word`, ignoring ASCII case: a cheap test
+/// before walking a statement's tree for a function call.
+pub fn mentions(text: &str, word: &str) -> bool {
+    !word.is_empty()
+        && text
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
+/// Whether a statement changes what an unqualified name resolves to:
+/// `SET [LOCAL] search_path`, `RESET search_path`, `RESET ALL`, `DISCARD`,
+/// `SET ROLE` and `SET SESSION AUTHORIZATION` (the search path starts with
+/// `"$user"`), or `set_config` of one of them (or of a setting not given as
+/// a constant).
+fn changes_search_path(node: &NodeEnum, text: &str) -> bool {
+    let path_setting = |name: &str| {
+        ["search_path", "role", "session_authorization"]
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s))
+    };
+    match node {
+        NodeEnum::VariableSetStmt(v) => {
+            path_setting(&v.name) || v.kind == VariableSetKind::VarResetAll as i32
+        }
+        NodeEnum::DiscardStmt(_) => true,
+        _ if mentions(text, "set_config") => node.nodes().into_iter().any(|(n, _, _, _)| {
+            let pg_query::NodeRef::FuncCall(call) = n else {
+                return false;
+            };
+            let is_set_config = call
+                .funcname
+                .last()
+                .and_then(string_value)
+                .is_some_and(|f| f.eq_ignore_ascii_case("set_config"));
+            let setting = call.args.first().and_then(|arg| match arg.node.as_ref() {
+                Some(NodeEnum::AConst(c)) => match &c.val {
+                    Some(protobuf::a_const::Val::Sval(s)) => Some(s.sval.as_str()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            is_set_config && setting.is_none_or(path_setting)
+        }),
+        _ => false,
+    }
+}
+
+/// A statement and every statement it runs, however deep: the queries of
+/// its `WITH` clauses (`WITH moved AS (DELETE FROM t RETURNING *) ...`
+/// changes rows as much as the statement it is written in), the query of
+/// `EXPLAIN ANALYZE`, `COPY (...) TO`, `PREPARE ... AS`, `CREATE TABLE ...
+/// AS` and `DECLARE CURSOR`, the `SELECT` of an `INSERT`, both sides of a
+/// set operation and subqueries in `FROM`, `USING` and a MERGE's source.
+/// Function bodies (strings, or a `BEGIN ATOMIC` body, which runs when the
+/// function is called) and the actions of `CREATE RULE` (which run when the
+/// rule fires) are not read.
+pub fn nested_statements(node: &NodeEnum) -> Vec<&NodeEnum> {
+    enum Item<'n> {
+        Node(&'n NodeEnum),
+        Select(&'n protobuf::SelectStmt),
+    }
+    fn inner(n: Option<&protobuf::Node>) -> Option<&NodeEnum> {
+        n.and_then(|n| n.node.as_ref())
+    }
+    fn with_queries<'n>(w: Option<&'n protobuf::WithClause>, todo: &mut Vec<Item<'n>>) {
+        for cte in w.map(|w| w.ctes.as_slice()).unwrap_or_default() {
             if let Some(NodeEnum::CommonTableExpr(cte)) = cte.node.as_ref()
-                && let Some(query) = cte.ctequery.as_ref().and_then(|q| q.node.as_ref())
+                && let Some(query) = inner(cte.ctequery.as_deref())
             {
-                found.push(query);
+                todo.push(Item::Node(query));
             }
         }
     }
+    // `(SELECT ...) s` in a FROM list, and both sides of a join.
+    fn from_items<'n>(items: &'n [protobuf::Node], todo: &mut Vec<Item<'n>>) {
+        let mut stack: Vec<&protobuf::Node> = items.iter().collect();
+        while let Some(item) = stack.pop() {
+            match item.node.as_ref() {
+                Some(NodeEnum::RangeSubselect(r)) => {
+                    todo.extend(inner(r.subquery.as_deref()).map(Item::Node))
+                }
+                Some(NodeEnum::JoinExpr(j)) => {
+                    stack.extend(j.larg.as_deref());
+                    stack.extend(j.rarg.as_deref());
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut todo = vec![Item::Node(node)];
+    while let Some(item) = todo.pop() {
+        let current = match item {
+            Item::Select(s) => {
+                with_queries(s.with_clause.as_ref(), &mut todo);
+                todo.extend(s.larg.as_deref().map(Item::Select));
+                todo.extend(s.rarg.as_deref().map(Item::Select));
+                from_items(&s.from_clause, &mut todo);
+                continue;
+            }
+            Item::Node(n) => n,
+        };
+        found.push(current);
+        let query = match current {
+            NodeEnum::SelectStmt(s) => {
+                todo.push(Item::Select(s));
+                None
+            }
+            NodeEnum::InsertStmt(s) => {
+                with_queries(s.with_clause.as_ref(), &mut todo);
+                s.select_stmt.as_deref()
+            }
+            NodeEnum::UpdateStmt(s) => {
+                with_queries(s.with_clause.as_ref(), &mut todo);
+                from_items(&s.from_clause, &mut todo);
+                None
+            }
+            NodeEnum::DeleteStmt(s) => {
+                with_queries(s.with_clause.as_ref(), &mut todo);
+                from_items(&s.using_clause, &mut todo);
+                None
+            }
+            NodeEnum::MergeStmt(s) => {
+                with_queries(s.with_clause.as_ref(), &mut todo);
+                from_items(
+                    s.source_relation
+                        .as_deref()
+                        .map(std::slice::from_ref)
+                        .unwrap_or_default(),
+                    &mut todo,
+                );
+                None
+            }
+            NodeEnum::ExplainStmt(s) => s.query.as_deref(),
+            NodeEnum::CopyStmt(s) => s.query.as_deref(),
+            NodeEnum::PrepareStmt(s) => s.query.as_deref(),
+            NodeEnum::CreateTableAsStmt(s) => s.query.as_deref(),
+            NodeEnum::DeclareCursorStmt(s) => s.query.as_deref(),
+            NodeEnum::ViewStmt(s) => s.query.as_deref(),
+            _ => None,
+        };
+        todo.extend(inner(query).map(Item::Node));
+    }
     found
+}
+
+/// The value of a constant expression, as far as it can be told without a
+/// database: `true`, `1 = 1`, `'a' = 'a'`, `NOT false`, `x OR true`,
+/// `'t'::boolean`. `None` when the value depends on a row (or on anything
+/// else this does not evaluate).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Const {
+    Null,
+    Bool(bool),
+    Num(f64),
+    /// A string literal, of a type still unknown (`'1' = 1` compares numbers).
+    Str(String),
+}
+
+impl Const {
+    /// As a boolean, the way PostgreSQL reads an untyped literal in a
+    /// boolean position (`WHERE 't'`).
+    fn as_bool(&self) -> Option<Option<bool>> {
+        match self {
+            Const::Null => Some(None),
+            Const::Bool(b) => Some(Some(*b)),
+            Const::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "t" | "true" | "y" | "yes" | "on" | "1" => Some(Some(true)),
+                "f" | "false" | "n" | "no" | "off" | "0" => Some(Some(false)),
+                _ => None,
+            },
+            Const::Num(_) => None,
+        }
+    }
+
+    fn as_num(&self) -> Option<f64> {
+        match self {
+            Const::Num(n) => Some(*n),
+            Const::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+fn from_bool(b: Option<bool>) -> Const {
+    b.map_or(Const::Null, Const::Bool)
+}
+
+pub fn const_value(n: &protobuf::Node) -> Option<Const> {
+    use protobuf::a_const::Val;
+    match n.node.as_ref()? {
+        NodeEnum::AConst(c) if c.isnull => Some(Const::Null),
+        NodeEnum::AConst(c) => match c.val.as_ref()? {
+            Val::Ival(i) => Some(Const::Num(f64::from(i.ival))),
+            Val::Fval(f) => f.fval.parse().ok().map(Const::Num),
+            Val::Boolval(b) => Some(Const::Bool(b.boolval)),
+            Val::Sval(s) => Some(Const::Str(s.sval.clone())),
+            Val::Bsval(_) => None,
+        },
+        NodeEnum::TypeCast(t) => {
+            let value = const_value(t.arg.as_deref()?)?;
+            let type_name = t.type_name.as_ref()?;
+            if !type_name.array_bounds.is_empty() {
+                return None;
+            }
+            let name = type_name.names.last().and_then(string_value)?;
+            match name {
+                "bool" | "boolean" => match value {
+                    // `1::boolean`: an integer casts to true unless 0.
+                    Const::Num(n) if n.fract() == 0.0 => Some(Const::Bool(n != 0.0)),
+                    v => v.as_bool().map(from_bool),
+                },
+                "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "numeric"
+                | "float4" | "float8" => match value {
+                    Const::Null => Some(Const::Null),
+                    v => v.as_num().map(Const::Num),
+                },
+                "text" | "varchar" => match value {
+                    Const::Str(s) => Some(Const::Str(s)),
+                    Const::Null => Some(Const::Null),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        NodeEnum::BoolExpr(b) => {
+            let args: Vec<Option<Option<bool>>> = b
+                .args
+                .iter()
+                .map(|a| const_value(a).and_then(|c| c.as_bool()))
+                .collect();
+            match protobuf::BoolExprType::try_from(b.boolop).ok()? {
+                protobuf::BoolExprType::NotExpr => {
+                    Some(from_bool(args.first().copied()??.map(|b| !b)))
+                }
+                protobuf::BoolExprType::AndExpr => {
+                    if args.contains(&Some(Some(false))) {
+                        Some(Const::Bool(false))
+                    } else if args.iter().all(Option::is_some) {
+                        Some(from_bool(
+                            args.iter().all(|a| *a == Some(Some(true))).then_some(true),
+                        ))
+                    } else {
+                        None
+                    }
+                }
+                protobuf::BoolExprType::OrExpr => {
+                    if args.contains(&Some(Some(true))) {
+                        Some(Const::Bool(true))
+                    } else if args.iter().all(Option::is_some) {
+                        Some(from_bool(
+                            args.iter()
+                                .all(|a| *a == Some(Some(false)))
+                                .then_some(false),
+                        ))
+                    } else {
+                        None
+                    }
+                }
+                protobuf::BoolExprType::Undefined => None,
+            }
+        }
+        NodeEnum::AExpr(e) => {
+            let kind = protobuf::AExprKind::try_from(e.kind).ok()?;
+            let l = const_value(e.lexpr.as_deref()?)?;
+            if kind == protobuf::AExprKind::AexprIn {
+                // `x IN (a, b)` (name `=`) or `x NOT IN (a, b)` (name `<>`).
+                let Some(NodeEnum::List(items)) = e.rexpr.as_deref()?.node.as_ref() else {
+                    return None;
+                };
+                let items: Vec<Const> =
+                    items.items.iter().map(const_value).collect::<Option<_>>()?;
+                let found = if l == Const::Null {
+                    None
+                } else if items
+                    .iter()
+                    .any(|i| *i != Const::Null && compare(&l, i) == Some(std::cmp::Ordering::Equal))
+                {
+                    Some(true)
+                } else if items
+                    .iter()
+                    .all(|i| *i != Const::Null && compare(&l, i).is_some())
+                {
+                    Some(false)
+                } else if items.contains(&Const::Null) {
+                    None
+                } else {
+                    return None;
+                };
+                let negated = e.name.last().and_then(string_value) == Some("<>");
+                return Some(from_bool(found.map(|f| f != negated)));
+            }
+            let r = const_value(e.rexpr.as_deref()?)?;
+            match kind {
+                protobuf::AExprKind::AexprOp => {
+                    let op = e.name.last().and_then(string_value)?;
+                    if l == Const::Null || r == Const::Null {
+                        return matches!(op, "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=")
+                            .then_some(Const::Null);
+                    }
+                    let ordering = compare(&l, &r)?;
+                    use std::cmp::Ordering::*;
+                    let result = match (op, ordering) {
+                        ("=", o) => o == Equal,
+                        ("<>" | "!=", o) => o != Equal,
+                        // Strings order by collation, which the SQL does not tell.
+                        (_, _) if matches!((&l, &r), (Const::Str(_), Const::Str(_))) => {
+                            return None;
+                        }
+                        ("<", o) => o == Less,
+                        (">", o) => o == Greater,
+                        ("<=", o) => o != Greater,
+                        (">=", o) => o != Less,
+                        _ => return None,
+                    };
+                    Some(Const::Bool(result))
+                }
+                protobuf::AExprKind::AexprDistinct | protobuf::AExprKind::AexprNotDistinct => {
+                    let distinct = match (&l, &r) {
+                        (Const::Null, Const::Null) => false,
+                        (Const::Null, _) | (_, Const::Null) => true,
+                        _ => compare(&l, &r)? != std::cmp::Ordering::Equal,
+                    };
+                    Some(Const::Bool(
+                        distinct == (kind == protobuf::AExprKind::AexprDistinct),
+                    ))
+                }
+                _ => None,
+            }
+        }
+        NodeEnum::NullTest(t) => {
+            let is_null = const_value(t.arg.as_deref()?)? == Const::Null;
+            match protobuf::NullTestType::try_from(t.nulltesttype).ok()? {
+                protobuf::NullTestType::IsNull => Some(Const::Bool(is_null)),
+                protobuf::NullTestType::IsNotNull => Some(Const::Bool(!is_null)),
+                protobuf::NullTestType::Undefined => None,
+            }
+        }
+        NodeEnum::BooleanTest(t) => {
+            let v = const_value(t.arg.as_deref()?)?.as_bool()?;
+            use protobuf::BoolTestType::*;
+            Some(Const::Bool(
+                match protobuf::BoolTestType::try_from(t.booltesttype).ok()? {
+                    IsTrue => v == Some(true),
+                    IsNotTrue => v != Some(true),
+                    IsFalse => v == Some(false),
+                    IsNotFalse => v != Some(false),
+                    IsUnknown => v.is_none(),
+                    IsNotUnknown => v.is_some(),
+                    Undefined => return None,
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Two non-null constants compared as PostgreSQL would resolve their types:
+/// numbers as numbers (an untyped literal beside a number is read as one),
+/// booleans as booleans, two untyped literals as text.
+fn compare(l: &Const, r: &Const) -> Option<std::cmp::Ordering> {
+    match (l, r) {
+        (Const::Str(a), Const::Str(b)) => Some(a.cmp(b)),
+        (Const::Bool(_), _) | (_, Const::Bool(_)) => {
+            let (a, b) = (l.as_bool()??, r.as_bool()??);
+            Some(a.cmp(&b))
+        }
+        _ => l.as_num()?.partial_cmp(&r.as_num()?),
+    }
+}
+
+/// Whether a WHERE (or ON) condition holds for every row: absent, or a
+/// constant that is true (`WHERE true`, `WHERE 1 = 1`, `WHERE 'a' = 'a'`).
+pub fn always_true(condition: Option<&protobuf::Node>) -> bool {
+    match condition {
+        None => true,
+        Some(c) => const_value(c).and_then(|v| v.as_bool()) == Some(Some(true)),
+    }
 }
 
 /// Why a statement cannot run inside a transaction block, if it cannot.
@@ -1044,6 +1601,32 @@ pub fn dotted_name(o: &protobuf::Node) -> String {
     }
 }
 
+/// A role as written: its name, or `CURRENT_USER`, `PUBLIC`, ...
+pub fn role_spec_name(r: &protobuf::RoleSpec) -> String {
+    use protobuf::RoleSpecType;
+    if !r.rolename.is_empty() {
+        return r.rolename.clone();
+    }
+    match RoleSpecType::try_from(r.roletype) {
+        Ok(RoleSpecType::RolespecCurrentRole) => "CURRENT_ROLE",
+        Ok(RoleSpecType::RolespecCurrentUser) => "CURRENT_USER",
+        Ok(RoleSpecType::RolespecSessionUser) => "SESSION_USER",
+        _ => "PUBLIC",
+    }
+    .to_string()
+}
+
+/// [`role_spec_name`] of a node holding a role.
+pub fn role_name(n: &protobuf::Node) -> String {
+    match n.node.as_ref() {
+        Some(NodeEnum::RoleSpec(r)) => role_spec_name(r),
+        Some(NodeEnum::String(s)) => s.sval.clone(),
+        // The granted roles of GRANT/REVOKE role.
+        Some(NodeEnum::AccessPriv(p)) => p.priv_name.clone(),
+        _ => "?".to_string(),
+    }
+}
+
 pub fn drop_type(d: &DropStmt) -> ObjectType {
     ObjectType::try_from(d.remove_type).unwrap_or(ObjectType::Undefined)
 }
@@ -1099,6 +1682,24 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
         }),
         NodeEnum::ClusterStmt(c) => existing(c.relation.as_ref()),
         NodeEnum::CreatePolicyStmt(p) => existing(p.table.as_ref()),
+        NodeEnum::AlterPolicyStmt(p) => existing(p.table.as_ref()),
+        NodeEnum::RuleStmt(r) => existing(r.relation.as_ref()),
+        // DROP POLICY / DROP RULE name ON table: the table comes first.
+        NodeEnum::DropStmt(d)
+            if matches!(
+                drop_type(d),
+                ObjectType::ObjectPolicy | ObjectType::ObjectRule
+            ) =>
+        {
+            d.objects.iter().find_map(|o| match o.node.as_ref() {
+                Some(NodeEnum::List(l)) if l.items.len() > 1 => {
+                    let on = &l.items[..l.items.len() - 1];
+                    (!rev.is_new(Kind::Relation, &Name::of_list(on), idx))
+                        .then(|| table(dotted(on)))
+                }
+                _ => None,
+            })
+        }
         NodeEnum::RefreshMatViewStmt(r) if !r.concurrent => existing(r.relation.as_ref()),
         NodeEnum::AlterObjectSchemaStmt(a) => existing(a.relation.as_ref()),
         // A new partition locks its parent.
@@ -1121,11 +1722,12 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
     }
 }
 
-/// Every table name (lowercased, unqualified) a statement refers to. Used
+/// Every table name (unqualified, as parsed: unquoted names folded to
+/// lower case, quoted ones kept as written) a statement refers to. Used
 /// for the deny-list; walks the parse tree, never the text.
 pub fn referenced_tables(node: &NodeEnum) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut push = |s: &str| out.push(s.to_ascii_lowercase());
+    let mut push = |s: &str| out.push(s.to_string());
     match node {
         NodeEnum::DropStmt(d)
             if matches!(
@@ -1294,6 +1896,118 @@ ALTER TABLE orders DROP COLUMN a, DROP COLUMN b;";
             assert!(!rev.is_existing_name("taps", at));
             assert!(rev.is_existing_name("public.taps", at));
         });
+    }
+
+    #[test]
+    fn a_dropped_object_is_no_longer_new() {
+        let flagged = |sql: &str, rule: &str| -> Vec<usize> {
+            crate::rules::hits(sql, rule)
+                .into_iter()
+                .map(|f| f.statement_index)
+                .collect()
+        };
+        assert_eq!(
+            flagged(
+                "CREATE TEMP TABLE orders (id int); DROP TABLE orders; DROP TABLE orders;",
+                "drop-table"
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            flagged(
+                "CREATE TABLE orders_new (id int, name text); DROP TABLE orders_new; ALTER TABLE orders RENAME TO orders_new; ALTER TABLE orders_new DROP COLUMN name;",
+                "drop-column"
+            ),
+            vec![3]
+        );
+        // Renamed away: the old name may be given to an older table.
+        assert_eq!(
+            flagged(
+                "CREATE TABLE staging (id int); ALTER TABLE staging RENAME TO staging_done; ALTER TABLE orders RENAME TO staging; TRUNCATE staging;",
+                "truncate-table"
+            ),
+            vec![3]
+        );
+        assert_eq!(
+            flagged(
+                "CREATE SCHEMA scratch; CREATE TABLE scratch.t (id int); DROP SCHEMA scratch CASCADE; TRUNCATE scratch.t;",
+                "truncate-table"
+            ),
+            vec![3]
+        );
+        assert_eq!(
+            flagged(
+                "CREATE SCHEMA scratch; CREATE TABLE scratch.t (id int); ALTER SCHEMA scratch RENAME TO scratch_old; TRUNCATE scratch.t;",
+                "truncate-table"
+            ),
+            vec![3]
+        );
+        assert_eq!(
+            flagged(
+                "CREATE TYPE mood AS ENUM ('ok'); DROP TYPE mood; DROP TYPE mood;",
+                "drop-object"
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            flagged(
+                "CREATE FUNCTION f(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION f(int); DROP FUNCTION f(int);",
+                "drop-object"
+            ),
+            vec![2]
+        );
+        // The statement that drops it still sees it new; so does a
+        // statement after it is created again.
+        assert!(
+            flagged(
+                "CREATE TABLE t (id int); DROP TABLE t; CREATE TABLE t (id int); TRUNCATE t; DROP TABLE t;",
+                "truncate-table"
+            )
+            .is_empty()
+        );
+        assert!(
+            flagged(
+                "CREATE TABLE t (id int); DROP TABLE t; CREATE TABLE t (id int); DROP TABLE t;",
+                "drop-table"
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_changed_search_path_hides_what_unqualified_names_meant() {
+        let flagged = |sql: &str| -> Vec<usize> {
+            crate::rules::hits(sql, "truncate-table")
+                .into_iter()
+                .map(|f| f.statement_index)
+                .collect()
+        };
+        for sql in [
+            "SET search_path = staging; CREATE TABLE orders (id int); RESET search_path; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SET LOCAL search_path TO staging, public; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SET search_path = DEFAULT; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SET SCHEMA 'staging'; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SELECT set_config('search_path', 'staging', true); TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SELECT pg_catalog.set_config(current_setting('x.name'), 'staging', false); TRUNCATE orders;",
+            "CREATE TEMP TABLE orders (id int); SET search_path = public, pg_temp; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); RESET ALL; TRUNCATE orders;",
+            "CREATE TABLE orders (id int); SET ROLE app_owner; TRUNCATE orders;",
+        ] {
+            assert_eq!(
+                flagged(sql),
+                vec![2.max(sql.matches(';').count() - 1)],
+                "{sql}"
+            );
+        }
+        for sql in [
+            // Qualified names do not depend on the search path.
+            "CREATE TABLE staging.orders (id int); SET search_path = public; TRUNCATE staging.orders;",
+            // Unchanged since the table was created under it.
+            "SET search_path = staging; CREATE TABLE orders (id int); TRUNCATE orders;",
+            "SELECT set_config('lock_timeout', '2s', true); CREATE TABLE orders (id int); SET lock_timeout = '1s'; TRUNCATE orders;",
+        ] {
+            assert!(flagged(sql).is_empty(), "{sql}");
+        }
     }
 
     #[test]

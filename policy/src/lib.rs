@@ -122,8 +122,11 @@ impl fmt::Display for Category {
 /// Linter configuration.
 #[derive(Clone, Debug)]
 pub struct LintConfig {
-    /// Table names (unqualified, compared case-insensitively) that migrations
-    /// must not touch.
+    /// Table names (unqualified) that migrations must not touch, read as
+    /// PostgreSQL reads an identifier: `pours` or `Pours` means the table
+    /// `pours`, and `"Pours"` (with the quotes) the table `Pours`. A
+    /// statement's table names are compared with them as PostgreSQL
+    /// compares names, so a quoted `"Pours"` in SQL is not `pours`.
     pub deny_tables: Vec<String>,
     /// Whether a revision without a down migration is a finding.
     pub require_down: bool,

@@ -15,7 +15,10 @@ pub static INFO: RuleInfo = RuleInfo {
     category: Category::Locking,
     message: "CREATE INDEX without CONCURRENTLY blocks writes to the table for the whole build",
     help: "use CREATE INDEX CONCURRENTLY in a revision of its own (it cannot run in a transaction); \
-           check for an INVALID index if it fails and drop it before retrying",
+           check for an INVALID index if it fails and drop it before retrying; on a partitioned \
+           table, where CONCURRENTLY is refused, create the index ON ONLY the partitioned table \
+           (which builds nothing), build each partition's index CONCURRENTLY, and ALTER INDEX \
+           ... ATTACH PARTITION each",
 };
 
 impl Rule for CreateIndexNonConcurrently {
@@ -28,15 +31,31 @@ impl Rule for CreateIndexNonConcurrently {
             let NodeEnum::IndexStmt(i) = node else {
                 continue;
             };
-            if !i.concurrent && rev.is_existing(i.relation.as_ref(), s.index) {
-                let rel = i.relation.as_ref().map(qualified).unwrap_or_default();
-                out.push(Hit::new(
-                    s.index,
-                    format!(
-                        "CREATE INDEX on existing table `{rel}` without CONCURRENTLY blocks writes"
-                    ),
-                ));
+            if i.concurrent || !rev.is_existing(i.relation.as_ref(), s.index) {
+                continue;
             }
+            let rel = i.relation.as_ref().map(qualified).unwrap_or_default();
+            // `ON ONLY`: on a partitioned table this is the first step of
+            // indexing it without blocking writes for long (CONCURRENTLY is
+            // refused there); on a plain table ONLY changes nothing.
+            if i.relation.as_ref().is_some_and(|r| !r.inh) {
+                out.push(Hit {
+                    severity: Some(Severity::Info),
+                    ..Hit::new(
+                        s.index,
+                        format!(
+                            "CREATE INDEX ON ONLY `{rel}`: if `{rel}` is partitioned, this builds nothing (an invalid index on the partitioned table alone, valid once every partition's index is attached); if it is a plain table, ONLY changes nothing and the build blocks writes"
+                        ),
+                    )
+                });
+                continue;
+            }
+            out.push(Hit::new(
+                s.index,
+                format!(
+                    "CREATE INDEX on existing table `{rel}` without CONCURRENTLY blocks writes"
+                ),
+            ));
         }
     }
 }
@@ -56,6 +75,29 @@ mod tests {
         assert_eq!(
             hits("CREATE UNIQUE INDEX IF NOT EXISTS k ON kegs (serial);", ID).len(),
             1
+        );
+    }
+
+    #[test]
+    fn an_index_on_only_a_partitioned_table_is_only_info() {
+        let h = hits(
+            "CREATE INDEX measurements_ts_idx ON ONLY measurements (ts);",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].severity, crate::Severity::Info);
+        assert!(h[0].message.contains("builds nothing"), "{}", h[0].message);
+        let report = crate::lint(
+            "SET lock_timeout = '2s'; CREATE INDEX measurements_ts_idx ON ONLY measurements (ts);",
+            Some("DROP INDEX measurements_ts_idx;"),
+            &crate::LintConfig::default(),
+        );
+        assert_eq!(report.risk, crate::RiskClass::Additive);
+        assert!(
+            crate::rules::rule_by_id(ID)
+                .unwrap()
+                .help()
+                .contains("ON ONLY")
         );
     }
 

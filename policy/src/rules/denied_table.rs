@@ -31,8 +31,7 @@ impl Rule for DeniedTable {
         for (s, node) in rev.nodes() {
             // The tree walk allocates; skip statements that cannot mention the name.
             if !rev
-                .config
-                .deny_tables
+                .deny_list()
                 .iter()
                 .any(|d| contains_ignore_case(s.text, d))
             {
@@ -98,6 +97,31 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn names_compare_as_postgresql_compares_them() {
+        // A quoted name keeps its case: "Pours" is another table.
+        assert!(hits("CREATE TABLE \"Pours\" (id int);", ID).is_empty());
+        assert!(hits("SELECT * FROM edge.\"POURS\";", ID).is_empty());
+        assert_eq!(hits("SELECT * FROM \"pours\";", ID).len(), 1);
+        assert_eq!(hits("SELECT * FROM Pours;", ID).len(), 1);
+        // A quoted entry in the configuration means that exact name.
+        let config = LintConfig {
+            deny_tables: vec!["\"Secrets\"".into(), "Audit".into()],
+            ..LintConfig::default()
+        };
+        let flagged = |sql: &str| {
+            lint(sql, Some("SELECT 1;"), &config)
+                .findings
+                .iter()
+                .filter(|f| f.rule == ID)
+                .count()
+        };
+        assert_eq!(flagged("SELECT * FROM \"Secrets\";"), 1);
+        assert_eq!(flagged("SELECT * FROM secrets;"), 0);
+        assert_eq!(flagged("SELECT * FROM AUDIT;"), 1);
+        assert_eq!(flagged("SELECT * FROM \"Audit\";"), 0);
     }
 
     #[test]

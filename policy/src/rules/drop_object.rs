@@ -1,11 +1,15 @@
-//! `drop-object`: DROP of a type, domain, sequence, view, materialized
-//! view, function, procedure, trigger or extension, and ALTER TYPE ... DROP
-//! ATTRIBUTE. Tables, columns, schemas, indexes and constraints have rules
-//! of their own.
+//! `drop-object`: every DROP that no other rule covers (a type, domain,
+//! sequence, view, function, trigger, extension, collation, operator,
+//! aggregate, cast, server, foreign table, publication, statistics, text
+//! search object, ...; a role, database, tablespace, subscription or user
+//! mapping), DROP OWNED BY, and ALTER TYPE ... DROP ATTRIBUTE. Tables,
+//! columns, schemas, indexes and constraints have rules of their own, and
+//! so do policies (`restrict-access`) and rules (`rewrite-rule`).
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Kind, Name, Revision, cmd_is, dotted_name, drop_type, qualified,
+    AlterTableType, Kind, Name, Revision, cmd_is, dotted, dotted_name, drop_type, qualified,
+    role_name, role_spec_name,
 };
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
@@ -17,15 +21,23 @@ pub static INFO: RuleInfo = RuleInfo {
     id: "drop-object",
     severity: Severity::Error,
     category: Category::Destructive,
-    message: "dropping a type, sequence, view, function, trigger or extension breaks what still uses it, and with CASCADE drops that too (a column of the type, a default of the sequence)",
+    message: "dropping an object (a type, sequence, view, function, trigger, extension, operator, server, publication, ...) breaks what still uses it, and with CASCADE drops that too (a column of the type, a default of the sequence)",
     help: "stop every use of it first (clients, columns, defaults, triggers), in earlier revisions, \
            then drop it alone without CASCADE, so that PostgreSQL refuses if something still \
            depends on it",
 };
 
-/// The objects this rule covers, as `DROP <kind>` spells them.
+/// The objects this rule covers, as `DROP <kind>` spells them: every kind
+/// a DROP statement can name except those with a rule of their own (tables,
+/// indexes and schemas; policies in `restrict-access`, rules in
+/// `rewrite-rule`).
 fn kind(object: ObjectType) -> Option<&'static str> {
     Some(match object {
+        ObjectType::ObjectTable
+        | ObjectType::ObjectIndex
+        | ObjectType::ObjectSchema
+        | ObjectType::ObjectPolicy
+        | ObjectType::ObjectRule => return None,
         ObjectType::ObjectType => "TYPE",
         ObjectType::ObjectDomain => "DOMAIN",
         ObjectType::ObjectSequence => "SEQUENCE",
@@ -34,8 +46,110 @@ fn kind(object: ObjectType) -> Option<&'static str> {
         ObjectType::ObjectFunction => "FUNCTION",
         ObjectType::ObjectProcedure => "PROCEDURE",
         ObjectType::ObjectRoutine => "ROUTINE",
+        ObjectType::ObjectAggregate => "AGGREGATE",
         ObjectType::ObjectTrigger => "TRIGGER",
         ObjectType::ObjectExtension => "EXTENSION",
+        ObjectType::ObjectForeignTable => "FOREIGN TABLE",
+        ObjectType::ObjectCollation => "COLLATION",
+        ObjectType::ObjectConversion => "CONVERSION",
+        ObjectType::ObjectOperator => "OPERATOR",
+        ObjectType::ObjectOpclass => "OPERATOR CLASS",
+        ObjectType::ObjectOpfamily => "OPERATOR FAMILY",
+        ObjectType::ObjectCast => "CAST",
+        ObjectType::ObjectTransform => "TRANSFORM",
+        ObjectType::ObjectLanguage => "LANGUAGE",
+        ObjectType::ObjectAccessMethod => "ACCESS METHOD",
+        ObjectType::ObjectEventTrigger => "EVENT TRIGGER",
+        ObjectType::ObjectFdw => "FOREIGN DATA WRAPPER",
+        ObjectType::ObjectForeignServer => "SERVER",
+        ObjectType::ObjectPublication => "PUBLICATION",
+        ObjectType::ObjectStatisticExt => "STATISTICS",
+        ObjectType::ObjectTsconfiguration => "TEXT SEARCH CONFIGURATION",
+        ObjectType::ObjectTsdictionary => "TEXT SEARCH DICTIONARY",
+        ObjectType::ObjectTsparser => "TEXT SEARCH PARSER",
+        ObjectType::ObjectTstemplate => "TEXT SEARCH TEMPLATE",
+        // Any other kind a later parser adds counts too.
+        _ => "OBJECT",
+    })
+}
+
+/// An object of a DROP as written: `name`, `schema.name`, `f(int)`,
+/// `(source AS target)` for a cast.
+fn display(object: &Node) -> String {
+    match object.node.as_ref() {
+        Some(NodeEnum::List(l))
+            if l.items.len() == 2
+                && l.items
+                    .iter()
+                    .all(|i| matches!(i.node, Some(NodeEnum::TypeName(_)))) =>
+        {
+            let t: Vec<String> = l.items.iter().map(dotted_name).collect();
+            format!("({} AS {})", t[0], t[1])
+        }
+        Some(NodeEnum::ObjectWithArgs(f)) if !f.args_unspecified => {
+            let args: Vec<String> = f
+                .objargs
+                .iter()
+                .map(|a| match a.node.as_ref() {
+                    Some(NodeEnum::TypeName(t)) => dotted(&t.names)
+                        .strip_prefix("pg_catalog.")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| dotted(&t.names)),
+                    _ => "NONE".to_string(),
+                })
+                .collect();
+            format!("{}({})", dotted(&f.objname), args.join(", "))
+        }
+        _ => dotted_name(object),
+    }
+}
+
+/// DROP statements of their own kind: roles, databases, tablespaces,
+/// subscriptions, user mappings, and DROP OWNED.
+fn other_drop(rev: &Revision<'_>, node: &NodeEnum, idx: usize) -> Option<String> {
+    Some(match node {
+        // A role the revision created: nobody logs in as it yet.
+        NodeEnum::DropRoleStmt(d)
+            if d.roles.iter().all(|r| rev.is_new_role(&role_name(r), idx)) =>
+        {
+            return None;
+        }
+        NodeEnum::DropOwnedStmt(d) => {
+            let roles: Vec<String> = d.roles.iter().map(role_name).collect();
+            format!(
+                "DROP OWNED BY {} drops every object {} in this database, tables and their data included, and revokes every privilege granted to {}",
+                roles.join(", "),
+                if roles.len() == 1 {
+                    "that role owns"
+                } else {
+                    "those roles own"
+                },
+                if roles.len() == 1 { "it" } else { "them" },
+            )
+        }
+        NodeEnum::DropRoleStmt(d) => format!(
+            "DROP ROLE {} breaks every client that logs in as, or sets, the role",
+            d.roles.iter().map(role_name).collect::<Vec<_>>().join(", ")
+        ),
+        NodeEnum::DropdbStmt(d) => {
+            format!(
+                "DROP DATABASE {} deletes the database and all its data",
+                d.dbname
+            )
+        }
+        NodeEnum::DropTableSpaceStmt(d) => format!(
+            "DROP TABLESPACE {} breaks whatever still names it",
+            d.tablespacename
+        ),
+        NodeEnum::DropSubscriptionStmt(d) => format!(
+            "DROP SUBSCRIPTION {} stops the replication it receives (and drops its replication slot on the publisher, if it has one)",
+            d.subname
+        ),
+        NodeEnum::DropUserMappingStmt(d) => format!(
+            "DROP USER MAPPING FOR {} SERVER {} breaks that role's queries on the server's foreign tables",
+            d.user.as_ref().map(role_spec_name).unwrap_or_default(),
+            d.servername
+        ),
         _ => return None,
     })
 }
@@ -90,6 +204,10 @@ impl Rule for DropObject {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, node) in rev.nodes() {
+            if let Some(message) = other_drop(rev, node, s.index) {
+                out.push(Hit::new(s.index, message));
+                continue;
+            }
             let NodeEnum::DropStmt(d) = node else {
                 continue;
             };
@@ -100,7 +218,7 @@ impl Rule for DropObject {
                 .objects
                 .iter()
                 .filter(|object| !is_new_and_unused(rev, d, object, s.index))
-                .map(dotted_name)
+                .map(display)
                 .collect();
             if existing.is_empty() {
                 continue;
@@ -180,6 +298,98 @@ mod tests {
     }
 
     #[test]
+    fn flags_every_other_kind_of_drop() {
+        for (sql, start) in [
+            ("DROP COLLATION german;", "DROP COLLATION german breaks"),
+            (
+                "DROP OPERATOR ===(int, int);",
+                "DROP OPERATOR ===(int4, int4)",
+            ),
+            (
+                "DROP OPERATOR CLASS int_ops USING btree;",
+                "DROP OPERATOR CLASS",
+            ),
+            (
+                "DROP OPERATOR FAMILY int_ops USING btree;",
+                "DROP OPERATOR FAMILY",
+            ),
+            (
+                "DROP AGGREGATE total_ml(int);",
+                "DROP AGGREGATE total_ml(int4)",
+            ),
+            ("DROP CAST (text AS cents);", "DROP CAST (text AS cents)"),
+            ("DROP SERVER legacy_erp;", "DROP SERVER legacy_erp"),
+            (
+                "DROP FOREIGN TABLE erp_orders;",
+                "DROP FOREIGN TABLE erp_orders",
+            ),
+            (
+                "DROP FOREIGN DATA WRAPPER postgres_fdw;",
+                "DROP FOREIGN DATA WRAPPER",
+            ),
+            (
+                "DROP TEXT SEARCH CONFIGURATION german_menu;",
+                "DROP TEXT SEARCH CONFIGURATION",
+            ),
+            (
+                "DROP TEXT SEARCH DICTIONARY menu_dict;",
+                "DROP TEXT SEARCH DICTIONARY",
+            ),
+            ("DROP TEXT SEARCH PARSER p;", "DROP TEXT SEARCH PARSER"),
+            ("DROP TEXT SEARCH TEMPLATE t;", "DROP TEXT SEARCH TEMPLATE"),
+            (
+                "DROP PUBLICATION orders_cdc;",
+                "DROP PUBLICATION orders_cdc",
+            ),
+            (
+                "DROP STATISTICS orders_stats;",
+                "DROP STATISTICS orders_stats",
+            ),
+            ("DROP CONVERSION latin_conv;", "DROP CONVERSION"),
+            ("DROP LANGUAGE plperl;", "DROP LANGUAGE plperl"),
+            ("DROP ACCESS METHOD heap2;", "DROP ACCESS METHOD"),
+            ("DROP EVENT TRIGGER audit_ddl;", "DROP EVENT TRIGGER"),
+            (
+                "DROP TRANSFORM FOR hstore LANGUAGE plpython3u;",
+                "DROP TRANSFORM",
+            ),
+            ("DROP ROUTINE tidy;", "DROP ROUTINE tidy"),
+            ("DROP ROLE reporting;", "DROP ROLE reporting"),
+            (
+                "DROP USER MAPPING FOR reporting SERVER legacy_erp;",
+                "DROP USER MAPPING FOR reporting",
+            ),
+            (
+                "DROP SUBSCRIPTION orders_sub;",
+                "DROP SUBSCRIPTION orders_sub",
+            ),
+            ("DROP TABLESPACE fast_ssd;", "DROP TABLESPACE fast_ssd"),
+            ("DROP DATABASE scratch;", "DROP DATABASE scratch"),
+        ] {
+            let h = hits(sql, "drop-object");
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.starts_with(start), "{sql}: {}", h[0].message);
+        }
+        // Policies and rules have rules of their own.
+        for sql in ["DROP POLICY p ON orders;", "DROP RULE r ON orders;"] {
+            assert!(hits(sql, "drop-object").is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn flags_drop_owned() {
+        let h = hits("DROP OWNED BY legacy_app;", "drop-object");
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.starts_with(
+                "DROP OWNED BY legacy_app drops every object that role owns in this database, tables and their data included"
+            ),
+            "{}",
+            h[0].message
+        );
+    }
+
+    #[test]
     fn ignores_objects_the_revision_created_and_nothing_old_uses() {
         for sql in [
             "CREATE TYPE mood AS ENUM ('ok'); DROP TYPE mood;",
@@ -190,6 +400,10 @@ mod tests {
             "CREATE FUNCTION tidy(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION tidy(int);",
             "CREATE FUNCTION tidy(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; DROP FUNCTION tidy;",
             "CREATE EXTENSION pg_trgm; DROP EXTENSION pg_trgm;",
+            "CREATE ROLE scratch_role NOLOGIN; DROP ROLE scratch_role;",
+            "CREATE COLLATION german (provider = icu, locale = 'de'); DROP COLLATION german;",
+            "CREATE TEXT SEARCH CONFIGURATION menu (COPY = english); DROP TEXT SEARCH CONFIGURATION menu;",
+            "CREATE AGGREGATE total_ml(int) (sfunc = int4pl, stype = int); DROP AGGREGATE total_ml(int);",
             "CREATE TABLE staging (id int); CREATE TRIGGER touch BEFORE UPDATE ON staging FOR EACH ROW EXECUTE FUNCTION touch(); DROP TRIGGER touch ON staging;",
         ] {
             assert!(hits(sql, "drop-object").is_empty(), "{sql}");

@@ -62,12 +62,23 @@ mod tests {
             "CREATE TABLE measurements_2024_06 PARTITION OF measurements FOR VALUES FROM ('2024-06-01') TO ('2024-07-01');",
             "REFRESH MATERIALIZED VIEW daily_sales;",
             "ALTER TABLE invoices SET SCHEMA archive;",
+            "ALTER POLICY tenant_read ON orders USING (false);",
+            "DROP POLICY tenant_read ON orders;",
+            "CREATE RULE r AS ON INSERT TO orders DO INSTEAD NOTHING;",
+            "DROP RULE r ON public.orders;",
         ] {
             assert_eq!(hits(sql, ID).len(), 1, "{sql}");
         }
         assert!(
             hits(
                 "SELECT set_config('lock_timeout', '2s', true); CREATE POLICY p ON orders USING (true);",
+                ID
+            )
+            .is_empty()
+        );
+        assert!(
+            hits(
+                "CREATE TABLE t (id int); CREATE POLICY p ON t USING (true); DROP POLICY p ON t; CREATE RULE r AS ON INSERT TO t DO INSTEAD NOTHING; DROP RULE r ON t;",
                 ID
             )
             .is_empty()

@@ -18,6 +18,7 @@ pub mod create_index_non_concurrently;
 pub mod create_table_partition_of;
 pub mod delete_without_where;
 pub mod denied_table;
+pub mod disable_trigger;
 pub mod do_block;
 pub mod drop_column;
 pub mod drop_constraint;
@@ -38,6 +39,10 @@ pub mod reindex_non_concurrently;
 pub mod rename_column;
 pub mod rename_object;
 pub mod rename_table;
+pub mod replica_identity;
+pub mod restrict_access;
+pub mod rewrite_rule;
+pub mod sequence_change;
 pub mod set_access_method;
 pub mod set_logged;
 pub mod set_not_null;
@@ -136,6 +141,10 @@ pub static RULES: &[&dyn Rule] = &[
     &alter_column_type::AlterColumnType,
     &drop_default::DropDefault,
     &drop_not_null::DropNotNull,
+    &restrict_access::RestrictAccess,
+    &rewrite_rule::RewriteRule,
+    &sequence_change::SequenceChange,
+    &disable_trigger::DisableTrigger,
     // locking
     &create_index_non_concurrently::CreateIndexNonConcurrently,
     &constraint_missing_not_valid::ConstraintMissingNotValid,
@@ -152,6 +161,7 @@ pub static RULES: &[&dyn Rule] = &[
     &set_tablespace::SetTablespace,
     &partition_attach_detach::PartitionAttachDetach,
     &create_table_partition_of::CreateTablePartitionOf,
+    &replica_identity::ReplicaIdentity,
     &refresh_materialized_view::RefreshMaterializedView,
     &do_block::DoBlock,
     // hygiene

@@ -2,7 +2,8 @@
 //! it (and the default partition) to check the bounds, whether the parent
 //! is new or not; DETACH PARTITION takes the partition's rows out of the
 //! partitioned table, and without CONCURRENTLY locks it against reads and
-//! writes.
+//! writes. NO INHERIT takes a child's rows out of its inheritance parent
+//! the same way.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{AlterTableType, Revision, cmd_is, is_table_alter, qualified};
@@ -16,12 +17,12 @@ pub static INFO: RuleInfo = RuleInfo {
     id: "partition-attach-detach",
     severity: Severity::Warning,
     category: Category::Locking,
-    message: "ATTACH PARTITION scans the attached table while it is locked; DETACH PARTITION without CONCURRENTLY locks the partitioned table against reads and writes, and the partition's rows stop being part of it",
+    message: "ATTACH PARTITION scans the attached table while it is locked; DETACH PARTITION without CONCURRENTLY locks the partitioned table against reads and writes, and the partition's rows stop being part of it; so do a child's rows after NO INHERIT",
     help: "before ATTACH, add a CHECK constraint matching the partition bounds (NOT VALID, then \
            VALIDATE) in an earlier revision, so the attach skips the scan; a default partition of \
            the partitioned table is locked against reads and writes and scanned for rows within \
            the new bounds all the same, unless it has a validated CHECK constraint excluding them, \
-           added the same way; DETACH only once clients stopped reading those rows through the parent, \
+           added the same way; DETACH (or NO INHERIT) only once clients stopped reading those rows through the parent, \
            with CONCURRENTLY in a revision of its own (it cannot run in a transaction, nor while the \
            table has a default partition)",
 };
@@ -43,6 +44,28 @@ impl Rule for PartitionAttachDetach {
             let parent = alter.relation.as_ref().map(qualified).unwrap_or_default();
             let parent_exists = rev.is_existing(alter.relation.as_ref(), s.index);
             for cmd in cmds {
+                // NO INHERIT: the parent stops seeing this table's rows, as
+                // after a DETACH PARTITION.
+                if cmd_is(&cmd, AlterTableType::AtDropInherit) {
+                    let Some(NodeEnum::RangeVar(from)) =
+                        cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                    else {
+                        continue;
+                    };
+                    if parent_exists && rev.is_existing(Some(from), s.index) {
+                        let from = qualified(from);
+                        out.push(
+                            Hit::new(
+                                s.index,
+                                format!(
+                                    "`{parent}` NO INHERIT `{from}`: its rows stop being part of `{from}` for every query through it, and `{parent}` is locked against reads and writes (ACCESS EXCLUSIVE)"
+                                ),
+                            )
+                            .at(cmd.at),
+                        );
+                    }
+                    continue;
+                }
                 let Some(partition) = partition_cmd(&cmd) else {
                     continue;
                 };
@@ -137,6 +160,26 @@ mod tests {
             h[0].message.contains("its rows stop being part of"),
             "{}",
             h[0].message
+        );
+    }
+
+    #[test]
+    fn flags_no_inherit_of_an_existing_child() {
+        let h = hits("ALTER TABLE measurements_2019 NO INHERIT measurements;", ID);
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.starts_with(
+                "`measurements_2019` NO INHERIT `measurements`: its rows stop being part of `measurements`"
+            ),
+            "{}",
+            h[0].message
+        );
+        assert!(
+            hits(
+                "CREATE TABLE m2 (id int); ALTER TABLE m2 INHERIT measurements; ALTER TABLE m2 NO INHERIT measurements;",
+                ID
+            )
+            .is_empty()
         );
     }
 

@@ -14,9 +14,10 @@ pub static INFO: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     category: Category::Locking,
     message: "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks every read of the view until the refresh ends",
-    help: "give the view a unique index and use REFRESH MATERIALIZED VIEW CONCURRENTLY, outside a \
-           transaction block (a revision of its own, run statement by statement), or refresh it \
-           from a job rather than a migration",
+    help: "give the view a unique index on one or more of its columns, with no WHERE clause, and \
+           use REFRESH MATERIALIZED VIEW CONCURRENTLY: readers keep the old contents until it \
+           commits (it may run inside the revision's transaction, but only on a view that is \
+           already populated); or refresh the view from a job rather than a migration",
 };
 
 impl Rule for RefreshMaterializedView {
@@ -50,5 +51,20 @@ mod tests {
     fn flags_a_refresh_that_blocks_readers() {
         assert_eq!(hits("REFRESH MATERIALIZED VIEW daily_sales;", ID).len(), 1);
         assert!(hits("REFRESH MATERIALIZED VIEW CONCURRENTLY daily_sales;", ID).is_empty());
+    }
+
+    #[test]
+    fn concurrently_is_not_sent_outside_the_transaction() {
+        // REFRESH ... CONCURRENTLY runs inside a transaction block (unlike
+        // CREATE INDEX CONCURRENTLY), so the help must not say otherwise.
+        let help = super::INFO.help;
+        assert!(!help.contains("outside a transaction"), "{help}");
+        assert!(help.contains("inside the revision's transaction"), "{help}");
+        let report = crate::lint(
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY daily_sales;",
+            Some("SELECT 1;"),
+            &crate::LintConfig::default(),
+        );
+        assert!(report.transactional);
     }
 }

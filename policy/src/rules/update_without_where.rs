@@ -1,10 +1,15 @@
-//! `update-without-where`: UPDATE with no WHERE clause rewrites every row
-//! (and holds row locks on all of them until commit).
+//! `update-without-where`: an UPDATE with no WHERE clause, or one that is
+//! constant true, rewrites every row (and holds row locks on all of them
+//! until commit); so does a MERGE whose ON condition is constant true and
+//! whose unconditional `WHEN MATCHED` clause updates. Found at any depth,
+//! like `delete-without-where`.
 
+use super::delete_without_where::merge_hits_every_row;
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{Revision, qualified, with_ctes};
+use crate::analysis::{Revision, always_true, nested_statements, qualified};
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
+use pg_query::protobuf::CmdType;
 
 pub struct UpdateWithoutWhere;
 
@@ -24,17 +29,33 @@ impl Rule for UpdateWithoutWhere {
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
         for (s, statement) in rev.nodes() {
-            for node in with_ctes(statement) {
-                let NodeEnum::UpdateStmt(u) = node else {
-                    continue;
+            for node in nested_statements(statement) {
+                let message = match node {
+                    NodeEnum::UpdateStmt(u)
+                        if always_true(u.where_clause.as_deref())
+                            && rev.is_existing(u.relation.as_ref(), s.index) =>
+                    {
+                        let name = u.relation.as_ref().map(qualified).unwrap_or_default();
+                        if u.where_clause.is_some() {
+                            format!(
+                                "UPDATE {name} with a WHERE clause that is always true overwrites every row"
+                            )
+                        } else {
+                            format!("UPDATE {name} without WHERE overwrites every row")
+                        }
+                    }
+                    NodeEnum::MergeStmt(m)
+                        if merge_hits_every_row(m, CmdType::CmdUpdate)
+                            && rev.is_existing(m.relation.as_ref(), s.index) =>
+                    {
+                        let name = m.relation.as_ref().map(qualified).unwrap_or_default();
+                        format!(
+                            "MERGE INTO {name} with an ON condition that is always true and an unconditional WHEN MATCHED THEN UPDATE overwrites every row"
+                        )
+                    }
+                    _ => continue,
                 };
-                if u.where_clause.is_none() && rev.is_existing(u.relation.as_ref(), s.index) {
-                    let name = u.relation.as_ref().map(qualified).unwrap_or_default();
-                    out.push(Hit::new(
-                        s.index,
-                        format!("UPDATE {name} without WHERE overwrites every row"),
-                    ));
-                }
+                out.push(Hit::new(s.index, message));
             }
         }
     }
@@ -44,27 +65,74 @@ impl Rule for UpdateWithoutWhere {
 mod tests {
     use crate::rules::hits;
 
+    const ID: &str = "update-without-where";
+
     #[test]
     fn flags_only_unfiltered_update() {
-        assert_eq!(
-            hits("UPDATE kegs SET volume_ml = 0;", "update-without-where").len(),
-            1
-        );
-        assert!(
-            hits(
-                "UPDATE kegs SET volume_ml = 0 WHERE id = 3;",
-                "update-without-where"
-            )
-            .is_empty()
-        );
+        assert_eq!(hits("UPDATE kegs SET volume_ml = 0;", ID).len(), 1);
+        assert!(hits("UPDATE kegs SET volume_ml = 0 WHERE id = 3;", ID).is_empty());
+    }
+
+    #[test]
+    fn a_where_clause_that_is_always_true_counts_as_none() {
+        for sql in [
+            "UPDATE kegs SET volume_ml = 0 WHERE true;",
+            "UPDATE kegs SET volume_ml = 0 WHERE 1=1;",
+            "UPDATE kegs SET volume_ml = 0 WHERE 'a'='a';",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains("always true"), "{}", h[0].message);
+        }
+        assert!(hits("UPDATE kegs SET volume_ml = 0 WHERE 1 = 0;", ID).is_empty());
     }
 
     #[test]
     fn an_update_in_a_with_clause_counts_too() {
         let h = hits(
             "WITH t AS (UPDATE customers SET marketing_opt_in = false RETURNING id) SELECT count(*) FROM t;",
-            "update-without-where",
+            ID,
         );
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn an_update_nested_anywhere_counts() {
+        for sql in [
+            "EXPLAIN ANALYZE UPDATE customers SET marketing_opt_in = false;",
+            "COPY (UPDATE customers SET marketing_opt_in = false RETURNING id) TO STDOUT;",
+            "PREPARE optout AS UPDATE customers SET marketing_opt_in = false;",
+            "CREATE TABLE x AS WITH u AS (UPDATE customers SET marketing_opt_in = false RETURNING id) SELECT * FROM u;",
+        ] {
+            assert_eq!(hits(sql, ID).len(), 1, "{sql}");
+        }
+        assert!(
+            hits(
+                "EXPLAIN ANALYZE UPDATE customers SET marketing_opt_in = false WHERE id = 1;",
+                ID
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_merge_that_updates_every_matched_row() {
+        let h = hits(
+            "MERGE INTO customers c USING (SELECT false AS v) x ON true WHEN MATCHED THEN UPDATE SET marketing_opt_in = x.v;",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.starts_with("MERGE INTO customers"),
+            "{}",
+            h[0].message
+        );
+        assert!(
+            hits(
+                "MERGE INTO customers c USING updates x ON c.id = x.id WHEN MATCHED THEN UPDATE SET marketing_opt_in = x.v;",
+                ID
+            )
+            .is_empty()
+        );
     }
 }
