@@ -30,8 +30,9 @@ pub const HISTORY_PER_CONTROLLER: i64 = 100;
 /// Largest encoded report accepted.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 /// Every flag `ListControllers` can raise.
-pub const FLAGS: [&str; 7] = [
+pub const FLAGS: [&str; 8] = [
     "stale",
+    "clock_skew",
     "not_wal",
     "schema_drift",
     "integrity_failed",
@@ -44,8 +45,12 @@ const STATUSES: [&str; 5] = ["ok", "missing", "locked", "corrupt", "error"];
 const JOURNAL_MODES: [&str; 6] = ["wal", "delete", "truncate", "persist", "memory", "off"];
 const MAX_TABLES: usize = 1000;
 const MAX_TEXT: usize = 4096;
-/// How far ahead of the server's clock a reported time may be.
+/// How far a controller's clock may be off the server's before its
+/// reports are flagged `clock_skew`.
 const MAX_CLOCK_SKEW_MS: i64 = 300_000;
+/// The range of a protobuf `Timestamp`, 0001-01-01 to 9999-12-31, in
+/// seconds since the epoch.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
 static CONTROLLER_ID: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").expect("static regex")
@@ -58,7 +63,7 @@ pub enum FleetError {
     #[error("a token for controller {token} cannot report for controller {reported}")]
     WrongController { token: String, reported: String },
     #[error(
-        "unknown flag '{0}': use one of stale, not_wal, schema_drift, integrity_failed, backlog, unreadable, never_reported"
+        "unknown flag '{0}': use one of stale, clock_skew, not_wal, schema_drift, integrity_failed, backlog, unreadable, never_reported"
     )]
     UnknownFlag(String),
     #[error(transparent)]
@@ -141,25 +146,28 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
     {
         return Err(invalid("unsynced_pours or user_version is out of range"));
     }
-    let in_future = |at: &prost_types::Timestamp| {
-        at.seconds.saturating_mul(1000) > now_ms().saturating_add(MAX_CLOCK_SKEW_MS)
+    // A controller's clock may be far off (no network time on a Pi without
+    // a real-time clock): its report is still stored, and flagged
+    // `clock_skew`, rather than the controller vanishing from the fleet.
+    let is_time = |at: &prost_types::Timestamp| {
+        TIMESTAMP_SECONDS.contains(&at.seconds) && (0..1_000_000_000).contains(&at.nanos)
     };
-    if report.observed_at.as_ref().is_some_and(in_future) {
-        return Err(invalid("observed_at is more than 5 minutes in the future"));
+    for (name, at) in [
+        ("observed_at", &report.observed_at),
+        ("quick_check_at", &report.quick_check_at),
+    ] {
+        if at.as_ref().is_some_and(|at| !is_time(at)) {
+            return Err(invalid(format!(
+                "{name} is not a time between the years 1 and 9999"
+            )));
+        }
     }
-    if let Some(checked) = &report.quick_check_at {
-        if in_future(checked) {
-            return Err(invalid(
-                "quick_check_at is more than 5 minutes in the future",
-            ));
-        }
-        if let Some(observed) = &report.observed_at
-            && (checked.seconds, checked.nanos) > (observed.seconds, observed.nanos)
-        {
-            return Err(invalid(
-                "quick_check_at is later than observed_at: a check cannot be newer than the observation that reports it",
-            ));
-        }
+    if let (Some(checked), Some(observed)) = (&report.quick_check_at, &report.observed_at)
+        && (checked.seconds, checked.nanos) > (observed.seconds, observed.nanos)
+    {
+        return Err(invalid(
+            "quick_check_at is later than observed_at: a check cannot be newer than the observation that reports it",
+        ));
     }
     Ok(())
 }
@@ -421,6 +429,23 @@ fn majority_signature<'a>(signatures: impl Iterator<Item = &'a str>) -> Option<S
         .map(|(signature, _)| signature.to_string())
 }
 
+/// Whether the controller's clock, as its report's `observed_at` tells, is
+/// more than [`MAX_CLOCK_SKEW_MS`] ahead of the server's when the report was
+/// received, or behind it by more than that plus the report's interval (an
+/// observation waits up to an interval for a server that was down).
+fn clock_skewed(report: &JournalReport, received_at_ms: i64) -> bool {
+    let Some(observed) = &report.observed_at else {
+        return false;
+    };
+    let observed_ms = observed.seconds.saturating_mul(1000);
+    let interval_ms = i64::from(report.interval_seconds).saturating_mul(1000);
+    observed_ms > received_at_ms.saturating_add(MAX_CLOCK_SKEW_MS)
+        || observed_ms
+            < received_at_ms
+                .saturating_sub(MAX_CLOCK_SKEW_MS)
+                .saturating_sub(interval_ms)
+}
+
 /// The flags of one stored report; `reference` is the schema signature it
 /// should have (configured or majority), if any.
 fn flags_of(
@@ -437,6 +462,9 @@ fn flags_of(
         .saturating_mul(i64::from(report.interval_seconds));
     if now.saturating_sub(last_report_at_ms) > stale_after_ms {
         flags.push("stale");
+    }
+    if clock_skewed(report, last_report_at_ms) {
+        flags.push("clock_skew");
     }
     let readable = report.status == "ok";
     if readable && report.journal_mode != "wal" {
@@ -579,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn the_integrity_check_time_is_never_in_the_future_nor_after_the_observation() {
+    fn report_times_are_real_times_and_the_check_is_never_after_the_observation() {
         let now_s = now_ms() / 1000;
         let at = |seconds: i64| Some(prost_types::Timestamp { seconds, nanos: 0 });
         let mut report = healthy("c1");
@@ -596,21 +624,48 @@ mod tests {
         report.quick_check_at = at(now_s + 1);
         let err = validate(&report).unwrap_err().to_string();
         assert!(err.contains("later than observed_at"), "{err}");
-        report.observed_at = None;
-        assert!(validate(&report).is_ok(), "within the clock skew");
+        // A clock far ahead is flagged when listed, not refused.
+        report.observed_at = at(now_s + 600);
         report.quick_check_at = at(now_s + 600);
-        let err = validate(&report).unwrap_err().to_string();
-        assert!(
-            err.contains("quick_check_at is more than 5 minutes"),
-            "{err}"
-        );
-        for seconds in [i64::MAX, i64::MIN] {
-            report.quick_check_at = Some(prost_types::Timestamp {
-                seconds,
-                nanos: i32::MAX,
-            });
-            assert_eq!(validate(&report).is_ok(), seconds < 0, "{seconds}");
+        assert!(validate(&report).is_ok());
+        report.observed_at = None;
+        for seconds in [i64::MAX, i64::MIN, 253_402_300_800] {
+            report.quick_check_at = Some(prost_types::Timestamp { seconds, nanos: 0 });
+            let err = validate(&report).unwrap_err().to_string();
+            assert!(err.contains("quick_check_at is not a time"), "{err}");
         }
+        report.quick_check_at = Some(prost_types::Timestamp {
+            seconds: now_s,
+            nanos: -1,
+        });
+        assert!(validate(&report).is_err());
+    }
+
+    #[test]
+    fn a_clock_far_off_the_servers_is_flagged() {
+        let mut report = healthy("c1");
+        let signature = schema_signature(&report);
+        let config = Fleet::default();
+        let received = 1_000_000_000;
+        let flags_at = |report: &JournalReport, observed_s: i64| {
+            let mut report = report.clone();
+            report.observed_at = Some(prost_types::Timestamp {
+                seconds: observed_s,
+                nanos: 0,
+            });
+            flags_of(&report, received, &signature, None, &config, received)
+        };
+        let received_s = received / 1000;
+        assert!(flags_at(&report, received_s + 300).is_empty());
+        assert_eq!(flags_at(&report, received_s + 301), ["clock_skew"]);
+        // Behind: an observation may have waited an interval (30 s) for a
+        // server that was down.
+        assert!(flags_at(&report, received_s - 330).is_empty());
+        assert_eq!(flags_at(&report, received_s - 331), ["clock_skew"]);
+        report.interval_seconds = 3600;
+        assert!(flags_at(&report, received_s - 3900).is_empty());
+        report.observed_at = None;
+        assert!(flags_of(&report, received, &signature, None, &config, received).is_empty());
     }
 
     #[test]

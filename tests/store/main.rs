@@ -348,6 +348,26 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
         .expect("list");
     assert_eq!(silent.len(), 1);
     assert_eq!(silent[0].controller_id, "bar0-tap9");
+
+    // A controller whose clock runs ten minutes ahead is stored and
+    // flagged, not refused.
+    let mut ahead = journal_report("bar3-tap1", false);
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    ahead.observed_at = Some(prost_types::Timestamp {
+        seconds: now_s + 600,
+        nanos: 0,
+    });
+    fleet::record(db, Some("bar3-tap1"), &ahead)
+        .await
+        .expect("a report from a clock ahead is stored");
+    let skewed = fleet::list(db, Some("clock_skew"), &Fleet::default())
+        .await
+        .expect("list");
+    assert_eq!(skewed.len(), 1, "{skewed:?}");
+    assert_eq!(skewed[0].controller_id, "bar3-tap1");
 }
 
 async fn lineage_grows_only_on_the_head(db: &Db) {

@@ -108,7 +108,7 @@ enum Command {
     Release(release::Command),
     /// The edge-controller fleet: each controller's last journal report and its flags.
     #[command(
-        after_help = "Flags: stale (no report for 3x its interval), not_wal, schema_drift (journal tables or DDL differ from the expected schema in the server's policy file, or from the fleet majority when none is configured), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt), never_reported (listed as expected in the policy file, never reported). The policy file's [fleet] section can change both thresholds.\n\nExample:\n  sgctl controllers --flag stale"
+        after_help = "Flags: stale (no report for 3x its interval), clock_skew (the controller's clock is more than 5 minutes off the server's: its times are not to be trusted), not_wal, schema_drift (journal tables or DDL differ from the expected schema in the server's policy file, or from the fleet majority when none is configured), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt), never_reported (listed as expected in the policy file, never reported). The policy file's [fleet] section can change both thresholds.\n\nExample:\n  sgctl controllers --flag stale"
     )]
     Controllers {
         /// Only controllers carrying this flag.
