@@ -303,7 +303,7 @@ fn read_report(
         Err(Failure::Missing(d)) => ("missing", d),
         Err(Failure::Locked(d)) => ("locked", d),
         Err(Failure::Corrupt(d)) => ("corrupt", d),
-        Err(Failure::Error(d)) => ("error", d),
+        Err(Failure::Error(d)) => ("error", hot_journal(path).unwrap_or(d)),
     };
     if status != "ok" {
         // Half-read figures would mislead; keep only what stands on its own.
@@ -390,6 +390,24 @@ const STOPPED_READ_ATTEMPTS: usize = 5;
 /// How long, after a read the controller wrote under, to wait for its next
 /// connection (its -wal) before reading without locks again.
 const WAIT_FOR_WRITER: Duration = Duration::from_millis(200);
+
+/// Why a rollback journal cannot be read when a transaction the controller
+/// did not finish left its `-journal` behind (a crash or power cut in
+/// rollback mode): SQLite rolls such a hot journal back before anyone
+/// reads, which takes writing, so a read-only open fails with "attempt to
+/// write a readonly database". That says the agent tried to write; this
+/// says what happened and what recovers it.
+fn hot_journal(path: &Path) -> Option<String> {
+    let mut journal = path.as_os_str().to_owned();
+    journal.push("-journal");
+    let size = std::fs::metadata(PathBuf::from(&journal)).ok()?.len();
+    (size > 0).then(|| {
+        format!(
+            "{} ({size} bytes) is left from a transaction the controller did not finish; SQLite rolls it back before anyone reads, which a read-only reader cannot: start the controller software, which recovers it",
+            PathBuf::from(journal).display()
+        )
+    })
+}
 
 /// `<journal>-wal`, where SQLite keeps a WAL journal's recent commits.
 pub fn wal_path(path: &Path) -> PathBuf {

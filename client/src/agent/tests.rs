@@ -197,6 +197,41 @@ fn a_controller_that_closes_its_journal_after_every_write_is_never_read_torn() {
 }
 
 #[test]
+fn a_transaction_left_unfinished_in_rollback_mode_is_reported_with_its_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.db");
+    let conn = Connection::open(&live).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE pours (id INTEGER PRIMARY KEY, ml INTEGER);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+         INSERT INTO pours (ml) SELECT i FROM n;
+         PRAGMA cache_size = 1;
+         BEGIN;
+         UPDATE pours SET ml = ml + 1;",
+    )
+    .unwrap();
+    // The files as a power cut in the middle of that transaction leaves them.
+    let path = journal(&dir);
+    let mut hot = path.as_os_str().to_owned();
+    hot.push("-journal");
+    std::fs::copy(&live, &path).unwrap();
+    std::fs::copy(dir.path().join("live.db-journal"), &hot).unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+
+    let report = observe(&path);
+
+    assert_eq!(report.status, "error", "{report:#?}");
+    assert!(
+        report
+            .status_detail
+            .contains("is left from a transaction the controller did not finish"),
+        "{report:#?}"
+    );
+    assert!(!report.status_detail.contains("readonly"), "{report:#?}");
+}
+
+#[test]
 fn a_missing_journal_is_reported_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
