@@ -1376,10 +1376,11 @@ pub fn non_transactional(node: &NodeEnum) -> Option<&'static str> {
             if matches!(
                 protobuf::ReindexObjectType::try_from(r.kind),
                 Ok(protobuf::ReindexObjectType::ReindexObjectSystem
-                    | protobuf::ReindexObjectType::ReindexObjectDatabase)
+                    | protobuf::ReindexObjectType::ReindexObjectDatabase
+                    | protobuf::ReindexObjectType::ReindexObjectSchema)
             ) =>
         {
-            Some("REINDEX SYSTEM/DATABASE")
+            Some("REINDEX SCHEMA/DATABASE/SYSTEM")
         }
         NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => Some("VACUUM"),
         NodeEnum::ClusterStmt(c) if c.relation.is_none() => Some("CLUSTER without a table"),
@@ -1640,6 +1641,19 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
         rv.filter(|rv| rev.is_existing(Some(rv), idx))
             .map(|rv| table(qualified(rv)))
     };
+    // A foreign key, even from a new table, adds triggers to the table it
+    // references, under a SHARE ROW EXCLUSIVE lock that blocks its writes.
+    let referenced_by_foreign_key = |node: &NodeEnum| {
+        foreign_key_targets(node)
+            .into_iter()
+            .find(|rv| rev.is_existing(Some(rv), idx))
+            .map(|rv| {
+                format!(
+                    "existing table `{}` (against writes, for the foreign key that references it)",
+                    qualified(rv)
+                )
+            })
+    };
     match node {
         // Checking a domain's values locks every table using it (none, for
         // a new domain no existing table uses).
@@ -1656,7 +1670,9 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
             "every table in tablespace `{}`",
             m.orig_tablespacename
         )),
-        NodeEnum::AlterTableStmt(a) => existing(a.relation.as_ref()),
+        NodeEnum::AlterTableStmt(a) => {
+            existing(a.relation.as_ref()).or_else(|| referenced_by_foreign_key(node))
+        }
         NodeEnum::RenameStmt(r) => existing(r.relation.as_ref()),
         NodeEnum::IndexStmt(i) if !i.concurrent => existing(i.relation.as_ref()),
         NodeEnum::CreateTrigStmt(t) => existing(t.relation.as_ref()),
@@ -1703,12 +1719,15 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
         NodeEnum::RefreshMatViewStmt(r) if !r.concurrent => existing(r.relation.as_ref()),
         NodeEnum::AlterObjectSchemaStmt(a) => existing(a.relation.as_ref()),
         // A new partition locks its parent.
-        NodeEnum::CreateStmt(c) if c.partbound.is_some() => {
-            c.inh_relations.iter().find_map(|r| match r.node.as_ref() {
+        NodeEnum::CreateStmt(c) if c.partbound.is_some() => c
+            .inh_relations
+            .iter()
+            .find_map(|r| match r.node.as_ref() {
                 Some(NodeEnum::RangeVar(rv)) => existing(Some(rv)),
                 _ => None,
             })
-        }
+            .or_else(|| referenced_by_foreign_key(node)),
+        NodeEnum::CreateStmt(_) => referenced_by_foreign_key(node),
         NodeEnum::ReindexStmt(r) if !has_option(&r.params, "concurrently") => {
             existing(r.relation.as_ref())
         }
@@ -1720,6 +1739,45 @@ pub fn strong_lock_target(rev: &Revision<'_>, idx: usize, node: &NodeEnum) -> Op
         }
         _ => None,
     }
+}
+
+/// The tables the foreign keys a CREATE TABLE or ALTER TABLE adds refer to.
+fn foreign_key_targets(node: &NodeEnum) -> Vec<&RangeVar> {
+    fn column_constraints(col: &protobuf::ColumnDef) -> Vec<&protobuf::Constraint> {
+        col.constraints
+            .iter()
+            .filter_map(|c| constraint(Some(c)))
+            .collect()
+    }
+    let constraints: Vec<&protobuf::Constraint> = match node {
+        NodeEnum::CreateStmt(c) => c
+            .table_elts
+            .iter()
+            .flat_map(|element| match element.node.as_ref() {
+                Some(NodeEnum::Constraint(c)) => vec![&**c],
+                Some(NodeEnum::ColumnDef(col)) => column_constraints(col),
+                _ => Vec::new(),
+            })
+            .collect(),
+        _ => alter_table_cmds(node)
+            .map(|(_, cmds)| {
+                cmds.flat_map(|cmd| {
+                    let def = cmd.def.as_deref();
+                    match (constraint(def), column_def(def)) {
+                        (Some(c), _) => vec![c],
+                        (_, Some(col)) => column_constraints(col),
+                        _ => Vec::new(),
+                    }
+                })
+                .collect()
+            })
+            .unwrap_or_default(),
+    };
+    constraints
+        .into_iter()
+        .filter(|c| c.contype == protobuf::ConstrType::ConstrForeign as i32)
+        .filter_map(|c| c.pktable.as_ref())
+        .collect()
 }
 
 /// Every table name (unqualified, as parsed: unquoted names folded to

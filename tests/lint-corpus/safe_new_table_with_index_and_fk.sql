@@ -1,5 +1,8 @@
 -- expect: none
 -- expect-risk: additive
+-- The foreign key locks the existing `taps` against writes while its
+-- triggers are added: a lock_timeout bounds that wait.
+SET lock_timeout = '2s';
 CREATE TABLE tap_cleanings (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tap_id uuid NOT NULL,

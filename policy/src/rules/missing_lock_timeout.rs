@@ -126,6 +126,33 @@ mod tests {
     }
 
     #[test]
+    fn a_foreign_key_to_an_existing_table_locks_it_against_writes() {
+        for sql in [
+            "CREATE TABLE refunds (id int, order_id int REFERENCES orders (id));",
+            "CREATE TABLE refunds (id int, order_id int, FOREIGN KEY (order_id) REFERENCES public.orders (id));",
+            "CREATE TABLE refunds (id int); ALTER TABLE refunds ADD FOREIGN KEY (id) REFERENCES orders (id) NOT VALID;",
+            "CREATE TABLE refunds (id int); ALTER TABLE refunds ADD COLUMN order_id int REFERENCES orders (id);",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(
+                h[0].message
+                    .contains("orders` (against writes, for the foreign key"),
+                "{sql}: {}",
+                h[0].message
+            );
+        }
+        // Between new tables, or after a lock_timeout: nothing to wait for.
+        for sql in [
+            "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (a_id int REFERENCES a (id));",
+            "SET lock_timeout = '2s'; CREATE TABLE refunds (order_id int REFERENCES orders (id));",
+            "CREATE TABLE refunds (id int, note text);",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
     fn domain_checks_and_tablespace_moves_lock_tables_too() {
         for (sql, said) in [
             (

@@ -113,6 +113,24 @@ mod tests {
     }
 
     #[test]
+    fn reindexing_a_whole_schema_database_or_system_cannot_run_in_a_transaction() {
+        for sql in [
+            "REINDEX SCHEMA public;",
+            "REINDEX DATABASE beer;",
+            "REINDEX SYSTEM beer;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(
+                h[0].message.contains("REINDEX SCHEMA/DATABASE/SYSTEM"),
+                "{}",
+                h[0].message
+            );
+        }
+        assert!(hits("REINDEX TABLE kegs;", ID).is_empty());
+    }
+
+    #[test]
     fn two_non_transactional_statements_are_a_warning() {
         let h = hits(
             "SET lock_timeout = '2s';
