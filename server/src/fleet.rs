@@ -11,6 +11,11 @@
 //! The flags compare each controller with the `[fleet]` section of the
 //! policy file (expected journal schema, expected controllers, thresholds),
 //! or with its defaults when the server runs without one.
+//!
+//! Each agent process sends a random `agent_instance`. Storing a report also
+//! folds it into the controller's last two instances ([`Instances`]): a
+//! report going back to the instance before the latest means two agents
+//! report under one controller id, and raises `duplicate_agent`.
 
 use crate::catalog::quoted;
 use crate::config::Fleet;
@@ -30,7 +35,7 @@ pub const HISTORY_PER_CONTROLLER: i64 = 100;
 /// Largest encoded report accepted.
 pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 /// Every flag `ListControllers` can raise.
-pub const FLAGS: [&str; 8] = [
+pub const FLAGS: [&str; 9] = [
     "stale",
     "clock_skew",
     "not_wal",
@@ -39,6 +44,7 @@ pub const FLAGS: [&str; 8] = [
     "backlog",
     "unreadable",
     "never_reported",
+    "duplicate_agent",
 ];
 
 const STATUSES: [&str; 5] = ["ok", "missing", "locked", "corrupt", "error"];
@@ -55,6 +61,10 @@ const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_4
 static CONTROLLER_ID: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$").expect("static regex")
 });
+/// An agent instance: empty (an agent older than the field) or what the
+/// agent generates, hex with room for a UUID's dashes.
+static AGENT_INSTANCE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^[0-9a-f-]{0,64}$").expect("static regex"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -63,7 +73,7 @@ pub enum FleetError {
     #[error("a token for controller {token} cannot report for controller {reported}")]
     WrongController { token: String, reported: String },
     #[error(
-        "unknown flag '{0}': use one of stale, clock_skew, not_wal, schema_drift, integrity_failed, backlog, unreadable, never_reported"
+        "unknown flag '{0}': use one of stale, clock_skew, not_wal, schema_drift, integrity_failed, backlog, unreadable, never_reported, duplicate_agent"
     )]
     UnknownFlag(String),
     #[error(transparent)]
@@ -93,6 +103,12 @@ pub fn validate(report: &JournalReport) -> Result<(), FleetError> {
         return Err(invalid(format!(
             "controller id '{}' must be 1-64 letters, digits, '.', '_' or '-'",
             quoted(&report.controller_id)
+        )));
+    }
+    if !AGENT_INSTANCE.is_match(&report.agent_instance) {
+        return Err(invalid(format!(
+            "agent_instance '{}' must be empty or 1-64 lowercase hex digits and '-'",
+            quoted(&report.agent_instance)
         )));
     }
     if !STATUSES.contains(&report.status.as_str()) {
@@ -219,6 +235,7 @@ fn signature_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     controller_id: String,
+    agent_instance: String,
     signature: String,
     report_hex: String,
 }
@@ -244,6 +261,7 @@ pub(crate) fn prepare(
     validate(report)?;
     Ok(Prepared {
         controller_id: report.controller_id.clone(),
+        agent_instance: report.agent_instance.clone(),
         signature: schema_signature(report),
         report_hex: hex::encode(report.encode_to_vec()),
     })
@@ -271,9 +289,36 @@ pub(crate) async fn store_alone(db: &Db, report: &Prepared) -> Result<i64, sqlx:
     Ok(received)
 }
 
+/// The agent instances a controller's row remembers: the latest report's
+/// and the one it replaced (`""` for none, or for an agent too old to send
+/// one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Instances {
+    latest: String,
+    previous: String,
+}
+
+impl Instances {
+    /// Takes in the next report's instance; true when the reports interleave
+    /// (A, B, A): it goes back to the previous instance, which one agent
+    /// cannot do since it keeps its instance for life and a restart picks a
+    /// new one. A report without an instance never interleaves: an older
+    /// agent cannot be told from another.
+    fn interleaves(&mut self, incoming: &str) -> bool {
+        if incoming == self.latest {
+            return false;
+        }
+        let back = !incoming.is_empty() && incoming == self.previous;
+        self.previous = std::mem::replace(&mut self.latest, incoming.to_string());
+        back
+    }
+}
+
 /// Writes one report inside the caller's transaction: the controller's
-/// latest row, its history row, and the pruning of history beyond
-/// [`HISTORY_PER_CONTROLLER`]. Commits nothing.
+/// latest row (with its agent instances), its history row, and the pruning
+/// of history beyond [`HISTORY_PER_CONTROLLER`]. Commits nothing. Each
+/// report reads the row the one before it wrote, even in the same batch, so
+/// instances are followed report by report.
 pub(crate) async fn store(
     db: &Db,
     conn: &mut AnyConnection,
@@ -285,21 +330,36 @@ pub(crate) async fn store(
         &format!("schemagate.controller.{}", report.controller_id),
     )
     .await?;
-    let count: Option<i64> =
-        sqlx::query("SELECT report_count FROM controllers WHERE controller_id = $1")
-            .bind(&report.controller_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
+    let row = sqlx::query(
+        "SELECT report_count, agent_instance, previous_agent_instance, duplicate_agent_at_ms FROM controllers WHERE controller_id = $1",
+    )
+    .bind(&report.controller_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (count, mut instances, mut duplicate_at) = match &row {
+        Some(row) => (
+            Some(row.try_get::<i64, _>(0)?),
+            Instances {
+                latest: row.try_get(1)?,
+                previous: row.try_get(2)?,
+            },
+            row.try_get::<Option<i64>, _>(3)?,
+        ),
+        None => (None, Instances::default(), None),
+    };
+    if instances.interleaves(&report.agent_instance) {
+        duplicate_at = Some(received);
+    }
     let seq = count.unwrap_or(0) + 1;
     if count.is_some() {
         sqlx::query(
-            "UPDATE controllers SET last_report_at_ms = $2, report_count = $3, schema_signature = $4, report_hex = $5 WHERE controller_id = $1",
+            "UPDATE controllers SET last_report_at_ms = $2, report_count = $3, schema_signature = $4, report_hex = $5, \
+             agent_instance = $6, previous_agent_instance = $7, duplicate_agent_at_ms = $8 WHERE controller_id = $1",
         )
     } else {
         sqlx::query(
-            "INSERT INTO controllers (controller_id, last_report_at_ms, report_count, schema_signature, report_hex) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO controllers (controller_id, last_report_at_ms, report_count, schema_signature, report_hex, \
+             agent_instance, previous_agent_instance, duplicate_agent_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
     }
     .bind(&report.controller_id)
@@ -307,6 +367,9 @@ pub(crate) async fn store(
     .bind(seq)
     .bind(&report.signature)
     .bind(&report.report_hex)
+    .bind(&instances.latest)
+    .bind(&instances.previous)
+    .bind(duplicate_at)
     .execute(&mut *conn)
     .await?;
     sqlx::query("INSERT INTO journal_reports (controller_id, seq, received_at_ms, report_hex) VALUES ($1, $2, $3, $4)")
@@ -348,7 +411,7 @@ pub async fn list(
         return Err(FleetError::UnknownFlag(quoted(flag)));
     }
     let rows = sqlx::query(
-        "SELECT controller_id, last_report_at_ms, schema_signature, report_hex FROM controllers ORDER BY controller_id",
+        "SELECT controller_id, last_report_at_ms, schema_signature, report_hex, duplicate_agent_at_ms FROM controllers ORDER BY controller_id",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -365,6 +428,7 @@ pub async fn list(
             row.try_get::<i64, _>(1)?,
             row.try_get::<String, _>(2)?,
             report,
+            row.try_get::<Option<i64>, _>(4)?,
         ));
     }
     let reference = match expected_signature(config) {
@@ -380,12 +444,13 @@ pub async fn list(
     let mut states: Vec<ControllerState> = stored
         .into_iter()
         .map(
-            |(controller_id, last_report_at_ms, signature, report)| ControllerState {
+            |(controller_id, last_report_at_ms, signature, report, duplicate_at)| ControllerState {
                 flags: flags_of(
                     &report,
                     last_report_at_ms,
                     &signature,
                     reference.as_deref(),
+                    duplicate_at,
                     config,
                     now,
                 ),
@@ -447,12 +512,14 @@ fn clock_skewed(report: &JournalReport, received_at_ms: i64) -> bool {
 }
 
 /// The flags of one stored report; `reference` is the schema signature it
-/// should have (configured or majority), if any.
+/// should have (configured or majority), if any, and `duplicate_agent_at_ms`
+/// when the controller's reports last interleaved two agents.
 fn flags_of(
     report: &JournalReport,
     last_report_at_ms: i64,
     signature: &str,
     reference: Option<&str>,
+    duplicate_agent_at_ms: Option<i64>,
     config: &Fleet,
     now: i64,
 ) -> Vec<&'static str> {
@@ -481,6 +548,11 @@ fn flags_of(
     }
     if !readable {
         flags.push("unreadable");
+    }
+    // As long as a controller would count as live: once the second agent
+    // is gone (or the clone renamed) for a stale window, the flag clears.
+    if duplicate_agent_at_ms.is_some_and(|at| now.saturating_sub(at) <= stale_after_ms) {
+        flags.push("duplicate_agent");
     }
     flags
 }
@@ -514,7 +586,7 @@ mod tests {
         let now = 1_000_000;
         let config = Fleet::default();
         let flags_of = |report: &JournalReport, at: i64, reference: Option<&str>| {
-            flags_of(report, at, &signature, reference, &config, now)
+            flags_of(report, at, &signature, reference, None, &config, now)
         };
         assert!(flags_of(&report, now, Some(&signature)).is_empty());
         assert!(flags_of(&report, now - 90_000, Some(&signature)).is_empty());
@@ -545,11 +617,11 @@ mod tests {
         };
         report.unsynced_pours = 3;
         assert_eq!(
-            flags_of(&report, now - 91_000, &signature, None, &config, now),
+            flags_of(&report, now - 91_000, &signature, None, None, &config, now),
             ["backlog"]
         );
         assert_eq!(
-            flags_of(&report, now - 301_000, &signature, None, &config, now),
+            flags_of(&report, now - 301_000, &signature, None, None, &config, now),
             ["stale", "backlog"]
         );
     }
@@ -653,7 +725,7 @@ mod tests {
                 seconds: observed_s,
                 nanos: 0,
             });
-            flags_of(&report, received, &signature, None, &config, received)
+            flags_of(&report, received, &signature, None, None, &config, received)
         };
         let received_s = received / 1000;
         assert!(flags_at(&report, received_s + 300).is_empty());
@@ -665,7 +737,79 @@ mod tests {
         report.interval_seconds = 3600;
         assert!(flags_at(&report, received_s - 3900).is_empty());
         report.observed_at = None;
-        assert!(flags_of(&report, received, &signature, None, &config, received).is_empty());
+        assert!(flags_of(&report, received, &signature, None, None, &config, received).is_empty());
+    }
+
+    #[test]
+    fn going_back_to_the_previous_instance_is_two_agents_and_a_new_one_a_restart() {
+        let interleaved = |sequence: &[&str]| -> Vec<bool> {
+            let mut instances = Instances::default();
+            sequence.iter().map(|i| instances.interleaves(i)).collect()
+        };
+        assert_eq!(
+            interleaved(&["a1", "a1", "b2", "b2"]),
+            [false; 4],
+            "a restart"
+        );
+        assert_eq!(
+            interleaved(&["a1", "b2", "c3", "d4"]),
+            [false; 4],
+            "restarts"
+        );
+        assert_eq!(
+            interleaved(&["a1", "b2", "a1", "b2", "b2"]),
+            [false, false, true, true, false],
+            "two agents at once"
+        );
+        assert_eq!(interleaved(&["", "", ""]), [false; 3], "older agents");
+        assert_eq!(interleaved(&["", "a1", "a1"]), [false; 3], "an upgrade");
+        // An older agent beside a newer one: only the newer one's reports
+        // can tell, and they do when they come back after the older one's.
+        assert_eq!(
+            interleaved(&["a1", "", "a1", ""]),
+            [false, false, true, false]
+        );
+    }
+
+    #[test]
+    fn duplicate_agent_lasts_a_stale_window() {
+        let report = healthy("c1");
+        let signature = schema_signature(&report);
+        let config = Fleet::default();
+        let now = 1_000_000;
+        let flags_at = |duplicate_at: Option<i64>| {
+            flags_of(&report, now, &signature, None, duplicate_at, &config, now)
+        };
+        assert!(flags_at(None).is_empty());
+        assert_eq!(flags_at(Some(now)), ["duplicate_agent"]);
+        // 3 intervals of 30 s.
+        assert_eq!(flags_at(Some(now - 90_000)), ["duplicate_agent"]);
+        assert!(flags_at(Some(now - 91_000)).is_empty());
+    }
+
+    #[test]
+    fn agent_instances_are_short_lowercase_hex() {
+        let mut report = healthy("c1");
+        for good in [
+            "",
+            "0123456789abcdef",
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        ] {
+            report.agent_instance = good.into();
+            assert!(validate(&report).is_ok(), "{good}");
+        }
+        report.agent_instance = "a".repeat(64);
+        assert!(validate(&report).is_ok());
+        for bad in [
+            "a".repeat(65),
+            "ABCDEF".into(),
+            "ab cd".into(),
+            "x\n".into(),
+        ] {
+            report.agent_instance = bad.clone();
+            let err = validate(&report).unwrap_err().to_string();
+            assert!(err.contains("agent_instance"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The long-running `sg-agent` end to end: it checks the journal's
 //! integrity on the first report and then every Nth, dates the result it
 //! repeats in between, counts unsynced pours right while the controller
-//! pours and syncs, and the server stores and lists the check's time.
+//! pours and syncs, and the server stores and lists the check's time. Two
+//! agents under one controller id are flagged `duplicate_agent`; an agent
+//! started again is not.
 
 use prost::Message;
 use schemagate_client::v1::JournalReport;
 use schemagate_e2e::controller_sim::{Controller, JournalOptions};
-use schemagate_e2e::{SECRET, Server, bin_dir, token};
+use schemagate_e2e::{SECRET, Server, bin_dir, token, wait_for};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,9 +22,26 @@ fn now_seconds() -> i64 {
         .unwrap_or(0)
 }
 
+/// An agent token for `controller`.
+fn agent_token(controller: &str) -> String {
+    schemagate_client::token::mint(
+        SECRET,
+        controller,
+        &["agent".to_string()],
+        Some(controller),
+        3600,
+        now_seconds(),
+    )
+    .unwrap()
+}
+
 /// Every report the server kept for the controller, oldest first, read
 /// from its SQLite catalog.
 fn stored_reports(server: &Server) -> Vec<JournalReport> {
+    stored_reports_of(server, CONTROLLER)
+}
+
+fn stored_reports_of(server: &Server, controller: &str) -> Vec<JournalReport> {
     let catalog = server
         .database_url
         .strip_prefix("sqlite://")
@@ -36,7 +55,7 @@ fn stored_reports(server: &Server) -> Vec<JournalReport> {
     else {
         return Vec::new(); // not created yet
     };
-    rows.query_map([CONTROLLER], |row| row.get::<_, String>(0))
+    rows.query_map([controller], |row| row.get::<_, String>(0))
         .unwrap()
         .map(|hex_text| {
             let bytes = hex::decode(hex_text.unwrap()).unwrap();
@@ -93,15 +112,7 @@ fn a_long_running_agent_checks_every_nth_report_and_dates_the_result_it_repeats(
     .unwrap();
     // Pours every 20 ms and syncs the older ones every 50 pours.
     let writer = controller.start_writer(Duration::from_millis(20)).unwrap();
-    let agent_token = schemagate_client::token::mint(
-        SECRET,
-        CONTROLLER,
-        &["agent".to_string()],
-        Some(CONTROLLER),
-        3600,
-        now_seconds(),
-    )
-    .unwrap();
+    let agent_token = agent_token(CONTROLLER);
     let mut agent = Command::new(bin_dir().join("sg-agent"))
         .arg("--journal")
         .arg(controller.path())
@@ -174,4 +185,115 @@ fn a_long_running_agent_checks_every_nth_report_and_dates_the_result_it_repeats(
     let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
     assert!(table.contains("CHECKED"), "{table}");
     assert!(table.contains(checked_at), "{table}");
+}
+
+/// Agent daemons, killed when the test ends, passing or not: they would
+/// otherwise retry a vanished server for ever.
+struct Daemons(Vec<std::process::Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for daemon in &mut self.0 {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+    }
+}
+
+/// The audit's case: two controllers run an agent under one id (a cloned
+/// SD card), one journal healthy and one not. Started one after the other
+/// (`--once`, a new instance each run, as a restart) they are not flagged;
+/// running side by side, their reports alternate and the controller is
+/// flagged `duplicate_agent`, with the instance that reported last.
+#[test]
+fn two_agents_under_one_controller_id_are_flagged_and_a_restart_is_not() {
+    const CLONED: &str = "bar8-tap1";
+    let server = Server::sqlite();
+    let reader = token("ops", &["developer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = Controller::create(&dir.path().join("a.db"), &JournalOptions::default()).unwrap();
+    let rollback = Controller::create(
+        &dir.path().join("b.db"),
+        &JournalOptions {
+            wal: false,
+            ..JournalOptions::default()
+        },
+    )
+    .unwrap();
+    let token_of_clone = agent_token(CLONED);
+    let agent = |journal: &Path, once: bool| {
+        let mut command = Command::new(bin_dir().join("sg-agent"));
+        command
+            .arg("--journal")
+            .arg(journal)
+            .args(["--controller-id", CLONED, "--interval", "1s"])
+            .env_clear()
+            .env("SCHEMAGATE_TOKEN", &token_of_clone)
+            .env("SCHEMAGATE_SERVER", &server.address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if once {
+            command.arg("--once");
+        }
+        command
+    };
+    let view_of_clone = || {
+        let listed = server.sgctl(&reader, &["--json", "controllers"]).json();
+        let view = listed["controllers"][0].clone();
+        assert_eq!(view["controller_id"], CLONED, "{listed:#}");
+        view
+    };
+
+    for journal in [healthy.path(), rollback.path(), healthy.path()] {
+        let status = agent(journal, true).status().expect("run sg-agent --once");
+        assert!(status.success());
+    }
+    let instances: Vec<String> = stored_reports_of(&server, CLONED)
+        .into_iter()
+        .map(|r| r.agent_instance)
+        .collect();
+    assert_eq!(instances.len(), 3);
+    assert!(
+        instances[0] != instances[1]
+            && instances[1] != instances[2]
+            && instances[0] != instances[2],
+        "each run is a new instance: {instances:?}"
+    );
+    let view = view_of_clone();
+    assert!(
+        !view["flags"].to_string().contains("duplicate_agent"),
+        "{view:#}"
+    );
+
+    let mut daemons = Daemons(
+        [healthy.path(), rollback.path()]
+            .map(|journal| agent(journal, false).spawn().expect("start sg-agent"))
+            .into(),
+    );
+    wait_for(Duration::from_secs(30), "duplicate_agent", || {
+        view_of_clone()["flags"]
+            .to_string()
+            .contains("duplicate_agent")
+    });
+    let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
+    let mut printed = String::new();
+    for daemon in &mut daemons.0 {
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut printed).unwrap();
+    }
+    // Each daemon printed its instance on start; the table names the one
+    // that reported last, which is one of them.
+    let started: Vec<&str> = printed
+        .lines()
+        .filter_map(|line| line.split("as agent instance ").nth(1))
+        .collect();
+    assert_eq!(started.len(), 2, "{printed}");
+    let last = table
+        .lines()
+        .find_map(|line| line.split("(the last from instance ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no duplicate_agent line: {table}"));
+    assert!(started.contains(&last), "{last} not in {started:?}");
+    drop((healthy, rollback));
 }

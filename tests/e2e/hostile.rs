@@ -568,6 +568,7 @@ impl Gen {
             unsynced_pours: self.i64(),
             quick_check: self.text(),
             quick_check_at: self.timestamp(),
+            ..Default::default()
         }
     }
 }

@@ -11,7 +11,7 @@ use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision, Submitted};
 use schemagate_server::config::Fleet;
 use schemagate_server::db::{Backend, Db};
-use schemagate_server::fleet::{self, FleetError};
+use schemagate_server::fleet::{self, FleetError, ReportWriter};
 use schemagate_server::proto::v1::{JournalReport, JournalTable};
 
 async fn sqlite() -> (Db, tempfile::TempDir) {
@@ -54,6 +54,7 @@ async fn suite(db: &Db) {
     audit_chain_records_every_change_and_detects_tampering(db).await;
     concurrent_submits_on_one_parent_yield_one_child(db).await;
     fleet_reports_are_checked_stored_and_bounded(db).await;
+    two_agents_on_one_controller_id_are_flagged(db).await;
     reads_beside_a_write_see_the_last_commit(db).await;
     approvals::a_rollback_uses_up_the_approvals_given_before_it_started(db).await;
     amending_replaces_the_head_until_it_lands(db).await;
@@ -368,6 +369,87 @@ async fn fleet_reports_are_checked_stored_and_bounded(db: &Db) {
         .expect("list");
     assert_eq!(skewed.len(), 1, "{skewed:?}");
     assert_eq!(skewed[0].controller_id, "bar3-tap1");
+}
+
+/// The ids of the controllers flagged `duplicate_agent`.
+async fn duplicates(db: &Db) -> Vec<String> {
+    fleet::list(db, Some("duplicate_agent"), &Fleet::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.controller_id)
+        .collect()
+}
+
+/// Reports for one controller id alternating between two agent instances
+/// raise `duplicate_agent` for a stale window; a restart (a new instance
+/// once) and agents too old to send an instance do not.
+async fn two_agents_on_one_controller_id_are_flagged(db: &Db) {
+    let from = |id: &str, instance: &str| JournalReport {
+        agent_instance: instance.into(),
+        ..journal_report(id, false)
+    };
+    let refused = fleet::record(db, Some("dup-tap1"), &from("dup-tap1", "NOT HEX")).await;
+    assert!(
+        matches!(&refused, Err(FleetError::Invalid(m)) if m.contains("agent_instance")),
+        "{refused:?}"
+    );
+    for (id, instance) in [
+        ("dup-tap1", "a1"),
+        ("dup-tap1", "a1"),
+        ("dup-tap1", "b2"), // a restart
+        ("dup-old1", ""),
+        ("dup-old1", ""),
+        ("dup-old1", ""),
+    ] {
+        fleet::record(db, Some(id), &from(id, instance))
+            .await
+            .expect("report");
+    }
+    assert!(duplicates(db).await.is_empty());
+    fleet::record(db, Some("dup-tap1"), &from("dup-tap1", "a1"))
+        .await
+        .expect("report");
+    assert_eq!(duplicates(db).await, ["dup-tap1"]);
+
+    // Once the last interleaving is more than a stale window (3 x 30 s)
+    // old, the flag clears.
+    sqlx::query("UPDATE controllers SET duplicate_agent_at_ms = duplicate_agent_at_ms - 91000 WHERE controller_id = 'dup-tap1'")
+        .execute(&db.pool)
+        .await
+        .expect("age the interleaving");
+    assert!(duplicates(db).await.is_empty());
+
+    // Several reports of one controller in one batch of the writer are
+    // followed one by one. A first report waits (on SQLite for the one
+    // connection held here, on PostgreSQL for its controller's lock) while
+    // the three others queue behind it and then share the next batch.
+    let writer = ReportWriter::start(db.clone());
+    let mut hold = db.pool.begin().await.expect("begin");
+    db.lock(&mut hold, "schemagate.controller.dup-tap0")
+        .await
+        .expect("lock");
+    let mut calls = Vec::new();
+    for (id, instance) in [
+        ("dup-tap0", "c3"),
+        ("dup-tap2", "c3"),
+        ("dup-tap2", "d4"),
+        ("dup-tap2", "c3"),
+    ] {
+        let queue = writer.queue();
+        calls.push(tokio::spawn(async move {
+            queue.record(Some(id), &from(id, instance)).await
+        }));
+        // Queued in this order.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    hold.rollback().await.expect("release");
+    for call in calls {
+        call.await.expect("task").expect("report");
+    }
+    let stats = writer.stop().await.expect("the writer stops");
+    assert_eq!(stats.largest_batch, 3, "{stats:?}");
+    assert_eq!(duplicates(db).await, ["dup-tap2"]);
 }
 
 async fn lineage_grows_only_on_the_head(db: &Db) {

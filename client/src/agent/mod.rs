@@ -1,6 +1,7 @@
 //! The edge agent behind `sg-agent`: observes a controller's SQLite journal
 //! read-only and reports its state to the Fleet service, once or every
-//! interval.
+//! interval. Every report carries this process's [`instance`], so the server
+//! can tell two agents reporting under one controller id from a restart.
 
 pub mod ddl;
 pub mod journal;
@@ -14,7 +15,26 @@ pub use reporter::SendError;
 
 use crate::v1::JournalReport;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// This agent process's instance id, sent in every report: picked at
+/// random when the process first asks, kept until it exits.
+pub fn instance() -> &'static str {
+    static INSTANCE: OnceLock<String> = OnceLock::new();
+    INSTANCE.get_or_init(new_instance)
+}
+
+/// 32 random hex digits (128 bits). The client depends on no random-number
+/// crate; std's `RandomState` is keyed from the operating system's random
+/// source in each process, and every `RandomState` has other keys, so two
+/// of them give two independent 64-bit hashes. Two controllers booted from
+/// one cloned card still differ here.
+fn new_instance() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let half = || RandomState::new().hash_one(std::process::id());
+    format!("{:016x}{:016x}", half(), half())
+}
 
 /// Whether the report's journal figures (mode, tables, pages, check) were
 /// read: any status but `ok` sends none of them, so a `0` there is no count.
@@ -84,11 +104,12 @@ pub fn report(journal: &Path, controller_id: &str, interval: Duration) -> Journa
     labelled(observe(journal), controller_id, interval)
 }
 
-/// Labels an observation for `controller_id`.
+/// Labels an observation for `controller_id`, from this [`instance`].
 fn labelled(observation: JournalReport, controller_id: &str, interval: Duration) -> JournalReport {
     JournalReport {
         controller_id: controller_id.to_string(),
         interval_seconds: u32::try_from(interval.as_secs()).unwrap_or(u32::MAX),
+        agent_instance: instance().to_string(),
         ..observation
     }
 }

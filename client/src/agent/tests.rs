@@ -201,10 +201,13 @@ fn a_transaction_left_unfinished_in_rollback_mode_is_reported_with_its_recovery(
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live.db");
     let conn = Connection::open(&live).unwrap();
+    // Enough rows that the update cannot stay in the page cache, however
+    // much memory the other tests' connections left it: it spills changed
+    // pages into the file, their old contents into the -journal.
     conn.execute_batch(
         "PRAGMA journal_mode = DELETE;
          CREATE TABLE pours (id INTEGER PRIMARY KEY, ml INTEGER);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
          INSERT INTO pours (ml) SELECT i FROM n;
          PRAGMA cache_size = 1;
          BEGIN;
@@ -229,6 +232,24 @@ fn a_transaction_left_unfinished_in_rollback_mode_is_reported_with_its_recovery(
         "{report:#?}"
     );
     assert!(!report.status_detail.contains("readonly"), "{report:#?}");
+}
+
+#[test]
+fn every_report_of_a_process_carries_its_one_random_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = super::report(&journal(&dir), "bar1-tap1", Duration::from_secs(30));
+    let second = super::report(&journal(&dir), "bar1-tap1", Duration::from_secs(30));
+    assert_eq!(first.agent_instance, super::instance());
+    assert_eq!(second.agent_instance, first.agent_instance);
+    // What the server accepts: lowercase hex, at most 64 characters.
+    let instance = super::new_instance();
+    assert_eq!(instance.len(), 32);
+    assert!(
+        instance
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    );
+    assert_ne!(instance, super::new_instance(), "not random");
 }
 
 #[test]

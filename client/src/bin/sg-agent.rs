@@ -31,6 +31,13 @@ next report check again; --once always checks. Between checks, unsynced pours
 are counted from the lowest rowid that was unsynced at the previous count
 rather than over the whole table.
 
+Each start picks a random agent instance id, sent with every report (the
+daemon prints it when it starts). When the reports for one controller id
+alternate between two instances, two agents use that id (a cloned SD card,
+a mis-set --controller-id) and `sgctl controllers` flags it duplicate_agent;
+a restart changes the instance once and is not flagged. Every --once run is
+a new instance, so agents run from cron are not told apart.
+
 Environment:
   SCHEMAGATE_TOKEN   agent token for this controller (required by the server)
   SCHEMAGATE_SERVER  server address (default http://127.0.0.1:50051)
@@ -151,6 +158,13 @@ fn main() -> ExitCode {
         }
     };
     if !cli.once {
+        // Matches the agent_instance of the reports in `sgctl --json
+        // controllers`: which device is which when two share an id.
+        eprintln!(
+            "sg-agent: reporting for {controller_id} every {}s as agent instance {}",
+            cli.interval.as_secs(),
+            agent::instance()
+        );
         let refused = runtime.block_on(agent::run(
             &cli.journal,
             controller_id,

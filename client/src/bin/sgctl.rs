@@ -108,7 +108,7 @@ enum Command {
     Release(release::Command),
     /// The edge-controller fleet: each controller's last journal report and its flags.
     #[command(
-        after_help = "Flags: stale (no report for 3x its interval), clock_skew (the controller's clock is more than 5 minutes off the server's: its times are not to be trusted), not_wal, schema_drift (journal tables or DDL differ from the expected schema in the server's policy file, or from the fleet majority when none is configured), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt), never_reported (listed as expected in the policy file, never reported). The policy file's [fleet] section can change both thresholds.\n\nExample:\n  sgctl controllers --flag stale"
+        after_help = "Flags: stale (no report for 3x its interval), clock_skew (the controller's clock is more than 5 minutes off the server's: its times are not to be trusted), not_wal, schema_drift (journal tables or DDL differ from the expected schema in the server's policy file, or from the fleet majority when none is configured), integrity_failed, backlog (over 1000 unsynced pours), unreadable (journal missing, locked or corrupt), never_reported (listed as expected in the policy file, never reported), duplicate_agent (reports for the id alternate between two agent processes, as from a cloned SD card or a mis-set --controller-id; clears when that was last seen 3x its interval ago). The policy file's [fleet] section can change both thresholds.\n\nExample:\n  sgctl controllers --flag stale"
     )]
     Controllers {
         /// Only controllers carrying this flag.
@@ -1103,6 +1103,7 @@ fn report_json(r: &v1::JournalReport) -> Value {
         "unsynced_pours": (r.unsynced_pours >= 0).then_some(r.unsynced_pours),
         "quick_check": text_json(&r.quick_check),
         "quick_check_at": time_json(r.quick_check_at.as_ref()),
+        "agent_instance": text_json(&r.agent_instance),
     })
 }
 
@@ -1212,6 +1213,14 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
         }
         if !matches!(r.quick_check.as_str(), "" | "ok") {
             println!("{}: quick_check: {}", c.controller_id, r.quick_check);
+        }
+        // The row shows whichever agent reported last: say what to look for.
+        if c.flags.iter().any(|f| f == "duplicate_agent") {
+            println!(
+                "{}: duplicate_agent: two sg-agent processes report for this id (the last from instance {}); look for a cloned SD card or a mis-set --controller-id",
+                c.controller_id,
+                or_dash(&r.agent_instance)
+            );
         }
     }
     if controllers

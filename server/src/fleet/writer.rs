@@ -181,7 +181,8 @@ enum Failure {
 
 /// Writes and answers `batch`, leaving it empty.
 async fn write(db: &Db, batch: &mut Vec<Job>, stats: &mut WriterStats) {
-    // A stable sort keeps one controller's reports in arrival order, and a
+    // A stable sort keeps one controller's reports in arrival order (the
+    // history's order, and what the agent-instance check follows), and a
     // fixed order of the per-controller locks keeps two servers sharing a
     // PostgreSQL catalog from deadlocking on each other's batches.
     batch.sort_by(|a, b| a.report.controller_id().cmp(b.report.controller_id()));
