@@ -82,28 +82,13 @@ pub async fn decide(
     decision: &Decision<'_>,
 ) -> Result<Approval, ReleaseError> {
     let result = decide_inner(db, policy, caller, decision).await;
-    if let Err(err) = &result
-        && !is_catalog_failure(err)
-    {
-        audit::record(
-            db,
-            &Event {
-                actor: &caller.subject,
-                action: if decision.approve {
-                    "approval.approve"
-                } else {
-                    "approval.reject"
-                },
-                project: decision.project,
-                environment: decision.environment,
-                subject: decision.revision_id,
-                outcome: Outcome::Refused,
-                detail: err.to_string(),
-            },
-        )
-        .await?;
-    }
-    result
+    let action = if decision.approve {
+        "approval.approve"
+    } else {
+        "approval.reject"
+    };
+    let target = (decision.project, decision.environment, decision.revision_id);
+    audit_refusal(db, caller, action, target, result).await
 }
 
 async fn decide_inner(
@@ -324,17 +309,35 @@ pub async fn revoke(
         action,
     )
     .await;
+    let target = (project, environment, revision_id);
+    audit_refusal(db, caller, "approval.revoke", target, result).await
+}
+
+/// Audits `result` when it is a refusal of `action` on (project,
+/// environment, revision), and passes it on. A failure of the catalog
+/// itself is no refusal, and writing the audit row would likely fail the
+/// same way.
+async fn audit_refusal<T>(
+    db: &Db,
+    caller: &Caller,
+    action: &str,
+    (project, environment, subject): (&str, &str, &str),
+    result: Result<T, ReleaseError>,
+) -> Result<T, ReleaseError> {
     if let Err(err) = &result
-        && !is_catalog_failure(err)
+        && !matches!(
+            err,
+            ReleaseError::Db(_) | ReleaseError::Catalog(catalog::CatalogError::Db(_))
+        )
     {
         audit::record(
             db,
             &Event {
                 actor: &caller.subject,
-                action: "approval.revoke",
+                action,
                 project,
                 environment,
-                subject: revision_id,
+                subject,
                 outcome: Outcome::Refused,
                 detail: err.to_string(),
             },
@@ -342,15 +345,6 @@ pub async fn revoke(
         .await?;
     }
     result
-}
-
-/// The catalog itself failed: there is no refusal to audit, and writing the
-/// audit row would likely fail the same way.
-fn is_catalog_failure(err: &ReleaseError) -> bool {
-    matches!(
-        err,
-        ReleaseError::Db(_) | ReleaseError::Catalog(catalog::CatalogError::Db(_))
-    )
 }
 
 async fn revoke_inner(
