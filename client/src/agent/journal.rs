@@ -300,7 +300,17 @@ fn read_report(
     });
     let (status, detail) = match outcome {
         Ok(()) => ("ok", String::new()),
-        Err(Failure::Missing(d)) => ("missing", d),
+        Err(Failure::Missing(d)) => match report.wal_size_bytes {
+            0 => ("missing", d),
+            // The -wal holds commits the database file never received.
+            wal => (
+                "missing",
+                format!(
+                    "{d}, but {} holds {wal} bytes of commits it never received: the file was deleted or moved while the controller ran; put it back before the controller starts again, or those commits are lost",
+                    wal_path(path).display()
+                ),
+            ),
+        },
         Err(Failure::Locked(d)) => ("locked", d),
         Err(Failure::Corrupt(d)) => ("corrupt", d),
         Err(Failure::Error(d)) => ("error", hot_journal(path).unwrap_or(d)),

@@ -265,6 +265,23 @@ fn a_missing_journal_is_reported_missing() {
 }
 
 #[test]
+fn a_wal_left_without_its_journal_says_it_holds_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    std::fs::write(wal_path(&path), vec![0u8; 12_352]).unwrap();
+    let report = observe(&path);
+    assert_eq!(report.status, "missing", "{report:#?}");
+    assert_eq!(report.wal_size_bytes, 12_352);
+    assert!(
+        report
+            .status_detail
+            .contains("journal.db-wal holds 12352 bytes of commits it never received"),
+        "{report:#?}"
+    );
+    assert!(!path.exists(), "observing created the journal");
+}
+
+#[test]
 fn a_garbage_file_is_reported_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
