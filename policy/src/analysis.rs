@@ -530,16 +530,25 @@ fn lock_timeout_set_config(select: &protobuf::SelectStmt) -> Option<bool> {
         let Some(NodeEnum::FuncCall(call)) = target.val.as_ref()?.node.as_ref() else {
             return None;
         };
-        let name = call.funcname.last().and_then(string_value)?;
-        let setting = call.args.first().and_then(|arg| match arg.node.as_ref() {
+        let setting = set_config_setting(call)??;
+        setting
+            .eq_ignore_ascii_case("lock_timeout")
+            .then(|| call.args.get(1).is_some_and(|value| !is_zero_const(value)))
+    })
+}
+
+/// When `call` is `set_config(setting, value, is_local)`: the setting's
+/// name, or `None` inside when it is not a string literal.
+fn set_config_setting(call: &protobuf::FuncCall) -> Option<Option<&str>> {
+    let name = call.funcname.last().and_then(string_value)?;
+    name.eq_ignore_ascii_case("set_config").then(|| {
+        call.args.first().and_then(|arg| match arg.node.as_ref() {
             Some(NodeEnum::AConst(c)) => match &c.val {
                 Some(protobuf::a_const::Val::Sval(s)) => Some(s.sval.as_str()),
                 _ => None,
             },
             _ => None,
-        })?;
-        (name.eq_ignore_ascii_case("set_config") && setting.eq_ignore_ascii_case("lock_timeout"))
-            .then(|| call.args.get(1).is_some_and(|value| !is_zero_const(value)))
+        })
     })
 }
 
@@ -1013,19 +1022,7 @@ fn changes_search_path(node: &NodeEnum, text: &str) -> bool {
             let pg_query::NodeRef::FuncCall(call) = n else {
                 return false;
             };
-            let is_set_config = call
-                .funcname
-                .last()
-                .and_then(string_value)
-                .is_some_and(|f| f.eq_ignore_ascii_case("set_config"));
-            let setting = call.args.first().and_then(|arg| match arg.node.as_ref() {
-                Some(NodeEnum::AConst(c)) => match &c.val {
-                    Some(protobuf::a_const::Val::Sval(s)) => Some(s.sval.as_str()),
-                    _ => None,
-                },
-                _ => None,
-            });
-            is_set_config && setting.is_none_or(path_setting)
+            set_config_setting(call).is_some_and(|setting| setting.is_none_or(path_setting))
         }),
         _ => false,
     }
