@@ -1,6 +1,7 @@
 //! Parses a revision once and builds the cross-statement context the rules
-//! need (tables and other objects created in this revision, `lock_timeout`
-//! state, explicit transaction blocks), then runs every rule, applies
+//! need (tables and other objects created in this revision, the domains it
+//! gives constraints, `lock_timeout` state, explicit transaction blocks),
+//! then runs every rule, applies
 //! exemptions and derives the risk class.
 
 use crate::exemptions::{self, Allow};
@@ -42,6 +43,7 @@ pub struct Revision<'a> {
     /// `cmd_starts[i]`: where each command of ALTER TABLE statement i
     /// starts (empty for other statements), scanned once for every rule.
     cmd_starts: Vec<Vec<Option<usize>>>,
+    domains: DomainConstraints,
     deny: Vec<String>,
 }
 
@@ -111,10 +113,34 @@ impl<'a> Revision<'a> {
                 .any(|(_, _, mut cmds)| cmds.any(|c| stores_it(&c)))
     }
 
+    /// Whether a column of type `type_name` is, as far as this revision
+    /// shows before statement `idx`, of a domain with a CHECK or NOT NULL
+    /// constraint: one the revision created with one, gave one (ALTER
+    /// DOMAIN ... ADD CONSTRAINT, even NOT VALID, or SET NOT NULL), or
+    /// created over such a domain. PostgreSQL checks such a domain's
+    /// constraints on every row a new column of it gets, by rewriting the
+    /// table. A domain the revision does not touch is unknown here (the
+    /// linter cannot look it up), and an array of a domain is not checked
+    /// that way. A constraint dropped again still counts, which errs
+    /// towards flagging.
+    pub fn is_constrained_domain(&self, type_name: &protobuf::TypeName, idx: usize) -> bool {
+        type_name.array_bounds.is_empty()
+            && self
+                .domains
+                .constrained(&Name::of_list(&type_name.names), idx, 0)
+    }
+
     /// Whether role `name` was created earlier in the revision (and not
     /// dropped or renamed since): no client logs in as it yet.
     pub fn is_new_role(&self, name: &str, idx: usize) -> bool {
         self.is_new(Kind::Role, &Name::new("", name), idx)
+    }
+
+    /// Whether an unqualified name means at statement `to` what it meant at
+    /// statement `from`: the revision has not changed the search path in
+    /// between.
+    pub fn same_search_path(&self, from: usize, to: usize) -> bool {
+        self.created.epoch(from) == self.created.epoch(to)
     }
 
     pub fn lock_timeout_set_before(&self, idx: usize) -> bool {
@@ -427,6 +453,7 @@ fn build_revision<'a>(
     down_missing: bool,
 ) -> Revision<'a> {
     let mut created = Created::default();
+    let mut domains = DomainConstraints::default();
     let mut search_path_changes = 0;
     let mut lock_timeout = Vec::with_capacity(stmts.len());
     let mut in_explicit_tx = Vec::with_capacity(stmts.len());
@@ -446,6 +473,7 @@ fn build_revision<'a>(
         });
         created.epochs.push(search_path_changes);
         let Some(node) = s.node else { continue };
+        domains.record(node, s.index);
         if let Some((kind, name)) = created_object(node, &created, s.index) {
             created.insert(kind, name, s.index);
         }
@@ -500,6 +528,7 @@ fn build_revision<'a>(
         lock_timeout,
         in_explicit_tx,
         cmd_starts,
+        domains,
         deny: config
             .deny_tables
             .iter()
@@ -623,6 +652,10 @@ fn created_object(node: &NodeEnum, created: &Created, idx: usize) -> Option<(Kin
         NodeEnum::CreateEnumStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
         NodeEnum::CreateRangeStmt(c) => (Kind::Type, Name::of_list(&c.type_name)),
         NodeEnum::CreateDomainStmt(c) => (Kind::Type, Name::of_list(&c.domainname)),
+        // PostgreSQL 16+ names an unnamed one itself; the linter cannot.
+        NodeEnum::CreateStatsStmt(c) if !c.if_not_exists && !c.defnames.is_empty() => {
+            (Kind::Statistics, Name::of_list(&c.defnames))
+        }
         NodeEnum::CreateFunctionStmt(f) if !f.replace => {
             // OUT arguments are not part of a routine's name. (ALTER
             // PROCEDURE accepts them too; a list with them does not match
@@ -690,6 +723,8 @@ pub enum Kind {
     Schema,
     Collation,
     TextSearchConfiguration,
+    /// Extended statistics (`CREATE STATISTICS`): nothing depends on one.
+    Statistics,
     Extension,
     /// Roles, cluster-wide: nobody logs in as one the revision created.
     Role,
@@ -714,6 +749,7 @@ impl Kind {
             ObjectType::ObjectSchema => Kind::Schema,
             ObjectType::ObjectCollation => Kind::Collation,
             ObjectType::ObjectTsconfiguration => Kind::TextSearchConfiguration,
+            ObjectType::ObjectStatisticExt => Kind::Statistics,
             ObjectType::ObjectExtension => Kind::Extension,
             _ => return None,
         })
@@ -899,6 +935,68 @@ impl Created {
                 }
             }
         }
+    }
+}
+
+/// The domains a revision creates or gives a CHECK or NOT NULL constraint
+/// to, with the statement that did it: what
+/// [`is_constrained_domain`](Revision::is_constrained_domain) reads.
+#[derive(Default)]
+struct DomainConstraints {
+    /// Each new domain, with its base type unless that is an array.
+    created: Vec<(Name, Option<Name>, usize)>,
+    /// Domains given a constraint, by CREATE DOMAIN or ALTER DOMAIN.
+    constrained: Vec<(Name, usize)>,
+}
+
+impl DomainConstraints {
+    fn record(&mut self, node: &NodeEnum, idx: usize) {
+        let checks = |c: &protobuf::Node| {
+            constraint(Some(c)).is_some_and(|c| {
+                matches!(
+                    constr_type(c),
+                    ConstrType::ConstrCheck | ConstrType::ConstrNotnull
+                )
+            })
+        };
+        match node {
+            NodeEnum::CreateDomainStmt(d) => {
+                let name = Name::of_list(&d.domainname);
+                let base = d
+                    .type_name
+                    .as_ref()
+                    .filter(|t| t.array_bounds.is_empty())
+                    .map(|t| Name::of_list(&t.names));
+                if d.constraints.iter().any(checks) {
+                    self.constrained.push((name.clone(), idx));
+                }
+                self.created.push((name, base, idx));
+            }
+            NodeEnum::AlterDomainStmt(d)
+                if d.subtype == "O"
+                    || (d.subtype == "C" && d.def.as_deref().is_some_and(checks)) =>
+            {
+                self.constrained.push((Name::of_list(&d.type_name), idx));
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether domain `name` has a constraint before statement `idx`, its
+    /// own or its base domain's (a domain over a domain checks both).
+    /// `depth` stops a chain of domains that names itself.
+    fn constrained(&self, name: &Name, idx: usize, depth: usize) -> bool {
+        self.constrained
+            .iter()
+            .any(|(d, at)| *at < idx && d.may_be(name))
+            || (depth < 16
+                && self.created.iter().any(|(d, base, at)| {
+                    *at < idx
+                        && d.may_be(name)
+                        && base
+                            .as_ref()
+                            .is_some_and(|b| self.constrained(b, idx, depth + 1))
+                }))
     }
 }
 

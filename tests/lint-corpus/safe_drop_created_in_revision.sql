@@ -12,3 +12,6 @@ CREATE FUNCTION scratch_fn(int) RETURNS int LANGUAGE sql AS 'SELECT 1';
 DROP FUNCTION scratch_fn(int);
 DROP SEQUENCE scratch_seq;
 DROP TYPE scratch_mood;
+-- Extended statistics made and dropped again: only the planner used them.
+CREATE STATISTICS scratch_kegs_stats (dependencies) ON tap_id, volume_ml FROM kegs;
+DROP STATISTICS scratch_kegs_stats;

@@ -9,6 +9,14 @@
 //! silently gets the migration's timestamp, which is rarely the intent.
 //! A function the linter does not know is a warning too: it may be
 //! VOLATILE, and the linter cannot look it up.
+//!
+//! A column of a domain with a CHECK or NOT NULL constraint rewrites the
+//! table too, whatever its default: PostgreSQL checks the domain on every
+//! row. Only a domain the revision itself creates with a constraint, or
+//! gives one, is known to have one; any other type name may be a
+//! constrained domain just as well, but the linter cannot look it up, and
+//! flagging every type that is not built in would drown the real findings,
+//! so such a column is not flagged.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
@@ -24,9 +32,13 @@ pub static INFO: RuleInfo = RuleInfo {
     id: "add-column-volatile-default",
     severity: Severity::Error,
     category: Category::Locking,
-    message: "adding a column whose default differs per row rewrites the whole table under an ACCESS EXCLUSIVE lock",
+    message: "adding a column whose default differs per row (or of a domain with constraints) rewrites the whole table under an ACCESS EXCLUSIVE lock",
     help: "add the column without a default (or with a constant one), then SET DEFAULT for new rows \
-           and backfill existing rows in batches",
+           and backfill existing rows in batches. For a domain with a CHECK or NOT NULL \
+           constraint, add the column as the domain's base type and enforce the rule with a CHECK \
+           added NOT VALID and validated in a later revision. (Only domains the revision itself \
+           creates or constrains are known to the linter: check any other domain type with \\dD \
+           in psql.)",
 };
 
 /// Functions whose value changes per row; a DEFAULT using them forces a rewrite.
@@ -236,6 +248,12 @@ impl Rule for AddColumnVolatileDefault {
                     out.push(Hit::new(s.index, format!("identity column {target} fills every existing row from a sequence: table rewrite")).at(cmd.at));
                 } else if kinds.contains(&ConstrType::ConstrGenerated) {
                     out.push(Hit::new(s.index, format!("stored generated column {target} is computed for every existing row: table rewrite")).at(cmd.at));
+                } else if let Some(domain) = col
+                    .type_name
+                    .as_ref()
+                    .filter(|t| rev.is_constrained_domain(t, s.index))
+                {
+                    out.push(Hit::new(s.index, format!("column {target} is of domain `{}`, which has a CHECK or NOT NULL constraint from earlier in this revision: PostgreSQL checks it against every existing row by rewriting the table", crate::analysis::dotted(&domain.names))).at(cmd.at));
                 } else {
                     match default_expr(col).and_then(classify) {
                         Some(Kind::Volatile(f)) => {
@@ -386,6 +404,50 @@ mod tests {
                 .is_empty(),
                 "{def}"
             );
+        }
+    }
+
+    #[test]
+    fn a_column_of_a_domain_the_revision_constrains_rewrites_the_table() {
+        for sql in [
+            "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); ALTER TABLE orders ADD COLUMN tip cents;",
+            "CREATE DOMAIN cents AS bigint NOT NULL; ALTER TABLE orders ADD COLUMN tip cents DEFAULT 0;",
+            "CREATE DOMAIN billing.cents AS bigint CONSTRAINT positive CHECK (VALUE > 0); ALTER TABLE orders ADD COLUMN tip billing.cents DEFAULT 1;",
+            // Gained later, even NOT VALID: still checked on every new row.
+            "CREATE DOMAIN cents AS bigint; ALTER DOMAIN cents ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID; ALTER TABLE orders ADD COLUMN tip cents;",
+            "CREATE DOMAIN cents AS bigint; ALTER DOMAIN cents SET NOT NULL; ALTER TABLE orders ADD COLUMN tip cents DEFAULT 0;",
+            // A domain over a constrained domain checks that one's too.
+            "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); CREATE DOMAIN tip_cents AS cents; ALTER TABLE orders ADD COLUMN tip tip_cents;",
+            "CREATE DOMAIN cents AS bigint; CREATE DOMAIN tip_cents AS cents; ALTER DOMAIN cents ADD CHECK (VALUE >= 0); ALTER TABLE orders ADD COLUMN tip tip_cents;",
+            // An existing domain that gains a constraint in the revision.
+            "ALTER DOMAIN cents ADD CONSTRAINT positive CHECK (VALUE > 0); ALTER TABLE orders ADD COLUMN tip cents;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert_eq!(h[0].severity, Severity::Error, "{sql}");
+            assert!(
+                h[0].message
+                    .starts_with("column `orders`.`tip` is of domain `"),
+                "{sql}: {}",
+                h[0].message
+            );
+        }
+        for sql in [
+            // No constraint, or only a default: no rewrite.
+            "CREATE DOMAIN cents AS bigint; ALTER TABLE orders ADD COLUMN tip cents;",
+            "CREATE DOMAIN cents AS bigint DEFAULT 0; ALTER TABLE orders ADD COLUMN tip cents;",
+            // An array of the domain is not checked on the new rows.
+            "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); ALTER TABLE orders ADD COLUMN tips cents[];",
+            // Constrained only after the column was added.
+            "CREATE DOMAIN cents AS bigint; ALTER TABLE orders ADD COLUMN tip cents; ALTER DOMAIN cents ADD CHECK (VALUE >= 0);",
+            // Another schema's domain of the name.
+            "CREATE DOMAIN billing.cents AS bigint CHECK (VALUE >= 0); ALTER TABLE orders ADD COLUMN tip shop.cents;",
+            // A new table has no rows to check.
+            "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); CREATE TABLE tips (id int); ALTER TABLE tips ADD COLUMN tip cents;",
+            // A domain the revision does not touch is unknown: not flagged.
+            "ALTER TABLE orders ADD COLUMN tip cents;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
         }
     }
 

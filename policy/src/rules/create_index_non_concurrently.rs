@@ -117,5 +117,13 @@ mod tests {
             )
             .is_empty()
         );
+        // ONLY on a new table: a normal build, on an empty table.
+        assert!(
+            hits(
+                "CREATE TABLE kegs (id int, tap_id int); CREATE INDEX ON ONLY kegs (tap_id);",
+                ID
+            )
+            .is_empty()
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! `delete-without-where`: a DELETE with no WHERE clause, or one that is
 //! constant true (`WHERE true`, `WHERE 1 = 1`), deletes every row; so does
 //! a MERGE whose ON condition is constant true and whose unconditional
-//! `WHEN MATCHED` clause deletes. Found wherever the statement runs it:
+//! `WHEN MATCHED` clause deletes, and any MERGE with an unconditional `WHEN
+//! NOT MATCHED BY SOURCE THEN DELETE` (PostgreSQL 17+), which deletes every
+//! target row the source does not name. Found wherever the statement runs it:
 //! at top level, in a `WITH` clause at any depth, under `EXPLAIN ANALYZE`,
 //! `COPY (...) TO`, `PREPARE` or `CREATE TABLE ... AS`.
 
@@ -38,6 +40,22 @@ pub(crate) fn merge_hits_every_row(m: &MergeStmt, command: CmdType) -> bool {
         })
 }
 
+/// Whether a MERGE applies `command` to every target row that no source
+/// row matches: a `WHEN NOT MATCHED BY SOURCE` clause with no condition (or
+/// a constant true one) runs it. Whatever the ON condition, that is every
+/// row the source leaves out, and all of them when the source is empty, so
+/// it reaches as far as a DELETE or UPDATE without WHERE. Shared with
+/// `update-without-where`.
+pub(crate) fn merge_hits_rows_missing_from_source(m: &MergeStmt, command: CmdType) -> bool {
+    use pg_query::protobuf::MergeMatchKind;
+    m.merge_when_clauses.iter().any(|w| {
+        matches!(w.node.as_ref(), Some(NodeEnum::MergeWhenClause(w))
+            if w.match_kind == MergeMatchKind::MergeWhenNotMatchedBySource as i32
+                && w.command_type == command as i32
+                && always_true(w.condition.as_deref()))
+    })
+}
+
 impl Rule for DeleteWithoutWhere {
     fn info(&self) -> &'static RuleInfo {
         &INFO
@@ -67,6 +85,15 @@ impl Rule for DeleteWithoutWhere {
                         let name = m.relation.as_ref().map(qualified).unwrap_or_default();
                         format!(
                             "MERGE INTO {name} with an ON condition that is always true and an unconditional WHEN MATCHED THEN DELETE deletes every row"
+                        )
+                    }
+                    NodeEnum::MergeStmt(m)
+                        if merge_hits_rows_missing_from_source(m, CmdType::CmdDelete)
+                            && rev.is_existing(m.relation.as_ref(), s.index) =>
+                    {
+                        let name = m.relation.as_ref().map(qualified).unwrap_or_default();
+                        format!(
+                            "MERGE INTO {name} with an unconditional WHEN NOT MATCHED BY SOURCE THEN DELETE deletes every row of {name} the source does not match (every row, if the source is empty)"
                         )
                     }
                     _ => continue,
@@ -210,6 +237,35 @@ mod tests {
             "MERGE INTO sessions s USING (SELECT 1) x ON true WHEN MATCHED AND s.ended THEN DELETE;",
             "MERGE INTO sessions s USING (SELECT 1) x ON true WHEN MATCHED THEN UPDATE SET id = 4;",
             "MERGE INTO sessions s USING (SELECT 1) x ON false WHEN NOT MATCHED THEN INSERT VALUES (1);",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_merge_that_deletes_every_row_the_source_leaves_out() {
+        for sql in [
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE THEN DELETE;",
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN MATCHED THEN UPDATE SET seen = true WHEN NOT MATCHED BY SOURCE AND 1 = 1 THEN DELETE;",
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE AND s.pinned THEN UPDATE SET ended = true WHEN NOT MATCHED BY SOURCE THEN DELETE;",
+            "WITH live AS (SELECT 1 AS id) MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE THEN DELETE;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(
+                h[0].message
+                    .contains("WHEN NOT MATCHED BY SOURCE THEN DELETE"),
+                "{}",
+                h[0].message
+            );
+        }
+        for sql in [
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE AND s.ended_at < now() THEN DELETE;",
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE THEN UPDATE SET ended = true;",
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE THEN DO NOTHING;",
+            // BY TARGET is plain NOT MATCHED: it inserts source rows.
+            "MERGE INTO sessions s USING live x ON s.id = x.id WHEN NOT MATCHED BY TARGET THEN INSERT VALUES (x.id);",
+            "CREATE TABLE scratch (id int); MERGE INTO scratch s USING live x ON s.id = x.id WHEN NOT MATCHED BY SOURCE THEN DELETE;",
         ] {
             assert!(hits(sql, ID).is_empty(), "{sql}");
         }

@@ -405,6 +405,9 @@ mod tests {
             "CREATE TEXT SEARCH CONFIGURATION menu (COPY = english); DROP TEXT SEARCH CONFIGURATION menu;",
             "CREATE AGGREGATE total_ml(int) (sfunc = int4pl, stype = int); DROP AGGREGATE total_ml(int);",
             "CREATE TABLE staging (id int); CREATE TRIGGER touch BEFORE UPDATE ON staging FOR EACH ROW EXECUTE FUNCTION touch(); DROP TRIGGER touch ON staging;",
+            // Statistics of an existing table: the planner's, nobody else's.
+            "CREATE STATISTICS orders_dep (dependencies) ON customer_id, region FROM orders; DROP STATISTICS orders_dep;",
+            "CREATE STATISTICS reports.orders_dep ON customer_id, region FROM orders; DROP STATISTICS reports.orders_dep;",
         ] {
             assert!(hits(sql, "drop-object").is_empty(), "{sql}");
         }
@@ -442,6 +445,20 @@ mod tests {
             (
                 "CREATE SEQUENCE s; ALTER TABLE orders ALTER COLUMN n SET DEFAULT nextval('s'); DROP SEQUENCE s CASCADE;",
                 "s",
+            ),
+            // Statistics that may be older: IF NOT EXISTS, another schema,
+            // renamed away.
+            (
+                "CREATE STATISTICS IF NOT EXISTS orders_dep ON a, b FROM orders; DROP STATISTICS orders_dep;",
+                "orders_dep",
+            ),
+            (
+                "CREATE STATISTICS reports.orders_dep ON a, b FROM orders; DROP STATISTICS public.orders_dep;",
+                "public.orders_dep",
+            ),
+            (
+                "CREATE STATISTICS orders_dep ON a, b FROM orders; ALTER STATISTICS orders_dep RENAME TO orders_dep_old; DROP STATISTICS orders_dep;",
+                "orders_dep",
             ),
             // A trigger of an existing table.
             (

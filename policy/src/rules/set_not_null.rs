@@ -1,9 +1,26 @@
 //! `set-not-null`: ALTER COLUMN ... SET NOT NULL on an existing table scans
-//! the whole table under an ACCESS EXCLUSIVE lock (blocking reads too).
+//! the whole table under an ACCESS EXCLUSIVE lock (blocking reads too),
+//! unless a valid CHECK constraint already proves the column has no nulls:
+//! PostgreSQL 12+ then skips the scan. Such a proof is recognised when the
+//! revision itself made it valid, in a statement before the SET NOT NULL: a
+//! CHECK of `col IS NOT NULL` (alone or ANDed with other conditions) added
+//! without NOT VALID, or added NOT VALID and then validated. The finding
+//! then stays as info saying so: the scan happened where the check was
+//! validated, and `constraint-missing-not-valid` reports that one. A CHECK
+//! from an earlier revision is unknown to the linter, and conditions
+//! PostgreSQL does not take as proof (`col > 0`, an OR) are not taken as
+//! one here either.
 
 use super::{Hit, Rule, RuleInfo};
-use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
+use crate::analysis::{
+    AlterTableType, Revision, cmd_is, constr_type, constraint, drop_relnames, drop_type,
+    is_table_alter, qualified, string_value,
+};
 use crate::{Category, Severity};
+use pg_query::NodeEnum;
+use pg_query::protobuf::{
+    self, BoolExprType, ConstrType, NullTestType, ObjectType, RangeVar, RenameStmt,
+};
 
 pub struct SetNotNull;
 
@@ -12,9 +29,88 @@ pub static INFO: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     category: Category::Locking,
     message: "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock",
-    help: "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL (PostgreSQL 12+ \
-           skips the scan thanks to the validated check) and drop the check",
+    help: "prove the column first, over separate revisions: one adds CONSTRAINT <col>_not_null \
+           CHECK (<col> IS NOT NULL) NOT VALID (instant); a later one runs VALIDATE CONSTRAINT \
+           <col>_not_null (a scan under a SHARE UPDATE EXCLUSIVE lock: reads and writes go on), then \
+           SET NOT NULL (PostgreSQL 12+ sees the validated check and skips the scan), then DROP \
+           CONSTRAINT <col>_not_null, which the NOT NULL makes redundant. The linter cannot see a \
+           check made in an earlier revision: exempt this finding there, naming the check",
 };
+
+/// A CHECK the revision added that proves columns of a table have no nulls.
+struct Proof<'a> {
+    table: &'a RangeVar,
+    /// The statement that added it.
+    made_at: usize,
+    constraint: String,
+    columns: Vec<String>,
+    /// The statement after which the check is valid: the one that added
+    /// it without NOT VALID, or the one that validated it.
+    valid_from: Option<usize>,
+}
+
+impl Proof<'_> {
+    /// Whether `rel` at statement `idx` is certainly the table the proof
+    /// was made on: written the same way, and an unqualified name under
+    /// the same search path. Anything else errs towards flagging.
+    fn is_on(&self, rev: &Revision<'_>, rel: &RangeVar, idx: usize) -> bool {
+        self.table.schemaname == rel.schemaname
+            && self.table.relname == rel.relname
+            && (!rel.schemaname.is_empty() || rev.same_search_path(self.made_at, idx))
+    }
+}
+
+/// The columns a CHECK expression proves not null, as PostgreSQL's proof
+/// reads it: `col IS NOT NULL`, or an AND with such terms.
+fn not_null_columns(expr: &protobuf::Node) -> Vec<String> {
+    match expr.node.as_ref() {
+        Some(NodeEnum::NullTest(t))
+            if t.nulltesttype == NullTestType::IsNotNull as i32 && !t.argisrow =>
+        {
+            match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::ColumnRef(c)) if c.fields.len() == 1 => c
+                    .fields
+                    .iter()
+                    .filter_map(string_value)
+                    .map(str::to_string)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+        Some(NodeEnum::BoolExpr(b)) if b.boolop == BoolExprType::AndExpr as i32 => {
+            b.args.iter().flat_map(not_null_columns).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Follows a rename of a proof's constraint or column; a renamed table
+/// ends its proofs, since its old name may come to mean another table.
+fn follow_rename(proofs: &mut Vec<Proof<'_>>, rev: &Revision<'_>, r: &RenameStmt, idx: usize) {
+    let Some(rel) = r.relation.as_ref() else {
+        return;
+    };
+    match ObjectType::try_from(r.rename_type) {
+        Ok(ObjectType::ObjectTabconstraint) => {
+            for p in proofs.iter_mut().filter(|p| p.is_on(rev, rel, idx)) {
+                if p.constraint == r.subname {
+                    p.constraint.clone_from(&r.newname);
+                }
+            }
+        }
+        Ok(ObjectType::ObjectColumn) => {
+            for p in proofs.iter_mut().filter(|p| p.is_on(rev, rel, idx)) {
+                for column in p.columns.iter_mut().filter(|c| **c == r.subname) {
+                    column.clone_from(&r.newname);
+                }
+            }
+        }
+        Ok(ObjectType::ObjectTable) => {
+            proofs.retain(|p| p.table.relname != rel.relname && p.table.relname != r.newname)
+        }
+        _ => {}
+    }
+}
 
 impl Rule for SetNotNull {
     fn info(&self) -> &'static RuleInfo {
@@ -22,16 +118,114 @@ impl Rule for SetNotNull {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
-        for (s, rel, cmds) in rev.alters_of_existing_tables() {
-            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtSetNotNull)) {
-                out.push(Hit::new(
-                    s.index,
-                    format!(
-                        "SET NOT NULL on `{}`.`{}` scans the table under an ACCESS EXCLUSIVE lock",
-                        qualified(rel),
-                        cmd.name
-                    ),
-                ).at(cmd.at));
+        let mut proofs: Vec<Proof<'_>> = Vec::new();
+        // In statement order, like `nodes()`.
+        let mut alters = rev.alters();
+        for (s, node) in rev.nodes() {
+            let alter = match node {
+                NodeEnum::AlterTableStmt(alter) if is_table_alter(alter) => alter,
+                // The name may mean another table afterwards.
+                NodeEnum::DropStmt(d) if drop_type(d) == ObjectType::ObjectTable => {
+                    for name in drop_relnames(d) {
+                        proofs.retain(|p| p.table.relname != name);
+                    }
+                    continue;
+                }
+                NodeEnum::AlterObjectSchemaStmt(a) => {
+                    if let Some(rel) = &a.relation {
+                        proofs.retain(|p| p.table.relname != rel.relname);
+                    }
+                    continue;
+                }
+                NodeEnum::RenameStmt(r) => {
+                    follow_rename(&mut proofs, rev, r, s.index);
+                    continue;
+                }
+                _ => continue,
+            };
+            let (Some(rel), Some((_, _, cmds))) = (
+                alter.relation.as_ref(),
+                alters.find(|(a, _, _)| a.index == s.index),
+            ) else {
+                continue;
+            };
+            for cmd in cmds {
+                if cmd_is(&cmd, AlterTableType::AtAddConstraint) {
+                    // Through `cmd.cmd`: the proof outlives this `Cmd`.
+                    // A NO INHERIT check leaves the children SET NOT NULL
+                    // also scans unproven; one added or validated ONLY is
+                    // not taken either, which errs towards flagging.
+                    if let Some(c) = constraint(cmd.cmd.def.as_deref())
+                        && constr_type(c) == ConstrType::ConstrCheck
+                        && rel.inh
+                        && !c.is_no_inherit
+                    {
+                        let columns = c
+                            .raw_expr
+                            .as_deref()
+                            .map(not_null_columns)
+                            .unwrap_or_default();
+                        if !columns.is_empty() {
+                            proofs.push(Proof {
+                                table: rel,
+                                made_at: s.index,
+                                constraint: c.conname.clone(),
+                                columns,
+                                valid_from: (!c.skip_validation).then_some(s.index),
+                            });
+                        }
+                    }
+                } else if cmd_is(&cmd, AlterTableType::AtValidateConstraint) {
+                    for p in proofs.iter_mut().filter(|p| {
+                        rel.inh
+                            && p.is_on(rev, rel, s.index)
+                            && p.constraint == cmd.name
+                            && p.valid_from.is_none()
+                    }) {
+                        p.valid_from = Some(s.index);
+                    }
+                } else if cmd_is(&cmd, AlterTableType::AtDropConstraint) {
+                    proofs.retain(|p| !(p.is_on(rev, rel, s.index) && p.constraint == cmd.name));
+                } else if cmd_is(&cmd, AlterTableType::AtDropColumn) {
+                    // The column's checks go with it.
+                    proofs
+                        .retain(|p| !(p.is_on(rev, rel, s.index) && p.columns.contains(&cmd.name)));
+                } else if cmd_is(&cmd, AlterTableType::AtSetNotNull)
+                    && rev.is_existing(Some(rel), s.index)
+                {
+                    // Valid before this statement: a check added or
+                    // validated in the same ALTER TABLE does not spare the
+                    // scan, which then runs under this command's lock.
+                    let proof = proofs.iter().find(|p| {
+                        p.is_on(rev, rel, s.index)
+                            && p.columns.contains(&cmd.name)
+                            && p.valid_from.is_some_and(|from| from < s.index)
+                    });
+                    let target = format!("`{}`.`{}`", qualified(rel), cmd.name);
+                    let hit = match proof {
+                        Some(p) => Hit {
+                            severity: Some(Severity::Info),
+                            ..Hit::new(
+                                s.index,
+                                format!(
+                                    "SET NOT NULL on {target} is proven: {}, valid earlier in this revision, shows the column has no nulls, so PostgreSQL 12+ skips the scan; drop the check once the column is NOT NULL",
+                                    if p.constraint.is_empty() {
+                                        format!("a CHECK ({} IS NOT NULL)", cmd.name)
+                                    } else {
+                                        format!("CHECK `{}`", p.constraint)
+                                    }
+                                ),
+                            )
+                        },
+                        None => Hit::new(
+                            s.index,
+                            format!(
+                                "SET NOT NULL on {target} scans the table under an ACCESS EXCLUSIVE lock"
+                            ),
+                        ),
+                    };
+                    out.push(hit.at(cmd.at));
+                }
             }
         }
     }
@@ -39,24 +233,114 @@ impl Rule for SetNotNull {
 
 #[cfg(test)]
 mod tests {
+    use crate::Severity;
     use crate::rules::hits;
+
+    const ID: &str = "set-not-null";
 
     #[test]
     fn flags_set_not_null_on_existing_table() {
         assert_eq!(
-            hits(
-                "ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
-                "set-not-null"
-            )
-            .len(),
+            hits("ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;", ID).len(),
             1
         );
         assert!(
             hits(
                 "CREATE TABLE k (a int); ALTER TABLE k ALTER COLUMN a SET NOT NULL;",
-                "set-not-null"
+                ID
             )
             .is_empty()
         );
+        // Also with a CHECK added without NOT VALID: a new table is empty.
+        assert!(
+            hits(
+                "CREATE TABLE k (a int); ALTER TABLE k ADD CONSTRAINT a_nn CHECK (a IS NOT NULL); ALTER TABLE k ALTER COLUMN a SET NOT NULL;",
+                ID
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_check_valid_earlier_in_the_revision_proves_the_column() {
+        for sql in [
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;
+             ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Validated as it is added (a scan of its own, flagged by
+            // constraint-missing-not-valid).
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE public.kegs ADD CHECK (volume_ml > 0 AND tap_id IS NOT NULL);
+             ALTER TABLE public.kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Renames are followed.
+            "ALTER TABLE kegs ADD CONSTRAINT c1 CHECK (tap IS NOT NULL) NOT VALID;
+             ALTER TABLE kegs RENAME CONSTRAINT c1 TO tap_nn;
+             ALTER TABLE kegs RENAME COLUMN tap TO tap_id;
+             ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert_eq!(h[0].severity, Severity::Info, "{sql}");
+            assert!(h[0].message.contains("is proven"), "{}", h[0].message);
+        }
+        let report = crate::lint(
+            "SET lock_timeout = '2s';
+             ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT tap_nn;",
+            Some("SELECT 1;"),
+            &crate::LintConfig::default(),
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.rule != ID || f.severity == Severity::Info),
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            crate::rules::rule_by_id(ID)
+                .unwrap()
+                .help()
+                .contains("NOT VALID")
+        );
+    }
+
+    #[test]
+    fn a_check_that_is_not_yet_valid_or_proves_nothing_does_not_count() {
+        for sql in [
+            // Never validated.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // In the same ALTER TABLE: PostgreSQL still scans.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL), ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;
+             ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn, ALTER COLUMN tap_id SET NOT NULL;",
+            // Conditions PostgreSQL 15 does not take as proof.
+            "ALTER TABLE kegs ADD CHECK (tap_id > 0); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CHECK (tap_id IS NOT NULL OR volume_ml > 0); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Another column, another table, another schema's table.
+            "ALTER TABLE kegs ADD CHECK (volume_ml IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE taps ADD CHECK (tap_id IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE archive.kegs ADD CHECK (tap_id IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Dropped again, or the name now means another table.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL); ALTER TABLE kegs DROP CONSTRAINT tap_nn; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CHECK (tap_id IS NOT NULL); SET search_path = archive; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CHECK (tap_id IS NOT NULL); ALTER TABLE kegs RENAME TO kegs_old; ALTER TABLE kegs_new RENAME TO kegs; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Made or validated for the parent alone.
+            "ALTER TABLE ONLY kegs ADD CHECK (tap_id IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CHECK (tap_id IS NOT NULL) NO INHERIT; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID; ALTER TABLE ONLY kegs VALIDATE CONSTRAINT tap_nn; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // The validation comes after.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL; ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;",
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert_eq!(h[0].severity, Severity::Warning, "{sql}");
+            assert!(h[0].message.contains("scans the table"), "{}", h[0].message);
+        }
     }
 }

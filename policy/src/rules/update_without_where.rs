@@ -1,10 +1,12 @@
 //! `update-without-where`: an UPDATE with no WHERE clause, or one that is
 //! constant true, rewrites every row (and holds row locks on all of them
 //! until commit); so does a MERGE whose ON condition is constant true and
-//! whose unconditional `WHEN MATCHED` clause updates. Found at any depth,
-//! like `delete-without-where`.
+//! whose unconditional `WHEN MATCHED` clause updates, and any MERGE with an
+//! unconditional `WHEN NOT MATCHED BY SOURCE THEN UPDATE` (PostgreSQL 17+),
+//! which updates every target row the source does not name. Found at any
+//! depth, like `delete-without-where`.
 
-use super::delete_without_where::merge_hits_every_row;
+use super::delete_without_where::{merge_hits_every_row, merge_hits_rows_missing_from_source};
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{Revision, always_true, nested_statements, qualified};
 use crate::{Category, Severity};
@@ -51,6 +53,15 @@ impl Rule for UpdateWithoutWhere {
                         let name = m.relation.as_ref().map(qualified).unwrap_or_default();
                         format!(
                             "MERGE INTO {name} with an ON condition that is always true and an unconditional WHEN MATCHED THEN UPDATE overwrites every row"
+                        )
+                    }
+                    NodeEnum::MergeStmt(m)
+                        if merge_hits_rows_missing_from_source(m, CmdType::CmdUpdate)
+                            && rev.is_existing(m.relation.as_ref(), s.index) =>
+                    {
+                        let name = m.relation.as_ref().map(qualified).unwrap_or_default();
+                        format!(
+                            "MERGE INTO {name} with an unconditional WHEN NOT MATCHED BY SOURCE THEN UPDATE overwrites every row of {name} the source does not match (every row, if the source is empty)"
                         )
                     }
                     _ => continue,
@@ -134,5 +145,27 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_merge_that_updates_every_row_the_source_leaves_out() {
+        let h = hits(
+            "MERGE INTO customers c USING active x ON c.id = x.id WHEN MATCHED THEN UPDATE SET active = true WHEN NOT MATCHED BY SOURCE THEN UPDATE SET active = false;",
+            ID,
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].message.contains(
+                "WHEN NOT MATCHED BY SOURCE THEN UPDATE overwrites every row of customers"
+            ),
+            "{}",
+            h[0].message
+        );
+        for sql in [
+            "MERGE INTO customers c USING active x ON c.id = x.id WHEN NOT MATCHED BY SOURCE AND c.active THEN UPDATE SET active = false;",
+            "MERGE INTO customers c USING active x ON c.id = x.id WHEN NOT MATCHED BY SOURCE THEN DELETE;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
     }
 }
