@@ -265,3 +265,79 @@ async fn a_reference_without_its_schema_is_checked_by_fingerprint() {
     assert!(report.drifted, "{}", report.summary);
     assert!(report.summary.contains("taps_name"), "{}", report.summary);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_storage_statistics_and_trigger_modes_changed_out_of_band_are_drift() {
+    let (db, _dir) = sqlite().await;
+    let url = schemagate_e2e::postgres().create_database().await;
+    let mut target = PgConnection::connect(&url).await.expect("connect");
+    run(
+        &mut target,
+        "CREATE FUNCTION guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+         CREATE FUNCTION ddl_audit() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+         CREATE EVENT TRIGGER ddl_audit ON ddl_command_end EXECUTE FUNCTION ddl_audit();
+         CREATE TABLE taps (id serial PRIMARY KEY, name text, code int);
+         CREATE TABLE pours (at int, tap_id int REFERENCES taps (id)) PARTITION BY RANGE (at);
+         CREATE TABLE pours_1 PARTITION OF pours FOR VALUES FROM (1) TO (100);
+         CREATE TRIGGER pours_guard BEFORE INSERT ON pours FOR EACH ROW EXECUTE FUNCTION guard();
+         CREATE STATISTICS taps_stats ON name, code FROM taps;",
+    )
+    .await;
+    read_and_record(&db, &mut target).await;
+    assert!(!probe(&db, &mut target).await.drifted);
+
+    // Each changes a catalog row the stamp digests; none changes anything
+    // else the model read before.
+    for (change, line) in [
+        (
+            "ALTER SEQUENCE taps_id_seq OWNED BY taps.code",
+            "sequence public.taps_id_seq: owned by public.taps.code, \
+             expected owned by no column but one whose default draws from it",
+        ),
+        (
+            "ALTER TABLE taps ALTER COLUMN name SET STORAGE EXTERNAL",
+            "table public.taps: column name: storage EXTERNAL, expected the type's default",
+        ),
+        (
+            "ALTER TABLE taps ALTER COLUMN name SET COMPRESSION lz4",
+            "table public.taps: column name: compression lz4, expected default",
+        ),
+        (
+            "ALTER TABLE taps ALTER COLUMN code SET STATISTICS 1000",
+            "table public.taps: column code: statistics target 1000, expected default",
+        ),
+        (
+            "DROP STATISTICS taps_stats",
+            "table public.taps: statistics public.taps_stats: missing (expected by the catalog)",
+        ),
+        (
+            "ALTER TABLE pours_1 DISABLE TRIGGER pours_guard",
+            "table public.pours_1: trigger pours_guard (cloned from the parent's) on this partition: \
+             disabled, expected as on the parent",
+        ),
+        (
+            "DO $$ DECLARE t text; BEGIN \
+               FOR t IN SELECT tgname FROM pg_trigger WHERE tgrelid = 'taps'::regclass AND tgisinternal LOOP \
+                 EXECUTE format('ALTER TABLE taps ENABLE ALWAYS TRIGGER %I', t); \
+               END LOOP; END $$",
+            "table public.pours: constraint pours_tap_id_fkey: some of its triggers are enabled always \
+             (ENABLE ALWAYS), expected none of its triggers fires for replicas only or always",
+        ),
+        (
+            "ALTER EVENT TRIGGER ddl_audit DISABLE",
+            "event trigger ddl_audit: disabled, expected enabled",
+        ),
+    ] {
+        let (reading, _) = read_and_record(&db, &mut target).await;
+        run(&mut target, change).await;
+        let report = probe(&db, &mut target).await;
+        assert!(report.drifted, "{change}: {}", report.summary);
+        let lines: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+        assert_eq!(lines, [line], "{change}");
+        assert_ne!(
+            schema::catalog_stamp(&mut target).await.expect("stamp"),
+            reading.stamp,
+            "{change}"
+        );
+    }
+}

@@ -503,7 +503,31 @@ const MODELLED_DDL: &[&str] = &[
     // Changes pour_guard's definition (`LANGUAGE plpgsql_renamed`) and no
     // row of its own.
     "ALTER LANGUAGE plpgsql RENAME TO plpgsql_renamed",
+    "ALTER TABLE pours ALTER COLUMN comment SET STORAGE EXTERNAL",
+    "ALTER TABLE pours ALTER COLUMN comment SET COMPRESSION lz4",
+    "ALTER TABLE pours ALTER COLUMN volume_ml SET STATISTICS 500",
+    "CREATE STATISTICS pours_stats (dependencies) ON tap_id, keg_id FROM pours",
+    // invoice_numbers is drawn from by billing.invoices.number's default.
+    "ALTER SEQUENCE invoice_numbers OWNED BY pours.keg_id",
+    // The foreign keys' internal triggers on taps, which then fire for
+    // replicas too.
+    "DO $$ DECLARE t text; BEGIN \
+       FOR t IN SELECT tgname FROM pg_trigger WHERE tgrelid = 'taps'::regclass AND tgisinternal LOOP \
+         EXECUTE format('ALTER TABLE taps ENABLE ALWAYS TRIGGER %I', t); \
+       END LOOP; END $$",
 ];
+
+/// Sets every internal trigger of `table` (those of the foreign keys that
+/// reference it) to fire in `mode` (`ALWAYS`, `REPLICA`), which `ALTER
+/// TABLE ... TRIGGER ALL` cannot.
+fn internal_triggers(table: &str, mode: &str) -> String {
+    format!(
+        "DO $$ DECLARE t text; BEGIN \
+           FOR t IN SELECT tgname FROM pg_trigger WHERE tgrelid = '{table}'::regclass AND tgisinternal LOOP \
+             EXECUTE format('ALTER TABLE {table} ENABLE {mode} TRIGGER %I', t); \
+           END LOOP; END $$;"
+    )
+}
 
 /// As [`MODELLED_DDL`], each after a set-up of its own (not measured).
 const MODELLED_DDL_AFTER_SETUP: &[(&str, &str)] = &[
@@ -520,7 +544,34 @@ const MODELLED_DDL_AFTER_SETUP: &[(&str, &str)] = &[
         "CREATE VIEW big_kegs AS SELECT * FROM kegs WHERE volume_ml > 1000 WITH LOCAL CHECK OPTION",
         "ALTER VIEW big_kegs RESET (check_option)",
     ),
+    (
+        "CREATE STATISTICS pours_stats ON tap_id, keg_id FROM pours",
+        "DROP STATISTICS pours_stats",
+    ),
+    (
+        "CREATE SEQUENCE tap_labels OWNED BY taps.name",
+        "ALTER SEQUENCE tap_labels OWNED BY NONE",
+    ),
+    (
+        "CREATE TABLE readings (at int) PARTITION BY RANGE (at); \
+         CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (1) TO (2); \
+         CREATE TRIGGER readings_guard BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION pour_guard()",
+        "ALTER TABLE readings_1 DISABLE TRIGGER readings_guard",
+    ),
+    (EVENT_TRIGGER_FUNCTION, EVENT_TRIGGER),
+    (
+        concat!(
+            "CREATE FUNCTION ddl_audit() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$; ",
+            "CREATE EVENT TRIGGER ddl_audit ON ddl_command_end EXECUTE FUNCTION ddl_audit()"
+        ),
+        "ALTER EVENT TRIGGER ddl_audit DISABLE",
+    ),
 ];
+
+const EVENT_TRIGGER_FUNCTION: &str =
+    "CREATE FUNCTION ddl_audit() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$";
+const EVENT_TRIGGER: &str = "CREATE EVENT TRIGGER ddl_audit ON ddl_command_end \
+     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION ddl_audit()";
 
 #[tokio::test]
 async fn every_modelled_ddl_changes_the_catalog_stamp() {
@@ -602,6 +653,14 @@ const TRACEABLE_REVISIONS: &[&str] = &[
     "CREATE TABLE readings (at timestamptz NOT NULL, value numeric) PARTITION BY RANGE (at); CREATE TABLE readings_2026 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
     "CREATE INDEX ON readings (at); ALTER TABLE readings ADD COLUMN sensor text",
     "SET lock_timeout = '2s'; INSERT INTO cellars (code) VALUES ('north'); COMMENT ON TABLE cellars IS 'where kegs wait'; ALTER TABLE cellars ADD COLUMN note text",
+    // A statistics object writes a row naming its table.
+    "CREATE STATISTICS racks_stats (ndistinct) ON cellar_id, slot FROM racks",
+    "ALTER TABLE kegs ALTER COLUMN origin SET STORAGE EXTERNAL, ALTER COLUMN origin SET COMPRESSION lz4, ALTER COLUMN style SET STATISTICS 300",
+    // Rewrites the sequence's pg_sequence row.
+    "ALTER SEQUENCE rack_labels OWNED BY cellars.code",
+    // Writes no row of the sequence racks.id owns, which now draws from
+    // it no more: found through its ownership.
+    "ALTER TABLE racks ALTER COLUMN id DROP DEFAULT",
 ];
 
 #[tokio::test]
@@ -973,4 +1032,270 @@ async fn an_incremental_read_names_functions_reached_without_a_call() {
             "{what}"
         );
     }
+}
+
+/// The lines of `change`, run on a database built with `setup`, against
+/// that database as it was, and the two schemas.
+async fn drift_of(setup: &str, change: &str) -> (Schema, Schema, Vec<schema::Difference>) {
+    let expected = introspect(&mut database(setup).await).await;
+    let mut live = database(setup).await;
+    assert_eq!(
+        lines(&expected, &introspect(&mut live).await),
+        Vec::<String>::new()
+    );
+    run(&mut live, change).await;
+    let live = introspect(&mut live).await;
+    let differences = schema::diff(&expected, &live);
+    assert_ne!(expected.fingerprint(), live.fingerprint());
+    (expected, live, differences)
+}
+
+fn found(differences: &[schema::Difference]) -> Vec<String> {
+    differences.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn sequence_ownership_drifts_with_its_own_line() {
+    let setup = "CREATE TABLE taps (id serial, name text, code int);
+        CREATE SEQUENCE tap_labels;
+        CREATE SEQUENCE tap_codes OWNED BY taps.code;
+        CREATE SEQUENCE invoice_numbers;
+        CREATE TABLE invoices (number int DEFAULT nextval('invoice_numbers'));";
+    let (expected, _, differences) = drift_of(
+        setup,
+        "ALTER SEQUENCE tap_labels OWNED BY taps.name;
+         ALTER SEQUENCE tap_codes OWNED BY NONE;
+         ALTER SEQUENCE invoice_numbers OWNED BY taps.code;",
+    )
+    .await;
+    // A serial column's sequence, and one a default draws from that no
+    // column owns, read as before ownership was read.
+    assert_eq!(expected.sequences["public.taps_id_seq"].owned_by, None);
+    assert_eq!(expected.sequences["public.invoice_numbers"].owned_by, None);
+    assert_eq!(
+        expected.sequences["public.tap_codes"].owned_by.as_deref(),
+        Some("public.taps.code")
+    );
+    assert_eq!(
+        found(&differences),
+        [
+            "sequence public.invoice_numbers: owned by public.taps.code, \
+             expected owned by no column but one whose default draws from it",
+            "sequence public.tap_codes: owned by no column but one whose default draws from it, \
+             expected owned by public.taps.code",
+            "sequence public.tap_labels: owned by public.taps.name, \
+             expected owned by no column but one whose default draws from it",
+        ]
+    );
+
+    // A serial column whose default is dropped still owns the sequence.
+    let (_, _, differences) =
+        drift_of(setup, "ALTER TABLE taps ALTER COLUMN id DROP DEFAULT").await;
+    assert_eq!(
+        found(&differences),
+        [
+            "sequence public.taps_id_seq: owned by public.taps.id, \
+             expected owned by no column but one whose default draws from it",
+            "table public.taps: column id: no default, \
+             expected default nextval('public.taps_id_seq'::regclass)",
+        ]
+    );
+
+    // A missing sequence is created owned as it was.
+    let empty =
+        introspect(&mut database("CREATE TABLE taps (id serial, name text, code int)").await).await;
+    let missing: Vec<Option<String>> = schema::diff(&expected, &empty)
+        .into_iter()
+        .filter(|d| d.object == "sequence public.tap_codes")
+        .map(|d| d.reconcile_sql)
+        .collect();
+    assert_eq!(
+        missing,
+        [Some(
+            "CREATE SEQUENCE public.tap_codes AS bigint INCREMENT BY 1 MINVALUE 1 \
+             MAXVALUE 9223372036854775807 START WITH 1 NO CYCLE OWNED BY public.taps.code;"
+                .into()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn column_storage_compression_and_statistics_targets_drift_with_their_own_line() {
+    let setup = "CREATE TABLE docs (id int, body text, tag text);
+        ALTER TABLE docs ALTER COLUMN tag SET STORAGE MAIN, ALTER COLUMN tag SET STATISTICS 50;";
+    let (expected, live, differences) = drift_of(
+        setup,
+        "ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COLUMN body SET COMPRESSION lz4,
+             ALTER COLUMN id SET STATISTICS 500, ALTER COLUMN tag SET STORAGE EXTENDED,
+             ALTER COLUMN tag SET STATISTICS -1;",
+    )
+    .await;
+    let tag = &expected.tables["public.docs"].columns["tag"];
+    assert_eq!(
+        (tag.storage.as_deref(), tag.statistics),
+        (Some("MAIN"), Some(50))
+    );
+    assert_eq!(
+        found(&differences),
+        [
+            "table public.docs: column body: storage EXTERNAL, expected the type's default",
+            "table public.docs: column body: compression lz4, expected default",
+            "table public.docs: column id: statistics target 500, expected default",
+            "table public.docs: column tag: storage the type's default, expected MAIN",
+            "table public.docs: column tag: statistics target default, expected 50",
+        ]
+    );
+    // A missing table is rebuilt with them.
+    let mut empty = database("").await;
+    let rebuilt: Vec<String> = schema::diff(&live, &introspect(&mut empty).await)
+        .into_iter()
+        .filter_map(|d| d.reconcile_sql)
+        .collect();
+    for sql in &rebuilt {
+        run(&mut empty, sql).await;
+    }
+    assert_eq!(
+        lines(&live, &introspect(&mut empty).await),
+        Vec::<String>::new(),
+        "{rebuilt:?}"
+    );
+}
+
+#[tokio::test]
+async fn extended_statistics_drift_with_their_own_line() {
+    let setup = "CREATE TABLE pours (tap_id int, keg_id int, size text);
+        CREATE STATISTICS pours_taps_kegs (ndistinct, dependencies) ON tap_id, keg_id FROM pours;
+        CREATE STATISTICS pours_sizes ON lower(size), tap_id FROM pours;
+        CREATE STATISTICS pours_mcv (mcv) ON tap_id, size FROM pours;";
+    let (expected, _, differences) = drift_of(
+        setup,
+        "DROP STATISTICS pours_taps_kegs;
+         DROP STATISTICS pours_mcv;
+         CREATE STATISTICS pours_mcv (ndistinct) ON tap_id, size FROM pours;
+         CREATE STATISTICS pours_extra ON keg_id, size FROM pours;",
+    )
+    .await;
+    assert_eq!(
+        found(&differences),
+        [
+            "table public.pours: statistics public.pours_extra: not in the catalog (created out of band)",
+            "table public.pours: statistics public.pours_mcv: definition differs: \
+             live CREATE STATISTICS public.pours_mcv (ndistinct) ON tap_id, size FROM public.pours, \
+             expected CREATE STATISTICS public.pours_mcv (mcv) ON tap_id, size FROM public.pours",
+            "table public.pours: statistics public.pours_taps_kegs: missing (expected by the catalog)",
+        ]
+    );
+    // The missing one is created again by its reconcile SQL.
+    let mut live = database(setup).await;
+    run(&mut live, "DROP STATISTICS pours_taps_kegs").await;
+    for difference in schema::diff(&expected, &introspect(&mut live).await) {
+        let sql = difference.reconcile_sql.expect("reconcile SQL");
+        run(&mut live, &sql).await;
+    }
+    let reconciled = introspect(&mut live).await;
+    assert_eq!(lines(&expected, &reconciled), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_trigger_changed_on_one_partition_and_foreign_keys_firing_always_drift() {
+    let setup = "CREATE FUNCTION guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+        CREATE TABLE meters (id int PRIMARY KEY);
+        CREATE TABLE readings (at int, meter_id int REFERENCES meters (id)) PARTITION BY RANGE (at);
+        CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (1) TO (100);
+        CREATE TABLE readings_2 PARTITION OF readings FOR VALUES FROM (100) TO (200);
+        CREATE TRIGGER readings_guard BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION guard();
+        CREATE TRIGGER readings_audit AFTER INSERT ON readings FOR EACH ROW EXECUTE FUNCTION guard();
+        ALTER TABLE readings DISABLE TRIGGER readings_audit;";
+    let (expected, _, differences) = drift_of(
+        setup,
+        &format!(
+            "ALTER TABLE readings_1 DISABLE TRIGGER readings_guard;
+             ALTER TABLE readings_2 ENABLE TRIGGER readings_audit;
+             {}",
+            // The foreign key's internal triggers on the referenced table.
+            internal_triggers("meters", "ALWAYS")
+        ),
+    )
+    .await;
+    // Disabled on the parent, the trigger is disabled on each partition
+    // alike: not a difference of theirs.
+    assert!(
+        expected.tables["public.readings_1"]
+            .cloned_trigger_modes
+            .is_empty()
+    );
+    assert_eq!(
+        found(&differences),
+        [
+            "table public.readings: constraint readings_meter_id_fkey: some of its triggers are \
+             enabled always (ENABLE ALWAYS), expected none of its triggers fires for replicas only or always",
+            "table public.readings_1: trigger readings_guard (cloned from the parent's) on this partition: \
+             disabled, expected as on the parent",
+            "table public.readings_2: trigger readings_audit (cloned from the parent's) on this partition: \
+             enabled, expected as on the parent",
+        ]
+    );
+
+    // Firing for replicas only is told from disabled.
+    let (_, _, differences) = drift_of(setup, &internal_triggers("meters", "REPLICA")).await;
+    assert_eq!(
+        found(&differences),
+        [
+            "table public.readings: constraint readings_meter_id_fkey: foreign key is not enforced \
+             (its triggers are disabled), expected enforced",
+            "table public.readings: constraint readings_meter_id_fkey: some of its triggers are \
+             enabled for replication only (ENABLE REPLICA), expected none of its triggers fires for replicas only or always",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn event_triggers_drift_with_their_own_line() {
+    let setup = format!(
+        "{EVENT_TRIGGER_FUNCTION}; {EVENT_TRIGGER};
+         CREATE EVENT TRIGGER ddl_drops ON sql_drop EXECUTE FUNCTION ddl_audit();"
+    );
+    let (expected, _, differences) = drift_of(
+        &setup,
+        "ALTER EVENT TRIGGER ddl_audit ENABLE ALWAYS;
+         DROP EVENT TRIGGER ddl_drops;
+         CREATE EVENT TRIGGER ddl_rewrites ON table_rewrite EXECUTE FUNCTION ddl_audit();",
+    )
+    .await;
+    assert_eq!(
+        expected.event_triggers["ddl_audit"].tags,
+        ["CREATE TABLE", "ALTER TABLE"]
+    );
+    assert_eq!(
+        found(&differences),
+        [
+            "event trigger ddl_audit: enabled always (ENABLE ALWAYS), expected enabled",
+            "event trigger ddl_drops: missing (expected by the catalog)",
+            "event trigger ddl_rewrites: not in the catalog (created out of band)",
+        ]
+    );
+    assert_eq!(
+        differences[1].reconcile_sql.as_deref(),
+        Some("CREATE EVENT TRIGGER ddl_drops ON sql_drop EXECUTE FUNCTION public.ddl_audit();")
+    );
+    // Another definition, and a database with nothing else is not empty.
+    let (_, _, differences) = drift_of(
+        &setup,
+        "DROP EVENT TRIGGER ddl_audit;
+         CREATE EVENT TRIGGER ddl_audit ON ddl_command_start EXECUTE FUNCTION ddl_audit();
+         ALTER EVENT TRIGGER ddl_audit DISABLE;",
+    )
+    .await;
+    assert_eq!(
+        found(&differences),
+        [
+            "event trigger ddl_audit: ON ddl_command_start EXECUTE FUNCTION public.ddl_audit(), \
+             expected ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') \
+             EXECUTE FUNCTION public.ddl_audit()",
+            "event trigger ddl_audit: disabled, expected enabled",
+        ]
+    );
+    let mut only_functions = introspect(&mut database(&setup).await).await;
+    only_functions.functions.clear();
+    assert!(!only_functions.is_empty());
 }

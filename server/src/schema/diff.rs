@@ -1,11 +1,13 @@
 //! Compares an expected schema (what the catalog's revisions produce) with a
 //! live one and lists the differences as readable lines, in a stable order
 //! that is also a safe order to run the reconcile SQL in (schemas, types,
-//! sequences, tables, indexes, views). Reconcile SQL is offered only for
-//! purely additive fixes; drops and type changes are left to a revision.
+//! functions, event triggers, sequences, tables, indexes, views).
+//! Reconcile SQL is offered only for purely additive fixes; drops and type
+//! changes are left to a revision.
 
 use super::model::{
-    Column, Constraint, ConstraintKind, Index, Schema, Sequence, Table, TriggerMode, View,
+    Column, Constraint, ConstraintKind, EventTrigger, Index, Schema, Sequence, Table, TriggerMode,
+    View,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -40,6 +42,7 @@ enum Rank {
     Extension,
     Type,
     Function,
+    EventTrigger,
     Sequence,
     Table,
     Index,
@@ -62,8 +65,8 @@ impl Out {
 }
 
 /// The differences between `expected` and `live`, ordered by object kind
-/// (schemas, extensions, types, functions, sequences, tables, indexes,
-/// views), then by object name; the lines of one object keep a fixed order.
+/// (schemas, extensions, types, functions, event triggers, sequences,
+/// tables, indexes, views), then by object name; the lines of one object keep a fixed order.
 /// Empty when the schemas are equal.
 pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
     let mut out = Out(Vec::new());
@@ -132,11 +135,64 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
         }
     });
 
+    compare_maps(
+        &expected.event_triggers,
+        &live.event_triggers,
+        |name, e, l| {
+            let object = format!("event trigger {name}");
+            match (e, l) {
+                (Some(e), None) => {
+                    let mut sql =
+                        format!("CREATE EVENT TRIGGER {name} {};", event_trigger_clause(e));
+                    if let Some(mode) = e.mode {
+                        sql.push_str(&format!(
+                            "\nALTER EVENT TRIGGER {name} {};",
+                            trigger_mode_clause(mode)
+                        ));
+                    }
+                    out.push(Rank::EventTrigger, object, MISSING.into(), Some(sql));
+                }
+                (None, Some(_)) => out.push(Rank::EventTrigger, object, CREATED.into(), None),
+                (Some(e), Some(l)) => {
+                    let (ec, lc) = (event_trigger_clause(e), event_trigger_clause(l));
+                    if ec != lc {
+                        out.push(
+                            Rank::EventTrigger,
+                            object.clone(),
+                            format!("{lc}, expected {ec}"),
+                            None,
+                        );
+                    }
+                    if e.mode != l.mode {
+                        out.push(
+                            Rank::EventTrigger,
+                            object,
+                            format!(
+                                "{}, expected {}",
+                                trigger_mode(l.mode.as_ref()),
+                                trigger_mode(e.mode.as_ref())
+                            ),
+                            None,
+                        );
+                    }
+                }
+                (None, None) => {}
+            }
+        },
+    );
+
     compare_maps(&expected.sequences, &live.sequences, |name, e, l| {
         let object = format!("sequence {name}");
         match (e, l) {
             (Some(e), None) => {
-                let sql = format!("CREATE SEQUENCE {name} {};", sequence_options(e));
+                let mut sql = format!("CREATE SEQUENCE {name} {}", sequence_options(e));
+                // Only a column that exists can own it.
+                if let Some(owner) = &e.owned_by
+                    && column_exists(live, owner)
+                {
+                    sql.push_str(&format!(" OWNED BY {owner}"));
+                }
+                sql.push(';');
                 out.push(Rank::Sequence, object, MISSING.into(), Some(sql));
             }
             (None, Some(_)) => out.push(Rank::Sequence, object, CREATED.into(), None),
@@ -333,6 +389,51 @@ fn enum_labels(out: &mut Out, name: &str, expected: &[String], live: &[String]) 
     }
 }
 
+/// `ON event [WHEN TAG IN (...)] EXECUTE FUNCTION f()`.
+fn event_trigger_clause(e: &EventTrigger) -> String {
+    let tags = match e.tags.is_empty() {
+        true => String::new(),
+        false => format!(
+            " WHEN TAG IN ({})",
+            e.tags
+                .iter()
+                .map(|t| literal(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!("ON {}{tags} EXECUTE FUNCTION {}()", e.event, e.function)
+}
+
+/// The `ALTER ... TRIGGER` clause that sets `mode`.
+fn trigger_mode_clause(mode: TriggerMode) -> &'static str {
+    match mode {
+        TriggerMode::Disabled => "DISABLE",
+        TriggerMode::Replica => "ENABLE REPLICA",
+        TriggerMode::Always => "ENABLE ALWAYS",
+    }
+}
+
+/// Whether `column`, `schema.table.column`, names a column of a table of
+/// `schema`.
+fn column_exists(schema: &Schema, column: &str) -> bool {
+    let mut quoted = false;
+    let mut last_dot = None;
+    for (at, c) in column.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => last_dot = Some(at),
+            _ => {}
+        }
+    }
+    last_dot.is_some_and(|at| {
+        schema
+            .tables
+            .get(&column[..at])
+            .is_some_and(|table| table.columns.contains_key(&column[at + 1..]))
+    })
+}
+
 fn sequence_options(s: &Sequence) -> String {
     format!("AS {} {}", s.data_type, sequence_settings(s))
 }
@@ -368,6 +469,17 @@ fn sequence_differences(e: &Sequence, l: &Sequence) -> Vec<String> {
         let word = |c: bool| if c { "cycles" } else { "does not cycle" };
         lines.push(format!("{}, expected it {}", word(l.cycle), word(e.cycle)));
     }
+    if e.owned_by != l.owned_by {
+        let text = |owner: &Option<String>| match owner {
+            Some(column) => format!("owned by {column}"),
+            None => "owned by no column but one whose default draws from it".to_string(),
+        };
+        lines.push(format!(
+            "{}, expected {}",
+            text(&l.owned_by),
+            text(&e.owned_by)
+        ));
+    }
     lines
 }
 
@@ -381,9 +493,12 @@ fn identity_clause(column: &Column) -> Option<String> {
     })
 }
 
-/// `type [COLLATE c] [GENERATED ...] [DEFAULT ...] [NOT NULL]`.
+/// `type [COMPRESSION m] [COLLATE c] [GENERATED ...] [DEFAULT ...] [NOT NULL]`.
 fn column_definition(column: &Column) -> String {
     let mut text = column.data_type.clone();
+    if let Some(compression) = &column.compression {
+        text.push_str(&format!(" COMPRESSION {compression}"));
+    }
     if let Some(collation) = &column.collation {
         text.push_str(&format!(" COLLATE {collation}"));
     }
@@ -403,10 +518,39 @@ fn column_definition(column: &Column) -> String {
     text
 }
 
+/// The `ALTER TABLE` statements that set what a column definition cannot
+/// say: its storage and its statistics target.
+fn column_settings(table: &str, name: &str, column: &Column) -> String {
+    let mut sql = String::new();
+    if let Some(storage) = &column.storage {
+        sql.push_str(&format!(
+            "\nALTER TABLE {table} ALTER COLUMN {name} SET STORAGE {storage};"
+        ));
+    }
+    if let Some(target) = column.statistics {
+        sql.push_str(&format!(
+            "\nALTER TABLE {table} ALTER COLUMN {name} SET STATISTICS {target};"
+        ));
+    }
+    sql
+}
+
 /// A `CREATE TABLE` rebuilt from the model: columns in their original order
-/// and every constraint. Indexes and triggers are not included (indexes are
-/// reported, with their own SQL, as missing indexes).
+/// and every constraint, then the columns' storage and statistics targets
+/// and the table's extended statistics. Indexes and triggers are not
+/// included (indexes are reported, with their own SQL, as missing indexes).
 fn create_table(name: &str, table: &Table) -> String {
+    let mut sql = create_table_alone(name, table);
+    for (column, c) in &table.columns {
+        sql.push_str(&column_settings(name, column, c));
+    }
+    for definition in table.statistics.values() {
+        sql.push_str(&format!("\n{definition};"));
+    }
+    sql
+}
+
+fn create_table_alone(name: &str, table: &Table) -> String {
     if let Some(parent) = &table.partition_of {
         let mut sql = format!("CREATE TABLE {name} PARTITION OF {parent}");
         if let Some(key) = &table.partition_key {
@@ -563,6 +707,7 @@ fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
                             "\nALTER TABLE {name} ALTER COLUMN {column} SET DEFAULT {default};"
                         ));
                     }
+                    sql.push_str(&column_settings(name, column, ec));
                     sql
                 });
             push(format!("column {column}: {MISSING}"), reconcile);
@@ -598,6 +743,43 @@ fn table_differences(out: &mut Out, name: &str, e: &Table, l: &Table) {
             );
         }
     }
+    let clones: BTreeSet<&String> = e
+        .cloned_trigger_modes
+        .keys()
+        .chain(l.cloned_trigger_modes.keys())
+        .collect();
+    let clone_mode = |mode: Option<&Option<TriggerMode>>| match mode {
+        None => "as on the parent",
+        Some(mode) => trigger_mode(mode.as_ref()),
+    };
+    for trigger in clones {
+        let (em, lm) = (
+            e.cloned_trigger_modes.get(trigger),
+            l.cloned_trigger_modes.get(trigger),
+        );
+        if em != lm {
+            push(
+                format!(
+                    "trigger {trigger} (cloned from the parent's) on this partition: {}, expected {}",
+                    clone_mode(lm),
+                    clone_mode(em)
+                ),
+                None,
+            );
+        }
+    }
+
+    compare_maps(&e.statistics, &l.statistics, |statistics, es, ls| {
+        let what = format!("statistics {statistics}");
+        match (es, ls) {
+            (Some(es), None) => push(format!("{what}: {MISSING}"), Some(format!("{es};"))),
+            (None, Some(_)) => push(format!("{what}: {CREATED}"), None),
+            (Some(es), Some(ls)) if es != ls => {
+                push(format!("{what}: {}", definitions_differ(ls, es)), None)
+            }
+            _ => {}
+        }
+    });
 }
 
 /// Names separated by commas.
@@ -676,6 +858,33 @@ fn column_differences(e: &Column, l: &Column) -> Vec<String> {
         }
         _ => {}
     }
+    let or_default = |v: &Option<String>, default: &str| match v {
+        Some(v) => v.clone(),
+        None => default.to_string(),
+    };
+    if e.storage != l.storage {
+        lines.push(format!(
+            "storage {}, expected {}",
+            or_default(&l.storage, "the type's default"),
+            or_default(&e.storage, "the type's default")
+        ));
+    }
+    if e.compression != l.compression {
+        lines.push(format!(
+            "compression {}, expected {}",
+            or_default(&l.compression, "default"),
+            or_default(&e.compression, "default")
+        ));
+    }
+    if e.statistics != l.statistics {
+        let text =
+            |target: Option<i32>| target.map_or("default".to_string(), |target| target.to_string());
+        lines.push(format!(
+            "statistics target {}, expected {}",
+            text(l.statistics),
+            text(e.statistics)
+        ));
+    }
     lines
 }
 
@@ -710,6 +919,7 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
             Some(at) => {
                 let l = live_left.remove(at);
                 lines.extend(enforcement_differs(e, l));
+                lines.extend(trigger_modes_differ(e, l));
             }
             None => expected_left.push(e),
         }
@@ -724,6 +934,7 @@ fn constraint_differences(expected: &[Constraint], live: &[Constraint]) -> Vec<S
                     definitions_differ(&l.definition, &e.definition)
                 ));
                 lines.extend(enforcement_differs(e, l));
+                lines.extend(trigger_modes_differ(e, l));
             }
             None => lines.push(format!(
                 "constraint {} {}: {MISSING}",
@@ -754,6 +965,30 @@ fn enforcement_differs(e: &Constraint, l: &Constraint) -> Option<String> {
             e.name.0,
             text(l.triggers_disabled),
             text(e.triggers_disabled)
+        )
+    })
+}
+
+/// The line of a constraint whose internal triggers fire for replicas only
+/// or always on one side only.
+fn trigger_modes_differ(e: &Constraint, l: &Constraint) -> Option<String> {
+    let text = |modes: &BTreeSet<TriggerMode>| match modes.is_empty() {
+        true => "none of its triggers fires for replicas only or always".to_string(),
+        false => format!(
+            "some of its triggers are {}",
+            modes
+                .iter()
+                .map(|mode| trigger_mode(Some(mode)))
+                .collect::<Vec<_>>()
+                .join(", some ")
+        ),
+    };
+    (e.trigger_modes != l.trigger_modes).then(|| {
+        format!(
+            "constraint {}: {}, expected {}",
+            e.name.0,
+            text(&l.trigger_modes),
+            text(&e.trigger_modes)
         )
     })
 }
@@ -846,6 +1081,7 @@ mod tests {
             definition: "PRIMARY KEY (id)".into(),
             name: Info("pours_pkey".into()),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         });
         table
     }
@@ -897,6 +1133,7 @@ mod tests {
                     min: 1,
                     max: i64::MAX,
                     cycle: false,
+                    owned_by: None,
                 },
             })
         };
@@ -1059,6 +1296,7 @@ mod tests {
             definition: "FOREIGN KEY (tap_id) REFERENCES public.taps(id)".into(),
             name: Info("pours_tap_id_fkey".into()),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         });
         expected.tables.insert(
             "public.pours_2026".into(),
@@ -1129,6 +1367,131 @@ mod tests {
                 ),
                 Some("CREATE VIEW public.v WITH (security_invoker=true) AS SELECT 1;".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn settings_statistics_ownership_clones_and_event_triggers_are_compared_and_rebuilt() {
+        let mut expected = schema();
+        let pours = expected.tables.get_mut("public.pours").expect("pours");
+        let volume = pours.columns.get_mut("volume_ml").expect("column");
+        volume.storage = Some("MAIN".into());
+        volume.statistics = Some(500);
+        let mut note = column("text", false, 3);
+        note.compression = Some("lz4".into());
+        note.storage = Some("EXTERNAL".into());
+        pours.columns.insert("note".into(), note);
+        pours.statistics.insert(
+            "public.pours_stats".into(),
+            "CREATE STATISTICS public.pours_stats ON id, volume_ml FROM public.pours".into(),
+        );
+        pours
+            .cloned_trigger_modes
+            .insert("guard".into(), Some(TriggerMode::Disabled));
+        expected.sequences.insert(
+            "public.labels".into(),
+            Sequence {
+                data_type: "bigint".into(),
+                start: 1,
+                increment: 1,
+                min: 1,
+                max: i64::MAX,
+                cycle: false,
+                owned_by: Some("public.pours.id".into()),
+            },
+        );
+        expected.event_triggers.insert(
+            "audit".into(),
+            EventTrigger {
+                event: "ddl_command_end".into(),
+                function: "public.audit".into(),
+                tags: vec!["CREATE TABLE".into()],
+                mode: Some(TriggerMode::Always),
+            },
+        );
+
+        let mut live = expected.clone();
+        let pours = live.tables.get_mut("public.pours").expect("pours");
+        let volume = pours.columns.get_mut("volume_ml").expect("column");
+        volume.storage = None;
+        volume.statistics = None;
+        pours.columns.remove("note");
+        pours.statistics.clear();
+        pours.cloned_trigger_modes.clear();
+        live.sequences
+            .get_mut("public.labels")
+            .expect("labels")
+            .owned_by = None;
+        live.event_triggers.get_mut("audit").expect("audit").mode = None;
+        let differences = diff(&expected, &live);
+        let lines: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "event trigger audit: enabled, expected enabled always (ENABLE ALWAYS)",
+                "sequence public.labels: owned by no column but one whose default draws from it, \
+                 expected owned by public.pours.id",
+                "table public.pours: column note: missing (expected by the catalog)",
+                "table public.pours: column volume_ml: storage the type's default, expected MAIN",
+                "table public.pours: column volume_ml: statistics target default, expected 500",
+                "table public.pours: trigger guard (cloned from the parent's) on this partition: \
+                 as on the parent, expected disabled",
+                "table public.pours: statistics public.pours_stats: missing (expected by the catalog)",
+            ]
+        );
+        let sql = |line: &str| {
+            differences
+                .iter()
+                .find(|d| d.to_string() == line)
+                .and_then(|d| d.reconcile_sql.clone())
+        };
+        assert_eq!(
+            sql("table public.pours: column note: missing (expected by the catalog)").as_deref(),
+            Some(
+                "ALTER TABLE public.pours ADD COLUMN note text COMPRESSION lz4;\n\
+                 ALTER TABLE public.pours ALTER COLUMN note SET STORAGE EXTERNAL;"
+            )
+        );
+        assert_eq!(
+            sql("table public.pours: statistics public.pours_stats: missing (expected by the catalog)")
+                .as_deref(),
+            Some("CREATE STATISTICS public.pours_stats ON id, volume_ml FROM public.pours;")
+        );
+
+        // Missing altogether, each is created as expected.
+        let sql: Vec<String> = diff(&expected, &Schema::default())
+            .into_iter()
+            .filter_map(|d| d.reconcile_sql)
+            .collect();
+        assert!(
+            sql.contains(
+                &"CREATE EVENT TRIGGER audit ON ddl_command_end WHEN TAG IN ('CREATE TABLE') \
+                  EXECUTE FUNCTION public.audit();\nALTER EVENT TRIGGER audit ENABLE ALWAYS;"
+                    .to_string()
+            ),
+            "{sql:?}"
+        );
+        // The table that would own it is missing too: created unowned.
+        assert!(
+            sql.contains(
+                &"CREATE SEQUENCE public.labels AS bigint INCREMENT BY 1 MINVALUE 1 \
+                  MAXVALUE 9223372036854775807 START WITH 1 NO CYCLE;"
+                    .to_string()
+            ),
+            "{sql:?}"
+        );
+        assert!(
+            sql.contains(
+                &"CREATE TABLE public.pours (\n    id bigint NOT NULL,\n    \
+                  volume_ml numeric(8,2) NOT NULL,\n    note text COMPRESSION lz4,\n    \
+                  CONSTRAINT pours_pkey PRIMARY KEY (id)\n);\n\
+                  ALTER TABLE public.pours ALTER COLUMN note SET STORAGE EXTERNAL;\n\
+                  ALTER TABLE public.pours ALTER COLUMN volume_ml SET STORAGE MAIN;\n\
+                  ALTER TABLE public.pours ALTER COLUMN volume_ml SET STATISTICS 500;\n\
+                  CREATE STATISTICS public.pours_stats ON id, volume_ml FROM public.pours;"
+                    .to_string()
+            ),
+            "{sql:?}"
         );
     }
 

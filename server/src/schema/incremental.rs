@@ -56,7 +56,8 @@ pub struct SqlTraits {
     /// target's catalogs instead: [`Triggers::implicit`].
     pub may_call_functions: bool,
     /// An `ALTER TABLE` changes a column in place (its default, its
-    /// nullability, type, identity, statistics or storage), which may leave
+    /// nullability, type, identity, statistics target, storage or
+    /// compression), which may leave
     /// a trace in `pg_attribute` alone. Only then does [`introspect_after`]
     /// scan that catalog, the largest it reads: every other change the
     /// incremental read follows writes a row that names its relation in
@@ -164,6 +165,7 @@ pub fn is_traceable(node: &NodeEnum) -> bool {
         | NodeEnum::CreateSchemaStmt(_)
         | NodeEnum::CreateEnumStmt(_)
         | NodeEnum::CreateTrigStmt(_)
+        | NodeEnum::CreateStatsStmt(_)
         | NodeEnum::CommentStmt(_)
         | NodeEnum::GrantStmt(_)
         | NodeEnum::VariableSetStmt(_)
@@ -190,7 +192,8 @@ pub fn is_traceable(node: &NodeEnum) -> bool {
                     | AlterTableType::AtAlterColumnType
                     | AlterTableType::AtAddIdentity
                     | AlterTableType::AtSetStatistics
-                    | AlterTableType::AtSetStorage)
+                    | AlterTableType::AtSetStorage
+                    | AlterTableType::AtSetCompression)
             )
         }),
         _ => false,
@@ -263,9 +266,9 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 /// what `xid` wrote to the catalogs ([`CatalogWrites`]). Reads, in one
 /// snapshot, the relations `xid` wrote rows for (sequences included;
 /// columns only when [the SQL may have changed one in
-/// place](SqlTraits::changes_columns_in_place)), those relations alone, and
-/// the schemas, extensions, enums and functions only when `xid` changed one
-/// of them.
+/// place](SqlTraits::changes_columns_in_place)) and the sequences a column
+/// of one of them owns, those relations alone, and the schemas, extensions,
+/// enums, functions and event triggers only when `xid` changed one of them.
 ///
 /// The result is exact when `xid` was the only transaction to change the
 /// catalogs since `before` was read, which [`Incremental::alone`] tells:
@@ -310,6 +313,7 @@ pub async fn introspect_after(
         schema.extensions.clear();
         schema.enums.clear();
         schema.functions.clear();
+        schema.event_triggers.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
     if !changes.relations.is_empty() {
@@ -347,7 +351,8 @@ pub struct Incremental {
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
-/// changed a schema, extension, enum or function; or the stamp of the
+/// changed a schema, extension, enum, function or event trigger; or the
+/// stamp of the
 /// snapshot they were read in.
 pub(super) struct Changes {
     /// Empty when the changes of a transaction were read.
@@ -456,6 +461,9 @@ mod tests {
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
             "SET lock_timeout = '2s'; INSERT INTO t VALUES (1, 'a'); UPDATE t SET name = 'b'",
             "COMMENT ON TABLE t IS 'taps'",
+            "CREATE STATISTICS t_stats (dependencies) ON id, name FROM t",
+            "ALTER TABLE t ALTER COLUMN name SET COMPRESSION lz4, ALTER COLUMN name SET STORAGE EXTERNAL",
+            "ALTER SEQUENCE s OWNED BY t.id",
         ] {
             assert!(traceable(sql), "{sql}");
         }
@@ -499,6 +507,7 @@ mod tests {
             "ALTER TABLE t ALTER COLUMN a ADD GENERATED ALWAYS AS IDENTITY",
             "ALTER TABLE t ALTER COLUMN a SET STATISTICS 500",
             "ALTER TABLE t ALTER COLUMN a SET STORAGE EXTERNAL",
+            "ALTER TABLE t ALTER COLUMN a SET COMPRESSION lz4",
             "CREATE TABLE u (id int); ALTER TABLE t ADD COLUMN b int, ALTER COLUMN b SET NOT NULL",
             "ALTER TABLE t (",
         ] {
@@ -566,6 +575,9 @@ mod tests {
             "CREATE OR REPLACE VIEW v AS SELECT id FROM t",
             "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2'",
             "CREATE EXTENSION pgcrypto",
+            "DROP STATISTICS t_stats",
+            "CREATE EVENT TRIGGER audit ON ddl_command_end EXECUTE FUNCTION f()",
+            "ALTER EVENT TRIGGER audit DISABLE",
             "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$",
             "SELECT f()",
             "CREATE TABLE t (",

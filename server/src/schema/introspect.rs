@@ -9,7 +9,7 @@
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
 use super::CatalogRows;
-use super::model::Schema;
+use super::model::{EventTrigger, Schema};
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use std::sync::LazyLock;
@@ -75,9 +75,21 @@ const FUNCTIONS: &str = concat!(
     not_from_extension!("pg_catalog.pg_proc", "p.oid")
 );
 
+/// Sequences, with the column that owns each unless that column's default
+/// draws from it (see [`Sequence::owned_by`](super::model::Sequence::owned_by)).
 const SEQUENCES: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS name, format_type(s.seqtypid, NULL) AS data_type, \
-            s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle \
+            s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle, \
+            (SELECT format('%s.%I', o.refobjid::pg_catalog.regclass, oa.attname) \
+             FROM pg_catalog.pg_depend o \
+             JOIN pg_catalog.pg_attribute oa ON oa.attrelid = o.refobjid AND oa.attnum = o.refobjsubid \
+             WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.objid = c.oid AND o.objsubid = 0 \
+               AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.deptype = 'a' \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend u \
+                                 ON u.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND u.objid = ad.oid \
+                               WHERE ad.adrelid = o.refobjid AND ad.adnum = o.refobjsubid \
+                                 AND u.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND u.refobjid = c.oid) \
+             LIMIT 1) AS owned_by \
      FROM pg_catalog.pg_sequence s \
      JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -107,7 +119,13 @@ const TABLES: &str = concat!(
     not_from_extension!("pg_catalog.pg_class", "c.oid")
 );
 
-const COLUMNS: &str = concat!(
+/// Columns, with `$compression` the expression of a column's compression
+/// method (`pg_attribute.attcompression` is PostgreSQL 14's). A column's
+/// storage is read only when it is not its type's, its statistics target
+/// when set (-1 unset before PostgreSQL 17, null from it).
+macro_rules! columns {
+    ($compression:literal) => {
+        concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(a.attname) AS name, \
             a.attnum AS position, format_type(a.atttypid, a.atttypmod) AS data_type, \
             a.attnotnull AS not_null, \
@@ -118,7 +136,12 @@ const COLUMNS: &str = concat!(
               (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
                JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) \
             END AS collation, \
-            format_type(s.seqtypid, NULL) AS seq_type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle \
+            format_type(s.seqtypid, NULL) AS seq_type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle, \
+            CASE WHEN a.attstorage <> t.typstorage THEN \
+              CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'm' THEN 'MAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'x' THEN 'EXTENDED' END \
+            END AS storage, ",
+    $compression,
+    " AS compression, CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END AS stattarget \
      FROM pg_catalog.pg_attribute a \
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -133,17 +156,24 @@ const COLUMNS: &str = concat!(
                           AND dep.deptype = 'i' LIMIT 1) s ON true \
      WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND ",
     user_namespace!("n")
-);
+        )
+    };
+}
+
+const COLUMNS: &str =
+    columns!("CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END");
+/// [`COLUMNS`] for PostgreSQL 13, which compresses every column alike.
+const COLUMNS_13: &str = columns!("NULL::text");
 
 const CONSTRAINTS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(k.conname) AS name, \
             k.contype::text AS kind, pg_get_constraintdef(k.oid) AS definition, \
-            CASE WHEN k.contype = 'f' OR k.condeferrable THEN EXISTS ( \
+            CASE WHEN k.contype = 'f' OR k.condeferrable THEN ( \
               WITH RECURSIVE family (oid) AS ( \
                 SELECT k.oid UNION ALL \
                 SELECT p.oid FROM pg_catalog.pg_constraint p JOIN family ON p.conparentid = family.oid) \
-              SELECT 1 FROM pg_catalog.pg_trigger t JOIN family ON t.tgconstraint = family.oid \
-              WHERE t.tgenabled IN ('D', 'R')) ELSE false END AS triggers_disabled \
+              SELECT array_agg(DISTINCT t.tgenabled::text) FROM pg_catalog.pg_trigger t JOIN family ON t.tgconstraint = family.oid \
+              WHERE t.tgenabled <> 'O') END AS trigger_modes \
      FROM pg_catalog.pg_constraint k \
      JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -155,7 +185,9 @@ const CONSTRAINTS: &str = concat!(
     // a partitioned one, by those of the constraints cloned from it onto
     // the partitions too: its `family`), a deferrable unique, primary key or
     // exclusion constraint by one that checks deferred rows; one disabled or
-    // firing for replicas only does not fire in an ordinary session.
+    // firing for replicas only does not fire in an ordinary session, one
+    // firing always fires for replicas too. Their modes other than as
+    // created are read.
     user_namespace!("n")
 );
 
@@ -199,14 +231,43 @@ const VIEWS: &str = concat!(
     not_from_extension!("pg_catalog.pg_class", "c.oid")
 );
 
+/// User triggers, and of those cloned onto partitions only the ones that
+/// fire otherwise than their parent (without their definition: the
+/// parent's gives it).
 const TRIGGERS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, quote_ident(t.tgname) AS name, \
-            pg_get_triggerdef(t.oid) AS definition, t.tgenabled::text AS enabled \
+            CASE WHEN t.tgparentid = 0 THEN pg_get_triggerdef(t.oid) END AS definition, \
+            t.tgenabled::text AS enabled \
      FROM pg_catalog.pg_trigger t \
      JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND c.relkind IN ('r', 'p', 'v') AND ",
+     WHERE NOT t.tgisinternal \
+       AND (t.tgparentid = 0 OR t.tgenabled <> \
+            (SELECT p.tgenabled FROM pg_catalog.pg_trigger p WHERE p.oid = t.tgparentid)) \
+       AND c.relkind IN ('r', 'p', 'v') AND ",
     user_namespace!("n")
+);
+
+/// Event triggers; those of an extension are left to it.
+const EVENT_TRIGGERS: &str = concat!(
+    "SELECT quote_ident(v.evtname) AS name, v.evtevent::text AS event, \
+            v.evtfoid::pg_catalog.regproc::text AS function, v.evttags AS tags, v.evtenabled::text AS enabled \
+     FROM pg_catalog.pg_event_trigger v WHERE ",
+    not_from_extension!("pg_catalog.pg_event_trigger", "v.oid")
+);
+
+/// Extended statistics (`CREATE STATISTICS`), with the table they are on.
+const STATISTICS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, format('%I.%I', sn.nspname, x.stxname) AS name, \
+            pg_get_statisticsobjdef(x.oid) AS definition \
+     FROM pg_catalog.pg_statistic_ext x \
+     JOIN pg_catalog.pg_namespace sn ON sn.oid = x.stxnamespace \
+     JOIN pg_catalog.pg_class c ON c.oid = x.stxrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_statistic_ext", "x.oid")
 );
 
 /// The qualified name of every relation, of any kind.
@@ -321,33 +382,50 @@ static GLOBALS: LazyLock<String> = LazyLock::new(|| {
             ("extensions", EXTENSIONS),
             ("enums", ENUMS),
             ("functions", FUNCTIONS),
+            ("event_triggers", EVENT_TRIGGERS),
         ],
         "",
     )
 });
 
-/// The relation queries; each names the relation an object belongs to `c`.
-const RELATIONS: [(&str, &str); 7] = [
-    ("sequences", SEQUENCES),
-    ("tables", TABLES),
-    ("columns", COLUMNS),
-    ("constraints", CONSTRAINTS),
-    ("indexes", INDEXES),
-    ("views", VIEWS),
-    ("triggers", TRIGGERS),
-];
+/// The relation queries, with `columns` the query of columns; each names
+/// the relation an object belongs to `c`.
+const fn relations(columns: &'static str) -> [(&'static str, &'static str); 8] {
+    [
+        ("sequences", SEQUENCES),
+        ("tables", TABLES),
+        ("columns", columns),
+        ("constraints", CONSTRAINTS),
+        ("indexes", INDEXES),
+        ("views", VIEWS),
+        ("triggers", TRIGGERS),
+        ("statistics", STATISTICS),
+    ]
+}
 
-/// Every relation.
-static ALL_RELATIONS: LazyLock<String> = LazyLock::new(|| rows_as_json(&RELATIONS, ""));
+/// The queries of every relation, and of the relations `$1` (an `oid[]`)
+/// with the names of all of them, of any kind; for one major version of
+/// PostgreSQL or another (see [`COLUMNS_13`]).
+struct RelationQueries {
+    all: String,
+    some: String,
+}
 
-/// The relations `$1` (an `oid[]`), with the names of all of them, of any
-/// kind.
-static SOME_RELATIONS: LazyLock<String> = LazyLock::new(|| {
-    rows_as_json(
-        &[&[("names", NAMES)], RELATIONS.as_slice()].concat(),
-        " AND c.oid = ANY($1)",
-    )
-});
+impl RelationQueries {
+    fn new(columns: &'static str) -> RelationQueries {
+        let relations = relations(columns);
+        RelationQueries {
+            all: rows_as_json(&relations, ""),
+            some: rows_as_json(
+                &[&[("names", NAMES)], relations.as_slice()].concat(),
+                " AND c.oid = ANY($1)",
+            ),
+        }
+    }
+}
+
+static RELATIONS: LazyLock<RelationQueries> = LazyLock::new(|| RelationQueries::new(COLUMNS));
+static RELATIONS_13: LazyLock<RelationQueries> = LazyLock::new(|| RelationQueries::new(COLUMNS_13));
 
 /// The one row of a [`rows_as_json`] query, decoded.
 async fn fetch_json<T: serde::de::DeserializeOwned>(
@@ -358,7 +436,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
-/// Schemas, extensions, enums and functions.
+/// Schemas, extensions, enums, functions and event triggers.
 pub(super) async fn read_globals(
     conn: &mut PgConnection,
     schema: &mut Schema,
@@ -379,21 +457,41 @@ pub(super) async fn read_globals(
             .into_iter()
             .map(|row| (row.name, row.definition)),
     );
+    schema
+        .event_triggers
+        .extend(rows.event_triggers.into_iter().map(|row| {
+            (
+                row.name,
+                EventTrigger {
+                    event: row.event,
+                    function: row.function,
+                    tags: row.tags.unwrap_or_default(),
+                    mode: rows::trigger_mode(&row.enabled),
+                },
+            )
+        }));
     Ok(())
 }
 
-/// Sequences, tables with their columns, constraints and triggers, indexes
-/// and views with their triggers; of the relations `only` when given, with their names, and
-/// then with sequential scans off for the rest of the caller's transaction.
+/// Sequences, tables with their columns, constraints, triggers and
+/// statistics, indexes and views with their triggers; of the relations
+/// `only` when given, with their names, and then with sequential scans off
+/// for the rest of the caller's transaction.
 pub(super) async fn read_relations(
     conn: &mut PgConnection,
     only: Option<&[Oid]>,
 ) -> Result<rows::Relations, sqlx::Error> {
+    // The version the server announced at connection; unknown, it is taken
+    // for a recent one.
+    let queries: &RelationQueries = match conn.server_version_num() {
+        Some(version) if version < 140000 => &RELATIONS_13,
+        _ => &RELATIONS,
+    };
     match only {
-        None => fetch_json(sqlx::query(AssertSqlSafe(ALL_RELATIONS.as_str())), conn).await,
+        None => fetch_json(sqlx::query(AssertSqlSafe(queries.all.as_str())), conn).await,
         Some(oids) => {
             // The statement is planned once for any list of relations, and
-            // that plan scans `pg_class` whole in each of its eight parts
+            // that plan scans `pg_class` whole in each of its nine parts
             // rather than look the few relations up by oid: twice as slow.
             // The changed-rows scan needs sequential scans, so they are
             // turned off only here.
@@ -401,7 +499,7 @@ pub(super) async fn read_relations(
                 .execute(&mut *conn)
                 .await?;
             fetch_json(
-                sqlx::query(AssertSqlSafe(SOME_RELATIONS.as_str())).bind(oids),
+                sqlx::query(AssertSqlSafe(queries.some.as_str())).bind(oids),
                 conn,
             )
             .await
@@ -436,11 +534,33 @@ pub(super) mod rows {
     }
 
     #[derive(Deserialize)]
+    pub struct EventTriggerRow {
+        pub name: String,
+        pub event: String,
+        pub function: String,
+        pub tags: Option<Vec<String>>,
+        /// `pg_event_trigger.evtenabled`, as [`TriggerRow::enabled`].
+        pub enabled: String,
+    }
+
+    #[derive(Deserialize)]
     pub struct Globals {
         pub schemas: Vec<Named>,
         pub extensions: Vec<Named>,
         pub enums: Vec<Enum>,
         pub functions: Vec<Function>,
+        pub event_triggers: Vec<EventTriggerRow>,
+    }
+
+    /// The mode of a trigger or event trigger whose `tgenabled` or
+    /// `evtenabled` is `enabled`: `None` when as created (`O`).
+    pub fn trigger_mode(enabled: &str) -> Option<TriggerMode> {
+        match enabled {
+            "D" => Some(TriggerMode::Disabled),
+            "R" => Some(TriggerMode::Replica),
+            "A" => Some(TriggerMode::Always),
+            _ => None,
+        }
     }
 
     #[derive(Deserialize)]
@@ -452,6 +572,7 @@ pub(super) mod rows {
         seqmin: i64,
         seqmax: i64,
         seqcycle: bool,
+        owned_by: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -479,6 +600,9 @@ pub(super) mod rows {
         seqmin: Option<i64>,
         seqmax: Option<i64>,
         seqcycle: Option<bool>,
+        storage: Option<String>,
+        compression: Option<String>,
+        stattarget: Option<i32>,
     }
 
     #[derive(Deserialize)]
@@ -487,7 +611,8 @@ pub(super) mod rows {
         name: String,
         kind: String,
         definition: String,
-        triggers_disabled: bool,
+        /// The `tgenabled` of its internal triggers other than `O`.
+        trigger_modes: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -508,10 +633,18 @@ pub(super) mod rows {
     }
 
     #[derive(Deserialize)]
-    pub struct TriggerRow {
+    pub struct StatisticsRow {
         tbl: String,
         name: String,
         definition: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct TriggerRow {
+        tbl: String,
+        name: String,
+        /// `None` for a trigger cloned onto a partition.
+        definition: Option<String>,
         /// `pg_trigger.tgenabled`: `O` (as created), `D`, `R` or `A`.
         enabled: String,
     }
@@ -529,6 +662,7 @@ pub(super) mod rows {
         indexes: Vec<IndexRow>,
         views: Vec<ViewRow>,
         triggers: Vec<TriggerRow>,
+        statistics: Vec<StatisticsRow>,
     }
 
     impl Relations {
@@ -544,6 +678,7 @@ pub(super) mod rows {
                         min: row.seqmin,
                         max: row.seqmax,
                         cycle: row.seqcycle,
+                        owned_by: row.owned_by,
                     },
                 );
             }
@@ -573,6 +708,7 @@ pub(super) mod rows {
                         min: row.seqmin.unwrap_or(0),
                         max: row.seqmax.unwrap_or(0),
                         cycle: row.seqcycle.unwrap_or(false),
+                        owned_by: None,
                     },
                 });
                 table.columns.insert(
@@ -585,6 +721,9 @@ pub(super) mod rows {
                         generated: row.generated,
                         identity,
                         position: Info(row.position),
+                        storage: row.storage,
+                        compression: row.compression,
+                        statistics: row.stattarget,
                     },
                 );
             }
@@ -599,11 +738,18 @@ pub(super) mod rows {
                     "f" => ConstraintKind::ForeignKey,
                     _ => ConstraintKind::Exclusion,
                 };
+                let modes = row.trigger_modes.unwrap_or_default();
                 table.constraints.push(Constraint {
                     kind,
                     definition: row.definition,
                     name: Info(row.name),
-                    triggers_disabled: row.triggers_disabled,
+                    triggers_disabled: modes.iter().any(|mode| mode == "D" || mode == "R"),
+                    // Disabled is `triggers_disabled`, as it was read first.
+                    trigger_modes: modes
+                        .iter()
+                        .filter_map(|mode| trigger_mode(mode))
+                        .filter(|mode| *mode != TriggerMode::Disabled)
+                        .collect(),
                 });
             }
             for row in self.indexes {
@@ -633,22 +779,31 @@ pub(super) mod rows {
             for row in self.triggers {
                 // A view's triggers cannot be disabled: it has no modes.
                 if let Some(view) = schema.views.get_mut(&row.tbl) {
-                    view.triggers.insert(row.name, row.definition);
+                    if let Some(definition) = row.definition {
+                        view.triggers.insert(row.name, definition);
+                    }
                     continue;
                 }
                 let Some(table) = schema.tables.get_mut(&row.tbl) else {
                     continue;
                 };
-                let mode = match row.enabled.as_str() {
-                    "D" => Some(TriggerMode::Disabled),
-                    "R" => Some(TriggerMode::Replica),
-                    "A" => Some(TriggerMode::Always),
-                    _ => None,
-                };
-                if let Some(mode) = mode {
-                    table.trigger_modes.insert(row.name.clone(), mode);
+                let mode = trigger_mode(&row.enabled);
+                match (row.definition, mode) {
+                    (Some(definition), mode) => {
+                        if let Some(mode) = mode {
+                            table.trigger_modes.insert(row.name.clone(), mode);
+                        }
+                        table.triggers.insert(row.name, definition);
+                    }
+                    (None, mode) => {
+                        table.cloned_trigger_modes.insert(row.name, mode);
+                    }
                 }
-                table.triggers.insert(row.name, row.definition);
+            }
+            for row in self.statistics {
+                if let Some(table) = schema.tables.get_mut(&row.tbl) {
+                    table.statistics.insert(row.name, row.definition);
+                }
             }
         }
     }

@@ -20,8 +20,8 @@ pub use incremental::{
 };
 pub use introspect::{Reading, introspect, introspect_counted, introspect_stamped};
 pub use model::{
-    Column, Constraint, ConstraintKind, Identity, Index, Info, Schema, Sequence, Table,
-    TriggerMode, View,
+    Column, Constraint, ConstraintKind, EventTrigger, Identity, Index, Info, Schema, Sequence,
+    Table, TriggerMode, View,
 };
 pub use stamp::{CATALOG_WRITES, catalog_stamp};
 

@@ -19,7 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// whenever the model changes what it compares.
 ///
 /// Not bumped for what the model learned since (trigger modes, constraints
-/// whose triggers are disabled, inheritance, view triggers and options):
+/// whose triggers are disabled or fire always, inheritance, view triggers
+/// and options, sequence ownership, column storage, compression and
+/// statistics targets, extended statistics, modes of triggers cloned onto
+/// partitions, event triggers):
 /// each of those fields is left out of the serialization at its usual state,
 /// so a schema without them serializes, and fingerprints, exactly as before
 /// and the fingerprints recorded then stay valid.
@@ -110,6 +113,25 @@ pub struct Schema {
     pub indexes: Vec<Index>,
     /// Views and materialized views.
     pub views: BTreeMap<String, View>,
+    /// Event triggers by quoted name (they belong to the database, not to
+    /// a schema).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub event_triggers: BTreeMap<String, EventTrigger>,
+}
+
+/// An event trigger (`CREATE EVENT TRIGGER`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EventTrigger {
+    /// `ddl_command_start`, `ddl_command_end`, `sql_drop` or `table_rewrite`.
+    pub event: String,
+    /// The function it runs, qualified: `public.audit_ddl`.
+    pub function: String,
+    /// The command tags of its `WHEN TAG IN (...)`, as written; empty
+    /// without one.
+    pub tags: Vec<String>,
+    /// How it fires when not as created (`ALTER EVENT TRIGGER ... DISABLE`,
+    /// `ENABLE REPLICA`, `ENABLE ALWAYS`); `None` when enabled.
+    pub mode: Option<TriggerMode>,
 }
 
 /// Settings of a sequence. The current value and the cache size are not
@@ -122,6 +144,16 @@ pub struct Sequence {
     pub min: i64,
     pub max: i64,
     pub cycle: bool,
+    /// The column that owns the sequence (`OWNED BY`, dropped with it),
+    /// `public.pours.id`, unless that column's default draws from the
+    /// sequence, as a `serial` column's does: that is how a sequence is
+    /// owned, and how it was read before ownership was. So a sequence that
+    /// a column's default draws from reads alike whether that column owns
+    /// it or none does (`OWNED BY NONE` on a `serial` column's sequence is
+    /// not seen); that keeps the fingerprints of schemas with such
+    /// sequences, common both ways, as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -147,11 +179,22 @@ pub struct Table {
     /// parent of a partition, which is [`Table::partition_of`].
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub inherits: BTreeSet<String>,
+    /// Extended statistics on the table (`CREATE STATISTICS`), by qualified
+    /// name, with their `pg_get_statisticsobjdef` text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub statistics: BTreeMap<String, String>,
+    /// On a partition, the triggers cloned from its parent's that fire
+    /// otherwise than the parent's (`ALTER TABLE partition DISABLE
+    /// TRIGGER`), by quoted name, with how they fire (`None`: enabled).
+    /// The clones themselves follow from the parent's definition and are
+    /// not listed; changing the parent's trigger changes them alike.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cloned_trigger_modes: BTreeMap<String, Option<TriggerMode>>,
 }
 
 /// How a trigger fires when not as created (`ALTER TABLE ... DISABLE
 /// TRIGGER`, `ENABLE REPLICA TRIGGER`, `ENABLE ALWAYS TRIGGER`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMode {
     Disabled,
@@ -175,6 +218,18 @@ pub struct Column {
     pub identity: Option<Identity>,
     /// Attribute number, to rebuild the table in its original column order.
     pub position: Info<i16>,
+    /// `ALTER COLUMN ... SET STORAGE`: `PLAIN`, `MAIN`, `EXTERNAL` or
+    /// `EXTENDED`, only when it differs from the type's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// `ALTER COLUMN ... SET COMPRESSION`: `pglz` or `lz4`, when set
+    /// (unset, values are compressed by `default_toast_compression`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// `ALTER COLUMN ... SET STATISTICS`, when set (unset, `ANALYZE` takes
+    /// `default_statistics_target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -210,6 +265,13 @@ pub struct Constraint {
     /// deferred.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub triggers_disabled: bool,
+    /// The modes, other than disabled, that some of those internal triggers
+    /// fire in: `ENABLE REPLICA TRIGGER` (which also makes
+    /// [`Constraint::triggers_disabled`] true), `ENABLE ALWAYS TRIGGER` (the
+    /// constraint is then checked for replicas too, as it is not by
+    /// default).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub trigger_modes: BTreeSet<TriggerMode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +365,7 @@ impl Schema {
             && self.tables.is_empty()
             && self.indexes.is_empty()
             && self.views.is_empty()
+            && self.event_triggers.is_empty()
     }
 
     /// Puts vectors in canonical order (by definition, then by name).
@@ -327,12 +390,14 @@ impl Constraint {
             self.kind,
             &self.definition,
             self.triggers_disabled,
+            &self.trigger_modes,
             &self.name.0,
         )
             .cmp(&(
                 other.kind,
                 &other.definition,
                 other.triggers_disabled,
+                &other.trigger_modes,
                 &other.name.0,
             ))
     }
@@ -385,6 +450,7 @@ mod tests {
             definition: "PRIMARY KEY (id)".into(),
             name: Info("t_pkey".into()),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         });
         a.tables.insert("public.t".into(), table);
         a.indexes.push(Index {
@@ -444,6 +510,7 @@ mod tests {
             definition: "CHECK ((ml > 0))".into(),
             name: Info(name),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         };
         let index = |name: &str, column: &str| Index {
             table: "public.pours".into(),
@@ -502,6 +569,7 @@ mod tests {
             definition: "PRIMARY KEY (id)".into(),
             name: Info("taps_pkey".into()),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         });
         let mut pours = Table {
             partition_key: Some("RANGE (at)".into()),
@@ -520,6 +588,7 @@ mod tests {
             definition: "FOREIGN KEY (tap_id) REFERENCES public.taps(id)".into(),
             name: Info("pours_tap_id_fkey".into()),
             triggers_disabled: false,
+            trigger_modes: BTreeSet::new(),
         });
         pours.triggers.insert(
             "pours_guard".into(),
@@ -544,7 +613,8 @@ mod tests {
 
     /// [`fixed_schema`] as it was serialized, and its fingerprint, before the
     /// model learned trigger modes, foreign keys whose triggers are
-    /// disabled, inheritance, view triggers and view options.
+    /// disabled, inheritance, view triggers and view options (and what it
+    /// learned after those: see [`CANONICAL_VERSION`]).
     const FIXED_JSON: &str = r#"{"schemas":["public"],"extensions":[],"enums":{},"functions":{},"sequences":{},"tables":{"public.pours":{"columns":{"tap_id":{"data_type":"bigint","collation":null,"not_null":false,"default":null,"generated":null,"identity":null,"position":1}},"constraints":[{"kind":"foreign_key","definition":"FOREIGN KEY (tap_id) REFERENCES public.taps(id)","name":"pours_tap_id_fkey"}],"triggers":{"pours_guard":"CREATE TRIGGER pours_guard BEFORE INSERT ON public.pours FOR EACH ROW EXECUTE FUNCTION public.guard()"},"partition_key":"RANGE (at)","partition_of":null},"public.pours_1":{"columns":{},"constraints":[],"triggers":{},"partition_key":null,"partition_of":"public.pours FOR VALUES FROM (1) TO (2)"},"public.taps":{"columns":{"id":{"data_type":"bigint","collation":null,"not_null":true,"default":null,"generated":null,"identity":null,"position":1}},"constraints":[{"kind":"primary_key","definition":"PRIMARY KEY (id)","name":"taps_pkey"}],"triggers":{},"partition_key":null,"partition_of":null}},"indexes":[],"views":{"public.v":{"materialized":false,"definition":"SELECT 1"}}}"#;
     const FIXED_FINGERPRINT: &str =
         "8fd5dc2e13defceb5970bc2cbdb08890a350117b1c6df8300d42f658f7262cca";
@@ -586,6 +656,59 @@ mod tests {
             changed(|s| {
                 let v = s.views.get_mut("public.v").expect("view");
                 v.options.push("security_invoker=true".into());
+            }),
+            changed(|s| {
+                s.sequences.insert(
+                    "public.s".into(),
+                    Sequence {
+                        owned_by: Some("public.taps.id".into()),
+                        ..Sequence::default()
+                    },
+                );
+            }),
+            changed(|s| {
+                let taps = s.tables.get_mut("public.taps").expect("taps");
+                let id = taps.columns.get_mut("id").expect("id");
+                id.storage = Some("EXTERNAL".into());
+            }),
+            changed(|s| {
+                let taps = s.tables.get_mut("public.taps").expect("taps");
+                let id = taps.columns.get_mut("id").expect("id");
+                id.compression = Some("lz4".into());
+            }),
+            changed(|s| {
+                let taps = s.tables.get_mut("public.taps").expect("taps");
+                let id = taps.columns.get_mut("id").expect("id");
+                id.statistics = Some(500);
+            }),
+            changed(|s| {
+                let taps = s.tables.get_mut("public.taps").expect("taps");
+                taps.statistics.insert(
+                    "public.taps_stats".into(),
+                    "CREATE STATISTICS public.taps_stats ON id, id FROM public.taps".into(),
+                );
+            }),
+            changed(|s| {
+                let partition = s.tables.get_mut("public.pours_1").expect("partition");
+                partition
+                    .cloned_trigger_modes
+                    .insert("pours_guard".into(), Some(TriggerMode::Disabled));
+            }),
+            changed(|s| {
+                let pours = s.tables.get_mut("public.pours").expect("pours");
+                pours.constraints[0]
+                    .trigger_modes
+                    .insert(TriggerMode::Always);
+            }),
+            changed(|s| {
+                s.event_triggers.insert(
+                    "audit".into(),
+                    EventTrigger {
+                        event: "ddl_command_end".into(),
+                        function: "public.audit()".into(),
+                        ..EventTrigger::default()
+                    },
+                );
             }),
         ] {
             assert_ne!(fingerprint, FIXED_FINGERPRINT);

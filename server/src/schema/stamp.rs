@@ -29,12 +29,16 @@ use sqlx::{PgConnection, Row};
 /// or are only digested (`digest`), the part's name, the catalog, its oid
 /// (fixed in every PostgreSQL version), the condition that leaves built-in
 /// rows out, and, for transaction `x.xid`, the relations its rows name
-/// (`touched`) and whether it wrote a schema, extension, enum or function
-/// (`global`). The parts are joined by `$sep`, `UNION ALL` unless given.
+/// (`touched`) and whether it wrote a schema, extension, enum, function or
+/// event trigger (`global`). The parts are joined by `$sep`, `UNION ALL`
+/// unless given.
 ///
 /// A sequence's definition is its `pg_sequence` row, which `ALTER SEQUENCE`
 /// rewrites (PostgreSQL 15 rewrites its `pg_class` row too; the scan does
-/// not rely on that).
+/// not rely on that), even for `OWNED BY` alone, whose `pg_depend` row the
+/// stamp digests. Whether the column that owns a sequence draws from it
+/// changes with that column's default: `summary!` adds the sequences a
+/// column of a touched table owns.
 ///
 /// Some catalogs are digested only because definitions print the names of
 /// their objects, which a rename changes without writing any other row: a
@@ -83,6 +87,10 @@ macro_rules! catalogs {
                 "array_agg(c.inhrelid) FILTER (WHERE c.xmin = x.xid) || array_agg(c.inhparent) FILTER (WHERE c.xmin = x.xid)", "false"),
             $sep,
             $part!(named, "rewrite", "pg_rewrite", "2618", "c.oid >= 16384", "array_agg(c.ev_class) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "statistic_ext", "pg_statistic_ext", "3381", "c.oid >= 16384", "array_agg(c.stxrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $sep,
+            $part!(named, "event_trigger", "pg_event_trigger", "3466", "true", "NULL", "bool_or(c.xmin = x.xid)"),
             $sep,
             $part!(digest, "depend", "pg_depend", "2608", "c.objid >= 16384", "NULL", "false"),
             $sep,
@@ -149,8 +157,8 @@ macro_rules! changes_part_but_columns {
 }
 
 /// The parts, then one row: the stamp (empty without digests), the
-/// snapshot, the relations touched, whether a global object changed, and
-/// `$more` columns.
+/// snapshot, the relations touched with the sequences owned by a column of
+/// one of them, whether a global object changed, and `$more` columns.
 macro_rules! summary {
     ($part:ident, $more:literal) => {
         concat!(
@@ -158,7 +166,13 @@ macro_rules! summary {
             catalogs!($part),
             ") SELECT coalesce(md5(string_agg(part, '|' ORDER BY part)), '') AS stamp, \
                pg_catalog.pg_current_snapshot()::text AS snapshot, \
-               (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM parts, unnest(touched) AS relation) AS touched, \
+               (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM ( \
+                  SELECT relation FROM parts, unnest(touched) AS relation \
+                  UNION ALL SELECT o.objid FROM parts, unnest(touched) AS r (relation) \
+                  JOIN pg_catalog.pg_depend o ON o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                    AND o.refobjid = r.relation AND o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                    AND o.deptype = 'a' \
+                  JOIN pg_catalog.pg_class q ON q.oid = o.objid AND q.relkind = 'S') AS t) AS touched, \
                coalesce(bool_or(global), false) AS global",
             $more,
             " FROM parts"
