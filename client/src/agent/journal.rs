@@ -285,7 +285,7 @@ fn read_report(
     report.wal_size_bytes = std::fs::metadata(wal_path(path))
         .map(|m| m.len())
         .unwrap_or(0);
-    let outcome = read_header(path).and_then(|header| {
+    let outcome = read_header(path, report.wal_size_bytes).and_then(|header| {
         report.sqlite_version = header.version;
         let wal = wal_path(path);
         if header.wal
@@ -435,8 +435,10 @@ struct Header {
 }
 
 /// Checks the 100-byte header. An empty file is a valid empty database to
-/// SQLite, so it passes.
-fn read_header(path: &Path) -> Result<Header, Failure> {
+/// SQLite, but a controller writes the header as it creates its journal, so
+/// an empty file with no commits in a `-wal` (`wal_bytes`) is a journal
+/// that lost everything, and is reported missing.
+fn read_header(path: &Path, wal_bytes: u64) -> Result<Header, Failure> {
     let mut file = std::fs::File::open(path).map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => {
             Failure::Missing(format!("{} does not exist", path.display()))
@@ -448,6 +450,12 @@ fn read_header(path: &Path) -> Result<Header, Failure> {
         .take(100)
         .read_to_end(&mut header)
         .map_err(|err| Failure::Error(format!("cannot read {}: {err}", path.display())))?;
+    if header.is_empty() && wal_bytes == 0 {
+        return Err(Failure::Missing(format!(
+            "{} is empty (0 bytes): it holds no journal, not even SQLite's header, which the controller writes as it creates the journal; a crash before the file system wrote the file out, or a failed copy or restore, leaves it so; restore it from a backup",
+            path.display()
+        )));
+    }
     if header.is_empty() {
         return Ok(Header {
             version: String::new(),
@@ -513,7 +521,8 @@ pub fn table_ddl(path: &Path) -> Result<Vec<(String, String)>, String> {
         Failure::Corrupt(d) => format!("the journal is corrupt: {d}"),
         Failure::Error(d) => d,
     };
-    let header = read_header(path).map_err(describe)?;
+    let wal_bytes = std::fs::metadata(wal_path(path)).map_or(0, |m| m.len());
+    let header = read_header(path, wal_bytes).map_err(describe)?;
     let access = if header.wal && !wal_path(path).exists() {
         Access::Immutable
     } else {

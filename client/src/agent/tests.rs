@@ -282,6 +282,28 @@ fn a_wal_left_without_its_journal_says_it_holds_commits() {
 }
 
 #[test]
+fn an_empty_journal_file_is_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal(&dir);
+    std::fs::write(&path, b"").unwrap();
+    let report = observe(&path);
+    assert_eq!(report.status, "missing", "{report:#?}");
+    assert!(
+        report
+            .status_detail
+            .contains("journal.db is empty (0 bytes)"),
+        "{report:#?}"
+    );
+    assert!(report.journal_mode.is_empty() && report.quick_check.is_empty());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        0,
+        "observing wrote it"
+    );
+    assert!(!wal_path(&path).exists(), "observing created a -wal");
+}
+
+#[test]
 fn a_garbage_file_is_reported_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
