@@ -24,6 +24,8 @@ pub struct Condition {
     pub name: &'static str,
     pub passed: bool,
     pub reason: String,
+    /// Not evaluated (`passed` is false): nothing could be read to judge it.
+    pub not_checked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -149,6 +151,18 @@ fn pass(name: &'static str, reason: String) -> Condition {
         name,
         passed: true,
         reason,
+        not_checked: false,
+    }
+}
+
+/// A condition the gate could not evaluate: it keeps the gate closed
+/// without claiming that the condition failed.
+fn not_checked(name: &'static str, reason: String) -> Condition {
+    Condition {
+        name,
+        passed: false,
+        reason,
+        not_checked: true,
     }
 }
 
@@ -162,6 +176,7 @@ fn fail(name: &'static str, reason: String) -> Condition {
         name,
         passed: false,
         reason,
+        not_checked: false,
     }
 }
 
@@ -192,6 +207,7 @@ pub async fn catalog_conditions(
             name: "approvals",
             passed: evaluation.satisfied,
             reason: evaluation.reason,
+            not_checked: false,
         });
     }
 
@@ -350,7 +366,7 @@ async fn target_conditions(
     match target {
         Err(err) => {
             for name in ["parent", "drift", "exclusive"] {
-                target_conditions.push(fail(name, err.to_string()));
+                target_conditions.push(not_checked(name, err.to_string()));
             }
         }
         Ok(conn) => {
@@ -463,7 +479,7 @@ async fn target_conditions(
             // reference change under the check (the reference follows each
             // revision a moment later): only that execution can tell drift.
             target_conditions.push(match (&holder, lock) {
-                (Some(holder), _) => fail(
+                (Some(holder), _) => not_checked(
                     "drift",
                     format!(
                         "not checked while an execution changes the target ({holder}); it checks drift before each of its revisions"
@@ -485,6 +501,7 @@ async fn target_conditions(
                         name: "drift",
                         passed: !report.drifted,
                         reason: report.summary,
+                        not_checked: false,
                     }
                 }
             });
@@ -526,6 +543,7 @@ async fn promotion(
             name: "promotion",
             passed: true,
             reason: "a rollback needs no promotion".into(),
+            not_checked: false,
         });
     }
     let Some(previous) = policy.previous(&env.name) else {
@@ -533,6 +551,7 @@ async fn promotion(
             name: "promotion",
             passed: true,
             reason: format!("{} is the first environment in promotion order", env.name),
+            not_checked: false,
         });
     };
     // The last execution there that put the revision on the target or took
@@ -560,6 +579,7 @@ async fn promotion(
                 "{} was rolled back on {} (execution {id}) after it ran there; run it on {} again first",
                 revision.id, previous.name, previous.name
             ),
+            not_checked: false,
         },
         Some((id, _, stamped)) if stamped != revision.id => Condition {
             name: "promotion",
@@ -568,11 +588,13 @@ async fn promotion(
                 "{} has not run on {} since its target was recorded at the earlier {stamped} (execution {id}: a restored backup or a new database); run it on {} first",
                 revision.id, previous.name, previous.name
             ),
+            not_checked: false,
         },
         Some((id, _, _)) => Condition {
             name: "promotion",
             passed: true,
             reason: format!("ran on {} first (execution {id})", previous.name),
+            not_checked: false,
         },
         None => Condition {
             name: "promotion",
@@ -581,6 +603,7 @@ async fn promotion(
                 "{} has not run on {} yet; environments are promoted in order",
                 revision.id, previous.name
             ),
+            not_checked: false,
         },
     })
 }
@@ -597,6 +620,7 @@ fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
             name: "window",
             passed: true,
             reason,
+            not_checked: false,
         };
     }
     if let Some(expires) = controls.window_expires_at_ms.filter(|&e| e > now_ms) {
@@ -609,6 +633,7 @@ fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
                 show_time(expires),
                 controls.window_reason
             ),
+            not_checked: false,
         };
     }
     let local = now.to_zoned(env.time_zone.clone());
@@ -620,6 +645,7 @@ fn window(env: &Environment, controls: &Controls, now_ms: i64) -> Condition {
             env.describe_windows(),
             local.strftime("%a %H:%M")
         ),
+        not_checked: false,
     }
 }
 

@@ -162,14 +162,21 @@ fn status_shows_what_the_catalog_knows_when_the_target_cannot_be_read() {
     let gate = server.sgctl(&erin, &["gate", "0001_baseline", "--env", "dev"]);
     assert_eq!(gate.code, 3, "{gate:#?}");
     assert!(
-        gate.stdout
-            .contains("parent     FAIL    environment 'dev': the target database is unreachable"),
+        gate.stdout.contains(
+            "parent     not checked  environment 'dev': the target database is unreachable"
+        ),
         "{gate:#?}"
     );
     let gate = server
         .sgctl(&erin, &["--json", "gate", "0001_baseline", "--env", "dev"])
         .json();
     assert_eq!(gate["target_unreachable"], true, "{gate:#}");
+    // Unknown, not failed: nothing on the target could be read.
+    for condition in gate["conditions"].as_array().unwrap() {
+        let on_target =
+            ["parent", "drift", "exclusive"].contains(&condition["name"].as_str().unwrap());
+        assert_eq!(condition["not_checked"], on_target, "{gate:#}");
+    }
     let json = server.sgctl(&erin, &["--json", "status", "--env", "dev"]);
     assert_eq!(json.code, 3, "{json:#?}");
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();

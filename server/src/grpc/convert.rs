@@ -140,6 +140,7 @@ pub fn condition(condition: crate::gate::Condition) -> v1::GateCondition {
         name: condition.name.to_string(),
         passed: condition.passed,
         reason: condition.reason,
+        not_checked: condition.not_checked,
     }
 }
 

@@ -555,7 +555,7 @@ fn verdict_json(v: &v1::GateVerdict) -> Value {
         "risk": risk_text(v.risk),
         "target_unreachable": v.target_unreachable,
         "conditions": v.conditions.iter().map(|c| json!({
-            "name": c.name, "passed": c.passed, "reason": c.reason,
+            "name": c.name, "passed": c.passed, "not_checked": c.not_checked, "reason": c.reason,
         })).collect::<Vec<_>>(),
     })
 }
@@ -594,16 +594,20 @@ fn verdict_summary(v: &v1::GateVerdict) -> String {
     if v.open {
         return "open".into();
     }
-    let failing: Vec<&str> = v
-        .conditions
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name.as_str())
-        .collect();
-    if failing.is_empty() {
-        "closed".into()
-    } else {
-        format!("closed: {}", failing.join(", "))
+    let names = |not_checked: bool| {
+        v.conditions
+            .iter()
+            .filter(|c| !c.passed && c.not_checked == not_checked)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (failing, unknown) = (names(false), names(true));
+    match (failing.is_empty(), unknown.is_empty()) {
+        (true, true) => "closed".into(),
+        (false, true) => format!("closed: {failing}"),
+        (true, false) => format!("closed: not checked {unknown}"),
+        (false, false) => format!("closed: {failing}; not checked {unknown}"),
     }
 }
 
@@ -637,7 +641,12 @@ async fn gate(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome {
             .map(|c| {
                 vec![
                     c.name.clone(),
-                    if c.passed { "pass" } else { "FAIL" }.into(),
+                    match (c.passed, c.not_checked) {
+                        (true, _) => "pass",
+                        (false, false) => "FAIL",
+                        (false, true) => "not checked",
+                    }
+                    .into(),
                     or_dash(&c.reason),
                 ]
             })
