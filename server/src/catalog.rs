@@ -48,6 +48,10 @@ pub enum CatalogError {
     #[error("revision {id} not found in project {project}")]
     NotFound { project: String, id: String },
     #[error(
+        "project {project} has no revisions in the catalog{known}: check --project, or submit its baseline first"
+    )]
+    UnknownProject { project: String, known: String },
+    #[error(
         "revision {id} already exists with different content (checksum {existing}); give the new revision a new id, or, if {id} has not landed on any environment, replace it with `sgctl submit --amend`"
     )]
     IdClash { id: String, existing: String },
@@ -709,12 +713,33 @@ pub async fn get(db: &Db, project: &str, id: &str) -> Result<Revision, CatalogEr
 }
 
 /// The lineage in order, baseline first.
+/// A project's revisions in lineage order; none for a project the catalog
+/// does not hold (see [`unknown_project`]).
 pub async fn history(db: &Db, project: &str) -> Result<Vec<Revision>, CatalogError> {
     let rows = sqlx::query(select_revisions!("WHERE project = $1 ORDER BY sequence"))
         .bind(project)
         .fetch_all(&db.pool)
         .await?;
     rows.iter().map(revision_from_row).collect()
+}
+
+/// The refusal for `project` when it has no revisions, naming the projects
+/// the catalog does hold, so that a mistyped `--project` is told apart from
+/// an empty lineage. `None` for an empty catalog: there any project is one
+/// that has not started yet.
+pub async fn unknown_project(db: &Db, project: &str) -> Result<Option<CatalogError>, CatalogError> {
+    // Not `project` itself: a first submission racing this call makes it
+    // known, and the call then answers as at its own reading.
+    let known: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT project FROM revisions WHERE project <> $1 ORDER BY project",
+    )
+    .bind(project)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok((!known.is_empty()).then(|| CatalogError::UnknownProject {
+        project: project.to_string(),
+        known: format!(" (it holds {})", known.join(", ")),
+    }))
 }
 
 #[cfg(test)]

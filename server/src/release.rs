@@ -113,9 +113,13 @@ pub fn environment<'p>(policy: &'p Policy, name: &str) -> Result<&'p Environment
 pub async fn lineage(db: &Db, project: &str) -> Result<Vec<Revision>, ReleaseError> {
     let history = catalog::history(db, project).await?;
     if history.is_empty() {
-        return Err(ReleaseError::NotFound(format!(
-            "project {project} has no revisions in the catalog: check --project, or submit its baseline first"
-        )));
+        return Err(catalog::unknown_project(db, project)
+            .await?
+            .unwrap_or_else(|| CatalogError::UnknownProject {
+                project: project.to_string(),
+                known: String::new(),
+            })
+            .into());
     }
     Ok(history)
 }

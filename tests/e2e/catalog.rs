@@ -165,6 +165,14 @@ fn lineage_round_trip(server: &Server) {
     );
     assert_eq!(entries(&["--json", "audit", "--project", "other"]), 0);
     assert_eq!(entries(&["--json", "--project", "other", "audit"]), 0);
+    // A project the catalog does not hold is refused with the ones it does,
+    // so a mistyped --project does not read as an empty history.
+    server
+        .sgctl(&dev, &["--project", "other", "history"])
+        .fails(
+            1,
+            "project other has no revisions in the catalog (it holds default): check --project",
+        );
     let table = server
         .sgctl(&dev, &["audit", "--limit", "1"])
         .ok()

@@ -1324,7 +1324,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         args.extend(command);
         f.run(&t.erin, &args).fails(
             1,
-            "project nosuch has no revisions in the catalog: check --project",
+            "project nosuch has no revisions in the catalog (it holds default): check --project",
         );
     }
     f.submit_approved(&t, &[baseline, broken], &["dev"]);
@@ -1829,6 +1829,7 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
     let verdict = gate.json();
     let condition = |name: &str| condition(&verdict, name);
     assert_eq!(condition("drift")["passed"], false, "{verdict:#}");
+    assert_eq!(condition("drift")["not_checked"], true, "{verdict:#}");
     assert!(
         condition("drift")["reason"]
             .as_str()
@@ -1837,6 +1838,7 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
         "{verdict:#}"
     );
     assert_eq!(condition("exclusive")["passed"], false, "{verdict:#}");
+    assert_eq!(condition("exclusive")["not_checked"], false, "{verdict:#}");
     f.run(&t.erin, &["drift", "--env", "dev"])
         .fails(1, "check drift when it ends");
     // A deploy is turned away, and the refusal is audited.

@@ -77,7 +77,7 @@ enum Command {
     },
     /// List the lineage in order, baseline first.
     #[command(
-        after_help = "One row per revision: its sequence, id, parent, risk class, author, when it was submitted, the start of its checksum and its description. With --json: {\"head\", \"revisions\"}, each revision with its full checksum and lint findings.\n\nExamples:\n  sgctl history\n  sgctl --project bar history\n  sgctl --json history | jq -r '.revisions[] | select(.risk != \"additive\") | .id'"
+        after_help = "One row per revision: its sequence, id, parent, risk class, author, when it was submitted, the start of its checksum and its description. With --json: {\"head\", \"revisions\"}, each revision with its full checksum and lint findings. A project the catalog holds no revision of is refused (exit 1) with the projects it does hold, unless the catalog is empty.\n\nExamples:\n  sgctl history\n  sgctl --project bar history\n  sgctl --json history | jq -r '.revisions[] | select(.risk != \"additive\") | .id'"
     )]
     History,
     /// Show one revision: metadata, lint findings and SQL.

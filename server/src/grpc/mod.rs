@@ -100,6 +100,12 @@ impl v1::catalog_server::Catalog for Services {
         self.0.caller(&request, READERS)?;
         let project = catalog::project_name(&request.get_ref().project)?;
         let revisions = catalog::history(&self.0.db, &project).await?;
+        // An empty history is an answer only where the catalog is empty.
+        if revisions.is_empty()
+            && let Some(unknown) = catalog::unknown_project(&self.0.db, &project).await?
+        {
+            return Err(unknown.into());
+        }
         Ok(Response::new(v1::ListHistoryResponse {
             head: revisions.last().map(|r| r.id.clone()).unwrap_or_default(),
             revisions: revisions.iter().map(convert::revision).collect(),

@@ -26,7 +26,9 @@ impl From<CatalogError> for Status {
             | CatalogError::InvalidInput(_)
             | CatalogError::TooLarge { .. }
             | CatalogError::Unparsable { .. } => Status::invalid_argument(err.to_string()),
-            CatalogError::NotFound { .. } => Status::not_found(err.to_string()),
+            CatalogError::NotFound { .. } | CatalogError::UnknownProject { .. } => {
+                Status::not_found(err.to_string())
+            }
             CatalogError::IdClash { .. } | CatalogError::ParentClash { .. } => {
                 Status::already_exists(err.to_string())
             }
