@@ -48,9 +48,13 @@ pub enum CatalogError {
     #[error("revision {id} not found in project {project}")]
     NotFound { project: String, id: String },
     #[error(
-        "project {project} has no revisions in the catalog{known}: check --project, or submit its baseline first"
+        "project {project} has no revisions in the catalog{}: check --project, or submit its baseline first",
+        holds(others)
     )]
-    UnknownProject { project: String, known: String },
+    UnknownProject {
+        project: String,
+        others: Vec<String>,
+    },
     #[error(
         "revision {id} already exists with different content (checksum {existing}); give the new revision a new id, or, if {id} has not landed on any environment, replace it with `sgctl submit --amend`"
     )]
@@ -71,6 +75,15 @@ pub enum CatalogError {
     NotTheAuthor { id: String, author: String },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// ` (it holds a, b)`, or nothing for an empty catalog.
+fn holds(projects: &[String]) -> String {
+    if projects.is_empty() {
+        String::new()
+    } else {
+        format!(" (it holds {})", projects.join(", "))
+    }
 }
 
 /// A revision as submitted.
@@ -723,11 +736,10 @@ pub async fn history(db: &Db, project: &str) -> Result<Vec<Revision>, CatalogErr
     rows.iter().map(revision_from_row).collect()
 }
 
-/// The refusal for `project` when it has no revisions, naming the projects
-/// the catalog does hold, so that a mistyped `--project` is told apart from
-/// an empty lineage. `None` for an empty catalog: there any project is one
-/// that has not started yet.
-pub async fn unknown_project(db: &Db, project: &str) -> Result<Option<CatalogError>, CatalogError> {
+/// The projects the catalog holds besides `project`: what a refusal for a
+/// project without revisions names, so that a mistyped `--project` is told
+/// apart from a project that has not started.
+pub async fn other_projects(db: &Db, project: &str) -> Result<Vec<String>, CatalogError> {
     // Not `project` itself: a first submission racing this call makes it
     // known, and the call then answers as at its own reading.
     let known: Vec<String> = sqlx::query_scalar(
@@ -736,10 +748,7 @@ pub async fn unknown_project(db: &Db, project: &str) -> Result<Option<CatalogErr
     .bind(project)
     .fetch_all(&db.pool)
     .await?;
-    Ok((!known.is_empty()).then(|| CatalogError::UnknownProject {
-        project: project.to_string(),
-        known: format!(" (it holds {})", known.join(", ")),
-    }))
+    Ok(known)
 }
 
 #[cfg(test)]

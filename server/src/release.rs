@@ -113,13 +113,11 @@ pub fn environment<'p>(policy: &'p Policy, name: &str) -> Result<&'p Environment
 pub async fn lineage(db: &Db, project: &str) -> Result<Vec<Revision>, ReleaseError> {
     let history = catalog::history(db, project).await?;
     if history.is_empty() {
-        return Err(catalog::unknown_project(db, project)
-            .await?
-            .unwrap_or_else(|| CatalogError::UnknownProject {
-                project: project.to_string(),
-                known: String::new(),
-            })
-            .into());
+        return Err(CatalogError::UnknownProject {
+            project: project.to_string(),
+            others: catalog::other_projects(db, project).await?,
+        }
+        .into());
     }
     Ok(history)
 }

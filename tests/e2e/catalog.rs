@@ -196,6 +196,32 @@ fn lineage_round_trip(server: &Server) {
         "{verified:#}"
     );
     assert_eq!(verified["detail"], serde_json::Value::Null, "{verified:#}");
+
+    // A second project starts with its baseline, without --parent.
+    let other = tempfile::tempdir().unwrap();
+    write_revisions(
+        other.path(),
+        &[("0001_baseline", "CREATE TABLE other_t (id int);\n", "")],
+    );
+    server
+        .sgctl(
+            &dev,
+            &[
+                "--project",
+                "other",
+                "submit",
+                other.path().to_str().unwrap(),
+            ],
+        )
+        .ok();
+    let history = server
+        .sgctl(&dev, &["--json", "--project", "other", "history"])
+        .json();
+    assert_eq!(history["head"], "0001_baseline", "{history:#}");
+    assert_eq!(
+        history["revisions"][0]["parent_id"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]

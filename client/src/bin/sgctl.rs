@@ -587,6 +587,16 @@ async fn history(cli: &Cli) -> Outcome {
         })
         .await?
         .into_inner();
+    if history.revisions.is_empty() && !history.other_projects.is_empty() {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "project {} has no revisions in the catalog (it holds {}): check --project, or submit its baseline first",
+                cli.project,
+                history.other_projects.join(", ")
+            ),
+        ));
+    }
     if cli.json {
         let items: Vec<Value> = history.revisions.iter().map(revision_json).collect();
         print_json(&json!({ "head": text_json(&history.head), "revisions": items }));

@@ -100,15 +100,18 @@ impl v1::catalog_server::Catalog for Services {
         self.0.caller(&request, READERS)?;
         let project = catalog::project_name(&request.get_ref().project)?;
         let revisions = catalog::history(&self.0.db, &project).await?;
-        // An empty history is an answer only where the catalog is empty.
-        if revisions.is_empty()
-            && let Some(unknown) = catalog::unknown_project(&self.0.db, &project).await?
-        {
-            return Err(unknown.into());
-        }
+        // An empty history is still an answer (a submission asks it for the
+        // head of a new project); what else the catalog holds tells a
+        // reader whether the project is mistyped.
+        let other_projects = if revisions.is_empty() {
+            catalog::other_projects(&self.0.db, &project).await?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(v1::ListHistoryResponse {
             head: revisions.last().map(|r| r.id.clone()).unwrap_or_default(),
             revisions: revisions.iter().map(convert::revision).collect(),
+            other_projects,
         }))
     }
 }
