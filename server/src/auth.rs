@@ -65,6 +65,12 @@ pub enum AuthError {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    // Optional and as numbers here: the validation requires `exp` and says
+    // so, which a failed deserialization would not.
+    #[serde(default)]
+    exp: Option<f64>,
+    #[serde(default)]
+    iat: Option<f64>,
     #[serde(default)]
     roles: Vec<String>,
     #[serde(default)]
@@ -106,6 +112,9 @@ impl Caller {
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
+    /// The longest lifetime a token may have (`exp` after `iat`, or after
+    /// now without `iat`); `None`: any.
+    max_lifetime: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +181,19 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
-        Ok(Authenticator { key, validation })
+        Ok(Authenticator {
+            key,
+            validation,
+            max_lifetime: None,
+        })
+    }
+
+    /// Refuses tokens valid for longer than `seconds` in all: a leaked
+    /// token then stops working within that time, however long the issuer
+    /// made it.
+    pub fn with_max_lifetime(mut self, seconds: Option<i64>) -> Authenticator {
+        self.max_lifetime = seconds;
+        self
     }
 
     /// Authenticates the bearer token in a request's metadata.
@@ -199,6 +220,25 @@ impl Authenticator {
         let data = decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|err| AuthError::InvalidToken(describe(&err)))?;
         let claims = data.claims;
+        if let (Some(max), Some(exp)) = (self.max_lifetime, claims.exp) {
+            let from = claims
+                .iat
+                .unwrap_or_else(|| jsonwebtoken::get_current_timestamp() as f64);
+            // `as` saturates: an absurd claim reads as an absurd lifetime.
+            let lifetime = (exp - from) as i64;
+            if lifetime > max.saturating_add(self.validation.leeway as i64) {
+                return Err(AuthError::InvalidToken(format!(
+                    "the token is valid for {}{}, longer than this server accepts ({}, SCHEMAGATE_JWT_MAX_LIFETIME): mint one with a shorter lifetime (sgctl token mint --ttl)",
+                    show_seconds(lifetime),
+                    if claims.iat.is_some() {
+                        ""
+                    } else {
+                        " from now (it has no iat)"
+                    },
+                    show_seconds(max)
+                )));
+            }
+        }
         if claims.sub.trim().is_empty() {
             return Err(AuthError::InvalidToken("the sub claim is empty".into()));
         }
@@ -248,6 +288,38 @@ pub fn person(subject: &str) -> String {
     subject.nfkc().collect::<String>().to_lowercase()
 }
 
+/// A token lifetime setting: seconds, or a span such as `12h`, `30d`.
+pub fn parse_lifetime(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let bad = || format!("'{text}' is not a lifetime: use e.g. 12h, 30d or 3600 (seconds)");
+    let seconds = match text.parse::<i64>() {
+        Ok(seconds) => seconds,
+        Err(_) => {
+            let span: jiff::Span = text.parse().map_err(|_| bad())?;
+            let total = span
+                .total(jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours())
+                .map_err(|_| bad())?;
+            total.round() as i64
+        }
+    };
+    if seconds < 1 {
+        return Err(format!(
+            "'{text}': a maximum token lifetime must be at least 1s"
+        ));
+    }
+    Ok(seconds)
+}
+
+/// Whole days, hours, minutes or seconds, as a lifetime reads best.
+fn show_seconds(seconds: i64) -> String {
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Longest subject a token may carry.
 const MAX_SUBJECT_BYTES: usize = 256;
 
@@ -269,7 +341,70 @@ fn describe(err: &jsonwebtoken::errors::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::person;
+    use super::{Authenticator, parse_lifetime, person};
+
+    #[test]
+    fn lifetimes_read_as_seconds_or_spans() {
+        assert_eq!(parse_lifetime("3600"), Ok(3600));
+        assert_eq!(parse_lifetime("12h"), Ok(12 * 3600));
+        assert_eq!(parse_lifetime(" 30d "), Ok(30 * 86_400));
+        assert_eq!(parse_lifetime("1h30m"), Ok(5400));
+        for bad in ["", "0", "-5", "soon", "0s"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_living_longer_than_the_maximum_is_refused() {
+        const SECRET: &str = "a-test-secret-of-32-bytes-length";
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .expect("sign")
+        };
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let token = |iat: Option<i64>, exp: i64| {
+            let mut claims = serde_json::json!({
+                "sub": "alice", "roles": ["developer"], "iss": "schemagate",
+                "aud": "schemagate", "exp": exp,
+            });
+            if let Some(iat) = iat {
+                claims["iat"] = iat.into();
+            }
+            sign(claims)
+        };
+        let auth = Authenticator::from_config(Some(SECRET), None, "schemagate", "schemagate")
+            .expect("key")
+            .with_max_lifetime(Some(86_400));
+        assert!(auth.verify(&token(Some(now), now + 3600)).is_ok());
+        assert!(auth.verify(&token(None, now + 86_400)).is_ok());
+        let refused = auth
+            .verify(&token(Some(now), now + 7 * 86_400))
+            .expect_err("a week");
+        assert!(
+            refused
+                .to_string()
+                .contains("valid for 7d, longer than this server accepts (1d"),
+            "{refused}"
+        );
+        // Issued long ago, with little of it left: its lifetime still counts.
+        assert!(
+            auth.verify(&token(Some(now - 30 * 86_400), now + 60))
+                .is_err()
+        );
+        let refused = auth.verify(&token(None, now + 2 * 86_400)).expect_err("2d");
+        assert!(
+            refused.to_string().contains("from now (it has no iat)"),
+            "{refused}"
+        );
+        // Without a maximum, any lifetime passes.
+        let any = Authenticator::from_config(Some(SECRET), None, "schemagate", "schemagate")
+            .expect("key");
+        assert!(any.verify(&token(Some(now), now + 365 * 86_400)).is_ok());
+    }
 
     #[test]
     fn one_person_however_the_name_is_written() {

@@ -58,6 +58,9 @@ pub struct Settings {
     /// Expected `aud` claim.
     #[arg(long, env = "SCHEMAGATE_JWT_AUDIENCE", default_value = auth::DEFAULT_AUDIENCE)]
     pub jwt_audience: String,
+    /// Refuse tokens valid for longer than this in all (12h, 30d): from `iat` to `exp`, or from now without `iat`. Unset: any lifetime.
+    #[arg(long, env = "SCHEMAGATE_JWT_MAX_LIFETIME", value_parser = auth::parse_lifetime)]
+    pub jwt_max_lifetime: Option<i64>,
     /// Policy file: environments, windows, backups and the approval matrix (see examples/schemagate.toml).
     #[arg(long, env = "SCHEMAGATE_CONFIG")]
     pub config: Option<String>,
@@ -77,7 +80,8 @@ pub async fn run(
         settings.jwt_public_key.as_deref(),
         &settings.jwt_issuer,
         &settings.jwt_audience,
-    )?;
+    )?
+    .with_max_lifetime(settings.jwt_max_lifetime);
     let policy = settings
         .config
         .as_deref()

@@ -129,6 +129,51 @@ fn the_server_refuses_to_start_without_a_key() {
 }
 
 #[test]
+fn a_server_with_a_maximum_token_lifetime_refuses_longer_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let server = Server::start(&url, &[("SCHEMAGATE_JWT_MAX_LIFETIME", "1d")]);
+    let mint = |ttl: &str| {
+        sgctl(
+            &[
+                "token",
+                "mint",
+                "--sub",
+                "alice",
+                "--role",
+                "developer",
+                "--ttl",
+                ttl,
+            ],
+            &[],
+        )
+        .ok()
+        .trim()
+        .to_string()
+    };
+    server.sgctl(&mint("12h"), &["history"]).ok();
+    server.sgctl(&mint("30d"), &["history"]).fails(
+        4,
+        "the token is valid for 30d, longer than this server accepts (1d, SCHEMAGATE_JWT_MAX_LIFETIME)",
+    );
+    // A setting that is no lifetime stops the server at start, saying so.
+    let output = std::process::Command::new(schemagate_e2e::bin_dir().join("schemagate-server"))
+        .env_clear()
+        .env("SCHEMAGATE_LISTEN", "127.0.0.1:0")
+        .env("SCHEMAGATE_DATABASE_URL", &url)
+        .env("SCHEMAGATE_JWT_SECRET", schemagate_e2e::SECRET)
+        .env("SCHEMAGATE_JWT_MAX_LIFETIME", "forever")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("'forever' is not a lifetime: use e.g. 12h, 30d"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_public_key_server_accepts_eddsa_and_refuses_hs256() {
     let dir = tempfile::tempdir().unwrap();
     let private = dir.path().join("signing.pem");
