@@ -608,6 +608,65 @@ fn an_interrupted_deploy_stops_before_the_next_revision() {
 }
 
 #[test]
+fn a_deploy_interrupted_during_its_backup_runs_nothing() {
+    let t = tokens();
+    let mut f = Fixture::start(|p| {
+        p.replacen(
+            "backup = false\n",
+            "backup = true\nbackup_dir_env = \"SCHEMAGATE_BACKUP_DIR\"\n",
+            1,
+        )
+    });
+    // A pg_dump that takes its time, and says when it started.
+    let bin = tempfile::tempdir().unwrap();
+    let started = bin.path().join("pg_dump.started");
+    let real = |program: &str| {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .unwrap();
+        String::from_utf8(found.stdout).unwrap().trim().to_string()
+    };
+    let wrapper = bin.path().join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nsleep 3\nexec '{}' \"$@\"\n",
+            started.display(),
+            real("pg_dump")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(real("pg_restore"), bin.path().join("pg_restore")).unwrap();
+    f.restart(&[("SCHEMAGATE_PG_BIN", bin.path().to_str().unwrap())]);
+    f.submit(&t, &[SLOW]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+
+    let deploy = spawn_deploy(&f, &t.erin);
+    wait_for(Duration::from_secs(30), "the backup to start", || {
+        started.exists()
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &deploy.id().to_string()])
+        .status()
+        .unwrap();
+    let interrupted = deploy.wait_with_output().unwrap();
+    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    wait_for(Duration::from_secs(30), "the execution to stop", || {
+        f.server
+            .log()
+            .contains("stopped before 0001_baseline: the client that asked for it went away; nothing ran (the backup taken first is kept: ")
+    });
+    assert!(applied_ids(&f.dev).is_empty());
+    assert!(!table_exists(&f.dev, "venues"));
+    // Deploying again runs it.
+    f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
+    assert_eq!(applied_ids(&f.dev), vec!["0001_baseline".to_string()]);
+}
+
+#[test]
 fn a_server_asked_to_stop_finishes_the_running_revision_and_runs_no_other() {
     let t = tokens();
     let mut f = Fixture::start(|p| p);

@@ -541,6 +541,22 @@ async fn run_locked<'a>(
             }
         }
 
+        // Before the first revision (a backup can take minutes): a stop
+        // asked for now means nothing runs, not one revision.
+        if position == 0
+            && let Some(why) = stop()
+        {
+            let message = format!(
+                "stopped before {}: {why}; nothing ran{}; deploy again to go on",
+                revision.id,
+                backup
+                    .as_ref()
+                    .map(|b| format!(" (the backup taken first is kept: {})", b.path))
+                    .unwrap_or_default()
+            );
+            tracing::warn!("{message}");
+            return Err(ReleaseError::Stopped(message));
+        }
         if !written_ahead {
             insert(db, &record).await?;
         }
