@@ -65,10 +65,24 @@ pub async fn take(env: &Environment, target: &Target, label: &str) -> Result<Bac
         environment: env.name.clone(),
         detail,
     };
-    tokio::fs::create_dir_all(&dir)
+    // A dump holds every row of the target: readable by the server's user
+    // alone, in a directory it creates for itself alone (one that exists
+    // keeps the mode its operator gave it).
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
         .await
         .map_err(|err| unwritable(format!("{dir}: {err}")))?;
     let path = Path::new(&dir).join(format!("{}-{}.dump", env.name, label));
+    // pg_dump writes into the file made here, which keeps its mode.
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .await
+        .map_err(|err| unwritable(format!("{}: {err}", path.display())))?;
     let failed = |detail: String| BackupError::Failed {
         environment: env.name.clone(),
         detail: target.scrub(&detail),
