@@ -561,9 +561,13 @@ async fn write(conn: &mut AnyConnection, revision: &Revision) -> Result<(), Cata
 
 /// Replaces `existing`'s content with `new`'s, in the caller's transaction,
 /// which holds the lineage lock. Refused unless the submitter wrote it (or
-/// is an admin), it is the head, and it has landed on no environment (the
-/// execution records tell: [`executor::landed_on`](crate::executor::landed_on)).
-/// The amender becomes its author, for the rule against self-approval.
+/// is an admin), and neither it nor any revision after it has landed on an
+/// environment (the execution records tell:
+/// [`executor::landed_on`](crate::executor::landed_on)). A revision that
+/// failed with others submitted after it is amended in place: those apply
+/// on top of it, so nothing else could get an environment past it. The
+/// amender becomes its author, for the rule against self-approval; the
+/// later revisions keep their approvals, which vouch for their own SQL.
 async fn amend(
     db: &Db,
     tx: &mut AnyConnection,
@@ -580,14 +584,6 @@ async fn amend(
             id: existing.id,
             author: existing.author,
         });
-    }
-    if let Some((head_id, _)) = head(&mut *tx, &new.project).await?
-        && head_id != existing.id
-    {
-        return Err(CatalogError::CannotAmend(format!(
-            "{} is not the head of project {} ({head_id} is): only the newest revision can be amended; submit the fix as a new revision",
-            existing.id, new.project
-        )));
     }
     // A run that failed part way left some statements and no version row:
     // the target is still at the parent, so neither a rollback nor a
@@ -612,6 +608,24 @@ async fn amend(
             existing.id,
             blocking.join(", ")
         )));
+    }
+    let later: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM revisions WHERE project = $1 AND sequence > $2 ORDER BY sequence",
+    )
+    .bind(&new.project)
+    .bind(existing.sequence)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &later {
+        let landed = crate::executor::landed_on(&mut *tx, &new.project, id).await?;
+        if !landed.is_empty() {
+            let on: Vec<String> = landed.iter().map(ToString::to_string).collect();
+            return Err(CatalogError::CannotAmend(format!(
+                "{} cannot be amended: {id}, which comes after it, has landed on {}; roll back there first, or submit the fix as a new revision",
+                existing.id,
+                on.join(", ")
+            )));
+        }
     }
     // Same project, id and parent (checked by the caller), same place.
     let revision = stored(new, submitter, report, checksum, existing.sequence);

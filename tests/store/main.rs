@@ -60,9 +60,10 @@ async fn suite(db: &Db) {
     amending_replaces_the_head_until_it_lands(db).await;
 }
 
-/// `submit --amend` replaces the newest revision's content while it has
-/// landed nowhere, and only then; a lower number than the parent's, or a
-/// known id under another parent, is refused with what to do instead.
+/// `submit --amend` replaces a revision's content while neither it nor any
+/// revision after it has landed anywhere, and only then; a lower number
+/// than the parent's, or a known id under another parent, is refused with
+/// what to do instead.
 async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     let in_project = |new: NewRevision| NewRevision {
         project: "amend".into(),
@@ -111,6 +112,7 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
         matches!(&unasked, Err(e @ CatalogError::IdClash { .. }) if e.to_string().contains("--amend")),
         "{unasked:?}"
     );
+    // Not the head, but nothing after it landed either: amended in place.
     let not_head = catalog::submit(
         db,
         by("alice"),
@@ -118,7 +120,7 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     )
     .await;
     assert!(
-        matches!(&not_head, Err(CatalogError::CannotAmend(m)) if m.contains("0002_broken is")),
+        matches!(&not_head, Ok((_, Submitted::Amended { .. }))),
         "{not_head:?}"
     );
     let other = catalog::submit(db, by("bob"), amended("0002_broken", "0001_base", fixed)).await;
@@ -189,6 +191,17 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     assert!(
         matches!(&landed, Err(CatalogError::CannotAmend(m)) if m.contains("has landed on dev")),
         "{landed:?}"
+    );
+    // Nor the revision before it, which it was built on.
+    let under = catalog::submit(
+        db,
+        by("alice"),
+        amended("0001_base", "", "CREATE TABLE a (id int);"),
+    )
+    .await;
+    assert!(
+        matches!(&under, Err(CatalogError::CannotAmend(m)) if m.contains("0001_base cannot be amended: 0002_broken, which comes after it, has landed on dev")),
+        "{under:?}"
     );
     record("e3", "rollback", "succeeded", 3).await;
     catalog::submit(db, admin, amended("0002_broken", "0001_base", again))

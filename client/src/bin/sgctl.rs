@@ -59,7 +59,7 @@ enum Command {
     Health,
     /// Submit revisions: NNNN_name.up.sql files (with optional .down.sql beside them) or directories of them.
     #[command(
-        after_help = "Each revision's parent is the previous file in id order. The first one's parent is --parent when given; otherwise the catalog's current head (or none, for a baseline on an empty catalog). A revision's number must be greater than its parent's. Revisions already in the catalog with identical content are reported as unchanged.\n\nA revision that failed before it landed anywhere (its deploy failed and was rolled back) blocks every environment behind it: fix its files and submit them again with --amend. Only the newest revision can be amended, by its author or an admin, and only while no environment has it (roll it back first where it ran); its approvals no longer count, so it is approved again.\n\nExample:\n  sgctl submit migrations/\n  sgctl submit migrations/0004_add_tap_label.up.sql --parent 0003_add_pour_index\n  sgctl submit --amend migrations/0005_add_keg_size.up.sql"
+        after_help = "Each revision's parent is the previous file in id order. The first one's parent is --parent when given; otherwise the catalog's current head (or none, for a baseline on an empty catalog). A revision's number must be greater than its parent's. Revisions already in the catalog with identical content are reported as unchanged.\n\nA revision that failed before it landed anywhere (its deploy failed and was rolled back) blocks every environment behind it: fix its files and submit them again with --amend. A revision can be amended by its author or an admin, and only while neither it nor any revision after it has landed on an environment (roll back first where one ran); its approvals no longer count, so it is approved again, while the revisions after it keep theirs.\n\nExample:\n  sgctl submit migrations/\n  sgctl submit migrations/0004_add_tap_label.up.sql --parent 0003_add_pour_index\n  sgctl submit --amend migrations/0005_add_keg_size.up.sql"
     )]
     Submit {
         /// Files or directories.
@@ -71,7 +71,7 @@ enum Command {
         /// Description, when submitting a single revision (overrides a `-- description:` line).
         #[arg(long)]
         description: Option<String>,
-        /// Replace the stored content of the newest revision, when it has landed on no environment.
+        /// Replace the stored content of a revision, when neither it nor any after it has landed on an environment.
         #[arg(long)]
         amend: bool,
     },
