@@ -359,6 +359,10 @@ fn an_additive_revision_is_promoted_dev_ci_pilot_in_order_with_a_restorable_back
     assert_eq!(newest["revision_id"], "0002_add_taps", "{status:#}");
     let backup = newest["backup_path"].as_str().unwrap().to_string();
     assert!(Path::new(&backup).exists(), "{status:#}");
+    // Every row of the target is in it: the server's user alone reads it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{backup}: {mode:o}");
     let bytes = std::fs::read(&backup).unwrap();
     assert_eq!(newest["backup_bytes"].as_u64().unwrap(), bytes.len() as u64);
     use sha2::Digest;
@@ -1051,6 +1055,15 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
             .contains("0001_baseline failed at statement 2 of 2 (line 2) and was rolled back"),
         "the failing statement is named: {out:#?}"
     );
+    // A pipeline that keeps only stderr, or only the error line, learns it too.
+    assert!(
+        out.stderr
+            .contains("sgctl: execution failed: 0001_baseline failed at statement 2 of 2"),
+        "{out:#?}"
+    );
+    let error: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(error["error"]["exit_code"], 1, "{out:#?}");
     assert!(!table_exists(&f.dev, "venues"));
     assert_eq!(
         query_i64(
@@ -1475,6 +1488,81 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     assert!(
         gate.stdout.contains("the target ran 0002_add_capacity with checksum edited, but the catalog's 0002_add_capacity has checksum"),
         "{gate:#?}"
+    );
+}
+
+/// A revision that failed with later ones submitted behind it is amended in
+/// place (those apply on top of it, so nothing else could get an
+/// environment past it), and the later ones keep their approvals.
+#[test]
+fn a_failed_revision_with_later_ones_behind_it_is_amended_in_place() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    let baseline = (
+        "0001_baseline",
+        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+        "DROP TABLE venues;\n",
+    );
+    let down = "ALTER TABLE venues DROP COLUMN capacity;\n";
+    let broken = (
+        "0002_add_capacity",
+        "ALTER TABLE venue ADD COLUMN capacity int;\n",
+        down,
+    );
+    let later = (
+        "0003_add_city",
+        "ALTER TABLE venues ADD COLUMN city text;\n",
+        "ALTER TABLE venues DROP COLUMN city;\n",
+    );
+    f.submit_approved(&t, &[baseline, broken, later], &["dev"]);
+    let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    assert_eq!(applied_ids(&f.dev), vec!["0001_baseline".to_string()]);
+
+    let fixed = (
+        "0002_add_capacity",
+        "ALTER TABLE venues ADD COLUMN capacity int;\n",
+        down,
+    );
+    write_revisions(f.revisions.path(), &[fixed]);
+    let dir = f.revisions.path().to_str().unwrap();
+    let amended = f
+        .run(&t.alice, &["--json", "submit", "--amend", dir])
+        .json();
+    let results: Vec<(&str, &str)> = amended["submitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("0001_baseline", "unchanged"),
+            ("0002_add_capacity", "amended"),
+            ("0003_add_city", "unchanged")
+        ]
+    );
+    f.approve(&t.carol, "0002_add_capacity", &["dev"]);
+    f.deploy(&t.erin, &["dev"]);
+    assert_eq!(
+        applied_ids(&f.dev),
+        ["0001_baseline", "0002_add_capacity", "0003_add_city"]
+    );
+    // Landed now: amending it is refused.
+    let landed = f.run(&t.alice, &["submit", "--amend", dir]);
+    assert_eq!(landed.code, 0, "nothing changed: {landed:#?}");
+    write_revisions(
+        f.revisions.path(),
+        &[(
+            "0002_add_capacity",
+            "ALTER TABLE venues ADD COLUMN capacity bigint;\n",
+            down,
+        )],
+    );
+    f.run(&t.alice, &["submit", "--amend", dir]).fails(
+        1,
+        "0002_add_capacity has landed on dev: roll it back there first",
     );
 }
 

@@ -77,7 +77,7 @@ pub enum Command {
     },
     /// Check the release gate: may this revision run on this environment now, and if not, why not.
     #[command(
-        after_help = "Conditions: approvals, parent (the revision's parent is the target's current revision), promotion (it ran on the previous environment), window, freeze, drift, exclusive (no other execution holds the target).\nExit 0 when the gate is open, 1 when it is closed.\n\nExample:\n  sgctl gate 0002_add_kegs --env pilot\n  sgctl gate 0002_add_kegs --env pilot --rollback"
+        after_help = "Conditions: approvals, parent (the revision's parent is the target's current revision), promotion (it ran on the previous environment), window, freeze, drift, exclusive (no other execution holds the target).\nA condition reads pass, FAIL, or not checked when nothing could be read to judge it (the target is unreachable, or another execution is changing it).\nExit 0 when the gate is open, 1 when it is closed, 3 when it is closed because the target cannot be reached.\n\nExample:\n  sgctl gate 0002_add_kegs --env pilot\n  sgctl gate 0002_add_kegs --env pilot --rollback"
     )]
     Gate {
         /// Revision id.
@@ -91,7 +91,7 @@ pub enum Command {
     },
     /// Deploy: run the pending revisions on an environment's target, in order, re-checking the gate for each.
     #[command(
-        after_help = "Prints each step as the server reports it: [step] revision: message, with the state once it is no longer running. With --json, one JSON object per line. Exit 0 only when the last step succeeded, 1 when the gate refused or a statement failed.\n\nExample:\n  sgctl deploy --env pilot\n  sgctl deploy --env pilot --to 0003_add_tap_label"
+        after_help = "Prints each step as the server reports it: [step] revision: message, with the state once it is no longer running. With --json, one JSON object per line. Exit 0 only when the last step succeeded; 1 when the gate refused or a statement failed (also said on stderr, and with --json as a last {\"error\"} line); 3 when the server or the target is unavailable, or the server stopped before the next revision; 130 or 143 when sgctl is interrupted (SIGINT, SIGTERM): the server finishes the revision it is running, runs no other, and runs none at all if it has not started one (a backup in progress is kept).\n\nExample:\n  sgctl deploy --env pilot\n  sgctl deploy --env pilot --to 0003_add_tap_label"
     )]
     Deploy {
         /// Target environment.
@@ -826,7 +826,23 @@ async fn follow(cli: &Cli, env: &str, mut stream: tonic::Streaming<v1::Execution
     }
     match last.as_ref().map(|e| state_of(e.state)) {
         Some(v1::ExecutionState::Succeeded) => Ok(exit::OK),
-        Some(v1::ExecutionState::Failed | v1::ExecutionState::Refused) => Ok(exit::REFUSED),
+        // Said again as the failure, on stderr (and as the `{"error"}`
+        // line with --json), for a pipeline that keeps only that.
+        Some(state @ (v1::ExecutionState::Failed | v1::ExecutionState::Refused)) => {
+            let message = last.as_ref().map_or("", |e| e.message.as_str());
+            Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "execution {}: {message}; {}",
+                    if state == v1::ExecutionState::Failed {
+                        "failed"
+                    } else {
+                        "refused"
+                    },
+                    see(&last)
+                ),
+            ))
+        }
         Some(_) => Err(Failure::new(
             exit::UNAVAILABLE,
             format!(
