@@ -245,10 +245,18 @@ pub struct Verification {
     pub rows_checked: u64,
     /// The first row whose hash or link does not hold, with why.
     pub first_broken: Option<(i64, String)>,
+    /// The newest row of the intact part of the chain (id, sha256).
+    pub head: Option<(i64, String)>,
+    /// Whether the anchor asked for is a row of the intact chain (`true`
+    /// when none was asked for).
+    pub anchor_found: bool,
 }
 
-/// Walks the whole chain in order and reports the first broken link.
-pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
+/// Walks the whole chain in order and reports the first broken link, and
+/// whether `anchor` (a head's sha256 recorded earlier) is still in it: a
+/// chain whose newest rows were deleted is intact, only shorter, and the
+/// anchor is how that shows.
+pub async fn verify(db: &Db, anchor: Option<&str>) -> Result<Verification, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, at_ms, actor, action, project, environment, subject, outcome, detail, prev_sha256, sha256 \
          FROM audit_log ORDER BY id",
@@ -257,6 +265,8 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
     .await?;
     let mut expected_prev = GENESIS.to_string();
     let mut checked = 0;
+    let mut head = None;
+    let mut anchor_found = anchor.is_none();
     for (expected_id, row) in (1..).zip(&rows) {
         let entry = entry_from_row(row)?;
         let broken = if entry.id != expected_id {
@@ -275,14 +285,20 @@ pub async fn verify(db: &Db) -> Result<Verification, sqlx::Error> {
             return Ok(Verification {
                 rows_checked: checked,
                 first_broken: Some((entry.id, why)),
+                head,
+                anchor_found,
             });
         }
         checked += 1;
+        anchor_found |= anchor == Some(entry.sha256.as_str());
+        head = Some((entry.id, entry.sha256.clone()));
         expected_prev = entry.sha256;
     }
     Ok(Verification {
         rows_checked: checked,
         first_broken: None,
+        head,
+        anchor_found,
     })
 }
 

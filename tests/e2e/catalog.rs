@@ -196,6 +196,17 @@ fn lineage_round_trip(server: &Server) {
         "{verified:#}"
     );
     assert_eq!(verified["detail"], serde_json::Value::Null, "{verified:#}");
+    let head = verified["head_sha256"].as_str().unwrap().to_string();
+    assert_eq!(
+        verified["head_id"], verified["rows_checked"],
+        "{verified:#}"
+    );
+    server
+        .sgctl(&dev, &["audit", "verify", "--anchor", &head])
+        .ok();
+    server
+        .sgctl(&dev, &["audit", "verify", "--anchor", "not-a-hash"])
+        .fails(2, "the anchor must be a sha256 in hex");
 
     // A second project starts with its baseline, without --parent.
     let other = tempfile::tempdir().unwrap();
@@ -221,6 +232,43 @@ fn lineage_round_trip(server: &Server) {
     assert_eq!(
         history["revisions"][0]["parent_id"],
         serde_json::Value::Null
+    );
+}
+
+/// Deleting the newest audit rows leaves a chain that is intact, only
+/// shorter: the head recorded before shows it.
+#[test]
+fn a_recorded_head_shows_that_the_newest_audit_rows_were_deleted() {
+    let server = Server::sqlite();
+    let dev = token("alice", &["developer"]);
+    let revisions = tempfile::tempdir().unwrap();
+    write_revisions(
+        revisions.path(),
+        &[
+            ("0001_baseline", "CREATE TABLE a (id int);\n", ""),
+            ("0002_b", "CREATE TABLE b (id int);\n", ""),
+        ],
+    );
+    server
+        .sgctl(&dev, &["submit", revisions.path().to_str().unwrap()])
+        .ok();
+    let verified = server.sgctl(&dev, &["--json", "audit", "verify"]).json();
+    let head = verified["head_sha256"].as_str().unwrap().to_string();
+    let rows = verified["rows_checked"].as_i64().unwrap();
+    let path = server.database_url.trim_start_matches("sqlite://");
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute("DELETE FROM audit_log WHERE id = ?1", [rows])
+        .unwrap();
+    // Without the anchor the shorter chain verifies; with it, it does not.
+    server.sgctl(&dev, &["audit", "verify"]).ok();
+    let broken = server.sgctl(&dev, &["audit", "verify", "--anchor", &head]);
+    assert_eq!(broken.code, 1, "{broken:#?}");
+    assert!(
+        broken.stdout.contains(&format!(
+            "audit chain BROKEN: the anchor {head} is not in the chain: rows up to it were deleted or rewritten"
+        )),
+        "{broken:#?}"
     );
 }
 

@@ -82,7 +82,7 @@ impl Clients {
     async fn verify_audit(&self, token: &str) -> v1::VerifyAuditResponse {
         self.audit
             .clone()
-            .verify_audit(authed(v1::VerifyAuditRequest {}, token))
+            .verify_audit(authed(v1::VerifyAuditRequest::default(), token))
             .await
             .expect("VerifyAudit")
             .into_inner()
@@ -639,7 +639,7 @@ async fn call(clients: &Clients, rpc: usize, g: &mut Gen, token: &str) -> Result
             limit: g.u32(),
             project: g.project(),
         })),
-        6 => unary!(audit.verify_audit(v1::VerifyAuditRequest {})),
+        6 => unary!(audit.verify_audit(v1::VerifyAuditRequest::default())),
         7 => unary!(fleet.report_journal_state(g.journal_report())),
         8 => unary!(fleet.list_controllers(v1::ListControllersRequest {
             flag: if g.chance(50) {

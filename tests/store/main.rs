@@ -624,7 +624,7 @@ async fn audit_chain_records_every_change_and_detects_tampering(db: &Db) {
             .any(|e| e.subject == "0002_taps" && e.actor == "carol" && e.outcome == "refused")
     );
 
-    let verification = audit::verify(db).await.expect("verify");
+    let verification = audit::verify(db, None).await.expect("verify");
     assert_eq!(verification.first_broken, None);
     assert_eq!(verification.rows_checked as usize, entries.len());
 
@@ -632,7 +632,7 @@ async fn audit_chain_records_every_change_and_detects_tampering(db: &Db) {
         .execute(&db.pool)
         .await
         .expect("tamper");
-    let verification = audit::verify(db).await.expect("verify");
+    let verification = audit::verify(db, None).await.expect("verify");
     assert_eq!(
         verification.first_broken.as_ref().map(|(id, _)| *id),
         Some(2)
@@ -642,7 +642,10 @@ async fn audit_chain_records_every_change_and_detects_tampering(db: &Db) {
         .execute(&db.pool)
         .await
         .expect("restore");
-    assert_eq!(audit::verify(db).await.expect("verify").first_broken, None);
+    assert_eq!(
+        audit::verify(db, None).await.expect("verify").first_broken,
+        None
+    );
 }
 
 async fn concurrent_submits_on_one_parent_yield_one_child(db: &Db) {
@@ -670,7 +673,10 @@ async fn concurrent_submits_on_one_parent_yield_one_child(db: &Db) {
     assert_eq!(accepted, 1, "exactly one child of 0002_taps");
     let history = catalog::history(db, "default").await.expect("history");
     assert_eq!(history.len(), 3);
-    assert_eq!(audit::verify(db).await.expect("verify").first_broken, None);
+    assert_eq!(
+        audit::verify(db, None).await.expect("verify").first_broken,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -175,8 +175,15 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and name the first broken row.
-    Verify,
+    /// Recompute the hash chain, name the first broken row, and print the head to record.
+    #[command(
+        after_help = "Each row's sha256 covers the row before it, so an edited or deleted row breaks the chain from there on. Deleting the newest rows does not: the chain is then intact, only shorter. So keep the head it prints (row and sha256) somewhere the catalog's operators cannot rewrite (a ticket, a CI log), and pass it as --anchor next time: a head that is no longer in the chain is reported as broken.\n\nExit 0 when the chain is intact (and holds the anchor), 1 when it is not.\n\nExamples:\n  sgctl audit verify\n  sgctl audit verify --anchor 3f5a…(64 hex digits)\n  sgctl --json audit verify | jq -r .head_sha256"
+    )]
+    Verify {
+        /// A head's sha256 printed by an earlier verify, which must still be in the chain.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
 }
 
 /// Why a command failed: a message for stderr and the exit code.
@@ -326,9 +333,9 @@ async fn run(cli: Cli) -> Outcome {
         Command::Show { id } => show(&cli, id).await,
         Command::Release(command) => release::run(&cli, command).await,
         Command::Audit {
-            command: Some(AuditCommand::Verify),
+            command: Some(AuditCommand::Verify { anchor }),
             ..
-        } => audit_verify(&cli).await,
+        } => audit_verify(&cli, anchor.as_deref()).await,
         Command::Audit {
             command: None,
             env,
@@ -1248,26 +1255,41 @@ async fn controllers(cli: &Cli, flag: Option<&str>) -> Outcome {
     Ok(exit::OK)
 }
 
-async fn audit_verify(cli: &Cli) -> Outcome {
+async fn audit_verify(cli: &Cli, anchor: Option<&str>) -> Outcome {
     let connection = connect(cli).await?;
     let result = connection
         .audit()
-        .verify_audit(v1::VerifyAuditRequest {})
+        .verify_audit(v1::VerifyAuditRequest {
+            anchor_sha256: anchor.unwrap_or_default().to_string(),
+        })
         .await?
         .into_inner();
     if cli.json {
         print_json(&json!({
             "intact": result.intact,
             "rows_checked": result.rows_checked,
-            "first_broken_id": (!result.intact).then_some(result.first_broken_id),
+            "first_broken_id": (result.first_broken_id != 0).then_some(result.first_broken_id),
             "detail": text_json(&result.detail),
+            "head_id": (result.head_id != 0).then_some(result.head_id),
+            "head_sha256": text_json(&result.head_sha256),
         }));
     } else if result.intact {
         println!("audit chain intact: {} rows checked", result.rows_checked);
+    } else if result.first_broken_id == 0 {
+        println!(
+            "audit chain BROKEN: {} ({} rows are intact)",
+            result.detail, result.rows_checked
+        );
     } else {
         println!(
             "audit chain BROKEN at row {}: {} ({} rows before it are intact)",
             result.first_broken_id, result.detail, result.rows_checked
+        );
+    }
+    if !cli.json && result.head_id != 0 {
+        println!(
+            "head: row {}, sha256 {} (record it outside the catalog; `sgctl audit verify --anchor` checks it is still there)",
+            result.head_id, result.head_sha256
         );
     }
     Ok(if result.intact {

@@ -213,13 +213,32 @@ impl v1::audit_server::Audit for Services {
         request: Request<v1::VerifyAuditRequest>,
     ) -> Result<Response<v1::VerifyAuditResponse>, Status> {
         self.0.caller(&request, READERS)?;
-        let verification = audit::verify(&self.0.db).await.map_err(status::database)?;
-        let (first_broken_id, detail) = verification.first_broken.unwrap_or_default();
+        let anchor = request.get_ref().anchor_sha256.trim().to_ascii_lowercase();
+        if !anchor.is_empty()
+            && (anchor.len() != 64 || !anchor.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(Status::invalid_argument(
+                "the anchor must be a sha256 in hex (64 digits), as `sgctl audit verify` prints the head's",
+            ));
+        }
+        let verification =
+            audit::verify(&self.0.db, (!anchor.is_empty()).then_some(anchor.as_str()))
+                .await
+                .map_err(status::database)?;
+        let (first_broken_id, mut detail) = verification.first_broken.unwrap_or_default();
+        if first_broken_id == 0 && !verification.anchor_found {
+            detail = format!(
+                "the anchor {anchor} is not in the chain: rows up to it were deleted or rewritten since it was recorded"
+            );
+        }
+        let (head_id, head_sha256) = verification.head.unwrap_or_default();
         Ok(Response::new(v1::VerifyAuditResponse {
-            intact: first_broken_id == 0,
+            intact: first_broken_id == 0 && verification.anchor_found,
             rows_checked: verification.rows_checked,
             first_broken_id,
             detail,
+            head_id,
+            head_sha256,
         }))
     }
 }
