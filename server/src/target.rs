@@ -64,6 +64,8 @@ fn database_of(environment: &str) -> String {
 pub struct Target {
     pub environment: String,
     url: String,
+    /// The variable the URL came from, for messages about the URL itself.
+    variable: String,
 }
 
 impl Target {
@@ -81,6 +83,7 @@ impl Target {
         Ok(Target {
             environment: env.name.clone(),
             url,
+            variable: env.target_url_env.clone(),
         })
     }
 
@@ -91,6 +94,7 @@ impl Target {
         Target {
             environment: SHADOW.to_string(),
             url,
+            variable: "SCHEMAGATE_SHADOW_URL".to_string(),
         }
     }
 
@@ -113,7 +117,10 @@ impl Target {
         // outage: retrying will not help.
         let options = PgConnectOptions::from_str(&self.url).map_err(|err| TargetError::Failed {
             environment: self.environment.clone(),
-            detail: self.scrub(&format!("its URL does not parse: {err}")),
+            detail: self.scrub(&format!(
+                "its URL ({} on the server) does not parse: {err}",
+                self.variable
+            )),
         })?;
         let options = match database {
             Some(database) => options.database(database),
@@ -526,9 +533,26 @@ mod tests {
         let target = Target {
             environment: "pilot".into(),
             url: "postgres://deploy:hunter2@db/pilot".into(),
+            variable: "SCHEMAGATE_TARGET_PILOT_URL".into(),
         };
         let text = target.scrub("cannot reach postgres://deploy:hunter2@db/pilot (pw hunter2)");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("<target>"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_url_that_does_not_parse_names_its_variable() {
+        let target = Target {
+            environment: "pilot".into(),
+            url: "postgres://deploy:hunter2@db:99999999/pilot".into(),
+            variable: "SCHEMAGATE_TARGET_PILOT_URL".into(),
+        };
+        let err = target.connect("test").await.expect_err("a bad port");
+        let text = err.to_string();
+        assert!(
+            text.contains("its URL (SCHEMAGATE_TARGET_PILOT_URL on the server) does not parse"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

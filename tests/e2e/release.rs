@@ -1064,6 +1064,13 @@ fn a_failing_statement_leaves_the_target_exactly_as_before() {
     let error: serde_json::Value =
         serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(error["error"]["exit_code"], 1, "{out:#?}");
+    // The server logs the failure as a warning, which alerting looks for.
+    let log = f.server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("0001_baseline failed at statement 2")),
+        "{log}"
+    );
     assert!(!table_exists(&f.dev, "venues"));
     assert_eq!(
         query_i64(
