@@ -1383,21 +1383,9 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     assert_eq!(not_bobs.code, 4, "{not_bobs:#?}");
     assert!(not_bobs.stderr.contains("only alice"), "{not_bobs:#?}");
 
-    let amended = f
-        .run(&t.alice, &["--json", "submit", "--amend", dir])
-        .json();
-    let results: Vec<(&str, &str)> = amended["submitted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["id"].as_str().unwrap(), r["result"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        results,
-        [
-            ("0001_baseline", "unchanged"),
-            ("0002_add_capacity", "amended")
-        ]
+        amend_all(&f, &t.alice),
+        ["0001_baseline unchanged", "0002_add_capacity amended"]
     );
     let gate = f.run(&t.erin, &["gate", "0002_add_capacity", "--env", "dev"]);
     assert_eq!(
@@ -1498,6 +1486,25 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     );
 }
 
+/// `sgctl submit --amend` of the fixture's revisions directory: each
+/// revision's id and what became of it (`0002_x amended`).
+fn amend_all(f: &Fixture, token: &str) -> Vec<String> {
+    let dir = f.revisions.path().to_str().unwrap();
+    let amended = f.run(token, &["--json", "submit", "--amend", dir]).json();
+    amended["submitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["id"].as_str().unwrap(),
+                r["result"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// A revision that failed with later ones submitted behind it is amended in
 /// place (those apply on top of it, so nothing else could get an
 /// environment past it), and the later ones keep their approvals.
@@ -1533,21 +1540,12 @@ fn a_failed_revision_with_later_ones_behind_it_is_amended_in_place() {
     );
     write_revisions(f.revisions.path(), &[fixed]);
     let dir = f.revisions.path().to_str().unwrap();
-    let amended = f
-        .run(&t.alice, &["--json", "submit", "--amend", dir])
-        .json();
-    let results: Vec<(&str, &str)> = amended["submitted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["id"].as_str().unwrap(), r["result"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        results,
+        amend_all(&f, &t.alice),
         [
-            ("0001_baseline", "unchanged"),
-            ("0002_add_capacity", "amended"),
-            ("0003_add_city", "unchanged")
+            "0001_baseline unchanged",
+            "0002_add_capacity amended",
+            "0003_add_city unchanged"
         ]
     );
     f.approve(&t.carol, "0002_add_capacity", &["dev"]);

@@ -157,25 +157,24 @@ struct Progress(mpsc::Sender<Result<Event, ReleaseError>>);
 
 impl Progress {
     async fn send(&self, event: Event) {
+        // tracing's level is part of each call site, hence one per level.
+        macro_rules! log_at {
+            ($level:ident) => {
+                tracing::$level!(
+                    execution = %event.execution_id,
+                    step = event.step,
+                    revision = %event.revision_id,
+                    state = event.state.as_str(),
+                    "{}",
+                    event.message
+                )
+            };
+        }
         // A failed step is what an operator's alerting looks for.
         if event.state == State::Failed {
-            tracing::warn!(
-                execution = %event.execution_id,
-                step = event.step,
-                revision = %event.revision_id,
-                state = event.state.as_str(),
-                "{}",
-                event.message
-            );
+            log_at!(warn);
         } else {
-            tracing::info!(
-                execution = %event.execution_id,
-                step = event.step,
-                revision = %event.revision_id,
-                state = event.state.as_str(),
-                "{}",
-                event.message
-            );
+            log_at!(info);
         }
         // A client that went away does not stop the execution.
         let _ = self.0.send(Ok(event)).await;
