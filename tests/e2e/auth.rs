@@ -128,6 +128,73 @@ fn the_server_refuses_to_start_without_a_key() {
     assert!(stderr.contains("SCHEMAGATE_JWT_SECRET"), "{stderr}");
 }
 
+/// A call that would change state, refused for the caller's role, is on
+/// record like the refusals the calls make themselves; a read is not.
+#[test]
+fn a_change_refused_for_the_role_is_audited() {
+    let server = Server::sqlite();
+    let alice = token("alice", &["developer"]);
+    let erin = token("erin", &["deployer"]);
+    server
+        .sgctl(&alice, &["approve", "0001_baseline", "--env", "pilot"])
+        .fails(4, "lacks the role");
+    server
+        .sgctl(&erin, &["freeze", "--env", "pilot", "--reason", "incident"])
+        .fails(4, "lacks the role");
+    server
+        .sgctl(&alice, &["deploy", "--env", "pilot"])
+        .fails(4, "lacks the role");
+    let agent = sgctl(
+        &[
+            "token",
+            "mint",
+            "--sub",
+            "tap2",
+            "--role",
+            "agent",
+            "--controller-id",
+            "bar3-tap2",
+        ],
+        &[],
+    );
+    server
+        .sgctl(agent.ok().trim(), &["history"])
+        .fails(4, "permission denied");
+    let admin = token("root", &["admin"]);
+    let audit = server.sgctl(&admin, &["--json", "audit"]).json();
+    let refused: Vec<(&str, &str, &str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "refused")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["environment"].as_str().unwrap_or(""),
+                e["subject"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("alice", "execution.apply", "pilot", ""),
+            ("erin", "environment.freeze", "pilot", ""),
+            ("alice", "approval.approve", "pilot", "0001_baseline"),
+        ],
+        "{audit:#}"
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] != "tap2"),
+        "a refused read is not audited: {audit:#}"
+    );
+}
+
 #[test]
 fn a_server_with_a_maximum_token_lifetime_refuses_longer_tokens() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! The release services: Approvals, Gate, Execution and Onboarding. Each
 //! call authenticates, checks the role and hands over to its domain module.
 
-use super::{READERS, Services, convert};
+use super::{Names, READERS, Services, convert};
 use crate::auth::Role;
 use crate::catalog;
 use crate::executor::{self, Request as ExecutionRequest};
@@ -37,7 +37,16 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::ApproveRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let caller = self.0.caller(&request, APPROVERS)?;
+        let named = request.get_ref();
+        let names = Names {
+            project: &named.project,
+            environment: &named.environment,
+            subject: &named.revision_id,
+        };
+        let caller = self
+            .0
+            .actor(&request, APPROVERS, "approval.approve", names)
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span(&req.revision_id, &req.environment);
@@ -63,7 +72,16 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::RejectRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let caller = self.0.caller(&request, APPROVERS)?;
+        let named = request.get_ref();
+        let names = Names {
+            project: &named.project,
+            environment: &named.environment,
+            subject: &named.revision_id,
+        };
+        let caller = self
+            .0
+            .actor(&request, APPROVERS, "approval.reject", names)
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span(&req.revision_id, &req.environment);
@@ -89,7 +107,16 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::RevokeRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let caller = self.0.caller(&request, APPROVERS)?;
+        let named = request.get_ref();
+        let names = Names {
+            project: &named.project,
+            environment: &named.environment,
+            subject: &named.revision_id,
+        };
+        let caller = self
+            .0
+            .actor(&request, APPROVERS, "approval.revoke", names)
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span(&req.revision_id, &req.environment);
@@ -180,7 +207,18 @@ impl v1::gate_server::Gate for Services {
         &self,
         request: Request<v1::OpenWindowRequest>,
     ) -> Result<Response<v1::OpenWindowResponse>, Status> {
-        let caller = self.0.caller(&request, &[Role::Admin])?;
+        let caller = self
+            .0
+            .actor(
+                &request,
+                &[Role::Admin],
+                "environment.open_window",
+                Names {
+                    environment: &request.get_ref().environment,
+                    ..Names::default()
+                },
+            )
+            .await?;
         let req = request.into_inner();
         let env = release::environment(self.policy()?, &req.environment)?;
         let expires = req
@@ -208,7 +246,22 @@ impl Services {
         request: Request<v1::FreezeRequest>,
         frozen: bool,
     ) -> Result<Response<v1::FreezeResponse>, Status> {
-        let caller = self.0.caller(&request, &[Role::Admin])?;
+        let caller = self
+            .0
+            .actor(
+                &request,
+                &[Role::Admin],
+                if frozen {
+                    "environment.freeze"
+                } else {
+                    "environment.unfreeze"
+                },
+                Names {
+                    environment: &request.get_ref().environment,
+                    ..Names::default()
+                },
+            )
+            .await?;
         let req = request.into_inner();
         let env = release::environment(self.policy()?, &req.environment)?;
         let controls =
@@ -249,7 +302,19 @@ impl v1::execution_server::Execution for Services {
         &self,
         request: Request<v1::ExecuteRequest>,
     ) -> Result<Response<BoxStream<v1::ExecutionEvent>>, Status> {
-        let caller = self.0.caller(&request, DEPLOYERS)?;
+        let caller = self
+            .0
+            .actor(
+                &request,
+                DEPLOYERS,
+                "execution.apply",
+                Names {
+                    project: &request.get_ref().project,
+                    environment: &request.get_ref().environment,
+                    subject: &request.get_ref().up_to,
+                },
+            )
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span(&req.up_to, &req.environment);
@@ -267,7 +332,19 @@ impl v1::execution_server::Execution for Services {
         &self,
         request: Request<v1::RollbackRequest>,
     ) -> Result<Response<BoxStream<v1::ExecutionEvent>>, Status> {
-        let caller = self.0.caller(&request, DEPLOYERS)?;
+        let caller = self
+            .0
+            .actor(
+                &request,
+                DEPLOYERS,
+                "execution.rollback",
+                Names {
+                    project: &request.get_ref().project,
+                    environment: &request.get_ref().environment,
+                    ..Names::default()
+                },
+            )
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span("", &req.environment);
@@ -379,7 +456,19 @@ impl v1::onboarding_server::Onboarding for Services {
         &self,
         request: Request<v1::StampRequest>,
     ) -> Result<Response<v1::StampResponse>, Status> {
-        let caller = self.0.caller(&request, DEPLOYERS)?;
+        let caller = self
+            .0
+            .actor(
+                &request,
+                DEPLOYERS,
+                "target.stamp",
+                Names {
+                    project: &request.get_ref().project,
+                    environment: &request.get_ref().environment,
+                    subject: &request.get_ref().revision_id,
+                },
+            )
+            .await?;
         let req = request.into_inner();
         let project = catalog::project_name(&req.project)?;
         record_span(&req.revision_id, &req.environment);
