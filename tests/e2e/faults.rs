@@ -63,6 +63,18 @@ fn spawn_deploy(f: &Fixture, token: &str) -> std::process::Child {
         .unwrap()
 }
 
+/// Sends SIGINT to a deploy from [`spawn_deploy`], as Ctrl-C does, and
+/// returns its output once it exited 130.
+fn interrupt(deploy: std::process::Child) -> std::process::Output {
+    std::process::Command::new("kill")
+        .args(["-INT", &deploy.id().to_string()])
+        .status()
+        .unwrap();
+    let interrupted = deploy.wait_with_output().unwrap();
+    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    interrupted
+}
+
 #[test]
 fn a_server_killed_mid_execution_settles_its_record_on_its_own_and_the_next_deploy_applies_once() {
     let t = tokens();
@@ -565,12 +577,7 @@ fn an_interrupted_deploy_stops_before_the_next_revision() {
     wait_for(Duration::from_secs(30), "the slow revision to run", || {
         sleeping_executors(&f.dev) == 1
     });
-    std::process::Command::new("kill")
-        .args(["-INT", &deploy.id().to_string()])
-        .status()
-        .unwrap();
-    let interrupted = deploy.wait_with_output().unwrap();
-    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    let interrupted = interrupt(deploy);
     let said = String::from_utf8_lossy(&interrupted.stderr);
     assert!(
         said.contains("interrupted: the server finishes the revision it is running and stops before the next one"),
@@ -648,12 +655,7 @@ fn a_deploy_interrupted_during_its_backup_runs_nothing() {
     wait_for(Duration::from_secs(30), "the backup to start", || {
         started.exists()
     });
-    std::process::Command::new("kill")
-        .args(["-INT", &deploy.id().to_string()])
-        .status()
-        .unwrap();
-    let interrupted = deploy.wait_with_output().unwrap();
-    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    interrupt(deploy);
     wait_for(Duration::from_secs(30), "the execution to stop", || {
         f.server
             .log()

@@ -71,11 +71,21 @@ impl State {
 }
 
 /// What a refused call named, for its audit row.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Names<'a> {
     project: &'a str,
     environment: &'a str,
     subject: &'a str,
+}
+
+impl<'a> Names<'a> {
+    fn new(project: &'a str, environment: &'a str, subject: &'a str) -> Names<'a> {
+        Names {
+            project,
+            environment,
+            subject,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -87,11 +97,7 @@ impl v1::catalog_server::Catalog for Services {
         &self,
         request: Request<v1::SubmitRevisionRequest>,
     ) -> Result<Response<v1::SubmitRevisionResponse>, Status> {
-        let names = Names {
-            project: &request.get_ref().project,
-            subject: &request.get_ref().id,
-            ..Names::default()
-        };
+        let names = Names::new(&request.get_ref().project, "", &request.get_ref().id);
         let caller = self
             .0
             .actor(

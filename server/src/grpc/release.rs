@@ -37,12 +37,8 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::ApproveRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let named = request.get_ref();
-        let names = Names {
-            project: &named.project,
-            environment: &named.environment,
-            subject: &named.revision_id,
-        };
+        let r = request.get_ref();
+        let names = Names::new(&r.project, &r.environment, &r.revision_id);
         let caller = self
             .0
             .actor(&request, APPROVERS, "approval.approve", names)
@@ -72,12 +68,8 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::RejectRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let named = request.get_ref();
-        let names = Names {
-            project: &named.project,
-            environment: &named.environment,
-            subject: &named.revision_id,
-        };
+        let r = request.get_ref();
+        let names = Names::new(&r.project, &r.environment, &r.revision_id);
         let caller = self
             .0
             .actor(&request, APPROVERS, "approval.reject", names)
@@ -107,12 +99,8 @@ impl v1::approvals_server::Approvals for Services {
         &self,
         request: Request<v1::RevokeRequest>,
     ) -> Result<Response<v1::ApprovalRecord>, Status> {
-        let named = request.get_ref();
-        let names = Names {
-            project: &named.project,
-            environment: &named.environment,
-            subject: &named.revision_id,
-        };
+        let r = request.get_ref();
+        let names = Names::new(&r.project, &r.environment, &r.revision_id);
         let caller = self
             .0
             .actor(&request, APPROVERS, "approval.revoke", names)
@@ -213,10 +201,7 @@ impl v1::gate_server::Gate for Services {
                 &request,
                 &[Role::Admin],
                 "environment.open_window",
-                Names {
-                    environment: &request.get_ref().environment,
-                    ..Names::default()
-                },
+                Names::new("", &request.get_ref().environment, ""),
             )
             .await?;
         let req = request.into_inner();
@@ -256,10 +241,7 @@ impl Services {
                 } else {
                     "environment.unfreeze"
                 },
-                Names {
-                    environment: &request.get_ref().environment,
-                    ..Names::default()
-                },
+                Names::new("", &request.get_ref().environment, ""),
             )
             .await?;
         let req = request.into_inner();
@@ -308,11 +290,11 @@ impl v1::execution_server::Execution for Services {
                 &request,
                 DEPLOYERS,
                 "execution.apply",
-                Names {
-                    project: &request.get_ref().project,
-                    environment: &request.get_ref().environment,
-                    subject: &request.get_ref().up_to,
-                },
+                Names::new(
+                    &request.get_ref().project,
+                    &request.get_ref().environment,
+                    &request.get_ref().up_to,
+                ),
             )
             .await?;
         let req = request.into_inner();
@@ -338,11 +320,11 @@ impl v1::execution_server::Execution for Services {
                 &request,
                 DEPLOYERS,
                 "execution.rollback",
-                Names {
-                    project: &request.get_ref().project,
-                    environment: &request.get_ref().environment,
-                    ..Names::default()
-                },
+                Names::new(
+                    &request.get_ref().project,
+                    &request.get_ref().environment,
+                    "",
+                ),
             )
             .await?;
         let req = request.into_inner();
@@ -462,11 +444,11 @@ impl v1::onboarding_server::Onboarding for Services {
                 &request,
                 DEPLOYERS,
                 "target.stamp",
-                Names {
-                    project: &request.get_ref().project,
-                    environment: &request.get_ref().environment,
-                    subject: &request.get_ref().revision_id,
-                },
+                Names::new(
+                    &request.get_ref().project,
+                    &request.get_ref().environment,
+                    &request.get_ref().revision_id,
+                ),
             )
             .await?;
         let req = request.into_inner();
