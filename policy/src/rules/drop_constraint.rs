@@ -1,6 +1,7 @@
 //! `drop-constraint`: ALTER TABLE ... DROP CONSTRAINT on an existing table.
 //! A warning: data survives, but the guarantee (and for PK/UNIQUE the index)
-//! does not.
+//! does not. A check the revision made to prove columns not null, dropped
+//! once they are NOT NULL, guarded nothing more, and is not flagged.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{AlterTableType, Revision, cmd_is, qualified};
@@ -23,8 +24,14 @@ impl Rule for DropConstraint {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        let redundant = super::set_not_null::redundant_drops(rev);
         for (s, rel, cmds) in rev.alters_of_existing_tables() {
-            for cmd in cmds.filter(|c| cmd_is(c, AlterTableType::AtDropConstraint)) {
+            for cmd in cmds.filter(|c| {
+                cmd_is(c, AlterTableType::AtDropConstraint)
+                    && !redundant
+                        .iter()
+                        .any(|(at, name)| *at == s.index && *name == c.name)
+            }) {
                 out.push(
                     Hit::new(
                         s.index,
@@ -58,5 +65,45 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_not_null_check_dropped_once_its_columns_are_not_null_is_not_flagged() {
+        for sql in [
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;
+             ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT tap_nn;",
+            "ALTER TABLE kegs ADD CONSTRAINT both_nn CHECK (tap_id IS NOT NULL AND keg_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL, ALTER COLUMN keg_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT both_nn;",
+            // Set NOT NULL in the ALTER TABLE that drops it.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL, DROP CONSTRAINT tap_nn;",
+        ] {
+            assert!(hits(sql, "drop-constraint").is_empty(), "{sql}");
+        }
+        for sql in [
+            // The check tested more than nulls.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_ok CHECK (tap_id IS NOT NULL AND tap_id > 0);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT tap_ok;",
+            // One of its columns may still be null.
+            "ALTER TABLE kegs ADD CONSTRAINT both_nn CHECK (tap_id IS NOT NULL AND keg_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT both_nn;",
+            // Dropped before the column is NOT NULL, or on another table.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs DROP CONSTRAINT tap_nn;
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE taps DROP CONSTRAINT tap_nn;",
+            // A check of an earlier revision is unknown to the linter.
+            "ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
+             ALTER TABLE kegs DROP CONSTRAINT tap_nn;",
+        ] {
+            assert_eq!(hits(sql, "drop-constraint").len(), 1, "{sql}");
+        }
     }
 }

@@ -47,6 +47,10 @@ struct Proof<'a> {
     /// The statement after which the check is valid: the one that added
     /// it without NOT VALID, or the one that validated it.
     valid_from: Option<usize>,
+    /// The check tests nothing but that `columns` are not null.
+    only_not_null: bool,
+    /// Those of `columns` set NOT NULL since the check was added.
+    set_not_null: Vec<String>,
 }
 
 impl Proof<'_> {
@@ -61,26 +65,34 @@ impl Proof<'_> {
 }
 
 /// The columns a CHECK expression proves not null, as PostgreSQL's proof
-/// reads it: `col IS NOT NULL`, or an AND with such terms.
-fn not_null_columns(expr: &protobuf::Node) -> Vec<String> {
+/// reads it (`col IS NOT NULL`, or an AND with such terms), and whether
+/// the expression tests nothing else.
+fn not_null_columns(expr: &protobuf::Node) -> (Vec<String>, bool) {
     match expr.node.as_ref() {
         Some(NodeEnum::NullTest(t))
             if t.nulltesttype == NullTestType::IsNotNull as i32 && !t.argisrow =>
         {
             match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
-                Some(NodeEnum::ColumnRef(c)) if c.fields.len() == 1 => c
-                    .fields
-                    .iter()
-                    .filter_map(string_value)
-                    .map(str::to_string)
-                    .collect(),
-                _ => Vec::new(),
+                Some(NodeEnum::ColumnRef(c)) if c.fields.len() == 1 => (
+                    c.fields
+                        .iter()
+                        .filter_map(string_value)
+                        .map(str::to_string)
+                        .collect(),
+                    true,
+                ),
+                _ => (Vec::new(), false),
             }
         }
-        Some(NodeEnum::BoolExpr(b)) if b.boolop == BoolExprType::AndExpr as i32 => {
-            b.args.iter().flat_map(not_null_columns).collect()
-        }
-        _ => Vec::new(),
+        Some(NodeEnum::BoolExpr(b)) if b.boolop == BoolExprType::AndExpr as i32 => b
+            .args
+            .iter()
+            .map(not_null_columns)
+            .fold((Vec::new(), true), |(mut all, only), (columns, alone)| {
+                all.extend(columns);
+                (all, only && alone)
+            }),
+        _ => (Vec::new(), false),
     }
 }
 
@@ -118,6 +130,29 @@ impl Rule for SetNotNull {
     }
 
     fn check(&self, rev: &Revision<'_>, out: &mut Vec<Hit>) {
+        out.extend(walk(rev).hits);
+    }
+}
+
+/// The checks a revision drops once the NOT NULL columns they tested have
+/// made them redundant, the last step of the pattern the help teaches, as
+/// (statement, constraint name): `drop-constraint` leaves them alone, since
+/// they guarded nothing the columns do not.
+pub(crate) fn redundant_drops(rev: &Revision<'_>) -> Vec<(usize, String)> {
+    walk(rev).redundant_drops
+}
+
+struct Walk {
+    hits: Vec<Hit>,
+    redundant_drops: Vec<(usize, String)>,
+}
+
+/// Follows the revision's checks that prove columns not null, statement by
+/// statement, to the SET NOT NULLs they prove and the drops they end in.
+fn walk(rev: &Revision<'_>) -> Walk {
+    let mut out = Vec::new();
+    let mut redundant_drops = Vec::new();
+    {
         let mut proofs: Vec<Proof<'_>> = Vec::new();
         // In statement order, like `nodes()`.
         let mut alters = rev.alters();
@@ -149,8 +184,15 @@ impl Rule for SetNotNull {
             ) else {
                 continue;
             };
-            for cmd in cmds {
-                if cmd_is(&cmd, AlterTableType::AtAddConstraint) {
+            let cmds: Vec<_> = cmds.collect();
+            // PostgreSQL drops constraints before it sets columns NOT NULL,
+            // whatever their order in the ALTER TABLE.
+            let dropped_here = |name: &str| {
+                cmds.iter()
+                    .any(|c| cmd_is(c, AlterTableType::AtDropConstraint) && c.name == name)
+            };
+            for cmd in cmds.iter() {
+                if cmd_is(cmd, AlterTableType::AtAddConstraint) {
                     // Through `cmd.cmd`: the proof outlives this `Cmd`.
                     // A NO INHERIT check leaves the children SET NOT NULL
                     // also scans unproven; one added or validated ONLY is
@@ -160,7 +202,7 @@ impl Rule for SetNotNull {
                         && rel.inh
                         && !c.is_no_inherit
                     {
-                        let columns = c
+                        let (columns, only_not_null) = c
                             .raw_expr
                             .as_deref()
                             .map(not_null_columns)
@@ -172,10 +214,12 @@ impl Rule for SetNotNull {
                                 constraint: c.conname.clone(),
                                 columns,
                                 valid_from: (!c.skip_validation).then_some(s.index),
+                                only_not_null,
+                                set_not_null: Vec::new(),
                             });
                         }
                     }
-                } else if cmd_is(&cmd, AlterTableType::AtValidateConstraint) {
+                } else if cmd_is(cmd, AlterTableType::AtValidateConstraint) {
                     for p in proofs.iter_mut().filter(|p| {
                         rel.inh
                             && p.is_on(rev, rel, s.index)
@@ -184,15 +228,34 @@ impl Rule for SetNotNull {
                     }) {
                         p.valid_from = Some(s.index);
                     }
-                } else if cmd_is(&cmd, AlterTableType::AtDropConstraint) {
-                    proofs.retain(|p| !(p.is_on(rev, rel, s.index) && p.constraint == cmd.name));
-                } else if cmd_is(&cmd, AlterTableType::AtDropColumn) {
+                } else if cmd_is(cmd, AlterTableType::AtDropConstraint) {
+                    let dropped = |p: &Proof<'_>| {
+                        p.is_on(rev, rel, s.index)
+                            && !p.constraint.is_empty()
+                            && p.constraint == cmd.name
+                    };
+                    if proofs.iter().any(|p| {
+                        dropped(p)
+                            && p.only_not_null
+                            && p.columns.iter().all(|c| p.set_not_null.contains(c))
+                    }) {
+                        redundant_drops.push((s.index, cmd.name.clone()));
+                    }
+                    proofs.retain(|p| !dropped(p));
+                } else if cmd_is(cmd, AlterTableType::AtDropColumn) {
                     // The column's checks go with it.
                     proofs
                         .retain(|p| !(p.is_on(rev, rel, s.index) && p.columns.contains(&cmd.name)));
-                } else if cmd_is(&cmd, AlterTableType::AtSetNotNull)
-                    && rev.is_existing(Some(rel), s.index)
-                {
+                } else if cmd_is(cmd, AlterTableType::AtSetNotNull) {
+                    for p in proofs
+                        .iter_mut()
+                        .filter(|p| p.is_on(rev, rel, s.index) && p.columns.contains(&cmd.name))
+                    {
+                        p.set_not_null.push(cmd.name.clone());
+                    }
+                    if !rev.is_existing(Some(rel), s.index) {
+                        continue;
+                    }
                     // Valid before this statement: a check added or
                     // validated in the same ALTER TABLE does not spare the
                     // scan, which then runs under this command's lock.
@@ -200,6 +263,7 @@ impl Rule for SetNotNull {
                         p.is_on(rev, rel, s.index)
                             && p.columns.contains(&cmd.name)
                             && p.valid_from.is_some_and(|from| from < s.index)
+                            && !dropped_here(&p.constraint)
                     });
                     let target = format!("`{}`.`{}`", qualified(rel), cmd.name);
                     let hit = match proof {
@@ -228,6 +292,10 @@ impl Rule for SetNotNull {
                 }
             }
         }
+    }
+    Walk {
+        hits: out,
+        redundant_drops,
     }
 }
 
@@ -334,6 +402,8 @@ mod tests {
             "ALTER TABLE ONLY kegs ADD CHECK (tap_id IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
             "ALTER TABLE kegs ADD CHECK (tap_id IS NOT NULL) NO INHERIT; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
             "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID; ALTER TABLE ONLY kegs VALIDATE CONSTRAINT tap_nn; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
+            // Dropped in the same ALTER TABLE: PostgreSQL drops it first.
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL); ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL, DROP CONSTRAINT tap_nn;",
             // The validation comes after.
             "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID; ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL; ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;",
         ] {
