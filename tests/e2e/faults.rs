@@ -655,7 +655,7 @@ fn a_deploy_interrupted_during_its_backup_runs_nothing() {
     wait_for(Duration::from_secs(30), "the backup to start", || {
         started.exists()
     });
-    interrupt(deploy);
+    let interrupted = interrupt(deploy);
     wait_for(Duration::from_secs(30), "the execution to stop", || {
         f.server
             .log()
@@ -663,6 +663,20 @@ fn a_deploy_interrupted_during_its_backup_runs_nothing() {
     });
     assert!(applied_ids(&f.dev).is_empty());
     assert!(!table_exists(&f.dev, "venues"));
+    // The execution the client was pointed at is on record, as one that ran
+    // nothing, with its backup.
+    let stderr = String::from_utf8_lossy(&interrupted.stderr);
+    let id = stderr
+        .split("see `sgctl execution ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no execution named: {stderr}"));
+    let record = f.run(&t.erin, &["--json", "execution", id]).json();
+    assert_eq!(record["state"], "refused", "{record}");
+    assert_eq!(record["statements_run"], 0, "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(error.contains("nothing ran"), "{record}");
+    assert!(record["backup_path"].as_str().is_some(), "{record}");
     // Deploying again runs it.
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
     assert_eq!(applied_ids(&f.dev), vec!["0001_baseline".to_string()]);

@@ -566,6 +566,10 @@ async fn run_locked<'a>(
                     .unwrap_or_default()
             );
             tracing::warn!("{message}");
+            // The events sent so far name this record: it is written, as
+            // one that ran nothing.
+            record.error = message.clone();
+            finish_in_order(db, trail, &mut record, State::Refused).await?;
             return Err(ReleaseError::Stopped(message));
         }
         if !written_ahead {
