@@ -158,7 +158,9 @@ macro_rules! changes_part_but_columns {
 
 /// The parts, then one row: the stamp (empty without digests), the
 /// snapshot, the relations touched with the sequences owned by a column of
-/// one of them, whether a global object changed, and `$more` columns.
+/// one of them, whether a global object changed, and `$more` columns. A
+/// dependent's kind is looked up by oid in a subquery: joined, the
+/// statement's generic plan hashes all of `pg_class` at every revision.
 macro_rules! summary {
     ($part:ident, $more:literal) => {
         concat!(
@@ -172,7 +174,7 @@ macro_rules! summary {
                   JOIN pg_catalog.pg_depend o ON o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
                     AND o.refobjid = r.relation AND o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
                     AND o.deptype = 'a' \
-                  JOIN pg_catalog.pg_class q ON q.oid = o.objid AND q.relkind = 'S') AS t) AS touched, \
+                  WHERE (SELECT q.relkind FROM pg_catalog.pg_class q WHERE q.oid = o.objid) = 'S') AS t) AS touched, \
                coalesce(bool_or(global), false) AS global",
             $more,
             " FROM parts"
