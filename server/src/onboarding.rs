@@ -38,8 +38,8 @@ pub struct Stamped {
     pub differences: Vec<Difference>,
 }
 
-/// The parity check failed: what differs, and the additive SQL that would
-/// reconcile what can be reconciled additively.
+/// The parity check failed: what differs, and the SQL that would reconcile
+/// what can be reconciled safely (see [`Difference::reconcile_sql`]).
 pub fn mismatch_message(
     environment: &str,
     revision_id: &str,
@@ -57,7 +57,7 @@ pub fn mismatch_message(
         .filter_map(|d| d.reconcile_sql.as_deref())
         .collect();
     if !reconcile.is_empty() {
-        text.push_str("additive SQL that would reconcile part of it:\n");
+        text.push_str("SQL that would reconcile part of it:\n");
         for sql in reconcile {
             text.push_str(&format!("  {sql}\n"));
         }

@@ -226,6 +226,43 @@ async fn each_kind_of_drift_is_reported_with_its_own_line() {
     assert_ne!(expected.fingerprint(), live.fingerprint());
 }
 
+#[tokio::test]
+async fn an_index_left_invalid_by_a_failed_concurrent_build_says_so_and_how_to_drop_it() {
+    let expected = introspect(&mut database(CATALOG).await).await;
+    let mut live = database(CATALOG).await;
+    run(
+        &mut live,
+        "INSERT INTO taps (name) VALUES ('a'), ('b'); UPDATE taps SET installed_at = '2026-01-01'",
+    )
+    .await;
+    // Run alone: a concurrent build cannot run in a transaction block.
+    let failed = sqlx::raw_sql(
+        "CREATE UNIQUE INDEX CONCURRENTLY taps_installed_at_key ON taps (installed_at)",
+    )
+    .execute(&mut live)
+    .await;
+    assert!(failed.is_err(), "{failed:?}");
+    let differences = schema::diff(&expected, &introspect(&mut live).await);
+    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "index public.taps_installed_at_key: not in the catalog (created out of band), invalid: \
+          what a failed CREATE INDEX CONCURRENTLY leaves behind; drop it before running that revision again"
+        ]
+    );
+    let drop = differences[0].reconcile_sql.clone().unwrap();
+    assert_eq!(
+        drop,
+        "DROP INDEX CONCURRENTLY public.taps_installed_at_key;"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&mut live)
+        .await
+        .unwrap();
+    assert!(lines(&expected, &introspect(&mut live).await).is_empty());
+}
+
 /// Parts of objects the model compares that DDL changes without changing
 /// their definitions.
 const STATES: &str = r#"

@@ -25,7 +25,8 @@ pub struct Difference {
     pub detail: String,
     /// SQL that makes the live database match, when the fix is purely
     /// additive (a missing schema, type, enum label, sequence, table,
-    /// nullable column, index or view). Never set for a drop or a change.
+    /// nullable column, index or view) or drops what serves nothing (an
+    /// index left invalid). Never set for any other drop or a change.
     pub reconcile_sql: Option<String>,
 }
 
@@ -1047,12 +1048,18 @@ fn index_differences(out: &mut Out, expected: &Schema, live: &Schema) {
         }
     }
     for l in live_left {
-        out.push(
-            Rank::Index,
-            format!("index {}", l.name.0),
-            CREATED.into(),
-            None,
-        );
+        // Dropping an invalid index loses nothing: it answers no query, and
+        // only slows writes.
+        let (detail, sql) = match l.valid {
+            true => (CREATED.to_string(), None),
+            false => (
+                format!(
+                    "{CREATED}, invalid: what a failed CREATE INDEX CONCURRENTLY leaves behind; drop it before running that revision again"
+                ),
+                Some(format!("DROP INDEX CONCURRENTLY {};", l.name.0)),
+            ),
+        };
+        out.push(Rank::Index, format!("index {}", l.name.0), detail, sql);
     }
 }
 
