@@ -77,9 +77,11 @@ mod tests {
             "ALTER TABLE kegs ADD CONSTRAINT both_nn CHECK (tap_id IS NOT NULL AND keg_id IS NOT NULL);
              ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL, ALTER COLUMN keg_id SET NOT NULL;
              ALTER TABLE kegs DROP CONSTRAINT both_nn;",
-            // Set NOT NULL in the ALTER TABLE that drops it.
+            // Set NOT NULL in the ALTER TABLE that drops it, in either order.
             "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
              ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL, DROP CONSTRAINT tap_nn;",
+            "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
+             ALTER TABLE kegs DROP CONSTRAINT tap_nn, ALTER COLUMN tap_id SET NOT NULL;",
         ] {
             assert!(hits(sql, "drop-constraint").is_empty(), "{sql}");
         }

@@ -191,6 +191,12 @@ fn walk(rev: &Revision<'_>) -> Walk {
                 cmds.iter()
                     .any(|c| cmd_is(c, AlterTableType::AtDropConstraint) && c.name == name)
             };
+            // The columns this ALTER TABLE leaves NOT NULL, wherever it says so.
+            let set_here: Vec<&str> = cmds
+                .iter()
+                .filter(|c| cmd_is(c, AlterTableType::AtSetNotNull))
+                .map(|c| c.name.as_str())
+                .collect();
             for cmd in cmds.iter() {
                 if cmd_is(cmd, AlterTableType::AtAddConstraint) {
                     // Through `cmd.cmd`: the proof outlives this `Cmd`.
@@ -237,7 +243,9 @@ fn walk(rev: &Revision<'_>) -> Walk {
                     if proofs.iter().any(|p| {
                         dropped(p)
                             && p.only_not_null
-                            && p.columns.iter().all(|c| p.set_not_null.contains(c))
+                            && p.columns.iter().all(|c| {
+                                p.set_not_null.contains(c) || set_here.contains(&c.as_str())
+                            })
                     }) {
                         redundant_drops.push((s.index, cmd.name.clone()));
                     }
