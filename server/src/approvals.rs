@@ -290,6 +290,15 @@ fn check_text(what: &str, text: &str) -> Result<(), ReleaseError> {
 
 /// Withdraws the caller's own active decision. Refusals are audited too,
 /// as [`decide`]'s are.
+/// Whose decision a revocation withdraws.
+pub enum Whose<'a> {
+    /// The caller's own.
+    Own,
+    /// Another person's, by an admin, with the reason on record.
+    Of { approver: &'a str, reason: &'a str },
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn revoke(
     db: &Db,
     policy: &Policy,
@@ -298,6 +307,7 @@ pub async fn revoke(
     revision_id: &str,
     environment: &str,
     action: Action,
+    whose: Whose<'_>,
 ) -> Result<Approval, ReleaseError> {
     let result = revoke_inner(
         db,
@@ -307,6 +317,7 @@ pub async fn revoke(
         revision_id,
         environment,
         action,
+        whose,
     )
     .await;
     let target = (project, environment, revision_id);
@@ -347,6 +358,7 @@ async fn audit_refusal<T>(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn revoke_inner(
     db: &Db,
     policy: &Policy,
@@ -355,9 +367,28 @@ async fn revoke_inner(
     revision_id: &str,
     environment: &str,
     action: Action,
+    whose: Whose<'_>,
 ) -> Result<Approval, ReleaseError> {
     let env = release::environment(policy, environment)?;
     catalog::validate_id(revision_id)?;
+    let (approver, on_behalf) = match whose {
+        Whose::Of { approver, reason } if approver != caller.subject => {
+            if !caller.has(Role::Admin) {
+                return Err(ReleaseError::PermissionDenied(format!(
+                    "only an admin can revoke another person's decision ({approver}'s); {} can revoke only their own",
+                    caller.subject
+                )));
+            }
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(ReleaseError::InvalidInput(format!(
+                    "revoking {approver}'s decision needs a reason (--reason), kept in the audit log"
+                )));
+            }
+            (approver, Some(reason))
+        }
+        _ => (caller.subject.as_str(), None),
+    };
     let mut tx = db.pool.begin().await?;
     let row = sqlx::query(concat!(
         select_approvals!(),
@@ -368,15 +399,19 @@ async fn revoke_inner(
     .bind(revision_id)
     .bind(&env.name)
     .bind(action.as_str())
-    .bind(&caller.subject)
+    .bind(approver)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Err(ReleaseError::NotFound(format!(
-            "{} has no active decision on the {} of {revision_id} on {}; only your own decisions can be revoked",
-            caller.subject,
+            "{approver} has no active decision on the {} of {revision_id} on {}{}",
             action.as_str(),
-            env.name
+            env.name,
+            match on_behalf {
+                None =>
+                    "; only your own decisions can be revoked, or, by an admin, another person's (--of <approver> --reason)",
+                Some(_) => "",
+            }
         )));
     };
     let mut approval = from_row(&row)?;
@@ -395,7 +430,18 @@ async fn revoke_inner(
             environment: &env.name,
             subject: revision_id,
             outcome: Outcome::Ok,
-            detail: format!("revoked {} for {}", approval.kind, approval.action),
+            detail: match on_behalf {
+                None => format!("revoked {} for {}", approval.kind, approval.action),
+                Some(reason) => format!(
+                    "revoked {}'s {} for {}: {reason}",
+                    approval.approver,
+                    match approval.kind.as_str() {
+                        "reject" => "rejection",
+                        _ => "approval",
+                    },
+                    approval.action
+                ),
+            },
         },
     )
     .await?;

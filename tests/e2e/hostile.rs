@@ -668,6 +668,8 @@ async fn call(clients: &Clients, rpc: usize, g: &mut Gen, token: &str) -> Result
             revision_id: g.revision(),
             environment: g.environment(),
             rollback: g.boolean(),
+            approver: g.text(),
+            reason: g.text(),
         })),
         12 => unary!(approvals.list_approvals(v1::ListApprovalsRequest {
             project: g.project(),

@@ -547,6 +547,80 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
 /// down, naming the line), shown by `sgctl lint`, and never run should a
 /// catalog hold it anyway.
 #[test]
+fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
+    let t = tokens();
+    let f = Fixture::start(|p| p);
+    f.submit(&t, &[BASELINE]);
+    f.approve(&t.carol, "0001_baseline", &["dev"]);
+    f.run(
+        &t.dave,
+        &[
+            "reject",
+            "0001_baseline",
+            "--env",
+            "dev",
+            "--reason",
+            "wait",
+        ],
+    )
+    .ok();
+    let revoke_daves = |token: &str, extra: &[&str]| {
+        let mut args = vec!["revoke", "0001_baseline", "--env", "dev", "--of", "dave"];
+        args.extend_from_slice(extra);
+        f.run(token, &args)
+    };
+    // Another approver cannot; nor an admin without a reason.
+    revoke_daves(&t.carol, &["--reason", "dave left"]).fails(
+        4,
+        "only an admin can revoke another person's decision (dave's)",
+    );
+    revoke_daves(&t.root, &[]).fails(2, "--reason");
+    revoke_daves(&t.root, &["--reason", "  "]).fails(2, "needs a reason");
+    f.run(
+        &t.root,
+        &[
+            "revoke",
+            "0001_baseline",
+            "--env",
+            "dev",
+            "--of",
+            "frank",
+            "--reason",
+            "x",
+        ],
+    )
+    .fails(1, "frank has no active decision");
+    f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
+        .refused("rejected by dave");
+
+    let revoked = revoke_daves(&t.root, &["--reason", "dave left in May; OPS-31"]);
+    assert!(
+        revoked
+            .ok()
+            .contains("revoked dave's rejection of 0001_baseline for dev"),
+        "{revoked:#?}"
+    );
+    f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
+        .ok();
+    let audit = f
+        .run(
+            &t.root,
+            &["--json", "audit", "--env", "dev", "--limit", "1"],
+        )
+        .json();
+    assert_eq!(audit[0]["action"], "approval.revoke", "{audit:#}");
+    assert_eq!(audit[0]["actor"], "root", "{audit:#}");
+    assert_eq!(audit[0]["outcome"], "ok", "{audit:#}");
+    assert_eq!(
+        audit[0]["detail"], "revoked dave's rejection for apply: dave left in May; OPS-31",
+        "{audit:#}"
+    );
+    // Carol's approval stands; her own revoke still needs no --of.
+    f.run(&t.carol, &["revoke", "0001_baseline", "--env", "dev"])
+        .ok();
+}
+
+#[test]
 fn a_revision_that_controls_its_own_transaction_is_refused_and_never_run() {
     let t = tokens();
     let f = Fixture::start(|p| p);

@@ -116,6 +116,13 @@ impl v1::approvals_server::Approvals for Services {
             &req.revision_id,
             &req.environment,
             Action::from_rollback_flag(req.rollback),
+            match req.approver.as_str() {
+                "" => approvals::Whose::Own,
+                approver => approvals::Whose::Of {
+                    approver,
+                    reason: &req.reason,
+                },
+            },
         )
         .await?;
         Ok(Response::new(convert::approval(approval)))

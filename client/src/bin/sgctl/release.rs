@@ -52,8 +52,10 @@ pub enum Command {
         #[arg(long)]
         rollback: bool,
     },
-    /// Withdraw your own approval or rejection of a revision for an environment.
-    #[command(after_help = "Example:\n  sgctl revoke 0002_add_kegs --env pilot")]
+    /// Withdraw your own approval or rejection of a revision for an environment (an admin: another person's, with --of and --reason).
+    #[command(
+        after_help = "An admin can withdraw another person's decision, for instance the rejection of someone who has left, which otherwise blocks the revision until it is amended: --of names whose, --reason says why (kept in the audit log).\n\nExamples:\n  sgctl revoke 0002_add_kegs --env pilot\n  sgctl revoke 0002_add_kegs --env pilot --of dave --reason \"dave left in May; OPS-31\""
+    )]
     Revoke {
         /// Revision id.
         revision: String,
@@ -63,6 +65,12 @@ pub enum Command {
         /// Withdraw the one given for rolling the revision back.
         #[arg(long)]
         rollback: bool,
+        /// Whose decision to withdraw, when not your own (needs the admin role and --reason).
+        #[arg(long, value_name = "APPROVER", requires = "reason")]
+        of: Option<String>,
+        /// Why another person's decision is withdrawn.
+        #[arg(long, requires = "of")]
+        reason: Option<String>,
     },
     /// List the approvals and rejections of a revision, revoked and voided ones included.
     #[command(
@@ -224,7 +232,12 @@ pub async fn run(cli: &Cli, command: &Command) -> Outcome {
             revision,
             env,
             rollback,
-        } => revoke(cli, revision, env, *rollback).await,
+            of,
+            reason,
+        } => {
+            let of = of.as_deref().zip(reason.as_deref());
+            revoke(cli, revision, env, *rollback, of).await
+        }
         Command::Approvals { revision, env } => approvals(cli, revision, env.as_deref()).await,
         Command::Gate {
             revision,
@@ -448,8 +461,16 @@ async fn reject(cli: &Cli, revision: &str, env: &str, reason: &str, rollback: bo
     Ok(exit::OK)
 }
 
-async fn revoke(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome {
+/// `of`: whose decision, with the reason, when not the caller's own.
+async fn revoke(
+    cli: &Cli,
+    revision: &str,
+    env: &str,
+    rollback: bool,
+    of: Option<(&str, &str)>,
+) -> Outcome {
     let connection = connect(cli).await?;
+    let (approver, reason) = of.unwrap_or_default();
     let record = connection
         .approvals()
         .revoke(v1::RevokeRequest {
@@ -457,6 +478,8 @@ async fn revoke(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome
             revision_id: revision.to_string(),
             environment: env.to_string(),
             rollback,
+            approver: approver.to_string(),
+            reason: reason.to_string(),
         })
         .await?
         .into_inner();
@@ -469,7 +492,11 @@ async fn revoke(cli: &Cli, revision: &str, env: &str, rollback: bool) -> Outcome
             _ => "approval",
         };
         println!(
-            "revoked {what} of {} for {}",
+            "revoked {}{what} of {} for {}",
+            match of {
+                Some((approver, _)) => format!("{approver}'s "),
+                None => String::new(),
+            },
             subject(&record.revision_id, record.rollback),
             record.environment
         );
