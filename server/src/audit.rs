@@ -26,6 +26,57 @@ impl Outcome {
     }
 }
 
+/// How many calls of one caller refused for lacking the role are audited a
+/// minute. Any valid token can make such calls, an edge controller's agent
+/// token included, and every audited one is a row the append-only log keeps
+/// for good: a leaked token must not be able to fill it.
+pub const ROLE_REFUSALS_AUDITED_PER_MINUTE: u32 = 30;
+
+/// What to do with a refusal for lacking the role: see [`RefusalBudget`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalAudit {
+    /// Audit it.
+    Row,
+    /// Audit it, saying that the caller's next refusals this minute are not.
+    LastRow,
+    /// Refuse without an audit row.
+    Skip,
+}
+
+/// Counts each caller's refusals for lacking the role, minute by minute.
+#[derive(Debug, Default)]
+pub struct RefusalBudget(
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+);
+
+impl RefusalBudget {
+    pub fn spend(&self, subject: &str) -> RefusalAudit {
+        self.spend_at(subject, std::time::Instant::now())
+    }
+
+    fn spend_at(&self, subject: &str, now: std::time::Instant) -> RefusalAudit {
+        const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+        // A poisoned lock only means a panic elsewhere mid-count.
+        let mut callers = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if callers.len() >= 4096 {
+            callers.retain(|_, (since, _)| now.duration_since(*since) < MINUTE);
+        }
+        let (since, count) = callers.entry(subject.to_string()).or_insert((now, 0));
+        if now.duration_since(*since) >= MINUTE {
+            (*since, *count) = (now, 0);
+        }
+        *count = count.saturating_add(1);
+        match (*count).cmp(&ROLE_REFUSALS_AUDITED_PER_MINUTE) {
+            std::cmp::Ordering::Less => RefusalAudit::Row,
+            std::cmp::Ordering::Equal => RefusalAudit::LastRow,
+            std::cmp::Ordering::Greater => RefusalAudit::Skip,
+        }
+    }
+}
+
 /// Longest actor, project, environment or subject a row keeps, and the
 /// longest detail. A refused request may carry megabytes in any of them, and
 /// the log is append-only: what goes in stays. Longer text is cut at a
@@ -305,6 +356,24 @@ pub async fn verify(db: &Db, anchor: Option<&str>) -> Result<Verification, sqlx:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_s_role_refusals_are_audited_up_to_the_budget_each_minute() {
+        let budget = RefusalBudget::default();
+        let start = std::time::Instant::now();
+        let spend = |subject: &str, seconds: u64| {
+            budget.spend_at(subject, start + std::time::Duration::from_secs(seconds))
+        };
+        for _ in 1..ROLE_REFUSALS_AUDITED_PER_MINUTE {
+            assert_eq!(spend("tap2", 0), RefusalAudit::Row);
+        }
+        assert_eq!(spend("tap2", 1), RefusalAudit::LastRow);
+        assert_eq!(spend("tap2", 59), RefusalAudit::Skip);
+        // Another caller has a budget of its own.
+        assert_eq!(spend("alice", 59), RefusalAudit::Row);
+        // A minute after the first, the count starts again.
+        assert_eq!(spend("tap2", 60), RefusalAudit::Row);
+    }
 
     #[test]
     fn long_text_is_cut_at_a_character_boundary_and_nul_is_escaped() {

@@ -135,6 +135,7 @@ pub async fn run(
         policy,
         in_flight: in_flight.clone(),
         reports: report_writer.queue(),
+        role_refusals: audit::RefusalBudget::default(),
     }));
     macro_rules! limited {
         ($server:expr) => {

@@ -3,6 +3,26 @@
 
 use schemagate_e2e::{SECRET, Server, sgctl, token};
 
+/// A token of the edge agent `tap2` of controller `bar3-tap2`.
+fn agent_token() -> String {
+    sgctl(
+        &[
+            "token",
+            "mint",
+            "--sub",
+            "tap2",
+            "--role",
+            "agent",
+            "--controller-id",
+            "bar3-tap2",
+        ],
+        &[],
+    )
+    .ok()
+    .trim()
+    .to_string()
+}
+
 #[test]
 fn every_auth_failure_is_refused_with_its_reason() {
     let server = Server::sqlite();
@@ -80,22 +100,8 @@ fn every_auth_failure_is_refused_with_its_reason() {
     server.sgctl(&unsigned, &history).fails(4, "invalid token");
 
     // Authenticated, but the role does not allow the call.
-    let agent = sgctl(
-        &[
-            "token",
-            "mint",
-            "--sub",
-            "tap2",
-            "--role",
-            "agent",
-            "--controller-id",
-            "bar3-tap2",
-        ],
-        &[],
-    );
-    server
-        .sgctl(agent.ok().trim(), &history)
-        .fails(4, "permission denied");
+    let agent = agent_token();
+    server.sgctl(&agent, &history).fails(4, "permission denied");
     let approver = token("carol", &["approver"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -144,21 +150,9 @@ fn a_change_refused_for_the_role_is_audited() {
     server
         .sgctl(&alice, &["deploy", "--env", "pilot"])
         .fails(4, "lacks the role");
-    let agent = sgctl(
-        &[
-            "token",
-            "mint",
-            "--sub",
-            "tap2",
-            "--role",
-            "agent",
-            "--controller-id",
-            "bar3-tap2",
-        ],
-        &[],
-    );
+    let agent = agent_token();
     server
-        .sgctl(agent.ok().trim(), &["history"])
+        .sgctl(&agent, &["history"])
         .fails(4, "permission denied");
     let admin = token("root", &["admin"]);
     let audit = server.sgctl(&admin, &["--json", "audit"]).json();
@@ -193,6 +187,42 @@ fn a_change_refused_for_the_role_is_audited() {
             .all(|e| e["actor"] != "tap2"),
         "a refused read is not audited: {audit:#}"
     );
+}
+
+/// Any valid token can be refused for its role, an edge controller's too:
+/// the log keeps a bounded number of such rows a minute per caller, so a
+/// leaked token cannot fill it; the calls are refused all the same.
+#[test]
+fn role_refusals_of_one_caller_are_audited_up_to_a_budget_a_minute() {
+    let server = Server::sqlite();
+    let agent = agent_token();
+    for _ in 0..33 {
+        server
+            .sgctl(&agent, &["approve", "0001_baseline", "--env", "pilot"])
+            .fails(4, "lacks the role");
+    }
+    server
+        .sgctl(
+            &token("alice", &["developer"]),
+            &["approve", "0001_baseline", "--env", "pilot"],
+        )
+        .fails(4, "lacks the role");
+    let admin = token("root", &["admin"]);
+    let audit = server
+        .sgctl(&admin, &["--json", "audit", "--limit", "100"])
+        .json();
+    let rows = audit.as_array().unwrap();
+    let of_agent: Vec<&serde_json::Value> = rows.iter().filter(|e| e["actor"] == "tap2").collect();
+    assert_eq!(of_agent.len(), 30, "{audit:#}");
+    // Newest first: the last audited one says what happens next.
+    assert!(
+        of_agent[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the last of 30 such refusals of tap2's calls audited this minute"),
+        "{audit:#}"
+    );
+    assert!(rows.iter().any(|e| e["actor"] == "alice"), "{audit:#}");
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub struct State {
     pub in_flight: crate::rpc::InFlight,
     /// The fleet report writer, which commits reports in batches.
     pub reports: fleet::ReportQueue,
+    /// How many more role refusals of each caller are audited this minute.
+    pub role_refusals: audit::RefusalBudget,
 }
 
 impl State {
@@ -50,6 +52,16 @@ impl State {
         let caller = self.auth.authenticate(request.metadata())?;
         tracing::Span::current().record("caller", caller.subject.as_str());
         if let Err(refusal) = caller.require(roles) {
+            let mut detail = refusal.to_string();
+            match self.role_refusals.spend(&caller.subject) {
+                audit::RefusalAudit::Row => {}
+                audit::RefusalAudit::LastRow => detail.push_str(&format!(
+                    "; the last of {} such refusals of {}'s calls audited this minute: the next ones are refused without a row",
+                    audit::ROLE_REFUSALS_AUDITED_PER_MINUTE,
+                    caller.subject
+                )),
+                audit::RefusalAudit::Skip => return Err(refusal.into()),
+            }
             crate::audit::record(
                 &self.db,
                 &crate::audit::Event {
@@ -59,7 +71,7 @@ impl State {
                     environment: names.environment,
                     subject: names.subject,
                     outcome: crate::audit::Outcome::Refused,
-                    detail: refusal.to_string(),
+                    detail,
                 },
             )
             .await
