@@ -288,16 +288,17 @@ fn check_text(what: &str, text: &str) -> Result<(), ReleaseError> {
     Ok(())
 }
 
-/// Withdraws the caller's own active decision. Refusals are audited too,
-/// as [`decide`]'s are.
 /// Whose decision a revocation withdraws.
 pub enum Whose<'a> {
     /// The caller's own.
     Own,
-    /// Another person's, by an admin, with the reason on record.
+    /// Another person's (someone who has left, say), by an admin, with the
+    /// reason on record.
     Of { approver: &'a str, reason: &'a str },
 }
 
+/// Withdraws an active decision: the caller's own, or another person's.
+/// Refusals are audited too, as [`decide`]'s are.
 #[allow(clippy::too_many_arguments)]
 pub async fn revoke(
     db: &Db,

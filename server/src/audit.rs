@@ -5,6 +5,9 @@
 use crate::db::{Db, now_ms};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Hash of the row before the first row.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -45,22 +48,19 @@ pub enum RefusalAudit {
 
 /// Counts each caller's refusals for lacking the role, minute by minute.
 #[derive(Debug, Default)]
-pub struct RefusalBudget(
-    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
-);
+pub struct RefusalBudget(Mutex<HashMap<String, (Instant, u32)>>);
 
 impl RefusalBudget {
     pub fn spend(&self, subject: &str) -> RefusalAudit {
-        self.spend_at(subject, std::time::Instant::now())
+        self.spend_at(subject, Instant::now())
     }
 
-    fn spend_at(&self, subject: &str, now: std::time::Instant) -> RefusalAudit {
-        const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+    fn spend_at(&self, subject: &str, now: Instant) -> RefusalAudit {
+        const MINUTE: Duration = Duration::from_secs(60);
         // A poisoned lock only means a panic elsewhere mid-count.
-        let mut callers = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut callers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Callers are holders of valid tokens, so few; those idle for a
+        // minute are forgotten once there are many.
         if callers.len() >= 4096 {
             callers.retain(|_, (since, _)| now.duration_since(*since) < MINUTE);
         }
@@ -360,9 +360,9 @@ mod tests {
     #[test]
     fn a_caller_s_role_refusals_are_audited_up_to_the_budget_each_minute() {
         let budget = RefusalBudget::default();
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let spend = |subject: &str, seconds: u64| {
-            budget.spend_at(subject, start + std::time::Duration::from_secs(seconds))
+            budget.spend_at(subject, start + Duration::from_secs(seconds))
         };
         for _ in 1..ROLE_REFUSALS_AUDITED_PER_MINUTE {
             assert_eq!(spend("tap2", 0), RefusalAudit::Row);
