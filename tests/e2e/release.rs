@@ -1385,6 +1385,36 @@ fn a_failed_rollback_says_the_revision_is_still_applied() {
     );
 }
 
+/// The amend tests' lineage: a baseline, a `0002_add_capacity` that fails
+/// (it names a table that does not exist), its fix, and a revision after it.
+const VENUES: (&str, &str, &str) = (
+    "0001_baseline",
+    "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
+    "DROP TABLE venues;\n",
+);
+const CAPACITY_DOWN: &str = "ALTER TABLE venues DROP COLUMN capacity;\n";
+const CAPACITY_BROKEN: (&str, &str, &str) = (
+    "0002_add_capacity",
+    "ALTER TABLE venue ADD COLUMN capacity int;\n",
+    CAPACITY_DOWN,
+);
+const CAPACITY_FIXED: (&str, &str, &str) = (
+    "0002_add_capacity",
+    "ALTER TABLE venues ADD COLUMN capacity int;\n",
+    CAPACITY_DOWN,
+);
+/// Another content for the fix, once it has landed.
+const CAPACITY_BIGINT: (&str, &str, &str) = (
+    "0002_add_capacity",
+    "ALTER TABLE venues ADD COLUMN capacity bigint;\n",
+    CAPACITY_DOWN,
+);
+const CITY: (&str, &str, &str) = (
+    "0003_add_city",
+    "ALTER TABLE venues ADD COLUMN city text;\n",
+    "ALTER TABLE venues DROP COLUMN city;\n",
+);
+
 /// A revision that fails on its first environment would block every one
 /// behind it for good: its author fixes its files and amends it. The
 /// approval given to the broken content does not count for the fix; once
@@ -1394,18 +1424,7 @@ fn a_failed_rollback_says_the_revision_is_still_applied() {
 fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    let baseline = (
-        "0001_baseline",
-        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-        "DROP TABLE venues;\n",
-    );
-    let down = "ALTER TABLE venues DROP COLUMN capacity;\n";
-    let broken = (
-        "0002_add_capacity",
-        "ALTER TABLE venue ADD COLUMN capacity int;\n",
-        down,
-    );
-    f.submit_approved(&t, &[baseline], &["dev"]);
+    f.submit_approved(&t, &[VENUES], &["dev"]);
     f.deploy(&t.erin, &["dev"]);
     // A misspelt project is not "nothing to do", "up to date" or every
     // table drifted.
@@ -1421,7 +1440,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
             "project nosuch has no revisions in the catalog (it holds default): check --project",
         );
     }
-    f.submit_approved(&t, &[baseline, broken], &["dev"]);
+    f.submit_approved(&t, &[VENUES, CAPACITY_BROKEN], &["dev"]);
     let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(failed.code, 1, "{failed:#?}");
     assert!(
@@ -1429,12 +1448,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         "{failed:#?}"
     );
 
-    let fixed = (
-        "0002_add_capacity",
-        "ALTER TABLE venues ADD COLUMN capacity int;\n",
-        down,
-    );
-    write_revisions(f.revisions.path(), &[fixed]);
+    write_revisions(f.revisions.path(), &[CAPACITY_FIXED]);
     let dir = f.revisions.path().to_str().unwrap();
     let unasked = f.run(&t.alice, &["submit", dir]);
     assert_eq!(unasked.code, 1, "{unasked:#?}");
@@ -1472,7 +1486,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
     let reviewed = (
         "0002_add_capacity",
         "-- reviewed by root\nALTER TABLE venues ADD COLUMN capacity int;\n",
-        down,
+        CAPACITY_DOWN,
     );
     write_revisions(f.revisions.path(), &[reviewed]);
     f.run(&t.root, &["submit", "--amend", dir]).ok();
@@ -1494,12 +1508,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         1
     );
 
-    let again = (
-        "0002_add_capacity",
-        "ALTER TABLE venues ADD COLUMN capacity bigint;\n",
-        down,
-    );
-    write_revisions(f.revisions.path(), &[again]);
+    write_revisions(f.revisions.path(), &[CAPACITY_BIGINT]);
     let landed = f.run(&t.root, &["submit", "--amend", dir]);
     assert_eq!(landed.code, 1, "{landed:#?}");
     assert!(
@@ -1546,12 +1555,7 @@ fn a_revision_that_failed_before_landing_is_amended_and_approved_again() {
         &f.dev,
         "UPDATE schemagate.applied_revisions SET checksum = 'edited' WHERE id = '0002_add_capacity'",
     );
-    let next = (
-        "0003_add_city",
-        "ALTER TABLE venues ADD COLUMN city text;\n",
-        "ALTER TABLE venues DROP COLUMN city;\n",
-    );
-    f.submit_approved(&t, &[reviewed, next], &["dev"]);
+    f.submit_approved(&t, &[reviewed, CITY], &["dev"]);
     let gate = f.run(&t.erin, &["gate", "0003_add_city", "--env", "dev"]);
     assert_eq!(gate.code, 1, "{gate:#?}");
     assert!(
@@ -1586,33 +1590,12 @@ fn amend_all(f: &Fixture, token: &str) -> Vec<String> {
 fn a_failed_revision_with_later_ones_behind_it_is_amended_in_place() {
     let t = tokens();
     let f = Fixture::start(|p| p);
-    let baseline = (
-        "0001_baseline",
-        "CREATE TABLE venues (id bigint PRIMARY KEY);\n",
-        "DROP TABLE venues;\n",
-    );
-    let down = "ALTER TABLE venues DROP COLUMN capacity;\n";
-    let broken = (
-        "0002_add_capacity",
-        "ALTER TABLE venue ADD COLUMN capacity int;\n",
-        down,
-    );
-    let later = (
-        "0003_add_city",
-        "ALTER TABLE venues ADD COLUMN city text;\n",
-        "ALTER TABLE venues DROP COLUMN city;\n",
-    );
-    f.submit_approved(&t, &[baseline, broken, later], &["dev"]);
+    f.submit_approved(&t, &[VENUES, CAPACITY_BROKEN, CITY], &["dev"]);
     let failed = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(failed.code, 1, "{failed:#?}");
     assert_eq!(applied_ids(&f.dev), vec!["0001_baseline".to_string()]);
 
-    let fixed = (
-        "0002_add_capacity",
-        "ALTER TABLE venues ADD COLUMN capacity int;\n",
-        down,
-    );
-    write_revisions(f.revisions.path(), &[fixed]);
+    write_revisions(f.revisions.path(), &[CAPACITY_FIXED]);
     let dir = f.revisions.path().to_str().unwrap();
     assert_eq!(
         amend_all(&f, &t.alice),
@@ -1631,14 +1614,7 @@ fn a_failed_revision_with_later_ones_behind_it_is_amended_in_place() {
     // Landed now: amending it is refused.
     let landed = f.run(&t.alice, &["submit", "--amend", dir]);
     assert_eq!(landed.code, 0, "nothing changed: {landed:#?}");
-    write_revisions(
-        f.revisions.path(),
-        &[(
-            "0002_add_capacity",
-            "ALTER TABLE venues ADD COLUMN capacity bigint;\n",
-            down,
-        )],
-    );
+    write_revisions(f.revisions.path(), &[CAPACITY_BIGINT]);
     f.run(&t.alice, &["submit", "--amend", dir]).fails(
         1,
         "0002_add_capacity has landed on dev: roll it back there first",
