@@ -22,7 +22,7 @@ pub struct Claims {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
-    #[error("invalid duration '{0}': use a number and a unit, e.g. 90s, 30m, 1h, 7d")]
+    #[error("invalid duration '{0}': use e.g. 90s, 30m, 1h30m, 7d, or seconds")]
     BadDuration(String),
     #[error("unknown role '{0}': choose from developer, approver, deployer, admin, agent")]
     UnknownRole(String),
@@ -61,21 +61,44 @@ pub fn check_controller_id(id: &str) -> Result<(), TokenError> {
     }
 }
 
-/// Parses `90s`, `30m`, `1h`, `7d` into seconds.
+/// Parses a duration into seconds: plain seconds (`90`), or amounts with
+/// the units `s`, `m`, `h` and `d`, alone or together (`90s`, `30m`,
+/// `1h30m`, `1d 12h`). The server reads its lifetime setting
+/// (`SCHEMAGATE_JWT_MAX_LIFETIME`) the same way.
 pub fn parse_duration(text: &str) -> Result<i64, TokenError> {
     let bad = || TokenError::BadDuration(text.to_string());
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    number.checked_mul(scale).ok_or_else(bad)
+    let mut rest = text.trim();
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+        return rest.parse().map_err(|_| bad());
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut seconds: i64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        let letters = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(letters);
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        let amount: i64 = number.parse().map_err(|_| bad())?;
+        seconds = amount
+            .checked_mul(scale)
+            .and_then(|amount| seconds.checked_add(amount))
+            .ok_or_else(bad)?;
+        rest = after.trim_start();
+    }
+    Ok(seconds)
 }
 
 /// Signs a token for `sub` with `roles`, valid for `ttl_seconds` from `now`.
@@ -133,9 +156,23 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(90));
         assert_eq!(parse_duration("1h"), Ok(3600));
         assert_eq!(parse_duration("7d"), Ok(604_800));
-        assert!(parse_duration("1w").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration(" 1d 12h "), Ok(129_600));
+        for bad in [
+            "1w",
+            "h",
+            "",
+            "-5m",
+            "-5",
+            "1.5h",
+            "1h x",
+            "30 m",
+            "m30",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

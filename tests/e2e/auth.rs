@@ -249,9 +249,14 @@ fn a_server_with_a_maximum_token_lifetime_refuses_longer_tokens() {
         .to_string()
     };
     server.sgctl(&mint("12h"), &["history"]).ok();
+    server.sgctl(&mint("23h 59m"), &["history"]).ok();
     server.sgctl(&mint("30d"), &["history"]).fails(
         4,
         "the token is valid for 30d, longer than this server accepts (1d, SCHEMAGATE_JWT_MAX_LIFETIME)",
+    );
+    server.sgctl(&mint("1d1h"), &["history"]).fails(
+        4,
+        "the token is valid for 25h, longer than this server accepts (1d,",
     );
     // A setting that is no lifetime stops the server at start, saying so.
     let output = std::process::Command::new(schemagate_e2e::bin_dir().join("schemagate-server"))
@@ -268,6 +273,25 @@ fn a_server_with_a_maximum_token_lifetime_refuses_longer_tokens() {
         stderr.contains("'forever' is not a lifetime: use e.g. 12h, 30d"),
         "{stderr}"
     );
+}
+
+/// `sgctl`'s `--ttl`, `--for` and `sg-agent --interval` read a duration as
+/// the server reads `SCHEMAGATE_JWT_MAX_LIFETIME`: a lifetime written the
+/// same way on both sides means the same number of seconds.
+#[test]
+fn the_clients_and_the_server_read_a_duration_alike() {
+    use schemagate_client::token::parse_duration;
+    use schemagate_server::auth::parse_lifetime;
+    for text in [
+        "90", "90s", "30m", "1h", "7d", "1h30m", "1h 30m", "1d 12h", " 12h ", "2d3h4m5s",
+    ] {
+        let client = parse_duration(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
+        assert_eq!(Ok(client), parse_lifetime(text), "{text:?}");
+    }
+    for text in ["", "forever", "h", "1x", "-5m"] {
+        assert!(parse_duration(text).is_err(), "{text:?}");
+        assert!(parse_lifetime(text).is_err(), "{text:?}");
+    }
 }
 
 #[test]

@@ -79,7 +79,7 @@ struct Cli {
         value_parser = parse_controller_id
     )]
     controller_id: Option<String>,
-    /// Time between reports, e.g. 30s, 5m, 1h (1s to 1d).
+    /// Time between reports, e.g. 30s, 5m, 1m30s, 1h (1s to 1d).
     #[arg(long, default_value = "30s", value_parser = parse_interval)]
     interval: Duration,
     /// Send one report and exit.

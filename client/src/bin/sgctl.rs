@@ -164,7 +164,7 @@ enum TokenCommand {
         /// Controller an agent token reports for.
         #[arg(long)]
         controller_id: Option<String>,
-        /// Lifetime, e.g. 30m, 1h, 7d.
+        /// Lifetime, e.g. 30m, 1h, 7d, 1d12h (plain numbers are seconds).
         #[arg(long, default_value = "1h")]
         ttl: String,
         /// The signing secret; the server must use the same.

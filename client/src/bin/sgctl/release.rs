@@ -197,7 +197,7 @@ pub enum Command {
         /// Why; recorded in the audit log.
         #[arg(long)]
         reason: String,
-        /// How long the window stays open, e.g. 30m, 2h, 1d (at most 7d).
+        /// How long the window stays open, e.g. 30m, 2h, 1h30m, 1d (at most 7d).
         #[arg(long = "for", value_name = "DURATION")]
         duration: String,
     },
