@@ -130,6 +130,24 @@ impl<'a> Revision<'a> {
                 .constrained(&Name::of_list(&type_name.names), idx, 0)
     }
 
+    /// The DEFAULT a column of type `type_name` gets from its domain before
+    /// statement `idx`, when the revision created that domain with one
+    /// (or over a domain it gave one) or set one with ALTER DOMAIN: a new
+    /// column without a default of its own takes it for every existing row.
+    /// `None` for a domain the revision does not touch (unknown here), one
+    /// whose default it dropped, and an array of a domain (no default).
+    pub fn domain_default(
+        &self,
+        type_name: &protobuf::TypeName,
+        idx: usize,
+    ) -> Option<&protobuf::Node> {
+        if !type_name.array_bounds.is_empty() {
+            return None;
+        }
+        self.domains
+            .default_of(&Name::of_list(&type_name.names), idx)
+    }
+
     /// Whether role `name` was created earlier in the revision (and not
     /// dropped or renamed since): no client logs in as it yet.
     pub fn is_new_role(&self, name: &str, idx: usize) -> bool {
@@ -939,14 +957,19 @@ impl Created {
 }
 
 /// The domains a revision creates or gives a CHECK or NOT NULL constraint
-/// to, with the statement that did it: what
-/// [`is_constrained_domain`](Revision::is_constrained_domain) reads.
+/// or a DEFAULT to, with the statement that did it: what
+/// [`is_constrained_domain`](Revision::is_constrained_domain) and
+/// [`domain_default`](Revision::domain_default) read.
 #[derive(Default)]
 struct DomainConstraints {
     /// Each new domain, with its base type unless that is an array.
     created: Vec<(Name, Option<Name>, usize)>,
     /// Domains given a constraint, by CREATE DOMAIN or ALTER DOMAIN.
     constrained: Vec<(Name, usize)>,
+    /// Domains given a default (`None`: dropped), by CREATE DOMAIN or
+    /// ALTER DOMAIN; a new domain without one of its own copies its base
+    /// domain's, as PostgreSQL does.
+    defaults: Vec<(Name, Option<protobuf::Node>, usize)>,
 }
 
 impl DomainConstraints {
@@ -970,6 +993,19 @@ impl DomainConstraints {
                 if d.constraints.iter().any(checks) {
                     self.constrained.push((name.clone(), idx));
                 }
+                let own_default = d
+                    .constraints
+                    .iter()
+                    .filter_map(|c| constraint(Some(c)))
+                    .find(|c| constr_type(c) == ConstrType::ConstrDefault)
+                    .and_then(|c| c.raw_expr.as_deref());
+                let default = own_default.or_else(|| {
+                    base.as_ref()
+                        .and_then(|base| self.default_of(base, idx + 1))
+                });
+                if let Some(default) = default.cloned() {
+                    self.defaults.push((name.clone(), Some(default), idx));
+                }
                 self.created.push((name, base, idx));
             }
             NodeEnum::AlterDomainStmt(d)
@@ -978,8 +1014,21 @@ impl DomainConstraints {
             {
                 self.constrained.push((Name::of_list(&d.type_name), idx));
             }
+            NodeEnum::AlterDomainStmt(d) if d.subtype == "T" => {
+                self.defaults
+                    .push((Name::of_list(&d.type_name), d.def.as_deref().cloned(), idx));
+            }
             _ => {}
         }
+    }
+
+    /// The default domain `name` was last given before statement `idx`.
+    fn default_of(&self, name: &Name, idx: usize) -> Option<&protobuf::Node> {
+        self.defaults
+            .iter()
+            .rev()
+            .find(|(d, _, at)| *at < idx && d.may_be(name))
+            .and_then(|(_, default, _)| default.as_ref())
     }
 
     /// Whether domain `name` has a constraint before statement `idx`, its

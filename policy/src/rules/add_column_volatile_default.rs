@@ -10,6 +10,11 @@
 //! A function the linter does not know is a warning too: it may be
 //! VOLATILE, and the linter cannot look it up.
 //!
+//! A column without a default of its own takes its domain's: a domain the
+//! revision creates (or alters) with a volatile DEFAULT rewrites the table
+//! like a volatile column default. Any other domain's default is unknown
+//! here, for the reason below.
+//!
 //! A column of a domain with a CHECK or NOT NULL constraint rewrites the
 //! table too, whatever its default: PostgreSQL checks the domain on every
 //! row. Only a domain the revision itself creates with a constraint, or
@@ -255,15 +260,28 @@ impl Rule for AddColumnVolatileDefault {
                 {
                     out.push(Hit::new(s.index, format!("column {target} is of domain `{}`, which has a CHECK or NOT NULL constraint from earlier in this revision: PostgreSQL checks it against every existing row by rewriting the table", crate::analysis::dotted(&domain.names))).at(cmd.at));
                 } else {
-                    match default_expr(col).and_then(classify) {
+                    // A default of the column's own wins over its domain's.
+                    let (default, of_domain) = match default_expr(col) {
+                        Some(default) => (Some(default), String::new()),
+                        None => match col.type_name.as_ref().and_then(|t| {
+                            rev.domain_default(t, s.index)
+                                .map(|default| (default, crate::analysis::dotted(&t.names)))
+                        }) {
+                            Some((default, domain)) => {
+                                (Some(default), format!(" (of its domain `{domain}`)"))
+                            }
+                            None => (None, String::new()),
+                        },
+                    };
+                    match default.and_then(classify) {
                         Some(Kind::Volatile(f)) => {
-                            out.push(Hit::new(s.index, format!("volatile default {f} on {target} rewrites the table")).at(cmd.at));
+                            out.push(Hit::new(s.index, format!("volatile default {f}{of_domain} on {target} rewrites the table")).at(cmd.at));
                         }
                         Some(Kind::Unknown(f)) => out.push(Hit {
                             severity: Some(Severity::Warning),
                             ..Hit::new(
                                 s.index,
-                                format!("default {f}() on {target} is a function the linter does not know: if it is VOLATILE, every existing row is rewritten under an ACCESS EXCLUSIVE lock (its volatility: \\df+ {f} in psql)"),
+                                format!("default {f}(){of_domain} on {target} is a function the linter does not know: if it is VOLATILE, every existing row is rewritten under an ACCESS EXCLUSIVE lock (its volatility: \\df+ {f} in psql)"),
                             )
                             .at(cmd.at)
                         }),
@@ -271,7 +289,7 @@ impl Rule for AddColumnVolatileDefault {
                             severity: Some(Severity::Warning),
                             ..Hit::new(
                                 s.index,
-                                format!("default {f} on {target} stamps every existing row with the migration's time (no rewrite on PostgreSQL 11+)"),
+                                format!("default {f}{of_domain} on {target} stamps every existing row with the migration's time (no rewrite on PostgreSQL 11+)"),
                             )
                             .at(cmd.at)
                         }),
@@ -446,6 +464,47 @@ mod tests {
             "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); CREATE TABLE tips (id int); ALTER TABLE tips ADD COLUMN tip cents;",
             // A domain the revision does not touch is unknown: not flagged.
             "ALTER TABLE orders ADD COLUMN tip cents;",
+        ] {
+            assert!(hits(sql, ID).is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_column_takes_the_volatile_default_of_a_domain_from_the_revision() {
+        for (sql, said) in [
+            (
+                "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN t token;",
+                "volatile default gen_random_uuid() (of its domain `token`) on `kegs`.`t` rewrites the table",
+            ),
+            (
+                "CREATE DOMAIN token AS uuid; ALTER DOMAIN token SET DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN t token;",
+                "volatile default gen_random_uuid() (of its domain `token`)",
+            ),
+            // A domain over such a domain copies its default.
+            (
+                "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); CREATE DOMAIN keg_token AS token; ALTER TABLE kegs ADD COLUMN t keg_token;",
+                "volatile default gen_random_uuid() (of its domain `keg_token`)",
+            ),
+            (
+                "CREATE DOMAIN tapped AS timestamptz DEFAULT now(); ALTER TABLE kegs ADD COLUMN at tapped;",
+                "default now() (of its domain `tapped`) on `kegs`.`at` stamps every existing row",
+            ),
+        ] {
+            let h = hits(sql, ID);
+            assert_eq!(h.len(), 1, "{sql}");
+            assert!(h[0].message.contains(said), "{sql}: {}", h[0].message);
+        }
+        for sql in [
+            // The column's own default wins over the domain's.
+            "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN t token DEFAULT NULL;",
+            // Dropped before the column was added.
+            "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); ALTER DOMAIN token DROP DEFAULT; ALTER TABLE kegs ADD COLUMN t token;",
+            // Set only after the column was added.
+            "CREATE DOMAIN token AS uuid; ALTER TABLE kegs ADD COLUMN t token; ALTER DOMAIN token SET DEFAULT gen_random_uuid();",
+            // An array of the domain takes no default.
+            "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN ts token[];",
+            // A constant default does not rewrite.
+            "CREATE DOMAIN cents AS bigint DEFAULT 0; ALTER TABLE kegs ADD COLUMN tip cents;",
         ] {
             assert!(hits(sql, ID).is_empty(), "{sql}");
         }
