@@ -12,7 +12,8 @@
 //! policy file (expected journal schema, expected controllers, thresholds),
 //! or with its defaults when the server runs without one.
 //!
-//! Each agent process sends a random `agent_instance`. Storing a report also
+//! Each agent process sends a random `agent_instance` (a one-shot run, one
+//! its machine and journal give). Storing a report also
 //! folds it into the controller's last two instances ([`Instances`]): a
 //! report going back to the instance before the latest means two agents
 //! report under one controller id, and raises `duplicate_agent`.

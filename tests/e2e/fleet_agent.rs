@@ -201,13 +201,18 @@ impl Drop for Daemons {
 }
 
 /// The audit's case: two controllers run an agent under one id (a cloned
-/// SD card), one journal healthy and one not. Started one after the other
-/// (`--once`, a new instance each run, as a restart) they are not flagged;
-/// running side by side, their reports alternate and the controller is
-/// flagged `duplicate_agent`, with the instance that reported last.
+/// SD card), one journal healthy and one not. Run from cron (`--once`),
+/// one controller's runs are one instance and are not flagged; runs of
+/// the two that alternate are two instances, and the controller is
+/// flagged `duplicate_agent`. Running side by side as daemons, their
+/// reports alternate too and the controller is flagged, with the instance
+/// that reported last. (The two agents run on one machine here: what
+/// tells their `--once` instances apart is the journal's path, on two
+/// controllers also their hardware.)
 #[test]
-fn two_agents_under_one_controller_id_are_flagged_and_a_restart_is_not() {
+fn two_agents_under_one_controller_id_are_flagged_from_cron_and_as_daemons() {
     const CLONED: &str = "bar8-tap1";
+    const CLONED_FROM_CRON: &str = "bar8-tap2";
     let server = Server::sqlite();
     let reader = token("ops", &["developer"]);
     let dir = tempfile::tempdir().unwrap();
@@ -220,15 +225,14 @@ fn two_agents_under_one_controller_id_are_flagged_and_a_restart_is_not() {
         },
     )
     .unwrap();
-    let token_of_clone = agent_token(CLONED);
-    let agent = |journal: &Path, once: bool| {
+    let agent = |controller: &str, journal: &Path, once: bool| {
         let mut command = Command::new(bin_dir().join("sg-agent"));
         command
             .arg("--journal")
             .arg(journal)
-            .args(["--controller-id", CLONED, "--interval", "1s"])
+            .args(["--controller-id", controller, "--interval", "1s"])
             .env_clear()
-            .env("SCHEMAGATE_TOKEN", &token_of_clone)
+            .env("SCHEMAGATE_TOKEN", agent_token(controller))
             .env("SCHEMAGATE_SERVER", &server.address)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -237,43 +241,68 @@ fn two_agents_under_one_controller_id_are_flagged_and_a_restart_is_not() {
         }
         command
     };
-    let view_of_clone = || {
+    let view_of = |controller: &str| {
         let listed = server.sgctl(&reader, &["--json", "controllers"]).json();
-        let view = listed["controllers"][0].clone();
-        assert_eq!(view["controller_id"], CLONED, "{listed:#}");
-        view
+        listed["controllers"]
+            .as_array()
+            .and_then(|views| {
+                views
+                    .iter()
+                    .find(|view| view["controller_id"] == controller)
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("{controller} not listed: {listed:#}"))
+    };
+    let flagged = |controller: &str| {
+        view_of(controller)["flags"]
+            .to_string()
+            .contains("duplicate_agent")
     };
 
-    for journal in [healthy.path(), rollback.path(), healthy.path()] {
-        let status = agent(journal, true).status().expect("run sg-agent --once");
+    let run_once = |journal: &Path| {
+        let status = agent(CLONED_FROM_CRON, journal, true)
+            .status()
+            .expect("run sg-agent --once");
         assert!(status.success());
+    };
+    for _ in 0..3 {
+        run_once(healthy.path());
     }
-    let instances: Vec<String> = stored_reports_of(&server, CLONED)
-        .into_iter()
-        .map(|r| r.agent_instance)
-        .collect();
-    assert_eq!(instances.len(), 3);
+    let instances = || -> Vec<String> {
+        stored_reports_of(&server, CLONED_FROM_CRON)
+            .into_iter()
+            .map(|r| r.agent_instance)
+            .collect()
+    };
+    let from_cron = instances();
+    assert_eq!(from_cron.len(), 3);
     assert!(
-        instances[0] != instances[1]
-            && instances[1] != instances[2]
-            && instances[0] != instances[2],
-        "each run is a new instance: {instances:?}"
+        from_cron.iter().all(|instance| *instance == from_cron[0]),
+        "one controller's runs are one instance: {from_cron:?}"
     );
-    let view = view_of_clone();
     assert!(
-        !view["flags"].to_string().contains("duplicate_agent"),
-        "{view:#}"
+        !flagged(CLONED_FROM_CRON),
+        "{:#}",
+        view_of(CLONED_FROM_CRON)
     );
+    run_once(rollback.path());
+    run_once(healthy.path());
+    let from_cron = instances();
+    assert_ne!(from_cron[3], from_cron[0], "{from_cron:?}");
+    assert_eq!(from_cron[4], from_cron[0], "{from_cron:?}");
+    assert!(flagged(CLONED_FROM_CRON), "{:#}", view_of(CLONED_FROM_CRON));
 
     let mut daemons = Daemons(
         [healthy.path(), rollback.path()]
-            .map(|journal| agent(journal, false).spawn().expect("start sg-agent"))
+            .map(|journal| {
+                agent(CLONED, journal, false)
+                    .spawn()
+                    .expect("start sg-agent")
+            })
             .into(),
     );
     wait_for(Duration::from_secs(30), "duplicate_agent", || {
-        view_of_clone()["flags"]
-            .to_string()
-            .contains("duplicate_agent")
+        flagged(CLONED)
     });
     let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
     let mut printed = String::new();
@@ -291,6 +320,7 @@ fn two_agents_under_one_controller_id_are_flagged_and_a_restart_is_not() {
     assert_eq!(started.len(), 2, "{printed}");
     let last = table
         .lines()
+        .filter(|line| line.contains(CLONED))
         .find_map(|line| line.split("(the last from instance ").nth(1))
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no duplicate_agent line: {table}"));

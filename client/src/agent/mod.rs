@@ -36,6 +36,51 @@ fn new_instance() -> String {
     format!("{:016x}{:016x}", half(), half())
 }
 
+/// The instance id of a one-shot run (`sg-agent --once`, from cron): the
+/// same for every run on this machine for this journal, so that the runs
+/// of one controller read as one instance, and those of two controllers
+/// under one id (a cloned SD card, a mis-set `--controller-id`) alternate
+/// between two, which the server flags. Derived from the machine's network
+/// hardware addresses, which a cloned card does not carry over (else from
+/// its machine id), and the journal's path; random, as a daemon's, when
+/// neither can be read.
+pub fn once_instance(journal: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let Some(machine) = machine_identity() else {
+        return new_instance();
+    };
+    let path = std::fs::canonicalize(journal).unwrap_or_else(|_| journal.to_path_buf());
+    let mut hasher = Sha256::new();
+    hasher.update(b"sg-agent --once\0");
+    hasher.update(machine.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(path.as_os_str().as_encoded_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The hardware addresses of the machine's network interfaces that are
+/// backed by a device (not loopback, bridges or a container's links, which
+/// come and go), sorted; else the machine id systemd keeps.
+fn machine_identity() -> Option<String> {
+    let mut addresses: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|interface| interface.path().join("device").exists())
+        .filter_map(|interface| std::fs::read_to_string(interface.path().join("address")).ok())
+        .map(|address| address.trim().to_string())
+        .filter(|address| !address.is_empty() && address.bytes().any(|b| !matches!(b, b'0' | b':')))
+        .collect();
+    addresses.sort();
+    if !addresses.is_empty() {
+        return Some(addresses.join(","));
+    }
+    std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+}
+
 /// Whether the report's journal figures (mode, tables, pages, check) were
 /// read: any status but `ok` sends none of them, so a `0` there is no count.
 pub fn journal_was_read(report: &JournalReport) -> bool {
@@ -122,7 +167,10 @@ pub async fn run_once(
     server: &str,
     token: Option<&str>,
 ) -> Result<JournalReport, SendError> {
-    let report = report(journal, controller_id, interval);
+    let report = JournalReport {
+        agent_instance: once_instance(journal),
+        ..report(journal, controller_id, interval)
+    };
     reporter::Grpc::new(server, token).send(&report).await?;
     Ok(report)
 }

@@ -253,6 +253,26 @@ fn every_report_of_a_process_carries_its_one_random_instance() {
 }
 
 #[test]
+fn a_one_shot_run_has_one_instance_per_machine_and_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = super::once_instance(&journal(&dir));
+    assert_eq!(first.len(), 32);
+    assert!(
+        first
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    );
+    if super::machine_identity().is_some() {
+        assert_eq!(super::once_instance(&journal(&dir)), first, "not stable");
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(super::once_instance(&journal(&other)), first);
+    } else {
+        // Nothing to tell this machine by: random, like a daemon's.
+        assert_ne!(super::once_instance(&journal(&dir)), first);
+    }
+}
+
+#[test]
 fn a_missing_journal_is_reported_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
