@@ -503,6 +503,9 @@ mod tests {
             "CREATE DOMAIN token AS uuid; ALTER TABLE kegs ADD COLUMN t token; ALTER DOMAIN token SET DEFAULT gen_random_uuid();",
             // An array of the domain takes no default.
             "CREATE DOMAIN token AS uuid DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN ts token[];",
+            // A domain copies its base domain's default when it is created,
+            // not one the base is given later (checked on PostgreSQL 15).
+            "CREATE DOMAIN token AS uuid; CREATE DOMAIN keg_token AS token; ALTER DOMAIN token SET DEFAULT gen_random_uuid(); ALTER TABLE kegs ADD COLUMN t keg_token;",
             // A constant default does not rewrite.
             "CREATE DOMAIN cents AS bigint DEFAULT 0; ALTER TABLE kegs ADD COLUMN tip cents;",
         ] {
