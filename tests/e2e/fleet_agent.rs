@@ -260,10 +260,22 @@ fn two_agents_under_one_controller_id_are_flagged_from_cron_and_as_daemons() {
     };
 
     let run_once = |journal: &Path| {
-        let status = agent(CLONED_FROM_CRON, journal, true)
-            .status()
+        let output = agent(CLONED_FROM_CRON, journal, true)
+            .stdout(Stdio::piped())
+            .output()
             .expect("run sg-agent --once");
-        assert!(status.success());
+        assert!(output.status.success());
+        let printed = String::from_utf8_lossy(&output.stdout).to_string();
+        let instance = stored_reports_of(&server, CLONED_FROM_CRON)
+            .pop()
+            .map(|report| report.agent_instance)
+            .unwrap_or_default();
+        assert!(
+            printed.contains(&format!(
+                "reported {CLONED_FROM_CRON} as agent instance {instance}: status ok"
+            )),
+            "{printed}"
+        );
     };
     for _ in 0..3 {
         run_once(healthy.path());

@@ -197,9 +197,12 @@ fn main() -> ExitCode {
             } else {
                 "-".to_string()
             };
+            // The instance, as `sgctl controllers` names the one that
+            // reported last for a duplicate_agent.
             println!(
-                "reported {}: status {}{detail}, journal_mode {}, {tables} tables, quick_check {}",
+                "reported {} as agent instance {}: status {}{detail}, journal_mode {}, {tables} tables, quick_check {}",
                 report.controller_id,
+                report.agent_instance,
                 report.status,
                 or_dash(&report.journal_mode),
                 or_dash(&report.quick_check),
