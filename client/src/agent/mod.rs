@@ -40,10 +40,10 @@ fn new_instance() -> String {
 /// same for every run on this machine for this journal, so that the runs
 /// of one controller read as one instance, and those of two controllers
 /// under one id (a cloned SD card, a mis-set `--controller-id`) alternate
-/// between two, which the server flags. Derived from the machine's network
-/// hardware addresses, which a cloned card does not carry over (else from
-/// its machine id), and the journal's path; random, as a daemon's, when
-/// neither can be read.
+/// between two, which the server flags. Derived from a network hardware
+/// address of the machine, which a cloned card does not carry over (else
+/// from its machine id), and the journal's path; random, as a daemon's,
+/// when neither can be read.
 pub fn once_instance(journal: &Path) -> String {
     use sha2::{Digest, Sha256};
     let Some(machine) = machine_identity() else {
@@ -58,27 +58,38 @@ pub fn once_instance(journal: &Path) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// The hardware addresses of the machine's network interfaces that are
-/// backed by a device (not loopback, bridges or a container's links, which
-/// come and go), sorted; else the machine id systemd keeps.
+/// What tells this machine from another booted from a copy of its card:
+/// the hardware address of one of its network interfaces backed by a
+/// device ([`machine_address`]), else the machine id systemd keeps.
 fn machine_identity() -> Option<String> {
-    let mut addresses: Vec<String> = std::fs::read_dir("/sys/class/net")
+    let interfaces = std::fs::read_dir("/sys/class/net")
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|interface| interface.path().join("device").exists())
-        .filter_map(|interface| std::fs::read_to_string(interface.path().join("address")).ok())
-        .map(|address| address.trim().to_string())
-        .filter(|address| !address.is_empty() && address.bytes().any(|b| !matches!(b, b'0' | b':')))
-        .collect();
-    addresses.sort();
-    if !addresses.is_empty() {
-        return Some(addresses.join(","));
+        .filter_map(|interface| {
+            let device = interface.path().join("device");
+            let bus = std::fs::read_link(device.join("subsystem")).ok()?;
+            let address = std::fs::read_to_string(interface.path().join("address")).ok()?;
+            Some((bus.ends_with("usb"), address.trim().to_string()))
+        });
+    if let Some(address) = machine_address(interfaces) {
+        return Some(address);
     }
     std::fs::read_to_string("/etc/machine-id")
         .ok()
         .map(|id| id.trim().to_string())
         .filter(|id| !id.is_empty())
+}
+
+/// One address of the interfaces given as (on USB, hardware address): the
+/// lowest of those not on USB, else the lowest. One address, and a
+/// built-in one first, so that an adapter plugged in and out does not
+/// change it (the server would take the change back for a second agent).
+fn machine_address(interfaces: impl Iterator<Item = (bool, String)>) -> Option<String> {
+    interfaces
+        .filter(|(_, address)| address.bytes().any(|b| !matches!(b, b'0' | b':')))
+        .min()
+        .map(|(_, address)| address)
 }
 
 /// Whether the report's journal figures (mode, tables, pages, check) were

@@ -273,6 +273,33 @@ fn a_one_shot_run_has_one_instance_per_machine_and_journal() {
 }
 
 #[test]
+fn a_machine_is_told_by_one_built_in_hardware_address() {
+    let pick = |interfaces: &[(bool, &str)]| {
+        super::machine_address(
+            interfaces
+                .iter()
+                .map(|(usb, address)| (*usb, address.to_string())),
+        )
+    };
+    // Built in first, whatever the addresses, then the lowest.
+    assert_eq!(
+        pick(&[(true, "00:0e:c6:00:00:01"), (false, "dc:a6:32:00:00:02")]).as_deref(),
+        Some("dc:a6:32:00:00:02")
+    );
+    assert_eq!(
+        pick(&[(false, "dc:a6:32:00:00:03"), (false, "dc:a6:32:00:00:02")]).as_deref(),
+        Some("dc:a6:32:00:00:02")
+    );
+    assert_eq!(
+        pick(&[(true, "00:0e:c6:00:00:01")]).as_deref(),
+        Some("00:0e:c6:00:00:01")
+    );
+    // No address at all (loopback's, a missing one).
+    assert_eq!(pick(&[(false, "00:00:00:00:00:00"), (false, "")]), None);
+    assert_eq!(pick(&[]), None);
+}
+
+#[test]
 fn a_missing_journal_is_reported_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal(&dir);
