@@ -63,7 +63,7 @@ pub fn check_controller_id(id: &str) -> Result<(), TokenError> {
 
 /// Parses a duration into seconds: plain seconds (`90`), or amounts with
 /// the units `s`, `m`, `h` and `d`, alone or together (`90s`, `30m`,
-/// `1h30m`, `1d 12h`). The server reads its lifetime setting
+/// `1h30m`, `1d 12h`, `2 h`). The server reads its lifetime setting
 /// (`SCHEMAGATE_JWT_MAX_LIFETIME`) the same way.
 pub fn parse_duration(text: &str) -> Result<i64, TokenError> {
     let bad = || TokenError::BadDuration(text.to_string());
@@ -80,6 +80,7 @@ pub fn parse_duration(text: &str) -> Result<i64, TokenError> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         let (number, after) = rest.split_at(digits);
+        let after = after.trim_start();
         let letters = after
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(after.len());
@@ -159,6 +160,7 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(90));
         assert_eq!(parse_duration("1h30m"), Ok(5400));
         assert_eq!(parse_duration(" 1d 12h "), Ok(129_600));
+        assert_eq!(parse_duration("30 m"), Ok(1800));
         for bad in [
             "1w",
             "h",
@@ -167,7 +169,6 @@ mod tests {
             "-5",
             "1.5h",
             "1h x",
-            "30 m",
             "m30",
             "99999999999999999999d",
         ] {

@@ -283,7 +283,7 @@ fn the_clients_and_the_server_read_a_duration_alike() {
     use schemagate_client::token::parse_duration;
     use schemagate_server::auth::parse_lifetime;
     for text in [
-        "90", "90s", "30m", "1h", "7d", "1h30m", "1h 30m", "1d 12h", " 12h ", "2d3h4m5s",
+        "90", "90s", "30m", "1h", "7d", "1h30m", "1h 30m", "1d 12h", " 12h ", "2d3h4m5s", "2 h",
     ] {
         let client = parse_duration(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
         assert_eq!(Ok(client), parse_lifetime(text), "{text:?}");
