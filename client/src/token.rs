@@ -68,11 +68,11 @@ pub fn check_controller_id(id: &str) -> Result<(), TokenError> {
 pub fn parse_duration(text: &str) -> Result<i64, TokenError> {
     let bad = || TokenError::BadDuration(text.to_string());
     let mut rest = text.trim();
-    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-        return rest.parse().map_err(|_| bad());
-    }
     if rest.is_empty() {
         return Err(bad());
+    }
+    if rest.bytes().all(|b| b.is_ascii_digit()) {
+        return rest.parse().map_err(|_| bad());
     }
     let mut seconds: i64 = 0;
     while !rest.is_empty() {
