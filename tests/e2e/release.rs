@@ -449,17 +449,12 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     )
     .fails(1, "no active decision");
     // The refused revoke is audited, as refused approvals are.
-    let audit = f
-        .run(
-            &t.root,
-            &["--json", "audit", "--env", "dev", "--limit", "1"],
-        )
-        .json();
-    assert_eq!(audit[0]["action"], "approval.revoke", "{audit:#}");
-    assert_eq!(audit[0]["actor"], "carol", "{audit:#}");
-    assert_eq!(audit[0]["outcome"], "refused", "{audit:#}");
+    let audit = last_audit_row(&f, &t, "dev");
+    assert_eq!(audit["action"], "approval.revoke", "{audit:#}");
+    assert_eq!(audit["actor"], "carol", "{audit:#}");
+    assert_eq!(audit["outcome"], "refused", "{audit:#}");
     assert!(
-        audit[0]["detail"]
+        audit["detail"]
             .as_str()
             .unwrap()
             .contains("no active decision"),
@@ -542,10 +537,8 @@ fn approvals_follow_the_matrix_and_are_bound_to_checksum_and_policy() {
     assert_eq!(applied(&f.dev), 0);
 }
 
-/// The executor runs a revision in one transaction with its version row;
-/// SQL that begins or ends transactions itself is refused at submit (up or
-/// down, naming the line), shown by `sgctl lint`, and never run should a
-/// catalog hold it anyway.
+/// An admin lifts the rejection of an approver who left, naming them and
+/// giving a reason; nobody else can, and the audit row says whose and why.
 #[test]
 fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
     let t = tokens();
@@ -564,11 +557,12 @@ fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
         ],
     )
     .ok();
-    let revoke_daves = |token: &str, extra: &[&str]| {
-        let mut args = vec!["revoke", "0001_baseline", "--env", "dev", "--of", "dave"];
+    let revoke_of = |approver: &str, token: &str, extra: &[&str]| {
+        let mut args = vec!["revoke", "0001_baseline", "--env", "dev", "--of", approver];
         args.extend_from_slice(extra);
         f.run(token, &args)
     };
+    let revoke_daves = |token: &str, extra: &[&str]| revoke_of("dave", token, extra);
     // Another approver cannot; nor an admin without a reason.
     revoke_daves(&t.carol, &["--reason", "dave left"]).fails(
         4,
@@ -576,20 +570,7 @@ fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
     );
     revoke_daves(&t.root, &[]).fails(2, "--reason");
     revoke_daves(&t.root, &["--reason", "  "]).fails(2, "needs a reason");
-    f.run(
-        &t.root,
-        &[
-            "revoke",
-            "0001_baseline",
-            "--env",
-            "dev",
-            "--of",
-            "frank",
-            "--reason",
-            "x",
-        ],
-    )
-    .fails(1, "frank has no active decision");
+    revoke_of("frank", &t.root, &["--reason", "x"]).fails(1, "frank has no active decision");
     f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
         .refused("rejected by dave");
 
@@ -602,17 +583,12 @@ fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
     );
     f.run(&t.erin, &["gate", "0001_baseline", "--env", "dev"])
         .ok();
-    let audit = f
-        .run(
-            &t.root,
-            &["--json", "audit", "--env", "dev", "--limit", "1"],
-        )
-        .json();
-    assert_eq!(audit[0]["action"], "approval.revoke", "{audit:#}");
-    assert_eq!(audit[0]["actor"], "root", "{audit:#}");
-    assert_eq!(audit[0]["outcome"], "ok", "{audit:#}");
+    let audit = last_audit_row(&f, &t, "dev");
+    assert_eq!(audit["action"], "approval.revoke", "{audit:#}");
+    assert_eq!(audit["actor"], "root", "{audit:#}");
+    assert_eq!(audit["outcome"], "ok", "{audit:#}");
     assert_eq!(
-        audit[0]["detail"], "revoked dave's rejection for apply: dave left in May; OPS-31",
+        audit["detail"], "revoked dave's rejection for apply: dave left in May; OPS-31",
         "{audit:#}"
     );
     // Carol's approval stands; her own revoke still needs no --of.
@@ -620,6 +596,10 @@ fn an_admin_revokes_the_rejection_of_someone_who_left_with_a_reason() {
         .ok();
 }
 
+/// The executor runs a revision in one transaction with its version row;
+/// SQL that begins or ends transactions itself is refused at submit (up or
+/// down, naming the line), shown by `sgctl lint`, and never run should a
+/// catalog hold it anyway.
 #[test]
 fn a_revision_that_controls_its_own_transaction_is_refused_and_never_run() {
     let t = tokens();
@@ -973,15 +953,10 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         .to_string();
     let shown = f.run(&t.erin, &["execution", &forced]).ok().to_string();
     assert!(shown.contains("approvals    emergency path"), "{shown}");
-    let audit = f
-        .run(
-            &t.root,
-            &["--json", "audit", "--env", "dev", "--limit", "1"],
-        )
-        .json();
-    assert_eq!(audit[0]["action"], "execution.apply", "{audit:#}");
+    let audit = last_audit_row(&f, &t, "dev");
+    assert_eq!(audit["action"], "execution.apply", "{audit:#}");
     assert!(
-        audit[0]["detail"]
+        audit["detail"]
             .as_str()
             .unwrap()
             .contains("emergency_path=yes"),
@@ -1046,14 +1021,9 @@ fn destructive_is_forbidden_but_for_the_emergency_path_and_freeze_and_windows_cl
         again.contains("it replaces the window root opened until ") && again.contains(": hotfix"),
         "{again}"
     );
-    let audit = f
-        .run(
-            &t.root,
-            &["--json", "audit", "--env", "pilot", "--limit", "1"],
-        )
-        .json();
+    let audit = last_audit_row(&f, &t, "pilot");
     assert!(
-        audit[0]["detail"]
+        audit["detail"]
             .as_str()
             .unwrap()
             .contains("; replaces the window root opened until"),
@@ -1987,15 +1957,10 @@ fn while_an_execution_holds_the_target_drift_is_left_to_it() {
     // A deploy is turned away, and the refusal is audited.
     f.run(&t.erin, &["deploy", "--env", "dev"])
         .fails(1, "another execution holds dev's target");
-    let audit = f
-        .run(
-            &t.root,
-            &["--json", "audit", "--env", "dev", "--limit", "1"],
-        )
-        .json();
-    assert_eq!(audit[0]["action"], "execution.apply", "{audit:#}");
-    assert_eq!(audit[0]["outcome"], "refused", "{audit:#}");
-    assert_eq!(audit[0]["actor"], "erin", "{audit:#}");
+    let audit = last_audit_row(&f, &t, "dev");
+    assert_eq!(audit["action"], "execution.apply", "{audit:#}");
+    assert_eq!(audit["outcome"], "refused", "{audit:#}");
+    assert_eq!(audit["actor"], "erin", "{audit:#}");
 
     runtime.block_on(execution.close()).unwrap();
     let drift = f.run(&t.erin, &["drift", "--env", "dev"]);
@@ -2052,6 +2017,13 @@ fn rollback_needs_its_own_approvals_runs_the_down_sql_and_uses_up_the_approvals_
 }
 
 /// The detail of the one successful audit row with `action` on `subject`.
+/// The newest audit row of `env`, as root reads it.
+fn last_audit_row(f: &Fixture, t: &Tokens, env: &str) -> serde_json::Value {
+    f.run(&t.root, &["--json", "audit", "--env", env, "--limit", "1"])
+        .json()[0]
+        .clone()
+}
+
 fn audit_detail(f: &Fixture, t: &Tokens, action: &str, subject: &str) -> String {
     let audit = f.run(&t.root, &["--json", "audit"]).json();
     let rows: Vec<&serde_json::Value> = audit
