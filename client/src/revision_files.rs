@@ -1,7 +1,9 @@
 //! Reads revisions from disk: `NNNN_name.up.sql` with an optional
-//! `NNNN_name.down.sql` beside it, given as files or as a directory.
+//! `NNNN_name.down.sql` beside it, given as files or as a directory; and
+//! the lineage an up file follows in its directory, for its lint.
 
-use std::collections::BTreeMap;
+use schemagate_policy::History;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One revision read from disk.
@@ -115,6 +117,63 @@ pub fn up_files_in(dir: &Path) -> Result<Vec<PathBuf>, ReadError> {
         .collect();
     ups.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
     Ok(ups.into_iter().map(|(_, path)| path).collect())
+}
+
+/// The lint's [`History`] before each up file: the up files before it in
+/// its directory, in id order, folded once for a directory linted in
+/// order.
+#[derive(Default)]
+pub struct Lineages {
+    directories: HashMap<PathBuf, Lineage>,
+}
+
+/// One directory's up files and how many of them are folded.
+struct Lineage {
+    ups: Vec<PathBuf>,
+    folded: usize,
+    history: History,
+}
+
+impl Lineages {
+    /// The history an up file follows in its directory: empty for a file
+    /// that is not an up file. An error when its directory does not read as
+    /// a revisions directory, or an earlier file there cannot be read.
+    pub fn before(&mut self, up_path: &Path) -> Result<History, ReadError> {
+        let Some((_, Direction::Up)) = classify(up_path) else {
+            return Ok(History::default());
+        };
+        let dir = match up_path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let lineage = match self.directories.entry(dir) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                let ups = up_files_in(new.key())?;
+                new.insert(Lineage {
+                    ups,
+                    folded: 0,
+                    history: History::default(),
+                })
+            }
+        };
+        let Some(at) = lineage
+            .ups
+            .iter()
+            .position(|up| up.file_name() == up_path.file_name())
+        else {
+            return Ok(History::default());
+        };
+        if at < lineage.folded {
+            lineage.folded = 0;
+            lineage.history = History::default();
+        }
+        for up in &lineage.ups[lineage.folded..at] {
+            lineage.history.then(&read_utf8(up)?);
+        }
+        lineage.folded = at;
+        Ok(lineage.history.clone())
+    }
 }
 
 /// Collects the revisions named by `inputs` (files and directories), ordered
@@ -262,5 +321,31 @@ mod tests {
                 "{name}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn an_up_file_follows_the_up_files_before_it_in_any_order_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "CREATE DOMAIN stamp AS timestamptz DEFAULT clock_timestamp();";
+        let dropped = "ALTER DOMAIN stamp DROP DEFAULT;";
+        write(dir.path(), "0001_a.up.sql", base.as_bytes());
+        write(dir.path(), "0001_a.down.sql", b"DROP DOMAIN stamp;");
+        let second = write(dir.path(), "0002_b.up.sql", dropped.as_bytes());
+        let third = write(dir.path(), "0010_c.up.sql", b"SELECT 1;");
+        let mut lineages = Lineages::default();
+        // Asked last first: the directory is folded again from its start.
+        assert_eq!(
+            lineages.before(&third).unwrap(),
+            History::of([base, dropped])
+        );
+        assert_eq!(lineages.before(&second).unwrap(), History::of([base]));
+        assert_ne!(History::of([base]), History::default());
+        let down = dir.path().join("0001_a.down.sql");
+        assert_eq!(lineages.before(&down).unwrap(), History::default());
+        write(dir.path(), "0003_d.sql", b"SELECT 3;");
+        assert!(matches!(
+            Lineages::default().before(&third),
+            Err(ReadError::Misnamed(_))
+        ));
     }
 }

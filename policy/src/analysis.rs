@@ -5,6 +5,7 @@
 //! exemptions and derives the risk class.
 
 use crate::exemptions::{self, Allow};
+use crate::history::History;
 use crate::rules::{Hit, RULES};
 use crate::source::{LineIndex, skip_trivia};
 use crate::{Finding, LintConfig, LintReport, ParseError, RiskClass, parse_error, risk_of};
@@ -45,6 +46,8 @@ pub struct Revision<'a> {
     cmd_starts: Vec<Vec<Option<usize>>>,
     domains: DomainConstraints,
     deny: Vec<String>,
+    /// What the earlier revisions of its lineage left.
+    history: &'a History,
 }
 
 impl<'a> Revision<'a> {
@@ -146,6 +149,12 @@ impl<'a> Revision<'a> {
         }
         self.domains
             .default_of(&Name::of_list(&type_name.names), idx)
+    }
+
+    /// What the earlier revisions of the lineage left, as far as the
+    /// linter follows them.
+    pub fn history(&self) -> &'a History {
+        self.history
     }
 
     /// Whether role `name` was created earlier in the revision (and not
@@ -310,7 +319,12 @@ fn statements<'a>(source: &'a str, parsed: &'a Parsed) -> Vec<Stmt<'a>> {
         .collect()
 }
 
-pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintReport {
+pub fn lint_revision(
+    history: &History,
+    up: &str,
+    down: Option<&str>,
+    config: &LintConfig,
+) -> LintReport {
     let (down_missing, down_parse_error, down_transaction_control) = match down {
         None => (true, None, None),
         Some(d) => match parse(d) {
@@ -329,7 +343,7 @@ pub fn lint_revision(up: &str, down: Option<&str>, config: &LintConfig) -> LintR
     };
 
     let stmts = statements(up, &parsed);
-    let rev = build_revision(up, stmts, config, down_missing);
+    let rev = build_revision(up, stmts, config, down_missing, history);
 
     let mut hits: Vec<(usize, Hit)> = Vec::new();
     let mut buf = Vec::new();
@@ -434,7 +448,8 @@ fn located(
 fn transaction_control_in(down: &str, parsed: &Parsed, config: &LintConfig) -> Option<Finding> {
     use crate::rules::Rule;
     use crate::rules::transaction_control::TransactionControl;
-    let rev = build_revision(down, statements(down, parsed), config, false);
+    let empty = History::default();
+    let rev = build_revision(down, statements(down, parsed), config, false, &empty);
     let mut hits = Vec::new();
     TransactionControl.check(&rev, &mut hits);
     let first = hits.into_iter().next()?;
@@ -469,9 +484,10 @@ fn build_revision<'a>(
     stmts: Vec<Stmt<'a>>,
     config: &'a LintConfig,
     down_missing: bool,
+    history: &'a History,
 ) -> Revision<'a> {
     let mut created = Created::default();
-    let mut domains = DomainConstraints::default();
+    let mut domains = history.domains.clone();
     let mut search_path_changes = 0;
     let mut lock_timeout = Vec::with_capacity(stmts.len());
     let mut in_explicit_tx = Vec::with_capacity(stmts.len());
@@ -553,7 +569,20 @@ fn build_revision<'a>(
             .map(|t| identifier(t))
             .filter(|t| !t.is_empty())
             .collect(),
+        history,
     }
+}
+
+/// `history` followed by the revision whose up SQL is `up`; `None` when
+/// it does not parse.
+pub fn history_after(history: &History, up: &str) -> Option<History> {
+    let parsed = parse(up).ok()?;
+    let config = LintConfig::default();
+    let rev = build_revision(up, statements(up, &parsed), &config, false, history);
+    Some(History {
+        proofs: crate::rules::set_not_null::proofs_left(&rev),
+        domains: rev.domains.as_earlier(),
+    })
 }
 
 /// A table name from the configuration as PostgreSQL reads an identifier:
@@ -956,21 +985,26 @@ impl Created {
     }
 }
 
-/// The domains a revision creates or gives a CHECK or NOT NULL constraint
-/// or a DEFAULT to, with the statement that did it: what
+/// The domains a revision (or, [`At`] `None`, an earlier one of its
+/// lineage) creates or gives a CHECK or NOT NULL constraint or a DEFAULT to,
+/// with the statement that did it: what
 /// [`is_constrained_domain`](Revision::is_constrained_domain) and
 /// [`domain_default`](Revision::domain_default) read.
-#[derive(Default)]
-struct DomainConstraints {
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct DomainConstraints {
     /// Each new domain, with its base type unless that is an array.
-    created: Vec<(Name, Option<Name>, usize)>,
+    created: Vec<(Name, Option<Name>, At)>,
     /// Domains given a constraint, by CREATE DOMAIN or ALTER DOMAIN.
-    constrained: Vec<(Name, usize)>,
+    constrained: Vec<(Name, At)>,
     /// Domains given a default (`None`: dropped), by CREATE DOMAIN or
     /// ALTER DOMAIN; a new domain without one of its own copies its base
     /// domain's, as PostgreSQL does.
-    defaults: Vec<(Name, Option<protobuf::Node>, usize)>,
+    defaults: Vec<(Name, Option<protobuf::Node>, At)>,
 }
+
+/// Where in the lineage something happened: at a statement of the revision
+/// linted, or (`None`) in an earlier revision, before all of them.
+pub(crate) type At = Option<usize>;
 
 impl DomainConstraints {
     fn record(&mut self, node: &NodeEnum, idx: usize) {
@@ -991,7 +1025,7 @@ impl DomainConstraints {
                     .filter(|t| t.array_bounds.is_empty())
                     .map(|t| Name::of_list(&t.names));
                 if d.constraints.iter().any(checks) {
-                    self.constrained.push((name.clone(), idx));
+                    self.constrained.push((name.clone(), Some(idx)));
                 }
                 let own_default = d
                     .constraints
@@ -1004,22 +1038,45 @@ impl DomainConstraints {
                         .and_then(|base| self.default_of(base, idx + 1))
                 });
                 if let Some(default) = default.cloned() {
-                    self.defaults.push((name.clone(), Some(default), idx));
+                    self.defaults.push((name.clone(), Some(default), Some(idx)));
                 }
-                self.created.push((name, base, idx));
+                self.created.push((name, base, Some(idx)));
             }
             NodeEnum::AlterDomainStmt(d)
                 if d.subtype == "O"
                     || (d.subtype == "C" && d.def.as_deref().is_some_and(checks)) =>
             {
-                self.constrained.push((Name::of_list(&d.type_name), idx));
+                self.constrained
+                    .push((Name::of_list(&d.type_name), Some(idx)));
             }
             NodeEnum::AlterDomainStmt(d) if d.subtype == "T" => {
-                self.defaults
-                    .push((Name::of_list(&d.type_name), d.def.as_deref().cloned(), idx));
+                self.defaults.push((
+                    Name::of_list(&d.type_name),
+                    d.def.as_deref().cloned(),
+                    Some(idx),
+                ));
             }
             _ => {}
         }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.constrained.is_empty() && self.defaults.is_empty()
+    }
+
+    /// All of it as an earlier revision's, for the revisions after this one.
+    pub(crate) fn as_earlier(&self) -> DomainConstraints {
+        let mut earlier = self.clone();
+        for (_, _, at) in &mut earlier.created {
+            *at = None;
+        }
+        for (_, at) in &mut earlier.constrained {
+            *at = None;
+        }
+        for (_, _, at) in &mut earlier.defaults {
+            *at = None;
+        }
+        earlier
     }
 
     /// The default domain `name` was last given before statement `idx`.
@@ -1027,7 +1084,7 @@ impl DomainConstraints {
         self.defaults
             .iter()
             .rev()
-            .find(|(d, _, at)| *at < idx && d.may_be(name))
+            .find(|(d, _, at)| *at < Some(idx) && d.may_be(name))
             .and_then(|(_, default, _)| default.as_ref())
     }
 
@@ -1037,10 +1094,10 @@ impl DomainConstraints {
     fn constrained(&self, name: &Name, idx: usize, depth: usize) -> bool {
         self.constrained
             .iter()
-            .any(|(d, at)| *at < idx && d.may_be(name))
+            .any(|(d, at)| *at < Some(idx) && d.may_be(name))
             || (depth < 16
                 && self.created.iter().any(|(d, base, at)| {
-                    *at < idx
+                    *at < Some(idx)
                         && d.may_be(name)
                         && base
                             .as_ref()
@@ -2013,7 +2070,8 @@ mod tests {
         let parsed = parse(sql).expect("parses");
         let config = LintConfig::default();
         let stmts = statements(sql, &parsed);
-        let rev = build_revision(sql, stmts, &config, false);
+        let history = History::default();
+        let rev = build_revision(sql, stmts, &config, false, &history);
         f(&rev);
     }
 

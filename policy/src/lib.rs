@@ -8,6 +8,7 @@
 
 mod analysis;
 mod exemptions;
+mod history;
 mod parse_error;
 pub mod parser_stack;
 mod render;
@@ -18,6 +19,7 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
+pub use history::History;
 pub use render::{Source, render_human};
 pub use rules::{RULES, Rule, rule_by_id};
 
@@ -252,7 +254,19 @@ pub fn risk_of(findings: &[Finding]) -> RiskClass {
 /// it runs on a [parser thread](parser_stack), and a panic there is reported
 /// as a parse error of the up migration.
 pub fn lint(up_sql: &str, down_sql: Option<&str>, config: &LintConfig) -> LintReport {
-    parser_stack::on_parser_stack(|| analysis::lint_revision(up_sql, down_sql, config))
+    lint_after(&History::default(), up_sql, down_sql, config)
+}
+
+/// [`lint`] of a revision that follows `history`, the earlier revisions of
+/// its lineage: a check one of them validated proves a column not null,
+/// and their domains' constraints and defaults are known.
+pub fn lint_after(
+    history: &History,
+    up_sql: &str,
+    down_sql: Option<&str>,
+    config: &LintConfig,
+) -> LintReport {
+    parser_stack::on_parser_stack(|| analysis::lint_revision(history, up_sql, down_sql, config))
         .unwrap_or_else(|failure| LintReport::parser_failed(&failure))
 }
 

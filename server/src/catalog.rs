@@ -6,10 +6,10 @@ use crate::audit::{self, Event, Outcome};
 use crate::db::{Db, now_ms};
 use crate::executor::Landed;
 use schemagate_policy::parser_stack::ParserFailure;
-use schemagate_policy::{LintConfig, LintReport, RiskClass};
+use schemagate_policy::{History, LintConfig, LintReport, RiskClass};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::sync::LazyLock;
 
 /// The project used when a request names none.
@@ -22,6 +22,15 @@ static REVISION_ID: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^[0-9]{4,}_[a-z0-9_]+$").expect("static regex"));
 static PROJECT_NAME: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^[a-z0-9][a-z0-9_-]{0,62}$").expect("static regex"));
+
+macro_rules! select_revisions {
+    ($tail:literal) => {
+        concat!(
+            "SELECT project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json FROM revisions ",
+            $tail
+        )
+    };
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -71,6 +80,9 @@ pub enum CatalogError {
     NotOnHead(String),
     #[error("{0}")]
     CannotAmend(String),
+    /// A race with other submits that did not settle.
+    #[error("{0}")]
+    Busy(String),
     #[error("only {author}, who submitted {id}, or an admin can amend it")]
     NotTheAuthor { id: String, author: String },
     #[error(transparent)]
@@ -294,17 +306,100 @@ fn validate(new: &NewRevision) -> Result<(), CatalogError> {
 /// take seconds, which would stall every other request on that worker. A
 /// blank down SQL is none.
 pub async fn lint_sql(up_sql: String, down_sql: String) -> LintReport {
+    lint_sql_after(Vec::new(), up_sql, down_sql).await
+}
+
+/// [`lint_sql`] of a revision that follows revisions whose up SQL is
+/// `earlier`, oldest first (the lint's [`History`]).
+async fn lint_sql_after(earlier: Vec<String>, up_sql: String, down_sql: String) -> LintReport {
     tokio::task::spawn_blocking(move || {
-        let down = (!down_sql.trim().is_empty()).then_some(down_sql.as_str());
-        schemagate_policy::lint(&up_sql, down, &LintConfig::default())
+        let history = History::of(earlier.iter().map(String::as_str));
+        lint_revision(&history, &up_sql, &down_sql)
     })
     .await
     .unwrap_or_else(|_| LintReport::parser_failed(&ParserFailure::Panicked))
 }
 
-/// Lints the up SQL and refuses what does not parse or holds no statement.
-async fn lint(new: &NewRevision) -> Result<LintReport, CatalogError> {
-    let report = lint_sql(new.up_sql.clone(), new.down_sql.clone()).await;
+/// The lint of a revision after `history`, on the caller's thread; a blank
+/// down SQL is none.
+fn lint_revision(history: &History, up_sql: &str, down_sql: &str) -> LintReport {
+    let down = (!down_sql.trim().is_empty()).then_some(down_sql);
+    schemagate_policy::lint_after(history, up_sql, down, &LintConfig::default())
+}
+
+/// The revisions of a project before a place in its lineage, which the
+/// lint of a revision there follows: each one's id and checksum, which
+/// tell under the lineage lock that they are still the same, and the up
+/// SQL of those that can change the lint's [`History`].
+struct Earlier {
+    keys: Vec<(String, String)>,
+    up_sql: Vec<String>,
+}
+
+/// The earlier revisions, with the up SQL of those that mention a word of
+/// [`History::KEYWORDS`]; the others' SQL is not read.
+static EARLIER: LazyLock<String> = LazyLock::new(|| {
+    let may_change: Vec<String> = History::KEYWORDS
+        .iter()
+        .map(|word| format!("lower(up_sql) LIKE '%{word}%'"))
+        .collect();
+    format!(
+        "SELECT id, checksum, CASE WHEN {} THEN up_sql END FROM revisions \
+         WHERE project = $1 AND sequence < $2 ORDER BY sequence",
+        may_change.join(" OR ")
+    )
+});
+
+impl Earlier {
+    /// The revisions of `project` before sequence `before` (every one when
+    /// `None`: a new revision comes after them all).
+    async fn read(
+        conn: &mut AnyConnection,
+        project: &str,
+        before: Option<i64>,
+    ) -> Result<Earlier, sqlx::Error> {
+        let rows = sqlx::query(AssertSqlSafe(EARLIER.as_str()))
+            .bind(project)
+            .bind(before.unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut earlier = Earlier {
+            keys: Vec::with_capacity(rows.len()),
+            up_sql: Vec::new(),
+        };
+        for row in rows {
+            earlier.keys.push((row.try_get(0)?, row.try_get(1)?));
+            earlier.up_sql.extend(row.try_get::<Option<String>, _>(2)?);
+        }
+        Ok(earlier)
+    }
+
+    /// The id and checksum of each revision before `before`, to compare
+    /// with those read with the SQL.
+    async fn keys(
+        conn: &mut AnyConnection,
+        project: &str,
+        before: Option<i64>,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, checksum FROM revisions WHERE project = $1 AND sequence < $2 ORDER BY sequence",
+        )
+        .bind(project)
+        .bind(before.unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+    }
+}
+
+/// Lints the up SQL after the `earlier` revisions and refuses what does
+/// not parse or holds no statement.
+async fn lint(new: &NewRevision, earlier: &Earlier) -> Result<LintReport, CatalogError> {
+    let report = lint_sql_after(
+        earlier.up_sql.clone(),
+        new.up_sql.clone(),
+        new.down_sql.clone(),
+    )
+    .await;
     // The parser quotes the offending token, which can be megabytes long.
     let short = |message: &str| -> String {
         let mut kept: String = message.chars().take(300).collect();
@@ -413,14 +508,40 @@ async fn submit_inner(
     new: &NewRevision,
 ) -> Result<(Revision, Submitted), CatalogError> {
     validate(new)?;
-    let report = lint(new).await?;
     let checksum = checksum(&new.up_sql, &new.down_sql);
+    // Linted before the lineage lock is taken (megabytes of SQL take
+    // seconds), after the revisions before it read beside it. Under the
+    // lock, those are checked to be unchanged; should another submit have
+    // amended or added one meanwhile, it is linted again.
+    let mut attempts = 0;
+    let (mut tx, existing, earlier, report) = loop {
+        let earlier = {
+            let mut conn = db.pool.acquire().await?;
+            let place = sequence_of(&mut conn, &new.project, &new.id).await?;
+            Earlier::read(&mut conn, &new.project, place).await?
+        };
+        let report = lint(new, &earlier).await?;
+        let mut tx = db.pool.begin().await?;
+        db.lock(&mut tx, &format!("schemagate.lineage.{}", new.project))
+            .await?;
+        let existing = fetch(&mut tx, &new.project, &new.id).await?;
+        let place = existing.as_ref().map(|existing| existing.sequence);
+        let now = Earlier::keys(&mut tx, &new.project, place).await?;
+        // Revisions added after the place of a new one refuse it below: it
+        // is no longer on the head. Any other change is linted again.
+        if now == earlier.keys || (existing.is_none() && now.starts_with(&earlier.keys)) {
+            break (tx, existing, earlier, report);
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(CatalogError::Busy(format!(
+                "the revisions before {} changed three times while it was linted (other submits are amending project {}); submit it again",
+                new.id, new.project
+            )));
+        }
+    };
 
-    let mut tx = db.pool.begin().await?;
-    db.lock(&mut tx, &format!("schemagate.lineage.{}", new.project))
-        .await?;
-
-    if let Some(existing) = fetch(&mut tx, &new.project, &new.id).await? {
+    if let Some(existing) = existing {
         if existing.parent_id != new.parent_id {
             return Err(CatalogError::ParentClash {
                 id: new.id.clone(),
@@ -438,7 +559,15 @@ async fn submit_inner(
             });
         }
         let previous_checksum = existing.checksum.clone();
-        let amended = amend(db, &mut tx, submitter, existing, new, &report, checksum).await?;
+        let amended = amend(
+            db,
+            &mut tx,
+            submitter,
+            existing,
+            (new, &report, checksum),
+            &earlier,
+        )
+        .await?;
         tx.commit().await?;
         return Ok((amended, Submitted::Amended { previous_checksum }));
     }
@@ -568,14 +697,14 @@ async fn write(conn: &mut AnyConnection, revision: &Revision) -> Result<(), Cata
 /// on top of it, so nothing else could get an environment past it. The
 /// amender becomes its author, for the rule against self-approval; the
 /// later revisions keep their approvals, which vouch for their own SQL.
+/// Their lint follows the amended one's ([`relint_later`]).
 async fn amend(
     db: &Db,
     tx: &mut AnyConnection,
     submitter: Submitter<'_>,
     existing: Revision,
-    new: &NewRevision,
-    report: &LintReport,
-    checksum: String,
+    (new, report, checksum): (&NewRevision, &LintReport, String),
+    earlier: &Earlier,
 ) -> Result<Revision, CatalogError> {
     if crate::auth::person(&existing.author) != crate::auth::person(submitter.name)
         && !submitter.admin
@@ -609,14 +738,17 @@ async fn amend(
             blocking.join(", ")
         )));
     }
-    let later: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM revisions WHERE project = $1 AND sequence > $2 ORDER BY sequence",
-    )
+    let later: Vec<Revision> = sqlx::query(select_revisions!(
+        "WHERE project = $1 AND sequence > $2 ORDER BY sequence"
+    ))
     .bind(&new.project)
     .bind(existing.sequence)
     .fetch_all(&mut *tx)
-    .await?;
-    for id in &later {
+    .await?
+    .iter()
+    .map(revision_from_row)
+    .collect::<Result<_, _>>()?;
+    for Revision { id, .. } in &later {
         let landed = crate::executor::landed_on(&mut *tx, &new.project, id).await?;
         if !landed.is_empty() {
             let on: Vec<String> = landed.iter().map(ToString::to_string).collect();
@@ -629,8 +761,13 @@ async fn amend(
     }
     // Same project, id and parent (checked by the caller), same place.
     let revision = stored(new, submitter, report, checksum, existing.sequence);
-    let (previous_checksum, previous_author) = (existing.checksum, existing.author);
+    let (previous_checksum, previous_author) = (existing.checksum.clone(), existing.author.clone());
     write(&mut *tx, &revision).await?;
+    let mut relinted = String::new();
+    for (later, was) in relint_later(earlier, &existing.up_sql, &new.up_sql, later).await {
+        write(&mut *tx, &later).await?;
+        relinted.push_str(&format!(" {}={}(was {was})", later.id, later.risk.as_str()));
+    }
     audit::append(
         db,
         tx,
@@ -642,13 +779,18 @@ async fn amend(
             subject: &revision.id,
             outcome: Outcome::Ok,
             detail: format!(
-                "checksum={} previous_checksum={previous_checksum} risk={} previous_author={previous_author}{}",
+                "checksum={} previous_checksum={previous_checksum} risk={} previous_author={previous_author}{}{}",
                 revision.checksum,
                 revision.risk.as_str(),
                 if in_part.is_empty() {
                     String::new()
                 } else {
                     format!(" ran_in_part_on={}", in_part.join(","))
+                },
+                if relinted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" relinted:{relinted}")
                 }
             ),
         },
@@ -657,12 +799,68 @@ async fn amend(
     Ok(revision)
 }
 
+/// The revisions after an amended one whose lint changes with it: a
+/// check it validated or a domain it made is known to their lint
+/// ([`History`]), so that their risk class may go up or down. Each is
+/// linted after the lineage as it was and as it is now, with today's
+/// rules; one whose two lints differ gets the new one, and comes back with
+/// the risk class it had. The others keep the lint they were given at
+/// submission.
+async fn relint_later(
+    earlier: &Earlier,
+    was: &str,
+    now: &str,
+    later: Vec<Revision>,
+) -> Vec<(Revision, RiskClass)> {
+    let earlier = earlier.up_sql.clone();
+    let (was, now) = (was.to_string(), now.to_string());
+    tokio::task::spawn_blocking(move || {
+        let base = History::of(earlier.iter().map(String::as_str));
+        let (mut before, mut after) = (base.clone(), base);
+        before.then(&was);
+        after.then(&now);
+        let mut changed = Vec::new();
+        for mut revision in later {
+            if before == after {
+                break;
+            }
+            let old = lint_revision(&before, &revision.up_sql, &revision.down_sql);
+            let new = lint_revision(&after, &revision.up_sql, &revision.down_sql);
+            before.then(&revision.up_sql);
+            after.then(&revision.up_sql);
+            let new_record = LintRecord::from(&new);
+            if LintRecord::from(&old) != new_record || old.risk != new.risk {
+                let was = revision.risk;
+                revision.risk = new.risk;
+                revision.lint = new_record;
+                changed.push((revision, was));
+            }
+        }
+        changed
+    })
+    .await
+    .unwrap_or_default()
+}
+
 fn display_parent(parent: &str) -> &str {
     if parent.is_empty() {
         "(baseline)"
     } else {
         parent
     }
+}
+
+/// Where revision `id` is in the lineage, if it is in the catalog.
+async fn sequence_of(
+    conn: &mut AnyConnection,
+    project: &str,
+    id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT sequence FROM revisions WHERE project = $1 AND id = $2")
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// The newest revision's id and sequence.
@@ -678,15 +876,6 @@ async fn head(
     .await?;
     row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .transpose()
-}
-
-macro_rules! select_revisions {
-    ($tail:literal) => {
-        concat!(
-            "SELECT project, id, parent_id, sequence, up_sql, down_sql, description, author, created_at_ms, checksum, risk, lint_json FROM revisions ",
-            $tail
-        )
-    };
 }
 
 async fn fetch(

@@ -160,3 +160,109 @@ fn rules_are_listed_and_a_directory_lints_each_revision_once() {
         "0003_c.UP.sql looks like a revision file but is not named NNNN_name.up.sql",
     );
 }
+
+/// The pattern `set-not-null` teaches, over separate revisions: a check
+/// added NOT VALID, validated by the next revision, then SET NOT NULL. The
+/// last revision is linted after the ones before it, offline (a directory,
+/// or the file alone, which brings its directory's lineage) and by the
+/// server at submit: the check proves the column, so it is additive. The
+/// same file in a directory of its own is linted alone: its SET NOT NULL
+/// scans, and the check it drops is not known to be redundant.
+#[test]
+fn an_up_file_is_linted_after_the_revisions_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_null = "SET lock_timeout = '2s';\nALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;\nALTER TABLE kegs DROP CONSTRAINT tap_nn;\n";
+    schemagate_e2e::write_revisions(
+        dir.path(),
+        &[
+            (
+                "0001_base",
+                "CREATE TABLE kegs (tap_id int);\n",
+                "DROP TABLE kegs;\n",
+            ),
+            (
+                "0002_tap_check",
+                "SET lock_timeout = '2s';\nALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;\n",
+                "ALTER TABLE kegs DROP CONSTRAINT tap_nn;\n",
+            ),
+            (
+                "0003_validate",
+                "ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;\n",
+                "SELECT 1;\n",
+            ),
+            (
+                "0004_not_null",
+                not_null,
+                "ALTER TABLE kegs ALTER COLUMN tap_id DROP NOT NULL;\n",
+            ),
+        ],
+    );
+    let path = dir.path().to_str().unwrap();
+    let last = dir.path().join("0004_not_null.up.sql");
+    let set_not_null = |report: &serde_json::Value| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "set-not-null")
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    let all = sgctl(&["--json", "lint", path], &[]).json();
+    let report = &all[3]["report"];
+    assert_eq!(report["risk"], "additive", "{all:#}");
+    assert_eq!(set_not_null(report)["severity"], "info", "{all:#}");
+    assert!(
+        set_not_null(report)["message"]
+            .as_str()
+            .unwrap()
+            .contains("CHECK `tap_nn`, valid since an earlier revision"),
+        "{all:#}"
+    );
+    let alone = sgctl(&["--json", "lint", last.to_str().unwrap()], &[]).json();
+    assert_eq!(alone[0]["report"], *report, "{alone:#}");
+    let human = sgctl(&["lint", last.to_str().unwrap()], &[]);
+    assert_eq!(human.code, 0, "{human:#?}");
+    assert!(
+        human.stdout.contains("valid since an earlier revision"),
+        "{human:#?}"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("0004_not_null.up.sql");
+    std::fs::write(&copy, not_null).unwrap();
+    let unproven = sgctl(
+        &["--json", "lint", "--no-down", copy.to_str().unwrap()],
+        &[],
+    )
+    .json();
+    // Nor is the check it drops known to be redundant.
+    assert_eq!(unproven[0]["report"]["risk"], "destructive", "{unproven:#}");
+    assert_eq!(
+        set_not_null(&unproven[0]["report"])["severity"],
+        "warning",
+        "{unproven:#}"
+    );
+
+    let server = schemagate_e2e::Server::sqlite();
+    let dev = schemagate_e2e::token("alice", &["developer"]);
+    server.sgctl(&dev, &["submit", path]).ok();
+    let history = server.sgctl(&dev, &["--json", "history"]).json();
+    let risks: Vec<(&str, &str)> = history["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["risk"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        risks,
+        [
+            ("0001_base", "additive"),
+            ("0002_tap_check", "additive"),
+            ("0003_validate", "additive"),
+            ("0004_not_null", "additive"),
+        ],
+        "{history:#}"
+    );
+}

@@ -1739,6 +1739,9 @@ fn assert_recorded_after_a_full_read(baseline: (&str, &str, &str), revision: (&s
         "DROP TABLE more_taps;\n",
     );
     f.submit_approved(&t, &[baseline, revision, more], &["dev"]);
+    // A second approver, for a revision that is risky: a column of a
+    // domain with a check, which the baseline made, rewrites its table.
+    f.approve(&t.dave, revision.0, &["dev"]);
     let out = f.run(&t.erin, &["deploy", "--env", "dev"]);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(

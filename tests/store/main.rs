@@ -7,6 +7,7 @@ mod fleet_writer;
 mod schema;
 mod target;
 
+use schemagate_policy::RiskClass;
 use schemagate_server::audit;
 use schemagate_server::catalog::{self, CatalogError, NewRevision, Submitted};
 use schemagate_server::config::Fleet;
@@ -58,6 +59,105 @@ async fn suite(db: &Db) {
     reads_beside_a_write_see_the_last_commit(db).await;
     approvals::a_rollback_uses_up_the_approvals_given_before_it_started(db).await;
     amending_replaces_the_head_until_it_lands(db).await;
+    a_revision_is_linted_after_the_lineage_before_it(db).await;
+}
+
+/// A revision is linted after the revisions before it: a SET NOT NULL that
+/// a check validated by an earlier revision proves is additive, not risky.
+/// Amending that earlier revision so that it no longer validates the check
+/// makes the later one risky (and the audit row of the amend says so);
+/// amending it back makes it additive again.
+async fn a_revision_is_linted_after_the_lineage_before_it(db: &Db) {
+    let in_project = |id: &str, parent: &str, up: &str, amend: bool| NewRevision {
+        project: "lineage-lint".into(),
+        amend,
+        ..revision(id, parent, up)
+    };
+    let validate = "ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;";
+    for (id, parent, up) in [
+        ("0001_base", "", "CREATE TABLE kegs (tap_id int);"),
+        (
+            "0002_tap_check",
+            "0001_base",
+            "SET lock_timeout = '2s';\nALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;",
+        ),
+        ("0003_validate", "0002_tap_check", validate),
+    ] {
+        catalog::submit(db, by("alice"), in_project(id, parent, up, false))
+            .await
+            .expect("submit");
+    }
+    let set_not_null = "SET lock_timeout = '2s';\nALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;\nALTER TABLE kegs DROP CONSTRAINT tap_nn;";
+    let (proven, _) = catalog::submit(
+        db,
+        by("alice"),
+        in_project("0004_not_null", "0003_validate", set_not_null, false),
+    )
+    .await
+    .expect("submit");
+    assert_eq!(proven.risk, RiskClass::Additive, "{:?}", proven.lint);
+    let finding = |revision: &catalog::Revision| {
+        revision
+            .lint
+            .findings
+            .iter()
+            .find(|f| f.rule == "set-not-null")
+            .map(|f| (f.severity.clone(), f.message.clone()))
+    };
+    assert!(
+        finding(&proven).is_some_and(|(severity, message)| severity == "info"
+            && message.contains("since an earlier revision")),
+        "{:?}",
+        proven.lint
+    );
+
+    // 0003 no longer validates the check: 0004 scans, and is risky.
+    catalog::submit(
+        db,
+        by("alice"),
+        in_project("0003_validate", "0002_tap_check", "SELECT 1;", true),
+    )
+    .await
+    .expect("amend");
+    let scanned = catalog::get(db, "lineage-lint", "0004_not_null")
+        .await
+        .expect("get");
+    assert_eq!(scanned.risk, RiskClass::Risky, "{:?}", scanned.lint);
+    assert_eq!(
+        scanned.checksum, proven.checksum,
+        "its own SQL is unchanged"
+    );
+    assert!(finding(&scanned).is_some_and(|(severity, _)| severity == "warning"));
+    let rows = audit::list(
+        db,
+        audit::Filter {
+            limit: 50,
+            ..audit::Filter::default()
+        },
+    )
+    .await
+    .expect("audit");
+    assert!(
+        rows.iter().any(|row| row.action == "revision.amend"
+            && row.subject == "0003_validate"
+            && row
+                .detail
+                .contains("relinted: 0004_not_null=risky(was additive)")),
+        "{:?}",
+        rows.iter().map(|row| &row.detail).collect::<Vec<_>>()
+    );
+    catalog::submit(
+        db,
+        by("alice"),
+        in_project("0003_validate", "0002_tap_check", validate, true),
+    )
+    .await
+    .expect("amend back");
+    let again = catalog::get(db, "lineage-lint", "0004_not_null")
+        .await
+        .expect("get");
+    assert_eq!(again.risk, RiskClass::Additive);
+    assert_eq!(again.lint, proven.lint);
 }
 
 /// `submit --amend` replaces a revision's content while neither it nor any

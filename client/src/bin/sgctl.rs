@@ -90,7 +90,7 @@ enum Command {
     },
     /// Lint SQL files offline against the additive-first policy (no server needed).
     #[command(
-        after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines (so `sgctl lint revisions/*.sql` lints each down file once, with its up file). A directory stands for its *.up.sql files.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\"\n\nExample:\n  sgctl lint revisions/\n  sgctl lint --list-rules"
+        after_help = "A NNNN_name.down.sql beside an up file is linted with it: it must parse and must not begin or end a transaction, and its problems are reported at its own lines (so `sgctl lint revisions/*.sql` lints each down file once, with its up file). A directory stands for its *.up.sql files.\nAn up file is linted after the up files before it in its directory, as the server lints a revision after the lineage before it: a CHECK (col IS NOT NULL) validated by an earlier revision proves col for a later SET NOT NULL, and a domain an earlier revision made is known with its constraints and default.\nExit 0 when clean, 1 when any finding is at error level (or the down SQL has a problem), 2 when a file cannot be read or its up SQL does not parse.\nWith --json: one object per file, {\"file\", \"down_file\" (null when none), \"report\"}.\nExempt a statement with a comment on the line before it:\n  -- schemagate:allow drop-column reason=\"column unused since v41\"\n\nExample:\n  sgctl lint revisions/\n  sgctl lint --list-rules"
     )]
     Lint {
         /// SQL files, or directories of NNNN_name.up.sql files.
@@ -816,8 +816,18 @@ fn lint(paths: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
     };
     let mut worst = exit::OK;
     let mut reports = Vec::new();
+    let mut lineages = revision_files::Lineages::default();
     for path in &lint_targets(paths)? {
         let sql = revision_files::read_utf8(path)?;
+        // An up file is linted after the revisions before it in its
+        // directory, as the server lints it after those before it.
+        let history = lineages.before(path).unwrap_or_else(|err| {
+            eprintln!(
+                "sgctl: {}: linted without the revisions before it: {err}",
+                path.display()
+            );
+            schemagate_policy::History::default()
+        });
         // A revision's down file, when it sits beside the up file, counts as its down migration.
         let down = match path
             .file_name()
@@ -841,8 +851,12 @@ fn lint(paths: &[PathBuf], no_down: bool, as_json: bool) -> Outcome {
         } else {
             config.clone()
         };
-        let report =
-            schemagate_policy::lint(&sql, down.as_ref().map(|(_, text)| text.as_str()), &config);
+        let report = schemagate_policy::lint_after(
+            &history,
+            &sql,
+            down.as_ref().map(|(_, text)| text.as_str()),
+            &config,
+        );
         // The server refuses a revision without a statement; say so offline
         // too rather than call it clean.
         let empty = !is_down_file && report.parse_error.is_none() && report.statements == 0;

@@ -1,21 +1,22 @@
 //! `set-not-null`: ALTER COLUMN ... SET NOT NULL on an existing table scans
 //! the whole table under an ACCESS EXCLUSIVE lock (blocking reads too),
 //! unless a valid CHECK constraint already proves the column has no nulls:
-//! PostgreSQL 12+ then skips the scan. Such a proof is recognised when the
-//! revision itself made it valid, in a statement before the SET NOT NULL: a
-//! CHECK of `col IS NOT NULL` (alone or ANDed with other conditions) added
-//! without NOT VALID, or added NOT VALID and then validated. The finding
-//! then stays as info saying so: the scan happened where the check was
-//! validated, and `constraint-missing-not-valid` reports that one. A CHECK
-//! from an earlier revision is unknown to the linter, and conditions
-//! PostgreSQL does not take as proof (`col > 0`, an OR) are not taken as
-//! one here either.
+//! PostgreSQL 12+ then skips the scan. Such a proof is recognised when it
+//! is valid before the SET NOT NULL, made by this revision or an earlier
+//! one of its lineage (the [`History`](crate::History) the revision is
+//! linted after): a CHECK of `col IS NOT NULL` (alone or ANDed with other
+//! conditions) added without NOT VALID, or added NOT VALID and then
+//! validated. The finding then stays as info saying so: the scan happened
+//! where the check was validated, and `constraint-missing-not-valid`
+//! reports that one. Conditions PostgreSQL does not take as proof
+//! (`col > 0`, an OR) are not taken as one here either.
 
 use super::{Hit, Rule, RuleInfo};
 use crate::analysis::{
-    AlterTableType, Revision, cmd_is, constr_type, constraint, drop_relnames, drop_type,
-    is_table_alter, qualified, string_value,
+    AlterTableType, At, Revision, cmd_is, constr_type, constraint, drop_names, drop_relnames,
+    drop_type, is_table_alter, qualified, string_value,
 };
+use crate::history::NotNullProof;
 use crate::{Category, Severity};
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
@@ -33,34 +34,57 @@ pub static INFO: RuleInfo = RuleInfo {
            CHECK (<col> IS NOT NULL) NOT VALID (instant); a later one runs VALIDATE CONSTRAINT \
            <col>_not_null (a scan under a SHARE UPDATE EXCLUSIVE lock: reads and writes go on), then \
            SET NOT NULL (PostgreSQL 12+ sees the validated check and skips the scan), then DROP \
-           CONSTRAINT <col>_not_null, which the NOT NULL makes redundant. The linter cannot see a \
-           check made in an earlier revision: exempt this finding there, naming the check",
+           CONSTRAINT <col>_not_null, which the NOT NULL makes redundant. A check made by an earlier revision \
+           counts when the revision is linted with its lineage: `sgctl lint DIR` or a file inside \
+           its revisions directory, and every submit",
 };
 
-/// A CHECK the revision added that proves columns of a table have no nulls.
+/// A CHECK the revision or an earlier one added that proves columns of a
+/// table have no nulls.
 struct Proof<'a> {
-    table: &'a RangeVar,
+    /// The table's schema as written (empty: unqualified) and name.
+    schema: &'a str,
+    table: &'a str,
     /// The statement that added it.
-    made_at: usize,
+    made_at: At,
     constraint: String,
     columns: Vec<String>,
     /// The statement after which the check is valid: the one that added
     /// it without NOT VALID, or the one that validated it.
-    valid_from: Option<usize>,
+    valid_from: Option<At>,
     /// The check tests nothing but that `columns` are not null.
     only_not_null: bool,
     /// Those of `columns` set NOT NULL since the check was added.
     set_not_null: Vec<String>,
 }
 
-impl Proof<'_> {
+impl<'a> Proof<'a> {
     /// Whether `rel` at statement `idx` is certainly the table the proof
     /// was made on: written the same way, and an unqualified name under
     /// the same search path. Anything else errs towards flagging.
     fn is_on(&self, rev: &Revision<'_>, rel: &RangeVar, idx: usize) -> bool {
-        self.table.schemaname == rel.schemaname
-            && self.table.relname == rel.relname
-            && (!rel.schemaname.is_empty() || rev.same_search_path(self.made_at, idx))
+        self.schema == rel.schemaname
+            && self.table == rel.relname
+            && (!rel.schemaname.is_empty()
+                || match self.made_at {
+                    Some(made_at) => rev.same_search_path(made_at, idx),
+                    // Each revision starts on the default search path.
+                    None => rev.same_search_path(0, idx),
+                })
+    }
+
+    /// One an earlier revision left.
+    fn earlier(proof: &'a NotNullProof) -> Proof<'a> {
+        Proof {
+            schema: &proof.schema,
+            table: &proof.table,
+            made_at: None,
+            constraint: proof.constraint.clone(),
+            columns: proof.columns.clone(),
+            valid_from: proof.valid.then_some(None),
+            only_not_null: proof.only_not_null,
+            set_not_null: Vec::new(),
+        }
     }
 }
 
@@ -118,7 +142,7 @@ fn follow_rename(proofs: &mut Vec<Proof<'_>>, rev: &Revision<'_>, r: &RenameStmt
             }
         }
         Ok(ObjectType::ObjectTable) => {
-            proofs.retain(|p| p.table.relname != rel.relname && p.table.relname != r.newname)
+            proofs.retain(|p| p.table != rel.relname && p.table != r.newname)
         }
         _ => {}
     }
@@ -142,18 +166,38 @@ pub(crate) fn redundant_drops(rev: &Revision<'_>) -> Vec<(usize, String)> {
     walk(rev).redundant_drops
 }
 
-struct Walk {
+/// The proofs a revision leaves to the revisions after it: made at the
+/// default search path (or naming the table's schema), and not dropped.
+pub(crate) fn proofs_left(rev: &Revision<'_>) -> Vec<NotNullProof> {
+    walk(rev)
+        .proofs
+        .into_iter()
+        .filter(|p| !p.schema.is_empty() || p.made_at.is_none_or(|at| rev.same_search_path(0, at)))
+        .map(|p| NotNullProof {
+            schema: p.schema.to_string(),
+            table: p.table.to_string(),
+            constraint: p.constraint,
+            columns: p.columns,
+            only_not_null: p.only_not_null,
+            valid: p.valid_from.is_some(),
+        })
+        .collect()
+}
+
+struct Walk<'a> {
     hits: Vec<Hit>,
     redundant_drops: Vec<(usize, String)>,
+    /// The proofs still standing after the last statement.
+    proofs: Vec<Proof<'a>>,
 }
 
 /// Follows the revision's checks that prove columns not null, statement by
 /// statement, to the SET NOT NULLs they prove and the drops they end in.
-fn walk(rev: &Revision<'_>) -> Walk {
+fn walk<'a>(rev: &Revision<'a>) -> Walk<'a> {
     let mut out = Vec::new();
     let mut redundant_drops = Vec::new();
+    let mut proofs: Vec<Proof<'a>> = rev.history().proofs.iter().map(Proof::earlier).collect();
     {
-        let mut proofs: Vec<Proof<'_>> = Vec::new();
         // In statement order, like `nodes()`.
         let mut alters = rev.alters();
         for (s, node) in rev.nodes() {
@@ -162,13 +206,20 @@ fn walk(rev: &Revision<'_>) -> Walk {
                 // The name may mean another table afterwards.
                 NodeEnum::DropStmt(d) if drop_type(d) == ObjectType::ObjectTable => {
                     for name in drop_relnames(d) {
-                        proofs.retain(|p| p.table.relname != name);
+                        proofs.retain(|p| p.table != name);
+                    }
+                    continue;
+                }
+                // Its tables go with it; an unqualified name may mean one.
+                NodeEnum::DropStmt(d) if drop_type(d) == ObjectType::ObjectSchema => {
+                    for schema in drop_names(d) {
+                        proofs.retain(|p| !p.schema.is_empty() && p.schema != schema);
                     }
                     continue;
                 }
                 NodeEnum::AlterObjectSchemaStmt(a) => {
                     if let Some(rel) = &a.relation {
-                        proofs.retain(|p| p.table.relname != rel.relname);
+                        proofs.retain(|p| p.table != rel.relname);
                     }
                     continue;
                 }
@@ -215,11 +266,12 @@ fn walk(rev: &Revision<'_>) -> Walk {
                             .unwrap_or_default();
                         if !columns.is_empty() {
                             proofs.push(Proof {
-                                table: rel,
-                                made_at: s.index,
+                                schema: &rel.schemaname,
+                                table: &rel.relname,
+                                made_at: Some(s.index),
                                 constraint: c.conname.clone(),
                                 columns,
-                                valid_from: (!c.skip_validation).then_some(s.index),
+                                valid_from: (!c.skip_validation).then_some(Some(s.index)),
                                 only_not_null,
                                 set_not_null: Vec::new(),
                             });
@@ -232,7 +284,7 @@ fn walk(rev: &Revision<'_>) -> Walk {
                             && p.constraint == cmd.name
                             && p.valid_from.is_none()
                     }) {
-                        p.valid_from = Some(s.index);
+                        p.valid_from = Some(Some(s.index));
                     }
                 } else if cmd_is(cmd, AlterTableType::AtDropConstraint) {
                     let dropped = |p: &Proof<'_>| {
@@ -270,7 +322,7 @@ fn walk(rev: &Revision<'_>) -> Walk {
                     let proof = proofs.iter().find(|p| {
                         p.is_on(rev, rel, s.index)
                             && p.columns.contains(&cmd.name)
-                            && p.valid_from.is_some_and(|from| from < s.index)
+                            && p.valid_from.is_some_and(|from| from < Some(s.index))
                             && !dropped_here(&p.constraint)
                     });
                     let target = format!("`{}`.`{}`", qualified(rel), cmd.name);
@@ -280,11 +332,15 @@ fn walk(rev: &Revision<'_>) -> Walk {
                             ..Hit::new(
                                 s.index,
                                 format!(
-                                    "SET NOT NULL on {target} is proven: {}, valid earlier in this revision, shows the column has no nulls, so PostgreSQL 12+ skips the scan; drop the check once the column is NOT NULL",
+                                    "SET NOT NULL on {target} is proven: {}, valid {}, shows the column has no nulls, so PostgreSQL 12+ skips the scan; drop the check once the column is NOT NULL",
                                     if p.constraint.is_empty() {
                                         format!("a CHECK ({} IS NOT NULL)", cmd.name)
                                     } else {
                                         format!("CHECK `{}`", p.constraint)
+                                    },
+                                    match p.valid_from {
+                                        Some(Some(_)) => "earlier in this revision",
+                                        _ => "since an earlier revision",
                                     }
                                 ),
                             )
@@ -304,6 +360,7 @@ fn walk(rev: &Revision<'_>) -> Walk {
     Walk {
         hits: out,
         redundant_drops,
+        proofs,
     }
 }
 

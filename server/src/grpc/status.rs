@@ -36,6 +36,7 @@ impl From<CatalogError> for Status {
                 Status::failed_precondition(err.to_string())
             }
             CatalogError::NotTheAuthor { .. } => Status::permission_denied(err.to_string()),
+            CatalogError::Busy(_) => Status::aborted(err.to_string()),
             CatalogError::Db(err) => database(err),
         })
     }
