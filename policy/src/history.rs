@@ -54,18 +54,25 @@ impl History {
         let _ = parser_stack::on_parser_stack(|| self.fold(up_sql));
     }
 
-    /// The history of a lineage whose up SQL is `earlier`, oldest first,
-    /// read on one parser thread. Should that thread fail, the history is
-    /// empty: a part of it could hold a check a later revision dropped.
-    pub fn of<'s>(earlier: impl IntoIterator<Item = &'s str> + Send) -> History {
-        parser_stack::on_parser_stack(|| {
-            let mut history = History::default();
-            for up_sql in earlier {
-                history.fold(up_sql);
+    /// Folds in the next revisions of the lineage, oldest first, on one
+    /// parser thread. Should that thread fail, the history is emptied: a
+    /// part of it could hold a check a later revision dropped.
+    pub fn then_all<'s>(&mut self, later: impl IntoIterator<Item = &'s str> + Send) {
+        let folded = parser_stack::on_parser_stack(|| {
+            for up_sql in later {
+                self.fold(up_sql);
             }
-            history
-        })
-        .unwrap_or_default()
+        });
+        if folded.is_err() {
+            *self = History::default();
+        }
+    }
+
+    /// The history of a lineage whose up SQL is `earlier`, oldest first.
+    pub fn of<'s>(earlier: impl IntoIterator<Item = &'s str> + Send) -> History {
+        let mut history = History::default();
+        history.then_all(earlier);
+        history
     }
 
     /// [`then`](History::then), on the caller's parser thread.

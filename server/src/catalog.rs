@@ -9,8 +9,11 @@ use schemagate_policy::parser_stack::ParserFailure;
 use schemagate_policy::{History, LintConfig, LintReport, RiskClass};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, Row};
 use std::sync::LazyLock;
+
+mod history;
+use history::Earlier;
 
 /// The project used when a request names none.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -306,18 +309,15 @@ fn validate(new: &NewRevision) -> Result<(), CatalogError> {
 /// take seconds, which would stall every other request on that worker. A
 /// blank down SQL is none.
 pub async fn lint_sql(up_sql: String, down_sql: String) -> LintReport {
-    lint_sql_after(Vec::new(), up_sql, down_sql).await
+    lint_sql_after(History::default(), up_sql, down_sql).await
 }
 
-/// [`lint_sql`] of a revision that follows revisions whose up SQL is
-/// `earlier`, oldest first (the lint's [`History`]).
-async fn lint_sql_after(earlier: Vec<String>, up_sql: String, down_sql: String) -> LintReport {
-    tokio::task::spawn_blocking(move || {
-        let history = History::of(earlier.iter().map(String::as_str));
-        lint_revision(&history, &up_sql, &down_sql)
-    })
-    .await
-    .unwrap_or_else(|_| LintReport::parser_failed(&ParserFailure::Panicked))
+/// [`lint_sql`] of a revision that follows `history`, the earlier
+/// revisions of its lineage.
+async fn lint_sql_after(history: History, up_sql: String, down_sql: String) -> LintReport {
+    tokio::task::spawn_blocking(move || lint_revision(&history, &up_sql, &down_sql))
+        .await
+        .unwrap_or_else(|_| LintReport::parser_failed(&ParserFailure::Panicked))
 }
 
 /// The lint of a revision after `history`, on the caller's thread; a blank
@@ -327,79 +327,10 @@ fn lint_revision(history: &History, up_sql: &str, down_sql: &str) -> LintReport 
     schemagate_policy::lint_after(history, up_sql, down, &LintConfig::default())
 }
 
-/// The revisions of a project before a place in its lineage, which the
-/// lint of a revision there follows: each one's id and checksum, which
-/// tell under the lineage lock that they are still the same, and the up
-/// SQL of those that can change the lint's [`History`].
-struct Earlier {
-    keys: Vec<(String, String)>,
-    up_sql: Vec<String>,
-}
-
-/// The earlier revisions, with the up SQL of those that mention a word of
-/// [`History::KEYWORDS`]; the others' SQL is not read.
-static EARLIER: LazyLock<String> = LazyLock::new(|| {
-    let may_change: Vec<String> = History::KEYWORDS
-        .iter()
-        .map(|word| format!("lower(up_sql) LIKE '%{word}%'"))
-        .collect();
-    format!(
-        "SELECT id, checksum, CASE WHEN {} THEN up_sql END FROM revisions \
-         WHERE project = $1 AND sequence < $2 ORDER BY sequence",
-        may_change.join(" OR ")
-    )
-});
-
-impl Earlier {
-    /// The revisions of `project` before sequence `before` (every one when
-    /// `None`: a new revision comes after them all).
-    async fn read(
-        conn: &mut AnyConnection,
-        project: &str,
-        before: Option<i64>,
-    ) -> Result<Earlier, sqlx::Error> {
-        let rows = sqlx::query(AssertSqlSafe(EARLIER.as_str()))
-            .bind(project)
-            .bind(before.unwrap_or(i64::MAX))
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut earlier = Earlier {
-            keys: Vec::with_capacity(rows.len()),
-            up_sql: Vec::new(),
-        };
-        for row in rows {
-            earlier.keys.push((row.try_get(0)?, row.try_get(1)?));
-            earlier.up_sql.extend(row.try_get::<Option<String>, _>(2)?);
-        }
-        Ok(earlier)
-    }
-
-    /// The id and checksum of each revision before `before`, to compare
-    /// with those read with the SQL.
-    async fn keys(
-        conn: &mut AnyConnection,
-        project: &str,
-        before: Option<i64>,
-    ) -> Result<Vec<(String, String)>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT id, checksum FROM revisions WHERE project = $1 AND sequence < $2 ORDER BY sequence",
-        )
-        .bind(project)
-        .bind(before.unwrap_or(i64::MAX))
-        .fetch_all(&mut *conn)
-        .await
-    }
-}
-
-/// Lints the up SQL after the `earlier` revisions and refuses what does
-/// not parse or holds no statement.
-async fn lint(new: &NewRevision, earlier: &Earlier) -> Result<LintReport, CatalogError> {
-    let report = lint_sql_after(
-        earlier.up_sql.clone(),
-        new.up_sql.clone(),
-        new.down_sql.clone(),
-    )
-    .await;
+/// Lints the up SQL after `history` and refuses what does not parse or
+/// holds no statement.
+async fn lint(new: &NewRevision, history: &History) -> Result<LintReport, CatalogError> {
+    let report = lint_sql_after(history.clone(), new.up_sql.clone(), new.down_sql.clone()).await;
     // The parser quotes the offending token, which can be megabytes long.
     let short = |message: &str| -> String {
         let mut kept: String = message.chars().take(300).collect();
@@ -512,24 +443,32 @@ async fn submit_inner(
     // Linted before the lineage lock is taken (megabytes of SQL take
     // seconds), after the revisions before it read beside it. Under the
     // lock, those are checked to be unchanged; should another submit have
-    // amended or added one meanwhile, it is linted again.
+    // amended one meanwhile, it is linted again.
     let mut attempts = 0;
     let (mut tx, existing, earlier, report) = loop {
         let earlier = {
             let mut conn = db.pool.acquire().await?;
-            let place = sequence_of(&mut conn, &new.project, &new.id).await?;
-            Earlier::read(&mut conn, &new.project, place).await?
+            let existing = fetch(&mut conn, &new.project, &new.id).await?;
+            match existing {
+                // Sent again as it is (a directory submitted again).
+                Some(existing)
+                    if existing.checksum == checksum && existing.parent_id == new.parent_id =>
+                {
+                    return Ok((existing, Submitted::Unchanged));
+                }
+                _ => {
+                    let place = existing.map(|existing| existing.sequence);
+                    Earlier::read(&mut conn, &new.project, place).await?
+                }
+            }
         };
-        let report = lint(new, &earlier).await?;
+        let report = lint(new, &earlier.history).await?;
         let mut tx = db.pool.begin().await?;
         db.lock(&mut tx, &format!("schemagate.lineage.{}", new.project))
             .await?;
         let existing = fetch(&mut tx, &new.project, &new.id).await?;
         let place = existing.as_ref().map(|existing| existing.sequence);
-        let now = Earlier::keys(&mut tx, &new.project, place).await?;
-        // Revisions added after the place of a new one refuse it below: it
-        // is no longer on the head. Any other change is linted again.
-        if now == earlier.keys || (existing.is_none() && now.starts_with(&earlier.keys)) {
+        if earlier.unchanged(&mut tx, &new.project, place).await? {
             break (tx, existing, earlier, report);
         }
         attempts += 1;
@@ -764,7 +703,7 @@ async fn amend(
     let (previous_checksum, previous_author) = (existing.checksum.clone(), existing.author.clone());
     write(&mut *tx, &revision).await?;
     let mut relinted = String::new();
-    for (later, was) in relint_later(earlier, &existing.up_sql, &new.up_sql, later).await {
+    for (later, was) in relint_later(&earlier.history, &existing.up_sql, &new.up_sql, later).await {
         write(&mut *tx, &later).await?;
         relinted.push_str(&format!(" {}={}(was {was})", later.id, later.risk.as_str()));
     }
@@ -807,16 +746,14 @@ async fn amend(
 /// the risk class it had. The others keep the lint they were given at
 /// submission.
 async fn relint_later(
-    earlier: &Earlier,
+    earlier: &History,
     was: &str,
     now: &str,
     later: Vec<Revision>,
 ) -> Vec<(Revision, RiskClass)> {
-    let earlier = earlier.up_sql.clone();
+    let (mut before, mut after) = (earlier.clone(), earlier.clone());
     let (was, now) = (was.to_string(), now.to_string());
     tokio::task::spawn_blocking(move || {
-        let base = History::of(earlier.iter().map(String::as_str));
-        let (mut before, mut after) = (base.clone(), base);
         before.then(&was);
         after.then(&now);
         let mut changed = Vec::new();
@@ -848,19 +785,6 @@ fn display_parent(parent: &str) -> &str {
     } else {
         parent
     }
-}
-
-/// Where revision `id` is in the lineage, if it is in the catalog.
-async fn sequence_of(
-    conn: &mut AnyConnection,
-    project: &str,
-    id: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT sequence FROM revisions WHERE project = $1 AND id = $2")
-        .bind(project)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
 }
 
 /// The newest revision's id and sequence.

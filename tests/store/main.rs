@@ -158,6 +158,17 @@ async fn a_revision_is_linted_after_the_lineage_before_it(db: &Db) {
         .expect("get");
     assert_eq!(again.risk, RiskClass::Additive);
     assert_eq!(again.lint, proven.lint);
+
+    // 0004 dropped the check: a later SET NOT NULL is not proven by it.
+    let (later, _) = catalog::submit(
+        db,
+        by("alice"),
+        in_project("0005_not_null_again", "0004_not_null", set_not_null, false),
+    )
+    .await
+    .expect("submit");
+    assert_eq!(later.risk, RiskClass::Destructive, "{:?}", later.lint);
+    assert!(finding(&later).is_some_and(|(severity, _)| severity == "warning"));
 }
 
 /// `submit --amend` replaces a revision's content while neither it nor any
