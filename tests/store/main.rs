@@ -42,6 +42,22 @@ fn revision(id: &str, parent: &str, up: &str) -> NewRevision {
     }
 }
 
+/// Whether the audit log holds an amend of `subject` whose detail holds
+/// `needle`.
+async fn amend_audited(db: &Db, subject: &str, needle: &str) -> bool {
+    let filter = audit::Filter {
+        limit: 50,
+        ..audit::Filter::default()
+    };
+    audit::list(db, filter)
+        .await
+        .expect("audit")
+        .iter()
+        .any(|row| {
+            row.action == "revision.amend" && row.subject == subject && row.detail.contains(needle)
+        })
+}
+
 /// A submitter without the admin role.
 fn by(name: &str) -> catalog::Submitter<'_> {
     catalog::Submitter { name, admin: false }
@@ -128,23 +144,13 @@ async fn a_revision_is_linted_after_the_lineage_before_it(db: &Db) {
         "its own SQL is unchanged"
     );
     assert!(finding(&scanned).is_some_and(|(severity, _)| severity == "warning"));
-    let rows = audit::list(
-        db,
-        audit::Filter {
-            limit: 50,
-            ..audit::Filter::default()
-        },
-    )
-    .await
-    .expect("audit");
     assert!(
-        rows.iter().any(|row| row.action == "revision.amend"
-            && row.subject == "0003_validate"
-            && row
-                .detail
-                .contains("relinted: 0004_not_null=risky(was additive)")),
-        "{:?}",
-        rows.iter().map(|row| &row.detail).collect::<Vec<_>>()
+        amend_audited(
+            db,
+            "0003_validate",
+            "relinted: 0004_not_null=risky(was additive)"
+        )
+        .await
     );
     catalog::submit(
         db,
@@ -277,21 +283,13 @@ async fn amending_replaces_the_head_until_it_lands(db: &Db) {
     assert_eq!(now.sequence, before.sequence);
     let history = catalog::history(db, "amend").await.expect("history");
     assert_eq!(history.len(), 2);
-    let rows = audit::list(
-        db,
-        audit::Filter {
-            limit: 50,
-            ..audit::Filter::default()
-        },
-    )
-    .await
-    .expect("audit");
     assert!(
-        rows.iter().any(|row| row.action == "revision.amend"
-            && row.subject == "0002_broken"
-            && row
-                .detail
-                .contains(&format!("previous_checksum={}", before.checksum))),
+        amend_audited(
+            db,
+            "0002_broken",
+            &format!("previous_checksum={}", before.checksum)
+        )
+        .await,
         "no amend row in the audit log"
     );
 
