@@ -34,9 +34,9 @@ pub static INFO: RuleInfo = RuleInfo {
            CHECK (<col> IS NOT NULL) NOT VALID (instant); a later one runs VALIDATE CONSTRAINT \
            <col>_not_null (a scan under a SHARE UPDATE EXCLUSIVE lock: reads and writes go on), then \
            SET NOT NULL (PostgreSQL 12+ sees the validated check and skips the scan), then DROP \
-           CONSTRAINT <col>_not_null, which the NOT NULL makes redundant. A check made by an earlier revision \
-           counts when the revision is linted with its lineage: `sgctl lint DIR` or a file inside \
-           its revisions directory, and every submit",
+           CONSTRAINT <col>_not_null, which the NOT NULL makes redundant. A check made by an \
+           earlier revision counts where the revision is linted after its lineage: at submit, and \
+           by `sgctl lint` on a file of its revisions directory",
 };
 
 /// A CHECK the revision or an earlier one added that proves columns of a
@@ -65,12 +65,10 @@ impl<'a> Proof<'a> {
     fn is_on(&self, rev: &Revision<'_>, rel: &RangeVar, idx: usize) -> bool {
         self.schema == rel.schemaname
             && self.table == rel.relname
+            // Each revision starts on the default search path, that of
+            // its first statement.
             && (!rel.schemaname.is_empty()
-                || match self.made_at {
-                    Some(made_at) => rev.same_search_path(made_at, idx),
-                    // Each revision starts on the default search path.
-                    None => rev.same_search_path(0, idx),
-                })
+                || rev.same_search_path(self.made_at.unwrap_or(0), idx))
     }
 
     /// One an earlier revision left.
