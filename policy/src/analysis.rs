@@ -1,8 +1,8 @@
 //! Parses a revision once and builds the cross-statement context the rules
 //! need (tables and other objects created in this revision, the domains it
-//! gives constraints, `lock_timeout` state, explicit transaction blocks),
-//! then runs every rule, applies
-//! exemptions and derives the risk class.
+//! or the [`History`] before it gives constraints, `lock_timeout` state,
+//! explicit transaction blocks), then runs every rule, applies exemptions
+//! and derives the risk class; and folds a revision into a history.
 
 use crate::exemptions::{self, Allow};
 use crate::history::History;
@@ -122,8 +122,10 @@ impl<'a> Revision<'a> {
     /// DOMAIN ... ADD CONSTRAINT, even NOT VALID, or SET NOT NULL), or
     /// created over such a domain. PostgreSQL checks such a domain's
     /// constraints on every row a new column of it gets, by rewriting the
-    /// table. A domain the revision does not touch is unknown here (the
-    /// linter cannot look it up), and an array of a domain is not checked
+    /// table. A domain made or changed by an earlier revision of the
+    /// lineage counts the same way ([`History`]); one from outside the
+    /// lineage is unknown here (the linter cannot look it up), and an
+    /// array of a domain is not checked
     /// that way. A constraint dropped again still counts, which errs
     /// towards flagging.
     pub fn is_constrained_domain(&self, type_name: &protobuf::TypeName, idx: usize) -> bool {
@@ -134,11 +136,12 @@ impl<'a> Revision<'a> {
     }
 
     /// The DEFAULT a column of type `type_name` gets from its domain before
-    /// statement `idx`, when the revision created that domain with one
-    /// (or over a domain it gave one) or set one with ALTER DOMAIN: a new
-    /// column without a default of its own takes it for every existing row.
-    /// `None` for a domain the revision does not touch (unknown here), one
-    /// whose default it dropped, and an array of a domain (no default).
+    /// statement `idx`, when the revision (or an earlier one of its lineage)
+    /// created that domain with one (or over a domain it gave one) or set
+    /// one with ALTER DOMAIN: a new column without a default of its own
+    /// takes it for every existing row. `None` for a domain from outside
+    /// the lineage (unknown here), one whose default was dropped, and an
+    /// array of a domain (no default).
     pub fn domain_default(
         &self,
         type_name: &protobuf::TypeName,

@@ -462,7 +462,8 @@ mod tests {
             "CREATE DOMAIN billing.cents AS bigint CHECK (VALUE >= 0); ALTER TABLE orders ADD COLUMN tip shop.cents;",
             // A new table has no rows to check.
             "CREATE DOMAIN cents AS bigint CHECK (VALUE >= 0); CREATE TABLE tips (id int); ALTER TABLE tips ADD COLUMN tip cents;",
-            // A domain the revision does not touch is unknown: not flagged.
+            // A domain the revision (linted alone) does not touch is
+            // unknown: not flagged.
             "ALTER TABLE orders ADD COLUMN tip cents;",
         ] {
             assert!(hits(sql, ID).is_empty(), "{sql}");

@@ -101,7 +101,8 @@ mod tests {
             "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);
              ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
              ALTER TABLE taps DROP CONSTRAINT tap_nn;",
-            // A check of an earlier revision is unknown to the linter.
+            // A check of an earlier revision is unknown when the revision is
+            // linted alone (see `History`).
             "ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;
              ALTER TABLE kegs DROP CONSTRAINT tap_nn;",
         ] {
