@@ -441,6 +441,71 @@ async fn reconcile_sql_of_additive_differences_closes_the_gap() {
     assert_eq!(expected.fingerprint(), after.fingerprint());
 }
 
+/// Domains made for the tests of domains.
+const DOMAINS: &str = "CREATE DOMAIN positive AS integer CHECK (VALUE > 0); \
+     CREATE DOMAIN label AS varchar(40) NOT NULL DEFAULT 'tap'; \
+     CREATE DOMAIN gone AS numeric(8,2);";
+
+#[tokio::test]
+async fn domains_drift_with_their_own_line() {
+    let with_domains = format!("{CATALOG}{DOMAINS}");
+    let expected = introspect(&mut database(&with_domains).await).await;
+    let domain = &expected.domains["public.label"];
+    assert_eq!(domain.data_type, "character varying(40)");
+    assert_eq!(domain.default.as_deref(), Some("'tap'::character varying"));
+    assert!(domain.not_null);
+    let mut live = database(&with_domains).await;
+    run(
+        &mut live,
+        "ALTER DOMAIN positive DROP CONSTRAINT positive_check; \
+         ALTER DOMAIN positive ADD CONSTRAINT positive_small CHECK (VALUE < 100) NOT VALID; \
+         ALTER DOMAIN label SET DEFAULT 'keg'; \
+         ALTER DOMAIN label DROP NOT NULL; \
+         DROP DOMAIN gone; \
+         CREATE DOMAIN extra AS bigint",
+    )
+    .await;
+    let differences = schema::diff(&expected, &introspect(&mut live).await);
+    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "domain public.extra: not in the catalog (created out of band)",
+            "domain public.gone: missing (expected by the catalog)",
+            "domain public.label: default 'keg'::character varying, expected 'tap'::character varying",
+            "domain public.label: nullable, expected NOT NULL",
+            "domain public.positive: check positive_check: missing (expected by the catalog)",
+            "domain public.positive: check positive_small: not in the catalog (added out of band)",
+        ]
+    );
+    // Only the missing domain can be added back, as it was.
+    let fixable: Vec<&str> = differences
+        .iter()
+        .filter_map(|d| d.reconcile_sql.as_deref())
+        .collect();
+    assert_eq!(fixable, ["CREATE DOMAIN public.gone AS numeric(8,2);"]);
+
+    // Added back, a domain reads as it did: constraint, default, NOT NULL.
+    let mut restored = database(CATALOG).await;
+    let without = introspect(&mut restored).await;
+    for difference in schema::diff(&expected, &without) {
+        let sql = difference
+            .reconcile_sql
+            .unwrap_or_else(|| panic!("no reconcile SQL for {}", difference.object));
+        run(&mut restored, &sql).await;
+    }
+    let after = introspect(&mut restored).await;
+    assert_eq!(lines(&expected, &after), Vec::<String>::new());
+    assert_eq!(expected.fingerprint(), after.fingerprint());
+    // A schema without domains fingerprints as before they were read.
+    assert!(without.domains.is_empty());
+    assert!(
+        !serde_json::to_string(&without)
+            .expect("json")
+            .contains("domains")
+    );
+}
+
 #[tokio::test]
 async fn missing_enum_labels_are_added_in_their_place() {
     let expected = introspect(
@@ -512,6 +577,7 @@ async fn partitioned_tables_compare_by_their_parent() {
 /// Each statement is DDL the model sees; each must change the catalog stamp,
 /// or the drift check would trust a stale reference.
 const MODELLED_DDL: &[&str] = &[
+    "CREATE DOMAIN positive AS integer CHECK (VALUE > 0)",
     "ALTER TABLE pours ADD COLUMN note text",
     "ALTER TABLE pours ALTER COLUMN comment SET DEFAULT 'none'",
     "ALTER TABLE pours ALTER COLUMN comment SET NOT NULL",
@@ -568,6 +634,18 @@ fn internal_triggers(table: &str, mode: &str) -> String {
 
 /// As [`MODELLED_DDL`], each after a set-up of its own (not measured).
 const MODELLED_DDL_AFTER_SETUP: &[(&str, &str)] = &[
+    (
+        "CREATE DOMAIN positive AS integer",
+        "ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0) NOT VALID",
+    ),
+    (
+        "CREATE DOMAIN positive AS integer CHECK (VALUE > 0) NOT NULL DEFAULT 1",
+        "ALTER DOMAIN positive SET DEFAULT 2",
+    ),
+    (
+        "CREATE DOMAIN positive AS integer NOT NULL",
+        "ALTER DOMAIN positive DROP NOT NULL",
+    ),
     (
         "CREATE TABLE old_taps (LIKE taps)",
         "ALTER TABLE old_taps INHERIT taps",

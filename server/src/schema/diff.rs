@@ -6,8 +6,8 @@
 //! changes are left to a revision.
 
 use super::model::{
-    Column, Constraint, ConstraintKind, EventTrigger, Index, Schema, Sequence, Table, TriggerMode,
-    View,
+    Column, Constraint, ConstraintKind, Domain, EventTrigger, Index, Schema, Sequence, Table,
+    TriggerMode, View,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -120,6 +120,21 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
             }
             (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
             (Some(e), Some(l)) => enum_labels(&mut out, name, e, l),
+            (None, None) => {}
+        }
+    });
+
+    compare_maps(&expected.domains, &live.domains, |name, e, l| {
+        let object = format!("domain {name}");
+        match (e, l) {
+            (Some(domain), None) => out.push(
+                Rank::Type,
+                object,
+                MISSING.into(),
+                Some(create_domain(name, domain)),
+            ),
+            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
+            (Some(e), Some(l)) => domain_lines(&mut out, &object, e, l),
             (None, None) => {}
         }
     });
@@ -331,6 +346,58 @@ fn definitions_differ(live: &str, expected: &str) -> String {
         excerpt(&l),
         excerpt(&e)
     )
+}
+
+/// `CREATE DOMAIN` of a domain as read.
+fn create_domain(name: &str, domain: &Domain) -> String {
+    let mut sql = format!("CREATE DOMAIN {name} AS {}", domain.data_type);
+    if let Some(default) = &domain.default {
+        sql.push_str(&format!(" DEFAULT {default}"));
+    }
+    if domain.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    for (check, definition) in &domain.checks {
+        sql.push_str(&format!(" CONSTRAINT {check} {definition}"));
+    }
+    sql + ";"
+}
+
+/// What differs in a domain, a line each: its type, default, NOT NULL and
+/// checks. Changing any of them changes what a column of it holds, so none
+/// comes with SQL.
+fn domain_lines(out: &mut Out, object: &str, expected: &Domain, live: &Domain) {
+    let mut line = |detail: String| out.push(Rank::Type, object.to_string(), detail, None);
+    if live.data_type != expected.data_type {
+        line(format!(
+            "type {}, expected {}",
+            live.data_type, expected.data_type
+        ));
+    }
+    if live.default != expected.default {
+        let shown = |default: &Option<String>| default.as_deref().unwrap_or("none").to_string();
+        line(format!(
+            "default {}, expected {}",
+            shown(&live.default),
+            shown(&expected.default)
+        ));
+    }
+    if live.not_null != expected.not_null {
+        let shown = |not_null: bool| if not_null { "NOT NULL" } else { "nullable" };
+        line(format!(
+            "{}, expected {}",
+            shown(live.not_null),
+            shown(expected.not_null)
+        ));
+    }
+    compare_maps(&expected.checks, &live.checks, |check, e, l| match (e, l) {
+        (Some(_), None) => line(format!("check {check}: {MISSING}")),
+        (None, Some(_)) => line(format!("check {check}: {ADDED}")),
+        (Some(e), Some(l)) if e != l => {
+            line(format!("check {check}: {}", definitions_differ(l, e)))
+        }
+        _ => {}
+    });
 }
 
 fn enum_labels(out: &mut Out, name: &str, expected: &[String], live: &[String]) {

@@ -268,7 +268,7 @@ pub fn only_commit_between(before: &str, after: &str, xid: &str) -> bool {
 /// columns only when [the SQL may have changed one in
 /// place](SqlTraits::changes_columns_in_place)) and the sequences a column
 /// of one of them owns, those relations alone, and the schemas, extensions,
-/// enums, functions and event triggers only when `xid` changed one of them.
+/// enums, domains, functions and event triggers only when `xid` changed one of them.
 ///
 /// The result is exact when `xid` was the only transaction to change the
 /// catalogs since `before` was read, which [`Incremental::alone`] tells:
@@ -312,6 +312,7 @@ pub async fn introspect_after(
         schema.schemas.clear();
         schema.extensions.clear();
         schema.enums.clear();
+        schema.domains.clear();
         schema.functions.clear();
         schema.event_triggers.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
@@ -351,7 +352,7 @@ pub struct Incremental {
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
-/// changed a schema, extension, enum, function or event trigger; or the
+/// changed a schema, extension, enum, domain, function or event trigger; or the
 /// stamp of the
 /// snapshot they were read in.
 pub(super) struct Changes {

@@ -9,7 +9,7 @@
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
 use super::CatalogRows;
-use super::model::{EventTrigger, Schema};
+use super::model::{Domain, EventTrigger, Schema};
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use std::sync::LazyLock;
@@ -62,6 +62,22 @@ const ENUMS: &str = concat!(
     " AND ",
     not_from_extension!("pg_catalog.pg_type", "t.oid"),
     " GROUP BY n.nspname, t.typname"
+);
+
+/// Domains; a NOT NULL is read from the type (PostgreSQL 17 also makes a
+/// constraint of it), checks from their constraints.
+const DOMAINS: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
+            format_type(t.typbasetype, t.typtypmod) AS data_type, \
+            pg_get_expr(t.typdefaultbin, 0) AS default_expr, t.typnotnull AS not_null, \
+            (SELECT json_object_agg(quote_ident(k.conname), pg_get_constraintdef(k.oid)) \
+             FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c') AS checks \
+     FROM pg_catalog.pg_type t \
+     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+     WHERE t.oid >= 16384 AND t.typtype = 'd' AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_type", "t.oid")
 );
 
 const FUNCTIONS: &str = concat!(
@@ -381,6 +397,7 @@ static GLOBALS: LazyLock<String> = LazyLock::new(|| {
             ("schemas", SCHEMAS),
             ("extensions", EXTENSIONS),
             ("enums", ENUMS),
+            ("domains", DOMAINS),
             ("functions", FUNCTIONS),
             ("event_triggers", EVENT_TRIGGERS),
         ],
@@ -436,7 +453,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
-/// Schemas, extensions, enums, functions and event triggers.
+/// Schemas, extensions, enums, domains, functions and event triggers.
 pub(super) async fn read_globals(
     conn: &mut PgConnection,
     schema: &mut Schema,
@@ -452,6 +469,17 @@ pub(super) async fn read_globals(
     schema
         .enums
         .extend(rows.enums.into_iter().map(|row| (row.name, row.labels)));
+    schema.domains.extend(rows.domains.into_iter().map(|row| {
+        (
+            row.name,
+            Domain {
+                data_type: row.data_type,
+                default: row.default_expr,
+                not_null: row.not_null,
+                checks: row.checks.unwrap_or_default(),
+            },
+        )
+    }));
     schema.functions.extend(
         rows.functions
             .into_iter()
@@ -528,6 +556,15 @@ pub(super) mod rows {
     }
 
     #[derive(Deserialize)]
+    pub struct DomainRow {
+        pub name: String,
+        pub data_type: String,
+        pub default_expr: Option<String>,
+        pub not_null: bool,
+        pub checks: Option<std::collections::BTreeMap<String, String>>,
+    }
+
+    #[derive(Deserialize)]
     pub struct Function {
         pub name: String,
         pub definition: String,
@@ -548,6 +585,7 @@ pub(super) mod rows {
         pub schemas: Vec<Named>,
         pub extensions: Vec<Named>,
         pub enums: Vec<Enum>,
+        pub domains: Vec<DomainRow>,
         pub functions: Vec<Function>,
         pub event_triggers: Vec<EventTriggerRow>,
     }

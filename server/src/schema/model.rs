@@ -117,6 +117,26 @@ pub struct Schema {
     /// a schema).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub event_triggers: BTreeMap<String, EventTrigger>,
+    /// Domains by qualified name. Last, and left out when there are none,
+    /// so that a schema without domains fingerprints as it did before they
+    /// were compared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domains: BTreeMap<String, Domain>,
+}
+
+/// A domain (`CREATE DOMAIN`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Domain {
+    /// The base type, with its modifiers: `numeric(8,2)`.
+    pub data_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_null: bool,
+    /// CHECK constraints by quoted name, with their `pg_get_constraintdef`
+    /// text (`CHECK ((VALUE > 0))`, `NOT VALID` when not validated).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, String>,
 }
 
 /// An event trigger (`CREATE EVENT TRIGGER`).
@@ -366,6 +386,7 @@ impl Schema {
             && self.indexes.is_empty()
             && self.views.is_empty()
             && self.event_triggers.is_empty()
+            && self.domains.is_empty()
     }
 
     /// Puts vectors in canonical order (by definition, then by name).
@@ -707,6 +728,16 @@ mod tests {
                         event: "ddl_command_end".into(),
                         function: "public.audit()".into(),
                         ..EventTrigger::default()
+                    },
+                );
+            }),
+            changed(|s| {
+                s.domains.insert(
+                    "public.positive".into(),
+                    Domain {
+                        data_type: "integer".into(),
+                        checks: [("positive_check".into(), "CHECK ((VALUE > 0))".into())].into(),
+                        ..Domain::default()
                     },
                 );
             }),

@@ -29,7 +29,7 @@ use sqlx::{PgConnection, Row};
 /// or are only digested (`digest`), the part's name, the catalog, its oid
 /// (fixed in every PostgreSQL version), the condition that leaves built-in
 /// rows out, and, for transaction `x.xid`, the relations its rows name
-/// (`touched`) and whether it wrote a schema, extension, enum, function or
+/// (`touched`) and whether it wrote a schema, extension, enum, domain, function or
 /// event trigger (`global`). The parts are joined by `$sep`, `UNION ALL`
 /// unless given.
 ///
@@ -69,11 +69,11 @@ macro_rules! catalogs {
             $sep,
             $part!(named, "attrdef", "pg_attrdef", "2604", "c.oid >= 16384", "array_agg(c.adrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             $sep,
-            $part!(named, "constraint", "pg_constraint", "2606", "c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
+            $part!(named, "constraint", "pg_constraint", "2606", "c.oid >= 16384", "array_agg(c.conrelid) FILTER (WHERE c.xmin = x.xid)", "bool_or(c.xmin = x.xid AND c.contypid <> 0)"),
             $sep,
             $part!(named, "index", "pg_index", "2610", "c.indexrelid >= 16384", "array_agg(c.indrelid) FILTER (WHERE c.xmin = x.xid)", "false"),
             $sep,
-            $part!(named, "type", "pg_type", "1247", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype = 'e')"),
+            $part!(named, "type", "pg_type", "1247", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid AND c.typtype IN ('e', 'd'))"),
             $sep,
             $part!(named, "enum", "pg_enum", "3501", "c.oid >= 16384", "NULL", "bool_or(c.xmin = x.xid)"),
             $sep,
