@@ -21,17 +21,19 @@ pub(super) struct Earlier {
     pub(super) history: History,
 }
 
-/// The up SQL, after a sequence and before another, of the revisions that
-/// mention a word of [`History::KEYWORDS`]: the others cannot change a
-/// history, and are not read.
-static MAY_CHANGE: LazyLock<String> = LazyLock::new(|| {
+/// The keys of the revisions before a sequence (`$3`), each with its up
+/// SQL when it comes after another (`$2`) and mentions a word of
+/// [`History::KEYWORDS`]: the others cannot change a history, or are
+/// folded already. One statement, so that the keys and the SQL are of one
+/// moment.
+static EARLIER: LazyLock<String> = LazyLock::new(|| {
     let words: Vec<String> = History::KEYWORDS
         .iter()
         .map(|word| format!("lower(up_sql) LIKE '%{word}%'"))
         .collect();
     format!(
-        "SELECT up_sql FROM revisions WHERE project = $1 AND sequence > $2 AND sequence < $3 \
-         AND ({}) ORDER BY sequence",
+        "SELECT sequence, id, checksum, CASE WHEN sequence > $2 AND ({}) THEN up_sql END \
+         FROM revisions WHERE project = $1 AND sequence < $3 ORDER BY sequence",
         words.join(" OR ")
     )
 });
@@ -49,27 +51,28 @@ impl Earlier {
         project: &str,
         before: Option<i64>,
     ) -> Result<Earlier, sqlx::Error> {
-        let keys = keys(conn, project, before).await?;
-        let (history, known) = {
-            let last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-            match last.get(project) {
-                Some(last) if keys.starts_with(&last.keys) => {
-                    (last.history.clone(), last.keys.len())
-                }
-                _ => (History::default(), 0),
+        let last = LAST
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(project)
+            .map(|last| (last.keys.clone(), last.history.clone()));
+        let folded = last
+            .as_ref()
+            .and_then(|(keys, _)| keys.last())
+            .map(|key| key.0);
+        let (keys, up_sql) = read_after(conn, project, folded, before).await?;
+        let (history, keys, up_sql) = match last {
+            Some((last_keys, history)) if keys.starts_with(&last_keys) => (history, keys, up_sql),
+            // Another lineage than the one folded last: read in full.
+            Some(_) => {
+                let (keys, up_sql) = read_after(conn, project, None, before).await?;
+                (History::default(), keys, up_sql)
             }
+            None => (History::default(), keys, up_sql),
         };
-        let history = if known == keys.len() {
+        let history = if up_sql.is_empty() {
             history
         } else {
-            // After the last revision the history holds.
-            let after = known.checked_sub(1).map_or(i64::MIN, |at| keys[at].0);
-            let up_sql: Vec<String> = sqlx::query_scalar(AssertSqlSafe(MAY_CHANGE.as_str()))
-                .bind(project)
-                .bind(after)
-                .bind(before.unwrap_or(i64::MAX))
-                .fetch_all(&mut *conn)
-                .await?;
             tokio::task::spawn_blocking(move || {
                 let mut history = history;
                 history.then_all(up_sql.iter().map(String::as_str));
@@ -103,6 +106,30 @@ impl Earlier {
         let now = keys(conn, project, before).await?;
         Ok(now == self.keys || (before.is_none() && now.starts_with(&self.keys)))
     }
+}
+
+/// The keys of the revisions of `project` before sequence `before`, and
+/// the up SQL of those after sequence `folded` that may change a history.
+async fn read_after(
+    conn: &mut AnyConnection,
+    project: &str,
+    folded: Option<i64>,
+    before: Option<i64>,
+) -> Result<(Vec<Key>, Vec<String>), sqlx::Error> {
+    let rows: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as(AssertSqlSafe(EARLIER.as_str()))
+            .bind(project)
+            .bind(folded.unwrap_or(i64::MIN))
+            .bind(before.unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut up_sql = Vec::new();
+    for (sequence, id, checksum, sql) in rows {
+        keys.push((sequence, id, checksum));
+        up_sql.extend(sql);
+    }
+    Ok((keys, up_sql))
 }
 
 /// The keys of the revisions of `project` before sequence `before`.
