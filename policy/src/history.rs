@@ -50,13 +50,13 @@ impl History {
     /// Folds in the next revision of the lineage, whose up SQL is `up_sql`.
     /// SQL that does not parse changes nothing: its revision cannot run.
     pub fn then(&mut self, up_sql: &str) {
-        // A parser thread that fails leaves the history as it was.
-        let _ = parser_stack::on_parser_stack(|| self.fold(up_sql));
+        self.then_all([up_sql]);
     }
 
     /// Folds in the next revisions of the lineage, oldest first, on one
-    /// parser thread. Should that thread fail, the history is emptied: a
-    /// part of it could hold a check a later revision dropped.
+    /// parser thread. Should that thread fail, the history is emptied:
+    /// without the revision it failed on, it could hold a check that
+    /// revision dropped.
     pub fn then_all<'s>(&mut self, later: impl IntoIterator<Item = &'s str> + Send) {
         let folded = parser_stack::on_parser_stack(|| {
             for up_sql in later {
