@@ -142,13 +142,14 @@ impl Lineages {
         let Some((_, Direction::Up)) = classify(up_path) else {
             return Ok(History::default());
         };
+        use std::collections::hash_map::Entry;
         let dir = match up_path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let lineage = match self.directories.entry(dir) {
-            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-            std::collections::hash_map::Entry::Vacant(new) => {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
                 let ups = up_files_in(new.key())?;
                 new.insert(Lineage {
                     ups,
@@ -168,10 +169,12 @@ impl Lineages {
             lineage.folded = 0;
             lineage.history = History::default();
         }
-        for up in &lineage.ups[lineage.folded..at] {
-            lineage.history.then(&read_utf8(up)?);
+        while lineage.folded < at {
+            lineage
+                .history
+                .then(&read_utf8(&lineage.ups[lineage.folded])?);
+            lineage.folded += 1;
         }
-        lineage.folded = at;
         Ok(lineage.history.clone())
     }
 }
@@ -342,6 +345,22 @@ mod tests {
         assert_ne!(History::of([base]), History::default());
         let down = dir.path().join("0001_a.down.sql");
         assert_eq!(lineages.before(&down).unwrap(), History::default());
+        // A file before that cannot be read: an error, each time, and
+        // nothing folded twice.
+        let unreadable = dir.path().join("0011_d.up.sql");
+        write(dir.path(), "0011_d.up.sql", b"\xff");
+        let after = write(dir.path(), "0012_e.up.sql", b"SELECT 1;");
+        let mut lineages = Lineages::default();
+        for _ in 0..2 {
+            assert!(matches!(
+                lineages.before(&after),
+                Err(ReadError::NotUtf8 { .. })
+            ));
+        }
+        assert_eq!(
+            lineages.before(&unreadable).unwrap(),
+            History::of([base, dropped])
+        );
         write(dir.path(), "0003_d.sql", b"SELECT 3;");
         assert!(matches!(
             Lineages::default().before(&third),
