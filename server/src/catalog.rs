@@ -447,7 +447,9 @@ async fn submit_inner(
     let mut attempts = 0;
     let (mut tx, existing, earlier, report) = loop {
         let earlier = {
-            let mut conn = db.pool.acquire().await?;
+            // Beside a write in progress, which on SQLite holds the one
+            // writing connection.
+            let mut conn = db.for_reads().pool.acquire().await?;
             let existing = fetch(&mut conn, &new.project, &new.id).await?;
             match existing {
                 // Sent again as it is (a directory submitted again).
