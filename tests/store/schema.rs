@@ -444,7 +444,9 @@ async fn reconcile_sql_of_additive_differences_closes_the_gap() {
 /// Domains made for the tests of domains.
 const DOMAINS: &str = "CREATE DOMAIN positive AS integer CHECK (VALUE > 0); \
      CREATE DOMAIN label AS varchar(40) NOT NULL DEFAULT 'tap'; \
-     CREATE DOMAIN gone AS numeric(8,2);";
+     CREATE DOMAIN gone AS numeric(8,2); \
+     CREATE DOMAIN pending AS integer CONSTRAINT pending_small CHECK (VALUE < 10); \
+     ALTER DOMAIN pending ADD CONSTRAINT pending_positive CHECK (VALUE > 0) NOT VALID;";
 
 #[tokio::test]
 async fn domains_drift_with_their_own_line() {
@@ -485,7 +487,8 @@ async fn domains_drift_with_their_own_line() {
         .collect();
     assert_eq!(fixable, ["CREATE DOMAIN public.gone AS numeric(8,2);"]);
 
-    // Added back, a domain reads as it did: constraint, default, NOT NULL.
+    // Added back, a domain reads as it did: constraints (one not
+    // validated), default, NOT NULL.
     let mut restored = database(CATALOG).await;
     let without = introspect(&mut restored).await;
     for difference in schema::diff(&expected, &without) {

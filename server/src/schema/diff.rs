@@ -348,7 +348,8 @@ fn definitions_differ(live: &str, expected: &str) -> String {
     )
 }
 
-/// `CREATE DOMAIN` of a domain as read.
+/// `CREATE DOMAIN` of a domain as read. A check not validated is added
+/// apart, NOT VALID, which `CREATE DOMAIN` does not take.
 fn create_domain(name: &str, domain: &Domain) -> String {
     let mut sql = format!("CREATE DOMAIN {name} AS {}", domain.data_type);
     if let Some(default) = &domain.default {
@@ -357,10 +358,20 @@ fn create_domain(name: &str, domain: &Domain) -> String {
     if domain.not_null {
         sql.push_str(" NOT NULL");
     }
-    for (check, definition) in &domain.checks {
+    let (not_valid, valid): (Vec<_>, Vec<_>) = domain
+        .checks
+        .iter()
+        .partition(|(_, definition)| definition.ends_with(" NOT VALID"));
+    for (check, definition) in valid {
         sql.push_str(&format!(" CONSTRAINT {check} {definition}"));
     }
-    sql + ";"
+    sql.push(';');
+    for (check, definition) in not_valid {
+        sql.push_str(&format!(
+            "\nALTER DOMAIN {name} ADD CONSTRAINT {check} {definition};"
+        ));
+    }
+    sql
 }
 
 /// What differs in a domain, a line each: its type, default, NOT NULL and
