@@ -1063,10 +1063,6 @@ impl DomainConstraints {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.constrained.is_empty() && self.defaults.is_empty()
-    }
-
     /// All of it as an earlier revision's, for the revisions after this one.
     pub(crate) fn as_earlier(&self) -> DomainConstraints {
         let mut earlier = self.clone();

@@ -103,7 +103,8 @@ impl Earlier {
         project: &str,
         before: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let now = keys(conn, project, before).await?;
+        // All of them folded: their keys alone.
+        let (now, _) = read_after(conn, project, Some(i64::MAX), before).await?;
         Ok(now == self.keys || (before.is_none() && now.starts_with(&self.keys)))
     }
 }
@@ -130,19 +131,4 @@ async fn read_after(
         up_sql.extend(sql);
     }
     Ok((keys, up_sql))
-}
-
-/// The keys of the revisions of `project` before sequence `before`.
-async fn keys(
-    conn: &mut AnyConnection,
-    project: &str,
-    before: Option<i64>,
-) -> Result<Vec<Key>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT sequence, id, checksum FROM revisions WHERE project = $1 AND sequence < $2 ORDER BY sequence",
-    )
-    .bind(project)
-    .bind(before.unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await
 }
