@@ -435,32 +435,40 @@ async fn run_locked<'a>(
         // row counts may still prove that none of it changed the schema (and
         // this revision's catalog writes are counted, for the next proof);
         // otherwise the schema behind is read first, and drift is checked
-        // against it.
-        let mut others_commit = false;
-        let unchanged = match &trail.last {
-            Some(last) => {
-                let behind = trail.behind.as_ref();
-                let (current, committed) = target::current_and_committed(
-                    conn,
-                    project,
-                    &last.reading.snapshot,
-                    behind.map(|behind| behind.xid.as_str()),
-                )
-                .await
-                .map_err(|e| target.failed(&e))?;
-                others_commit = committed;
-                let unchanged = !committed
-                    || catalogs_unchanged_since(
-                        conn,
-                        last,
-                        behind.map(|behind| (behind.xid.as_str(), behind.writes.as_ref())),
-                    )
-                    .await
-                    .map_err(|e| target.failed(&e))?;
-                unchanged.then_some(current)
+        // against it. Meanwhile the catalog is asked whether its conditions,
+        // read while the revision before ran, are stale: whether someone
+        // decided something since (a freeze, a rejection).
+        let read_ahead = catalog_read_ahead.take();
+        let catalog_now = async {
+            match read_ahead {
+                Some(read_ahead) => read_ahead.now(db, env, request.action).await,
+                None => Ok(None),
             }
-            None => None,
         };
+        let target_now = async {
+            let Some(last) = &trail.last else {
+                return Ok((None, false));
+            };
+            let behind = trail.behind.as_ref();
+            let (current, committed) = target::current_and_committed(
+                conn,
+                project,
+                &last.reading.snapshot,
+                behind.map(|behind| behind.xid.as_str()),
+            )
+            .await?;
+            let unchanged = !committed
+                || catalogs_unchanged_since(
+                    conn,
+                    last,
+                    behind.map(|behind| (behind.xid.as_str(), behind.writes.as_ref())),
+                )
+                .await?;
+            Ok((unchanged.then_some(current), committed))
+        };
+        let (catalog, target_now) = tokio::join!(catalog_now, target_now);
+        let (unchanged, others_commit) = target_now.map_err(|e| target.failed(&e))?;
+        let catalog = catalog?;
         if unchanged.is_none() {
             catch_up(db, request, progress, target, conn, trail).await?;
         }
@@ -473,12 +481,6 @@ async fn run_locked<'a>(
                 fingerprint: &last.fingerprint,
                 reading: &last.reading,
             })),
-        };
-        // Read while the revision before ran: stale if someone decided
-        // something meanwhile (a freeze, a rejection).
-        let catalog = match catalog_read_ahead.take() {
-            Some(read_ahead) => read_ahead.now(db, env, request.action).await?,
-            None => None,
         };
         let verdict = gate::check_with_catalog(
             catalog,
