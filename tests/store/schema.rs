@@ -1137,6 +1137,14 @@ async fn an_incremental_read_names_functions_reached_without_a_call() {
              CREATE FUNCTION mood_of(int) RETURNS mood LANGUAGE sql AS 'SELECT ''ok''::mood'; \
              CREATE CAST (int AS mood) WITH FUNCTION mood_of(int)",
         ),
+        (
+            "an operator class",
+            "CREATE FUNCTION int_cmp_user(int, int) RETURNS int LANGUAGE sql IMMUTABLE \
+               AS 'SELECT CASE WHEN $1 < $2 THEN -1 WHEN $1 > $2 THEN 1 ELSE 0 END'; \
+             CREATE OPERATOR CLASS int_ops_user FOR TYPE int USING btree AS \
+               OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, \
+               FUNCTION 1 int_cmp_user(int, int)",
+        ),
     ] {
         let mut conn = database(
             "CREATE FUNCTION is_even(int) RETURNS boolean LANGUAGE sql AS 'SELECT $1 % 2 = 0'; \

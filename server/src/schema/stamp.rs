@@ -199,7 +199,11 @@ const STAMP: &str = concat!(
 /// trigger, an enabled event trigger or a function that is not built in
 /// behind an operator, a cast, an operator class or a domain's check
 /// exists: user code the transaction may have run (see
-/// [`super::Triggers`]).
+/// [`super::Triggers`]). Only operators, casts and operator classes that
+/// are not built in are looked at, found by oid in the index: a built-in
+/// one names a built-in function (unless a superuser rewrote the catalog,
+/// which nothing here follows), and `pg_operator` and `pg_amproc` hold
+/// hundreds of built-in rows that a scan would read at every revision.
 macro_rules! changes {
     ($part:ident) => {
         concat!(
@@ -208,9 +212,9 @@ macro_rules! changes {
                 $part,
                 ", EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal) AS row_triggers, \
                    EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtenabled <> 'D') AS event_triggers, \
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode::oid >= 16384) \
-                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.castfunc >= 16384) \
-                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc p WHERE p.amproc::oid >= 16384) \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oid >= 16384 AND o.oprcode::oid >= 16384) \
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND c.castfunc >= 16384) \
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc p WHERE p.oid >= 16384 AND p.amproc::oid >= 16384) \
                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_depend d \
                                 ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
                               WHERE c.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
