@@ -662,9 +662,14 @@ fn profile(revisions: &[Revision]) -> Profile {
                 reading: incremental,
                 triggers,
                 alone,
+                tables_only,
             } = schema::introspect_after(&mut conn, before.clone(), &xid, &traits, None)
                 .await
                 .expect("introspect after");
+            assert!(
+                tables_only,
+                "the bench's revisions touch tables alone, read with the tables' parts"
+            );
             assert!(
                 !triggers.may_have_fired(&traits),
                 "the bench creates no trigger"

@@ -840,6 +840,45 @@ async fn reading_only_what_a_revision_changed_gives_the_full_read() {
 }
 
 #[tokio::test]
+async fn tables_without_triggers_or_statistics_are_read_again_with_the_parts_of_tables_alone() {
+    let mut conn = database(CATALOG).await;
+    let mut before = introspect(&mut conn).await;
+    for (sql, tables_only) in [
+        (
+            "CREATE TABLE labels (code text PRIMARY KEY, note text)",
+            true,
+        ),
+        ("ALTER TABLE labels ADD COLUMN shelf int", true),
+        // taps's identity sequence belongs to its column.
+        ("ALTER TABLE taps ADD COLUMN note text", true),
+        (
+            "CREATE STATISTICS labels_stats (ndistinct) ON code, note FROM labels",
+            false,
+        ),
+        // Statistics on it, a user trigger on it, the sequence of its serial
+        // column, a view, a sequence.
+        ("ALTER TABLE labels ADD COLUMN bin int", false),
+        ("ALTER TABLE pours ADD COLUMN note text", false),
+        ("ALTER TABLE kegs ADD COLUMN origin text", false),
+        ("CREATE VIEW label_codes AS SELECT code FROM labels", false),
+        ("CREATE SEQUENCE label_numbers", false),
+    ] {
+        let traits = schema::SqlTraits::of(sql);
+        let xid = commit(&mut conn, sql).await;
+        let after = read_after(&mut conn, &before, &xid, &traits).await;
+        assert_eq!(after.tables_only, tables_only, "{sql}");
+        let full = introspect(&mut conn).await;
+        assert_eq!(
+            serde_json::to_value(&after.reading.schema).expect("json"),
+            serde_json::to_value(&full).expect("json"),
+            "after {sql}: {:?}",
+            lines(&full, &after.reading.schema)
+        );
+        before = full;
+    }
+}
+
+#[tokio::test]
 async fn a_column_changed_in_place_is_found_in_the_catalog_of_columns_alone() {
     let mut conn = database(CATALOG).await;
     let before = introspect(&mut conn).await;

@@ -213,6 +213,7 @@ pub(super) async fn schema_after(
             reading,
             triggers,
             alone,
+            ..
         } = schema::introspect_after(conn, before.reading, xid, sql, writes).await?;
         if triggers.may_have_fired(sql) {
             tracing::info!(

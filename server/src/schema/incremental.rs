@@ -318,7 +318,11 @@ pub async fn introspect_after(
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
     if !changes.relations.is_empty() {
-        let mut relations = introspect::read_relations(&mut tx, Some(&changes.relations)).await?;
+        let only = introspect::Only {
+            oids: &changes.relations,
+            tables_only: changes.tables_only,
+        };
+        let mut relations = introspect::read_relations(&mut tx, Some(only)).await?;
         let names: BTreeSet<String> = std::mem::take(&mut relations.names)
             .into_iter()
             .map(|relation| relation.name)
@@ -333,12 +337,14 @@ pub async fn introspect_after(
     }
     tx.rollback().await?;
     let triggers = changes.triggers;
+    let tables_only = changes.tables_only;
     let mut reading = changes.reading(schema);
     reading.rows = rows;
     Ok(Incremental {
         reading,
         triggers,
         alone,
+        tables_only,
     })
 }
 
@@ -349,6 +355,10 @@ pub struct Incremental {
     /// No other transaction changed the catalogs since the reading before,
     /// so that `reading` is exact (given no trigger fired).
     pub alone: bool,
+    /// The relations the transaction touched were all tables and indexes
+    /// without user triggers or extended statistics, and were read with
+    /// the statement of those parts alone.
+    pub tables_only: bool,
 }
 
 /// The relations a transaction wrote catalog rows for and whether it
@@ -362,6 +372,9 @@ pub(super) struct Changes {
     pub snapshot: String,
     pub relations: Vec<Oid>,
     pub globals: bool,
+    /// Every relation touched is a table or an index, and none has a user
+    /// trigger or extended statistics.
+    pub tables_only: bool,
     pub triggers: Triggers,
 }
 

@@ -158,7 +158,8 @@ macro_rules! changes_part_but_columns {
 
 /// The parts, then one row: the stamp (empty without digests), the
 /// snapshot, the relations touched with the sequences owned by a column of
-/// one of them, whether a global object changed, and `$more` columns. A
+/// one of them (also `relations (oids)`, for `$more`), whether a global
+/// object changed, and `$more` columns. A
 /// dependent's kind is looked up by oid in a subquery: joined, the
 /// statement's generic plan hashes all of `pg_class` at every revision.
 macro_rules! summary {
@@ -166,15 +167,16 @@ macro_rules! summary {
         concat!(
             "parts (part, touched, global) AS (",
             catalogs!($part),
-            ") SELECT coalesce(md5(string_agg(part, '|' ORDER BY part)), '') AS stamp, \
-               pg_catalog.pg_current_snapshot()::text AS snapshot, \
-               (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM ( \
+            "), relations (oids) AS (SELECT coalesce(array_agg(DISTINCT relation), '{}') FROM ( \
                   SELECT relation FROM parts, unnest(touched) AS relation \
                   UNION ALL SELECT o.objid FROM parts, unnest(touched) AS r (relation) \
                   JOIN pg_catalog.pg_depend o ON o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
                     AND o.refobjid = r.relation AND o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
                     AND o.deptype = 'a' \
-                  WHERE (SELECT q.relkind FROM pg_catalog.pg_class q WHERE q.oid = o.objid) = 'S') AS t) AS touched, \
+                  WHERE (SELECT q.relkind FROM pg_catalog.pg_class q WHERE q.oid = o.objid) = 'S') AS t) \
+             SELECT coalesce(md5(string_agg(part, '|' ORDER BY part)), '') AS stamp, \
+               pg_catalog.pg_current_snapshot()::text AS snapshot, \
+               (SELECT oids FROM relations) AS touched, \
                coalesce(bool_or(global), false) AS global",
             $more,
             " FROM parts"
@@ -190,7 +192,7 @@ const STAMP: &str = concat!(
     "WITH ",
     summary!(
         stamp_part,
-        ", false AS row_triggers, false AS event_triggers, false AS implicit_calls"
+        ", false AS row_triggers, false AS event_triggers, false AS implicit_calls, false AS tables_only"
     )
 );
 /// What transaction `$1` (a `xid8`) changed, without the stamp, with
@@ -199,7 +201,10 @@ const STAMP: &str = concat!(
 /// trigger, an enabled event trigger or a function that is not built in
 /// behind an operator, a cast, an operator class or a domain's check
 /// exists: user code the transaction may have run (see
-/// [`super::Triggers`]). Only operators, casts and operator classes that
+/// [`super::Triggers`]), and whether the relations touched are all tables
+/// and indexes without user triggers or extended statistics (`tables_only`:
+/// see [`introspect::read_relations`](super::introspect::read_relations)).
+/// Only operators, casts and operator classes that
 /// are not built in are looked at, found by oid in the index: a built-in
 /// one names a built-in function (unless a superuser rewrote the catalog,
 /// which nothing here follows), and `pg_operator` and `pg_amproc` hold
@@ -218,7 +223,13 @@ macro_rules! changes {
                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_depend d \
                                 ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = c.oid \
                               WHERE c.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                                AND d.refobjid >= 16384) AS implicit_calls"
+                                AND d.refobjid >= 16384) AS implicit_calls, \
+                   NOT EXISTS (SELECT 1 FROM relations r JOIN pg_catalog.pg_class q ON q.oid = ANY (r.oids) \
+                               WHERE q.relkind IN ('S', 'v', 'm')) \
+                   AND NOT EXISTS (SELECT 1 FROM relations r JOIN pg_catalog.pg_trigger t ON t.tgrelid = ANY (r.oids) \
+                                   WHERE NOT t.tgisinternal) \
+                   AND NOT EXISTS (SELECT 1 FROM relations r \
+                                   JOIN pg_catalog.pg_statistic_ext x ON x.stxrelid = ANY (r.oids)) AS tables_only"
             )
         )
     };
@@ -332,6 +343,7 @@ pub(super) async fn read(conn: &mut PgConnection, pass: Pass<'_>) -> Result<Chan
         snapshot: row.try_get("snapshot")?,
         relations: row.try_get::<Vec<Oid>, _>("touched")?,
         globals: row.try_get("global")?,
+        tables_only: row.try_get("tables_only")?,
         triggers: super::Triggers {
             row: row.try_get("row_triggers")?,
             event: row.try_get("event_triggers")?,
