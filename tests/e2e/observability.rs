@@ -452,13 +452,20 @@ fn execution_steps_are_child_spans_of_the_execute_call() {
     f.approve(&t.carol, "0001_baseline", &["dev"]);
     f.run(&t.erin, &["deploy", "--env", "dev"]).ok();
 
+    // The call's span ends after its steps' and may come in a later batch.
     wait_for(
         Duration::from_secs(20),
         "the execution spans arrive",
         || {
-            ["execution", "gate", "apply", "fingerprint"]
-                .iter()
-                .all(|name| receiver.find(name).is_some())
+            [
+                "schemagate.v1.Execution/Execute",
+                "execution",
+                "gate",
+                "apply",
+                "fingerprint",
+            ]
+            .iter()
+            .all(|name| receiver.find(name).is_some())
         },
     );
     let rpc = receiver
