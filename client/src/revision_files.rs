@@ -3,6 +3,7 @@
 //! the lineage an up file follows in its directory, for its lint.
 
 use schemagate_policy::History;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -142,7 +143,6 @@ impl Lineages {
         let Some((_, Direction::Up)) = classify(up_path) else {
             return Ok(History::default());
         };
-        use std::collections::hash_map::Entry;
         let dir = match up_path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
