@@ -510,7 +510,7 @@ fn build_revision<'a>(
         });
         created.epochs.push(search_path_changes);
         let Some(node) = s.node else { continue };
-        domains.record(node, s.index);
+        domains.record(node, s.index, search_path_changes > 0);
         if let Some((kind, name)) = created_object(node, &created, s.index) {
             created.insert(kind, name, s.index);
         }
@@ -1003,6 +1003,29 @@ pub(crate) struct DomainConstraints {
     /// ALTER DOMAIN; a new domain without one of its own copies its base
     /// domain's, as PostgreSQL does.
     defaults: Vec<(Name, Option<protobuf::Node>, At)>,
+    /// Domains gone from their name, by DROP DOMAIN, DROP SCHEMA, or a
+    /// rename or move (which records the facts under the new name): what
+    /// was recorded of them before no longer stands.
+    dropped: Vec<(Dropped, At)>,
+}
+
+/// What a drop, rename or move ends. Only a certain match counts: the
+/// same name as written, unqualified ones on the search path the lineage
+/// starts from. A name that may mean another schema's domain ends
+/// nothing, which errs towards flagging, as keeping a fact does.
+#[derive(Clone, Debug, PartialEq)]
+enum Dropped {
+    Domain(Name),
+    Schema(String),
+}
+
+impl Dropped {
+    fn ends(&self, domain: &Name) -> bool {
+        match self {
+            Dropped::Domain(gone) => gone.schema == domain.schema && gone.name == domain.name,
+            Dropped::Schema(schema) => domain.schema == *schema,
+        }
+    }
 }
 
 /// Where in the lineage something happened: at a statement of the revision
@@ -1010,7 +1033,12 @@ pub(crate) struct DomainConstraints {
 pub(crate) type At = Option<usize>;
 
 impl DomainConstraints {
-    fn record(&mut self, node: &NodeEnum, idx: usize) {
+    /// Records statement `idx`; `search_path_changed` when a statement
+    /// before it in the revision set the search path.
+    fn record(&mut self, node: &NodeEnum, idx: usize, search_path_changed: bool) {
+        // An unqualified name resolves as the lineage's own only on the
+        // search path it starts from.
+        let certain = |name: &Name| !name.schema.is_empty() || !search_path_changed;
         let checks = |c: &protobuf::Node| {
             constraint(Some(c)).is_some_and(|c| {
                 matches!(
@@ -1059,23 +1087,102 @@ impl DomainConstraints {
                     Some(idx),
                 ));
             }
+            NodeEnum::DropStmt(d) if drop_type(d) == ObjectType::ObjectDomain => {
+                for name in d.objects.iter().filter_map(Name::of_object) {
+                    if certain(&name) {
+                        self.dropped.push((Dropped::Domain(name), Some(idx)));
+                    }
+                }
+            }
+            NodeEnum::DropStmt(d) if drop_type(d) == ObjectType::ObjectSchema => {
+                for schema in drop_names(d) {
+                    self.dropped.push((Dropped::Schema(schema), Some(idx)));
+                }
+            }
+            NodeEnum::RenameStmt(r) if r.rename_type == ObjectType::ObjectDomain as i32 => {
+                if let Some(old) = r.object.as_deref().and_then(Name::of_object) {
+                    let new = Name::new(&old.schema, &r.newname);
+                    if certain(&old) {
+                        self.moved(old, new, idx);
+                    }
+                }
+            }
+            NodeEnum::AlterObjectSchemaStmt(a)
+                if a.object_type == ObjectType::ObjectDomain as i32 =>
+            {
+                if let Some(old) = a.object.as_deref().and_then(Name::of_object) {
+                    let new = Name::new(&a.newschema, &old.name);
+                    if certain(&old) {
+                        self.moved(old, new, idx);
+                    }
+                }
+            }
             _ => {}
         }
     }
 
+    /// Domain `old` is `new` from statement `idx` on: what stands of it
+    /// is recorded under the new name, and ends under the old one.
+    fn moved(&mut self, old: Name, new: Name, idx: usize) {
+        let renamed = |name: &Name| name.schema == old.schema && name.name == old.name;
+        let created: Vec<_> = self
+            .created
+            .iter()
+            .filter(|(d, _, at)| renamed(d) && self.stands(d, *at, idx))
+            .map(|(_, base, _)| (new.clone(), base.clone(), Some(idx)))
+            .collect();
+        let constrained = self
+            .constrained
+            .iter()
+            .any(|(d, at)| renamed(d) && self.stands(d, *at, idx));
+        let default = self
+            .defaults
+            .iter()
+            .rev()
+            .find(|(d, _, at)| renamed(d) && self.stands(d, *at, idx))
+            .map(|(_, default, _)| (new.clone(), default.clone(), Some(idx)));
+        self.created.extend(created);
+        if constrained {
+            self.constrained.push((new, Some(idx)));
+        }
+        self.defaults.extend(default);
+        self.dropped.push((Dropped::Domain(old), Some(idx)));
+    }
+
+    /// Whether what was recorded of domain `name` at `at` still stands
+    /// before statement `idx`: no drop, rename or move came in between.
+    fn stands(&self, name: &Name, at: At, idx: usize) -> bool {
+        !self
+            .dropped
+            .iter()
+            .any(|(gone, when)| *when > at && *when < Some(idx) && gone.ends(name))
+    }
+
     /// All of it as an earlier revision's, for the revisions after this one.
+    /// What was dropped is left out.
     pub(crate) fn as_earlier(&self) -> DomainConstraints {
-        let mut earlier = self.clone();
-        for (_, _, at) in &mut earlier.created {
-            *at = None;
+        let standing = |name: &Name, at: At| self.stands(name, at, usize::MAX);
+        DomainConstraints {
+            created: self
+                .created
+                .iter()
+                .filter(|(d, _, at)| standing(d, *at))
+                .map(|(d, base, _)| (d.clone(), base.clone(), None))
+                .collect(),
+            constrained: self
+                .constrained
+                .iter()
+                .filter(|(d, at)| standing(d, *at))
+                .map(|(d, _)| (d.clone(), None))
+                .collect(),
+            defaults: self
+                .defaults
+                .iter()
+                .filter(|(d, _, at)| standing(d, *at))
+                .map(|(d, default, _)| (d.clone(), default.clone(), None))
+                .collect(),
+            dropped: Vec::new(),
         }
-        for (_, at) in &mut earlier.constrained {
-            *at = None;
-        }
-        for (_, _, at) in &mut earlier.defaults {
-            *at = None;
-        }
-        earlier
     }
 
     /// The default domain `name` was last given before statement `idx`.
@@ -1083,7 +1190,7 @@ impl DomainConstraints {
         self.defaults
             .iter()
             .rev()
-            .find(|(d, _, at)| *at < Some(idx) && d.may_be(name))
+            .find(|(d, _, at)| *at < Some(idx) && d.may_be(name) && self.stands(d, *at, idx))
             .and_then(|(_, default, _)| default.as_ref())
     }
 
@@ -1093,11 +1200,12 @@ impl DomainConstraints {
     fn constrained(&self, name: &Name, idx: usize, depth: usize) -> bool {
         self.constrained
             .iter()
-            .any(|(d, at)| *at < Some(idx) && d.may_be(name))
+            .any(|(d, at)| *at < Some(idx) && d.may_be(name) && self.stands(d, *at, idx))
             || (depth < 16
                 && self.created.iter().any(|(d, base, at)| {
                     *at < Some(idx)
                         && d.may_be(name)
+                        && self.stands(d, *at, idx)
                         && base
                             .as_ref()
                             .is_some_and(|b| self.constrained(b, idx, depth + 1))

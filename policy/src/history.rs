@@ -2,7 +2,8 @@
 //! one depends on: the checks proving columns not null (a later SET NOT
 //! NULL skips its scan; `set-not-null` teaches that pattern over separate
 //! revisions) and the domains with their constraints and defaults (a
-//! column added of such a domain rewrites its table). Anything else an
+//! column added of such a domain rewrites its table), until dropped,
+//! renamed or moved (followed to the new name). Anything else an
 //! earlier revision did is not carried: a table it created counts as
 //! existing, as any table the linter does not know.
 
@@ -234,6 +235,99 @@ ALTER TABLE kegs ADD COLUMN volume positive;",
             )
             .findings
             .is_empty()
+        );
+    }
+
+    /// The lines of `sql` that a column added of a domain with a default or
+    /// a constraint makes findings on, after `history` (the rule flags
+    /// both: each rewrites the table).
+    fn domain_rules(history: &History, sql: &str) -> Vec<u32> {
+        lint_after(
+            history,
+            &format!("SET lock_timeout = '2s';\n{sql}"),
+            Some("SELECT 1;"),
+            &LintConfig::default(),
+        )
+        .findings
+        .iter()
+        .filter(|f| f.rule == "add-column-volatile-default")
+        .map(|f| f.line)
+        .collect()
+    }
+
+    #[test]
+    fn a_domain_dropped_or_renamed_away_no_longer_counts() {
+        let made = [
+            "CREATE DOMAIN stamp AS timestamptz DEFAULT clock_timestamp();",
+            "CREATE DOMAIN positive AS int CHECK (VALUE > 0);",
+        ];
+        let add = "ALTER TABLE kegs ADD COLUMN tapped_at stamp;
+ALTER TABLE kegs ADD COLUMN volume positive;";
+        // As made, both columns are flagged.
+        assert_eq!(domain_rules(&History::of(made), add), [2, 3]);
+        for gone in [
+            "DROP DOMAIN stamp, positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
+            "DROP DOMAIN IF EXISTS stamp CASCADE; DROP DOMAIN positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
+            // Renamed away, and other domains made under the old names.
+            "ALTER DOMAIN stamp RENAME TO old_stamp; ALTER DOMAIN positive RENAME TO old_positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
+        ] {
+            let history = History::of(made.into_iter().chain([gone]));
+            assert_eq!(domain_rules(&history, add), Vec::<u32>::new(), "{gone}");
+            // Within one revision, too, from the drop on.
+            assert_eq!(
+                domain_rules(&History::of(made), &format!("{gone}\n{add}")),
+                Vec::<u32>::new(),
+                "{gone}"
+            );
+        }
+        // A rename or a move takes what the domain has along.
+        for moved in [
+            "ALTER DOMAIN stamp RENAME TO made_at; ALTER DOMAIN positive RENAME TO amount;",
+            "ALTER DOMAIN stamp SET SCHEMA archive; ALTER DOMAIN positive SET SCHEMA archive;",
+        ] {
+            let history = History::of(made.into_iter().chain([moved]));
+            let (stamp, positive) = if moved.contains("RENAME") {
+                ("made_at", "amount")
+            } else {
+                ("archive.stamp", "archive.positive")
+            };
+            let rules = domain_rules(
+                &history,
+                &format!(
+                    "ALTER TABLE kegs ADD COLUMN tapped_at {stamp};\nALTER TABLE kegs ADD COLUMN volume {positive};"
+                ),
+            );
+            assert_eq!(rules, [2, 3], "{moved}");
+        }
+    }
+
+    #[test]
+    fn a_drop_that_may_mean_another_domain_ends_nothing() {
+        let made = [
+            "CREATE DOMAIN stamp AS timestamptz DEFAULT clock_timestamp();",
+            "CREATE DOMAIN public.positive AS int CHECK (VALUE > 0);",
+        ];
+        let add = "ALTER TABLE kegs ADD COLUMN tapped_at stamp;
+ALTER TABLE kegs ADD COLUMN volume positive;";
+        for other in [
+            // Another schema's domains of those names.
+            "DROP DOMAIN archive.stamp, archive.positive;",
+            // Unqualified, on another search path.
+            "SET search_path = archive; DROP DOMAIN stamp, positive; RESET search_path;",
+            // The unqualified `positive` may be public's, or not.
+            "DROP DOMAIN positive; DROP SCHEMA archive CASCADE;",
+        ] {
+            let history = History::of(made.into_iter().chain([other]));
+            assert_eq!(domain_rules(&history, add), [2, 3], "{other}");
+        }
+        // Its schema dropped, the qualified one is gone.
+        let history = History::of(made.into_iter().chain(["DROP SCHEMA public CASCADE;"]));
+        assert_eq!(
+            domain_rules(
+                &history,
+                "ALTER TABLE kegs ADD COLUMN volume public.positive;"
+            ),
+            Vec::<u32>::new()
         );
     }
 
