@@ -109,6 +109,16 @@ ALTER TABLE kegs DROP CONSTRAINT tap_nn;";
                 "ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;",
             ][..],
             &["ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL);"],
+            // A new table's checks are valid, even written NOT VALID.
+            &[
+                "CREATE TABLE kegs (id int, tap_id int, CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL));",
+            ],
+            &[
+                "CREATE TABLE kegs (id int, tap_id int CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL));",
+            ],
+            &[
+                "CREATE TABLE kegs (tap_id int, CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID);",
+            ],
             // Unrelated revisions in between change nothing.
             &[
                 "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;",
@@ -135,6 +145,44 @@ ALTER TABLE kegs DROP CONSTRAINT tap_nn;";
             );
             assert_eq!(report.risk, crate::RiskClass::Additive);
         }
+    }
+
+    #[test]
+    fn an_unnamed_check_of_a_new_table_proves_the_column_until_a_constraint_is_dropped() {
+        let history =
+            History::of(["CREATE TABLE kegs (id int, tap_id int CHECK (tap_id IS NOT NULL));"]);
+        let set = "ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;";
+        let found = set_not_null(&history, set);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::Info);
+        assert!(
+            found[0].message.contains("a CHECK (tap_id IS NOT NULL)"),
+            "{}",
+            found[0].message
+        );
+        // Its name is PostgreSQL's choice: any constraint dropped from the
+        // table may be it, in an earlier revision or with the SET NOT NULL.
+        for dropped in [
+            "ALTER TABLE kegs DROP CONSTRAINT kegs_tap_id_check;",
+            "ALTER TABLE kegs DROP CONSTRAINT kegs_tap_id_check1;",
+        ] {
+            let mut after = history.clone();
+            after.then(dropped);
+            assert_eq!(
+                set_not_null(&after, set)[0].severity,
+                Severity::Warning,
+                "{dropped}"
+            );
+        }
+        let found = set_not_null(
+            &history,
+            "ALTER TABLE kegs DROP CONSTRAINT kegs_tap_id_check, ALTER COLUMN tap_id SET NOT NULL;",
+        );
+        assert_eq!(found[0].severity, Severity::Warning);
+        // Another table's dropped constraint leaves it standing.
+        let mut after = history.clone();
+        after.then("ALTER TABLE taps DROP CONSTRAINT taps_id_check;");
+        assert_eq!(set_not_null(&after, set)[0].severity, Severity::Info);
     }
 
     #[test]
@@ -181,6 +229,11 @@ ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;",
             ],
             // A condition PostgreSQL does not take as proof.
             &["ALTER TABLE kegs ADD CONSTRAINT tap_pos CHECK (tap_id > 0);"],
+            &["CREATE TABLE kegs (tap_id int CHECK (tap_id > 0 OR tap_id IS NOT NULL));"],
+            // A table that may have existed before, with other checks; a
+            // check its children do not inherit.
+            &["CREATE TABLE IF NOT EXISTS kegs (tap_id int CHECK (tap_id IS NOT NULL));"],
+            &["CREATE TABLE kegs (tap_id int CHECK (tap_id IS NOT NULL) NO INHERIT);"],
         ] {
             let history = History::of(earlier.iter().copied());
             let found = set_not_null(
