@@ -140,8 +140,9 @@ pub struct Revision {
     pub lint: LintRecord,
 }
 
-/// The lint verdict as stored with a revision: the risk class it was given
-/// at submission stays its class even when the rules evolve later.
+/// The lint verdict as stored with a revision, with the risk class the gate
+/// judges it by. A server whose rules differ from those it was linted with
+/// lints it again before it serves ([`relint_stored`]).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LintRecord {
     pub statements: usize,
@@ -779,6 +780,114 @@ async fn relint_later(
     })
     .await
     .unwrap_or_default()
+}
+
+/// What [`relint_stored`] found: the revisions linted again, and those
+/// whose stored lint it replaced, each with the risk class it had.
+#[derive(Debug, Default)]
+pub struct Relinted {
+    pub revisions: usize,
+    pub changed: Vec<(Revision, RiskClass)>,
+}
+
+/// Lints every stored revision again with this server's rules, each after
+/// its lineage, and stores each lint that differs from the stored one. A
+/// rule added or changed since a revision was submitted (a server upgrade)
+/// can change its findings and its risk class, and the gate judges a
+/// revision by its stored class: a DROP the old rules missed must not run
+/// on one approval for an additive change. Approvals are kept, as after an
+/// amend relints the revisions behind it: they vouch for the SQL, and the
+/// matrix of the new class says how many of which roles it needs. Each
+/// change is audited (`revision.relint`). Each project is relinted under
+/// its lineage lock, so a submit waits for it. Revisions whose SQL no
+/// longer parses keep their stored lint.
+pub async fn relint_stored(db: &Db) -> Result<Relinted, CatalogError> {
+    let projects: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT project FROM revisions ORDER BY project")
+            .fetch_all(&db.pool)
+            .await?;
+    let mut relinted = Relinted::default();
+    for project in projects {
+        let mut tx = db.pool.begin().await?;
+        db.lock(&mut tx, &format!("schemagate.lineage.{project}"))
+            .await?;
+        let lineage: Vec<Revision> =
+            sqlx::query(select_revisions!("WHERE project = $1 ORDER BY sequence"))
+                .bind(&project)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(revision_from_row)
+                .collect::<Result<_, _>>()?;
+        relinted.revisions += lineage.len();
+        let changed = tokio::task::spawn_blocking(move || relint_lineage(lineage))
+            .await
+            .map_err(|err| {
+                CatalogError::InvalidInput(format!(
+                    "linting project {project}'s revisions again failed: {err}"
+                ))
+            })?;
+        for (revision, was) in &changed {
+            write(&mut tx, revision).await?;
+            audit::append(
+                db,
+                &mut tx,
+                &Event {
+                    actor: "schemagate-server",
+                    action: "revision.relint",
+                    project: &revision.project,
+                    environment: "",
+                    subject: &revision.id,
+                    outcome: Outcome::Ok,
+                    detail: format!(
+                        "risk={} previous_risk={} findings={}",
+                        revision.risk.as_str(),
+                        was.as_str(),
+                        finding_rules(&revision.lint)
+                    ),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        relinted.changed.extend(changed);
+    }
+    Ok(relinted)
+}
+
+/// The revisions of one lineage, in order, whose lint with today's rules
+/// differs from the stored one, with the lint replaced.
+fn relint_lineage(lineage: Vec<Revision>) -> Vec<(Revision, RiskClass)> {
+    let mut history = History::default();
+    let mut changed = Vec::new();
+    for mut revision in lineage {
+        let report = lint_revision(&history, &revision.up_sql, &revision.down_sql);
+        history.then(&revision.up_sql);
+        if report.parse_error.is_some() || report.down_parse_error.is_some() {
+            continue;
+        }
+        let lint = LintRecord::from(&report);
+        if lint != revision.lint || report.risk != revision.risk {
+            let was = revision.risk;
+            revision.risk = report.risk;
+            revision.lint = lint;
+            changed.push((revision, was));
+        }
+    }
+    changed
+}
+
+/// The rule ids of a lint's findings, `rule@line`, comma-separated (`-`
+/// for none).
+fn finding_rules(lint: &LintRecord) -> String {
+    if lint.findings.is_empty() {
+        return "-".into();
+    }
+    lint.findings
+        .iter()
+        .map(|f| format!("{}@{}", f.rule, f.line))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn display_parent(parent: &str) -> &str {

@@ -104,6 +104,23 @@ pub async fn run(
         .await?;
         tracing::info!(path, sha256 = %policy.sha256, "policy loaded");
     }
+    // Before serving: the gate judges a revision by its stored lint, which
+    // must be this server's rules'.
+    let relinted = catalog::relint_stored(&db)
+        .await
+        .context("cannot lint the catalog's revisions again with this server's rules")?;
+    for (revision, was) in &relinted.changed {
+        if revision.risk == *was {
+            tracing::info!(project = %revision.project, revision = %revision.id, "the revision's findings changed with this server's rules; its risk class did not");
+        } else {
+            tracing::warn!(project = %revision.project, revision = %revision.id, risk = revision.risk.as_str(), previous_risk = was.as_str(), "the revision's risk class changed with this server's rules; the gate judges it by the new class");
+        }
+    }
+    tracing::info!(
+        revisions = relinted.revisions,
+        changed = relinted.changed.len(),
+        "stored revisions linted again with this server's rules"
+    );
     let policy = policy.map(Arc::new);
     if let Some(policy) = policy.clone() {
         // In the background: an unreachable target must not delay the start.

@@ -299,3 +299,98 @@ fn the_sqlite_catalog_survives_a_restart() {
     let history = server.sgctl(&dev, &["--json", "history"]).json();
     assert_eq!(history["head"], "0001_baseline");
 }
+
+/// A revision stored with a lint this server's rules would not give it (as
+/// by an older server whose rules missed a DROP) is linted again when the
+/// server starts: it gets today's findings and the risk class the gate
+/// judges it by, and the audit and the log say so. A start with the same
+/// rules changes nothing.
+#[test]
+fn a_revision_stored_under_other_rules_is_linted_again_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let dev = token("alice", &["developer"]);
+    let revisions = tempfile::tempdir().unwrap();
+    write_revisions(
+        revisions.path(),
+        &[
+            ("0001_baseline", BASELINE, ""),
+            (
+                "0002_drop_taps",
+                "DROP TABLE taps;\n",
+                "CREATE TABLE taps (id bigint PRIMARY KEY);\n",
+            ),
+        ],
+    );
+    let risk_and_rules = |server: &Server| {
+        let shown = server
+            .sgctl(&dev, &["--json", "show", "0002_drop_taps"])
+            .json();
+        let rules: Vec<String> = shown["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect();
+        (shown["risk"].as_str().unwrap().to_string(), rules)
+    };
+    let relints = |server: &Server| -> Vec<serde_json::Value> {
+        let audit = server.sgctl(&dev, &["--json", "audit"]).json();
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "revision.relint")
+            .cloned()
+            .collect()
+    };
+    let submitted = {
+        let server = Server::start(&url, &[]);
+        server
+            .sgctl(&dev, &["submit", revisions.path().to_str().unwrap()])
+            .ok();
+        risk_and_rules(&server)
+    };
+    assert_eq!(submitted.0, "destructive");
+    assert!(
+        submitted.1.contains(&"drop-table".to_string()),
+        "{submitted:?}"
+    );
+
+    // As an older server's rules would have stored it.
+    let path = url.trim_start_matches("sqlite://");
+    let tampered = rusqlite::Connection::open(path)
+        .unwrap()
+        .execute(
+            "UPDATE revisions SET risk = 'additive', \
+             lint_json = '{\"statements\":1,\"transactional\":true,\"findings\":[]}' \
+             WHERE id = '0002_drop_taps'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(tampered, 1);
+
+    let server = Server::start(&url, &[]);
+    assert_eq!(risk_and_rules(&server), submitted);
+    let relinted = relints(&server);
+    assert_eq!(relinted.len(), 1, "{relinted:#?}");
+    assert_eq!(relinted[0]["subject"], "0002_drop_taps");
+    assert_eq!(relinted[0]["actor"], "schemagate-server");
+    let detail = relinted[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("risk=destructive previous_risk=additive findings=")
+            && detail.contains("drop-table@1"),
+        "{detail}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("the revision's risk class changed with this server's rules")
+            && log.contains("0002_drop_taps"),
+        "{log}"
+    );
+    server.sgctl(&dev, &["audit", "verify"]).ok();
+    drop(server);
+
+    let server = Server::start(&url, &[]);
+    assert_eq!(relints(&server).len(), 1, "the same rules change nothing");
+}

@@ -76,6 +76,70 @@ async fn suite(db: &Db) {
     approvals::a_rollback_uses_up_the_approvals_given_before_it_started(db).await;
     amending_replaces_the_head_until_it_lands(db).await;
     a_revision_is_linted_after_the_lineage_before_it(db).await;
+    stored_lint_follows_the_servers_rules(db).await;
+}
+
+/// Linting the catalog again with the same rules changes nothing: what
+/// every submit and amend of this suite stored is what the rules give
+/// each revision after its lineage. A revision stored with another lint
+/// (an older server's rules, which missed its DROP) gets today's, with its
+/// risk class and an audit row; linting again then changes nothing.
+async fn stored_lint_follows_the_servers_rules(db: &Db) {
+    let unchanged = catalog::relint_stored(db).await.expect("relint");
+    assert!(unchanged.revisions > 10, "{unchanged:?}");
+    assert!(unchanged.changed.is_empty(), "{:?}", unchanged.changed);
+
+    let in_project = |id: &str, parent: &str, up: &str| NewRevision {
+        project: "relint".into(),
+        ..revision(id, parent, up)
+    };
+    for (id, parent, up) in [
+        ("0001_base", "", "CREATE TABLE kegs (tap_id int);"),
+        ("0002_drop", "0001_base", "DROP TABLE kegs;"),
+    ] {
+        catalog::submit(db, by("alice"), in_project(id, parent, up))
+            .await
+            .expect("submit");
+    }
+    let stored = catalog::get(db, "relint", "0002_drop").await.expect("get");
+    assert_eq!(stored.risk, RiskClass::Destructive);
+    let tampered = sqlx::query(
+        "UPDATE revisions SET risk = 'additive', lint_json = $1 WHERE project = 'relint' AND id = '0002_drop'",
+    )
+    .bind(r#"{"statements":1,"transactional":true,"findings":[]}"#)
+    .execute(&db.pool)
+    .await
+    .expect("tamper");
+    assert_eq!(tampered.rows_affected(), 1);
+
+    let relinted = catalog::relint_stored(db).await.expect("relint");
+    let changed: Vec<(&str, RiskClass, RiskClass)> = relinted
+        .changed
+        .iter()
+        .map(|(r, was)| (r.id.as_str(), r.risk, *was))
+        .collect();
+    assert_eq!(
+        changed,
+        [("0002_drop", RiskClass::Destructive, RiskClass::Additive)]
+    );
+    let now = catalog::get(db, "relint", "0002_drop").await.expect("get");
+    assert_eq!(now.risk, RiskClass::Destructive);
+    assert_eq!(now.lint, stored.lint);
+    let filter = audit::Filter {
+        limit: 5,
+        ..audit::Filter::default()
+    };
+    let audited = audit::list(db, filter).await.expect("audit");
+    assert!(
+        audited.iter().any(|row| row.action == "revision.relint"
+            && row.subject == "0002_drop"
+            && row
+                .detail
+                .starts_with("risk=destructive previous_risk=additive findings=drop-table@1")),
+        "{audited:?}"
+    );
+    let again = catalog::relint_stored(db).await.expect("relint");
+    assert!(again.changed.is_empty(), "{:?}", again.changed);
 }
 
 /// A revision is linted after the revisions before it: a SET NOT NULL that
