@@ -1009,6 +1009,25 @@ pub(crate) struct DomainConstraints {
     dropped: Vec<(Dropped, At)>,
 }
 
+/// The domain an `ALTER DOMAIN ... RENAME TO` or `SET SCHEMA` moves, as
+/// (old name, new name).
+fn domain_moved(node: &NodeEnum) -> Option<(Name, Name)> {
+    let domain = ObjectType::ObjectDomain as i32;
+    match node {
+        NodeEnum::RenameStmt(r) if r.rename_type == domain => {
+            let old = Name::of_object(r.object.as_deref()?)?;
+            let new = Name::new(&old.schema, &r.newname);
+            Some((old, new))
+        }
+        NodeEnum::AlterObjectSchemaStmt(a) if a.object_type == domain => {
+            let old = Name::of_object(a.object.as_deref()?)?;
+            let new = Name::new(&a.newschema, &old.name);
+            Some((old, new))
+        }
+        _ => None,
+    }
+}
+
 /// What a drop, rename or move ends. Only a certain match counts: the
 /// same name as written, unqualified ones on the search path the lineage
 /// starts from. A name that may mean another schema's domain ends
@@ -1099,32 +1118,21 @@ impl DomainConstraints {
                     self.dropped.push((Dropped::Schema(schema), Some(idx)));
                 }
             }
-            NodeEnum::RenameStmt(r) if r.rename_type == ObjectType::ObjectDomain as i32 => {
-                if let Some(old) = r.object.as_deref().and_then(Name::of_object) {
-                    let new = Name::new(&old.schema, &r.newname);
-                    if certain(&old) {
-                        self.moved(old, new, idx);
-                    }
+            _ => {
+                if let Some((old, new)) = domain_moved(node)
+                    && certain(&old)
+                {
+                    self.moved(old, new, idx);
                 }
             }
-            NodeEnum::AlterObjectSchemaStmt(a)
-                if a.object_type == ObjectType::ObjectDomain as i32 =>
-            {
-                if let Some(old) = a.object.as_deref().and_then(Name::of_object) {
-                    let new = Name::new(&a.newschema, &old.name);
-                    if certain(&old) {
-                        self.moved(old, new, idx);
-                    }
-                }
-            }
-            _ => {}
         }
     }
 
     /// Domain `old` is `new` from statement `idx` on: what stands of it
     /// is recorded under the new name, and ends under the old one.
     fn moved(&mut self, old: Name, new: Name, idx: usize) {
-        let renamed = |name: &Name| name.schema == old.schema && name.name == old.name;
+        let gone = Dropped::Domain(old);
+        let renamed = |name: &Name| gone.ends(name);
         let created: Vec<_> = self
             .created
             .iter()
@@ -1146,7 +1154,7 @@ impl DomainConstraints {
             self.constrained.push((new, Some(idx)));
         }
         self.defaults.extend(default);
-        self.dropped.push((Dropped::Domain(old), Some(idx)));
+        self.dropped.push((gone, Some(idx)));
     }
 
     /// Whether what was recorded of domain `name` at `at` still stands
