@@ -445,6 +445,7 @@ async fn reconcile_sql_of_additive_differences_closes_the_gap() {
 const DOMAINS: &str = "CREATE DOMAIN positive AS integer CHECK (VALUE > 0); \
      CREATE DOMAIN label AS varchar(40) NOT NULL DEFAULT 'tap'; \
      CREATE DOMAIN gone AS numeric(8,2); \
+     CREATE DOMAIN code AS text COLLATE \"C\"; \
      CREATE DOMAIN pending AS integer CONSTRAINT pending_small CHECK (VALUE < 10); \
      ALTER DOMAIN pending ADD CONSTRAINT pending_positive CHECK (VALUE > 0) NOT VALID;";
 
@@ -456,6 +457,11 @@ async fn domains_drift_with_their_own_line() {
     assert_eq!(domain.data_type, "character varying(40)");
     assert_eq!(domain.default.as_deref(), Some("'tap'::character varying"));
     assert!(domain.not_null);
+    assert_eq!(domain.collation, None);
+    assert_eq!(
+        expected.domains["public.code"].collation.as_deref(),
+        Some("pg_catalog.\"C\"")
+    );
     let mut live = database(&with_domains).await;
     run(
         &mut live,
@@ -464,6 +470,7 @@ async fn domains_drift_with_their_own_line() {
          ALTER DOMAIN label SET DEFAULT 'keg'; \
          ALTER DOMAIN label DROP NOT NULL; \
          DROP DOMAIN gone; \
+         DROP DOMAIN code; CREATE DOMAIN code AS text; \
          CREATE DOMAIN extra AS bigint",
     )
     .await;
@@ -472,6 +479,7 @@ async fn domains_drift_with_their_own_line() {
     assert_eq!(
         found,
         [
+            "domain public.code: default collation, expected collation pg_catalog.\"C\"",
             "domain public.extra: not in the catalog (created out of band)",
             "domain public.gone: missing (expected by the catalog)",
             "domain public.label: default 'keg'::character varying, expected 'tap'::character varying",
@@ -488,7 +496,7 @@ async fn domains_drift_with_their_own_line() {
     assert_eq!(fixable, ["CREATE DOMAIN public.gone AS numeric(8,2);"]);
 
     // Added back, a domain reads as it did: constraints (one not
-    // validated), default, NOT NULL.
+    // validated), default, NOT NULL, collation.
     let mut restored = database(CATALOG).await;
     let without = introspect(&mut restored).await;
     for difference in schema::diff(&expected, &without) {

@@ -352,6 +352,9 @@ fn definitions_differ(live: &str, expected: &str) -> String {
 /// apart, NOT VALID, which `CREATE DOMAIN` does not take.
 fn create_domain(name: &str, domain: &Domain) -> String {
     let mut sql = format!("CREATE DOMAIN {name} AS {}", domain.data_type);
+    if let Some(collation) = &domain.collation {
+        sql.push_str(&format!(" COLLATE {collation}"));
+    }
     if let Some(default) = &domain.default {
         sql.push_str(&format!(" DEFAULT {default}"));
     }
@@ -374,15 +377,23 @@ fn create_domain(name: &str, domain: &Domain) -> String {
     sql
 }
 
-/// What differs in a domain, a line each: its type, default, NOT NULL and
-/// checks. Changing any of them changes what a column of it holds, so none
-/// comes with SQL.
+/// What differs in a domain, a line each: its type, collation, default,
+/// NOT NULL and checks. Changing any of them changes what a column of it
+/// holds (a collation, how its values compare and sort), so none comes
+/// with SQL.
 fn domain_lines(out: &mut Out, object: &str, expected: &Domain, live: &Domain) {
     let mut line = |detail: String| out.push(Rank::Type, object.to_string(), detail, None);
     if live.data_type != expected.data_type {
         line(format!(
             "type {}, expected {}",
             live.data_type, expected.data_type
+        ));
+    }
+    if live.collation != expected.collation {
+        line(format!(
+            "{}, expected {}",
+            collation_text(&live.collation),
+            collation_text(&expected.collation)
         ));
     }
     if live.default != expected.default {
@@ -870,21 +881,25 @@ fn joined(names: &BTreeSet<String>) -> String {
         .join(", ")
 }
 
+/// A column's or a domain's collation as a difference line names it.
+fn collation_text(collation: &Option<String>) -> String {
+    collation
+        .as_ref()
+        .map_or("default collation".to_string(), |c| {
+            format!("collation {c}")
+        })
+}
+
 fn column_differences(e: &Column, l: &Column) -> Vec<String> {
     let mut lines = Vec::new();
     if e.data_type != l.data_type {
         lines.push(format!("type {}, expected {}", l.data_type, e.data_type));
     }
     if e.collation != l.collation {
-        let text = |c: &Option<String>| {
-            c.as_ref().map_or("default collation".to_string(), |c| {
-                format!("collation {c}")
-            })
-        };
         lines.push(format!(
             "{}, expected {}",
-            text(&l.collation),
-            text(&e.collation)
+            collation_text(&l.collation),
+            collation_text(&e.collation)
         ));
     }
     if e.not_null != l.not_null {

@@ -69,11 +69,16 @@ const ENUMS: &str = concat!(
 const DOMAINS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
             format_type(t.typbasetype, t.typtypmod) AS data_type, \
+            CASE WHEN t.typcollation <> b.typcollation THEN \
+              (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
+               JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) \
+            END AS collation, \
             pg_get_expr(t.typdefaultbin, 0) AS default_expr, t.typnotnull AS not_null, \
             (SELECT json_object_agg(quote_ident(k.conname), pg_get_constraintdef(k.oid)) \
              FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c') AS checks \
      FROM pg_catalog.pg_type t \
      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+     JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype \
      WHERE t.oid >= 16384 AND t.typtype = 'd' AND ",
     user_namespace!("n"),
     " AND ",
@@ -498,6 +503,7 @@ pub(super) async fn read_globals(
             row.name,
             Domain {
                 data_type: row.data_type,
+                collation: row.collation,
                 default: row.default_expr,
                 not_null: row.not_null,
                 checks: row.checks.unwrap_or_default(),
@@ -587,6 +593,8 @@ pub(super) mod rows {
     pub struct DomainRow {
         pub name: String,
         pub data_type: String,
+        #[serde(default)]
+        pub collation: Option<String>,
         pub default_expr: Option<String>,
         pub not_null: bool,
         pub checks: Option<std::collections::BTreeMap<String, String>>,

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// whose triggers are disabled or fire always, inheritance, view triggers
 /// and options, sequence ownership, column storage, compression and
 /// statistics targets, extended statistics, modes of triggers cloned onto
-/// partitions, event triggers):
+/// partitions, event triggers, domain collations):
 /// each of those fields is left out of the serialization at its usual state,
 /// so a schema without them serializes, and fingerprints, exactly as before
 /// and the fingerprints recorded then stay valid.
@@ -129,6 +129,10 @@ pub struct Schema {
 pub struct Domain {
     /// The base type, with its modifiers: `numeric(8,2)`.
     pub data_type: String,
+    /// Its own collation (`COLLATE`), qualified, when it differs from its
+    /// base type's: `pg_catalog."C"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
