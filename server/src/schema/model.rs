@@ -750,6 +750,28 @@ mod tests {
         }
     }
 
+    /// A domain read before collations of domains were: its stored JSON
+    /// reads back, and it fingerprints the same as it is read now.
+    #[test]
+    fn a_domain_without_a_collation_of_its_own_fingerprints_as_before() {
+        let stored = r#"{"data_type":"text","not_null":true}"#;
+        let domain: Domain = serde_json::from_str(stored).expect("old JSON reads");
+        assert_eq!(domain.collation, None);
+        assert_eq!(serde_json::to_string(&domain).expect("json"), stored);
+        let with = |collation: Option<&str>| {
+            let mut schema = fixed_schema();
+            schema.domains.insert(
+                "public.code".into(),
+                Domain {
+                    collation: collation.map(Into::into),
+                    ..domain.clone()
+                },
+            );
+            schema.fingerprint()
+        };
+        assert_ne!(with(None), with(Some("pg_catalog.\"C\"")));
+    }
+
     #[test]
     fn named_definition_puts_the_name_back() {
         let index = Index {
