@@ -517,6 +517,87 @@ async fn domains_drift_with_their_own_line() {
     );
 }
 
+/// Composite types made for the tests of composite types.
+const COMPOSITES: &str = "CREATE TYPE reading AS (tap_id bigint, volume numeric(8,2), \"Unit\" text COLLATE \"C\"); \
+     CREATE TYPE gone_pair AS (a integer, b integer); \
+     CREATE TYPE empty_one AS ();";
+
+#[tokio::test]
+async fn composite_types_are_compared_attribute_by_attribute() {
+    let with_composites = format!("{CATALOG}{COMPOSITES}");
+    let expected = introspect(&mut database(&with_composites).await).await;
+    let reading: Vec<(&str, &str, Option<&str>)> = expected.composites["public.reading"]
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.data_type.as_str(),
+                a.collation.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reading,
+        [
+            ("tap_id", "bigint", None),
+            ("volume", "numeric(8,2)", None),
+            ("\"Unit\"", "text", Some("pg_catalog.\"C\"")),
+        ]
+    );
+    assert!(expected.composites["public.empty_one"].is_empty());
+    // A table's row type is its table's, not a composite type.
+    assert_eq!(expected.composites.len(), 3, "{:?}", expected.composites);
+
+    let mut live = database(&with_composites).await;
+    run(
+        &mut live,
+        "ALTER TYPE reading ALTER ATTRIBUTE volume TYPE numeric(10,2); \
+         ALTER TYPE reading ADD ATTRIBUTE note text; \
+         DROP TYPE gone_pair; \
+         CREATE TYPE extra_pair AS (x int)",
+    )
+    .await;
+    let differences = schema::diff(&expected, &introspect(&mut live).await);
+    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "type public.extra_pair: not in the catalog (created out of band)",
+            "type public.gone_pair: missing (expected by the catalog)",
+            "type public.reading: attributes (tap_id bigint, volume numeric(10,2), \"Unit\" text COLLATE pg_catalog.\"C\", note text), expected (tap_id bigint, volume numeric(8,2), \"Unit\" text COLLATE pg_catalog.\"C\")",
+        ]
+    );
+    let fixable: Vec<&str> = differences
+        .iter()
+        .filter_map(|d| d.reconcile_sql.as_deref())
+        .collect();
+    assert_eq!(
+        fixable,
+        ["CREATE TYPE public.gone_pair AS (a integer, b integer);"]
+    );
+
+    // Made again from the catalog's SQL, each reads as it did.
+    let mut restored = database(CATALOG).await;
+    let without = introspect(&mut restored).await;
+    for difference in schema::diff(&expected, &without) {
+        let sql = difference
+            .reconcile_sql
+            .unwrap_or_else(|| panic!("no reconcile SQL for {}", difference.object));
+        run(&mut restored, &sql).await;
+    }
+    let after = introspect(&mut restored).await;
+    assert_eq!(lines(&expected, &after), Vec::<String>::new());
+    assert_eq!(expected.fingerprint(), after.fingerprint());
+    // A schema without composite types fingerprints as before they were
+    // read.
+    assert!(without.composites.is_empty());
+    assert!(
+        !serde_json::to_string(&without)
+            .expect("json")
+            .contains("composites")
+    );
+}
+
 #[tokio::test]
 async fn missing_enum_labels_are_added_in_their_place() {
     let expected = introspect(

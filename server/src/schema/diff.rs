@@ -6,8 +6,8 @@
 //! changes are left to a revision.
 
 use super::model::{
-    Column, Constraint, ConstraintKind, Domain, EventTrigger, Index, Schema, Sequence, Table,
-    TriggerMode, View,
+    Attribute, Column, Constraint, ConstraintKind, Domain, EventTrigger, Index, Schema, Sequence,
+    Table, TriggerMode, View,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -136,6 +136,35 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
             (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
             (Some(e), Some(l)) => domain_lines(&mut out, &object, e, l),
             (None, None) => {}
+        }
+    });
+
+    compare_maps(&expected.composites, &live.composites, |name, e, l| {
+        let object = format!("type {name}");
+        match (e, l) {
+            (Some(attributes), None) => out.push(
+                Rank::Type,
+                object,
+                MISSING.into(),
+                Some(format!(
+                    "CREATE TYPE {name} AS ({});",
+                    attribute_list(attributes)
+                )),
+            ),
+            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
+            // Attributes changed change what every value of the type
+            // holds: told, with no SQL.
+            (Some(e), Some(l)) if e != l => out.push(
+                Rank::Type,
+                object,
+                format!(
+                    "attributes ({}), expected ({})",
+                    attribute_list(l),
+                    attribute_list(e)
+                ),
+                None,
+            ),
+            _ => {}
         }
     });
 
@@ -877,6 +906,21 @@ fn joined(names: &BTreeSet<String>) -> String {
     names
         .iter()
         .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A composite type's attributes as `CREATE TYPE ... AS (...)` lists them.
+fn attribute_list(attributes: &[Attribute]) -> String {
+    attributes
+        .iter()
+        .map(|a| {
+            let mut text = format!("{} {}", a.name, a.data_type);
+            if let Some(collation) = &a.collation {
+                text.push_str(&format!(" COLLATE {collation}"));
+            }
+            text
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -31,7 +31,7 @@ use super::introspect::{self, Reading};
 use super::model::Schema;
 use super::stamp;
 use pg_query::NodeEnum;
-use pg_query::protobuf::{AlterTableType, RawStmt};
+use pg_query::protobuf::{AlterTableType, ObjectType, RawStmt};
 use schemagate_policy::parser_stack::with_statements;
 use sqlx::PgConnection;
 use sqlx::postgres::types::Oid;
@@ -176,6 +176,9 @@ pub fn is_traceable(node: &NodeEnum) -> bool {
         // ADD VALUE; RENAME VALUE names the old label.
         NodeEnum::AlterEnumStmt(e) => e.old_val.is_empty(),
         NodeEnum::ViewStmt(v) => !v.replace,
+        // ALTER TYPE ... ADD ATTRIBUTE changes a composite type, one of the
+        // global objects, which the read takes in full.
+        NodeEnum::AlterTableStmt(alter) if alter.objtype == ObjectType::ObjectType as i32 => false,
         NodeEnum::AlterTableStmt(alter) => alter.cmds.iter().all(|cmd| {
             let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
                 return false;
@@ -313,6 +316,7 @@ pub async fn introspect_after(
         schema.extensions.clear();
         schema.enums.clear();
         schema.domains.clear();
+        schema.composites.clear();
         schema.functions.clear();
         schema.event_triggers.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
@@ -592,6 +596,10 @@ mod tests {
             "DROP STATISTICS t_stats",
             "CREATE EVENT TRIGGER audit ON ddl_command_end EXECUTE FUNCTION f()",
             "ALTER EVENT TRIGGER audit DISABLE",
+            // A composite type is a global object, read in full.
+            "CREATE TYPE pair AS (a int, b int)",
+            "ALTER TYPE pair ADD ATTRIBUTE c int",
+            "ALTER TYPE pair ALTER ATTRIBUTE a TYPE bigint",
             "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$",
             "SELECT f()",
             "CREATE TABLE t (",

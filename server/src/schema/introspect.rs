@@ -9,7 +9,7 @@
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
 use super::CatalogRows;
-use super::model::{Domain, EventTrigger, Schema};
+use super::model::{Attribute, Domain, EventTrigger, Schema};
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use std::sync::LazyLock;
@@ -80,6 +80,27 @@ const DOMAINS: &str = concat!(
      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
      JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype \
      WHERE t.oid >= 16384 AND t.typtype = 'd' AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_type", "t.oid")
+);
+
+/// Composite types, each with its attributes in order (a table's row type
+/// is its table's).
+const COMPOSITES: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
+            (SELECT json_agg(json_build_object('name', quote_ident(a.attname), \
+                      'data_type', format_type(a.atttypid, a.atttypmod), \
+                      'collation', CASE WHEN a.attcollation <> at.typcollation THEN \
+                        (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
+                         JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) \
+                      END) ORDER BY a.attnum) \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid \
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS attributes \
+     FROM pg_catalog.pg_type t \
+     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+     JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind = 'c' \
+     WHERE t.oid >= 16384 AND t.typtype = 'c' AND ",
     user_namespace!("n"),
     " AND ",
     not_from_extension!("pg_catalog.pg_type", "t.oid")
@@ -403,6 +424,7 @@ static GLOBALS: LazyLock<String> = LazyLock::new(|| {
             ("extensions", EXTENSIONS),
             ("enums", ENUMS),
             ("domains", DOMAINS),
+            ("composites", COMPOSITES),
             ("functions", FUNCTIONS),
             ("event_triggers", EVENT_TRIGGERS),
         ],
@@ -510,6 +532,11 @@ pub(super) async fn read_globals(
             },
         )
     }));
+    schema.composites.extend(
+        rows.composites
+            .into_iter()
+            .map(|row| (row.name, row.attributes.unwrap_or_default())),
+    );
     schema.functions.extend(
         rows.functions
             .into_iter()
@@ -601,6 +628,12 @@ pub(super) mod rows {
     }
 
     #[derive(Deserialize)]
+    pub struct Composite {
+        pub name: String,
+        pub attributes: Option<Vec<super::Attribute>>,
+    }
+
+    #[derive(Deserialize)]
     pub struct Function {
         pub name: String,
         pub definition: String,
@@ -622,6 +655,8 @@ pub(super) mod rows {
         pub extensions: Vec<Named>,
         pub enums: Vec<Enum>,
         pub domains: Vec<DomainRow>,
+        #[serde(default)]
+        pub composites: Vec<Composite>,
         pub functions: Vec<Function>,
         pub event_triggers: Vec<EventTriggerRow>,
     }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// whose triggers are disabled or fire always, inheritance, view triggers
 /// and options, sequence ownership, column storage, compression and
 /// statistics targets, extended statistics, modes of triggers cloned onto
-/// partitions, event triggers, domain collations):
+/// partitions, event triggers, domain collations, composite types):
 /// each of those fields is left out of the serialization at its usual state,
 /// so a schema without them serializes, and fingerprints, exactly as before
 /// and the fingerprints recorded then stay valid.
@@ -122,6 +122,22 @@ pub struct Schema {
     /// were compared.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub domains: BTreeMap<String, Domain>,
+    /// Composite types (`CREATE TYPE ... AS (...)`) by qualified name, with
+    /// their attributes in order. Left out when there are none, as domains.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub composites: BTreeMap<String, Vec<Attribute>>,
+}
+
+/// An attribute of a composite type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Attribute {
+    /// Quoted where it needs to be, as in SQL.
+    pub name: String,
+    /// As `format_type` prints it: `numeric(8,2)`.
+    pub data_type: String,
+    /// Its collation, qualified, when it is not its type's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
 }
 
 /// A domain (`CREATE DOMAIN`).
@@ -391,6 +407,7 @@ impl Schema {
             && self.views.is_empty()
             && self.event_triggers.is_empty()
             && self.domains.is_empty()
+            && self.composites.is_empty()
     }
 
     /// Puts vectors in canonical order (by definition, then by name).
@@ -743,6 +760,16 @@ mod tests {
                         checks: [("positive_check".into(), "CHECK ((VALUE > 0))".into())].into(),
                         ..Domain::default()
                     },
+                );
+            }),
+            changed(|s| {
+                s.composites.insert(
+                    "public.pair".into(),
+                    vec![Attribute {
+                        name: "a".into(),
+                        data_type: "integer".into(),
+                        collation: None,
+                    }],
                 );
             }),
         ] {
