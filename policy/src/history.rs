@@ -308,16 +308,18 @@ ALTER TABLE kegs ADD COLUMN volume positive;",
         .collect()
     }
 
+    /// A column of each domain of the tests below, on lines 2 and 3.
+    const ADD_BOTH: &str = "ALTER TABLE kegs ADD COLUMN tapped_at stamp;
+ALTER TABLE kegs ADD COLUMN volume positive;";
+
     #[test]
     fn a_domain_dropped_or_renamed_away_no_longer_counts() {
         let made = [
             "CREATE DOMAIN stamp AS timestamptz DEFAULT clock_timestamp();",
             "CREATE DOMAIN positive AS int CHECK (VALUE > 0);",
         ];
-        let add = "ALTER TABLE kegs ADD COLUMN tapped_at stamp;
-ALTER TABLE kegs ADD COLUMN volume positive;";
         // As made, both columns are flagged.
-        assert_eq!(domain_rules(&History::of(made), add), [2, 3]);
+        assert_eq!(domain_rules(&History::of(made), ADD_BOTH), [2, 3]);
         for gone in [
             "DROP DOMAIN stamp, positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
             "DROP DOMAIN IF EXISTS stamp CASCADE; DROP DOMAIN positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
@@ -325,10 +327,14 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             "ALTER DOMAIN stamp RENAME TO old_stamp; ALTER DOMAIN positive RENAME TO old_positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
         ] {
             let history = History::of(made.into_iter().chain([gone]));
-            assert_eq!(domain_rules(&history, add), Vec::<u32>::new(), "{gone}");
+            assert_eq!(
+                domain_rules(&history, ADD_BOTH),
+                Vec::<u32>::new(),
+                "{gone}"
+            );
             // Within one revision, too, from the drop on.
             assert_eq!(
-                domain_rules(&History::of(made), &format!("{gone}\n{add}")),
+                domain_rules(&History::of(made), &format!("{gone}\n{ADD_BOTH}")),
                 Vec::<u32>::new(),
                 "{gone}"
             );
@@ -360,8 +366,6 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             "CREATE DOMAIN stamp AS timestamptz DEFAULT clock_timestamp();",
             "CREATE DOMAIN public.positive AS int CHECK (VALUE > 0);",
         ];
-        let add = "ALTER TABLE kegs ADD COLUMN tapped_at stamp;
-ALTER TABLE kegs ADD COLUMN volume positive;";
         for other in [
             // Another schema's domains of those names.
             "DROP DOMAIN archive.stamp, archive.positive;",
@@ -371,7 +375,7 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             "DROP DOMAIN positive; DROP SCHEMA archive CASCADE;",
         ] {
             let history = History::of(made.into_iter().chain([other]));
-            assert_eq!(domain_rules(&history, add), [2, 3], "{other}");
+            assert_eq!(domain_rules(&history, ADD_BOTH), [2, 3], "{other}");
         }
         // Its schema dropped, the qualified one is gone.
         let history = History::of(made.into_iter().chain(["DROP SCHEMA public CASCADE;"]));

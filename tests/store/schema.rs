@@ -497,24 +497,32 @@ async fn domains_drift_with_their_own_line() {
 
     // Added back, a domain reads as it did: constraints (one not
     // validated), default, NOT NULL, collation.
-    let mut restored = database(CATALOG).await;
-    let without = introspect(&mut restored).await;
-    for difference in schema::diff(&expected, &without) {
-        let sql = difference
-            .reconcile_sql
-            .unwrap_or_else(|| panic!("no reconcile SQL for {}", difference.object));
-        run(&mut restored, &sql).await;
-    }
-    let after = introspect(&mut restored).await;
-    assert_eq!(lines(&expected, &after), Vec::<String>::new());
-    assert_eq!(expected.fingerprint(), after.fingerprint());
-    // A schema without domains fingerprints as before they were read.
+    let without = made_again_from_reconcile_sql(&expected).await;
     assert!(without.domains.is_empty());
     assert!(
         !serde_json::to_string(&without)
             .expect("json")
             .contains("domains")
     );
+}
+
+/// Builds on a database of [`CATALOG`] alone what `expected` holds beyond
+/// it, from the reconcile SQL of the differences, and checks that it then
+/// reads as `expected`, fingerprint included. Returns the schema before:
+/// without those objects, it must fingerprint as before they were read.
+async fn made_again_from_reconcile_sql(expected: &Schema) -> Schema {
+    let mut restored = database(CATALOG).await;
+    let without = introspect(&mut restored).await;
+    for difference in schema::diff(expected, &without) {
+        let sql = difference
+            .reconcile_sql
+            .unwrap_or_else(|| panic!("no reconcile SQL for {}", difference.object));
+        run(&mut restored, &sql).await;
+    }
+    let after = introspect(&mut restored).await;
+    assert_eq!(lines(expected, &after), Vec::<String>::new());
+    assert_eq!(expected.fingerprint(), after.fingerprint());
+    without
 }
 
 /// Composite types made for the tests of composite types.
@@ -577,19 +585,7 @@ async fn composite_types_are_compared_attribute_by_attribute() {
     );
 
     // Made again from the catalog's SQL, each reads as it did.
-    let mut restored = database(CATALOG).await;
-    let without = introspect(&mut restored).await;
-    for difference in schema::diff(&expected, &without) {
-        let sql = difference
-            .reconcile_sql
-            .unwrap_or_else(|| panic!("no reconcile SQL for {}", difference.object));
-        run(&mut restored, &sql).await;
-    }
-    let after = introspect(&mut restored).await;
-    assert_eq!(lines(&expected, &after), Vec::<String>::new());
-    assert_eq!(expected.fingerprint(), after.fingerprint());
-    // A schema without composite types fingerprints as before they were
-    // read.
+    let without = made_again_from_reconcile_sql(&expected).await;
     assert!(without.composites.is_empty());
     assert!(
         !serde_json::to_string(&without)
