@@ -6,9 +6,9 @@
 //! one of its lineage (the [`History`](crate::History) the revision is
 //! linted after): a CHECK of `col IS NOT NULL` (alone or ANDed with other
 //! conditions) added without NOT VALID, added NOT VALID and then
-//! validated, or written in the table's CREATE TABLE. The finding then stays as info saying so: the scan happened
-//! where the check was validated, and `constraint-missing-not-valid`
-//! reports that one. Conditions PostgreSQL does not take as proof
+//! validated, or written in the table's CREATE TABLE. The finding then
+//! stays as info saying so: the scan happened where the check was
+//! validated, and `constraint-missing-not-valid` reports that one. Conditions PostgreSQL does not take as proof
 //! (`col > 0`, an OR) are not taken as one here either.
 
 use super::{Hit, Rule, RuleInfo};
