@@ -72,7 +72,7 @@ impl History {
     }
 
     /// [`then`](History::then), on the caller's parser thread.
-    fn fold(&mut self, up_sql: &str) {
+    pub(crate) fn fold(&mut self, up_sql: &str) {
         if !Self::KEYWORDS
             .iter()
             .any(|word| analysis::mentions(up_sql, word))

@@ -270,6 +270,33 @@ pub fn lint_after(
         .unwrap_or_else(|failure| LintReport::parser_failed(&failure))
 }
 
+/// [`lint_after`] of each revision of a lineage, oldest first, each after
+/// the ones before it, as `(up SQL, down SQL)`: all on one parser thread,
+/// which a lineage of thousands of revisions would otherwise start twice
+/// a revision. Should that thread fail, every report says so.
+pub fn lint_lineage<'s>(
+    revisions: &[(&'s str, Option<&'s str>)],
+    config: &LintConfig,
+) -> Vec<LintReport> {
+    parser_stack::on_parser_stack(|| {
+        let mut history = History::default();
+        revisions
+            .iter()
+            .map(|(up_sql, down_sql)| {
+                let report = analysis::lint_revision(&history, up_sql, *down_sql, config);
+                history.fold(up_sql);
+                report
+            })
+            .collect()
+    })
+    .unwrap_or_else(|failure| {
+        revisions
+            .iter()
+            .map(|_| LintReport::parser_failed(&failure))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +322,42 @@ mod tests {
         let c = LintConfig::default();
         assert_eq!(c.deny_tables, vec!["pours".to_string()]);
         assert!(c.require_down);
+    }
+
+    #[test]
+    fn a_lineage_is_linted_as_its_revisions_are_one_after_another() {
+        let lineage = [
+            ("CREATE TABLE kegs (tap_id int);", Some("DROP TABLE kegs;")),
+            (
+                "ALTER TABLE kegs ADD CONSTRAINT tap_nn CHECK (tap_id IS NOT NULL) NOT VALID;",
+                None,
+            ),
+            ("ALTER TABLE kegs VALIDATE CONSTRAINT tap_nn;", None),
+            ("ALTER TABLE kegs ALTER COLUMN tap_id SET NOT NULL;", None),
+            ("ALTER TABLE (", None),
+        ];
+        let config = LintConfig::default();
+        let reports = lint_lineage(&lineage, &config);
+        let mut history = History::default();
+        for ((up, down), report) in lineage.iter().zip(&reports) {
+            let alone = lint_after(&history, up, *down, &config);
+            assert_eq!(
+                serde_json::to_value(report).unwrap(),
+                serde_json::to_value(&alone).unwrap(),
+                "{up}"
+            );
+            history.then(up);
+        }
+        // The SET NOT NULL is proven by the check validated before it.
+        assert!(
+            reports[3]
+                .findings
+                .iter()
+                .any(|f| f.rule == "set-not-null" && f.severity == Severity::Info),
+            "{:?}",
+            reports[3].findings
+        );
+        assert!(reports[4].parse_error.is_some());
     }
 
     #[test]

@@ -324,8 +324,12 @@ async fn lint_sql_after(history: History, up_sql: String, down_sql: String) -> L
 /// The lint of a revision after `history`, on the caller's thread; a blank
 /// down SQL is none.
 fn lint_revision(history: &History, up_sql: &str, down_sql: &str) -> LintReport {
-    let down = (!down_sql.trim().is_empty()).then_some(down_sql);
-    schemagate_policy::lint_after(history, up_sql, down, &LintConfig::default())
+    schemagate_policy::lint_after(history, up_sql, down(down_sql), &LintConfig::default())
+}
+
+/// A revision's down SQL as the linter takes it: a blank one is none.
+fn down(down_sql: &str) -> Option<&str> {
+    (!down_sql.trim().is_empty()).then_some(down_sql)
 }
 
 /// Lints the up SQL after `history` and refuses what does not parse or
@@ -858,11 +862,13 @@ pub async fn relint_stored(db: &Db) -> Result<Relinted, CatalogError> {
 /// The revisions of one lineage, in order, whose lint with today's rules
 /// differs from the stored one, with the lint replaced.
 fn relint_lineage(lineage: Vec<Revision>) -> Vec<(Revision, RiskClass)> {
-    let mut history = History::default();
+    let sql: Vec<(&str, Option<&str>)> = lineage
+        .iter()
+        .map(|r| (r.up_sql.as_str(), down(&r.down_sql)))
+        .collect();
+    let reports = schemagate_policy::lint_lineage(&sql, &LintConfig::default());
     let mut changed = Vec::new();
-    for mut revision in lineage {
-        let report = lint_revision(&history, &revision.up_sql, &revision.down_sql);
-        history.then(&revision.up_sql);
+    for (mut revision, report) in lineage.into_iter().zip(reports) {
         if report.parse_error.is_some() || report.down_parse_error.is_some() {
             continue;
         }
