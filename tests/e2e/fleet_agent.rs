@@ -241,23 +241,23 @@ fn two_agents_under_one_controller_id_are_flagged_from_cron_and_as_daemons() {
         }
         command
     };
-    let view_of = |controller: &str| {
+    let listed = |controller: &str| {
         let listed = server.sgctl(&reader, &["--json", "controllers"]).json();
-        listed["controllers"]
-            .as_array()
-            .and_then(|views| {
-                views
-                    .iter()
-                    .find(|view| view["controller_id"] == controller)
-                    .cloned()
-            })
-            .unwrap_or_else(|| panic!("{controller} not listed: {listed:#}"))
+        let view = listed["controllers"].as_array().and_then(|views| {
+            views
+                .iter()
+                .find(|view| view["controller_id"] == controller)
+                .cloned()
+        });
+        (view, listed)
     };
-    let flagged = |controller: &str| {
-        view_of(controller)["flags"]
-            .to_string()
-            .contains("duplicate_agent")
+    let view_of = |controller: &str| {
+        let (view, listed) = listed(controller);
+        view.unwrap_or_else(|| panic!("{controller} not listed: {listed:#}"))
     };
+    let is_flagged =
+        |view: &serde_json::Value| view["flags"].to_string().contains("duplicate_agent");
+    let flagged = |controller: &str| is_flagged(&view_of(controller));
 
     let run_once = |journal: &Path| {
         let output = agent(CLONED_FROM_CRON, journal, true)
@@ -313,8 +313,9 @@ fn two_agents_under_one_controller_id_are_flagged_from_cron_and_as_daemons() {
             })
             .into(),
     );
+    // Not listed yet (neither daemon has reported) is not flagged yet.
     wait_for(Duration::from_secs(30), "duplicate_agent", || {
-        flagged(CLONED)
+        listed(CLONED).0.as_ref().is_some_and(is_flagged)
     });
     let table = server.sgctl(&reader, &["controllers"]).ok().to_string();
     let mut printed = String::new();
