@@ -594,6 +594,76 @@ async fn composite_types_are_compared_attribute_by_attribute() {
     );
 }
 
+/// Range types made for the tests of range types: one with a difference
+/// function, one over text in another collation, one to drop.
+const RANGES: &str = "CREATE TYPE floatrange AS RANGE (subtype = float8, subtype_diff = float8mi); \
+     CREATE TYPE coderange AS RANGE (subtype = text, collation = \"C\"); \
+     CREATE TYPE gone_range AS RANGE (subtype = int4);";
+
+#[tokio::test]
+async fn range_types_are_compared_by_their_options_and_own_their_constructors() {
+    let with_ranges = format!("{CATALOG}{RANGES}");
+    let expected = introspect(&mut database(&with_ranges).await).await;
+    let floats = &expected.ranges["public.floatrange"];
+    assert_eq!(floats.subtype, "double precision");
+    assert_eq!(floats.subtype_diff.as_deref(), Some("pg_catalog.float8mi"));
+    assert_eq!(
+        (
+            &floats.subtype_opclass,
+            &floats.collation,
+            &floats.canonical
+        ),
+        (&None, &None, &None)
+    );
+    assert_eq!(
+        expected.ranges["public.coderange"].collation.as_deref(),
+        Some("pg_catalog.\"C\"")
+    );
+    // The constructors CREATE TYPE made are the type's, not functions of
+    // their own: nothing could create them again.
+    assert!(
+        expected.functions.keys().all(|f| !f.contains("range")),
+        "{:?}",
+        expected.functions.keys()
+    );
+
+    let mut live = database(&with_ranges).await;
+    run(
+        &mut live,
+        "DROP TYPE gone_range; \
+         DROP TYPE floatrange; CREATE TYPE floatrange AS RANGE (subtype = float8); \
+         CREATE TYPE extra_range AS RANGE (subtype = int8)",
+    )
+    .await;
+    let differences = schema::diff(&expected, &introspect(&mut live).await);
+    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "type public.extra_range: not in the catalog (created out of band)",
+            "type public.floatrange: range (SUBTYPE = double precision), expected (SUBTYPE = double precision, SUBTYPE_DIFF = pg_catalog.float8mi)",
+            "type public.gone_range: missing (expected by the catalog)",
+        ]
+    );
+    let fixable: Vec<&str> = differences
+        .iter()
+        .filter_map(|d| d.reconcile_sql.as_deref())
+        .collect();
+    assert_eq!(
+        fixable,
+        ["CREATE TYPE public.gone_range AS RANGE (SUBTYPE = integer);"]
+    );
+
+    // Made again from the catalog's SQL, each reads as it did.
+    let without = made_again_from_reconcile_sql(&expected).await;
+    assert!(without.ranges.is_empty());
+    assert!(
+        !serde_json::to_string(&without)
+            .expect("json")
+            .contains("ranges")
+    );
+}
+
 #[tokio::test]
 async fn missing_enum_labels_are_added_in_their_place() {
     let expected = introspect(

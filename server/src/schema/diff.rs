@@ -6,8 +6,8 @@
 //! changes are left to a revision.
 
 use super::model::{
-    Attribute, Column, Constraint, ConstraintKind, Domain, EventTrigger, Index, Schema, Sequence,
-    Table, TriggerMode, View,
+    Attribute, Column, Constraint, ConstraintKind, Domain, EventTrigger, Index, Range, Schema,
+    Sequence, Table, TriggerMode, View,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -161,6 +161,34 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
                     "attributes ({}), expected ({})",
                     attribute_list(l),
                     attribute_list(e)
+                ),
+                None,
+            ),
+            _ => {}
+        }
+    });
+
+    compare_maps(&expected.ranges, &live.ranges, |name, e, l| {
+        let object = format!("type {name}");
+        match (e, l) {
+            (Some(range), None) => out.push(
+                Rank::Type,
+                object,
+                MISSING.into(),
+                Some(format!(
+                    "CREATE TYPE {name} AS RANGE ({});",
+                    range_options(range)
+                )),
+            ),
+            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
+            // Only a new type changes these: told, with no SQL.
+            (Some(e), Some(l)) if e != l => out.push(
+                Rank::Type,
+                object,
+                format!(
+                    "range ({}), expected ({})",
+                    range_options(l),
+                    range_options(e)
                 ),
                 None,
             ),
@@ -908,6 +936,22 @@ fn joined(names: &BTreeSet<String>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A range type's options as `CREATE TYPE ... AS RANGE (...)` lists them.
+fn range_options(range: &Range) -> String {
+    let mut options = vec![format!("SUBTYPE = {}", range.subtype)];
+    for (option, value) in [
+        ("SUBTYPE_OPCLASS", &range.subtype_opclass),
+        ("COLLATION", &range.collation),
+        ("CANONICAL", &range.canonical),
+        ("SUBTYPE_DIFF", &range.subtype_diff),
+    ] {
+        if let Some(value) = value {
+            options.push(format!("{option} = {value}"));
+        }
+    }
+    options.join(", ")
 }
 
 /// A composite type's attributes as `CREATE TYPE ... AS (...)` lists them.

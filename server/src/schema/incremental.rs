@@ -317,6 +317,7 @@ pub async fn introspect_after(
         schema.enums.clear();
         schema.domains.clear();
         schema.composites.clear();
+        schema.ranges.clear();
         schema.functions.clear();
         schema.event_triggers.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
@@ -596,8 +597,9 @@ mod tests {
             "DROP STATISTICS t_stats",
             "CREATE EVENT TRIGGER audit ON ddl_command_end EXECUTE FUNCTION f()",
             "ALTER EVENT TRIGGER audit DISABLE",
-            // A composite type is a global object, read in full.
+            // Composite and range types are global objects, read in full.
             "CREATE TYPE pair AS (a int, b int)",
+            "CREATE TYPE span AS RANGE (subtype = int4)",
             "ALTER TYPE pair ADD ATTRIBUTE c int",
             "ALTER TYPE pair ALTER ATTRIBUTE a TYPE bigint",
             "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$",

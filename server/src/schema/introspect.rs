@@ -9,7 +9,7 @@
 //! `pg_type` and `pg_proc`, large with built-ins, use the oid index.
 
 use super::CatalogRows;
-use super::model::{Attribute, Domain, EventTrigger, Schema};
+use super::model::{Attribute, Domain, EventTrigger, Range, Schema};
 use sqlx::postgres::types::Oid;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use std::sync::LazyLock;
@@ -106,6 +106,32 @@ const COMPOSITES: &str = concat!(
     not_from_extension!("pg_catalog.pg_type", "t.oid")
 );
 
+/// Range types, each option where it is not the default.
+const RANGES: &str = concat!(
+    "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
+            format_type(r.rngsubtype, NULL) AS subtype, \
+            (SELECT format('%I.%I', on_.nspname, o.opcname) FROM pg_catalog.pg_opclass o \
+             JOIN pg_catalog.pg_namespace on_ ON on_.oid = o.opcnamespace \
+             WHERE o.oid = r.rngsubopc AND NOT o.opcdefault) AS subtype_opclass, \
+            (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
+             JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+             WHERE co.oid = r.rngcollation \
+               AND co.oid <> (SELECT s.typcollation FROM pg_catalog.pg_type s WHERE s.oid = r.rngsubtype)) AS collation, \
+            (SELECT format('%I.%I', pn.nspname, pp.proname) FROM pg_catalog.pg_proc pp \
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace WHERE pp.oid = r.rngcanonical) AS canonical, \
+            (SELECT format('%I.%I', pn.nspname, pp.proname) FROM pg_catalog.pg_proc pp \
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace WHERE pp.oid = r.rngsubdiff) AS subtype_diff \
+     FROM pg_catalog.pg_range r \
+     JOIN pg_catalog.pg_type t ON t.oid = r.rngtypid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+     WHERE t.oid >= 16384 AND ",
+    user_namespace!("n"),
+    " AND ",
+    not_from_extension!("pg_catalog.pg_type", "t.oid")
+);
+
+/// Functions and procedures, but for those a type made for itself (a range
+/// type's constructors), which belong to the type.
 const FUNCTIONS: &str = concat!(
     "SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name, \
             pg_get_functiondef(p.oid) AS definition \
@@ -114,7 +140,10 @@ const FUNCTIONS: &str = concat!(
      WHERE p.oid >= 16384 AND p.prokind IN ('f', 'p', 'w') AND ",
     user_namespace!("n"),
     " AND ",
-    not_from_extension!("pg_catalog.pg_proc", "p.oid")
+    not_from_extension!("pg_catalog.pg_proc", "p.oid"),
+    " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i \
+       WHERE i.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND i.objid = p.oid \
+         AND i.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND i.deptype = 'i')"
 );
 
 /// Sequences, with the column that owns each unless that column's default
@@ -425,6 +454,7 @@ static GLOBALS: LazyLock<String> = LazyLock::new(|| {
             ("enums", ENUMS),
             ("domains", DOMAINS),
             ("composites", COMPOSITES),
+            ("ranges", RANGES),
             ("functions", FUNCTIONS),
             ("event_triggers", EVENT_TRIGGERS),
         ],
@@ -537,6 +567,18 @@ pub(super) async fn read_globals(
             .into_iter()
             .map(|row| (row.name, row.attributes.unwrap_or_default())),
     );
+    schema.ranges.extend(rows.ranges.into_iter().map(|row| {
+        (
+            row.name,
+            Range {
+                subtype: row.subtype,
+                subtype_opclass: row.subtype_opclass,
+                collation: row.collation,
+                canonical: row.canonical,
+                subtype_diff: row.subtype_diff,
+            },
+        )
+    }));
     schema.functions.extend(
         rows.functions
             .into_iter()
@@ -634,6 +676,16 @@ pub(super) mod rows {
     }
 
     #[derive(Deserialize)]
+    pub struct RangeRow {
+        pub name: String,
+        pub subtype: String,
+        pub subtype_opclass: Option<String>,
+        pub collation: Option<String>,
+        pub canonical: Option<String>,
+        pub subtype_diff: Option<String>,
+    }
+
+    #[derive(Deserialize)]
     pub struct Function {
         pub name: String,
         pub definition: String,
@@ -657,6 +709,8 @@ pub(super) mod rows {
         pub domains: Vec<DomainRow>,
         #[serde(default)]
         pub composites: Vec<Composite>,
+        #[serde(default)]
+        pub ranges: Vec<RangeRow>,
         pub functions: Vec<Function>,
         pub event_triggers: Vec<EventTriggerRow>,
     }

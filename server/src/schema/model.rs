@@ -22,7 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// whose triggers are disabled or fire always, inheritance, view triggers
 /// and options, sequence ownership, column storage, compression and
 /// statistics targets, extended statistics, modes of triggers cloned onto
-/// partitions, event triggers, domain collations, composite types):
+/// partitions, event triggers, domain collations, composite types, range
+/// types):
 /// each of those fields is left out of the serialization at its usual state,
 /// so a schema without them serializes, and fingerprints, exactly as before
 /// and the fingerprints recorded then stay valid.
@@ -126,6 +127,30 @@ pub struct Schema {
     /// their attributes in order. Left out when there are none, as domains.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub composites: BTreeMap<String, Vec<Attribute>>,
+    /// Range types (`CREATE TYPE ... AS RANGE`) by qualified name. Their
+    /// constructor functions are theirs, not in [`Schema::functions`].
+    /// Left out when there are none, as domains.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ranges: BTreeMap<String, Range>,
+}
+
+/// A range type: what `CREATE TYPE ... AS RANGE (...)` says of it, each
+/// option `None` where it is the default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Range {
+    /// As `format_type` prints it.
+    pub subtype: String,
+    /// Qualified, when not the subtype's default B-tree operator class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype_opclass: Option<String>,
+    /// Qualified, when not the subtype's default collation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
+    /// Qualified function names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype_diff: Option<String>,
 }
 
 /// An attribute of a composite type.
@@ -408,6 +433,7 @@ impl Schema {
             && self.event_triggers.is_empty()
             && self.domains.is_empty()
             && self.composites.is_empty()
+            && self.ranges.is_empty()
     }
 
     /// Puts vectors in canonical order (by definition, then by name).
@@ -759,6 +785,15 @@ mod tests {
                         data_type: "integer".into(),
                         checks: [("positive_check".into(), "CHECK ((VALUE > 0))".into())].into(),
                         ..Domain::default()
+                    },
+                );
+            }),
+            changed(|s| {
+                s.ranges.insert(
+                    "public.span".into(),
+                    Range {
+                        subtype: "integer".into(),
+                        ..Range::default()
                     },
                 );
             }),
