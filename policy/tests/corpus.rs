@@ -12,8 +12,13 @@
 //! ```
 //!
 //! The down migration is `<name>.down.sql` when present, else `SELECT 1;`.
+//!
+//! `tests/lint-corpus/lineages/<case>/` holds lineages: `NNNN_name.up.sql`
+//! files (each with its optional `.down.sql`) linted in order, each after
+//! the ones before it, as the server lints a catalog's revisions; each up
+//! file carries its own expectations.
 
-use schemagate_policy::{LintConfig, LintReport, RiskClass, lint};
+use schemagate_policy::{LintConfig, LintReport, RiskClass, lint, lint_lineage};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -118,22 +123,37 @@ fn diff(expected: &[String], actual: &[String]) -> String {
     out
 }
 
-fn check_file(path: &Path) -> Result<(), String> {
+/// A corpus file's up SQL, its expectations and the down SQL it is linted
+/// with.
+fn case(path: &Path) -> Result<(String, Expect, Option<String>), String> {
     let sql = fs::read_to_string(path).map_err(|e| e.to_string())?;
     let e = header(&sql)?;
-    let down_path = path.with_extension("down.sql");
-    let down_text = fs::read_to_string(&down_path).ok();
-    let down = if e.no_down {
-        None
-    } else {
-        Some(down_text.as_deref().unwrap_or("SELECT 1;"))
-    };
-    let report = lint(&sql, down, &LintConfig::default());
+    let name = path.to_string_lossy();
+    let down_path = PathBuf::from(match name.strip_suffix(".up.sql") {
+        Some(stem) => format!("{stem}.down.sql"),
+        None => path
+            .with_extension("down.sql")
+            .to_string_lossy()
+            .into_owned(),
+    });
+    let down = (!e.no_down)
+        .then(|| fs::read_to_string(&down_path).unwrap_or_else(|_| "SELECT 1;".to_string()));
+    Ok((sql, e, down))
+}
+
+fn check_file(path: &Path) -> Result<(), String> {
+    let (sql, e, down) = case(path)?;
+    let report = lint(&sql, down.as_deref(), &LintConfig::default());
+    check_report(&report, &e)
+}
+
+/// Whether `report` meets expectations `e`; what differs when not.
+fn check_report(report: &LintReport, e: &Expect) -> Result<(), String> {
     let mut problems = String::new();
 
     let mut expected = e.findings.clone().unwrap_or_default();
     expected.sort();
-    let got = actual(&report, &expected, false);
+    let got = actual(report, &expected, false);
     if got != expected {
         problems.push_str(&format!(
             "  findings differ:\n{}    (got: {})\n",
@@ -147,7 +167,7 @@ fn check_file(path: &Path) -> Result<(), String> {
     }
     let mut exp_exempt = e.exempted.clone();
     exp_exempt.sort();
-    let got_exempt = actual(&report, &exp_exempt, true);
+    let got_exempt = actual(report, &exp_exempt, true);
     if got_exempt != exp_exempt {
         problems.push_str(&format!(
             "  exempted findings differ:\n{}",
@@ -230,6 +250,47 @@ fn corpus_matches_expectations() {
         failed == 0,
         "{failed} of {} corpus files do not match their expectations:\n{failures}",
         files.len()
+    );
+}
+
+#[test]
+fn lineages_match_expectations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/lint-corpus/lineages");
+    let mut lineages: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    lineages.sort();
+    assert!(lineages.len() >= 3, "{lineages:?}");
+    let mut failures = String::new();
+    for lineage in &lineages {
+        let mut files: Vec<PathBuf> = fs::read_dir(lineage)
+            .expect("lineage dir")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "{} holds one revision", lineage.display());
+        let cases: Vec<_> = files
+            .iter()
+            .map(|path| case(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .collect();
+        let sql: Vec<(&str, Option<&str>)> = cases
+            .iter()
+            .map(|(up, _, down)| (up.as_str(), down.as_deref()))
+            .collect();
+        let reports = lint_lineage(&sql, &LintConfig::default());
+        for ((path, (_, e, _)), report) in files.iter().zip(&cases).zip(&reports) {
+            if let Err(problems) = check_report(report, e) {
+                let name = path.strip_prefix(&root).unwrap_or(path).display();
+                failures.push_str(&format!("{name}:\n{problems}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "lineage files do not match their expectations:\n{failures}"
     );
 }
 

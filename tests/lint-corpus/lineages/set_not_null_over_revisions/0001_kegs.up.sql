@@ -1,0 +1,3 @@
+-- expect: none
+-- expect-risk: additive
+CREATE TABLE kegs (id bigint PRIMARY KEY, tap_id int);
