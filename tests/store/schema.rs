@@ -123,6 +123,14 @@ fn lines(expected: &Schema, live: &Schema) -> Vec<String> {
         .collect()
 }
 
+/// The reconcile SQL of the differences that come with some.
+fn reconcile_sql(expected: &Schema, live: &Schema) -> Vec<String> {
+    schema::diff(expected, live)
+        .into_iter()
+        .filter_map(|d| d.reconcile_sql)
+        .collect()
+}
+
 #[tokio::test]
 async fn the_same_ddl_gives_the_same_schema_whatever_the_names_and_order() {
     let expected = introspect(&mut database(CATALOG).await).await;
@@ -474,10 +482,9 @@ async fn domains_drift_with_their_own_line() {
          CREATE DOMAIN extra AS bigint",
     )
     .await;
-    let differences = schema::diff(&expected, &introspect(&mut live).await);
-    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    let live = introspect(&mut live).await;
     assert_eq!(
-        found,
+        lines(&expected, &live),
         [
             "domain public.code: default collation, expected collation pg_catalog.\"C\"",
             "domain public.extra: not in the catalog (created out of band)",
@@ -489,11 +496,10 @@ async fn domains_drift_with_their_own_line() {
         ]
     );
     // Only the missing domain can be added back, as it was.
-    let fixable: Vec<&str> = differences
-        .iter()
-        .filter_map(|d| d.reconcile_sql.as_deref())
-        .collect();
-    assert_eq!(fixable, ["CREATE DOMAIN public.gone AS numeric(8,2);"]);
+    assert_eq!(
+        reconcile_sql(&expected, &live),
+        ["CREATE DOMAIN public.gone AS numeric(8,2);"]
+    );
 
     // Added back, a domain reads as it did: constraints (one not
     // validated), default, NOT NULL, collation.
@@ -565,22 +571,17 @@ async fn composite_types_are_compared_attribute_by_attribute() {
          CREATE TYPE extra_pair AS (x int)",
     )
     .await;
-    let differences = schema::diff(&expected, &introspect(&mut live).await);
-    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    let live = introspect(&mut live).await;
     assert_eq!(
-        found,
+        lines(&expected, &live),
         [
             "type public.extra_pair: not in the catalog (created out of band)",
             "type public.gone_pair: missing (expected by the catalog)",
             "type public.reading: attributes (tap_id bigint, volume numeric(10,2), \"Unit\" text COLLATE pg_catalog.\"C\", note text), expected (tap_id bigint, volume numeric(8,2), \"Unit\" text COLLATE pg_catalog.\"C\")",
         ]
     );
-    let fixable: Vec<&str> = differences
-        .iter()
-        .filter_map(|d| d.reconcile_sql.as_deref())
-        .collect();
     assert_eq!(
-        fixable,
+        reconcile_sql(&expected, &live),
         ["CREATE TYPE public.gone_pair AS (a integer, b integer);"]
     );
 
@@ -635,22 +636,17 @@ async fn range_types_are_compared_by_their_options_and_own_their_constructors() 
          CREATE TYPE extra_range AS RANGE (subtype = int8)",
     )
     .await;
-    let differences = schema::diff(&expected, &introspect(&mut live).await);
-    let found: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    let live = introspect(&mut live).await;
     assert_eq!(
-        found,
+        lines(&expected, &live),
         [
             "type public.extra_range: not in the catalog (created out of band)",
             "type public.floatrange: range (SUBTYPE = double precision), expected (SUBTYPE = double precision, SUBTYPE_DIFF = pg_catalog.float8mi)",
             "type public.gone_range: missing (expected by the catalog)",
         ]
     );
-    let fixable: Vec<&str> = differences
-        .iter()
-        .filter_map(|d| d.reconcile_sql.as_deref())
-        .collect();
     assert_eq!(
-        fixable,
+        reconcile_sql(&expected, &live),
         ["CREATE TYPE public.gone_range AS RANGE (SUBTYPE = integer);"]
     );
 
