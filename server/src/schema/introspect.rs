@@ -28,6 +28,35 @@ macro_rules! user_namespace {
     };
 }
 
+/// The qualified name of collation `$own` where it is not `$usual` (the
+/// type's), else null.
+macro_rules! collation_unless {
+    ($own:literal, $usual:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $own,
+            " <> ",
+            $usual,
+            " THEN (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
+             JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = ",
+            $own,
+            ") END"
+        )
+    };
+}
+
+/// The qualified name of function `$oid`; null for none (0).
+macro_rules! function_name {
+    ($oid:literal) => {
+        concat!(
+            "(SELECT format('%I.%I', pn.nspname, pp.proname) FROM pg_catalog.pg_proc pp \
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace WHERE pp.oid = ",
+            $oid,
+            ")"
+        )
+    };
+}
+
 /// The object `$oid` of catalog `$catalog` was not created by an extension.
 macro_rules! not_from_extension {
     ($catalog:literal, $oid:literal) => {
@@ -68,11 +97,9 @@ const ENUMS: &str = concat!(
 /// constraint of it), checks from their constraints.
 const DOMAINS: &str = concat!(
     "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
-            format_type(t.typbasetype, t.typtypmod) AS data_type, \
-            CASE WHEN t.typcollation <> b.typcollation THEN \
-              (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
-               JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) \
-            END AS collation, \
+            format_type(t.typbasetype, t.typtypmod) AS data_type, ",
+    collation_unless!("t.typcollation", "b.typcollation"),
+    " AS collation, \
             pg_get_expr(t.typdefaultbin, 0) AS default_expr, t.typnotnull AS not_null, \
             (SELECT json_object_agg(quote_ident(k.conname), pg_get_constraintdef(k.oid)) \
              FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c') AS checks \
@@ -91,10 +118,9 @@ const COMPOSITES: &str = concat!(
     "SELECT format('%I.%I', n.nspname, t.typname) AS name, \
             (SELECT json_agg(json_build_object('name', quote_ident(a.attname), \
                       'data_type', format_type(a.atttypid, a.atttypmod), \
-                      'collation', CASE WHEN a.attcollation <> at.typcollation THEN \
-                        (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
-                         JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) \
-                      END) ORDER BY a.attnum) \
+                      'collation', ",
+    collation_unless!("a.attcollation", "at.typcollation"),
+    ") ORDER BY a.attnum) \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid \
              WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS attributes \
      FROM pg_catalog.pg_type t \
@@ -113,14 +139,16 @@ const RANGES: &str = concat!(
             (SELECT format('%I.%I', on_.nspname, o.opcname) FROM pg_catalog.pg_opclass o \
              JOIN pg_catalog.pg_namespace on_ ON on_.oid = o.opcnamespace \
              WHERE o.oid = r.rngsubopc AND NOT o.opcdefault) AS subtype_opclass, \
-            (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
-             JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-             WHERE co.oid = r.rngcollation \
-               AND co.oid <> (SELECT s.typcollation FROM pg_catalog.pg_type s WHERE s.oid = r.rngsubtype)) AS collation, \
-            (SELECT format('%I.%I', pn.nspname, pp.proname) FROM pg_catalog.pg_proc pp \
-             JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace WHERE pp.oid = r.rngcanonical) AS canonical, \
-            (SELECT format('%I.%I', pn.nspname, pp.proname) FROM pg_catalog.pg_proc pp \
-             JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace WHERE pp.oid = r.rngsubdiff) AS subtype_diff \
+            ",
+    collation_unless!(
+        "r.rngcollation",
+        "(SELECT s.typcollation FROM pg_catalog.pg_type s WHERE s.oid = r.rngsubtype)"
+    ),
+    " AS collation, ",
+    function_name!("r.rngcanonical"),
+    " AS canonical, ",
+    function_name!("r.rngsubdiff"),
+    " AS subtype_diff \
      FROM pg_catalog.pg_range r \
      JOIN pg_catalog.pg_type t ON t.oid = r.rngtypid \
      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
@@ -203,10 +231,9 @@ macro_rules! columns {
             CASE WHEN a.attgenerated::text = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_expr, \
             CASE WHEN a.attgenerated::text <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated, \
             CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END AS identity, \
-            CASE WHEN a.attcollation <> t.typcollation THEN \
-              (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co \
-               JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) \
-            END AS collation, \
+            ",
+    collation_unless!("a.attcollation", "t.typcollation"),
+    " AS collation, \
             format_type(s.seqtypid, NULL) AS seq_type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle, \
             CASE WHEN a.attstorage <> t.typstorage THEN \
               CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'm' THEN 'MAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'x' THEN 'EXTENDED' END \
