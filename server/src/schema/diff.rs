@@ -139,62 +139,20 @@ pub fn diff(expected: &Schema, live: &Schema) -> Vec<Difference> {
         }
     });
 
-    compare_maps(&expected.composites, &live.composites, |name, e, l| {
-        let object = format!("type {name}");
-        match (e, l) {
-            (Some(attributes), None) => out.push(
-                Rank::Type,
-                object,
-                MISSING.into(),
-                Some(format!(
-                    "CREATE TYPE {name} AS ({});",
-                    attribute_list(attributes)
-                )),
-            ),
-            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
-            // Attributes changed change what every value of the type
-            // holds: told, with no SQL.
-            (Some(e), Some(l)) if e != l => out.push(
-                Rank::Type,
-                object,
-                format!(
-                    "attributes ({}), expected ({})",
-                    attribute_list(l),
-                    attribute_list(e)
-                ),
-                None,
-            ),
-            _ => {}
-        }
-    });
-
-    compare_maps(&expected.ranges, &live.ranges, |name, e, l| {
-        let object = format!("type {name}");
-        match (e, l) {
-            (Some(range), None) => out.push(
-                Rank::Type,
-                object,
-                MISSING.into(),
-                Some(format!(
-                    "CREATE TYPE {name} AS RANGE ({});",
-                    range_options(range)
-                )),
-            ),
-            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
-            // Only a new type changes these: told, with no SQL.
-            (Some(e), Some(l)) if e != l => out.push(
-                Rank::Type,
-                object,
-                format!(
-                    "range ({}), expected ({})",
-                    range_options(l),
-                    range_options(e)
-                ),
-                None,
-            ),
-            _ => {}
-        }
-    });
+    type_definitions(
+        &mut out,
+        &expected.composites,
+        &live.composites,
+        ("", "attributes"),
+        |attributes| attribute_list(attributes),
+    );
+    type_definitions(
+        &mut out,
+        &expected.ranges,
+        &live.ranges,
+        ("RANGE ", "range"),
+        range_options,
+    );
 
     compare_maps(&expected.functions, &live.functions, |name, e, l| {
         let object = format!("function {name}");
@@ -936,6 +894,38 @@ fn joined(names: &BTreeSet<String>) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Types made whole by one `CREATE TYPE name AS <kind>(<definition>)`
+/// (composite, range), `kind` and `what` naming their sort: a missing one
+/// comes with that statement; a changed definition, which changes what
+/// every value of the type holds, is one line, with no SQL.
+fn type_definitions<T: PartialEq>(
+    out: &mut Out,
+    expected: &BTreeMap<String, T>,
+    live: &BTreeMap<String, T>,
+    (kind, what): (&str, &str),
+    definition: impl Fn(&T) -> String,
+) {
+    compare_maps(expected, live, |name, e, l| {
+        let object = format!("type {name}");
+        match (e, l) {
+            (Some(e), None) => out.push(
+                Rank::Type,
+                object,
+                MISSING.into(),
+                Some(format!("CREATE TYPE {name} AS {kind}({});", definition(e))),
+            ),
+            (None, Some(_)) => out.push(Rank::Type, object, CREATED.into(), None),
+            (Some(e), Some(l)) if e != l => out.push(
+                Rank::Type,
+                object,
+                format!("{what} ({}), expected ({})", definition(l), definition(e)),
+                None,
+            ),
+            _ => {}
+        }
+    });
 }
 
 /// A range type's options as `CREATE TYPE ... AS RANGE (...)` lists them.
