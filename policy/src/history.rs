@@ -294,7 +294,7 @@ ALTER TABLE kegs ADD COLUMN volume positive;",
     /// The lines of `sql` that a column added of a domain with a default or
     /// a constraint makes findings on, after `history` (the rule flags
     /// both: each rewrites the table).
-    fn domain_rules(history: &History, sql: &str) -> Vec<u32> {
+    fn rewrite_lines(history: &History, sql: &str) -> Vec<u32> {
         lint_after(
             history,
             &format!("SET lock_timeout = '2s';\n{sql}"),
@@ -319,7 +319,7 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             "CREATE DOMAIN positive AS int CHECK (VALUE > 0);",
         ];
         // As made, both columns are flagged.
-        assert_eq!(domain_rules(&History::of(made), ADD_BOTH), [2, 3]);
+        assert_eq!(rewrite_lines(&History::of(made), ADD_BOTH), [2, 3]);
         for gone in [
             "DROP DOMAIN stamp, positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
             "DROP DOMAIN IF EXISTS stamp CASCADE; DROP DOMAIN positive; CREATE DOMAIN stamp AS timestamptz; CREATE DOMAIN positive AS int;",
@@ -328,13 +328,13 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
         ] {
             let history = History::of(made.into_iter().chain([gone]));
             assert_eq!(
-                domain_rules(&history, ADD_BOTH),
+                rewrite_lines(&history, ADD_BOTH),
                 Vec::<u32>::new(),
                 "{gone}"
             );
             // Within one revision, too, from the drop on.
             assert_eq!(
-                domain_rules(&History::of(made), &format!("{gone}\n{ADD_BOTH}")),
+                rewrite_lines(&History::of(made), &format!("{gone}\n{ADD_BOTH}")),
                 Vec::<u32>::new(),
                 "{gone}"
             );
@@ -350,7 +350,7 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             } else {
                 ("archive.stamp", "archive.positive")
             };
-            let rules = domain_rules(
+            let rules = rewrite_lines(
                 &history,
                 &format!(
                     "ALTER TABLE kegs ADD COLUMN tapped_at {stamp};\nALTER TABLE kegs ADD COLUMN volume {positive};"
@@ -375,12 +375,12 @@ ALTER TABLE kegs ADD COLUMN volume positive;";
             "DROP DOMAIN positive; DROP SCHEMA archive CASCADE;",
         ] {
             let history = History::of(made.into_iter().chain([other]));
-            assert_eq!(domain_rules(&history, ADD_BOTH), [2, 3], "{other}");
+            assert_eq!(rewrite_lines(&history, ADD_BOTH), [2, 3], "{other}");
         }
         // Its schema dropped, the qualified one is gone.
         let history = History::of(made.into_iter().chain(["DROP SCHEMA public CASCADE;"]));
         assert_eq!(
-            domain_rules(
+            rewrite_lines(
                 &history,
                 "ALTER TABLE kegs ADD COLUMN volume public.positive;"
             ),
