@@ -312,14 +312,6 @@ pub async fn introspect_after(
     };
     let mut schema = before.schema;
     if changes.globals {
-        schema.schemas.clear();
-        schema.extensions.clear();
-        schema.enums.clear();
-        schema.domains.clear();
-        schema.composites.clear();
-        schema.ranges.clear();
-        schema.functions.clear();
-        schema.event_triggers.clear();
         introspect::read_globals(&mut tx, &mut schema).await?;
     }
     if !changes.relations.is_empty() {

@@ -561,69 +561,73 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
-/// Schemas, extensions, enums, domains, functions and event triggers.
+/// Schemas, extensions, enums, domains, composite and range types,
+/// functions and event triggers: each replaces what `schema` held of it,
+/// so that an incremental read can read them all again.
 pub(super) async fn read_globals(
     conn: &mut PgConnection,
     schema: &mut Schema,
 ) -> Result<(), sqlx::Error> {
     let rows: rows::Globals =
         fetch_json(sqlx::query(AssertSqlSafe(GLOBALS.as_str())), conn).await?;
-    schema
-        .schemas
-        .extend(rows.schemas.into_iter().map(|row| row.name));
-    schema
-        .extensions
-        .extend(rows.extensions.into_iter().map(|row| row.name));
-    schema
+    schema.schemas = rows.schemas.into_iter().map(|row| row.name).collect();
+    schema.extensions = rows.extensions.into_iter().map(|row| row.name).collect();
+    schema.enums = rows
         .enums
-        .extend(rows.enums.into_iter().map(|row| (row.name, row.labels)));
-    schema.domains.extend(rows.domains.into_iter().map(|row| {
-        (
-            row.name,
-            Domain {
+        .into_iter()
+        .map(|row| (row.name, row.labels))
+        .collect();
+    schema.domains = rows
+        .domains
+        .into_iter()
+        .map(|row| {
+            let domain = Domain {
                 data_type: row.data_type,
                 collation: row.collation,
                 default: row.default_expr,
                 not_null: row.not_null,
                 checks: row.checks.unwrap_or_default(),
-            },
-        )
-    }));
-    schema.composites.extend(
-        rows.composites
-            .into_iter()
-            .map(|row| (row.name, row.attributes.unwrap_or_default())),
-    );
-    schema.ranges.extend(rows.ranges.into_iter().map(|row| {
-        (
-            row.name,
-            Range {
+            };
+            (row.name, domain)
+        })
+        .collect();
+    schema.composites = rows
+        .composites
+        .into_iter()
+        .map(|row| (row.name, row.attributes.unwrap_or_default()))
+        .collect();
+    schema.ranges = rows
+        .ranges
+        .into_iter()
+        .map(|row| {
+            let range = Range {
                 subtype: row.subtype,
                 subtype_opclass: row.subtype_opclass,
                 collation: row.collation,
                 canonical: row.canonical,
                 subtype_diff: row.subtype_diff,
-            },
-        )
-    }));
-    schema.functions.extend(
-        rows.functions
-            .into_iter()
-            .map(|row| (row.name, row.definition)),
-    );
-    schema
+            };
+            (row.name, range)
+        })
+        .collect();
+    schema.functions = rows
+        .functions
+        .into_iter()
+        .map(|row| (row.name, row.definition))
+        .collect();
+    schema.event_triggers = rows
         .event_triggers
-        .extend(rows.event_triggers.into_iter().map(|row| {
-            (
-                row.name,
-                EventTrigger {
-                    event: row.event,
-                    function: row.function,
-                    tags: row.tags.unwrap_or_default(),
-                    mode: rows::trigger_mode(&row.enabled),
-                },
-            )
-        }));
+        .into_iter()
+        .map(|row| {
+            let trigger = EventTrigger {
+                event: row.event,
+                function: row.function,
+                tags: row.tags.unwrap_or_default(),
+                mode: rows::trigger_mode(&row.enabled),
+            };
+            (row.name, trigger)
+        })
+        .collect();
     Ok(())
 }
 
